@@ -1,0 +1,56 @@
+// Lint: type-aware rules (floating promises) and the import boundaries of DESIGN.md §4.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// Which src/ folders each folder may import. Anything not listed is a boundary violation.
+const allowed = {
+  config: [],
+  analyze: ['config'],
+  pki: [],
+  xds: ['pki'],
+  model: ['config', 'xds', 'pki'],
+  controlplane: ['config', 'analyze', 'model', 'xds', 'pki'],
+  capture: ['xds', 'pki'],
+  proxy: ['xds', 'pki', 'capture'],
+  lab: ['config', 'analyze', 'model', 'xds', 'pki', 'controlplane', 'proxy', 'capture'],
+  cli: ['config', 'analyze', 'model', 'xds', 'pki', 'controlplane', 'proxy', 'capture', 'lab'],
+};
+const folders = Object.keys(allowed);
+
+const boundaryRules = folders.map((folder) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: folders
+          .filter((other) => other !== folder && !allowed[folder].includes(other))
+          .map((other) => ({
+            group: [`../${other}/*`, `../../${other}/*`, `**/src/${other}/*`],
+            message: `src/${folder} must not import src/${other} (DESIGN.md §4: dependencies point one way).`,
+          })),
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'build/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' }] },
+      ],
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+    },
+  },
+  ...boundaryRules,
+);
