@@ -21,6 +21,12 @@ export interface ProxyNode {
   domainSuffix: string;
   /** Ports the workload listens on (inbound), from the pod spec. */
   workloadPorts?: number[];
+  /**
+   * How outbound traffic reaches the proxy (Istio's INTERCEPTION_MODE): REDIRECT means iptables sends it
+   * to the virtual outbound listener (15001) and listeners for service ports do not bind; NONE means no
+   * capture, so outbound listeners bind to a local address the workload connects to directly.
+   */
+  interceptionMode?: 'REDIRECT' | 'NONE';
   /** Istio proxy version reported by the proxy. */
   version?: string;
 }

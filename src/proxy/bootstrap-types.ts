@@ -1,0 +1,29 @@
+// The proxy's bootstrap file (JSON or YAML), the counterpart of Envoy's bootstrap plus pilot-agent's
+// environment: who the proxy is, where the control plane and the CA are, and where admin listens.
+// `meshgate proxy --bootstrap FILE` reads it; the lab writes one per pod and gateway.
+import type { ProxyNode } from '../xds/node.js';
+
+export interface ProxyBootstrap {
+  node: ProxyNode;
+  /** host:port of the control plane's ADS server (Istio: istiod:15012), TLS verified against `rootCertFile`. */
+  discoveryAddress: string;
+  /** host:port of the CA's IstioCertificateService; the same server as ADS unless set. */
+  caAddress?: string;
+  /** The mesh root certificate(s) (PEM) that the control plane's serving certificate chains to. */
+  rootCertFile: string;
+  /** A file holding the workload's service-account token (JWT), re-read on every use as Kubernetes rotates it. */
+  tokenFile: string;
+  /** SPIFFE trust domain of this proxy's cluster. */
+  trustDomain: string;
+  /** Requested workload certificate lifetime in seconds (Istio: 24 h). */
+  certTtlSeconds?: number;
+  /** Renew when this fraction of the lifetime is left (Istio's SECRET_GRACE_PERIOD_RATIO, 0.5). */
+  certGraceRatio?: number;
+  admin?: { address?: string; port?: number };
+  /** Prometheus port (Istio: 15090) and readiness port (Istio: 15021); both bind to `admin.address`. */
+  statsPort?: number;
+  readinessPort?: number;
+  accessLog?: { path?: string; format?: 'text' | 'json' };
+  /** Seconds open connections may take to finish after SIGTERM or a listener removal. */
+  drainTimeoutSeconds?: number;
+}
