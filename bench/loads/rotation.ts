@@ -1,0 +1,122 @@
+// Rotation: how long after a gateway credential changes on disk a new connection is served with it, and
+// how many queries fail meanwhile. A TLS probe (with a client certificate from the same root) reads the
+// serial the gateway presents; a query loop runs through the whole chain, one new connection per query.
+import { execFile } from 'node:child_process';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
+import { normalizeSerial } from '../certs.js';
+
+const execFileP = promisify(execFile);
+
+export interface TlsProbe {
+  host: string;
+  port: number;
+  servername: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/** Connects with TLS 1.3 and mutual auth and returns the serial of the certificate the server presents. */
+export function presentedSerial(p: TlsProbe, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      host: p.host,
+      port: p.port,
+      servername: p.servername,
+      ca: p.caPem,
+      cert: p.certPem,
+      key: p.keyPem,
+      minVersion: 'TLSv1.3',
+      // A fresh session every time: a resumed session would not show a new certificate.
+      session: undefined,
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`TLS probe ${p.host}:${p.port}: no handshake within ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      const serial = normalizeSerial(s.getPeerCertificate().serialNumber ?? '');
+      s.destroy();
+      resolve(serial);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+export interface RotationResult {
+  /** ms from the credential file being replaced to the first handshake presenting the new serial; NaN if never. */
+  rotationMs: number;
+  queries: number;
+  failedQueries: number;
+}
+
+export interface QueryTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** One query on a new connection with the unmodified `mariadb` client; resolves false on any failure. */
+async function queryOnce(t: QueryTarget): Promise<boolean> {
+  try {
+    const { stdout } = await execFileP('mariadb', [
+      '--protocol=TCP', '-h', t.host, '-P', String(t.port), `-u${t.user}`, `-p${t.password}`, '--skip-ssl',
+      '--connect-timeout=5', '-N', '-B', '-e', 'SELECT 1', t.database,
+    ], { timeout: 10_000 });
+    return stdout.trim() === '1';
+  } catch {
+    return false; // counted as a failed query by the caller
+  }
+}
+
+export async function measureRotation(opts: {
+  probe: TlsProbe;
+  query: QueryTarget;
+  /** Replaces the credential on disk and returns the new serial. */
+  rotate: () => Promise<string>;
+  timeoutMs?: number;
+  /** Queries keep running this long after the new serial is seen. */
+  settleMs?: number;
+}): Promise<RotationResult> {
+  let queries = 0;
+  let failedQueries = 0;
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      queries++;
+      if (!(await queryOnce(opts.query))) failedQueries++;
+    }
+  })();
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = performance.now();
+    const newSerial = await opts.rotate();
+    const deadline = t0 + (opts.timeoutMs ?? 30_000);
+    let rotationMs = Number.NaN;
+    while (performance.now() < deadline) {
+      let serial = '';
+      try {
+        serial = await presentedSerial(opts.probe);
+      } catch {
+        serial = ''; // a failed probe handshake is retried; the query loop counts real failures
+      }
+      if (serial === newSerial) {
+        rotationMs = performance.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, opts.settleMs ?? 1000));
+    return { rotationMs, queries, failedQueries };
+  } finally {
+    stop = true;
+    await loop;
+  }
+}
