@@ -2,16 +2,10 @@
 // inside cluster A, the organisation's root R between the gateways, mesh CA B inside cluster B), ECDSA
 // P-256 everywhere, one leaf per TLS endpoint. The HAProxy chain and the TLS probes use these; the
 // meshgate chain gets its own from its control planes' mesh CAs and the lab's gateway credentials, with
-// the same key type. Made with the `openssl` command until `src/pki` lands (@peculiar/x509 needs a
-// reflect-metadata polyfill that is not installed).
-import { execFile } from 'node:child_process';
+// the same key type. Issued with the project's own PKI (src/pki).
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileP = promisify(execFile);
+import { issueCertificate } from '../src/pki/certificate.js';
+import { generateKeyPair } from '../src/pki/keys.js';
 
 export interface BenchCa {
   name: string;
@@ -48,41 +42,19 @@ export const MYSQL_SNI = 'mysql.fqdn.example';
 export const TRUST_DOMAIN_A = 'cluster-a.local';
 export const TRUST_DOMAIN_B = 'cluster-b.local';
 
-export class CertificateToolError extends Error {
-  readonly code = 'E_BENCH_CERT';
-}
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  try {
-    await execFileP('openssl', args, { cwd });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new CertificateToolError(`openssl ${args[0]} failed: ${(e.stderr ?? e.message).trim()}`);
-  }
-}
-
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-certs-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 export async function createBenchCa(name: string): Promise<BenchCa> {
-  return withTempDir(async (dir) => {
-    await writeFile(path.join(dir, 'ext.cnf'), [
-      '[req]', 'distinguished_name = dn', '[dn]', '[ca]',
-      'basicConstraints = critical, CA:true, pathlen:1',
-      'keyUsage = critical, keyCertSign, cRLSign',
-      'subjectKeyIdentifier = hash', '',
-    ].join('\n'));
-    await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key'], dir);
-    await openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '7', '-subj', `/O=meshgate-bench/CN=${name}`,
-      '-config', 'ext.cnf', '-extensions', 'ca', '-out', 'ca.pem'], dir);
-    return { name, certPem: await readFile(path.join(dir, 'ca.pem'), 'utf8'), keyPem: await readFile(path.join(dir, 'ca.key'), 'utf8') };
+  const keys = await generateKeyPair('ec-p256');
+  const certPem = await issueCertificate({
+    subject: `CN=${name},O=meshgate-bench`,
+    publicKeyPem: keys.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: keys.privateKeyPem,
+    isCa: true,
+    pathLength: 1,
+    usage: 'ca',
+    ttlSeconds: 7 * 24 * 3600,
   });
+  return { name, certPem, keyPem: keys.privateKeyPem };
 }
 
 export interface LeafOptions {
@@ -90,31 +62,21 @@ export interface LeafOptions {
   dns?: string[];
   uris?: string[];
   usage: 'server' | 'client' | 'both';
-  days?: number;
+  ttlSeconds?: number;
 }
 
 export async function issueBenchLeaf(ca: BenchCa, opts: LeafOptions): Promise<BenchLeaf> {
-  return withTempDir(async (dir) => {
-    const eku = opts.usage === 'server' ? 'serverAuth' : opts.usage === 'client' ? 'clientAuth' : 'serverAuth, clientAuth';
-    const sans = [...(opts.dns ?? []).map((d) => `DNS:${d}`), ...(opts.uris ?? []).map((u) => `URI:${u}`)];
-    await writeFile(path.join(dir, 'ext.cnf'), [
-      'basicConstraints = critical, CA:false',
-      'keyUsage = critical, digitalSignature, keyEncipherment',
-      `extendedKeyUsage = ${eku}`,
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-      ...(sans.length > 0 ? [`subjectAltName = ${sans.join(', ')}`] : []),
-      '',
-    ].join('\n'));
-    await writeFile(path.join(dir, 'ca.pem'), ca.certPem);
-    await writeFile(path.join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
-    await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'leaf.key'], dir);
-    await openssl(['req', '-new', '-key', 'leaf.key', '-subj', `/O=meshgate-bench/CN=${opts.commonName}`, '-out', 'leaf.csr'], dir);
-    await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-sha256',
-      '-days', String(opts.days ?? 1), '-extfile', 'ext.cnf', '-out', 'leaf.pem'], dir);
-    const certPem = await readFile(path.join(dir, 'leaf.pem'), 'utf8');
-    return { certPem, keyPem: await readFile(path.join(dir, 'leaf.key'), 'utf8'), serialHex: serialOfPem(certPem) };
+  const keys = await generateKeyPair('ec-p256');
+  const certPem = await issueCertificate({
+    subject: `CN=${opts.commonName},O=meshgate-bench`,
+    publicKeyPem: keys.publicKeyPem,
+    issuer: { certPem: ca.certPem, privateKeyPem: ca.keyPem },
+    usage: opts.usage,
+    dns: opts.dns ?? [],
+    uris: opts.uris ?? [],
+    ttlSeconds: opts.ttlSeconds ?? 24 * 3600,
   });
+  return { certPem, keyPem: keys.privateKeyPem, serialHex: serialOfPem(certPem) };
 }
 
 /** Serial numbers as Node's `getPeerCertificate().serialNumber` prints them: upper-case hex, no leading zeros. */
