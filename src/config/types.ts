@@ -17,6 +17,8 @@ export interface SourceRef {
   file: string;
   line: number; // 1-based line of the document start (or the object's `kind:` line)
   column: number;
+  /** Positions of the object's fields, keyed by JSON path (`spec.gateways[0]`), for analyzer messages. */
+  positions?: ReadonlyMap<string, { line: number; column: number }>;
 }
 
 export interface KubeObject<K extends string, S> {
@@ -241,7 +243,8 @@ export interface IstioEgressListener {
 }
 
 export interface SidecarSpec {
-  workloadSelector?: WorkloadSelector;
+  /** networking.v1alpha3.WorkloadSelector: `labels`, unlike the security APIs' `matchLabels`. */
+  workloadSelector?: { labels?: Record<string, string> };
   ingress?: Record<string, unknown>[];
   egress?: IstioEgressListener[];
   outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: Destination };

@@ -1,0 +1,357 @@
+// Checks one decoded document against its kind's schema and turns it into a typed ConfigObject with
+// Istio's defaults applied. Unknown fields are Warnings (as kubectl), wrong types, bad enums, missing
+// required fields and Istio's own validation rules are Errors. Every diagnostic names the field.
+import type { z } from 'zod';
+import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics.js';
+import type { FieldLocator } from './positions.js';
+import { protocolFromPortName } from './protocol.js';
+import { KIND_SCHEMAS } from './schema/index.js';
+import type { ConfigObject } from './types.js';
+
+type Seg = string | number;
+
+export interface ValidateContext {
+  file: string;
+  locator: FieldLocator;
+}
+
+export interface ValidateResult {
+  object?: ConfigObject;
+  diagnostics: Diagnostic[];
+  /** True for a Kustomization document: not config, handled by the directory loader. */
+  kustomization?: boolean;
+}
+
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === 'number') return `number ${v}`;
+  if (typeof v === 'boolean') return `boolean ${v}`;
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v;
+}
+
+function valueAt(root: unknown, path: readonly Seg[]): unknown {
+  let cur = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+const EXPECTED_NAMES: Record<string, string> = {
+  number: 'integer',
+  int: 'integer',
+  string: 'string',
+  boolean: 'boolean',
+  object: 'mapping',
+  record: 'mapping',
+  array: 'list',
+};
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+/** `Kind/namespace/name` for messages, from whatever the raw document says. */
+export function rawObjectKey(raw: unknown): string | undefined {
+  if (!isPlainObject(raw) || typeof raw.kind !== 'string') return undefined;
+  const md = isPlainObject(raw.metadata) ? raw.metadata : {};
+  const name = typeof md.name === 'string' ? md.name : '<unnamed>';
+  const ns = typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default';
+  return `${raw.kind}/${ns}/${name}`;
+}
+
+export function validateObject(raw: unknown, ctx: ValidateContext): ValidateResult {
+  const diagnostics: Diagnostic[] = [];
+  const objectKey = rawObjectKey(raw);
+  const report = (level: Diagnostic['level'], code: string, path: readonly Seg[], message: string, key = false): void => {
+    const pos = ctx.locator.locate(path, { key });
+    const d: Diagnostic = { level, code, message, file: ctx.file, line: pos.line, column: pos.column };
+    if (objectKey) d.object = objectKey;
+    if (path.length) d.field = formatFieldPath(path);
+    diagnostics.push(d);
+  };
+  if (!isPlainObject(raw)) {
+    report('Error', DiagnosticCodes.SchemaValidationError, [], `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${describeValue(raw)}`);
+    return { diagnostics };
+  }
+  if (typeof raw.kind !== 'string' || raw.kind === '') {
+    report('Error', DiagnosticCodes.SchemaValidationError, ['kind'], raw.kind === undefined ? 'required field "kind" is missing' : `expected string, found ${describeValue(raw.kind)}`);
+    return { diagnostics };
+  }
+  if (typeof raw.apiVersion !== 'string' || raw.apiVersion === '') {
+    report('Error', DiagnosticCodes.SchemaValidationError, ['apiVersion'], raw.apiVersion === undefined ? 'required field "apiVersion" is missing' : `expected string, found ${describeValue(raw.apiVersion)}`);
+    return { diagnostics };
+  }
+  if (raw.kind === 'Kustomization' && raw.apiVersion.startsWith('kustomize.config.k8s.io/')) return { diagnostics, kustomization: true };
+  const ks = KIND_SCHEMAS[raw.kind];
+  if (!ks) {
+    report('Warning', DiagnosticCodes.UnknownKind, ['kind'], `kind "${raw.kind}" (${raw.apiVersion}) is not one meshgate reads; the object is ignored`);
+    return { diagnostics };
+  }
+  if (!ks.apiVersions.includes(raw.apiVersion)) {
+    report('Error', DiagnosticCodes.SchemaValidationError, ['apiVersion'], `${raw.kind} is not served as "${raw.apiVersion}"; expected one of ${ks.apiVersions.join(', ')}`);
+    return { diagnostics };
+  }
+
+  let parsed = ks.schema.safeParse(raw);
+  let errors = false;
+  if (!parsed.success) {
+    const unknown: { path: Seg[]; key: string }[] = [];
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.filter((p): p is Seg => typeof p !== 'symbol');
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) {
+          unknown.push({ path, key: k });
+          report('Warning', DiagnosticCodes.SchemaWarning, [...path, k], `unknown field "${k}"; it is ignored`, true);
+        }
+        continue;
+      }
+      errors = true;
+      report('Error', DiagnosticCodes.SchemaValidationError, path, issueMessage(issue, valueAt(raw, path), path));
+    }
+    if (errors) return { diagnostics };
+    // Only unknown fields: drop them (kubectl prunes them too) and read the rest.
+    const clone = structuredClone(raw);
+    for (const u of unknown) {
+      const parent = valueAt(clone, u.path);
+      if (isPlainObject(parent)) delete parent[u.key];
+    }
+    parsed = ks.schema.safeParse(clone);
+    if (!parsed.success) {
+      report('Error', DiagnosticCodes.SchemaValidationError, [], `internal: object did not validate after unknown fields were removed: ${parsed.error.message}`);
+      return { diagnostics };
+    }
+  }
+  const data = parsed.data as Record<string, unknown>;
+  const before = diagnostics.length;
+  checkSemantics(data, report);
+  if (diagnostics.slice(before).some((d) => d.level === 'Error')) return { diagnostics };
+  return { object: normalize(data, report), diagnostics };
+}
+
+function issueMessage(issue: z.core.$ZodIssue, value: unknown, path: readonly Seg[]): string {
+  const found = describeValue(value);
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = EXPECTED_NAMES[issue.expected] ?? issue.expected;
+      if (value === undefined) return `required field "${String(path[path.length - 1] ?? '')}" is missing (expected ${expected})`;
+      return `expected ${expected}, found ${found}`;
+    }
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, found ${found}`;
+    case 'too_small':
+    case 'too_big':
+      if (/^Too (small|big)/.test(issue.message)) {
+        const bound = issue.code === 'too_small' ? `>= ${String(issue.minimum)}` : `<= ${String(issue.maximum)}`;
+        return `expected a value ${bound}, found ${found}`;
+      }
+      return `${issue.message}, found ${found}`;
+    case 'invalid_union':
+      return issue.message === 'Invalid input' ? `unexpected ${found}` : `${issue.message}, found ${found}`;
+    case 'custom':
+      return `${issue.message}, found ${found}`;
+    default:
+      return `${issue.message}, found ${found}`;
+  }
+}
+
+type Report = (level: Diagnostic['level'], code: string, path: readonly Seg[], message: string, key?: boolean) => void;
+
+const E = DiagnosticCodes.SchemaValidationError;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Istio's and Kubernetes' rules that span fields (pkg/config/validation). */
+function checkSemantics(o: Record<string, unknown>, report: Report): void {
+  const spec = (o.spec ?? {}) as Record<string, unknown>;
+  switch (o.kind) {
+    case 'ServiceEntry': {
+      const ports = (spec.ports ?? []) as { number: number; name?: string }[];
+      const names = new Map<string, number>();
+      const numbers = new Map<number, number>();
+      ports.forEach((p, i) => {
+        if (p.name === undefined) report('Error', E, ['spec', 'ports', i, 'name'], 'required field "name" is missing (expected string)');
+        else if (!PORT_NAME.test(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `invalid port name "${p.name}": expected a lower-case RFC 1123 label`);
+        else if (names.has(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
+        else names.set(p.name, i);
+        if (numbers.has(p.number)) report('Error', E, ['spec', 'ports', i, 'number'], `port number ${p.number} is already used by spec.ports[${numbers.get(p.number)}]`);
+        else numbers.set(p.number, i);
+      });
+      const endpoints = (spec.endpoints ?? []) as { address?: string; ports?: Record<string, number> }[];
+      if (spec.workloadSelector && endpoints.length > 0) report('Error', E, ['spec', 'workloadSelector'], 'only one of workloadSelector or endpoints can be set');
+      endpoints.forEach((ep, i) => {
+        for (const pn of Object.keys(ep.ports ?? {})) {
+          if (!names.has(pn)) report('Error', E, ['spec', 'endpoints', i, 'ports', pn], `endpoint port "${pn}" names no port of the ServiceEntry (ports: ${[...names.keys()].join(', ') || 'none'})`, true);
+        }
+      });
+      if (spec.resolution === 'NONE' || spec.resolution === undefined) {
+        endpoints.forEach((ep, i) => {
+          if (ep.address !== undefined && !isIpAddress(ep.address) && !ep.address.startsWith('unix://'))
+            report('Error', E, ['spec', 'endpoints', i, 'address'], `endpoint address "${ep.address}" is not an IP address; resolution NONE needs IP endpoints (use resolution: DNS for host names)`);
+        });
+      }
+      if (spec.resolution === 'STATIC') {
+        endpoints.forEach((ep, i) => {
+          if (ep.address !== undefined && !isIpAddress(ep.address) && !ep.address.startsWith('unix://'))
+            report('Error', E, ['spec', 'endpoints', i, 'address'], `endpoint address "${ep.address}" is not an IP address, as resolution STATIC requires`);
+        });
+      }
+      break;
+    }
+    case 'VirtualService': {
+      const hosts = spec.hosts as string[] | undefined;
+      if (!hosts || hosts.length === 0) report('Error', E, ['spec', 'hosts'], 'a VirtualService must have at least one host');
+      if (!spec.http && !spec.tcp && !spec.tls) report('Error', E, ['spec'], 'http, tcp or tls must be provided in a VirtualService');
+      for (const kind of ['tcp', 'tls'] as const) {
+        const routes = (spec[kind] ?? []) as { route?: unknown[] }[];
+        routes.forEach((r, i) => {
+          if (!r.route || r.route.length === 0) report('Error', E, ['spec', kind, i, 'route'], `a ${kind} route must have at least one destination`);
+        });
+      }
+      break;
+    }
+    case 'DestinationRule': {
+      const subsets = (spec.subsets ?? []) as { name: string; trafficPolicy?: Record<string, unknown> }[];
+      const seen = new Map<string, number>();
+      subsets.forEach((s, i) => {
+        if (seen.has(s.name)) report('Error', E, ['spec', 'subsets', i, 'name'], `subset "${s.name}" is already defined by spec.subsets[${seen.get(s.name)}]`);
+        else seen.set(s.name, i);
+        checkTrafficPolicy(s.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy'], report);
+      });
+      checkTrafficPolicy(spec.trafficPolicy as Record<string, unknown> | undefined, ['spec', 'trafficPolicy'], report);
+      break;
+    }
+    case 'Gateway': {
+      const servers = (spec.servers ?? []) as { port: { number: number; protocol: string; name: string }; tls?: Record<string, unknown>; hosts: string[] }[];
+      const names = new Map<string, number>();
+      servers.forEach((s, i) => {
+        const proto = s.port.protocol.toUpperCase();
+        if ((proto === 'HTTPS' || proto === 'TLS') && !s.tls) report('Error', E, ['spec', 'servers', i, 'tls'], `a server with protocol ${proto} must have tls settings`);
+        if (names.has(s.port.name)) report('Error', E, ['spec', 'servers', i, 'port', 'name'], `port name "${s.port.name}" is already used by spec.servers[${names.get(s.port.name)}]`);
+        else names.set(s.port.name, i);
+        const tls = s.tls;
+        if (tls) {
+          const mode = tls.mode ?? 'SIMPLE';
+          const hasCred = typeof tls.credentialName === 'string' || Array.isArray(tls.credentialNames) || Array.isArray(tls.tlsCertificates);
+          if ((mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !hasCred && !tls.httpsRedirect) {
+            if (!tls.serverCertificate) report('Error', E, ['spec', 'servers', i, 'tls'], `${String(mode)} TLS requires a server certificate: set credentialName, or serverCertificate and privateKey`);
+            else if (!tls.privateKey) report('Error', E, ['spec', 'servers', i, 'tls', 'privateKey'], `${String(mode)} TLS requires a private key`);
+            if ((mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && tls.serverCertificate && !tls.caCertificates) report('Error', E, ['spec', 'servers', i, 'tls', 'caCertificates'], `${String(mode)} TLS requires caCertificates to verify clients`);
+          }
+        }
+        s.hosts.forEach((h, j) => {
+          const slash = h.indexOf('/');
+          if (slash >= 0 && h.indexOf('/', slash + 1) >= 0) report('Error', E, ['spec', 'servers', i, 'hosts', j], `host "${h}" must be "namespace/host" with at most one "/"`);
+        });
+      });
+      break;
+    }
+    case 'Service': {
+      const ports = (spec.ports ?? []) as { name?: string; port: number; protocol?: string }[];
+      const names = new Map<string, number>();
+      ports.forEach((p, i) => {
+        if (ports.length > 1 && !p.name) report('Error', E, ['spec', 'ports', i, 'name'], 'a Service with more than one port must name every port');
+        if (p.name) {
+          if (!PORT_NAME.test(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `invalid port name "${p.name}": expected a lower-case RFC 1123 label`);
+          else if (names.has(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
+          else names.set(p.name, i);
+        }
+      });
+      break;
+    }
+    case 'Secret': {
+      const data = (o.data ?? {}) as Record<string, string>;
+      for (const [k, v] of Object.entries(data)) {
+        const clean = v.replace(/[\r\n]/g, '');
+        if (clean.length % 4 !== 0) report('Error', E, ['data', k], `expected base64 data (length a multiple of 4), found ${clean.length} characters`);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function checkTrafficPolicy(tp: Record<string, unknown> | undefined, path: Seg[], report: Report): void {
+  if (!tp) return;
+  const check = (tls: Record<string, unknown> | undefined, p: Seg[]): void => {
+    if (!tls || tls.mode !== 'MUTUAL' || typeof tls.credentialName === 'string') return;
+    if (!tls.clientCertificate) report('Error', E, [...p, 'clientCertificate'], 'MUTUAL TLS requires a client certificate: set credentialName, or clientCertificate and privateKey');
+    if (!tls.privateKey) report('Error', E, [...p, 'privateKey'], 'MUTUAL TLS requires a private key: set credentialName, or clientCertificate and privateKey');
+  };
+  check(tp.tls as Record<string, unknown> | undefined, [...path, 'tls']);
+  const pls = (tp.portLevelSettings ?? []) as { port?: { number?: number }; tls?: Record<string, unknown> }[];
+  const seen = new Map<number, number>();
+  pls.forEach((p, i) => {
+    if (p.port?.number === undefined) report('Error', E, [...path, 'portLevelSettings', i, 'port'], 'port-level settings must name a port number');
+    else if (seen.has(p.port.number)) report('Error', E, [...path, 'portLevelSettings', i, 'port', 'number'], `port ${p.port.number} already has settings in portLevelSettings[${seen.get(p.port.number)}]`);
+    else seen.set(p.port.number, i);
+    check(p.tls, [...path, 'portLevelSettings', i, 'tls']);
+  });
+}
+
+export function isIpAddress(s: string): boolean {
+  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) return s.split('.').every((x) => Number(x) <= 255);
+  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
+}
+
+/** Istio's and Kubernetes' defaults, so that downstream code never has to guess. */
+function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {
+  const md = o.metadata as Record<string, unknown>;
+  if (md.namespace === undefined || md.namespace === '') md.namespace = 'default';
+  const spec = o.spec as Record<string, unknown> | undefined;
+  switch (o.kind) {
+    case 'ServiceEntry': {
+      const s = spec as Record<string, unknown>;
+      s.exportTo ??= ['*'];
+      s.location ??= 'MESH_EXTERNAL';
+      s.resolution ??= 'NONE';
+      for (const p of (s.ports ?? []) as { name: string; protocol?: string }[]) {
+        if (p.protocol !== undefined) p.protocol = p.protocol.toUpperCase();
+        else {
+          const derived = protocolFromPortName(p.name);
+          if (derived !== undefined) p.protocol = derived;
+        }
+      }
+      break;
+    }
+    case 'VirtualService':
+    case 'DestinationRule':
+      (spec as Record<string, unknown>).exportTo ??= ['*'];
+      break;
+    case 'Gateway':
+      for (const s of ((spec as Record<string, unknown>).servers ?? []) as { port: { protocol: string } }[]) s.port.protocol = s.port.protocol.toUpperCase();
+      break;
+    case 'Sidecar':
+      for (const l of ((spec as Record<string, unknown>).egress ?? []) as { port?: { protocol?: string } }[]) if (l.port?.protocol) l.port.protocol = l.port.protocol.toUpperCase();
+      break;
+    case 'PeerAuthentication':
+    case 'AuthorizationPolicy':
+      o.spec ??= {};
+      break;
+    case 'Service': {
+      o.spec ??= {};
+      for (const p of ((o.spec as Record<string, unknown>).ports ?? []) as { port: number; protocol?: string; targetPort?: number | string }[]) {
+        p.protocol ??= 'TCP'; // Kubernetes' default
+        p.targetPort ??= p.port; // Kubernetes' default: the target port is the port
+      }
+      break;
+    }
+    case 'Secret': {
+      // Kubernetes merges stringData over data; keep only the decoded bytes.
+      const out: Record<string, Buffer> = {};
+      for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, string>)) out[k] = Buffer.from(v.replace(/[\r\n]/g, ''), 'base64');
+      for (const [k, v] of Object.entries((o.stringData ?? {}) as Record<string, string>)) out[k] = Buffer.from(v, 'utf8');
+      delete o.stringData;
+      o.data = out;
+      break;
+    }
+    default:
+      break;
+  }
+  return o as unknown as ConfigObject;
+}
