@@ -1,0 +1,52 @@
+// What every builder reads: the snapshot, the proxy asking, and the service registry built once per
+// generation (Istio's PushContext + Proxy). Read-only.
+import type { ConfigSnapshot, Pod } from '../config/types.js';
+import type { ProxyNode } from '../xds/node.js';
+import { buildServiceRegistry, visibleServices, type MeshService } from './services.js';
+
+export interface ModelContext {
+  readonly snapshot: ConfigSnapshot;
+  readonly node: ProxyNode;
+  readonly registry: readonly MeshService[];
+  /** Services exported to the proxy's namespace. */
+  readonly visible: readonly MeshService[];
+  readonly trustDomain: string;
+  readonly domainSuffix: string;
+  readonly isRouter: boolean;
+  /** The proxy's own pod, when the snapshot lists it. */
+  readonly pod: Pod | undefined;
+}
+
+export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelContext {
+  const registry = buildServiceRegistry(snapshot);
+  return {
+    snapshot,
+    node,
+    registry,
+    visible: visibleServices(registry, node.namespace),
+    trustDomain: snapshot.meshConfig.trustDomain,
+    domainSuffix: snapshot.meshConfig.domainSuffix,
+    isRouter: node.role === 'router',
+    pod: snapshot.pods.find((p) => p.metadata.name === node.podName && p.metadata.namespace === node.namespace),
+  };
+}
+
+/** Istio's cluster name `outbound|PORT|SUBSET|HOST` (model.BuildSubsetKey). */
+export function outboundClusterName(port: number, subset: string | undefined, host: string): string {
+  return `outbound|${port}|${subset ?? ''}|${host}`;
+}
+
+/** Istio's ISTIO_MUTUAL SNI `outbound_.PORT_.SUBSET_.HOST` (model.BuildDNSSrvSubsetKey). */
+export function outboundSni(port: number, subset: string | undefined, host: string): string {
+  return `outbound_.${port}_.${subset ?? ''}_.${host}`;
+}
+
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughCluster';
+/** Istio's default connect timeout (MeshConfig.connectTimeout). */
+export const DEFAULT_CONNECT_TIMEOUT = '10s';

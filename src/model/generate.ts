@@ -1,0 +1,42 @@
+// The model's entry point: a config snapshot and the proxy asking → every Envoy v3 resource that proxy
+// gets (Istio's ConfigGenerator: BuildListeners, BuildClusters, BuildEndpoints, secrets). Pure: no I/O,
+// no clocks, and the same input always yields the same output in the same order.
+import type { ConfigSnapshot } from '../config/types.js';
+import type { Cluster, ClusterLoadAssignment, Listener, ProxyResources } from '../xds/envoy-types.js';
+import type { ProxyNode } from '../xds/node.js';
+import { blackHoleCluster, buildOutboundClusters, inboundPassthroughCluster, passthroughCluster } from './clusters.js';
+import { buildContext } from './context.js';
+import { buildGatewayListeners } from './gateway-listeners.js';
+import { buildInbound } from './inbound-listeners.js';
+import { byString } from './labels.js';
+import { buildOutboundListeners } from './outbound-listeners.js';
+import { buildGatewaySecrets, referencedSecretNames } from './secrets.js';
+
+function byName<T extends { name: string }>(list: T[]): T[] {
+  return list.sort((a, b) => byString(a.name, b.name));
+}
+
+export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode): ProxyResources {
+  const ctx = buildContext(snapshot, node);
+  const outbound = buildOutboundClusters(ctx);
+  const clusters: Cluster[] = outbound.map((b) => b.cluster);
+  const endpoints: ClusterLoadAssignment[] = outbound.flatMap((b) => (b.assignment ? [b.assignment] : []));
+  const listeners: Listener[] = [];
+  clusters.push(blackHoleCluster());
+  if (ctx.isRouter) {
+    listeners.push(...buildGatewayListeners(ctx).listeners);
+  } else {
+    clusters.push(passthroughCluster(), inboundPassthroughCluster());
+    listeners.push(...buildOutboundListeners(ctx).listeners);
+    const inbound = buildInbound(ctx);
+    listeners.push(...inbound.listeners);
+    clusters.push(...inbound.clusters);
+  }
+  const secrets = buildGatewaySecrets(snapshot, node, referencedSecretNames({ listeners, clusters }));
+  return {
+    listeners: byName(listeners),
+    clusters: byName(clusters),
+    endpoints: endpoints.sort((a, b) => byString(a.clusterName, b.clusterName)),
+    secrets,
+  };
+}

@@ -1,0 +1,131 @@
+// Sidecar inbound (Istio's listener_inbound.go): per workload port, filter chains that terminate mesh
+// mTLS as PeerAuthentication says — STRICT only mTLS, PERMISSIVE mTLS and plaintext side by side,
+// DISABLE plaintext — then L4 authorization (RBAC) and tcp_proxy to the application. With capture,
+// everything arrives on `virtualInbound` (15006) and chains are matched by original destination port;
+// without capture (captureMode NONE) each port is its own listener bound to the pod's address.
+import type { Cluster, Filter, FilterChain, FilterChainMatch, Listener } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, type ModelContext } from './context.js';
+import { buildRbacFilters } from './authorization.js';
+import { byString, labelsMatch } from './labels.js';
+import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
+import { directTarget, tcpProxyFilter } from './routes.js';
+import { ALPN_IN_MESH, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
+
+export const VIRTUAL_INBOUND = 'virtualInbound';
+export const VIRTUAL_INBOUND_PORT = 15006;
+/** Where the application listens, from the sidecar's point of view (Istio before 1.10; see the report). */
+export const APPLICATION_ADDRESS = '127.0.0.1';
+
+export interface InboundPort {
+  /** The port the workload listens on (a Service's targetPort). */
+  port: number;
+  /** Services that reach the workload on this port, `host:servicePort`. */
+  services: string[];
+}
+
+/** The workload's inbound ports: targetPorts of Services selecting it, and the ports the node reports. */
+export function inboundPorts(ctx: ModelContext): InboundPort[] {
+  const ports = new Map<number, Set<string>>();
+  const add = (p: number, svc?: string): void => {
+    let s = ports.get(p);
+    if (!s) ports.set(p, (s = new Set()));
+    if (svc) s.add(svc);
+  };
+  for (const svc of ctx.registry) {
+    if (svc.namespace !== ctx.node.namespace || !svc.selector || Object.keys(svc.selector).length === 0) continue;
+    if (!labelsMatch(svc.selector, ctx.node.labels)) continue;
+    for (const p of svc.ports) {
+      if (p.protocol === 'UDP') continue;
+      let target: number | undefined = typeof p.targetPort === 'number' ? p.targetPort : p.port;
+      if (typeof p.targetPort === 'string') {
+        target = undefined;
+        for (const c of ctx.pod?.spec.containers ?? []) for (const cp of c.ports ?? []) if (cp.name === p.targetPort) target = cp.containerPort;
+      }
+      if (target !== undefined) add(target, `${svc.hostname}:${p.port}`);
+    }
+  }
+  for (const p of ctx.node.workloadPorts ?? []) add(p);
+  return [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([port, s]) => ({ port, services: [...s].sort(byString) }));
+}
+
+function chain(name: string, match: FilterChainMatch, filters: Filter[], mtls: boolean): FilterChain {
+  return { name, filterChainMatch: match, filters, ...(mtls ? { transportSocket: downstreamTransportSocket(inboundMeshDownstream()) } : {}) };
+}
+
+/** The chains for one destination (a port, or the passthrough catch-all) under one mTLS mode. */
+function chainsFor(label: string, base: FilterChainMatch, mode: EffectiveMtlsMode, filters: Filter[]): FilterChain[] {
+  switch (mode) {
+    case 'STRICT':
+      return [chain(`${label}|mtls`, { ...base, transportProtocol: 'tls' }, filters, true)];
+    case 'DISABLE':
+      return [chain(`${label}|plaintext`, { ...base }, filters, false)];
+    case 'PERMISSIVE':
+      return [
+        // A mesh client announces itself with Istio's ALPN; other TLS is the application's own and passes through.
+        chain(`${label}|mtls`, { ...base, transportProtocol: 'tls', applicationProtocols: [...ALPN_IN_MESH] }, filters, true),
+        chain(`${label}|tls-passthrough`, { ...base, transportProtocol: 'tls' }, filters, false),
+        chain(`${label}|plaintext`, { ...base, transportProtocol: 'raw_buffer' }, filters, false),
+      ];
+  }
+}
+
+export interface InboundResult {
+  listeners: Listener[];
+  clusters: Cluster[];
+}
+
+export function buildInbound(ctx: ModelContext): InboundResult {
+  const capture = ctx.node.interceptionMode !== 'NONE';
+  const rbac = buildRbacFilters(ctx.snapshot, ctx.node.namespace, ctx.node.labels);
+  const ports = inboundPorts(ctx);
+  const clusters: Cluster[] = ports.map(({ port, services }) => inboundCluster(port, services));
+  const tlsInspector = { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } };
+  if (!capture) {
+    const ip = ctx.node.ips[0] ?? '127.0.0.1';
+    const listeners = ports.map(({ port }): Listener => {
+      const mode = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels, port);
+      return {
+        name: `${ip}_${port}`,
+        address: { socketAddress: { address: ip, portValue: port } },
+        filterChains: chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]),
+        listenerFilters: [tlsInspector],
+        bindToPort: true,
+        trafficDirection: 'INBOUND',
+      };
+    });
+    return { listeners, clusters };
+  }
+  const chains: FilterChain[] = [
+    // A connection whose original destination is 15006 itself would loop forever.
+    { name: 'virtualInbound-blackhole', filterChainMatch: { destinationPort: VIRTUAL_INBOUND_PORT }, filters: [tcpProxyFilter(directTarget(BLACKHOLE_CLUSTER))] },
+  ];
+  for (const { port } of ports) {
+    const mode = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels, port);
+    chains.push(...chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]));
+  }
+  // Ports no Service names still get the workload-wide mTLS mode and authorization, then pass through.
+  const wide = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels);
+  chains.push(...chainsFor('virtualInbound-ipv4', { prefixRanges: [{ addressPrefix: '0.0.0.0', prefixLen: 0 }] }, wide, [...rbac, tcpProxyFilter(directTarget(INBOUND_PASSTHROUGH_CLUSTER))]));
+  const listener: Listener = {
+    name: VIRTUAL_INBOUND,
+    address: { socketAddress: { address: '0.0.0.0', portValue: VIRTUAL_INBOUND_PORT } },
+    filterChains: chains,
+    listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': TypeUrl.OriginalDst } }, tlsInspector],
+    trafficDirection: 'INBOUND',
+  };
+  return { listeners: [listener], clusters };
+}
+
+/** `inbound|PORT||`: the application on the pod's loopback. */
+export function inboundCluster(port: number, services: readonly string[]): Cluster {
+  const name = inboundClusterName(port);
+  return {
+    name,
+    type: 'STATIC',
+    connectTimeout: DEFAULT_CONNECT_TIMEOUT,
+    lbPolicy: 'ROUND_ROBIN',
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: APPLICATION_ADDRESS, portValue: port } } } }] }] },
+    metadata: { filterMetadata: { istio: { services: services.map((s) => ({ host: s.slice(0, s.lastIndexOf(':')) })) } } },
+  };
+}
