@@ -3,6 +3,7 @@
 // the work lives in the modules each command calls.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerCaptureCommand } from './capture.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .enablePositionalOptions();
   // Sub-commands register themselves here, one file each.
+  registerCaptureCommand(program);
   return program;
 }
 
