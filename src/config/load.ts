@@ -65,6 +65,7 @@ export function loadConfigText(text: string, file: string): LoadResult {
     return out;
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 byte-order mark is not content
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point: they mark binary data
   const bad = text.search(/[\u0000\uFFFD]|[\u0001-\u0008\u000E-\u001F]/);
   if (bad >= 0) {
     const code = text.charCodeAt(bad);

@@ -1,0 +1,202 @@
+// Feeds a ConfigStore from a directory tree, as istiod's file source does: each config file is one
+// store source; additions, changes and deletions are picked up by fs.watch on every folder (Node 20
+// has no recursive watch on Linux) plus a bounded periodic rescan in case an event is lost. A file is
+// read only once it has stopped changing (same size and mtime across two looks `debounceMs` apart),
+// so a half-written file is never taken for the new version.
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { DiagnosticCodes, type Diagnostic } from './diagnostics.js';
+import { parseKustomization } from './kustomization.js';
+import { applyKustomization, CONFIG_EXTENSIONS, isKustomizationFile, KUSTOMIZATION_FILES, loadConfigFile } from './load.js';
+import type { ConfigStore } from './store.js';
+
+export interface DirectorySourceOptions {
+  dir: string;
+  store: ConfigStore;
+  onDiagnostics?: (d: Diagnostic[]) => void;
+  /** How long a file must stay unchanged before it is read; 100 ms by default. */
+  debounceMs?: number;
+  /** Period of the fallback rescan; 2 s by default. */
+  rescanMs?: number;
+}
+
+interface Seen {
+  mtimeMs: number;
+  size: number;
+}
+
+export class DirectorySource {
+  private readonly dir: string;
+  private readonly debounceMs: number;
+  private readonly rescanMs: number;
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** What each loaded file looked like when it was read. */
+  private readonly loaded = new Map<string, Seen>();
+  /** Files seen changed but not yet stable. */
+  private readonly pending = new Map<string, Seen>();
+  private kustomizationSeen = new Map<string, Seen>();
+  private scanTimer: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly opts: DirectorySourceOptions) {
+    this.dir = path.resolve(opts.dir);
+    this.debounceMs = opts.debounceMs ?? 100;
+    this.rescanMs = opts.rescanMs ?? 2000;
+  }
+
+  /** Loads every file now, then watches. */
+  async start(): Promise<void> {
+    await this.scan(true);
+    this.rescanTimer = setInterval(() => this.requestScan(0), this.rescanMs);
+    this.rescanTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.scanTimer) clearTimeout(this.scanTimer);
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    await this.running;
+  }
+
+  private requestScan(delayMs: number): void {
+    if (this.closed) return;
+    if (this.scanTimer) clearTimeout(this.scanTimer);
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      if (this.running) {
+        this.again = true;
+        return;
+      }
+      this.running = this.scan(false)
+        .catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: this.dir, message: `directory scan failed: ${(err as Error).message}` }]))
+        .finally(() => {
+          this.running = undefined;
+          if (this.again) {
+            this.again = false;
+            this.requestScan(this.debounceMs);
+          }
+        });
+    }, delayMs);
+    this.scanTimer.unref();
+  }
+
+  private report(d: Diagnostic[]): void {
+    if (d.length > 0) this.opts.onDiagnostics?.(d);
+  }
+
+  private watchDir(dir: string): void {
+    if (this.watchers.has(dir) || this.closed) return;
+    try {
+      const w = watch(dir, { persistent: false }, () => this.requestScan(this.debounceMs));
+      w.on('error', () => {
+        // The folder went away or cannot be watched; the periodic rescan still covers it.
+        w.close();
+        this.watchers.delete(dir);
+      });
+      this.watchers.set(dir, w);
+    } catch {
+      // Watching can fail (folder removed meanwhile, inotify limit); the periodic rescan covers it.
+    }
+  }
+
+  private async list(dir: string, files: string[], dirs: string[], depth: number): Promise<void> {
+    dirs.push(dir);
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      // The folder vanished between two looks; its files count as deleted.
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const full = path.join(dir, e.name);
+      if (e.isDirectory() && depth < 32) await this.list(full, files, dirs, depth + 1);
+      else if (e.isFile() && (CONFIG_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x)) || e.name === 'Kustomization')) files.push(full);
+    }
+  }
+
+  private async scan(initial: boolean): Promise<void> {
+    const files: string[] = [];
+    const dirs: string[] = [];
+    await this.list(this.dir, files, dirs, 0);
+    for (const d of dirs) this.watchDir(d);
+    for (const d of [...this.watchers.keys()]) {
+      if (!dirs.includes(d)) {
+        this.watchers.get(d)?.close();
+        this.watchers.delete(d);
+      }
+    }
+    const stats = new Map<string, Seen>();
+    for (const f of files) {
+      try {
+        const st = await stat(f);
+        stats.set(f, { mtimeMs: st.mtimeMs, size: st.size });
+      } catch {
+        // Deleted between listing and stat: treated as deleted below.
+      }
+    }
+    // A changed kustomization changes the targets of every patch in its folder.
+    const kustomizations = new Map<string, string>();
+    const dirtyDirs = new Set<string>();
+    const newK = new Map<string, Seen>();
+    for (const [f, s] of stats) {
+      if (!isKustomizationFile(f)) continue;
+      kustomizations.set(path.dirname(f), f);
+      newK.set(f, s);
+      const old = this.kustomizationSeen.get(f);
+      if (!old || old.mtimeMs !== s.mtimeMs || old.size !== s.size) dirtyDirs.add(path.dirname(f));
+    }
+    for (const f of this.kustomizationSeen.keys()) if (!newK.has(f)) dirtyDirs.add(path.dirname(f));
+    this.kustomizationSeen = newK;
+
+    let unstable = false;
+    for (const [f, s] of stats) {
+      if (isKustomizationFile(f)) continue;
+      const old = this.loaded.get(f);
+      const changed = !old || old.mtimeMs !== s.mtimeMs || old.size !== s.size;
+      if (!changed && !dirtyDirs.has(path.dirname(f))) continue;
+      if (changed && !initial) {
+        const p = this.pending.get(f);
+        if (!p || p.mtimeMs !== s.mtimeMs || p.size !== s.size) {
+          this.pending.set(f, s);
+          unstable = true;
+          continue;
+        }
+      }
+      this.pending.delete(f);
+      await this.loadFile(f, s, kustomizations.get(path.dirname(f)));
+    }
+    for (const f of [...this.loaded.keys()]) {
+      if (stats.has(f)) continue;
+      this.loaded.delete(f);
+      this.pending.delete(f);
+      this.opts.store.removeSource(`file:${f}`);
+    }
+    if (unstable) this.requestScan(this.debounceMs);
+  }
+
+  private async loadFile(f: string, s: Seen, kustomization: string | undefined): Promise<void> {
+    const r = await loadConfigFile(f);
+    if (r.diagnostics.some((d) => d.code === DiagnosticCodes.UnreadableFile && d.message.includes('ENOENT'))) return; // deleted meanwhile; the next scan removes it
+    if (r.patches.length > 0 && kustomization) {
+      try {
+        const k = parseKustomization(await readFile(kustomization, 'utf8'), kustomization);
+        const own = k.patches.filter((ref) => ref.path !== undefined && path.resolve(path.dirname(kustomization), ref.path) === f);
+        r.diagnostics.push(...applyKustomization(own, path.dirname(kustomization), r.patches, kustomization));
+      } catch (err) {
+        r.diagnostics.push({ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: kustomization, message: `cannot read: ${(err as Error).message}` });
+      }
+    }
+    this.loaded.set(f, s);
+    this.report(this.opts.store.setSource(`file:${f}`, r));
+  }
+}
+
+export { KUSTOMIZATION_FILES };
