@@ -6,7 +6,7 @@ import './reflect-metadata.js';
 import * as x509 from '@peculiar/x509';
 import { importSigningKey } from './keys.js';
 import { splitSigned } from './der.js';
-import { PemError, pemToDer } from './pem.js';
+import { derToPem, PemError, pemToDer } from './pem.js';
 import { CertificateError } from './certificate.js';
 
 export interface CreateCrlOptions {
@@ -49,7 +49,8 @@ export async function createCrl(opts: CreateCrlOptions): Promise<string> {
     extensions: ski ? [new x509.AuthorityKeyIdentifierExtension(ski)] : [],
     entries: [...new Set(opts.revokedSerials.map(normaliseSerial))].map((serialNumber) => ({ serialNumber, revocationDate: now })),
   });
-  return crl.toString('pem') + '\n';
+  // RFC 7468 §5 names the label "X509 CRL" (what OpenSSL and Envoy read); the library writes "CRL".
+  return derToPem(crl.rawData, 'X509 CRL');
 }
 
 function loadCrl(pem: string, source?: string): { crl: x509.X509Crl; der: Buffer } {
@@ -68,7 +69,7 @@ export function parseCrl(pem: string, source?: string): CrlInfo {
     issuer: crl.issuer,
     thisUpdate: crl.thisUpdate,
     revokedSerials: crl.entries.map((e) => normaliseSerial(e.serialNumber)),
-    pem: crl.toString('pem') + '\n',
+    pem: derToPem(crl.rawData, 'X509 CRL'),
   };
   if (crl.nextUpdate) info.nextUpdate = crl.nextUpdate;
   if (aki) info.authorityKeyId = aki.toUpperCase();

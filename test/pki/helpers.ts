@@ -1,0 +1,126 @@
+// Shared by the pki tests: temp dirs, the repo root, and `openssl` as an independent second opinion
+// on every certificate the tests produce.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import type { CertificateInfo } from '../../src/pki/certificate.js';
+
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'src'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`package.json not found above ${fileURLToPath(import.meta.url)}`);
+}
+
+/** Whether this file runs compiled (dist/test/...) rather than through tsx. */
+export function runningCompiled(): boolean {
+  return fileURLToPath(import.meta.url).endsWith('.js');
+}
+
+export function tempDir(t: { after(fn: () => void): void }, prefix = 'meshgate-pki-'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const haveOpenssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0;
+export const opensslSkip = haveOpenssl ? false : 'openssl is not installed (apt-get install openssl)';
+
+export function openssl(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('openssl', args, { encoding: 'utf8', input, timeout: 20_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const KU: Record<string, string> = {
+  'Digital Signature': 'digitalSignature',
+  'Non Repudiation': 'nonRepudiation',
+  'Key Encipherment': 'keyEncipherment',
+  'Data Encipherment': 'dataEncipherment',
+  'Key Agreement': 'keyAgreement',
+  'Certificate Sign': 'keyCertSign',
+  'CRL Sign': 'cRLSign',
+};
+const EKU: Record<string, string> = { 'TLS Web Server Authentication': 'serverAuth', 'TLS Web Client Authentication': 'clientAuth' };
+
+function canonicalIp(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = (head ?? '').split(':').filter(Boolean);
+  const tl = tail === undefined ? [] : tail.split(':').filter(Boolean);
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - tl.length).fill('0'), ...tl];
+  return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
+}
+
+/** What `openssl x509 -text` says about a certificate, in CertificateInfo's terms. */
+export function opensslView(pem: string): Omit<CertificateInfo, 'publicKeyPem' | 'pem' | 'selfIssued' | 'subjectKeyId' | 'authorityKeyId' | 'publicKeyAlgorithm' | 'pathLength'> {
+  const out = execFileSync('openssl', ['x509', '-noout', '-subject', '-issuer', '-serial', '-startdate', '-enddate', '-fingerprint', '-sha256', '-text'], { input: pem, encoding: 'utf8' });
+  const line = (prefix: string): string => {
+    const l = out.split('\n').find((x) => x.startsWith(prefix));
+    if (l === undefined) throw new Error(`openssl output has no ${prefix}: ${out}`);
+    return l.slice(prefix.length).trim();
+  };
+  const after = (header: string): string | undefined => {
+    const lines = out.split('\n');
+    const i = lines.findIndex((l) => l.trim().startsWith(header));
+    return i < 0 ? undefined : (lines[i + 1] ?? '').trim();
+  };
+  const san = after('X509v3 Subject Alternative Name') ?? '';
+  const sans = san ? san.split(', ') : [];
+  const bc = after('X509v3 Basic Constraints') ?? '';
+  return {
+    subject: line('subject=').replace(/ = /g, '='),
+    issuer: line('issuer=').replace(/ = /g, '='),
+    serialHex: line('serial='),
+    notBefore: new Date(line('notBefore=')),
+    notAfter: new Date(line('notAfter=')),
+    fingerprintSha256: line('sha256 Fingerprint='),
+    dns: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+    uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+    ips: sans.filter((s) => s.startsWith('IP Address:')).map((s) => canonicalIp(s.slice(11))),
+    isCa: bc.startsWith('CA:TRUE'),
+    keyUsage: (after('X509v3 Key Usage') ?? '').split(', ').filter(Boolean).map((k) => KU[k] ?? k),
+    extKeyUsage: (after('X509v3 Extended Key Usage') ?? '').split(', ').filter(Boolean).map((k) => EKU[k] ?? k),
+  };
+}
+
+/** Fails unless openssl reads the same subject, issuer, serial, validity, SANs, fingerprint and usages. */
+export function assertOpensslAgrees(info: CertificateInfo): void {
+  const o = opensslView(info.pem);
+  const mine = {
+    subject: info.subject,
+    issuer: info.issuer,
+    serialHex: info.serialHex,
+    notBefore: info.notBefore,
+    notAfter: info.notAfter,
+    fingerprintSha256: info.fingerprintSha256,
+    dns: info.dns,
+    uris: info.uris,
+    ips: info.ips.map(canonicalIp),
+    isCa: info.isCa,
+    keyUsage: [...info.keyUsage].sort(),
+    extKeyUsage: [...info.extKeyUsage].sort(),
+  };
+  assert.deepEqual(mine, { ...o, keyUsage: [...o.keyUsage].sort(), extKeyUsage: [...o.extKeyUsage].sort() }, `openssl disagrees about ${info.subject || info.uris[0]}`);
+}
+
+/** `openssl verify` of a leaf (plus untrusted intermediates) against a CA file, optionally with CRLs. */
+export function opensslVerify(dir: string, leafPem: string, caPems: string[], opts: { untrusted?: string[]; crls?: string[]; crlAll?: boolean; purpose?: 'sslserver' | 'sslclient'; attime?: Date } = {}): { ok: boolean; output: string } {
+  const f = (name: string, text: string): string => {
+    const p = path.join(dir, `${name}-${Math.random().toString(16).slice(2)}.pem`);
+    writeFileSync(p, text);
+    return p;
+  };
+  const args = ['verify', '-CAfile', f('ca', caPems.join(''))];
+  if (opts.untrusted?.length) args.push('-untrusted', f('untrusted', opts.untrusted.join('')));
+  if (opts.crls?.length) args.push(opts.crlAll ? '-crl_check_all' : '-crl_check', '-CRLfile', f('crl', opts.crls.join('')));
+  if (opts.purpose) args.push('-purpose', opts.purpose);
+  if (opts.attime) args.push('-attime', String(Math.floor(opts.attime.getTime() / 1000)));
+  args.push(f('leaf', leafPem));
+  const r = openssl(args);
+  return { ok: r.status === 0, output: r.stdout + r.stderr };
+}
