@@ -1,0 +1,89 @@
+// The seed scenario as the model sees it: the seed's YAML (test/model/fixtures/seed, verbatim from
+// shared/scenario) plus the example additions (egress Gateway, Service patch, mysql Service, gateway
+// credentials, pods) loaded through the real config loader onto Istio's default install, and the four
+// proxies of the three-leg path.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultInstallResult, defaultMeshConfig } from '../../src/config/default-install.js';
+import { loadConfigPaths } from '../../src/config/load.js';
+import { buildSnapshot } from '../../src/config/snapshot.js';
+import type { ConfigSnapshot, MeshConfig } from '../../src/config/types.js';
+import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+
+/** The repository root, found by walking up to package.json (works from test/ and dist/test/). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+}
+
+export const FIXTURES = (): string => path.join(repoRoot(), 'test', 'model', 'fixtures');
+
+/** Loads config folders onto the default install and fails on any Error diagnostic, naming it. */
+export async function loadSnapshot(dirs: string[], mesh: MeshConfig = defaultMeshConfig()): Promise<ConfigSnapshot> {
+  const loaded = await loadConfigPaths(dirs);
+  const base = defaultInstallResult(mesh);
+  const { snapshot, diagnostics } = buildSnapshot([...base.objects, ...loaded.objects], loaded.patches, mesh, 1);
+  const errors = [...loaded.diagnostics, ...diagnostics].filter((d) => d.level === 'Error');
+  if (errors.length > 0) throw new Error(`fixture config has errors:\n${errors.map((d) => `${d.file}:${d.line}:${d.column} ${d.code} ${d.message}`).join('\n')}`);
+  return snapshot;
+}
+
+export function clusterA(): Promise<ConfigSnapshot> {
+  return loadSnapshot([path.join(FIXTURES(), 'seed', 'client-cluster'), path.join(FIXTURES(), 'cluster-a')]);
+}
+
+export function clusterB(): Promise<ConfigSnapshot> {
+  return loadSnapshot([path.join(FIXTURES(), 'seed', 'server-cluster'), path.join(FIXTURES(), 'cluster-b')]);
+}
+
+function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
+  const full = { ...n, domainSuffix: 'cluster.local' };
+  return { ...full, id: formatNodeId(full) };
+}
+
+export const clientSidecar = node({
+  role: 'sidecar',
+  ips: ['10.10.0.5'],
+  podName: 'mysql-client-7d9f6c',
+  namespace: 'default',
+  serviceAccount: 'mysql-client',
+  labels: { app: 'mysql-client' },
+  clusterId: 'cluster-a',
+  interceptionMode: 'REDIRECT',
+});
+
+export const egressGateway = node({
+  role: 'router',
+  ips: ['10.10.0.20'],
+  podName: 'istio-egressgateway-5f7b8c',
+  namespace: 'istio-system',
+  serviceAccount: 'istio-egressgateway-service-account',
+  labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' },
+  clusterId: 'cluster-a',
+});
+
+export const ingressGateway = node({
+  role: 'router',
+  ips: ['10.20.0.20'],
+  podName: 'istio-ingressgateway-6b9d4f',
+  namespace: 'istio-system',
+  serviceAccount: 'istio-ingressgateway-service-account',
+  labels: { app: 'istio-ingressgateway', istio: 'ingressgateway', 'security.istio.io/tlsMode': 'istio' },
+  clusterId: 'cluster-b',
+});
+
+export const serverSidecar = node({
+  role: 'sidecar',
+  ips: ['10.20.0.5'],
+  podName: 'mysql-0',
+  namespace: 'default',
+  serviceAccount: 'mysql',
+  labels: { app: 'mysql' },
+  clusterId: 'cluster-b',
+  interceptionMode: 'REDIRECT',
+});
