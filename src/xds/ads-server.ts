@@ -1,0 +1,279 @@
+// The ADS server: envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources,
+// state of the world, per Envoy's xDS protocol (api/xds_protocol): every response carries a version and
+// a nonce; a request echoing the latest nonce ACKs (no error_detail) or NACKs (error_detail) that
+// version; a request with an older nonce is stale and ignored; LDS, CDS and NDS are wildcard, EDS and
+// SDS are named subscriptions. Watches are answered from the SnapshotCache whenever the content a
+// proxy subscribes to changes: the version of a response is a hash of exactly the resources it holds,
+// so an unrelated change never pushes and a reconnecting proxy that already holds the current content
+// (its request's version_info) is not sent it again. A NACKed version is never resent; the proxy keeps
+// its last good config and the next different content is pushed when it exists.
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { TypeUrl } from './envoy-types.js';
+import { NameTableTypeUrl } from './name-table.js';
+import type { ProxyNode } from './node.js';
+import { proxyNodeFromMessage } from './node-message.js';
+import { adsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+import type { AuthenticatableCall, PeerIdentity } from './peer-identity.js';
+import { silentLogger, type Logger } from './log.js';
+
+/** Types where an empty subscription means "everything" (Envoy's LDS/CDS, Istio's NDS). */
+export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster, NameTableTypeUrl]);
+/** Istio's push order: clusters before the endpoints and listeners that use them. */
+export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.Secret, NameTableTypeUrl];
+
+export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+export interface AdsServerOptions {
+  cache: SnapshotCache;
+  /** Proves who the peer is; throw to refuse the stream (UNAUTHENTICATED). */
+  authenticate: (call: AuthenticatableCall) => Promise<PeerIdentity>;
+  /** Whether this proxy may receive this resource; SDS secrets are filtered by it. Default: allow all. */
+  authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean;
+  /** Sent as DiscoveryResponse.control_plane.identifier. */
+  controlPlaneId?: string;
+  logger?: Logger;
+}
+
+export interface TypeStatus {
+  /** Resource names subscribed to; empty for a wildcard subscription. */
+  names: string[];
+  wildcard: boolean;
+  sentVersion?: string;
+  sentNonce?: string;
+  sentCount?: number;
+  ackedVersion?: string;
+  nackedVersion?: string;
+  lastError?: string;
+}
+
+export interface ConnectionStatus {
+  connectionId: string;
+  peerAddress: string;
+  node: ProxyNode;
+  peer: PeerIdentity;
+  connectedAt: Date;
+  types: Record<string, TypeStatus>;
+}
+
+interface TypeState extends TypeStatus {
+  denied: Set<string>;
+}
+
+interface Connection {
+  id: string;
+  call: AdsCall;
+  node?: ProxyNode;
+  peer?: PeerIdentity;
+  connectedAt: Date;
+  types: Map<string, TypeState>;
+  closed: boolean;
+}
+
+export class AdsServer extends EventEmitter {
+  private readonly cache: SnapshotCache;
+  private readonly log: Logger;
+  private readonly connections = new Set<Connection>();
+  private nextConnection = 0;
+  private nextNonce = 0;
+
+  constructor(private readonly opts: AdsServerOptions) {
+    super();
+    this.cache = opts.cache;
+    this.log = opts.logger ?? silentLogger;
+    this.cache.on('updated', (nodeId: string) => this.onSnapshot(nodeId));
+  }
+
+  /** Registers the ADS service on a gRPC server (which may also serve the CA, as istiod does on 15012). */
+  addToServer(server: grpc.Server): void {
+    server.addService(adsServiceDefinition, { StreamAggregatedResources: (call: AdsCall) => this.handleStream(call) });
+  }
+
+  /** Every connected, authenticated proxy and what it has been sent and has ACKed per type. */
+  connectionStatus(): ConnectionStatus[] {
+    const out: ConnectionStatus[] = [];
+    for (const c of this.connections) {
+      if (!c.node || !c.peer) continue;
+      const types: Record<string, TypeStatus> = {};
+      for (const [t, s] of c.types) {
+        const { denied: _denied, ...status } = s;
+        types[t] = { ...status, names: [...status.names] };
+      }
+      out.push({ connectionId: c.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
+    }
+    return out;
+  }
+
+  /** Ends every stream with UNAVAILABLE (shutdown); proxies reconnect to another instance or later. */
+  closeAllStreams(reason = 'control plane shutting down'): void {
+    for (const c of [...this.connections]) this.fail(c, grpc.status.UNAVAILABLE, reason);
+  }
+
+  private handleStream(call: AdsCall): void {
+    const conn: Connection = { id: `c${++this.nextConnection}`, call, connectedAt: new Date(), types: new Map(), closed: false };
+    this.connections.add(conn);
+    const pending: DiscoveryRequest[] = [];
+    let ready = false;
+    const cleanup = (): void => {
+      if (conn.closed) return;
+      conn.closed = true;
+      this.connections.delete(conn);
+      if (conn.node) {
+        this.log.info('proxy disconnected', { connection: conn.id, node: conn.node.id });
+        this.emit('disconnected', { connectionId: conn.id, node: conn.node, peer: conn.peer });
+      }
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      if (conn.closed) return;
+      if (!ready) pending.push(req);
+      else this.onRequest(conn, req);
+    });
+    call.on('end', () => {
+      cleanup();
+      call.end();
+    });
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+    call.on('error', (err: Error) => {
+      this.log.debug('stream error', { connection: conn.id, error: err.message });
+      cleanup();
+    });
+    this.opts.authenticate(call).then(
+      (peer) => {
+        if (conn.closed) return;
+        conn.peer = peer;
+        ready = true;
+        for (const req of pending.splice(0)) this.onRequest(conn, req);
+      },
+      (err: unknown) => {
+        const msg = (err as Error).message ?? String(err);
+        this.log.warn('xDS stream refused: not authenticated', { connection: conn.id, peer: call.getPeer(), error: msg });
+        this.emit('unauthenticated', { peerAddress: call.getPeer(), error: msg });
+        this.fail(conn, grpc.status.UNAUTHENTICATED, msg);
+      },
+    );
+  }
+
+  private fail(conn: Connection, code: grpc.status, details: string): void {
+    if (conn.closed) return;
+    const err = Object.assign(new Error(details), { code, details });
+    conn.call.emit('error', err);
+  }
+
+  private onRequest(conn: Connection, req: DiscoveryRequest): void {
+    if (!conn.node) {
+      if (!req.node) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node');
+      let node: ProxyNode;
+      try {
+        node = proxyNodeFromMessage(req.node);
+      } catch (err) {
+        return this.fail(conn, grpc.status.INVALID_ARGUMENT, (err as Error).message);
+      }
+      const peer = conn.peer!;
+      // As istiod does: the identity a proxy claims in its node metadata must be the one it proved.
+      if (peer.namespace !== node.namespace || peer.serviceAccount !== node.serviceAccount) {
+        const msg = `node ${node.id} claims ${node.namespace}/${node.serviceAccount} but authenticated as ${peer.namespace}/${peer.serviceAccount}`;
+        this.log.warn('xDS stream refused: identity mismatch', { connection: conn.id, error: msg });
+        this.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg });
+        return this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
+      }
+      conn.node = node;
+      this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method });
+      this.emit('connected', { connectionId: conn.id, node, peer });
+      if (conn.closed) return;
+    }
+    if (!req.typeUrl) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'DiscoveryRequest.type_url is required on an ADS stream');
+    let st = conn.types.get(req.typeUrl);
+    if (!st) {
+      st = { names: [], wildcard: WILDCARD_TYPES.has(req.typeUrl), denied: new Set() };
+      conn.types.set(req.typeUrl, st);
+    }
+    const node = conn.node;
+    if (req.responseNonce !== '' && st.sentNonce !== undefined && req.responseNonce !== st.sentNonce) {
+      // xDS protocol: a request with a stale nonce is superseded by the response already in flight.
+      this.log.debug('stale nonce ignored', { node: node.id, type: req.typeUrl, nonce: req.responseNonce, latest: st.sentNonce });
+      return;
+    }
+    if (req.responseNonce !== '' && req.responseNonce === st.sentNonce) {
+      if (req.errorDetail) {
+        st.nackedVersion = st.sentVersion;
+        st.lastError = req.errorDetail.message;
+        this.log.warn('proxy rejected config (NACK); it keeps its last good config', {
+          node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, keptVersion: req.versionInfo, error: req.errorDetail.message,
+        });
+        this.emit('nack', { node, typeUrl: req.typeUrl, version: st.sentVersion, errorDetail: req.errorDetail });
+      } else {
+        st.ackedVersion = req.versionInfo;
+        st.lastError = undefined;
+        st.nackedVersion = undefined;
+        this.emit('ack', { node, typeUrl: req.typeUrl, version: req.versionInfo, nonce: req.responseNonce });
+      }
+    } else if (req.versionInfo !== '') {
+      // A proxy resuming after reconnect tells us what it already holds.
+      st.ackedVersion = req.versionInfo;
+    }
+    const names = req.resourceNames.filter((n) => n !== '*');
+    st.wildcard = WILDCARD_TYPES.has(req.typeUrl) && (req.resourceNames.length === 0 || req.resourceNames.includes('*'));
+    st.names = st.wildcard ? [] : [...new Set(names)].sort();
+    this.respond(conn, req.typeUrl);
+  }
+
+  private onSnapshot(nodeId: string): void {
+    for (const conn of this.connections) {
+      if (conn.closed || conn.node?.id !== nodeId) continue;
+      const order = [...PUSH_ORDER.filter((t) => conn.types.has(t)), ...[...conn.types.keys()].filter((t) => !PUSH_ORDER.includes(t))];
+      for (const t of order) this.respond(conn, t);
+    }
+  }
+
+  private respond(conn: Connection, typeUrl: string): void {
+    const st = conn.types.get(typeUrl);
+    const node = conn.node;
+    if (!st || !node || conn.closed) return;
+    const snapshot = this.cache.getEncoded(node.id);
+    if (!snapshot) return; // the watch stays open until the control plane has built this proxy's snapshot
+    const byName = snapshot.resources.get(typeUrl) ?? new Map();
+    let selected = st.wildcard ? [...byName.values()] : st.names.map((n) => byName.get(n)).filter((r) => r !== undefined);
+    const authorize = this.opts.authorizeResource;
+    if (authorize && conn.peer) {
+      const allowed = selected.filter((r) => authorize(node, conn.peer!, typeUrl, r.name));
+      for (const r of selected) {
+        if (allowed.includes(r) || st.denied.has(r.name)) continue;
+        st.denied.add(r.name);
+        this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${conn.peer.namespace}/${conn.peer.serviceAccount}`, type: typeUrl, resource: r.name });
+        this.emit('denied', { node, peer: conn.peer, typeUrl, name: r.name });
+      }
+      selected = allowed;
+    }
+    selected.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const h = createHash('sha256').update(typeUrl);
+    for (const r of selected) h.update(`\0${r.name}\0${r.hash}`);
+    const version = h.digest('hex').slice(0, 16);
+    if (st.sentVersion === undefined) {
+      if (st.ackedVersion === version) {
+        st.sentVersion = version; // resumed: the proxy already holds exactly this
+        return;
+      }
+      // A named subscription with nothing to send yet waits (Envoy's initial_fetch_timeout applies).
+      if (!st.wildcard && selected.length === 0) return;
+    } else if (st.sentVersion === version) {
+      return;
+    }
+    const nonce = String(++this.nextNonce);
+    const res: DiscoveryResponse = {
+      versionInfo: version,
+      resources: selected.map((r) => ({ typeUrl, value: r.value })),
+      typeUrl,
+      nonce,
+    };
+    if (this.opts.controlPlaneId) res.controlPlaneId = this.opts.controlPlaneId;
+    st.sentVersion = version;
+    st.sentNonce = nonce;
+    st.sentCount = selected.length;
+    conn.call.write(res);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce, resources: selected.length });
+    this.emit('push', { node, typeUrl, version, nonce, names: selected.map((r) => r.name) });
+  }
+}

@@ -1,0 +1,202 @@
+// go-control-plane's snapshot cache: per proxy (node id) one consistent, versioned set of resources of
+// every type. A snapshot is checked before it replaces the current one — every cluster a listener's
+// tcp_proxy names exists, every EDS cluster has its assignment, every SDS secret a listener or cluster
+// references is there (except the proxy-local `default` and `ROOTCA`, which the proxy's agent serves
+// as pilot-agent does) and every resource encodes as Envoy would accept it — so a proxy never sees a
+// half-built configuration. An inconsistent snapshot is refused and the previous one stays served.
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { TypeUrl } from './envoy-types.js';
+import type { ProxyResources } from './envoy-types.js';
+import { NameTableTypeUrl, type NameTable } from './name-table.js';
+import { encodeResource, XdsCodecError } from './codec.js';
+
+export interface Snapshot {
+  version: string;
+  /** typeUrl → resource name → resource in canonical JSON. */
+  resources: Map<string, Map<string, object>>;
+}
+
+/** One resource ready for the wire: its JSON, its encoding and a content hash. */
+export interface EncodedResource {
+  name: string;
+  json: object;
+  value: Buffer;
+  hash: string;
+}
+
+export interface EncodedSnapshot {
+  version: string;
+  resources: Map<string, Map<string, EncodedResource>>;
+}
+
+/** Secrets a proxy's own agent serves (its workload certificate and the mesh root), never the control plane. */
+export const PROXY_LOCAL_SECRETS: ReadonlySet<string> = new Set(['default', 'ROOTCA']);
+
+export class SnapshotInconsistentError extends Error {
+  readonly code = 'E_XDS_SNAPSHOT_INCONSISTENT';
+  constructor(readonly nodeId: string, readonly problems: string[]) {
+    super(`snapshot for ${nodeId} refused, the previous one stays served: ${problems.join('; ')}`);
+  }
+}
+
+/** Builds a snapshot from the model's output (resources keyed by their names). */
+export function snapshotFromResources(version: string, r: ProxyResources, nameTable?: NameTable): Snapshot {
+  const resources = new Map<string, Map<string, object>>([
+    [TypeUrl.Listener, new Map(r.listeners.map((l) => [l.name, l]))],
+    [TypeUrl.Cluster, new Map(r.clusters.map((c) => [c.name, c]))],
+    [TypeUrl.ClusterLoadAssignment, new Map(r.endpoints.map((e) => [e.clusterName, e]))],
+    [TypeUrl.Secret, new Map(r.secrets.map((s) => [s.name, s]))],
+  ]);
+  // Istio sends one unnamed NameTable per proxy.
+  if (nameTable) resources.set(NameTableTypeUrl, new Map([['', nameTable]]));
+  return { version, resources };
+}
+
+/** The name a resource carries inside itself (what Envoy keys it by). */
+export function resourceName(typeUrl: string, json: object): string | undefined {
+  const r = json as { name?: unknown; clusterName?: unknown };
+  if (typeUrl === TypeUrl.ClusterLoadAssignment) return typeof r.clusterName === 'string' ? r.clusterName : undefined;
+  if (typeUrl === NameTableTypeUrl) return '';
+  return typeof r.name === 'string' ? r.name : undefined;
+}
+
+type AnyJson = { '@type'?: string } & Record<string, unknown>;
+
+function sdsNames(transportSocket: unknown): string[] {
+  const ts = transportSocket as { typedConfig?: AnyJson } | undefined;
+  const ctx = ts?.typedConfig?.commonTlsContext as Record<string, unknown> | undefined;
+  if (!ctx) return [];
+  const names: string[] = [];
+  for (const c of (ctx.tlsCertificateSdsSecretConfigs ?? []) as { name: string }[]) names.push(c.name);
+  const v = ctx.validationContextSdsSecretConfig as { name: string } | undefined;
+  if (v) names.push(v.name);
+  const combined = ctx.combinedValidationContext as { validationContextSdsSecretConfig?: { name: string } } | undefined;
+  if (combined?.validationContextSdsSecretConfig) names.push(combined.validationContextSdsSecretConfig.name);
+  return names;
+}
+
+function tcpProxyClusters(filter: { typedConfig?: AnyJson }): string[] {
+  const cfg = filter.typedConfig;
+  if (!cfg || cfg['@type'] !== TypeUrl.TcpProxy) return [];
+  const out: string[] = [];
+  if (typeof cfg.cluster === 'string') out.push(cfg.cluster);
+  const weighted = cfg.weightedClusters as { clusters?: { name: string }[] } | undefined;
+  for (const w of weighted?.clusters ?? []) out.push(w.name);
+  return out;
+}
+
+/** The SDS names a listener or cluster needs from the control plane (proxy-local ones excluded). */
+export function referencedSecrets(typeUrl: string, json: object): string[] {
+  const names: string[] = [];
+  if (typeUrl === TypeUrl.Listener) {
+    const l = json as { filterChains?: { transportSocket?: unknown }[]; defaultFilterChain?: { transportSocket?: unknown } };
+    for (const fc of [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) names.push(...sdsNames(fc.transportSocket));
+  } else if (typeUrl === TypeUrl.Cluster) {
+    names.push(...sdsNames((json as { transportSocket?: unknown }).transportSocket));
+  }
+  return [...new Set(names)].filter((n) => !PROXY_LOCAL_SECRETS.has(n));
+}
+
+/** The EDS names clusters need: `edsClusterConfig.serviceName`, or the cluster's name. */
+export function edsNamesOf(clusters: Iterable<object>): string[] {
+  const out: string[] = [];
+  for (const c of clusters) {
+    const cl = c as { name: string; type?: string; edsClusterConfig?: { serviceName?: string } };
+    if (cl.type === 'EDS') out.push(cl.edsClusterConfig?.serviceName || cl.name);
+  }
+  return out;
+}
+
+/** Problems that make a snapshot unfit to serve; empty when it is consistent. */
+export function checkSnapshotConsistency(snapshot: Snapshot): string[] {
+  const problems: string[] = [];
+  const of = (t: string): Map<string, object> => snapshot.resources.get(t) ?? new Map();
+  const listeners = of(TypeUrl.Listener);
+  const clusters = of(TypeUrl.Cluster);
+  const endpoints = of(TypeUrl.ClusterLoadAssignment);
+  const secrets = of(TypeUrl.Secret);
+  for (const [typeUrl, byName] of snapshot.resources) {
+    for (const [name, json] of byName) {
+      const inner = resourceName(typeUrl, json);
+      if (inner !== name) problems.push(`${typeUrl.split('.').pop()} keyed "${name}" is named "${String(inner)}" inside`);
+    }
+  }
+  for (const [name, l] of listeners) {
+    const chains = [...((l as { filterChains?: { filters?: { typedConfig?: AnyJson }[] }[] }).filterChains ?? [])];
+    const dfc = (l as { defaultFilterChain?: { filters?: { typedConfig?: AnyJson }[] } }).defaultFilterChain;
+    if (dfc) chains.push(dfc);
+    for (const fc of chains) {
+      for (const f of fc.filters ?? []) {
+        for (const c of tcpProxyClusters(f)) if (!clusters.has(c)) problems.push(`listener "${name}" routes to cluster "${c}", which is not in the snapshot`);
+      }
+    }
+    for (const s of referencedSecrets(TypeUrl.Listener, l)) if (!secrets.has(s)) problems.push(`listener "${name}" needs secret "${s}", which is not in the snapshot`);
+  }
+  for (const [name, c] of clusters) {
+    for (const eds of edsNamesOf([c])) if (!endpoints.has(eds)) problems.push(`EDS cluster "${name}" has no ClusterLoadAssignment "${eds}"`);
+    for (const s of referencedSecrets(TypeUrl.Cluster, c)) if (!secrets.has(s)) problems.push(`cluster "${name}" needs secret "${s}", which is not in the snapshot`);
+  }
+  return problems;
+}
+
+function encodeSnapshot(nodeId: string, snapshot: Snapshot): EncodedSnapshot {
+  const problems: string[] = [];
+  const resources = new Map<string, Map<string, EncodedResource>>();
+  for (const [typeUrl, byName] of snapshot.resources) {
+    const enc = new Map<string, EncodedResource>();
+    for (const [name, json] of byName) {
+      try {
+        const value = encodeResource(typeUrl, json);
+        enc.set(name, { name, json, value, hash: createHash('sha256').update(value).digest('hex').slice(0, 16) });
+      } catch (err) {
+        if (!(err instanceof XdsCodecError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    resources.set(typeUrl, enc);
+  }
+  if (problems.length > 0) throw new SnapshotInconsistentError(nodeId, problems);
+  return { version: snapshot.version, resources };
+}
+
+/**
+ * Per-node snapshots. `setSnapshot` validates, encodes once and emits `updated(nodeId)`; the ADS server
+ * answers open watches from it. Events: `updated` (nodeId), `rejected` (nodeId, error).
+ */
+export class SnapshotCache extends EventEmitter {
+  private readonly snapshots = new Map<string, EncodedSnapshot>();
+
+  /** Replaces the node's snapshot; throws SnapshotInconsistentError (keeping the old one) when unfit. */
+  setSnapshot(nodeId: string, snapshot: Snapshot): void {
+    const problems = checkSnapshotConsistency(snapshot);
+    let encoded: EncodedSnapshot;
+    try {
+      if (problems.length > 0) throw new SnapshotInconsistentError(nodeId, problems);
+      encoded = encodeSnapshot(nodeId, snapshot);
+    } catch (err) {
+      this.emit('rejected', nodeId, err);
+      throw err;
+    }
+    this.snapshots.set(nodeId, encoded);
+    this.emit('updated', nodeId);
+  }
+
+  getSnapshot(nodeId: string): Snapshot | undefined {
+    const s = this.snapshots.get(nodeId);
+    if (!s) return undefined;
+    return { version: s.version, resources: new Map([...s.resources].map(([t, m]) => [t, new Map([...m].map(([n, r]) => [n, r.json]))])) };
+  }
+
+  getEncoded(nodeId: string): EncodedSnapshot | undefined {
+    return this.snapshots.get(nodeId);
+  }
+
+  clearSnapshot(nodeId: string): void {
+    this.snapshots.delete(nodeId);
+  }
+
+  nodeIds(): string[] {
+    return [...this.snapshots.keys()];
+  }
+}
