@@ -1,0 +1,290 @@
+// `npm run bench`: the seed's four-proxy chain built twice in one run — meshgate's (the lab, configured
+// over xDS from the example's Istio YAML) and HAProxy's (same key type, TLS 1.3, client certificates
+// on every leg) — plus a direct path, the same loads against each, interleaved and repeated; one table,
+// raw JSON lines in bench/results/, and bench/results/latest.json for tools.
+import path from 'node:path';
+import { startEchoServer, startIperfServer, type RunningBackend } from './backends.js';
+import { generateBenchCertificates, issueIngressServerCredential, MYSQL_SNI, type BenchCertificates } from './certs.js';
+import { runControlPlaneBench } from './controlplane/run.js';
+import { startHaproxyChain, type HaproxyChain } from './haproxy-chain.js';
+import { openIdleConnections } from './loads/idle.js';
+import { runIperf } from './loads/iperf.js';
+import { runChurn } from './loads/churn.js';
+import { measureRotation, type TlsProbe } from './loads/rotation.js';
+import { prepareSysbench, runSysbench, type MySqlTarget } from './loads/sysbench.js';
+import { describeMachine } from './machine.js';
+import { repoRoot, startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
+import { freePorts } from './ports.js';
+import { measureCpu, rssKb } from './procstat.js';
+import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
+import { figureSpecs, parseArgs, USAGE, type BenchConfig } from './run-config.js';
+import { startMariaDb } from '../src/lab/mariadb.js';
+
+interface ChainUnderTest {
+  kind: ChainKind;
+  target: { host: string; port: number };
+  /** The four proxies' pids (none for direct). */
+  pids: number[];
+  rotation?: { probe: TlsProbe; rotate(): Promise<string> };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (line: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+/** meshgate first on even repeats, HAProxy first on odd ones; direct last (it has no proxies to warm). */
+function order(chains: ChainUnderTest[], repeat: number): ChainUnderTest[] {
+  const proxied = chains.filter((c) => c.kind !== 'direct');
+  if (repeat % 2 === 1) proxied.reverse();
+  return [...proxied, ...chains.filter((c) => c.kind === 'direct')];
+}
+
+class Run {
+  readonly samples: Sample[] = [];
+  readonly problems: string[] = [];
+  constructor(
+    readonly config: BenchConfig,
+    readonly record: (entry: Record<string, unknown>) => Promise<void>,
+  ) {}
+
+  async add(chain: ChainKind, repeat: number, load: string, values: Record<string, number>, raw: object): Promise<void> {
+    for (const [figure, value] of Object.entries(values)) this.samples.push({ figure, chain, repeat, value });
+    await this.record({ kind: 'sample', chain, repeat, load, figures: values, raw });
+  }
+
+  async attempt(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const msg = `${what}: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}`;
+      this.problems.push(msg);
+      log(`FAILED ${msg}`);
+      await this.record({ kind: 'failure', what, error: msg });
+    }
+  }
+}
+
+async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host: string; port: number }): Promise<void> {
+  const c = run.config;
+  log(`MariaDB on ${backend.host}:${backend.port}`);
+  const db = await startMariaDb({ bindAddress: backend.host, port: backend.port });
+  try {
+    const direct: MySqlTarget = { host: backend.host, port: backend.port, user: 'meshgate', password: 'meshgate', database: 'sbtest' };
+    await prepareSysbench(direct, c.sysbench.tableSize);
+    for (let r = 0; r < c.repeats; r++) {
+      for (const chain of order(chains, r)) {
+        const target = { ...direct, host: chain.target.host, port: chain.target.port };
+        if (c.loads.includes('sysbench')) {
+          for (const threads of c.sysbench.threads) {
+            await run.attempt(`sysbench t=${threads} ${chain.kind}`, async () => {
+              if (c.sysbench.warmupSeconds > 0) await runSysbench(target, { threads, seconds: c.sysbench.warmupSeconds, tableSize: c.sysbench.tableSize });
+              const { result, cpuSeconds } = await measureCpu(chain.pids, () => runSysbench(target, { threads, seconds: c.sysbench.seconds, tableSize: c.sysbench.tableSize }));
+              log(`sysbench t=${threads} ${chain.kind}: ${result.qps.toFixed(0)} qps, p95 ${result.p95Ms} ms, errors ${result.errors}`);
+              const n = `sysbench_point_select_t${threads}`;
+              await run.add(chain.kind, r, 'sysbench', { [`${n}_qps`]: result.qps, [`${n}_avg_ms`]: result.avgMs, [`${n}_p95_ms`]: result.p95Ms, [`${n}_p99_ms`]: result.p99Ms }, { ...result, proxyCpuSeconds: cpuSeconds });
+            });
+          }
+        }
+        if (c.loads.includes('rotation') && chain.kind !== 'direct') {
+          await run.attempt(`rotation ${chain.kind}`, async () => {
+            if (!chain.rotation) throw new Error(`no rotation hook for the ${chain.kind} chain`);
+            const res = await measureRotation({ probe: chain.rotation.probe, query: target, rotate: chain.rotation.rotate });
+            log(`rotation ${chain.kind}: ${res.rotationMs.toFixed(0)} ms, ${res.failedQueries}/${res.queries} queries failed`);
+            if (!Number.isFinite(res.rotationMs)) throw new Error(`the new credential was not presented within 30 s (${res.failedQueries}/${res.queries} queries failed)`);
+            await run.add(chain.kind, r, 'rotation', { rotation_ms: res.rotationMs, rotation_failed_queries: res.failedQueries }, res);
+          });
+        }
+      }
+    }
+  } finally {
+    await db.stop();
+  }
+}
+
+async function bulkPhase(run: Run, chains: ChainUnderTest[], backend: { host: string; port: number }): Promise<void> {
+  const iperf = await startIperfServer(backend.host, backend.port);
+  try {
+    for (let r = 0; r < run.config.repeats; r++) {
+      for (const chain of order(chains, r)) {
+        for (const direction of ['upload', 'download'] as const) {
+          await run.attempt(`iperf3 ${direction} ${chain.kind}`, async () => {
+            const { result, cpuSeconds } = await measureCpu(chain.pids, () =>
+              runIperf({ ...chain.target, seconds: run.config.bulk.seconds, reverse: direction === 'download' }),
+            );
+            const gib = result.bytes / 2 ** 30;
+            log(`iperf3 ${direction} ${chain.kind}: ${result.megabytesPerSecond.toFixed(0)} MB/s${chain.pids.length ? `, ${(cpuSeconds / gib).toFixed(2)} CPU-s/GiB` : ''}`);
+            const values: Record<string, number> = { [`bulk_${direction}_mb_per_s`]: result.megabytesPerSecond };
+            if (chain.pids.length > 0) values[`bulk_${direction}_cpu_s_per_gib`] = cpuSeconds / gib;
+            await run.add(chain.kind, r, 'bulk', values, { ...result, direction, proxyCpuSeconds: cpuSeconds });
+          });
+          await sleep(300); // iperf3's server takes a moment to accept the next test
+        }
+      }
+    }
+  } finally {
+    await iperf.stop();
+  }
+}
+
+async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: string; port: number }): Promise<void> {
+  const c = run.config;
+  const echo: RunningBackend = await startEchoServer(backend.host, backend.port);
+  try {
+    for (let r = 0; r < c.repeats; r++) {
+      for (const chain of order(chains, r)) {
+        if (c.loads.includes('churn')) {
+          await run.attempt(`churn ${chain.kind}`, async () => {
+            await runChurn({ ...chain.target, connections: c.churn.warmup, concurrency: c.churn.concurrency });
+            const { result, cpuSeconds } = await measureCpu(chain.pids, () => runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency }));
+            log(`churn ${chain.kind}: ${result.connsPerSecond.toFixed(0)} conn/s, p95 ${result.p95Ms.toFixed(1)} ms, ${result.failures} failures`);
+            if (result.failures > 0) throw new Error(`${result.failures} of ${c.churn.connections} connections failed`);
+            const values: Record<string, number> = { churn_conns_per_s: result.connsPerSecond, churn_p95_ms: result.p95Ms };
+            if (chain.pids.length > 0) values.churn_cpu_ms_per_conn = (cpuSeconds * 1000) / result.connections;
+            await run.add(chain.kind, r, 'churn', values, { ...result, proxyCpuSeconds: cpuSeconds });
+          });
+        }
+        if (c.loads.includes('idle') && chain.pids.length > 0) {
+          for (const count of c.idle.counts) {
+            await run.attempt(`idle ${count} ${chain.kind}`, async () => {
+              const before = chain.pids.map(rssKb);
+              const idle = await openIdleConnections({ ...chain.target, count, concurrency: c.idle.concurrency });
+              try {
+                if (idle.established < count) throw new Error(`only ${idle.established} of ${count} idle connections opened (${idle.failures} failed)`);
+                await sleep(2000); // let every proxy finish its per-connection allocations
+                const after = chain.pids.map(rssKb);
+                const perProxy = after.map((a, i) => (a - before[i]!) / count);
+                const mean = perProxy.reduce((s, x) => s + x, 0) / perProxy.length;
+                log(`idle ${count} ${chain.kind}: ${mean.toFixed(1)} kB/conn/proxy (${perProxy.map((x) => x.toFixed(1)).join(', ')})`);
+                await run.add(chain.kind, r, 'idle', { [`idle_${count}_kb_per_conn_per_proxy`]: mean, [`idle_${count}_rss_mb_max_proxy`]: Math.max(...after) / 1024 }, { count, rssBeforeKb: before, rssAfterKb: after, kbPerConnPerProxy: perProxy });
+              } finally {
+                await idle.release();
+                await sleep(1000);
+              }
+            });
+          }
+        }
+      }
+    }
+  } finally {
+    await echo.stop();
+  }
+}
+
+function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainUnderTest {
+  return {
+    kind: 'haproxy',
+    target: chain.clientTarget,
+    pids: chain.proxies.map((p) => p.pid),
+    rotation: {
+      probe: { ...chain.ingressTarget, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem },
+      async rotate(): Promise<string> {
+        const leaf = await issueIngressServerCredential(certs.root);
+        await chain.writeIngressCredential(leaf);
+        return leaf.serialHex;
+      },
+    },
+  };
+}
+
+function meshgateUnderTest(chain: MeshgateChain): ChainUnderTest {
+  return { kind: 'meshgate', target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), ...(chain.rotation ? { rotation: chain.rotation } : {}) };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const root = repoRoot();
+  const config = parseArgs(argv, path.join(root, 'bench', 'results'));
+  const writer = await createResultWriter(config.resultsDir);
+  const machine = describeMachine(root);
+  await writer.record({ kind: 'start', config, machine });
+  const run = new Run(config, (e) => writer.record(e));
+  log(`run ${writer.runId}${config.quick ? ' (quick)' : ''}: ${config.repeats} repeat(s), loads ${config.loads.join(', ')}; raw results → ${writer.rawFile}`);
+  log(`file-descriptor limit ${machine.nofileLimit} (not raisable here without CAP_SYS_RESOURCE): idle counts ${config.idle.counts.join(' and ')}`);
+
+  const stops: (() => Promise<void>)[] = [];
+  const onSignal = (): void => {
+    log('interrupted: stopping every process this run started');
+    void Promise.allSettled(stops.map((s) => s())).then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const chains: ChainUnderTest[] = [];
+    const dataLoads = config.loads.filter((l) => l !== 'controlplane');
+    let backend: { host: string; port: number } | undefined;
+    if (dataLoads.length > 0 && config.chains.includes('meshgate')) {
+      await run.attempt('meshgate chain', async () => {
+        log('starting the meshgate chain (lab, loopback mode)');
+        const mg = await startMeshgateChain({ onProgress: log });
+        stops.push(() => mg.stop());
+        backend = mg.backend;
+        chains.push(meshgateUnderTest(mg));
+        log(`meshgate chain ready: client → ${mg.clientTarget.host}:${mg.clientTarget.port}, backend ${mg.backend.host}:${mg.backend.port}`);
+      });
+    }
+    backend ??= { host: '127.0.0.1', port: (await freePorts(1))[0]! };
+    if (dataLoads.length > 0 && config.chains.includes('haproxy')) {
+      await run.attempt('HAProxy chain', async () => {
+        const certs = await generateBenchCertificates();
+        const hp = await startHaproxyChain({ certs, backend: backend!, watchIngressCredential: true });
+        stops.push(() => hp.stop());
+        chains.push(haproxyUnderTest(hp, certs));
+        log(`HAProxy chain ready: client → ${hp.clientTarget.host}:${hp.clientTarget.port}, pids ${hp.proxies.map((p) => p.pid).join(', ')}`);
+      });
+    }
+    if (dataLoads.length > 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [] });
+
+    if (chains.length > 0) {
+      if (config.loads.includes('sysbench') || config.loads.includes('rotation')) await run.attempt('MariaDB phase', () => sysbenchPhase(run, chains, backend!));
+      if (config.loads.includes('bulk')) await run.attempt('bulk phase', () => bulkPhase(run, chains, backend!));
+      if (config.loads.includes('churn') || config.loads.includes('idle')) await run.attempt('echo phase', () => echoPhase(run, chains, backend!));
+    }
+    await Promise.allSettled(stops.splice(0).map((s) => s()));
+
+    if (config.loads.includes('controlplane')) {
+      await run.attempt('control-plane benchmark', async () => {
+        const cp = await runControlPlaneBench({ services: config.controlPlane.services, clients: config.controlPlane.clients, log });
+        await run.add('meshgate', 0, 'controlplane', {
+          controlplane_first_push_s: cp.firstPushSeconds,
+          controlplane_change_s: cp.changeSeconds,
+          controlplane_rss_mb: cp.rssMb,
+          controlplane_cpu_s: cp.cpuSeconds,
+        }, cp);
+      });
+    }
+  } finally {
+    await Promise.allSettled(stops.map((s) => s()));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const specs = figureSpecs(config);
+  const figures = summarize(specs, run.samples);
+  const latest = await writer.writeLatest({ date: new Date().toISOString(), machine, quick: config.quick, figures });
+  process.stdout.write(`\n${renderTable(specs, figures, run.samples)}\n\n`);
+  process.stdout.write(`median of ${config.repeats} run(s); ratio = meshgate / HAProxy; spread = (max − min) / median\n`);
+  process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, Linux ${machine.kernel}\n`);
+  process.stdout.write(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join('; ')}\n`);
+  process.stdout.write(`results: ${latest} and ${writer.rawFile}\n`);
+  const missing = missingFigures(specs, figures);
+  if (run.problems.length > 0) process.stdout.write(`\nproblems:\n${run.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  if (missing.length > 0) {
+    process.stdout.write(`\nmissing figures (${missing.length}): ${missing.join(', ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`bench: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
