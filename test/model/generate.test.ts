@@ -47,7 +47,7 @@ function checkGolden(name: string, snapshot: ConfigSnapshot, node: ProxyNode): P
   try {
     expected = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`golden file ${file} cannot be read (${(err as Error).message}); run npm run golden:update and review it`);
+    throw new Error(`golden file ${file} cannot be read (${(err as Error).message}); run npm run golden:update and review it`, { cause: err });
   }
   assert.deepEqual(JSON.parse(actual), JSON.parse(expected), `${name}: generated resources differ from ${file}; if the change is intended, run npm run golden:update and review the diff`);
   return resources;
