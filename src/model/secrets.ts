@@ -1,47 +1,44 @@
 // Gateway credentials over SDS, as Istio's secret controller serves them: Secret NAME in the gateway's
 // namespace becomes `kubernetes://NAME` (certificate and key) and, when it carries a CA — or a separate
-// Secret `NAME-cacert` exists —, `kubernetes://NAME-cacert` (validation context). Key names in Istio's
-// order: `cert`/`key`/`cacert` (generic), else `tls.crt`/`tls.key`/`ca.crt` (kubernetes.io/tls).
+// Secret `NAME-cacert` exists —, `kubernetes://NAME-cacert` (validation context). The keys are read in
+// Istio's order by pki's readCredentialSecret (`cert`/`key` before `tls.crt`/`tls.key`, `cacert` before
+// `ca.crt`), which also refuses a key that does not belong to its certificate.
 import type { ConfigSnapshot, Secret as KubeSecret } from '../config/types.js';
+import { CredentialError, readCredentialSecret, type Credential } from '../pki/credential-secret.js';
 import type { ProxyNode } from '../xds/node.js';
 import type { Secret } from '../xds/envoy-types.js';
 import { CACERT_SUFFIX, CREDENTIAL_PREFIX, SDS_DEFAULT, SDS_ROOTCA } from './tls-context.js';
-
-export interface GatewayCredential {
-  cert?: Buffer;
-  key?: Buffer;
-  ca?: Buffer;
-  crl?: Buffer;
-}
-
-/** Reads a credential Secret (and an optional separate `NAME-cacert` Secret) with Istio's key precedence. */
-export function readGatewayCredential(secret: KubeSecret | undefined, cacertSecret?: KubeSecret): GatewayCredential {
-  const out: GatewayCredential = {};
-  const d = secret?.data ?? {};
-  if (d.cert && d.key) {
-    out.cert = d.cert;
-    out.key = d.key;
-    if (d.cacert) out.ca = d.cacert;
-  } else if (d['tls.crt'] && d['tls.key']) {
-    out.cert = d['tls.crt'];
-    out.key = d['tls.key'];
-    if (d['ca.crt']) out.ca = d['ca.crt'];
-  } else if (d.cacert || d['ca.crt']) {
-    out.ca = d.cacert ?? d['ca.crt'];
-  }
-  if (d['ca.crl']) out.crl = d['ca.crl'];
-  const c = cacertSecret?.data;
-  if (c && (c.cacert || c['ca.crt'])) out.ca = c.cacert ?? c['ca.crt'];
-  if (c?.['ca.crl']) out.crl = c['ca.crl'];
-  return out;
-}
 
 function findSecret(snapshot: ConfigSnapshot, namespace: string, name: string): KubeSecret | undefined {
   return snapshot.secrets.find((s) => s.metadata.namespace === namespace && s.metadata.name === name);
 }
 
-function inline(b: Buffer): { inlineBytes: string } {
-  return { inlineBytes: b.toString('base64') };
+function inline(pem: string): { inlineBytes: string } {
+  return { inlineBytes: Buffer.from(pem, 'utf8').toString('base64') };
+}
+
+export interface CredentialProblem {
+  secret: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * Reads credential NAME in a namespace. An unusable Secret yields no resources and a problem: the
+ * gateway chain then waits for its SDS resource (as Envoy does for a missing secret) instead of
+ * serving with the wrong key, and the control plane can report why.
+ */
+export function readCredential(snapshot: ConfigSnapshot, namespace: string, credentialName: string): { credential?: Credential; problem?: CredentialProblem } {
+  const base = findSecret(snapshot, namespace, credentialName);
+  const caSecret = findSecret(snapshot, namespace, `${credentialName}${CACERT_SUFFIX}`);
+  const primary = base ?? caSecret;
+  if (!primary) return { problem: { secret: `${namespace}/${credentialName}`, code: 'E_CREDENTIAL_MISSING', message: `secret ${namespace}/${credentialName} does not exist` } };
+  try {
+    return { credential: readCredentialSecret(primary, base ? caSecret : undefined) };
+  } catch (err) {
+    if (err instanceof CredentialError) return { problem: { secret: err.secret, code: err.code, message: err.message } };
+    throw err;
+  }
 }
 
 /**
@@ -49,16 +46,14 @@ function inline(b: Buffer): { inlineBytes: string } {
  * certificate and key, `kubernetes://NAME-cacert` when it (or `NAME-cacert`) has a CA.
  */
 export function credentialSecrets(snapshot: ConfigSnapshot, namespace: string, credentialName: string): Secret[] {
-  const base = findSecret(snapshot, namespace, credentialName);
-  const caSecret = findSecret(snapshot, namespace, `${credentialName}${CACERT_SUFFIX}`);
-  if (!base && !caSecret) return [];
-  const cred = readGatewayCredential(base, caSecret);
+  const cred = readCredential(snapshot, namespace, credentialName).credential;
+  if (!cred) return [];
   const out: Secret[] = [];
-  if (cred.cert && cred.key) {
-    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}`, tlsCertificate: { certificateChain: inline(cred.cert), privateKey: inline(cred.key) } });
+  if (cred.certChainPem && cred.privateKeyPem) {
+    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}`, tlsCertificate: { certificateChain: inline(cred.certChainPem), privateKey: inline(cred.privateKeyPem) } });
   }
-  if (cred.ca) {
-    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}${CACERT_SUFFIX}`, validationContext: { trustedCa: inline(cred.ca), ...(cred.crl ? { crl: inline(cred.crl) } : {}) } });
+  if (cred.caPem) {
+    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}${CACERT_SUFFIX}`, validationContext: { trustedCa: inline(cred.caPem), ...(cred.crlPem ? { crl: inline(cred.crlPem) } : {}) } });
   }
   return out;
 }
