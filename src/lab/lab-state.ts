@@ -21,7 +21,7 @@ export interface LabStateFile {
   /** The process that ran `lab up` (foreground or the one that detached). */
   ownerPid: number;
   createdAt: string;
-  status: 'starting' | 'ready' | 'stopping' | 'failed';
+  status: 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
   resources: LabResource[];
   /** What `lab status`, `lab verify` and the benchmark need to find the running parts. */
   summary?: unknown;
@@ -128,8 +128,11 @@ export class LabState {
     this.update({ status: 'stopping' });
     const failures: string[] = [];
     const order: LabResource['kind'][] = ['process', 'link', 'netns', 'file', 'dir'];
+    const ownDir = path.dirname(this.file);
+    // The state dir itself (when the lab made it) goes last, once nothing else is left to record.
+    const isOwnDir = (r: LabResource): boolean => r.kind === 'dir' && path.resolve(r.path) === ownDir;
     for (const kind of order) {
-      const batch = this.data.resources.filter((r) => r.kind === kind).reverse();
+      const batch = this.data.resources.filter((r) => r.kind === kind && !isOwnDir(r)).reverse();
       if (kind === 'process') {
         // Stop in parallel: each gets its own SIGTERM grace period.
         await Promise.all(
@@ -153,10 +156,17 @@ export class LabState {
         }
       }
     }
+    const own = this.data.resources.find(isOwnDir);
+    if (failures.length === 0 && own && this.data.resources.length === 1) {
+      rmSync(ownDir, { recursive: true, force: true });
+      this.data.resources = [];
+      return;
+    }
     if (failures.length > 0) {
       this.update({ status: 'failed' });
       throw new LabStateError('E_LAB_CLEANUP', `could not remove ${failures.length} lab resource(s):\n  ${failures.join('\n  ')}\n(still recorded in ${this.file})`);
     }
+    this.update({ status: 'stopped' });
   }
 }
 

@@ -2,11 +2,11 @@
 // speaking the real Postgres wire protocol, run as a child process (in a network namespace when asked)
 // with the same shape as startMariaDb.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { terminateChild } from './child-exit.js';
+import { nodeEntry } from './lab-process.js';
 
 export class PgLiteError extends Error {
   constructor(
@@ -43,14 +43,6 @@ export interface RunningPgLite {
 /** PGlite ships with meshgate's dependencies, so it is always available. */
 export function pgLiteAvailable(): { ok: boolean; reason?: string; install?: string } {
   return { ok: true };
-}
-
-/** The child entry point: compiled JS beside this file, or the TypeScript source under tsx. */
-export function nodeEntry(name: string, from: string): string[] {
-  const here = path.dirname(fileURLToPath(from));
-  const js = path.join(here, `${name}.js`);
-  if (existsSync(js)) return [process.execPath, js];
-  return [process.execPath, '--import', 'tsx', path.join(here, `${name}.ts`)];
 }
 
 export async function startPgLite(opts: PgLiteOptions): Promise<RunningPgLite> {

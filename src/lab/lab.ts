@@ -1,0 +1,443 @@
+// `lab up` / `lab down` as a library (the CLI and the benchmark use it): plan the lab, build its
+// network, write each cluster's config folder, tokens and bootstraps, then start control planes,
+// workloads and proxies in order, each recorded in the state file the moment it exists. Any failure
+// tears down what was made; `downLab(stateDir)` does the same from another process.
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
+import { formatNodeId } from '../xds/node.js';
+import { startAdminRelay, type RelayPair } from './admin-relays.js';
+import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
+import { loadLabFile, type LabFile } from './lab-file.js';
+import { newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
+import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
+import { LabState, processStartTime } from './lab-state.js';
+import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
+
+export class LabError extends Error {
+  constructor(
+    readonly code: 'E_LAB_MODE' | 'E_LAB_START' | 'E_LAB_NOT_RUNNING',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+export interface LabProgress {
+  step: string;
+  status: 'start' | 'ready' | 'fail';
+  detail?: string;
+}
+
+export interface UpLabOptions {
+  /** A lab file, or a folder holding `lab.yaml`. */
+  labFile: string;
+  mode?: LabMode;
+  /** Where the state file, logs, config folders and tokens go; a fixed temp path per lab name by default. */
+  stateDir?: string;
+  onProgress?: (e: LabProgress) => void;
+  /** How long to wait for each control plane and proxy to be ready (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface LabClusterInfo {
+  name: string;
+  trustDomain: string;
+  /** The folder the control plane watches: edit it to change the cluster's config. */
+  configDir: string;
+  controlPlaneUrl: string;
+  controlPlanePid?: number;
+}
+
+export interface LabProxyInfo {
+  name: string;
+  namespace: string;
+  cluster: string;
+  role: 'sidecar' | 'router';
+  gateway?: 'ingress' | 'egress';
+  address: string;
+  adminUrl: string;
+  pid: number;
+  accessLog: string;
+  netns?: string;
+}
+
+export interface LabWorkloadInfo {
+  name: string;
+  namespace: string;
+  cluster: string;
+  address: string;
+  ports: number[];
+  pid?: number;
+  /** What a built-in database turned out to be. */
+  database?: 'mariadb-server' | 'postgres-embedded';
+  netns?: string;
+}
+
+export interface LabSummary {
+  labId: string;
+  name: string;
+  mode: LabMode;
+  stateDir: string;
+  labFile: string;
+  clusters: LabClusterInfo[];
+  proxies: LabProxyInfo[];
+  workloads: LabWorkloadInfo[];
+  clientTarget?: { host: string; port: number; netns?: string; workload: string; cluster: string; hostsFile?: string };
+  /** The address block this lab uses on the host's loopback (admin relays, loopback-mode pods). */
+  loopbackNet: string;
+  wanNetns?: string;
+  bridgeNetns: string[];
+}
+
+export interface RunningLab extends LabSummary {
+  /** Runs a command in the client pod, as `kubectl exec` would: its network namespace, its /etc/hosts. */
+  exec(cmd: string[], opts?: SpawnOptions): ChildProcess;
+  down(): Promise<void>;
+}
+
+/** The repository root (holds package.json), from src/lab or dist/src/lab. */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new LabError('E_LAB_START', 'cannot find the meshgate installation (package.json) above the lab module');
+}
+
+/** `meshgate` as a command line: the compiled CLI run by this same node. */
+export function meshgateCommand(): string[] {
+  const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) throw new LabError('E_LAB_START', `${main} is missing: run "npm run build" first`);
+  return [process.execPath, main];
+}
+
+export function defaultStateDir(labName: string): string {
+  return path.join(os.tmpdir(), `meshgate-lab-${labName}`);
+}
+
+function cliHasCommand(command: string): boolean {
+  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  return r.status === 0;
+}
+
+/** netns when possible (root, Linux, ip, iptables, and the capture command built), else loopback. */
+export function chooseMode(requested?: LabMode): { mode: LabMode; why: string } {
+  const netns = netnsModeAvailable();
+  if (requested === 'netns') {
+    if (!netns.ok) throw new LabError('E_LAB_MODE', `netns mode is not available: ${netns.reason}`);
+    return { mode: 'netns', why: 'requested' };
+  }
+  if (requested === 'loopback') return { mode: 'loopback', why: 'requested' };
+  if (!netns.ok) return { mode: 'loopback', why: netns.reason ?? 'netns mode unavailable' };
+  if (!cliHasCommand('capture')) return { mode: 'loopback', why: 'the capture command is not built' };
+  return { mode: 'netns', why: 'root with ip and iptables' };
+}
+
+const ADMIN_PORT = 15000;
+const STATS_PORT = 15090;
+const READINESS_PORT = 15021;
+const XDS_PORT = 15012;
+const CP_HTTP_PORT = 15014;
+
+async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const dead = alive?.();
+    if (dead) throw new LabError('E_LAB_START', `${what}: ${dead}`);
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new LabError('E_LAB_START', `${what}: not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, Math.min(100 * (attempt + 1), 500)));
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await r.arrayBuffer();
+    return r.ok;
+  } catch {
+    // Not listening yet (or the relay's target is not): the caller retries until its deadline.
+    return false;
+  }
+}
+
+function exitedMessage(child: ChildProcess, logFile: string): () => string | undefined {
+  return () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode}); see ${logFile}:\n${tail(logFile)}` : undefined);
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+  } catch {
+    // The log may not exist if the process never started; the message above already says so.
+    return '    (no log)';
+  }
+}
+
+function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: ReturnType<typeof podPaths>): ProxyBootstrap {
+  const cluster = plan.clusters.find((c) => c.name === pod.cluster)!;
+  const role = pod.kind === 'gateway' ? 'router' : 'sidecar';
+  const ips = [pod.address];
+  return {
+    node: {
+      id: formatNodeId({ role, ips, podName: pod.name, namespace: pod.namespace, domainSuffix: 'cluster.local' }),
+      role,
+      ips,
+      podName: pod.name,
+      namespace: pod.namespace,
+      serviceAccount: pod.serviceAccount,
+      labels: pod.labels,
+      clusterId: pod.cluster,
+      domainSuffix: 'cluster.local',
+      workloadPorts: pod.ports,
+      interceptionMode: plan.mode === 'netns' && role === 'sidecar' ? 'REDIRECT' : 'NONE',
+    },
+    discoveryAddress: `${cluster.controlPlaneAddress}:${XDS_PORT}`,
+    rootCertFile: path.join(cp.controlPlaneDir, 'root-cert.pem'),
+    tokenFile: paths.tokenFile,
+    trustDomain: cluster.trustDomain,
+    // Admin on the pod's address: reachable by the lab (directly, or through the cluster's relay in
+    // netns mode); capture never redirects the admin ports.
+    admin: { address: pod.address, port: ADMIN_PORT },
+    statsPort: STATS_PORT,
+    readinessPort: READINESS_PORT,
+    accessLog: { path: paths.accessLogFile, format: 'json' },
+    drainTimeoutSeconds: 5,
+  };
+}
+
+function substitute(argv: string[], pod: PlannedPod): string[] {
+  return argv.map((a) => a.replaceAll('{podIP}', pod.address).replaceAll('{port}', String(pod.ports[0] ?? '')));
+}
+
+function summaryExec(summary: LabSummary): RunningLab['exec'] {
+  return (cmd, opts = {}) => {
+    const t = summary.clientTarget;
+    if (!t) throw new LabError('E_LAB_NOT_RUNNING', 'the lab file names no client workload (client:)');
+    const argv = wrapArgv({ argv: cmd, ...(t.netns ? { netns: t.netns } : {}), ...(t.hostsFile ? { hostsFile: t.hostsFile } : {}) });
+    return spawn(argv[0]!, argv.slice(1), opts);
+  };
+}
+
+/** Brings the lab up; on any failure, removes everything it made and rethrows. */
+export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
+  const progress = opts.onProgress ?? ((): void => undefined);
+  const timeout = opts.readyTimeoutMs ?? 60_000;
+  const lab = loadLabFile(opts.labFile);
+  const { mode, why } = chooseMode(opts.mode);
+  progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
+  const plan = planLab(lab, mode, newLabId());
+  const ownsStateDir = opts.stateDir === undefined;
+  const stateDir = path.resolve(opts.stateDir ?? defaultStateDir(lab.name));
+  const state = LabState.create(stateDir, { labId: plan.labId, mode, labFile: lab.file, ownerPid: process.pid });
+  if (ownsStateDir) state.add({ kind: 'dir', path: stateDir });
+  // The proxies run as uid 1337 in netns mode and must reach their files under the state dir.
+  chmodSync(stateDir, 0o755);
+  const logDir = path.join(stateDir, 'logs');
+  try {
+    const summary = await bringUp(lab, plan, state, stateDir, logDir, progress, timeout);
+    state.update({ status: 'ready', summary });
+    return { ...summary, exec: summaryExec(summary), down: () => teardown(state, stateDir, progress) };
+  } catch (err) {
+    progress({ step: 'lab', status: 'fail', detail: (err as Error).message });
+    try {
+      await teardown(state, stateDir, progress);
+    } catch (cleanupErr) {
+      progress({ step: 'cleanup', status: 'fail', detail: (cleanupErr as Error).message });
+    }
+    throw err;
+  }
+}
+
+async function teardown(state: LabState, stateDir: string, progress: (e: LabProgress) => void): Promise<void> {
+  progress({ step: 'down', status: 'start' });
+  await state.teardown((line) => progress({ step: 'down', status: 'start', detail: line }));
+  progress({ step: 'down', status: 'ready' });
+}
+
+async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: string, logDir: string, progress: (e: LabProgress) => void, timeout: number): Promise<LabSummary> {
+  const meshgate = meshgateCommand();
+  if (plan.mode === 'netns') {
+    progress({ step: 'network', status: 'start', detail: `${plan.pods.length} pod namespaces, ${plan.clusters.length} cluster bridges, a WAN` });
+    createNetnsTopology(plan, state);
+    progress({ step: 'network', status: 'ready' });
+  }
+
+  // Gateway credentials, made fresh by the lab's script (never committed).
+  let secrets = new Map<string, object>();
+  if (lab.credentials) {
+    const out = path.join(stateDir, 'credentials');
+    mkdirSync(out, { recursive: true, mode: 0o700 });
+    progress({ step: 'credentials', status: 'start', detail: lab.credentials.script });
+    const r = spawnSync('bash', [path.resolve(lab.dir, lab.credentials.script), out], {
+      cwd: lab.dir,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, MESHGATE: meshgate.map((a) => `'${a}'`).join(' ') },
+    });
+    if (r.status !== 0) throw new LabError('E_LAB_START', `credentials script ${lab.credentials.script} failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}`);
+    secrets = readSecretsFolder(out);
+    progress({ step: 'credentials', status: 'ready', detail: [...secrets.keys()].join(', ') });
+  }
+
+  const clusters: LabClusterInfo[] = [];
+  const proxies: LabProxyInfo[] = [];
+  const workloads: LabWorkloadInfo[] = [];
+  const issuers = new Map<string, Awaited<ReturnType<typeof prepareCluster>>>();
+  for (const c of plan.clusters) {
+    const prepared = await prepareCluster(lab, plan, c, stateDir);
+    issuers.set(c.name, prepared);
+    writeClusterSecrets(prepared.paths, lab.clusters.find((lc) => lc.name === c.name)!, secrets);
+    const relayPairs: RelayPair[] = [];
+    if (plan.mode === 'netns') {
+      relayPairs.push({ listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: c.controlPlaneAddress, port: CP_HTTP_PORT } });
+      for (const pod of plan.pods.filter((p) => p.cluster === c.name && p.sidecar)) {
+        relayPairs.push({ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.address, port: ADMIN_PORT } });
+      }
+      await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, relayPairs);
+    }
+    progress({ step: `control plane ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${XDS_PORT}` });
+    const cp = await startLabProcess(state, logDir, {
+      name: `${c.name}/control-plane`,
+      ...(c.netns ? { netns: c.netns } : {}),
+      argv: [
+        ...meshgate,
+        'control-plane',
+        '--config', prepared.paths.configDir,
+        '--cluster-id', c.name,
+        '--trust-domain', c.trustDomain,
+        '--listen', `${c.controlPlaneAddress}:${XDS_PORT}`,
+        '--http-listen', `${c.controlPlaneAddress}:${CP_HTTP_PORT}`,
+        '--state-dir', prepared.paths.controlPlaneDir,
+        '--token-public-key', prepared.paths.tokenPublicKeyFile,
+        '--token-issuer', prepared.paths.tokenIssuer,
+      ],
+    });
+    const url = `http://${c.controlPlaneHostAddress}:${CP_HTTP_PORT}`;
+    await waitFor(`control plane of ${c.name}`, timeout, async () => existsSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem')) && (await httpOk(`${url}/ready`)), exitedMessage(cp.child, cp.logFile));
+    // The proxies (uid 1337 in netns mode) read the mesh root from here.
+    chmodSync(prepared.paths.controlPlaneDir, 0o755);
+    chmodSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem'), 0o644);
+    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, controlPlaneUrl: url, controlPlanePid: cp.pid });
+    progress({ step: `control plane ${c.name}`, status: 'ready', detail: url });
+  }
+
+  // Workloads first (a sidecar with nothing behind it is fine, but a client before its server is not).
+  for (const pod of plan.pods.filter((p) => p.kind === 'workload')) {
+    const info: LabWorkloadInfo = { name: pod.name, namespace: pod.namespace, cluster: pod.cluster, address: pod.address, ports: pod.ports, ...(pod.netns ? { netns: pod.netns } : {}) };
+    workloads.push(info);
+    if (!pod.run) continue;
+    const key = `${pod.cluster}/${pod.namespace}/${pod.name}`;
+    progress({ step: `workload ${key}`, status: 'start' });
+    const paths = podPaths(stateDir, pod);
+    mkdirSync(paths.dir, { recursive: true });
+    if ('builtin' in pod.run) {
+      const readyFile = path.join(paths.dir, 'workload-ready.json');
+      // netns mode: any address in the pod's namespace (capture hands inbound to the sidecar, which
+      // forwards to the pod IP); loopback: the pod's own address, as nothing else separates pods.
+      const bind = plan.mode === 'netns' ? '0.0.0.0' : pod.address;
+      const runner = await startLabProcess(state, logDir, {
+        name: `${key}/workload`,
+        ...(pod.netns ? { netns: pod.netns } : {}),
+        argv: [...nodeEntry('workload-runner', import.meta.url), '--builtin', pod.run.builtin, '--bind', bind, '--port', String(pod.ports[0]), '--ready-file', readyFile],
+      });
+      await waitFor(`workload ${key}`, timeout * 2, async () => existsSync(readyFile), exitedMessage(runner.child, runner.logFile));
+      const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { kind: 'mariadb-server' | 'postgres-embedded'; pid: number; socketPath: string };
+      // The database's own process too, so a lab down after a crashed runner still finds it.
+      state.add({ kind: 'process', name: `${key}/database`, pid: ready.pid, startTime: processStartTime(ready.pid) ?? '' });
+      state.add({ kind: 'dir', path: path.dirname(ready.socketPath) });
+      info.pid = runner.pid;
+      info.database = ready.kind;
+      progress({ step: `workload ${key}`, status: 'ready', detail: `${ready.kind} on ${pod.address}:${pod.ports[0]}` });
+    } else {
+      const proc = await startLabProcess(state, logDir, {
+        name: `${key}/workload`,
+        ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
+        argv: substitute(pod.run.command, pod),
+        env: { POD_IP: pod.address, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, ...pod.run.env },
+        cwd: lab.dir,
+      });
+      info.pid = proc.pid;
+      progress({ step: `workload ${key}`, status: 'ready', detail: `pid ${proc.pid}` });
+    }
+  }
+
+  // Proxies: capture rules first (netns sidecars), then the proxy, then wait for its /ready.
+  for (const pod of plan.pods.filter((p) => p.sidecar)) {
+    const key = `${pod.cluster}/${pod.namespace}/${pod.name}`;
+    const cluster = plan.clusters.find((c) => c.name === pod.cluster)!;
+    const { paths: cp, issuer } = issuers.get(pod.cluster)!;
+    const paths = await preparePod(stateDir, plan, pod, issuer);
+    const bootstrap = bootstrapFor(plan, pod, cp, paths);
+    writeFileSync(paths.bootstrapFile, `${JSON.stringify(bootstrap, null, 2)}\n`, { mode: 0o644 });
+    if (plan.mode === 'netns' && pod.kind === 'workload') {
+      progress({ step: `capture ${key}`, status: 'start' });
+      const r = spawnSync(meshgate[0]!, [...meshgate.slice(1), 'capture', '--netns', pod.netns!, '--proxy-uid', String(PROXY_UID), '--proxy-gid', String(PROXY_UID), '--inbound-ports', pod.ports.length > 0 ? pod.ports.join(',') : '', '--state-dir', path.join(paths.dir, 'capture')], { encoding: 'utf8', timeout: 60_000 });
+      if (r.status !== 0) throw new LabError('E_LAB_START', `capture in ${pod.netns} failed: ${(r.stderr || r.stdout).trim()}`);
+      progress({ step: `capture ${key}`, status: 'ready' });
+    }
+    progress({ step: `proxy ${key}`, status: 'start', detail: bootstrap.node.role });
+    const proxy = await startLabProcess(state, logDir, {
+      name: `${key}/proxy`,
+      ...(pod.netns ? { netns: pod.netns, uid: PROXY_UID } : { hostsFile: paths.hostsFile }),
+      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile],
+    });
+    const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
+    proxies.push({ name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) });
+  }
+  for (const p of proxies) {
+    const key = `${p.cluster}/${p.namespace}/${p.name}`;
+    const proc = state.value.resources.find((r) => r.kind === 'process' && r.name === `${key}/proxy`);
+    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), () => (proc && processStartTime(p.pid) === undefined ? `exited; see ${path.join(logDir, `${key.replace(/[^A-Za-z0-9_.-]+/g, '_')}_proxy.log`)}` : undefined));
+    progress({ step: `proxy ${key}`, status: 'ready', detail: p.adminUrl });
+  }
+
+  let clientTarget: LabSummary['clientTarget'];
+  if (lab.client) {
+    const pod = plan.pods.find((p) => p.cluster === lab.client!.cluster && p.kind === 'workload' && p.name === lab.client!.workload)!;
+    const [host, port] = [lab.client.target.slice(0, lab.client.target.lastIndexOf(':')), Number(lab.client.target.slice(lab.client.target.lastIndexOf(':') + 1))];
+    const paths = podPaths(stateDir, pod);
+    clientTarget =
+      plan.mode === 'netns'
+        ? { host, port, netns: pod.netns!, workload: pod.name, cluster: pod.cluster }
+        : // loopback: the client's sidecar listens on the pod's own address; a client that cannot use
+          // the pod's /etc/hosts (the benchmark's) connects there directly.
+          { host: pod.sidecar ? pod.address : host, port, workload: pod.name, cluster: pod.cluster, hostsFile: paths.hostsFile };
+  }
+  return {
+    labId: plan.labId,
+    name: lab.name,
+    mode: plan.mode,
+    stateDir,
+    labFile: lab.file,
+    clusters,
+    proxies,
+    workloads,
+    ...(clientTarget ? { clientTarget } : {}),
+    loopbackNet: `127.${plan.loopbackOctet}.0.0/16`,
+    ...(plan.wanNetns ? { wanNetns: plan.wanNetns } : {}),
+    bridgeNetns: plan.clusters.flatMap((c) => (c.netns ? [c.netns] : [])),
+  };
+}
+
+/** The running lab recorded in a state dir (for `lab status`, `lab verify` and `lab exec` from another process). */
+export function attachLab(stateDir: string): RunningLab & { status: string; owner: number } {
+  const state = LabState.load(stateDir);
+  const summary = state.value.summary as LabSummary | undefined;
+  if (!summary) throw new LabError('E_LAB_NOT_RUNNING', `the lab in ${stateDir} is ${state.value.status}, with no summary yet`);
+  return { ...summary, status: state.value.status, owner: state.value.ownerPid, exec: summaryExec(summary), down: () => downLab(stateDir) };
+}
+
+/** Removes everything the lab in `stateDir` recorded (processes, namespaces, links, files, temp dirs). */
+export async function downLab(stateDir: string, onProgress?: (e: LabProgress) => void): Promise<void> {
+  const state = LabState.load(stateDir);
+  await teardown(state, stateDir, onProgress ?? ((): void => undefined));
+}
+
+export { clusterPaths };
