@@ -1,0 +1,289 @@
+// A cluster (cluster.v3.Cluster): its host set — STATIC, EDS, STRICT_DNS/LOGICAL_DNS re-resolved on a
+// timer, or ORIGINAL_DST — its load balancer, circuit breaker (max_connections), outlier detection and
+// upstream transport (plain TCP or UpstreamTlsContext). Opening an upstream connection, with connect
+// timeout, TLS handshake and peer verification, happens here; tcp_proxy decides what to do on failure.
+import net from 'node:net';
+import tls from 'node:tls';
+import dns from 'node:dns';
+import type { Cluster, ClusterLoadAssignment } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import { optionalDurationMs } from './duration.js';
+import { ProxyConfigError } from './errors.js';
+import { UpstreamHost } from './host.js';
+import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-balancer.js';
+import { OutlierDetector } from './outlier-detection.js';
+import type { SecretStore } from './secrets.js';
+import { peerIdentityOf, UpstreamTls, type PeerIdentity } from './tls-context.js';
+
+/** Resolves a host name to addresses (and TTLs when known). Tests and the lab pass their own. */
+export type DnsResolver = (hostname: string) => Promise<{ address: string; ttlSeconds?: number }[]>;
+
+export const systemResolver: DnsResolver = async (hostname) => {
+  const r = await dns.promises.lookup(hostname, { all: true });
+  return r.map((x) => ({ address: x.address }));
+};
+
+/** Envoy's default per-cluster max_connections. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Envoy's healthy_panic_threshold default: below 50% usable hosts, all hosts are used. */
+const PANIC_THRESHOLD = 0.5;
+export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
+
+export interface UpstreamConnection {
+  socket: net.Socket;
+  host: UpstreamHost;
+  tlsVersion: string;
+  tlsCipher: string;
+  peer: PeerIdentity | undefined;
+}
+
+export type UpstreamFailureKind = 'connect' | 'timeout' | 'tls' | 'no-secret';
+export interface UpstreamFailure {
+  kind: UpstreamFailureKind;
+  reason: string;
+  host: UpstreamHost;
+}
+
+export interface ClusterDeps {
+  secrets: SecretStore;
+  resolver: DnsResolver;
+  random: () => number;
+  now: () => number;
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  onEjected: (cluster: string, host: UpstreamHost) => void;
+}
+
+function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: string): UpstreamHost[] {
+  if (!cla || !Array.isArray(cla.endpoints)) throw new ProxyConfigError(res, `${field}.endpoints`, 'must be a list of LocalityLbEndpoints');
+  const hosts: UpstreamHost[] = [];
+  cla.endpoints.forEach((loc, i) => {
+    if (!Array.isArray(loc.lbEndpoints)) throw new ProxyConfigError(res, `${field}.endpoints[${i}].lbEndpoints`, 'must be a list');
+    const locality = [loc.locality?.region, loc.locality?.zone, loc.locality?.subZone].filter(Boolean).join('/');
+    loc.lbEndpoints.forEach((e, j) => {
+      const f = `${field}.endpoints[${i}].lbEndpoints[${j}]`;
+      const sa = e.endpoint?.address?.socketAddress;
+      if (!sa || typeof sa.address !== 'string' || sa.address === '') throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.address`, 'is required');
+      if (!Number.isInteger(sa.portValue) || sa.portValue! < 1 || sa.portValue! > 65535) throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.portValue`, `must be 1..65535, got ${JSON.stringify(sa.portValue)}`);
+      const w = e.loadBalancingWeight ?? 1;
+      if (!Number.isInteger(w) || w < 1) throw new ProxyConfigError(res, `${f}.loadBalancingWeight`, 'must be a positive integer');
+      const hs = e.healthStatus ?? 'UNKNOWN';
+      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality));
+    });
+  });
+  return hosts;
+}
+
+/** Validates a ClusterLoadAssignment (EDS) without applying it. */
+export function validateAssignment(cla: ClusterLoadAssignment): void {
+  if (!cla || typeof cla.clusterName !== 'string' || cla.clusterName === '') throw new ProxyConfigError('cluster load assignment', 'clusterName', 'must be a non-empty string');
+  hostsFromAssignment(cla, `cluster load assignment "${cla.clusterName}"`, '');
+}
+
+export class ClusterRuntime {
+  readonly name: string;
+  readonly type: NonNullable<Cluster['type']>;
+  readonly edsServiceName: string;
+  readonly connectTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly lbPolicy: LbPolicy;
+  readonly upstreamTls: UpstreamTls | undefined;
+  /** Istio's cluster metadata: the service this cluster stands for (destination_service). */
+  readonly service: { host: string; name: string; namespace: string };
+  private readonly lb: LoadBalancer;
+  private readonly outlier: OutlierDetector | undefined;
+  private readonly keepalive: { enable: boolean; delayMs: number };
+  hosts: UpstreamHost[] = [];
+  active = 0;
+  private dnsTimer: NodeJS.Timeout | undefined;
+  private readonly dnsRefreshMs: number;
+  private readonly respectDnsTtl: boolean;
+  private closed = false;
+
+  constructor(readonly raw: Cluster, private readonly deps: ClusterDeps) {
+    const c = raw;
+    if (!c || typeof c.name !== 'string' || c.name === '') throw new ProxyConfigError('cluster', 'name', 'must be a non-empty string');
+    const res = `cluster "${c.name}"`;
+    this.name = c.name;
+    const type = c.type ?? 'STATIC';
+    if (!['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST'].includes(type)) throw new ProxyConfigError(res, 'type', `unsupported cluster type ${JSON.stringify(type)}`);
+    this.type = type;
+    this.edsServiceName = c.edsClusterConfig?.serviceName || c.name;
+    this.connectTimeoutMs = optionalDurationMs(c.connectTimeout, 5_000, res, 'connectTimeout');
+    const lb = c.lbPolicy ?? 'ROUND_ROBIN';
+    if (lb === 'CLUSTER_PROVIDED' && type === 'ORIGINAL_DST') this.lbPolicy = 'ROUND_ROBIN';
+    else if (lb !== 'ROUND_ROBIN' && lb !== 'LEAST_REQUEST' && lb !== 'RANDOM') throw new ProxyConfigError(res, 'lbPolicy', `unsupported load balancer ${JSON.stringify(lb)} (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM)`);
+    else this.lbPolicy = lb;
+    this.lb = createLoadBalancer(this.lbPolicy, deps.random);
+    const th = c.circuitBreakers?.thresholds?.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+    const mc = th?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!Number.isInteger(mc) || mc < 0) throw new ProxyConfigError(res, 'circuitBreakers.thresholds[].maxConnections', 'must be a non-negative integer');
+    this.maxConnections = mc;
+    this.outlier = c.outlierDetection ? new OutlierDetector(c.outlierDetection, res, 'outlierDetection') : undefined;
+    const ka = c.upstreamConnectionOptions?.tcpKeepalive;
+    this.keepalive = { enable: ka !== undefined, delayMs: (ka?.keepaliveTime ?? 7200) * 1000 };
+    const ts = c.transportSocket;
+    if (ts) {
+      const tc = ts.typedConfig;
+      if (tc?.['@type'] === TypeUrl.UpstreamTlsContext) this.upstreamTls = new UpstreamTls(tc as never, res, 'transportSocket.typedConfig');
+      else if (tc && tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, 'transportSocket.typedConfig.@type', `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
+    }
+    const svc = (c.metadata?.filterMetadata?.istio?.services as { host?: string; name?: string; namespace?: string }[] | undefined)?.[0];
+    const hostFromName = c.name.split('|')[3] ?? c.name;
+    this.service = { host: svc?.host ?? hostFromName, name: svc?.name ?? hostFromName.split('.')[0] ?? '', namespace: svc?.namespace ?? hostFromName.split('.')[1] ?? '' };
+    this.dnsRefreshMs = optionalDurationMs(c.dnsRefreshRate, 5_000, res, 'dnsRefreshRate');
+    this.respectDnsTtl = c.respectDnsTtl === true;
+    if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
+      if (!c.loadAssignment) throw new ProxyConfigError(res, 'loadAssignment', `is required for a ${type} cluster`);
+      const hosts = hostsFromAssignment(c.loadAssignment, res, 'loadAssignment');
+      if (type === 'STATIC') {
+        hosts.forEach((h, i) => {
+          if (!net.isIP(h.address)) throw new ProxyConfigError(res, `loadAssignment.endpoints[].lbEndpoints[${i}].endpoint.address.socketAddress.address`, `"${h.address}" is not an IP address (use STRICT_DNS or LOGICAL_DNS for host names)`);
+        });
+        this.hosts = hosts;
+      }
+      if (type === 'LOGICAL_DNS' && hosts.length !== 1) throw new ProxyConfigError(res, 'loadAssignment', 'a LOGICAL_DNS cluster has exactly one endpoint');
+    } else if (type === 'EDS') {
+      if (c.edsClusterConfig === undefined) throw new ProxyConfigError(res, 'edsClusterConfig', 'is required for an EDS cluster');
+    }
+  }
+
+  /** Starts DNS resolution for DNS clusters (after the update was accepted). */
+  start(): void {
+    if (this.type === 'STRICT_DNS' || this.type === 'LOGICAL_DNS') void this.resolveNow();
+  }
+
+  private async resolveNow(): Promise<void> {
+    const targets = hostsFromAssignment(this.raw.loadAssignment!, this.name, 'loadAssignment');
+    let minTtl = Infinity;
+    const next: UpstreamHost[] = [];
+    for (const t of targets) {
+      try {
+        const addrs = await this.deps.resolver(t.address);
+        const use = this.type === 'LOGICAL_DNS' ? addrs.slice(0, 1) : addrs;
+        for (const a of use) {
+          const prev = this.hosts.find((h) => h.address === a.address && h.port === t.port);
+          next.push(prev ?? new UpstreamHost(a.address, t.port, t.weight, true, t.address, t.locality));
+          if (a.ttlSeconds !== undefined) minTtl = Math.min(minTtl, a.ttlSeconds);
+        }
+      } catch (err) {
+        // Keep the last good addresses of this name, as Envoy does when a refresh fails.
+        next.push(...this.hosts.filter((h) => h.hostname === t.address));
+        this.deps.log('warn', `cluster "${this.name}": DNS resolution of ${t.address} failed: ${(err as Error).message}`, { cluster: this.name });
+      }
+    }
+    if (this.closed) return;
+    this.hosts = next;
+    const delay = this.respectDnsTtl && Number.isFinite(minTtl) ? Math.max(1000, minTtl * 1000) : this.dnsRefreshMs;
+    this.dnsTimer = setTimeout(() => { void this.resolveNow(); }, delay);
+    this.dnsTimer.unref();
+  }
+
+  /** EDS: replaces the host set, keeping per-host state (ejections, active counts) of hosts that stay. */
+  setAssignment(cla: ClusterLoadAssignment): void {
+    const hosts = hostsFromAssignment(cla, `cluster load assignment "${cla.clusterName}"`, '');
+    const old = new Map(this.hosts.map((h) => [`${h.key}|${h.weight}|${h.healthy}`, h]));
+    this.hosts = hosts.map((h) => old.get(`${h.key}|${h.weight}|${h.healthy}`) ?? h);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.dnsTimer) clearTimeout(this.dnsTimer);
+  }
+
+  /** Chooses a host; `originalDst` is the downstream's original destination for ORIGINAL_DST clusters. */
+  chooseHost(originalDst: { address: string; port: number } | undefined, exclude: UpstreamHost | undefined): UpstreamHost | undefined {
+    if (this.type === 'ORIGINAL_DST') {
+      if (!originalDst) return undefined;
+      let h = this.hosts.find((x) => x.address === originalDst.address && x.port === originalDst.port);
+      if (!h) {
+        h = new UpstreamHost(originalDst.address, originalDst.port, 1, true);
+        // Envoy cleans unused original-destination hosts periodically; keep the list bounded.
+        if (this.hosts.length > 1024) this.hosts = this.hosts.filter((x) => x.active > 0);
+        this.hosts.push(h);
+      }
+      return h;
+    }
+    const now = this.deps.now();
+    const all = this.hosts.filter((h) => h.healthy);
+    if (all.length === 0) return undefined;
+    let usable = all.filter((h) => !h.isEjected(now) && h !== exclude);
+    if (usable.length === 0 && exclude && !exclude.isEjected(now)) usable = [exclude];
+    // Envoy's panic mode: when too few hosts are usable, balance across all of them.
+    if (usable.length < all.length * PANIC_THRESHOLD) usable = all;
+    return this.lb.choose(usable);
+  }
+
+  /** Whether the circuit breaker lets one more connection through. */
+  hasCapacity(): boolean {
+    return this.active < this.maxConnections;
+  }
+
+  /** Opens a connection to `host`; calls back exactly once. */
+  connect(host: UpstreamHost, cb: (err: UpstreamFailure | undefined, conn: UpstreamConnection | undefined) => void): void {
+    const t = this.upstreamTls;
+    let opts: tls.ConnectionOptions | undefined;
+    if (t) {
+      const o = t.connectOptions(this.deps.secrets, host.key);
+      if ('missing' in o) {
+        cb({ kind: 'no-secret', reason: `secret "${o.missing}" needed by the upstream TLS context of cluster "${this.name}" has not been received`, host }, undefined);
+        return;
+      }
+      opts = o;
+    }
+    let done = false;
+    const sock: net.Socket = opts
+      ? tls.connect({ ...opts, host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions)
+      : net.connect({ host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
+    const timer = setTimeout(() => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }), this.connectTimeoutMs);
+    const finish = (err: UpstreamFailure | undefined): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.removeListener('error', onError);
+      if (err) {
+        sock.destroy();
+        this.recordFailure(host);
+        cb(err, undefined);
+        return;
+      }
+      this.outlier?.onSuccess(host);
+      let version = '';
+      let cipher = '';
+      let peer: PeerIdentity | undefined;
+      if (sock instanceof tls.TLSSocket) {
+        version = sock.getProtocol() ?? '';
+        cipher = sock.getCipher()?.standardName ?? '';
+        peer = peerIdentityOf(sock.getPeerX509Certificate());
+      }
+      cb(undefined, { socket: sock, host, tlsVersion: version, tlsCipher: cipher, peer });
+    };
+    const onError = (e: NodeJS.ErrnoException): void => {
+      const tlsStage = t !== undefined && sock.connecting === false;
+      finish({ kind: tlsStage ? 'tls' : 'connect', reason: tlsStage ? `TLS error: ${e.message}` : `${e.code ?? 'error'}: ${e.message}`, host });
+    };
+    sock.on('error', onError);
+    if (sock instanceof tls.TLSSocket) {
+      sock.setNoDelay(true);
+      sock.once('secureConnect', () => {
+        const check = t!.verify(sock);
+        if (!check.ok) {
+          t!.dropSession(host.key);
+          finish({ kind: 'tls', reason: check.reason, host });
+          return;
+        }
+        finish(undefined);
+      });
+      sock.on('session', (s: Buffer) => t!.saveSession(host.key, s));
+    } else {
+      sock.once('connect', () => finish(undefined));
+    }
+    if (this.keepalive.enable) sock.setKeepAlive(true, this.keepalive.delayMs);
+  }
+
+  private recordFailure(host: UpstreamHost): void {
+    if (this.outlier?.onFailure(host, this.hosts, this.deps.now())) {
+      this.deps.log('warn', `cluster "${this.name}": host ${host.key} ejected by outlier detection for ${host.ejectedUntil - this.deps.now()} ms`, { cluster: this.name, host: host.key });
+      this.deps.onEjected(this.name, host);
+    }
+  }
+}

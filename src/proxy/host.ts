@@ -1,0 +1,28 @@
+// One upstream host of a cluster, with the per-host state load balancing, the circuit breaker and
+// outlier detection need.
+export class UpstreamHost {
+  readonly key: string;
+  /** Open connections to this host (least-request's "active requests" for TCP). */
+  active = 0;
+  consecutiveFailures = 0;
+  ejectedUntil = 0;
+  ejections = 0;
+  /** Smooth weighted round robin state. */
+  currentWeight = 0;
+
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    readonly weight: number,
+    /** EDS health status: only HEALTHY/UNKNOWN hosts take traffic (DEGRADED as a last resort is not modelled). */
+    readonly healthy: boolean,
+    readonly hostname: string = '',
+    readonly locality: string = '',
+  ) {
+    this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+
+  isEjected(now: number): boolean {
+    return this.ejectedUntil > now;
+  }
+}

@@ -1,0 +1,392 @@
+// A listener (listener.v3.Listener): binds its address (unless `bindToPort: false`, Istio's virtual
+// listeners that only receive connections handed over by the `useOriginalDst` listener on 15001/15006),
+// runs the listener filters (tls_inspector, original_dst) with their timeout, picks a filter chain,
+// terminates TLS when the chain has a DownstreamTlsContext, runs RBAC and hands the connection to
+// tcp_proxy. Updates swap the compiled config for new connections; connections on chains the update
+// changed or removed are drained (closed after the drain timeout), the others keep running untouched.
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { FilterChain, Listener, NetworkRbac, TcpProxy } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import { addResponseFlag, newStreamInfo, type AccessLogger } from './access-log.js';
+import { SOCKET_HIGH_WATER_MARK } from './cluster.js';
+import { optionalDurationMs } from './duration.js';
+import { ListenerBindError, ProxyConfigError } from './errors.js';
+import { chainMatchKey, compileChainMatch, needsTlsInspection, selectFilterChain, type CompiledChainMatch, type ConnectionFacts } from './filter-chain-match.js';
+import type { DownstreamConnection, OriginalDestination, ProxyContext } from './proxy-context.js';
+import { RbacFilter } from './rbac.js';
+import { reasonLabel } from './stats.js';
+import { compileAccessLogs, TcpProxyFilter, type AccessLogTarget } from './tcp-proxy.js';
+import { inspectClientHello, type InspectResult } from './tls-inspector.js';
+import { DownstreamTls } from './tls-context.js';
+
+/** Envoy's default listener_filters_timeout. */
+export const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 10_000;
+
+export class CompiledChain {
+  readonly name: string;
+  readonly match: CompiledChainMatch;
+  readonly tls: DownstreamTls | undefined;
+  readonly rbac: RbacFilter[] = [];
+  readonly tcpProxy: TcpProxyFilter;
+  readonly json: string;
+
+  constructor(readonly raw: FilterChain, res: string, field: string, handshakeTimeoutMs: number) {
+    if (!raw || typeof raw !== 'object') throw new ProxyConfigError(res, field, 'must be a FilterChain object');
+    this.json = JSON.stringify(raw);
+    this.name = raw.name ?? '';
+    this.match = compileChainMatch(raw.filterChainMatch, res, `${field}.filterChainMatch`);
+    const ts = raw.transportSocket;
+    if (ts) {
+      const tc = ts.typedConfig;
+      const hsMs = optionalDurationMs(raw.transportSocketConnectTimeout, handshakeTimeoutMs, res, `${field}.transportSocketConnectTimeout`);
+      if (tc?.['@type'] === TypeUrl.DownstreamTlsContext) this.tls = new DownstreamTls(tc as never, res, `${field}.transportSocket.typedConfig`, hsMs);
+      else if (tc && tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, `${field}.transportSocket.typedConfig.@type`, `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
+    }
+    if (!Array.isArray(raw.filters) || raw.filters.length === 0) throw new ProxyConfigError(res, `${field}.filters`, 'must be a non-empty list ending with tcp_proxy');
+    let tcp: TcpProxyFilter | undefined;
+    raw.filters.forEach((f, i) => {
+      const ff = `${field}.filters[${i}]`;
+      const type = f?.typedConfig?.['@type'];
+      if (tcp) throw new ProxyConfigError(res, ff, 'tcp_proxy must be the last network filter');
+      if (type === TypeUrl.TcpProxy) tcp = new TcpProxyFilter(f.typedConfig as unknown as TcpProxy, res, `${ff}.typedConfig`);
+      else if (type === TypeUrl.RBAC) this.rbac.push(new RbacFilter(f.typedConfig as unknown as NetworkRbac, res, `${ff}.typedConfig`));
+      else throw new ProxyConfigError(res, `${ff}.typedConfig.@type`, `unsupported network filter ${JSON.stringify(type ?? f?.name)} (supported: tcp_proxy, rbac)`);
+    });
+    if (!tcp) throw new ProxyConfigError(res, `${field}.filters`, 'the last network filter must be envoy.filters.network.tcp_proxy');
+    this.tcpProxy = tcp;
+  }
+}
+
+export class CompiledListener {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly bindToPort: boolean;
+  readonly useOriginalDst: boolean;
+  readonly originalDstFilter: boolean;
+  readonly inspectTls: boolean;
+  readonly filtersTimeoutMs: number;
+  readonly continueOnTimeout: boolean;
+  readonly chains: CompiledChain[];
+  readonly matches: CompiledChainMatch[];
+  readonly defaultChain: CompiledChain | undefined;
+  readonly trafficDirection: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
+  readonly accessLogs: AccessLogTarget[];
+  readonly json: string;
+
+  /** `previous` lends its compiled chains where they are unchanged, so their connections keep running. */
+  constructor(readonly raw: Listener, previous: CompiledListener | undefined) {
+    if (!raw || typeof raw.name !== 'string' || raw.name === '') throw new ProxyConfigError('listener', 'name', 'must be a non-empty string');
+    const res = `listener "${raw.name}"`;
+    this.name = raw.name;
+    this.json = JSON.stringify(raw);
+    const sa = raw.address?.socketAddress;
+    if (!sa || typeof sa.address !== 'string' || !net.isIP(sa.address)) throw new ProxyConfigError(res, 'address.socketAddress.address', `must be an IP address, got ${JSON.stringify(sa?.address)}`);
+    if (!Number.isInteger(sa.portValue ?? 0) || (sa.portValue ?? 0) < 0 || (sa.portValue ?? 0) > 65535) throw new ProxyConfigError(res, 'address.socketAddress.portValue', `must be 0..65535, got ${JSON.stringify(sa.portValue)}`);
+    this.address = sa.address;
+    this.port = sa.portValue ?? 0;
+    this.bindToPort = raw.bindToPort !== false;
+    this.useOriginalDst = raw.useOriginalDst === true;
+    this.trafficDirection = raw.trafficDirection ?? 'UNSPECIFIED';
+    this.filtersTimeoutMs = optionalDurationMs(raw.listenerFiltersTimeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, res, 'listenerFiltersTimeout');
+    this.continueOnTimeout = raw.continueOnListenerFiltersTimeout === true;
+    let tlsInspector = false;
+    let originalDst = false;
+    (raw.listenerFilters ?? []).forEach((f, i) => {
+      const type = f?.typedConfig?.['@type'];
+      if (type === TypeUrl.TlsInspector || f?.name === 'envoy.filters.listener.tls_inspector') tlsInspector = true;
+      else if (type === TypeUrl.OriginalDst || f?.name === 'envoy.filters.listener.original_dst') originalDst = true;
+      else throw new ProxyConfigError(res, `listenerFilters[${i}]`, `unsupported listener filter ${JSON.stringify(type ?? f?.name)} (supported: tls_inspector, original_dst)`);
+    });
+    this.originalDstFilter = originalDst;
+    if (!Array.isArray(raw.filterChains)) throw new ProxyConfigError(res, 'filterChains', 'must be a list');
+    const reuse = new Map<string, CompiledChain>();
+    for (const c of [...(previous?.chains ?? []), ...(previous?.defaultChain ? [previous.defaultChain] : [])]) reuse.set(c.json, c);
+    const hsMs = 10_000;
+    const compileChain = (c: FilterChain, f: string): CompiledChain => reuse.get(JSON.stringify(c)) ?? new CompiledChain(c, res, f, hsMs);
+    this.chains = raw.filterChains.map((c, i) => compileChain(c, `filterChains[${i}]`));
+    this.matches = this.chains.map((c) => c.match);
+    const seen = new Map<string, number>();
+    this.matches.forEach((m, i) => {
+      const k = chainMatchKey(m);
+      const j = seen.get(k);
+      if (j !== undefined) throw new ProxyConfigError(res, `filterChains[${i}].filterChainMatch`, `same match as filterChains[${j}] (Envoy rejects duplicate matchers)`);
+      seen.set(k, i);
+    });
+    this.defaultChain = raw.defaultFilterChain ? compileChain(raw.defaultFilterChain, 'defaultFilterChain') : undefined;
+    if (this.chains.length === 0 && !this.defaultChain && !this.useOriginalDst) throw new ProxyConfigError(res, 'filterChains', 'a listener needs at least one filter chain or a defaultFilterChain');
+    this.inspectTls = tlsInspector || needsTlsInspection(this.matches);
+    this.accessLogs = compileAccessLogs(raw.accessLog, res, 'accessLog');
+  }
+
+  allChains(): CompiledChain[] {
+    return this.defaultChain ? [...this.chains, this.defaultChain] : this.chains;
+  }
+
+  sameSocket(o: CompiledListener): boolean {
+    return o.address === this.address && o.port === this.port && o.bindToPort === this.bindToPort;
+  }
+}
+
+export interface ListenerDeps extends ProxyContext {
+  originalDestination(sock: net.Socket): OriginalDestination | undefined;
+  /** The listener that owns an original destination (exact address, then 0.0.0.0 / :: on that port). */
+  findListenerFor(dst: OriginalDestination, from: ListenerRuntime): ListenerRuntime | undefined;
+  drainTimeoutMs(): number;
+}
+
+/** Maps the TLS socket a tls.Server created back to the connection (tls.Server does not return it). */
+const pendingTls = new WeakMap<net.Socket, { listener: ListenerRuntime; conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] }>();
+const serversWithHandlers = new WeakSet<tls.Server>();
+
+function rawOf(t: tls.TLSSocket): net.Socket | undefined {
+  // TLSSocket keeps the socket it wraps in `_parent` (lib/_tls_wrap.js); it is how we find our context.
+  return (t as unknown as { _parent?: net.Socket })._parent;
+}
+
+function onSecureConnection(t: tls.TLSSocket): void {
+  const raw = rawOf(t);
+  const p = raw && pendingTls.get(raw);
+  if (!p) { t.destroy(); return; }
+  pendingTls.delete(raw!);
+  p.listener.onHandshake(p, t, undefined);
+}
+
+function onTlsClientError(err: Error & { code?: string; reason?: string }, t: tls.TLSSocket): void {
+  const raw = rawOf(t);
+  const p = raw && pendingTls.get(raw);
+  if (!p) { t.destroy(); return; }
+  pendingTls.delete(raw!);
+  p.listener.onHandshake(p, t, err);
+}
+
+function describeTlsError(err: Error & { code?: string; reason?: string }): string {
+  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS handshake timeout';
+  if (err.code === 'ECONNRESET') return 'connection reset by peer during TLS handshake';
+  const r = err.reason ?? err.message.split('\n')[0] ?? 'unknown';
+  if (/unsupported protocol/i.test(r)) return `TLS handshake failed: unsupported protocol (client's TLS version is below this chain's minimum)`;
+  if (/no shared cipher/i.test(r)) return 'TLS handshake failed: no shared cipher';
+  if (/peer did not return a certificate/i.test(r)) return 'peer did not return a certificate';
+  return `TLS handshake failed: ${r}`;
+}
+
+export class ListenerRuntime {
+  private server: net.Server | undefined;
+  readonly connections = new Set<DownstreamConnection>();
+  private draining = false;
+
+  constructor(public config: CompiledListener, private readonly deps: ListenerDeps) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** The bound address (port resolved when the config asked for port 0). */
+  boundAddress(): { address: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : undefined;
+  }
+
+  bind(): Promise<void> {
+    if (!this.config.bindToPort) return Promise.resolve();
+    const server = net.createServer({ allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true } as net.ServerOpts, (s) => this.onAccept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(new ListenerBindError(this.config.name, `${this.config.address}:${this.config.port}`, e));
+      server.once('error', onErr);
+      server.listen({ host: this.config.address, port: this.config.port, backlog: 1024 }, () => {
+        server.removeListener('error', onErr);
+        server.on('error', (e) => this.deps.log('error', `listener "${this.name}": ${e.message}`));
+        resolve();
+      });
+    });
+  }
+
+  /** Takes a new config for new connections; drains connections whose chain the update changed or removed. */
+  update(next: CompiledListener): void {
+    this.config = next;
+    const keep = new Set<object>(next.allChains());
+    for (const c of this.connections) if (!keep.has(c.chainToken)) this.drain(c);
+  }
+
+  private drain(c: DownstreamConnection): void {
+    const t = setTimeout(() => c.close?.('listener_drained'), this.deps.drainTimeoutMs());
+    t.unref();
+    c.raw.once('close', () => clearTimeout(t));
+  }
+
+  /** Stops accepting; open connections may run until `drainMs`, then are closed. Resolves when all are gone. */
+  async close(drainMs: number): Promise<void> {
+    this.draining = true;
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+    if (this.connections.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { for (const c of this.connections) (c.close ?? ((): void => { c.raw.destroy(); }))('listener_drained'); }, drainMs);
+      timer.unref();
+      const check = setInterval(() => {
+        if (this.connections.size === 0) { clearInterval(check); clearTimeout(timer); resolve(); }
+      }, 50);
+      check.unref();
+    });
+  }
+
+  private onAccept(raw: net.Socket): void {
+    const cfg = this.config;
+    let dst: OriginalDestination = { address: raw.localAddress ?? '', port: raw.localPort ?? 0 };
+    if (cfg.useOriginalDst || cfg.originalDstFilter) dst = this.deps.originalDestination(raw) ?? dst;
+    if (cfg.useOriginalDst) {
+      const target = this.deps.findListenerFor(dst, this);
+      if (target && target !== this) { target.accept(raw, dst); return; }
+    }
+    this.accept(raw, dst);
+  }
+
+  /** Serves a connection accepted here or handed over by a `useOriginalDst` listener. */
+  accept(raw: net.Socket, dst: OriginalDestination): void {
+    const cfg = this.config;
+    const remote = `${raw.remoteAddress ?? ''}:${raw.remotePort ?? ''}`;
+    const si = newStreamInfo(cfg.name, remote, `${dst.address}:${dst.port}`);
+    const conn: DownstreamConnection = { raw, socket: raw, si, originalDst: dst, trafficDirection: cfg.trafficDirection, downstreamPeer: undefined, chainToken: this };
+    if (this.draining) { raw.destroy(); return; }
+    this.connections.add(conn);
+    const gauge = this.deps.stats.activeConnections;
+    gauge.inc({ listener: cfg.name });
+    raw.once('close', () => { this.connections.delete(conn); gauge.dec({ listener: cfg.name }); });
+    // Errors before a network filter takes over (client reset during TLS sniffing) end here.
+    const early = (e: Error): void => { if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `downstream error before proxying: ${e.message}`; };
+    raw.on('error', early);
+    conn.close = () => raw.destroy();
+    if (!cfg.inspectTls) { this.dispatch(cfg, conn, { kind: 'raw' }); return; }
+    this.inspect(cfg, conn);
+  }
+
+  private inspect(cfg: CompiledListener, conn: DownstreamConnection): void {
+    const raw = conn.raw;
+    let buf: Buffer = Buffer.alloc(0);
+    let done = false;
+    const finish = (r: InspectResult | 'timeout' | 'closed'): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      raw.removeListener('data', onData);
+      raw.removeListener('end', onEnd);
+      if (r === 'closed') { conn.si.connectionTerminationDetails = 'downstream closed before the listener filters completed'; raw.destroy(); this.closedEarly(conn); return; }
+      raw.pause();
+      if (buf.length > 0) raw.unshift(buf);
+      if (r === 'timeout') {
+        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`, ''); return; }
+        this.dispatch(cfg, conn, { kind: 'raw' });
+        return;
+      }
+      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB', ''); return; }
+      this.dispatch(cfg, conn, r);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const r = inspectClientHello(buf);
+      if (r.kind !== 'need-more') finish(r);
+    };
+    const onEnd = (): void => {
+      // The client half-closed before a full ClientHello: decide on what we have.
+      const r = inspectClientHello(buf);
+      finish(r.kind === 'need-more' ? (buf.length === 0 ? 'closed' : { kind: 'raw' }) : r);
+    };
+    const timer = setTimeout(() => finish('timeout'), cfg.filtersTimeoutMs);
+    raw.on('data', onData);
+    raw.on('end', onEnd);
+    raw.once('close', () => finish('closed'));
+  }
+
+  private dispatch(cfg: CompiledListener, conn: DownstreamConnection, r: InspectResult): void {
+    const raw = conn.raw;
+    const si = conn.si;
+    const facts: ConnectionFacts = {
+      destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
+      sourceIp: raw.remoteAddress ?? '', sourcePort: raw.remotePort ?? 0, directSourceIp: raw.remoteAddress ?? '',
+      serverName: r.kind === 'tls' ? r.serverName : '', transportProtocol: r.kind === 'tls' ? 'tls' : 'raw_buffer',
+      applicationProtocols: r.kind === 'tls' ? r.alpn : [],
+    };
+    si.requestedServerName = facts.serverName;
+    const i = selectFilterChain(cfg.matches, facts);
+    const chain = i >= 0 ? cfg.chains[i]! : cfg.defaultChain;
+    if (!chain) {
+      const what = facts.transportProtocol === 'tls' ? `TLS, SNI "${facts.serverName || '(none)'}", ALPN [${facts.applicationProtocols.join(',')}]` : 'plaintext (not TLS)';
+      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`, 'NR');
+      return;
+    }
+    si.filterChain = chain.name;
+    conn.chainToken = chain;
+    const loggers = this.deps.accessLoggers([...cfg.accessLogs, ...chain.tcpProxy.accessLogs]);
+    if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
+    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
+    const srv = chain.tls.server(this.deps.secrets);
+    if ('missing' in srv) {
+      this.refuse(cfg, conn, 'secret_not_ready', `secret "${srv.missing}" for filter chain "${chain.name}" has not been received; refusing instead of serving without TLS`, '');
+      return;
+    }
+    if (!serversWithHandlers.has(srv.server)) {
+      serversWithHandlers.add(srv.server);
+      srv.server.on('secureConnection', onSecureConnection);
+      srv.server.on('tlsClientError', onTlsClientError);
+    }
+    pendingTls.set(raw, { listener: this, conn, chain, loggers });
+    srv.server.emit('connection', raw);
+  }
+
+  /** Called when the TLS handshake of a connection ends, with an error or with the peer to check. */
+  onHandshake(p: { conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] }, t: tls.TLSSocket, err: (Error & { code?: string; reason?: string }) | undefined): void {
+    const { conn, chain } = p;
+    const cfg = this.config;
+    conn.socket = t;
+    t.on('error', () => { /* reported on the raw socket or by the network filter; never crash on a late TLS error */ });
+    if (err) { this.handshakeFailed(cfg, conn, describeTlsError(err)); return; }
+    const check = chain.tls!.verify(t);
+    conn.downstreamPeer = check.peer;
+    conn.si.downstreamTlsVersion = t.getProtocol() ?? '';
+    conn.si.downstreamTlsCipher = t.getCipher()?.standardName ?? '';
+    conn.si.downstreamPeerPrincipal = check.peer?.principal ?? '';
+    conn.si.downstreamPeerSerial = check.peer?.serial ?? '';
+    if (!check.ok) { this.handshakeFailed(cfg, conn, check.reason); return; }
+    this.serve(cfg, conn, chain, p.loggers);
+  }
+
+  private handshakeFailed(cfg: CompiledListener, conn: DownstreamConnection, reason: string): void {
+    this.deps.stats.handshakeFailures.inc({ side: 'downstream', name: cfg.name, reason: reasonLabel(reason) });
+    conn.si.downstreamTransportFailureReason = reason;
+    this.refuse(cfg, conn, 'tls_handshake_failed', reason, '');
+  }
+
+  private serve(cfg: CompiledListener, conn: DownstreamConnection, chain: CompiledChain, loggers: AccessLogger[]): void {
+    const raw = conn.raw;
+    for (const r of chain.rbac) {
+      const denied = r.check({
+        principal: conn.downstreamPeer?.principal ?? '', authenticated: conn.downstreamPeer !== undefined,
+        remoteIp: raw.remoteAddress ?? '', directRemoteIp: raw.remoteAddress ?? '',
+        destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
+      });
+      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, '', loggers); return; }
+    }
+    chain.tcpProxy.start(this.deps, conn, loggers);
+  }
+
+  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: string, details: string, flag: string, loggers?: AccessLogger[]): void {
+    const si = conn.si;
+    if (flag) addResponseFlag(si, flag);
+    si.connectionTerminationDetails = details;
+    this.deps.stats.downstreamRefused.inc({ listener: cfg.name, reason });
+    this.deps.log('warn', `listener "${cfg.name}": connection from ${si.downstreamRemoteAddress} refused: ${details}`, { listener: cfg.name, reason, remote: si.downstreamRemoteAddress });
+    const all = loggers ?? this.deps.accessLoggers(cfg.accessLogs);
+    const done = (): void => this.deps.connectionClosed(conn, all);
+    if (conn.raw.destroyed) done();
+    else conn.raw.once('close', done);
+    conn.socket.destroy();
+    conn.raw.destroy();
+  }
+
+  private closedEarly(conn: DownstreamConnection): void {
+    this.deps.log('debug', `listener "${this.name}": ${conn.si.downstreamRemoteAddress} closed before sending anything`);
+  }
+}

@@ -1,0 +1,415 @@
+// The proxy: Envoy's L4 data plane driven by Envoy v3 resources in canonical JSON form. The agent (or a
+// test) feeds it listeners, clusters, endpoints and secrets; each apply* validates the whole update first
+// and throws ProxyConfigError (the agent NACKs it) leaving the running configuration untouched.
+import type net from 'node:net';
+import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import type { ProxyNode } from '../xds/node.js';
+import { AccessLogger, type AccessLogOptions } from './access-log.js';
+import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
+import { ListenerBindError, ProxyConfigError } from './errors.js';
+import { CompiledListener, ListenerRuntime, type ListenerDeps } from './listener.js';
+import type { DownstreamConnection, LogFn, OriginalDestination } from './proxy-context.js';
+import { SecretStore } from './secrets.js';
+import { ProxyStats } from './stats.js';
+import { peerIdentityOf } from './tls-context.js';
+import { X509Certificate } from 'node:crypto';
+
+export interface ProxyOptions {
+  /** Who this proxy is: used for Istio's metric labels (reporter, workload, namespace). */
+  node?: ProxyNode;
+  /** The proxy-wide access log (Istio: /dev/stdout, text). */
+  accessLog?: AccessLogOptions;
+  /** How long connections of a removed or changed listener may run before they are closed (Istio: 45 s). */
+  drainTimeoutMs?: number;
+  /** Original destination of a redirected connection; defaults to the socket's local address (no iptables). */
+  originalDestination?: (sock: net.Socket) => OriginalDestination | undefined;
+  resolver?: DnsResolver;
+  random?: () => number;
+  now?: () => number;
+  log?: LogFn;
+  /** Istio's tcp_reporting_duration: how often byte counters of open connections are reported (15 s). */
+  reportIntervalMs?: number;
+}
+
+interface Versioned<T> { value: T; version: string; lastUpdated: string }
+
+export const defaultLog: LogFn = (level, msg, fields) => {
+  if (level === 'debug' && process.env.MESHGATE_DEBUG !== '1') return;
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+};
+
+function workloadName(n: ProxyNode): string {
+  return n.labels['service.istio.io/canonical-name'] ?? n.labels.app ?? n.podName.replace(/-[a-z0-9]{5,10}-[a-z0-9]{5}$/, '');
+}
+
+function namespaceOfPrincipal(p: string): string {
+  return /\/ns\/([^/]+)\//.exec(p)?.[1] ?? 'unknown';
+}
+
+export class Proxy implements ListenerDeps {
+  readonly secrets = new SecretStore();
+  readonly stats = new ProxyStats();
+  readonly log: LogFn;
+  readonly random: () => number;
+  readonly now: () => number;
+  private readonly listeners = new Map<string, ListenerRuntime>();
+  private readonly listenerVersions = new Map<string, Versioned<Listener>>();
+  private readonly clusters = new Map<string, ClusterRuntime>();
+  private readonly clusterVersions = new Map<string, Versioned<Cluster>>();
+  private readonly endpoints = new Map<string, Versioned<ClusterLoadAssignment>>();
+  private readonly secretVersions = new Map<string, { version: string; lastUpdated: string }>();
+  private readonly loggers = new Map<string, AccessLogger>();
+  private readonly mainLogger: AccessLogger | undefined;
+  private readonly sessions = new Set<{ report(): void }>();
+  private readonly reportTimer: NodeJS.Timeout;
+  private listenersReceived = false;
+  private clustersReceived = false;
+  private closing = false;
+  private serial = Promise.resolve();
+
+  constructor(private readonly opts: ProxyOptions = {}) {
+    this.log = opts.log ?? defaultLog;
+    this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
+    if (opts.accessLog && (opts.accessLog.path || opts.accessLog.sink)) this.mainLogger = new AccessLogger(opts.accessLog);
+    this.reportTimer = setInterval(() => { for (const s of this.sessions) s.report(); }, opts.reportIntervalMs ?? 15_000);
+    this.reportTimer.unref();
+  }
+
+  get node(): ProxyNode | undefined {
+    return this.opts.node;
+  }
+
+  // ------------------------------------------------------------------ xDS updates
+
+  /** LDS, state of the world: listeners not in `ls` are removed (their connections drain). */
+  applyListeners(ls: Listener[], version = ''): Promise<void> {
+    // Updates run one after another: a second LDS push waits for the first one's binds.
+    const run = this.serial.then(() => this.applyListenersNow(ls, version));
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyListenersNow(ls: Listener[], version: string): Promise<void> {
+    try {
+      if (!Array.isArray(ls)) throw new ProxyConfigError('listeners', '(update)', 'must be a list of Listener');
+      const compiled = new Map<string, CompiledListener>();
+      ls.forEach((l, i) => {
+        const c = new CompiledListener(l, this.listeners.get(l?.name)?.config);
+        if (compiled.has(c.name)) throw new ProxyConfigError(`listener "${c.name}"`, 'name', `appears twice in the update (index ${i})`);
+        compiled.set(c.name, c);
+      });
+      const bound = new Map<string, string>();
+      for (const c of compiled.values()) {
+        if (!c.bindToPort) continue;
+        const k = `${c.address}:${c.port}`;
+        if (c.port !== 0 && bound.has(k)) throw new ProxyConfigError(`listener "${c.name}"`, 'address', `${k} is also the address of listener "${bound.get(k)}"`);
+        bound.set(k, c.name);
+      }
+      // Bind every new socket before changing anything, so a bind failure rejects the whole update.
+      const fresh: ListenerRuntime[] = [];
+      const updates: [ListenerRuntime, CompiledListener][] = [];
+      for (const c of compiled.values()) {
+        const cur = this.listeners.get(c.name);
+        if (cur && cur.config.json === c.json) continue;
+        if (cur && cur.config.sameSocket(c)) { updates.push([cur, c]); continue; }
+        const rt = new ListenerRuntime(c, this);
+        fresh.push(rt);
+      }
+      try {
+        for (const rt of fresh) await rt.bind();
+      } catch (err) {
+        await Promise.all(fresh.map((rt) => rt.close(0)));
+        if (err instanceof ListenerBindError) throw new ProxyConfigError(`listener "${err.listener}"`, 'address', err.message);
+        throw err;
+      }
+      const at = new Date().toISOString();
+      for (const [rt, c] of updates) rt.update(c);
+      for (const rt of fresh) {
+        const old = this.listeners.get(rt.name);
+        this.listeners.set(rt.name, rt);
+        if (old) void old.close(this.drainTimeoutMs());
+      }
+      for (const [name, rt] of this.listeners) {
+        if (!compiled.has(name)) {
+          this.listeners.delete(name);
+          this.listenerVersions.delete(name);
+          this.log('info', `listener "${name}" removed; draining ${rt.connections.size} connection(s)`);
+          void rt.close(this.drainTimeoutMs());
+        }
+      }
+      for (const c of compiled.values()) {
+        const prev = this.listenerVersions.get(c.name);
+        if (!prev || JSON.stringify(prev.value) !== c.json) this.listenerVersions.set(c.name, { value: c.raw, version, lastUpdated: at });
+      }
+      this.listenersReceived = true;
+      this.stats.configUpdates.inc({ type: 'listener', result: 'accepted' });
+    } catch (err) {
+      this.stats.configUpdates.inc({ type: 'listener', result: 'rejected' });
+      throw err;
+    }
+  }
+
+  /** CDS, state of the world. Unchanged clusters keep their state (ejections, DNS results). */
+  applyClusters(cs: Cluster[], version = ''): void {
+    try {
+      if (!Array.isArray(cs)) throw new ProxyConfigError('clusters', '(update)', 'must be a list of Cluster');
+      const next = new Map<string, ClusterRuntime>();
+      const deps = {
+        secrets: this.secrets, resolver: this.opts.resolver ?? systemResolver, random: this.random, now: this.now,
+        log: this.log, onEjected: (cluster: string) => this.stats.outlierEjections.inc({ cluster }),
+      };
+      cs.forEach((c, i) => {
+        if (next.has(c?.name)) throw new ProxyConfigError(`cluster "${c.name}"`, 'name', `appears twice in the update (index ${i})`);
+        const cur = this.clusters.get(c?.name);
+        next.set(c?.name, cur && JSON.stringify(cur.raw) === JSON.stringify(c) ? cur : new ClusterRuntime(c, deps));
+      });
+      const at = new Date().toISOString();
+      for (const [name, rt] of this.clusters) if (next.get(name) !== rt) rt.close();
+      this.clusters.clear();
+      for (const [name, rt] of next) {
+        this.clusters.set(name, rt);
+        const prev = this.clusterVersions.get(name);
+        if (!prev || prev.value !== rt.raw) {
+          this.clusterVersions.set(name, { value: rt.raw, version, lastUpdated: at });
+          if (rt.type === 'EDS') {
+            const cla = this.endpoints.get(rt.edsServiceName);
+            if (cla) rt.setAssignment(cla.value);
+          }
+          rt.start();
+        }
+      }
+      for (const name of this.clusterVersions.keys()) if (!next.has(name)) this.clusterVersions.delete(name);
+      this.clustersReceived = true;
+      this.stats.configUpdates.inc({ type: 'cluster', result: 'accepted' });
+    } catch (err) {
+      this.stats.configUpdates.inc({ type: 'cluster', result: 'rejected' });
+      throw err;
+    }
+  }
+
+  /** EDS: replaces the endpoints of the named clusters (others keep theirs). */
+  applyEndpoints(clas: ClusterLoadAssignment[], version = ''): void {
+    try {
+      if (!Array.isArray(clas)) throw new ProxyConfigError('endpoints', '(update)', 'must be a list of ClusterLoadAssignment');
+      clas.forEach(validateAssignment);
+      const at = new Date().toISOString();
+      for (const cla of clas) {
+        this.endpoints.set(cla.clusterName, { value: cla, version, lastUpdated: at });
+        for (const rt of this.clusters.values()) if (rt.type === 'EDS' && rt.edsServiceName === cla.clusterName) rt.setAssignment(cla);
+      }
+      this.stats.configUpdates.inc({ type: 'endpoint', result: 'accepted' });
+    } catch (err) {
+      this.stats.configUpdates.inc({ type: 'endpoint', result: 'rejected' });
+      throw err;
+    }
+  }
+
+  /** SDS: adds or replaces the given secrets; new handshakes use them at once, open connections keep theirs. */
+  applySecrets(ss: Secret[], version = ''): void {
+    try {
+      const changed = this.secrets.apply(ss, 'sds');
+      const at = new Date().toISOString();
+      for (const n of changed) this.secretVersions.set(n, { version, lastUpdated: at });
+      if (changed.length > 0) this.log('info', `secrets updated: ${changed.join(', ')}`);
+      this.stats.configUpdates.inc({ type: 'secret', result: 'accepted' });
+    } catch (err) {
+      this.stats.configUpdates.inc({ type: 'secret', result: 'rejected' });
+      throw err;
+    }
+  }
+
+  /** The agent's local SDS: the workload certificate (`default`) and the mesh trust bundle (`ROOTCA`). */
+  setLocalSecret(name: 'default' | 'ROOTCA', secret: Secret): void {
+    const changed = this.secrets.apply([{ ...secret, name }], 'local');
+    const at = new Date().toISOString();
+    for (const n of changed) this.secretVersions.set(n, { version: 'local', lastUpdated: at });
+    if (changed.length > 0) this.log('info', `local secret "${name}" updated`);
+  }
+
+  // ------------------------------------------------------------------ ListenerDeps / ProxyContext
+
+  getCluster(name: string): ClusterRuntime | undefined {
+    return this.clusters.get(name);
+  }
+
+  originalDestination(sock: net.Socket): OriginalDestination | undefined {
+    return this.opts.originalDestination?.(sock);
+  }
+
+  findListenerFor(dst: OriginalDestination, _from: ListenerRuntime): ListenerRuntime | undefined {
+    let wildcard: ListenerRuntime | undefined;
+    for (const l of this.listeners.values()) {
+      if (l.config.port !== dst.port) continue;
+      if (l.config.address === dst.address) return l;
+      if (l.config.address === '0.0.0.0' || l.config.address === '::') wildcard = l;
+    }
+    return wildcard;
+  }
+
+  drainTimeoutMs(): number {
+    return this.opts.drainTimeoutMs ?? 45_000;
+  }
+
+  accessLoggers(paths: { path: string; format: 'text' | 'json' }[]): AccessLogger[] {
+    const out: AccessLogger[] = this.mainLogger ? [this.mainLogger] : [];
+    for (const p of paths) {
+      const k = `${p.path}|${p.format}`;
+      let l = this.loggers.get(k);
+      if (!l) { l = new AccessLogger(p); this.loggers.set(k, l); }
+      out.push(l);
+    }
+    return out;
+  }
+
+  connectionClosed(c: DownstreamConnection, loggers: AccessLogger[]): void {
+    const si = c.si;
+    si.durationMs = Date.now() - si.startTime;
+    for (const l of loggers) l.log(si);
+  }
+
+  registerSession(s: { report(): void }): void {
+    this.sessions.add(s);
+  }
+
+  unregisterSession(s: { report(): void }): void {
+    this.sessions.delete(s);
+  }
+
+  istioLabels(c: DownstreamConnection): Record<string, string> {
+    const n = this.opts.node;
+    const own = {
+      workload: n ? workloadName(n) : 'unknown', namespace: n?.namespace ?? 'unknown',
+      principal: this.ownPrincipal() || 'unknown',
+    };
+    const si = c.si;
+    const cluster = this.clusters.get(si.upstreamCluster);
+    const svc = cluster?.service;
+    const inbound = c.trafficDirection === 'INBOUND';
+    const peerDown = c.downstreamPeer?.principal ?? '';
+    const peerUp = si.upstreamPeerPrincipal;
+    return {
+      reporter: inbound ? 'destination' : 'source',
+      source_workload: inbound ? 'unknown' : own.workload,
+      source_workload_namespace: inbound ? (peerDown ? namespaceOfPrincipal(peerDown) : 'unknown') : own.namespace,
+      source_principal: inbound ? peerDown || 'unknown' : own.principal,
+      destination_workload: inbound ? own.workload : 'unknown',
+      destination_workload_namespace: inbound ? own.namespace : (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || 'unknown'),
+      destination_principal: inbound ? own.principal : peerUp || 'unknown',
+      destination_service: svc?.host || 'unknown',
+      destination_service_name: svc?.name || 'unknown',
+      destination_service_namespace: svc?.namespace || 'unknown',
+      connection_security_policy: inbound ? (c.downstreamPeer ? 'mutual_tls' : 'none') : 'unknown',
+      response_flags: si.responseFlags || '-',
+    };
+  }
+
+  private ownPrincipalCache: { version: number; principal: string } | undefined;
+  private ownPrincipal(): string {
+    const s = this.secrets.get('default');
+    if (!s?.certChainPem) return '';
+    if (this.ownPrincipalCache?.version !== s.version) {
+      const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.certChainPem)?.[0];
+      this.ownPrincipalCache = { version: s.version, principal: first ? peerIdentityOf(new X509Certificate(first))?.principal ?? '' : '' };
+    }
+    return this.ownPrincipalCache.principal;
+  }
+
+  // ------------------------------------------------------------------ introspection and lifecycle
+
+  /** The bound address of a listener (useful when the config asked for port 0). */
+  listenerAddress(name: string): { address: string; port: number } | undefined {
+    return this.listeners.get(name)?.boundAddress();
+  }
+
+  listenerNames(): string[] {
+    return [...this.listeners.keys()];
+  }
+
+  /** Ready once the first LDS and CDS updates were applied (Envoy's initial fetch), and not draining. */
+  isReady(): boolean {
+    return this.listenersReceived && this.clustersReceived && !this.closing;
+  }
+
+  /** Config in Envoy's /config_dump JSON shape. */
+  configDump(includeEds = false): { configs: Record<string, unknown>[] } {
+    const configs: Record<string, unknown>[] = [];
+    configs.push({ '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: this.opts.node ? { id: this.opts.node.id, cluster: this.opts.node.namespace, metadata: { NAMESPACE: this.opts.node.namespace, SERVICE_ACCOUNT: this.opts.node.serviceAccount, LABELS: this.opts.node.labels, CLUSTER_ID: this.opts.node.clusterId } } : {} } });
+    configs.push({
+      '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
+      dynamicActiveClusters: [...this.clusterVersions.values()].map((v) => ({ versionInfo: v.version, cluster: { '@type': TypeUrl.Cluster, ...v.value }, lastUpdated: v.lastUpdated })),
+    });
+    configs.push({
+      '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
+      dynamicListeners: [...this.listenerVersions.entries()].map(([name, v]) => ({ name, activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } })),
+    });
+    if (includeEds) {
+      configs.push({
+        '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
+        dynamicEndpointConfigs: [...this.endpoints.values()].map((v) => ({ versionInfo: v.version, endpointConfig: { '@type': TypeUrl.ClusterLoadAssignment, ...v.value }, lastUpdated: v.lastUpdated })),
+      });
+    }
+    configs.push({
+      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+      dynamicActiveSecrets: this.secrets.all().map((s) => ({
+        name: s.name, versionInfo: this.secretVersions.get(s.name)?.version ?? '', lastUpdated: this.secretVersions.get(s.name)?.lastUpdated,
+        secret: redactSecret(s.raw),
+      })),
+    });
+    return { configs };
+  }
+
+  /** Live host state per cluster, for /clusters and `proxy-config endpoints`. */
+  clusterStatus(): { name: string; hosts: { address: string; port: number; healthy: boolean; ejected: boolean; active: number; weight: number }[] }[] {
+    const now = this.now();
+    return [...this.clusters.values()].map((c) => ({
+      name: c.name,
+      hosts: c.hosts.map((h) => ({ address: h.address, port: h.port, healthy: h.healthy, ejected: h.isEjected(now), active: h.active, weight: h.weight })),
+    }));
+  }
+
+  /** Every certificate the proxy holds: serial, SANs, issuer, expiry (Envoy's /certs). */
+  certs(): { name: string; kind: 'certificate' | 'ca'; serial: string; subject: string; sans: string[]; issuer: string; validFrom: string; validTo: string; daysUntilExpiration: number }[] {
+    const out: ReturnType<Proxy['certs']> = [];
+    for (const s of this.secrets.all()) {
+      for (const [kind, pem] of [['certificate', s.certChainPem], ['ca', s.trustedCaPem]] as const) {
+        if (!pem) continue;
+        for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+          const x = new X509Certificate(block);
+          out.push({
+            name: s.name, kind, serial: x.serialNumber, subject: x.subject, sans: (x.subjectAltName ?? '').split(', ').filter(Boolean),
+            issuer: x.issuer, validFrom: new Date(x.validFrom).toISOString(), validTo: new Date(x.validTo).toISOString(),
+            daysUntilExpiration: Math.floor((new Date(x.validTo).getTime() - this.now()) / 86_400_000),
+          });
+          if (kind === 'certificate') break; // the leaf is what is "in use"; the chain's CAs are listed by the ROOTCA entry
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Stops accepting on every listener; open connections run until the drain timeout (SIGTERM, /drain_listeners). */
+  async drainListeners(drainMs = this.drainTimeoutMs()): Promise<void> {
+    this.closing = true;
+    const ls = [...this.listeners.values()];
+    this.listeners.clear();
+    await Promise.all(ls.map((l) => l.close(drainMs)));
+  }
+
+  /** Drains (up to drainMs), then releases everything. */
+  async close(drainMs = 0): Promise<void> {
+    await this.drainListeners(drainMs);
+    clearInterval(this.reportTimer);
+    for (const c of this.clusters.values()) c.close();
+    await Promise.all([...this.loggers.values(), ...(this.mainLogger ? [this.mainLogger] : [])].map((l) => l.close()));
+  }
+}
+
+/** Envoy prints private keys in config dumps as "[redacted]"; so does this proxy. */
+function redactSecret(s: Secret): Record<string, unknown> {
+  const out: Record<string, unknown> = { '@type': TypeUrl.Secret, ...s };
+  if (s.tlsCertificate) out.tlsCertificate = { ...s.tlsCertificate, ...(s.tlsCertificate.privateKey ? { privateKey: { inlineString: '[redacted]' } } : {}) };
+  if (s.genericSecret) out.genericSecret = { secret: { inlineString: '[redacted]' } };
+  return out;
+}

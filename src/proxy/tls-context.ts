@@ -1,0 +1,301 @@
+// Downstream and upstream TLS (envoy.extensions.transport_sockets.tls.v3 DownstreamTlsContext and
+// UpstreamTlsContext): compiled once per xDS update, turned into a Node TLS server or SecureContext once
+// per version of the secrets they reference, and reused by every connection until a secret changes.
+// Peer verification is done here so that every refusal carries a reason a person can act on, in the
+// spirit of Envoy's %DOWNSTREAM_TRANSPORT_FAILURE_REASON% / %UPSTREAM_TRANSPORT_FAILURE_REASON%.
+import tls from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import type {
+  CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, TlsParameters, UpstreamTlsContext,
+} from '../xds/envoy-types.js';
+import { ProxyConfigError } from './errors.js';
+import { checkSans, compileSanMatchers, parseSubjectAltName, principalOf, type CompiledSanMatcher, type PeerSans } from './matchers.js';
+import { readDataSource, type SecretStore } from './secrets.js';
+
+type NodeTlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+const VERSIONS: Record<string, NodeTlsVersion | undefined> = {
+  TLS_AUTO: undefined, TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3',
+};
+
+/** What the proxy learned about the peer's certificate, read once per handshake. */
+export interface PeerIdentity {
+  principal: string;
+  sans: PeerSans;
+  serial: string;
+  subject: string;
+  issuer: string;
+  validTo: string;
+}
+
+export function peerIdentityOf(cert: X509Certificate | undefined): PeerIdentity | undefined {
+  if (!cert) return undefined;
+  const sans = parseSubjectAltName(cert.subjectAltName);
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+  return { principal: principalOf(sans, cn), sans, serial: cert.serialNumber, subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo };
+}
+
+/** Where a piece of TLS material comes from: an SDS secret by name, or inline PEM in the resource. */
+type Material = { secret: string } | { inline: string } | undefined;
+
+interface CompiledCommon {
+  cert: Material;
+  key: string | undefined; // inline key when cert is inline
+  ca: Material;
+  crl: string | undefined;
+  sanMatchers: CompiledSanMatcher[];
+  acceptUntrusted: boolean;
+  minVersion: NodeTlsVersion | undefined;
+  maxVersion: NodeTlsVersion | undefined;
+  ciphers: string | undefined;
+  alpn: string[];
+}
+
+function compileParams(p: TlsParameters | undefined, res: string, f: string): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers'> {
+  const params = p ?? {};
+  const ver = (v: unknown, field: string): NodeTlsVersion | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !(v in VERSIONS)) throw new ProxyConfigError(res, `${f}.${field}`, `must be one of ${Object.keys(VERSIONS).join(', ')}, got ${JSON.stringify(v)}`);
+    return VERSIONS[v];
+  };
+  const minVersion = ver(params.tlsMinimumProtocolVersion, 'tlsMinimumProtocolVersion');
+  const maxVersion = ver(params.tlsMaximumProtocolVersion, 'tlsMaximumProtocolVersion');
+  const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+  if (minVersion && maxVersion && order.indexOf(minVersion) > order.indexOf(maxVersion)) {
+    throw new ProxyConfigError(res, `${f}.tlsMinimumProtocolVersion`, `${minVersion} is above the maximum ${maxVersion}`);
+  }
+  let ciphers: string | undefined;
+  if (params.cipherSuites !== undefined) {
+    if (!Array.isArray(params.cipherSuites) || params.cipherSuites.some((c) => typeof c !== 'string')) throw new ProxyConfigError(res, `${f}.cipherSuites`, 'must be a list of strings');
+    // Envoy's "[A|B]" equal-preference groups become a plain OpenSSL list.
+    ciphers = params.cipherSuites.map((c) => c.replace(/[[\]]/g, '').replace(/\|/g, ':')).join(':');
+    try {
+      tls.createSecureContext({ ciphers });
+    } catch (err) {
+      throw new ProxyConfigError(res, `${f}.cipherSuites`, `OpenSSL accepts none of them: ${(err as Error).message}`);
+    }
+  }
+  return { minVersion, maxVersion, ciphers };
+}
+
+function compileValidation(v: CertificateValidationContext | undefined, res: string, f: string): { ca: Material; crl?: string; sans: CompiledSanMatcher[]; acceptUntrusted: boolean } {
+  if (!v) return { ca: undefined, sans: [], acceptUntrusted: false };
+  const pem = readDataSource(v.trustedCa, res, `${f}.trustedCa`);
+  const crl = readDataSource(v.crl, res, `${f}.crl`);
+  const acceptUntrusted = v.trustChainVerification === 'ACCEPT_UNTRUSTED';
+  if (v.trustChainVerification !== undefined && !['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED'].includes(v.trustChainVerification)) {
+    throw new ProxyConfigError(res, `${f}.trustChainVerification`, `unknown value ${JSON.stringify(v.trustChainVerification)}`);
+  }
+  return { ca: pem ? { inline: pem } : undefined, crl, sans: compileSanMatchers(v.matchTypedSubjectAltNames, res, `${f}.matchTypedSubjectAltNames`), acceptUntrusted };
+}
+
+function compileCommon(c: CommonTlsContext | undefined, res: string, f: string): CompiledCommon {
+  const common = c ?? {};
+  let cert: Material;
+  let key: string | undefined;
+  const sds = common.tlsCertificateSdsSecretConfigs;
+  if (sds !== undefined) {
+    if (!Array.isArray(sds) || sds.length === 0) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'must be a non-empty list');
+    if (sds.length > 1) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'only one certificate per context is supported');
+    if (typeof sds[0]?.name !== 'string' || sds[0].name === '') throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs[0].name`, 'must name a secret');
+    cert = { secret: sds[0].name };
+  } else if (common.tlsCertificates !== undefined) {
+    if (!Array.isArray(common.tlsCertificates) || common.tlsCertificates.length !== 1) throw new ProxyConfigError(res, `${f}.tlsCertificates`, 'exactly one certificate is supported');
+    const pem = readDataSource(common.tlsCertificates[0]!.certificateChain, res, `${f}.tlsCertificates[0].certificateChain`);
+    key = readDataSource(common.tlsCertificates[0]!.privateKey, res, `${f}.tlsCertificates[0].privateKey`);
+    if (!pem || !key) throw new ProxyConfigError(res, `${f}.tlsCertificates[0]`, 'needs certificateChain and privateKey');
+    cert = { inline: pem };
+  }
+  let val = compileValidation(common.validationContext, res, `${f}.validationContext`);
+  if (common.validationContextSdsSecretConfig) {
+    const n = common.validationContextSdsSecretConfig.name;
+    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.validationContextSdsSecretConfig.name`, 'must name a secret');
+    val = { ...val, ca: { secret: n } };
+  }
+  if (common.combinedValidationContext) {
+    const cvc = common.combinedValidationContext;
+    const d = compileValidation(cvc.defaultValidationContext, res, `${f}.combinedValidationContext.defaultValidationContext`);
+    const n = cvc.validationContextSdsSecretConfig?.name;
+    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.combinedValidationContext.validationContextSdsSecretConfig.name`, 'must name a secret');
+    val = { ...d, ca: { secret: n } };
+  }
+  const alpn = common.alpnProtocols ?? [];
+  if (!Array.isArray(alpn) || alpn.some((a) => typeof a !== 'string')) throw new ProxyConfigError(res, `${f}.alpnProtocols`, 'must be a list of strings');
+  return { cert, key, ca: val.ca, crl: val.crl, sanMatchers: val.sans, acceptUntrusted: val.acceptUntrusted, alpn, ...compileParams(common.tlsParams, res, `${f}.tlsParams`) };
+}
+
+/** Resolves the material against the secret store: PEM strings and a version key, or the missing secret's name. */
+function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { missing: string } {
+  let cert: string | undefined;
+  let key: string | undefined = c.key;
+  let ca: string | undefined;
+  let crl = c.crl;
+  let versionKey = '';
+  if (c.cert && 'secret' in c.cert) {
+    const s = store.get(c.cert.secret);
+    if (!s?.certChainPem || !s.privateKeyPem) return { missing: c.cert.secret };
+    cert = s.certChainPem;
+    key = s.privateKeyPem;
+    versionKey += `c${s.version}`;
+  } else if (c.cert) cert = c.cert.inline;
+  if (c.ca && 'secret' in c.ca) {
+    const s = store.get(c.ca.secret);
+    if (!s?.trustedCaPem) return { missing: c.ca.secret };
+    ca = s.trustedCaPem;
+    crl = crl ?? s.crlPem;
+    versionKey += `a${s.version}`;
+  } else if (c.ca) ca = c.ca.inline;
+  return { cert, key, ca, crl, versionKey };
+}
+
+function describeVerifyError(code: string | undefined): string {
+  // Node gives OpenSSL's X509 error code; say it the way OpenSSL's verify does.
+  const text: Record<string, string> = {
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+    UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+    SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+    DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+    CERT_HAS_EXPIRED: 'certificate has expired',
+    CERT_NOT_YET_VALID: 'certificate is not yet valid',
+    CERT_REVOKED: 'certificate revoked',
+    INVALID_PURPOSE: 'unsupported certificate purpose (no clientAuth/serverAuth extended key usage)',
+    CERT_SIGNATURE_FAILURE: 'certificate signature failure',
+    UNABLE_TO_GET_CRL: 'unable to get certificate CRL',
+    CRL_HAS_EXPIRED: 'CRL has expired',
+  };
+  return `certificate verify failed: ${(code && text[code]) ?? code ?? 'unknown error'}`;
+}
+
+/** The result of a TLS handshake once the peer has been checked. */
+export type PeerCheck = { ok: true; peer: PeerIdentity | undefined } | { ok: false; reason: string; peer: PeerIdentity | undefined };
+
+function checkPeer(sock: tls.TLSSocket, c: CompiledCommon, hasCa: boolean, requireCert: boolean): PeerCheck {
+  const peer = peerIdentityOf(sock.getPeerX509Certificate());
+  if (!peer) return requireCert ? { ok: false, reason: 'peer did not return a certificate', peer } : { ok: true, peer };
+  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, reason: describeVerifyError(sock.authorizationError as unknown as string), peer };
+  const san = checkSans(c.sanMatchers, peer.sans);
+  if (san) return { ok: false, reason: san, peer };
+  return { ok: true, peer };
+}
+
+export interface DownstreamServer {
+  /** A TLS server that never listens: raw connections are handed to it with `emit('connection', socket)`. */
+  server: tls.Server;
+  versionKey: string;
+}
+
+/** DownstreamTlsContext, compiled. */
+export class DownstreamTls {
+  private readonly c: CompiledCommon;
+  readonly requireClientCertificate: boolean;
+  readonly requireSni: boolean;
+  private cached: DownstreamServer | undefined;
+  private cachedGeneration = -1;
+
+  constructor(ctx: DownstreamTlsContext, private readonly res: string, field: string, private readonly handshakeTimeoutMs: number) {
+    this.c = compileCommon(ctx.commonTlsContext, res, `${field}.commonTlsContext`);
+    if (!this.c.cert) throw new ProxyConfigError(res, `${field}.commonTlsContext`, 'a server TLS context needs a certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)');
+    this.requireClientCertificate = ctx.requireClientCertificate === true;
+    if (this.requireClientCertificate && !this.c.ca) throw new ProxyConfigError(res, `${field}.requireClientCertificate`, 'requires a validation context with a trusted CA');
+    this.requireSni = ctx.requireSni === true;
+  }
+
+  /** Secret names this context needs. */
+  secretNames(): string[] {
+    return [this.c.cert, this.c.ca].flatMap((m) => (m && 'secret' in m ? [m.secret] : []));
+  }
+
+  /** The TLS server for the current secret versions (built once per version), or the missing secret's name. */
+  server(store: SecretStore): DownstreamServer | { missing: string } {
+    if (this.cached && this.cachedGeneration === store.generation) return this.cached;
+    const r = resolve(this.c, store);
+    if ('missing' in r) return r;
+    this.cachedGeneration = store.generation;
+    if (this.cached && this.cached.versionKey === r.versionKey) return this.cached;
+    const server = new tls.Server({
+      cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
+      // Envoy's server default minimum is TLS 1.2.
+      minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3',
+      ciphers: this.c.ciphers,
+      requestCert: r.ca !== undefined,
+      // Verification is checked in verify() so that each refusal gets a precise reason.
+      rejectUnauthorized: false,
+      ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+      handshakeTimeout: this.handshakeTimeoutMs,
+    });
+    this.cached = { server, versionKey: r.versionKey };
+    return this.cached;
+  }
+
+  verify(sock: tls.TLSSocket): PeerCheck {
+    return checkPeer(sock, this.c, this.c.ca !== undefined, this.requireClientCertificate);
+  }
+
+  describe(): string {
+    return this.res;
+  }
+}
+
+/** UpstreamTlsContext, compiled; holds the SecureContext and the session tickets for resumption. */
+export class UpstreamTls {
+  private readonly c: CompiledCommon;
+  readonly sni: string | undefined;
+  private ctx: tls.SecureContext | undefined;
+  private versionKey = '';
+  private ctxGeneration = -1;
+  /** One resumable session per upstream host (Envoy's max_session_keys default is 1). */
+  private readonly sessions = new Map<string, Buffer>();
+
+  constructor(t: UpstreamTlsContext, res: string, field: string) {
+    this.c = compileCommon(t.commonTlsContext, res, `${field}.commonTlsContext`);
+    if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni.length > 255)) throw new ProxyConfigError(res, `${field}.sni`, 'must be a host name');
+    this.sni = t.sni || undefined;
+  }
+
+  secretNames(): string[] {
+    return [this.c.cert, this.c.ca].flatMap((m) => (m && 'secret' in m ? [m.secret] : []));
+  }
+
+  /** Options for tls.connect for this host, or the name of a missing secret. */
+  connectOptions(store: SecretStore, hostKey: string): tls.ConnectionOptions | { missing: string } {
+    if (!this.ctx || this.ctxGeneration !== store.generation) {
+      const r = resolve(this.c, store);
+      if ('missing' in r) return r;
+      this.ctxGeneration = store.generation;
+      if (!this.ctx || r.versionKey !== this.versionKey) {
+        this.ctx = tls.createSecureContext({
+          cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
+          minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
+        });
+        this.versionKey = r.versionKey;
+        // Sessions were negotiated with the old credentials: do not resume them.
+        this.sessions.clear();
+      }
+    }
+    return {
+      secureContext: this.ctx,
+      servername: this.sni,
+      session: this.sessions.get(hostKey),
+      rejectUnauthorized: false,
+      // Envoy does not check the host name; SAN matchers do that job.
+      checkServerIdentity: noHostnameCheck,
+      ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+    };
+  }
+
+  saveSession(hostKey: string, session: Buffer): void {
+    this.sessions.set(hostKey, session);
+  }
+
+  dropSession(hostKey: string): void {
+    this.sessions.delete(hostKey);
+  }
+
+  verify(sock: tls.TLSSocket): PeerCheck {
+    return checkPeer(sock, this.c, this.c.ca !== undefined, true);
+  }
+}
+
+function noHostnameCheck(): undefined {
+  return undefined;
+}
