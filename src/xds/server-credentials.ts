@@ -32,14 +32,15 @@ class InMemoryCertificateProvider {
 
   addCaCertificateListener(l: CaListener): void {
     this.caListeners.add(l);
-    l(this.ca);
+    // Asynchronously, as grpc-js's own providers do: its server registers its watcher after adding us.
+    queueMicrotask(() => this.caListeners.has(l) && l(this.ca));
   }
   removeCaCertificateListener(l: CaListener): void {
     this.caListeners.delete(l);
   }
   addIdentityCertificateListener(l: IdentityListener): void {
     this.identityListeners.add(l);
-    l(this.identity);
+    queueMicrotask(() => this.identityListeners.has(l) && l(this.identity));
   }
   removeIdentityCertificateListener(l: IdentityListener): void {
     this.identityListeners.delete(l);
