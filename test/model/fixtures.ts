@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultInstallResult, defaultMeshConfig } from '../../src/config/default-install.js';
 import { loadConfigPaths } from '../../src/config/load.js';
 import { buildSnapshot } from '../../src/config/snapshot.js';
-import type { ConfigSnapshot, MeshConfig } from '../../src/config/types.js';
+import type { ConfigObject, ConfigSnapshot, MeshConfig, Pod, Service } from '../../src/config/types.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 
 /** The repository root, found by walking up to package.json (works from test/ and dist/test/). */
@@ -87,3 +87,39 @@ export const serverSidecar = node({
   clusterId: 'cluster-b',
   interceptionMode: 'REDIRECT',
 });
+
+/** A snapshot from typed objects, validated by the config layer exactly as loaded files are. */
+export function snapshotOf(objects: ConfigObject[], mesh: Partial<MeshConfig> = {}): ConfigSnapshot {
+  const m = { ...defaultMeshConfig(), ...mesh };
+  const { snapshot, diagnostics } = buildSnapshot(
+    objects.map((object, i) => ({ object, source: { file: '<test>', line: i + 1, column: 1 } })),
+    [],
+    m,
+    1,
+  );
+  const errors = diagnostics.filter((d) => d.level === 'Error');
+  if (errors.length > 0) throw new Error(`test objects do not validate:\n${errors.map((d) => `${d.object ?? ''} ${d.field ?? ''} ${d.message}`).join('\n')}`);
+  return snapshot;
+}
+
+export function sidecarNode(over: Partial<ProxyNode> & Pick<ProxyNode, 'podName' | 'namespace' | 'labels'>): ProxyNode {
+  return node({ role: 'sidecar', ips: ['10.0.0.9'], serviceAccount: 'default', clusterId: 'test', interceptionMode: 'REDIRECT', ...over });
+}
+
+export function routerNode(over: Partial<ProxyNode> & Pick<ProxyNode, 'podName' | 'namespace' | 'labels'>): ProxyNode {
+  return node({ role: 'router', ips: ['10.0.0.99'], serviceAccount: 'gw', clusterId: 'test', ...over });
+}
+
+export function pod(name: string, namespace: string, ip: string, labels: Record<string, string>, opts: { sidecar?: boolean; sa?: string; ports?: { containerPort: number; name?: string }[] } = {}): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels, ...(opts.sidecar ? { annotations: { 'sidecar.istio.io/status': '{}' } } : {}) },
+    spec: { serviceAccountName: opts.sa ?? 'default', containers: [{ name: 'app', ...(opts.ports ? { ports: opts.ports } : {}) }] },
+    status: { phase: 'Running', podIP: ip },
+  };
+}
+
+export function service(name: string, namespace: string, selector: Record<string, string>, ports: { name: string; port: number; targetPort?: number | string }[], clusterIP?: string): Service {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector, ports: ports.map((p) => ({ protocol: 'TCP' as const, ...p })), ...(clusterIP ? { clusterIP } : {}) } };
+}
