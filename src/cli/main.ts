@@ -4,6 +4,8 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCaptureCommand } from './capture.js';
+import { registerValidateCommand } from './validate.js';
+import { registerAnalyzeCommand } from './analyze.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   // Sub-commands register themselves here, one file each.
   registerCaptureCommand(program);
+  registerValidateCommand(program);
+  registerAnalyzeCommand(program);
   return program;
 }
 
