@@ -226,11 +226,11 @@ test('after the control plane restarts the client reconnects, resends what it ho
   const node = testNode('client', 'default', 'sleep');
   h1.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
   const p = new RecordingProxy(h1, node, await tokenFor(h1, 'default', 'sleep'), { port });
-  let h2: Harness | undefined;
+  const later: Harness[] = [];
   t.after(async () => {
     await p.client.close();
     await h1.close();
-    await h2?.close();
+    for (const h of later) await h.close();
   });
   p.client.start();
   await until(() => p.count(TypeUrl.ClusterLoadAssignment) === 1 && p.client.status()[TypeUrl.ClusterLoadAssignment]!.ackedVersion !== '', 'initial sync');
@@ -238,11 +238,12 @@ test('after the control plane restarts the client reconnects, resends what it ho
   await h1.close();
   await disconnected;
   assert.equal(p.count(TypeUrl.Listener), 1, 'config kept while disconnected');
-  h2 = await startHarness({ port, ca: h1.ca, tokens: h1.tokens });
+  const h2 = await startHarness({ port, ca: h1.ca, tokens: h1.tokens });
+  later.push(h2);
   h2.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
   await waitFor(h2.ads, 'connected', () => true, 15_000);
   await until(() => {
-    const s = h2!.ads.connectionStatus()[0];
+    const s = h2.ads.connectionStatus()[0];
     return !!s && [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.ClusterLoadAssignment].every((ty) => s.types[ty]?.sentVersion !== undefined);
   }, 'the new server to learn what the proxy holds');
   assert.equal(p.count(TypeUrl.Cluster), 1, 'unchanged clusters not re-sent after reconnect');
