@@ -2,41 +2,16 @@
 // control plane per cluster from the example's Istio YAML and four meshgate proxies configured over xDS;
 // the benchmark's lab file (bench/lab/lab.yaml) leaves the server pod without a program so that each
 // load's backend (MariaDB, iperf3, the echo server) can be bound to the server pod's address in turn.
+// The gateway-to-gateway leg then gets the same R-signed credentials as the HAProxy chain, written as
+// Kubernetes Secrets into the clusters' config folders — the way an operator rotates them.
 import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-/** The part of the lab's programmatic API the benchmark uses (src/lab/lab.ts, `upLab`). */
-export interface LabProxy {
-  name: string;
-  cluster: string;
-  role: string;
-  adminUrl: string;
-  pid: number;
-}
-export interface LabWorkload {
-  name: string;
-  cluster: string;
-  address: string;
-  ports: number[];
-  pid?: number;
-}
-export interface RunningLabLike {
-  mode: string;
-  stateDir: string;
-  proxies: LabProxy[];
-  workloads: LabWorkload[];
-  clientTarget: { host: string; port: number; netns?: string };
-  down(): Promise<void>;
-}
-interface LabModule {
-  upLab(opts: {
-    labFile: string;
-    mode?: 'netns' | 'loopback';
-    stateDir?: string;
-    onProgress?: (e: { step: string; status: 'start' | 'ready' | 'fail'; detail?: string }) => void;
-  }): Promise<RunningLabLike>;
-}
+import { parseAllDocuments, stringify } from 'yaml';
+import { upLab, type LabProxyInfo, type RunningLab } from '../src/lab/lab.js';
+import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type BenchLeaf } from './certs.js';
+import { presentedSerial, type TlsProbe } from './loads/rotation.js';
 
 export class MeshgateChainError extends Error {
   readonly code = 'E_BENCH_MESHGATE';
@@ -47,6 +22,10 @@ export const BENCH_SERVER_CLUSTER = 'cluster-b';
 export const BENCH_CLIENT_WORKLOAD = 'client';
 export const BENCH_SERVER_WORKLOAD = 'mysql';
 export const BENCH_SERVER_PORT = 3306;
+/** The seed's Gateway port on the ingress gateway, and its Secret names. */
+export const INGRESS_PORT = 13306;
+export const INGRESS_SECRET = 'mysql-credential';
+export const EGRESS_SECRET = 'client-credential';
 
 export interface MeshgateChain {
   clientTarget: { host: string; port: number };
@@ -54,9 +33,9 @@ export interface MeshgateChain {
   backend: { host: string; port: number };
   /** The four proxies on the path, in path order. */
   proxies: { name: string; pid: number }[];
-  lab: RunningLabLike;
-  /** Rotation of the ingress gateway's R-signed credential, when the lab exposes where it lives. */
-  rotation?: { probe: import('./loads/rotation.js').TlsProbe; rotate(): Promise<string> };
+  lab: RunningLab;
+  /** Rotation of the ingress gateway's R-signed credential (a new Secret in cluster B's config folder). */
+  rotation: { probe: TlsProbe; rotate(): Promise<string> };
   stop(): Promise<void>;
 }
 
@@ -76,35 +55,58 @@ export function benchLabFile(): string {
 }
 
 /** The client sidecar, the egress gateway (client cluster), the ingress gateway (server cluster), the server sidecar. */
-export function pathProxies(lab: RunningLabLike): { name: string; pid: number }[] {
-  const find = (what: string, pred: (p: LabProxy) => boolean): LabProxy => {
-    const p = lab.proxies.find(pred);
-    if (!p) throw new MeshgateChainError(`the lab has no ${what} proxy; it has: ${lab.proxies.map((x) => `${x.cluster}/${x.name} (${x.role})`).join(', ')}`);
+export function pathProxies(proxies: readonly LabProxyInfo[]): LabProxyInfo[] {
+  const find = (what: string, pred: (p: LabProxyInfo) => boolean): LabProxyInfo => {
+    const p = proxies.find(pred);
+    if (!p) throw new MeshgateChainError(`the lab has no ${what} proxy; it has: ${proxies.map((x) => `${x.cluster}/${x.namespace}/${x.name} (${x.role})`).join(', ')}`);
     return p;
   };
-  const sidecarOf = (cluster: string, workload: string) => (p: LabProxy) => p.cluster === cluster && p.role === 'sidecar' && p.name.includes(workload);
-  const gateway = (cluster: string, kind: string) => (p: LabProxy) => p.cluster === cluster && p.role === 'router' && p.name.includes(kind);
   return [
-    find('client sidecar', sidecarOf(BENCH_CLIENT_CLUSTER, BENCH_CLIENT_WORKLOAD)),
-    find('egress gateway', gateway(BENCH_CLIENT_CLUSTER, 'egress')),
-    find('ingress gateway', gateway(BENCH_SERVER_CLUSTER, 'ingress')),
-    find('server sidecar', sidecarOf(BENCH_SERVER_CLUSTER, BENCH_SERVER_WORKLOAD)),
-  ].map((p) => ({ name: `${p.cluster}/${p.name}`, pid: p.pid }));
+    find('client sidecar', (p) => p.cluster === BENCH_CLIENT_CLUSTER && p.role === 'sidecar' && p.name === BENCH_CLIENT_WORKLOAD),
+    find('egress gateway', (p) => p.cluster === BENCH_CLIENT_CLUSTER && p.gateway === 'egress'),
+    find('ingress gateway', (p) => p.cluster === BENCH_SERVER_CLUSTER && p.gateway === 'ingress'),
+    find('server sidecar', (p) => p.cluster === BENCH_SERVER_CLUSTER && p.role === 'sidecar' && p.name === BENCH_SERVER_WORKLOAD),
+  ];
 }
 
-export async function startMeshgateChain(opts: { onProgress?: (line: string) => void } = {}): Promise<MeshgateChain> {
-  // Loaded by URL at run time: the lab is another engineer's module and may not be built yet.
-  const compiled = fileURLToPath(import.meta.url).endsWith('.js');
-  const moduleUrl = new URL(compiled ? '../src/lab/lab.js' : '../src/lab/lab.ts', import.meta.url);
-  const modulePath = fileURLToPath(moduleUrl);
-  let mod: LabModule;
-  try {
-    mod = (await import(moduleUrl.href)) as LabModule;
-  } catch (err) {
-    throw new MeshgateChainError(`the lab module (${modulePath}) is not available: ${(err as Error).message}`);
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+/**
+ * Replaces Secret `name` in a cluster's config folder (`lab-secrets/<name>.yaml`, written by the lab)
+ * with a credential in Istio's `tls.crt`/`tls.key`/`ca.crt` form, keeping its metadata; write + rename.
+ */
+export async function writeCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<void> {
+  const file = path.join(configDir, 'lab-secrets', `${name}.yaml`);
+  let metadata: Record<string, unknown> = { name, namespace: 'istio-system' };
+  if (existsSync(file)) {
+    for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
+      const o = doc.toJS() as { kind?: string; metadata?: Record<string, unknown> } | null;
+      if (o?.kind === 'Secret' && o.metadata?.name === name) metadata = { name, namespace: o.metadata.namespace ?? 'istio-system' };
+    }
   }
-  if (typeof mod.upLab !== 'function') throw new MeshgateChainError(`${modulePath} exports no upLab()`);
-  const lab = await mod.upLab({
+  const secret = { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(caPem) } };
+  const tmp = path.join(path.dirname(file), `.${name}.yaml.bench-tmp`);
+  await writeFile(tmp, stringify(secret), { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+async function waitForSerial(probe: TlsProbe, serial: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      last = await presentedSerial(probe);
+      if (last === serial) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new MeshgateChainError(`the ingress gateway did not present serial ${serial} within ${timeoutMs} ms (last: ${last})`);
+}
+
+export async function startMeshgateChain(opts: { certs: BenchCertificates; onProgress?: (line: string) => void }): Promise<MeshgateChain> {
+  const lab = await upLab({
     labFile: benchLabFile(),
     mode: 'loopback',
     onProgress: (e) => opts.onProgress?.(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`),
@@ -112,12 +114,35 @@ export async function startMeshgateChain(opts: { onProgress?: (line: string) => 
   try {
     const server = lab.workloads.find((w) => w.cluster === BENCH_SERVER_CLUSTER && w.name === BENCH_SERVER_WORKLOAD);
     if (!server) throw new MeshgateChainError(`the lab has no workload ${BENCH_SERVER_CLUSTER}/${BENCH_SERVER_WORKLOAD}`);
+    if (!lab.clientTarget) throw new MeshgateChainError('the bench lab file names no client');
     if (lab.clientTarget.netns) throw new MeshgateChainError('the lab came up in netns mode; the benchmark needs loopback mode');
+    const onPath = pathProxies(lab.proxies);
+    const ingress = onPath[2]!;
+    const clusterDir = (name: string): string => {
+      const c = lab.clusters.find((x) => x.name === name);
+      if (!c) throw new MeshgateChainError(`the lab has no cluster ${name}`);
+      return c.configDir;
+    };
+    const certs = opts.certs;
+    const probe: TlsProbe = { host: ingress.address, port: INGRESS_PORT, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem };
+    // The same R-signed gateway credentials as the HAProxy chain: the client one first, so the egress
+    // gateway trusts R before the ingress starts presenting an R-signed certificate.
+    await writeCredentialSecret(clusterDir(BENCH_CLIENT_CLUSTER), EGRESS_SECRET, certs.egressClient, certs.root.certPem);
+    await writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, certs.ingressServer, certs.root.certPem);
+    await waitForSerial(probe, certs.ingressServer.serialHex, 30_000);
     return {
       clientTarget: { host: lab.clientTarget.host, port: lab.clientTarget.port },
       backend: { host: server.address, port: BENCH_SERVER_PORT },
-      proxies: pathProxies(lab),
+      proxies: onPath.map((p) => ({ name: `${p.cluster}/${p.namespace}/${p.name}`, pid: p.pid })),
       lab,
+      rotation: {
+        probe,
+        async rotate(): Promise<string> {
+          const leaf = await issueIngressServerCredential(certs.root);
+          await writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem);
+          return leaf.serialHex;
+        },
+      },
       stop: () => lab.down(),
     };
   } catch (err) {

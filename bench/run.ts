@@ -189,7 +189,7 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
 }
 
 function meshgateUnderTest(chain: MeshgateChain): ChainUnderTest {
-  return { kind: 'meshgate', target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), ...(chain.rotation ? { rotation: chain.rotation } : {}) };
+  return { kind: 'meshgate', target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), rotation: chain.rotation };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -215,12 +215,14 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     const chains: ChainUnderTest[] = [];
+    // One set of certificates for both chains: the same R root and gateway credentials on the WAN leg.
+    const certs = await generateBenchCertificates();
     const dataLoads = config.loads.filter((l) => l !== 'controlplane');
     let backend: { host: string; port: number } | undefined;
     if (dataLoads.length > 0 && config.chains.includes('meshgate')) {
       await run.attempt('meshgate chain', async () => {
         log('starting the meshgate chain (lab, loopback mode)');
-        const mg = await startMeshgateChain({ onProgress: log });
+        const mg = await startMeshgateChain({ certs, onProgress: log });
         stops.push(() => mg.stop());
         backend = mg.backend;
         chains.push(meshgateUnderTest(mg));
@@ -230,7 +232,6 @@ export async function main(argv: string[]): Promise<number> {
     backend ??= { host: '127.0.0.1', port: (await freePorts(1))[0]! };
     if (dataLoads.length > 0 && config.chains.includes('haproxy')) {
       await run.attempt('HAProxy chain', async () => {
-        const certs = await generateBenchCertificates();
         const hp = await startHaproxyChain({ certs, backend: backend!, watchIngressCredential: true });
         stops.push(() => hp.stop());
         chains.push(haproxyUnderTest(hp, certs));
