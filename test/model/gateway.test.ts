@@ -1,0 +1,157 @@
+// Gateway listeners: servers selected by the gateway pod's labels, TLS modes, SNI from hosts, routes
+// from bound VirtualServices (match.gateways, match.port, sniHosts), and gateway credentials over SDS.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import type { ConfigObject, Gateway, GatewayServer, Secret, VirtualService } from '../../src/config/types.js';
+import type { DownstreamTlsContext, Listener, TcpProxy } from '../../src/xds/envoy-types.js';
+import { generateProxyResources } from '../../src/model/generate.js';
+import { proxyMayReadSecret } from '../../src/model/secrets.js';
+import { FIXTURES, pod, routerNode, service, sidecarNode, snapshotOf } from './fixtures.js';
+
+const gwNode = routerNode({ podName: 'ingress-1', namespace: 'istio-system', labels: { istio: 'ingressgateway' } });
+
+function gateway(name: string, servers: GatewayServer[], selector = { istio: 'ingressgateway' }): Gateway {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name, namespace: 'default' }, spec: { selector, servers } };
+}
+
+function vs(name: string, spec: VirtualService['spec']): VirtualService {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: 'default' }, spec };
+}
+
+const cert = (f: string): Buffer => readFileSync(path.join(FIXTURES(), 'certs', f));
+
+function secret(name: string, data: Record<string, Buffer>, namespace = 'istio-system'): Secret {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, data };
+}
+
+const backends: ConfigObject[] = [
+  service('db', 'default', { app: 'db' }, [{ name: 'tcp', port: 5432 }], '10.96.0.10'),
+  pod('db-1', 'default', '10.1.0.1', { app: 'db' }, { sidecar: true }),
+  service('web', 'default', { app: 'web' }, [{ name: 'tls', port: 8443 }], '10.96.0.11'),
+  service('istio-ingressgateway', 'istio-system', { istio: 'ingressgateway' }, [{ name: 'tls', port: 443, targetPort: 8443 }, { name: 'tcp', port: 5432 }]),
+];
+
+function gwListeners(objects: ConfigObject[], node = gwNode): Map<string, Listener> {
+  return new Map(generateProxyResources(snapshotOf(objects), node).listeners.map((l) => [l.name, l]));
+}
+
+function downstream(l: Listener | undefined, i = 0): DownstreamTlsContext {
+  return l?.filterChains[i]?.transportSocket?.typedConfig as DownstreamTlsContext;
+}
+
+test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, TLS 1.2 minimum, listener on the Service targetPort', () => {
+  const m = gwListeners([
+    ...backends,
+    gateway('gw', [{ port: { number: 443, name: 'tls', protocol: 'TLS' }, hosts: ['db.example.com'], tls: { mode: 'SIMPLE', credentialName: 'db-cert' } }]),
+    vs('db', { hosts: ['db.example.com'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db', port: { number: 5432 } } }] }] }),
+  ]);
+  const l = m.get('0.0.0.0_8443');
+  assert.ok(l, `listeners: ${[...m.keys()].join(', ')}`);
+  assert.deepEqual(l.filterChains[0]?.filterChainMatch, { serverNames: ['db.example.com'] });
+  const d = downstream(l);
+  assert.equal(d.requireClientCertificate, false);
+  assert.equal(d.commonTlsContext?.tlsCertificateSdsSecretConfigs?.[0]?.name, 'kubernetes://db-cert');
+  assert.equal(d.commonTlsContext?.combinedValidationContext, undefined);
+  assert.deepEqual(d.commonTlsContext?.tlsParams, { tlsMinimumProtocolVersion: 'TLSv1_2' });
+  assert.equal((l.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|5432||db.default.svc.cluster.local');
+});
+
+test('MUTUAL and OPTIONAL_MUTUAL verify clients against NAME-cacert; minProtocolVersion and cipherSuites are honoured', () => {
+  const m = gwListeners([
+    ...backends,
+    gateway('gw', [
+      { port: { number: 443, name: 'a', protocol: 'TLS' }, hosts: ['a.example'], tls: { mode: 'MUTUAL', credentialName: 'a', subjectAltNames: ['client.example'], minProtocolVersion: 'TLSV1_3' } },
+      { port: { number: 443, name: 'b', protocol: 'TLS' }, hosts: ['b.example'], tls: { mode: 'OPTIONAL_MUTUAL', credentialName: 'b', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] } },
+    ]),
+    vs('ab', { hosts: ['a.example', 'b.example'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db' } }] }] }),
+  ]);
+  const l = m.get('0.0.0.0_8443');
+  const a = downstream(l, 0);
+  assert.equal(a.requireClientCertificate, true);
+  assert.equal(a.commonTlsContext?.combinedValidationContext?.validationContextSdsSecretConfig.name, 'kubernetes://a-cacert');
+  assert.deepEqual(a.commonTlsContext?.combinedValidationContext?.defaultValidationContext.matchTypedSubjectAltNames, [{ sanType: 'DNS', matcher: { exact: 'client.example' } }]);
+  assert.equal(a.commonTlsContext?.tlsParams?.tlsMinimumProtocolVersion, 'TLSv1_3');
+  const b = downstream(l, 1);
+  assert.equal(b.requireClientCertificate, false);
+  assert.equal(b.commonTlsContext?.combinedValidationContext?.validationContextSdsSecretConfig.name, 'kubernetes://b-cacert');
+  assert.deepEqual(b.commonTlsContext?.tlsParams?.cipherSuites, ['ECDHE-ECDSA-AES128-GCM-SHA256']);
+});
+
+test('PASSTHROUGH routes by tls sniHosts without terminating; AUTO_PASSTHROUGH routes Istio SNI names to clusters', () => {
+  const m = gwListeners([
+    ...backends,
+    gateway('gw', [
+      { port: { number: 443, name: 'pass', protocol: 'TLS' }, hosts: ['*.example'], tls: { mode: 'PASSTHROUGH' } },
+      { port: { number: 15443, name: 'auto', protocol: 'TLS' }, hosts: ['*.default.svc.cluster.local'], tls: { mode: 'AUTO_PASSTHROUGH' } },
+    ]),
+    vs('pass', { hosts: ['web.example'], gateways: ['gw'], tls: [{ match: [{ sniHosts: ['web.example'], port: 443 }], route: [{ destination: { host: 'web' } }] }] }),
+  ]);
+  const p = m.get('0.0.0.0_8443');
+  assert.deepEqual(p?.filterChains[0]?.filterChainMatch, { serverNames: ['web.example'] });
+  assert.equal(p?.filterChains[0]?.transportSocket, undefined);
+  assert.equal((p?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|8443||web.default.svc.cluster.local');
+  const auto = m.get('0.0.0.0_15443');
+  const names = auto?.filterChains.map((c) => c.filterChainMatch?.serverNames?.[0]);
+  assert.deepEqual(names, ['outbound_.5432_._.db.default.svc.cluster.local', 'outbound_.8443_._.web.default.svc.cluster.local']);
+  assert.equal((auto?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|5432||db.default.svc.cluster.local');
+});
+
+test('routes pick by match.gateways and match.port; a server no route matches yields no listener', () => {
+  const m = gwListeners([
+    ...backends,
+    gateway('gw', [
+      { port: { number: 5432, name: 'tcp', protocol: 'TCP' }, hosts: ['*'] },
+      { port: { number: 9999, name: 'tcp2', protocol: 'TCP' }, hosts: ['*'] },
+    ]),
+    vs('tcp', { hosts: ['*'], gateways: ['gw', 'mesh'], tcp: [{ match: [{ gateways: ['mesh'] }], route: [{ destination: { host: 'web' } }] }, { match: [{ gateways: ['gw'], port: 5432 }], route: [{ destination: { host: 'db' } }] }] }),
+  ]);
+  assert.deepEqual([...m.keys()], ['0.0.0.0_5432']);
+  const l = m.get('0.0.0.0_5432');
+  assert.equal(l?.filterChains[0]?.filterChainMatch, undefined);
+  assert.equal((l?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|5432||db.default.svc.cluster.local');
+});
+
+test('a Gateway whose selector does not match the pod gives it nothing', () => {
+  const m = gwListeners([...backends, gateway('egress', [{ port: { number: 5432, name: 'tcp', protocol: 'TCP' }, hosts: ['*'] }], { istio: 'egressgateway' }), vs('x', { hosts: ['*'], gateways: ['egress'], tcp: [{ route: [{ destination: { host: 'db' } }] }] })]);
+  assert.equal(m.size, 0);
+});
+
+test('captureMode NONE binds gateway listeners to the pod address instead of 0.0.0.0', () => {
+  const lo = routerNode({ podName: 'ingress-1', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, ips: ['127.0.30.2'], interceptionMode: 'NONE' });
+  const m = gwListeners([...backends, gateway('gw', [{ port: { number: 5432, name: 'tcp', protocol: 'TCP' }, hosts: ['*'] }]), vs('x', { hosts: ['*'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db' } }] }] })], lo);
+  assert.deepEqual(m.get('127.0.30.2_5432')?.address, { socketAddress: { address: '127.0.30.2', portValue: 5432 } });
+});
+
+test('gateway secrets: certificate and CA from the gateway namespace, a separate NAME-cacert secret, nothing for an unusable secret', () => {
+  const objects = [
+    ...backends,
+    gateway('gw', [
+      { port: { number: 443, name: 'a', protocol: 'TLS' }, hosts: ['a.example'], tls: { mode: 'MUTUAL', credentialName: 'split' } },
+      { port: { number: 443, name: 'b', protocol: 'TLS' }, hosts: ['b.example'], tls: { mode: 'SIMPLE', credentialName: 'mismatched' } },
+    ]),
+    vs('ab', { hosts: ['a.example', 'b.example'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db' } }] }] }),
+    secret('split', { cert: cert('server.crt'), key: cert('server.key') }),
+    secret('split-cacert', { cacert: cert('root.crt') }),
+    secret('mismatched', { 'tls.crt': cert('server.crt'), 'tls.key': cert('client.key') }),
+    secret('split', { cert: cert('client.crt'), key: cert('client.key') }, 'default'),
+  ];
+  const snap = snapshotOf(objects);
+  const r = generateProxyResources(snap, gwNode);
+  assert.deepEqual(r.secrets.map((s) => s.name), ['kubernetes://split', 'kubernetes://split-cacert']);
+  assert.equal(Buffer.from(r.secrets[0]?.tlsCertificate?.certificateChain?.inlineBytes ?? '', 'base64').toString(), cert('server.crt').toString(), 'the istio-system secret, not the one in default');
+  assert.equal(Buffer.from(r.secrets[1]?.validationContext?.trustedCa?.inlineBytes ?? '', 'base64').toString(), cert('root.crt').toString());
+
+  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://split'), true);
+  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://split-cacert'), true);
+  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://mismatched'), false, 'a key that does not belong to its certificate is never served');
+  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://nope'), false);
+  const otherNs = routerNode({ podName: 'gw', namespace: 'default', labels: { istio: 'ingressgateway' } });
+  assert.equal(proxyMayReadSecret(snap, otherNs, 'kubernetes://split-cacert'), false, 'default has split but no CA for it');
+  assert.equal(proxyMayReadSecret(snap, otherNs, 'kubernetes://split'), true, 'a gateway reads its own namespace');
+  const side = sidecarNode({ podName: 'x', namespace: 'istio-system', labels: {} });
+  assert.equal(proxyMayReadSecret(snap, side, 'kubernetes://split'), false, 'never a sidecar');
+  assert.equal(proxyMayReadSecret(snap, side, 'default'), true);
+  assert.equal(proxyMayReadSecret(snap, side, 'ROOTCA'), true);
+});
