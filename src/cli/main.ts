@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { registerCaptureCommand } from './capture.js';
 import { registerValidateCommand } from './validate.js';
 import { registerAnalyzeCommand } from './analyze.js';
+import { registerCaCommands } from './ca.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerCaptureCommand(program);
   registerValidateCommand(program);
   registerAnalyzeCommand(program);
+  registerCaCommands(program);
   return program;
 }
 
