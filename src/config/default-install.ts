@@ -29,7 +29,7 @@ function gatewayService(name: string, istioLabel: string, ports: { name: string;
 
 export function defaultInstallObjects(mesh: MeshConfig): ConfigObject[] {
   const ns = mesh.rootNamespace;
-  const namespace: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, namespace: ns, labels: { 'kubernetes.io/metadata.name': ns } } };
+  const namespace: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, namespace: '', labels: { 'kubernetes.io/metadata.name': ns } } };
   const sa = (name: string): ServiceAccount => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
   return [
     namespace,

@@ -60,7 +60,9 @@ export function formatDiagnostic(d: Diagnostic): string {
   let obj = '';
   if (d.object !== undefined) {
     const slash = d.object.indexOf('/');
-    obj = slash > 0 ? ` (${d.object.slice(0, slash)} ${d.object.slice(slash + 1)})` : ` (${d.object})`;
+    const rest = slash > 0 ? d.object.slice(slash + 1) : '';
+    // `Namespace//app` is cluster-scoped: print `(Namespace app)`.
+    obj = slash > 0 ? ` (${d.object.slice(0, slash)} ${rest.startsWith('/') ? rest.slice(1) : rest})` : ` (${d.object})`;
   }
   const field = d.field ? ` ${d.field}:` : '';
   return `${where}${d.level} [${d.code}]${obj}${field} ${d.message}`;

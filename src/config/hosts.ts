@@ -63,9 +63,9 @@ export function validateHostName(h: string): string | undefined {
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i] as string;
     if (i === 0 && l === '*') continue;
-    if (i === 0 && l.startsWith('*')) return `"${h}": a wildcard must be the whole leftmost label ("*.example.com")`;
-    if (i === labels.length - 1 && l === '' && labels.length > 1) return `"${h}": host must not end with a dot`;
-    if (!LABEL.test(l)) return `"${h}": "${l}" is not a valid DNS label`;
+    if (i === 0 && l.startsWith('*')) return 'a wildcard must be the whole leftmost label ("*.example.com")';
+    if (i === labels.length - 1 && l === '' && labels.length > 1) return 'a host must not end with a dot';
+    if (!LABEL.test(l)) return `"${l}" is not a valid DNS label`;
   }
   return undefined;
 }

@@ -3,7 +3,7 @@
 // Diagnostic with file:line:column, and every good object in the same file or folder still loads.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { LineCounter, isScalar, parseAllDocuments, type Document } from 'yaml';
 import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics.js';
 import { parseKustomization, type KustomizePatchRef } from './kustomization.js';
 import { PATCH_OPS } from './json-patch.js';
@@ -115,7 +115,8 @@ export function loadConfigText(text: string, file: string): LoadResult {
       const p = lc.linePos(w.pos[0]);
       out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.YamlSyntax, file, { line: p.line, column: p.col }, `YAML warning${docLabel}: ${w.message.split('\n')[0]}`));
     }
-    if (doc.contents === null) return;
+    // A document with only comments (or a bare `---`) holds nothing.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null && doc.contents.source === '')) return;
     found = true;
     const docStart = (() => {
       const p = lc.linePos(doc.contents?.range?.[0] ?? 0);
@@ -183,7 +184,7 @@ function readPatch(value: unknown[], locator: FieldLocator, file: string, start:
       return;
     }
     if ((o.op === 'add' || o.op === 'replace' || o.op === 'test') && !('value' in o)) {
-      err([i], `a "${o.op}" operation needs a "value"`);
+      err([i], `an "${o.op}" operation needs a "value"`.replace('an "replace"', 'a "replace"').replace('an "test"', 'a "test"'));
       return;
     }
     if ((o.op === 'move' || o.op === 'copy') && typeof o.from !== 'string') {

@@ -5,7 +5,7 @@
 
 export interface ObjectMeta {
   name: string;
-  namespace: string; // defaulted to "default" by the loader, as kubectl does
+  namespace: string; // defaulted to "default" by the loader, as kubectl does; "" for cluster-scoped Namespace objects
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   resourceVersion?: string;

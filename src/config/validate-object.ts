@@ -61,7 +61,7 @@ export function rawObjectKey(raw: unknown): string | undefined {
   if (!isPlainObject(raw) || typeof raw.kind !== 'string') return undefined;
   const md = isPlainObject(raw.metadata) ? raw.metadata : {};
   const name = typeof md.name === 'string' ? md.name : '<unnamed>';
-  const ns = typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default';
+  const ns = raw.kind === 'Namespace' ? '' : typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default';
   return `${raw.kind}/${ns}/${name}`;
 }
 
@@ -302,7 +302,9 @@ export function isIpAddress(s: string): boolean {
 /** Istio's and Kubernetes' defaults, so that downstream code never has to guess. */
 function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {
   const md = o.metadata as Record<string, unknown>;
-  if (md.namespace === undefined || md.namespace === '') md.namespace = 'default';
+  // Namespaces are cluster-scoped: their key is `Namespace//name`. Everything else defaults to `default`.
+  if (o.kind === 'Namespace') md.namespace = '';
+  else if (md.namespace === undefined || md.namespace === '') md.namespace = 'default';
   const spec = o.spec as Record<string, unknown> | undefined;
   switch (o.kind) {
     case 'ServiceEntry': {
