@@ -200,6 +200,8 @@ export class AdsServer extends EventEmitter {
       if (req.errorDetail) {
         st.nackedVersion = st.sentVersion;
         st.lastError = req.errorDetail.message;
+        // A NACK's version_info is the last version the proxy accepted (and still runs).
+        if (req.versionInfo !== '') st.ackedVersion = req.versionInfo;
         this.log.warn('proxy rejected config (NACK); it keeps its last good config', {
           node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, keptVersion: req.versionInfo, error: req.errorDetail.message,
         });
