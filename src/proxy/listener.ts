@@ -221,15 +221,16 @@ export class ListenerRuntime {
     this.draining = true;
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    // Stop accepting now; the server's own close callback would wait for every connection, which is
+    // what the drain below bounds, so it is not awaited.
+    s?.close();
     if (this.connections.size === 0) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { for (const c of this.connections) (c.close ?? ((): void => { c.raw.destroy(); }))('listener_drained'); }, drainMs);
-      timer.unref();
+      const closeAll = (): void => { for (const c of this.connections) (c.close ?? ((): void => { c.raw.destroy(); }))('listener_drained'); };
+      const timer = setTimeout(closeAll, drainMs);
       const check = setInterval(() => {
         if (this.connections.size === 0) { clearInterval(check); clearTimeout(timer); resolve(); }
-      }, 50);
-      check.unref();
+      }, 20);
     });
   }
 

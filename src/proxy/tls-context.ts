@@ -147,12 +147,13 @@ function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: 
   return { cert, key, ca, crl, versionKey };
 }
 
-function describeVerifyError(code: string | undefined): string {
+function describeVerifyError(code: string | undefined, peer: PeerIdentity): string {
   // Node gives OpenSSL's X509 error code; say it the way OpenSSL's verify does.
   const text: Record<string, string> = {
     UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
     UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
-    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+    // OpenSSL says "unable to verify the first certificate" when a lone leaf's issuer is unknown: same cause.
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to get local issuer certificate',
     SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
     DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
     CERT_HAS_EXPIRED: 'certificate has expired',
@@ -163,7 +164,10 @@ function describeVerifyError(code: string | undefined): string {
     UNABLE_TO_GET_CRL: 'unable to get certificate CRL',
     CRL_HAS_EXPIRED: 'CRL has expired',
   };
-  return `certificate verify failed: ${(code && text[code]) ?? code ?? 'unknown error'}`;
+  const issuerHint = code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT'
+    ? ` (issuer "${peer.issuer.replace(/\n/g, ', ')}" of ${peer.principal || peer.subject.replace(/\n/g, ', ')} is not in the trusted CA bundle)`
+    : code === 'CERT_HAS_EXPIRED' ? ` (${peer.principal || peer.subject.replace(/\n/g, ', ')} expired ${peer.validTo})` : '';
+  return `certificate verify failed: ${(code && text[code]) ?? code ?? 'unknown error'}${issuerHint}`;
 }
 
 /** The result of a TLS handshake once the peer has been checked. */
@@ -172,7 +176,7 @@ export type PeerCheck = { ok: true; peer: PeerIdentity | undefined } | { ok: fal
 function checkPeer(sock: tls.TLSSocket, c: CompiledCommon, hasCa: boolean, requireCert: boolean): PeerCheck {
   const peer = peerIdentityOf(sock.getPeerX509Certificate());
   if (!peer) return requireCert ? { ok: false, reason: 'peer did not return a certificate', peer } : { ok: true, peer };
-  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, reason: describeVerifyError(sock.authorizationError as unknown as string), peer };
+  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, reason: describeVerifyError(sock.authorizationError as unknown as string, peer), peer };
   const san = checkSans(c.sanMatchers, peer.sans);
   if (san) return { ok: false, reason: san, peer };
   return { ok: true, peer };
