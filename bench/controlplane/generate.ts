@@ -79,3 +79,21 @@ export async function writeMeshConfig(dir: string, count: number): Promise<strin
   }
   return files;
 }
+
+/** Pod objects for the simulated proxies (as the lab writes them), so the control plane knows each workload. */
+export function simulatedPodsYaml(nodes: { podName: string; namespace: string; ips: string[]; labels: Record<string, string>; serviceAccount: string }[]): string {
+  return nodes
+    .map((n) => `---\n${stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: n.podName,
+        namespace: n.namespace,
+        labels: n.labels,
+        annotations: { 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], initContainers: ['istio-init'] }) },
+      },
+      spec: { serviceAccountName: n.serviceAccount, containers: [{ name: 'app' }] },
+      status: { phase: 'Running', podIP: n.ips[0], podIPs: [{ ip: n.ips[0] }] },
+    })}`)
+    .join('');
+}

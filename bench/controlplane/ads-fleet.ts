@@ -1,0 +1,187 @@
+// Light simulated proxies for the control-plane benchmark: each is one real gRPC ADS stream (state of
+// the world) that subscribes as Envoy does — CDS and LDS wildcard, then EDS for the EDS clusters CDS
+// named — and ACKs every response with its version and nonce. Resources are never decoded beyond each
+// Cluster's name and discovery type (two protobuf fields read in place), so thousands fit in one process.
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { ADS_METHOD_PATH, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/discovery.js';
+import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { proxyNodeToMessage } from '../../src/xds/node-message.js';
+import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+
+/** What a light client keeps of a DiscoveryResponse: no resource is decoded. */
+export interface LightResponse {
+  versionInfo: string;
+  typeUrl: string;
+  nonce: string;
+  resources: Uint8Array[];
+}
+
+/** Reads DiscoveryResponse fields 1 (version_info), 2 (resources: Any.value), 4 (type_url), 5 (nonce). */
+export function decodeLightResponse(buf: Buffer): LightResponse {
+  const r = protobuf.Reader.create(buf);
+  const out: LightResponse = { versionInfo: '', typeUrl: '', nonce: '', resources: [] };
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if (field === 1) out.versionInfo = r.string();
+    else if (field === 4) out.typeUrl = r.string();
+    else if (field === 5) out.nonce = r.string();
+    else if (field === 2) {
+      // google.protobuf.Any { type_url = 1; value = 2 }
+      const any = protobuf.Reader.create(r.bytes());
+      while (any.pos < any.len) {
+        const t = any.uint32();
+        if (t >>> 3 === 2) out.resources.push(any.bytes());
+        else any.skipType(t & 7);
+      }
+    } else r.skipType(tag & 7);
+  }
+  return out;
+}
+
+/** Cluster.name (1) and Cluster.type (2; EDS = 3) read in place. */
+export function clusterNameAndType(bytes: Uint8Array): { name: string; eds: boolean } {
+  const r = protobuf.Reader.create(bytes);
+  let name = '';
+  let type = 0;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1) name = r.string();
+    else if (tag >>> 3 === 2) type = r.int32();
+    else r.skipType(tag & 7);
+  }
+  return { name, eds: type === 3 };
+}
+
+export interface FleetOptions {
+  address: string;
+  rootCertPem: string;
+  serverName: string;
+  count: number;
+  /** A token for client `i` (namespace, service account of its node), sent as `authorization: Bearer`. */
+  token: (i: number) => Promise<string>;
+  node: (i: number) => ProxyNode;
+  /** Streams opened at a time while connecting. */
+  connectConcurrency?: number;
+}
+
+interface ClientState {
+  versions: Map<string, string>;
+  edsNames: string[];
+  /** When each type was first received, and when CDS last changed. */
+  firstAt: Map<string, number>;
+  cdsChanges: number[];
+  errors: string[];
+}
+
+export class AdsFleet {
+  private readonly clients: grpc.Client[] = [];
+  private readonly streams: grpc.ClientDuplexStream<DiscoveryRequest, LightResponse>[] = [];
+  readonly states: ClientState[] = [];
+
+  constructor(private readonly opts: FleetOptions) {}
+
+  /** Opens every stream; resolves when all are open (responses keep arriving afterwards). */
+  async connect(): Promise<void> {
+    const creds = grpc.credentials.createSsl(Buffer.from(this.opts.rootCertPem));
+    const concurrency = this.opts.connectConcurrency ?? 50;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < this.opts.count) {
+        const i = next++;
+        await this.open(i, creds);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  }
+
+  private async open(i: number, creds: grpc.ChannelCredentials): Promise<void> {
+    const client = new grpc.Client(this.opts.address, creds, {
+      'grpc.ssl_target_name_override': this.opts.serverName,
+      'grpc.default_authority': this.opts.serverName,
+      // One connection per simulated proxy, as real proxies have.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': 256 << 20,
+    });
+    this.clients.push(client);
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${await this.opts.token(i)}`);
+    const stream = client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeLightResponse, md);
+    this.streams.push(stream);
+    const state: ClientState = { versions: new Map(), edsNames: [], firstAt: new Map(), cdsChanges: [], errors: [] };
+    this.states[i] = state;
+    const node = proxyNodeToMessage(this.opts.node(i));
+    let sentNode = false;
+    const send = (typeUrl: string, names: string[], version: string, nonce: string): void => {
+      const req: DiscoveryRequest = { versionInfo: version, resourceNames: names, typeUrl, responseNonce: nonce };
+      if (!sentNode) {
+        req.node = node;
+        sentNode = true;
+      }
+      stream.write(req);
+    };
+    stream.on('data', (res: LightResponse) => {
+      const now = performance.now();
+      if (!state.firstAt.has(res.typeUrl)) state.firstAt.set(res.typeUrl, now);
+      const prev = state.versions.get(res.typeUrl);
+      state.versions.set(res.typeUrl, res.versionInfo);
+      if (res.typeUrl === TypeUrl.Cluster) {
+        if (prev !== undefined && prev !== res.versionInfo) state.cdsChanges.push(now);
+        const eds = res.resources.map(clusterNameAndType).filter((c) => c.eds).map((c) => c.name).sort();
+        send(TypeUrl.Cluster, [], res.versionInfo, res.nonce);
+        if (eds.join('\n') !== state.edsNames.join('\n')) {
+          state.edsNames = eds;
+          send(TypeUrl.ClusterLoadAssignment, eds, state.versions.get(TypeUrl.ClusterLoadAssignment) ?? '', '');
+        }
+      } else if (res.typeUrl === TypeUrl.ClusterLoadAssignment) {
+        send(res.typeUrl, state.edsNames, res.versionInfo, res.nonce);
+      } else {
+        send(res.typeUrl, [], res.versionInfo, res.nonce);
+      }
+    });
+    stream.on('error', (err: Error) => state.errors.push(err.message));
+    stream.on('status', (s: grpc.StatusObject) => {
+      if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) state.errors.push(`${grpc.status[s.code]}: ${s.details}`);
+    });
+    send(TypeUrl.Cluster, [], '', '');
+    send(TypeUrl.Listener, [], '', '');
+  }
+
+  /** Clients that have CDS and LDS (and EDS when CDS named EDS clusters). */
+  fullyPushed(): number {
+    return this.states.filter((s) => s && s.versions.has(TypeUrl.Cluster) && s.versions.has(TypeUrl.Listener) && (s.edsNames.length === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment))).length;
+  }
+
+  /** Clients whose CDS version changed after `since` (performance.now()); and the latest such moment. */
+  cdsChangedSince(since: number): { count: number; lastAt: number } {
+    let count = 0;
+    let lastAt = since;
+    for (const s of this.states) {
+      const t = s?.cdsChanges.find((x) => x >= since);
+      if (t !== undefined) {
+        count++;
+        lastAt = Math.max(lastAt, t);
+      }
+    }
+    return { count, lastAt };
+  }
+
+  errors(): string[] {
+    return this.states.flatMap((s) => s?.errors ?? []);
+  }
+
+  close(): void {
+    for (const s of this.streams) s.cancel();
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** The node of simulated proxy `i`: a sidecar in one of the bench namespaces. */
+export function benchNode(i: number, clusterId: string, namespaces: number): ProxyNode {
+  const namespace = `bench-${i % namespaces}`;
+  const ip = `127.${200 + Math.floor(i / 65_536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
+  const podName = `sim-${i}`;
+  const base = { role: 'sidecar' as const, ips: [ip], podName, namespace, domainSuffix: 'cluster.local' };
+  return { ...base, id: formatNodeId(base), serviceAccount: 'default', labels: { app: `sim-${i % 50}` }, clusterId, interceptionMode: 'REDIRECT' };
+}
