@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { defaultInstallResult, defaultMeshConfig } from '../../src/config/default-install.js';
+import type { Diagnostic } from '../../src/config/diagnostics.js';
+import { DirectorySource } from '../../src/config/directory-source.js';
+import { ConfigStore } from '../../src/config/store.js';
+
+const mesh = defaultMeshConfig();
+const sa = (name: string, v = 'a') => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${name}\n  labels: {v: "${v}"}\n`;
+
+/** Polls `cond` every 20 ms for at most `ms`; fails with `what` if it never holds. */
+async function waitFor(what: string, cond: () => boolean, ms = 8000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+async function setup(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-watch-'));
+  const store = new ConfigStore(mesh);
+  const diags: Diagnostic[] = [];
+  const src = new DirectorySource({ dir, store, debounceMs: 40, rescanMs: 300, onDiagnostics: (d) => diags.push(...d) });
+  t.after(async () => {
+    await src.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const names = () => store.snapshot().serviceAccounts.map((s) => `${s.metadata.name}:${s.metadata.labels?.v ?? ''}`);
+  return { dir, store, diags, src, names };
+}
+
+test('watches a directory: add, change, delete, new sub-folder', async (t) => {
+  const { dir, src, names } = await setup(t);
+  await writeFile(path.join(dir, 'a.yaml'), sa('a'));
+  await src.start();
+  assert.deepEqual(names(), ['a:a'], 'start() loads what is there');
+  await writeFile(path.join(dir, 'b.yml'), sa('b'));
+  await waitFor('b added', () => names().includes('b:a'));
+  await writeFile(path.join(dir, 'a.yaml'), sa('a', 'changed'));
+  await waitFor('a changed', () => names().includes('a:changed'));
+  await unlink(path.join(dir, 'b.yml'));
+  await waitFor('b deleted', () => !names().some((n) => n.startsWith('b:')));
+  await mkdir(path.join(dir, 'nested'));
+  await writeFile(path.join(dir, 'nested', 'c.json'), JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'c' } }));
+  await waitFor('nested c added', () => names().includes('c:'));
+  assert.deepEqual(names().sort(), ['a:changed', 'c:']);
+});
+
+test('a bad edit is reported and the last good object stays in force', async (t) => {
+  const { dir, src, names, diags, store } = await setup(t);
+  await writeFile(path.join(dir, 'a.yaml'), sa('a'));
+  await src.start();
+  const before = store.snapshot().version;
+  await writeFile(path.join(dir, 'a.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n  labels: {v: [1]}\n');
+  await waitFor('the bad edit to be reported', () => diags.some((d) => d.code === 'MG0009'));
+  assert.deepEqual(names(), ['a:a']);
+  assert.equal(store.snapshot().version, before, 'no new snapshot for a rejected edit');
+  const err = diags.find((d) => d.level === 'Error');
+  assert.equal(err?.message, 'expected string, found a list');
+  assert.equal(err?.line, 5);
+  await writeFile(path.join(dir, 'a.yaml'), sa('a', 'fixed'));
+  await waitFor('the fix to load', () => names().includes('a:fixed'));
+});
+
+test('patches in a watched folder get their kustomization targets', async (t) => {
+  const { dir, src, store } = await setup(t);
+  store.setSource('install', defaultInstallResult(mesh));
+  await writeFile(path.join(dir, 'patch.json'), '[{"op": "add", "path": "/spec/ports/-", "value": {"name": "tls", "port": 15443}}]');
+  await src.start();
+  const ports = () => store.snapshot().services.find((s) => s.metadata.name === 'istio-egressgateway')?.spec.ports?.map((p) => p.port) ?? [];
+  assert.deepEqual(ports(), [80, 443], 'no target yet');
+  await writeFile(path.join(dir, 'kustomization.yaml'), 'patches:\n- path: patch.json\n  target: {kind: Service, name: istio-egressgateway, namespace: istio-system}\n');
+  await waitFor('the patch to apply', () => ports().includes(15443));
+  await unlink(path.join(dir, 'patch.json'));
+  await waitFor('the patch to go', () => !ports().includes(15443));
+});
