@@ -7,6 +7,7 @@ import { registerCaptureCommand } from './capture.js';
 import { registerValidateCommand } from './validate.js';
 import { registerAnalyzeCommand } from './analyze.js';
 import { registerCaCommands } from './ca.js';
+import { registerLabCommands } from './lab.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerValidateCommand(program);
   registerAnalyzeCommand(program);
   registerCaCommands(program);
+  registerLabCommands(program);
   return program;
 }
 

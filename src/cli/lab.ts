@@ -1,0 +1,151 @@
+// `meshgate lab up|down|status|verify|exec`: the local multi-cluster lab. Parsing and printing only;
+// the work lives in src/lab/.
+import { existsSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { attachLab, defaultStateDir, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
+import { loadLabFile } from '../lab/lab-file.js';
+import type { LabMode } from '../lab/lab-plan.js';
+import { LabState } from '../lab/lab-state.js';
+import { formatVerifyReport, verifyLab } from '../lab/verify.js';
+import { pidAlive } from '../lab/child-exit.js';
+
+class LabCliError extends Error {
+  readonly code = 'E_LAB_CLI';
+}
+
+/** The state dir: --state-dir, else the lab file's default, else the one lab running from the temp dir. */
+function resolveStateDir(dir: string | undefined, stateDir: string | undefined): string {
+  if (stateDir) return path.resolve(stateDir);
+  if (dir) return defaultStateDir(loadLabFile(dir).name);
+  const candidates = readdirSync(os.tmpdir())
+    .filter((n) => n.startsWith('meshgate-lab-'))
+    .map((n) => path.join(os.tmpdir(), n))
+    .filter((d) => existsSync(path.join(d, 'lab-state.json')));
+  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length === 0) throw new LabCliError('no lab is running (no state dir found); give the lab folder or --state-dir');
+  throw new LabCliError(`several labs have state: ${candidates.join(', ')}; give the lab folder or --state-dir`);
+}
+
+function printProgress(e: LabProgress): void {
+  const mark = e.status === 'ready' ? 'ok  ' : e.status === 'fail' ? 'FAIL' : '... ';
+  process.stderr.write(`${mark} ${e.step}${e.detail ? `: ${e.detail}` : ''}\n`);
+}
+
+export function formatSummary(s: LabSummary): string {
+  const lines = [`lab ${s.name} (${s.labId}) is ready in ${s.mode} mode; state in ${s.stateDir}`, ''];
+  lines.push('CLUSTER      CONTROL PLANE');
+  for (const c of s.clusters) lines.push(`${c.name.padEnd(12)} ${c.controlPlaneUrl}  (config: ${c.configDir})`);
+  lines.push('', 'PROXY'.padEnd(48) + 'ROLE     ADDRESS          ADMIN');
+  for (const p of s.proxies) lines.push(`${`${p.cluster}/${p.namespace}/${p.name}`.padEnd(48)}${p.role.padEnd(9)}${p.address.padEnd(17)}${p.adminUrl}`);
+  lines.push('', 'WORKLOAD'.padEnd(48) + 'ADDRESS          PORTS  RUNS');
+  for (const w of s.workloads) lines.push(`${`${w.cluster}/${w.namespace}/${w.name}`.padEnd(48)}${w.address.padEnd(17)}${w.ports.join(',').padEnd(7)}${w.database ?? (w.pid ? `pid ${w.pid}` : 'idle')}`);
+  if (s.clientTarget) {
+    const t = s.clientTarget;
+    lines.push('', `client: connect to ${t.host}:${t.port} from ${t.cluster}/${t.workload}${t.netns ? ` (ip netns exec ${t.netns} ...)` : ''}`);
+    lines.push(`        meshgate lab exec --state-dir ${s.stateDir} -- mariadb -h ${t.host} -P ${t.port} -u meshgate -pmeshgate sbtest`);
+  }
+  lines.push(`verify: meshgate lab verify --state-dir ${s.stateDir}`, `stop:   meshgate lab down --state-dir ${s.stateDir}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerLabCommands(program: Command): Command {
+  const lab = program.command('lab').description('a whole multi-cluster mesh on this machine: control planes, gateways, sidecars and real workloads');
+
+  lab
+    .command('up')
+    .argument('<dir>', 'the lab folder (holding lab.yaml) or the lab file')
+    .option('--mode <mode>', 'netns or loopback (default: netns when root with ip and iptables, else loopback)')
+    .option('--state-dir <dir>', 'where state, logs, config folders and tokens go')
+    .option('--detach', 'return once the lab is ready; stop it with "lab down"')
+    .option('-o, --output <format>', 'summary as text or json', 'text')
+    .description('bring the lab up; in the foreground Ctrl-C tears everything down')
+    .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; output: string }) => {
+      if (opts.mode !== undefined && opts.mode !== 'netns' && opts.mode !== 'loopback') throw new LabCliError(`--mode must be netns or loopback, got "${opts.mode}"`);
+      const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress });
+      const { exec: _exec, down: _down, ...summary } = running;
+      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      if (opts.detach) {
+        // Every lab process runs in its own session with its output in the state dir's logs.
+        process.exit(0);
+      }
+      process.stderr.write('lab is running; Ctrl-C stops it\n');
+      await new Promise<void>((resolve) => {
+        const reported = new Set<number>();
+        const stop = (): void => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        // Say so when a lab process dies on its own (its log says why).
+        const timer = setInterval(() => {
+          const state = LabState.load(running.stateDir);
+          for (const r of state.value.resources) if (r.kind === 'process' && !pidAlive(r.pid) && !reported.has(r.pid)) {
+            reported.add(r.pid);
+            process.stderr.write(`warning: ${r.name} (pid ${r.pid}) exited; see ${path.join(running.stateDir, 'logs')}\n`);
+          }
+        }, 2_000);
+        process.once('SIGINT', () => clearInterval(timer));
+        process.once('SIGTERM', () => clearInterval(timer));
+      });
+      await running.down();
+    });
+
+  lab
+    .command('down')
+    .argument('[dir]', 'the lab folder (to find its default state dir)')
+    .option('--state-dir <dir>', 'the state dir given to "lab up"')
+    .description('stop everything the lab recorded: processes, namespaces, links, files, temp dirs')
+    .action(async (dir: string | undefined, opts: { stateDir?: string }) => {
+      await downLab(resolveStateDir(dir, opts.stateDir), printProgress);
+    });
+
+  lab
+    .command('status')
+    .argument('[dir]', 'the lab folder')
+    .option('--state-dir <dir>', 'the state dir given to "lab up"')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .description('what the lab runs, and whether each process is alive')
+    .action((dir: string | undefined, opts: { stateDir?: string; output: string }) => {
+      const stateDir = resolveStateDir(dir, opts.stateDir);
+      const state = LabState.load(stateDir);
+      const processes = state.value.resources.flatMap((r) => (r.kind === 'process' ? [{ name: r.name, pid: r.pid, alive: pidAlive(r.pid) }] : []));
+      if (opts.output === 'json') {
+        process.stdout.write(`${JSON.stringify({ labId: state.value.labId, status: state.value.status, mode: state.value.mode, stateDir, processes, summary: state.value.summary ?? null }, null, 2)}\n`);
+        return;
+      }
+      const lines = [`lab ${state.value.labId}: ${state.value.status} (${state.value.mode} mode), state in ${stateDir}`, '', 'PROCESS'.padEnd(60) + 'PID      STATE'];
+      for (const p of processes) lines.push(`${p.name.padEnd(60)}${String(p.pid).padEnd(9)}${p.alive ? 'running' : 'exited'}`);
+      const counts = new Map<string, number>();
+      for (const r of state.value.resources) counts.set(r.kind, (counts.get(r.kind) ?? 0) + 1);
+      lines.push('', `recorded: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+      if (processes.some((p) => !p.alive)) process.exitCode = 1;
+    });
+
+  lab
+    .command('verify')
+    .argument('[dir]', 'the lab folder')
+    .option('--state-dir <dir>', 'the state dir given to "lab up"')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .description('drive a query through the mesh and prove the path: every TLS leg, identities, issuers, bytes, and no plaintext on the wire')
+    .action(async (dir: string | undefined, opts: { stateDir?: string; output: string }) => {
+      const running = attachLab(resolveStateDir(dir, opts.stateDir));
+      const report = await verifyLab(running);
+      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatVerifyReport(report));
+      if (!report.passed) process.exitCode = 1;
+    });
+
+  lab
+    .command('exec')
+    .argument('[dir]', 'the lab folder')
+    .argument('<command...>', 'the command to run in the client pod (after --)')
+    .option('--state-dir <dir>', 'the state dir given to "lab up"')
+    .description("run a command in the client pod (its network namespace and /etc/hosts), like kubectl exec")
+    .action(async (dir: string | undefined, command: string[], opts: { stateDir?: string }) => {
+      const running = attachLab(resolveStateDir(dir, opts.stateDir));
+      const child = running.exec(command, { stdio: 'inherit' });
+      const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
+      process.exitCode = code;
+    });
+  return lab;
+}

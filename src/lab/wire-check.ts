@@ -1,0 +1,123 @@
+// The wire check: tcpdump on every link between two namespaces (netns mode: every veth port on the
+// lab's bridges and the WAN) or on lo limited to the lab's 127.b.0.0/16 (loopback mode), then a search
+// of every TCP flow between two pods for text that must never appear in clear.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { terminateChild } from './child-exit.js';
+import { tcpFlowsFromPcap, type TcpFlowData } from './pcap.js';
+
+export class WireCheckError extends Error {
+  constructor(
+    readonly code: 'E_WIRE_CHECK',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WireCheckError';
+  }
+}
+
+export interface WireCaptureTarget {
+  mode: 'netns' | 'loopback';
+  /** netns mode: the namespaces holding the bridges (clusters and WAN). */
+  bridgeNetns: string[];
+  /** loopback mode: the lab's block on lo. */
+  loopbackNet: string;
+}
+
+export interface WireCapture {
+  /** Every link watched, as `netns/dev` or `lo`. */
+  links: string[];
+  pids: number[];
+  stop(): Promise<Map<string, TcpFlowData>>;
+}
+
+export function tcpdumpAvailable(): { ok: boolean; reason?: string } {
+  const r = spawnSync('tcpdump', ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return { ok: false, reason: 'tcpdump is not installed (apt-get install tcpdump)' };
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, reason: 'capturing packets needs root (or CAP_NET_RAW on tcpdump)' };
+  return { ok: true };
+}
+
+function linksIn(netns: string): string[] {
+  const r = spawnSync('ip', ['-n', netns, '-o', 'link', 'show'], { encoding: 'utf8' });
+  return (r.stdout ?? '')
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n !== 'lo' && n !== 'br0')
+    .map((n) => `${netns}/${n}`);
+}
+
+function startTcpdump(argv: string[], file: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, [...argv.slice(1), '-U', '-n', '-s', '0', '-w', file, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    const timer = setTimeout(() => reject(new WireCheckError('E_WIRE_CHECK', `tcpdump did not start: ${err.trim()}`)), 15_000);
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/listening on/.test(err)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new WireCheckError('E_WIRE_CHECK', `tcpdump exited (${code}): ${err.trim()}`));
+    });
+  });
+}
+
+/** Starts capturing; pcap files go to `dir`. */
+export async function startWireCapture(target: WireCaptureTarget, dir: string): Promise<WireCapture> {
+  const avail = tcpdumpAvailable();
+  if (!avail.ok) throw new WireCheckError('E_WIRE_CHECK', avail.reason!);
+  const children: ChildProcess[] = [];
+  const files: string[] = [];
+  const links: string[] = [];
+  try {
+    if (target.mode === 'netns') {
+      for (const ns of target.bridgeNetns) {
+        const file = path.join(dir, `wire-${ns}.pcap`);
+        // -i any inside the bridge namespace: every veth port of that bridge in one capture.
+        children.push(await startTcpdump(['ip', 'netns', 'exec', ns, 'tcpdump', '-i', 'any'], file));
+        files.push(file);
+        links.push(...linksIn(ns));
+      }
+    } else {
+      const file = path.join(dir, 'wire-lo.pcap');
+      const child = await startTcpdump(['tcpdump', '-i', 'lo'], file);
+      children.push(child);
+      files.push(file);
+      links.push('lo');
+    }
+  } catch (err) {
+    await Promise.all(children.map((c) => terminateChild(c, 3_000)));
+    throw err;
+  }
+  return {
+    links,
+    pids: children.map((c) => c.pid!),
+    stop: async () => {
+      // SIGTERM makes tcpdump flush and close its file.
+      await Promise.all(children.map((c) => terminateChild(c, 5_000)));
+      const flows = new Map<string, TcpFlowData>();
+      for (const f of files) {
+        for (const [k, v] of tcpFlowsFromPcap(readFileSync(f))) {
+          const prev = flows.get(k);
+          if (!prev || prev.payload.length < v.payload.length) flows.set(k, v);
+        }
+      }
+      return flows;
+    },
+  };
+}
+
+/** Flows whose payload contains any of `needles`, naming the flow and the needle found. */
+export function findPlaintext(flows: Map<string, TcpFlowData>, needles: string[], include: (f: TcpFlowData) => boolean = () => true): { flow: string; needle: string }[] {
+  const found: { flow: string; needle: string }[] = [];
+  for (const [key, f] of flows) {
+    if (!include(f)) continue;
+    for (const n of needles) if (f.payload.includes(n)) found.push({ flow: key, needle: n });
+  }
+  return found;
+}
