@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import type { CertificateInfo } from '../../src/pki/certificate.js';
 
@@ -123,4 +123,41 @@ export function opensslVerify(dir: string, leafPem: string, caPems: string[], op
   args.push(f('leaf', leafPem));
   const r = openssl(args);
   return { ok: r.status === 0, output: r.stdout + r.stderr };
+}
+
+/**
+ * A `meshgate` command line for tests: the compiled CLI when running from dist/, else the `ca`
+ * commands loaded through tsx. Returns a wrapper script path usable as $MESHGATE.
+ */
+export function meshgateCommand(dir: string): string {
+  const root = repoRoot();
+  const wrapper = path.join(dir, 'meshgate');
+  if (runningCompiled() && existsSync(path.join(root, 'dist/src/cli/main.js'))) {
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, 'dist/src/cli/main.js')}" "$@"\n`, { mode: 0o755 });
+  } else {
+    const harness = path.join(dir, 'meshgate-ca.mjs');
+    writeFileSync(harness, [
+      `import { Command } from ${JSON.stringify(pathToFileURL(path.join(root, 'node_modules/commander/esm.mjs')).href)};`,
+      `import { registerCaCommands } from ${JSON.stringify(pathToFileURL(path.join(root, 'src/cli/ca.ts')).href)};`,
+      `const p = new Command('meshgate'); registerCaCommands(p);`,
+      `p.parseAsync(process.argv).catch((e) => { process.stderr.write('meshgate: ' + (e.code ? '[' + e.code + '] ' : '') + e.message + '\\n'); process.exit(1); });`,
+    ].join('\n'));
+    const tsx = path.join(root, 'node_modules/tsx/dist/loader.mjs');
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" --import "file://${tsx}" "${harness}" "$@"\n`, { mode: 0o755 });
+  }
+  return wrapper;
+}
+
+export async function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ status: code ?? -1, stdout, stderr }); });
+  });
 }
