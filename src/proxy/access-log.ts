@@ -23,6 +23,7 @@ export interface StreamInfo {
   upstreamTlsVersion: string;
   upstreamTlsCipher: string;
   upstreamPeerPrincipal: string;
+  upstreamTlsSessionReused: boolean;
   bytesReceived: number; // from downstream
   bytesSent: number; // to downstream
   /** Envoy response flags: UH, UF, UO, NR, NC, URX, ... joined by ','. */
@@ -36,7 +37,7 @@ export function newStreamInfo(listener: string, remote: string, local: string): 
   return {
     startTime: Date.now(), durationMs: 0, listener, filterChain: '', downstreamRemoteAddress: remote, downstreamLocalAddress: local,
     requestedServerName: '', downstreamTlsVersion: '', downstreamTlsCipher: '', downstreamPeerPrincipal: '', downstreamPeerSerial: '',
-    upstreamCluster: '', upstreamHost: '', upstreamLocalAddress: '', upstreamTlsVersion: '', upstreamTlsCipher: '', upstreamPeerPrincipal: '',
+    upstreamCluster: '', upstreamHost: '', upstreamLocalAddress: '', upstreamTlsVersion: '', upstreamTlsCipher: '', upstreamPeerPrincipal: '', upstreamTlsSessionReused: false,
     bytesReceived: 0, bytesSent: 0, responseFlags: '', connectionTerminationDetails: '', downstreamTransportFailureReason: '', upstreamTransportFailureReason: '',
   };
 }
@@ -75,7 +76,7 @@ export function formatJson(si: StreamInfo): string {
     downstream_peer_serial: si.downstreamPeerSerial || null,
     upstream_cluster: si.upstreamCluster || null, upstream_host: si.upstreamHost || null, upstream_local_address: si.upstreamLocalAddress || null,
     upstream_tls_version: si.upstreamTlsVersion || null, upstream_tls_cipher: si.upstreamTlsCipher || null,
-    upstream_peer_principal: si.upstreamPeerPrincipal || null, connection_termination_details: si.connectionTerminationDetails || null,
+    upstream_peer_principal: si.upstreamPeerPrincipal || null, upstream_tls_session_reused: si.upstreamTlsSessionReused, connection_termination_details: si.connectionTerminationDetails || null,
     downstream_transport_failure_reason: si.downstreamTransportFailureReason || null,
     upstream_transport_failure_reason: si.upstreamTransportFailureReason || null,
   })}\n`;

@@ -13,7 +13,7 @@ import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-balancer.js';
 import { OutlierDetector } from './outlier-detection.js';
 import type { SecretStore } from './secrets.js';
-import { peerIdentityOf, UpstreamTls, type PeerIdentity } from './tls-context.js';
+import { UpstreamTls, type PeerIdentity } from './tls-context.js';
 
 /** Resolves a host name to addresses (and TTLs when known). Tests and the lab pass their own. */
 export type DnsResolver = (hostname: string) => Promise<{ address: string; ttlSeconds?: number }[]>;
@@ -35,6 +35,8 @@ export interface UpstreamConnection {
   tlsVersion: string;
   tlsCipher: string;
   peer: PeerIdentity | undefined;
+  /** Whether the TLS session was resumed from a ticket (no full handshake, no certificate exchange). */
+  sessionReused: boolean;
 }
 
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'tls' | 'no-secret';
@@ -235,7 +237,7 @@ export class ClusterRuntime {
       ? tls.connect({ ...opts, host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions)
       : net.connect({ host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
     const timer = setTimeout(() => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }), this.connectTimeoutMs);
-    const finish = (err: UpstreamFailure | undefined): void => {
+    const finish = (err: UpstreamFailure | undefined, verifiedPeer?: PeerIdentity): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -250,12 +252,14 @@ export class ClusterRuntime {
       let version = '';
       let cipher = '';
       let peer: PeerIdentity | undefined;
+      let reused = false;
       if (sock instanceof tls.TLSSocket) {
+        reused = sock.isSessionReused();
         version = sock.getProtocol() ?? '';
         cipher = sock.getCipher()?.standardName ?? '';
-        peer = peerIdentityOf(sock.getPeerX509Certificate());
+        peer = verifiedPeer;
       }
-      cb(undefined, { socket: sock, host, tlsVersion: version, tlsCipher: cipher, peer });
+      cb(undefined, { socket: sock, host, tlsVersion: version, tlsCipher: cipher, peer, sessionReused: reused });
     };
     const onError = (e: NodeJS.ErrnoException): void => {
       const tlsStage = t !== undefined && sock.connecting === false;
@@ -265,13 +269,13 @@ export class ClusterRuntime {
     if (sock instanceof tls.TLSSocket) {
       sock.setNoDelay(true);
       sock.once('secureConnect', () => {
-        const check = t!.verify(sock);
+        const check = t!.verify(sock, host.key);
         if (!check.ok) {
           t!.dropSession(host.key);
           finish({ kind: 'tls', reason: check.reason, host });
           return;
         }
-        finish(undefined);
+        finish(undefined, check.peer);
       });
       sock.on('session', (s: Buffer) => t!.saveSession(host.key, s));
     } else {

@@ -31,6 +31,12 @@ export interface DownstreamConnection {
   close?: (reason: string) => void;
 }
 
+/** What the proxy sees of a running tcp_proxy session. */
+export interface ProxySession {
+  report(): void;
+  buffered(): number;
+}
+
 export interface ProxyContext {
   readonly secrets: SecretStore;
   readonly stats: ProxyStats;
@@ -43,6 +49,6 @@ export interface ProxyContext {
   connectionClosed(c: DownstreamConnection, loggers: AccessLogger[]): void;
   /** Istio metric labels for a connection once its upstream is known. */
   istioLabels(c: DownstreamConnection): Record<string, string>;
-  registerSession(s: { report(): void }): void;
-  unregisterSession(s: { report(): void }): void;
+  registerSession(s: ProxySession): void;
+  unregisterSession(s: ProxySession): void;
 }

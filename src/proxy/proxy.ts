@@ -9,7 +9,7 @@ import { AccessLogger, type AccessLogOptions } from './access-log.js';
 import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
 import { ListenerBindError, ProxyConfigError } from './errors.js';
 import { CompiledListener, ListenerRuntime, type ListenerDeps } from './listener.js';
-import type { DownstreamConnection, LogFn, OriginalDestination } from './proxy-context.js';
+import type { DownstreamConnection, LogFn, OriginalDestination, ProxySession } from './proxy-context.js';
 import { SecretStore } from './secrets.js';
 import { ProxyStats } from './stats.js';
 import { peerIdentityOf } from './tls-context.js';
@@ -61,7 +61,7 @@ export class Proxy implements ListenerDeps {
   private readonly secretVersions = new Map<string, { version: string; lastUpdated: string }>();
   private readonly loggers = new Map<string, AccessLogger>();
   private readonly mainLogger: AccessLogger | undefined;
-  private readonly sessions = new Set<{ report(): void }>();
+  private readonly sessions = new Set<ProxySession>();
   private readonly reportTimer: NodeJS.Timeout;
   private listenersReceived = false;
   private clustersReceived = false;
@@ -269,11 +269,11 @@ export class Proxy implements ListenerDeps {
     for (const l of loggers) l.log(si);
   }
 
-  registerSession(s: { report(): void }): void {
+  registerSession(s: ProxySession): void {
     this.sessions.add(s);
   }
 
-  unregisterSession(s: { report(): void }): void {
+  unregisterSession(s: ProxySession): void {
     this.sessions.delete(s);
   }
 
@@ -317,6 +317,13 @@ export class Proxy implements ListenerDeps {
   }
 
   // ------------------------------------------------------------------ introspection and lifecycle
+
+  /** Proxied connections and the bytes they hold in user-space buffers (what backpressure bounds). */
+  sessionStats(): { sessions: number; bufferedBytes: number } {
+    let b = 0;
+    for (const s of this.sessions) b += s.buffered();
+    return { sessions: this.sessions.size, bufferedBytes: b };
+  }
 
   /** The bound address of a listener (useful when the config asked for port 0). */
   listenerAddress(name: string): { address: string; port: number } | undefined {

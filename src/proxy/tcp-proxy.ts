@@ -184,6 +184,7 @@ class TcpProxySession {
     si.upstreamTlsVersion = conn.tlsVersion;
     si.upstreamTlsCipher = conn.tlsCipher;
     si.upstreamPeerPrincipal = conn.peer?.principal ?? '';
+    si.upstreamTlsSessionReused = conn.sessionReused;
     u.on('error', (e: NodeJS.ErrnoException) => this.onUpError(e));
     u.on('close', () => { release(); this.onUpClose(); });
     u.on('end', () => this.onUpEnd());
@@ -263,6 +264,11 @@ class TcpProxySession {
     if (!si.connectionTerminationDetails) si.connectionTerminationDetails = reason;
     this.upstream?.destroy();
     this.c.socket.destroy();
+  }
+
+  /** Bytes this session holds in user-space write buffers (bounded by backpressure). */
+  buffered(): number {
+    return this.c.socket.writableLength + (this.upstream?.writableLength ?? 0);
   }
 
   /** Adds byte counts and the open event to Istio's metrics; called at open, periodically and at close. */

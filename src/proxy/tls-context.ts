@@ -249,6 +249,8 @@ export class UpstreamTls {
   private ctxGeneration = -1;
   /** One resumable session per upstream host (Envoy's max_session_keys default is 1). */
   private readonly sessions = new Map<string, Buffer>();
+  /** The identity verified on the full handshake that produced a host's session tickets. */
+  private readonly verifiedPeers = new Map<string, PeerIdentity>();
 
   constructor(t: UpstreamTlsContext, res: string, field: string) {
     this.c = compileCommon(t.commonTlsContext, res, `${field}.commonTlsContext`);
@@ -274,6 +276,7 @@ export class UpstreamTls {
         this.versionKey = r.versionKey;
         // Sessions were negotiated with the old credentials: do not resume them.
         this.sessions.clear();
+        this.verifiedPeers.clear();
       }
     }
     return {
@@ -288,15 +291,27 @@ export class UpstreamTls {
   }
 
   saveSession(hostKey: string, session: Buffer): void {
+    // A session from a handshake that then fails verification is dropped again by dropSession().
     this.sessions.set(hostKey, session);
   }
 
   dropSession(hostKey: string): void {
     this.sessions.delete(hostKey);
+    this.verifiedPeers.delete(hostKey);
   }
 
-  verify(sock: tls.TLSSocket): PeerCheck {
-    return checkPeer(sock, this.c, this.c.ca !== undefined, true);
+  /**
+   * Checks the server after the handshake. A resumed session carries no certificate: it is bound to
+   * the one verified on the full handshake that issued its ticket, whose identity is reused here.
+   */
+  verify(sock: tls.TLSSocket, hostKey: string): PeerCheck {
+    if (sock.isSessionReused()) {
+      const peer = this.verifiedPeers.get(hostKey);
+      if (peer) return { ok: true, peer };
+    }
+    const r = checkPeer(sock, this.c, this.c.ca !== undefined, true);
+    if (r.ok && r.peer) this.verifiedPeers.set(hostKey, r.peer);
+    return r;
   }
 }
 
