@@ -1,0 +1,247 @@
+// The control plane process (istiod's job): a config directory → ConfigStore (with Istio's default
+// install objects) → per connected proxy the model's resources → consistency check → snapshot cache →
+// ADS over TLS; the mesh CA's certificate service on the same gRPC port (istiod serves both on 15012);
+// /ready, /metrics, /debug/syncz on the monitoring port (15014).
+import * as grpc from '@grpc/grpc-js';
+import { mkdir, writeFile, access } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigStore } from '../config/store.js';
+import { DirectorySource } from '../config/directory-source.js';
+import { defaultInstallResult, defaultMeshConfig } from '../config/default-install.js';
+import { formatDiagnostic } from '../config/diagnostics.js';
+import { proxyMayReadSecret } from '../model/secrets.js';
+import { MeshCA } from '../pki/mesh-ca.js';
+import { addCertificateService } from '../pki/ca-service.js';
+import { TokenVerifier } from '../pki/workload-token.js';
+import { AdsServer } from '../xds/ads-server.js';
+import { SnapshotCache } from '../xds/snapshot-cache.js';
+import { makeAuthenticator, type PeerIdentity } from '../xds/peer-identity.js';
+import { createXdsServerCredentials } from '../xds/server-credentials.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import { jsonLogger, type Logger } from '../xds/log.js';
+import type { ProxyNode } from '../xds/node.js';
+import { ControlPlaneMetrics, shortType } from './metrics.js';
+import { ProxyPusher } from './proxy-pusher.js';
+import { startDebugServer, type DebugServer } from './debug-server.js';
+import { buildSyncz, type ProxySync } from './sync-status.js';
+
+export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
+export const DEFAULT_HTTP_LISTEN = '127.0.0.1:15014';
+/** Names the serving certificate carries; proxies verify `istiod.istio-system.svc` as Istio's do. */
+export const SERVING_DNS_NAMES = ['istiod.istio-system.svc', 'istiod.istio-system', 'istiod'];
+const SERVING_TTL_SECONDS = 24 * 3600;
+
+export interface ControlPlaneOptions {
+  configDir: string;
+  clusterId: string;
+  trustDomain: string;
+  /** host:port for xDS and the CA service; default 127.0.0.1:15012. */
+  listen?: string;
+  /** A `cacerts` folder (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); else a self-signed root kept in stateDir/ca. */
+  caDir?: string;
+  stateDir: string;
+  /** Public keys (PEM) that sign workload tokens; without any, only certificate-authenticated proxies connect and the CA is off. */
+  tokenPublicKeyFiles: string[];
+  tokenIssuer: string;
+  /** host:port for /ready, /metrics, /debug/syncz; default 127.0.0.1:15014. */
+  httpListen?: string;
+  debounceMs?: number;
+  logger?: Logger;
+}
+
+export class ControlPlaneError extends Error {
+  readonly code = 'E_CONTROL_PLANE';
+}
+
+export interface ControlPlane {
+  /** host:port the gRPC server (xDS + CA) is bound to. */
+  address: string;
+  /** host:port of /ready, /metrics, /debug/syncz. */
+  httpAddress: string;
+  rootCertPem: string;
+  rootCertFile: string;
+  ca: MeshCA;
+  store: ConfigStore;
+  cache: SnapshotCache;
+  ads: AdsServer;
+  metrics: ControlPlaneMetrics;
+  syncz(): ProxySync[];
+  close(): Promise<void>;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    // Absence is the answer being asked for.
+    return false;
+  }
+}
+
+async function loadOrCreateCa(opts: ControlPlaneOptions, log: Logger): Promise<MeshCA> {
+  if (opts.caDir) {
+    const ca = await MeshCA.loadCacerts(opts.caDir, opts.trustDomain);
+    log.info('mesh CA loaded from cacerts', { dir: opts.caDir, signer: ca.signingCertificate().subject });
+    return ca;
+  }
+  const dir = path.join(opts.stateDir, 'ca');
+  if (await exists(path.join(dir, 'ca-cert.pem'))) {
+    const ca = await MeshCA.loadCacerts(dir, opts.trustDomain);
+    log.info('mesh CA loaded from state', { dir, signer: ca.signingCertificate().subject });
+    return ca;
+  }
+  const ca = await MeshCA.createSelfSigned({ trustDomain: opts.trustDomain, clusterId: opts.clusterId });
+  await ca.save(dir);
+  log.info('self-signed mesh CA created', { dir, signer: ca.signingCertificate().subject });
+  return ca;
+}
+
+function bind(server: grpc.Server, listen: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(listen, creds, (err, port) => (err ? reject(new ControlPlaneError(`cannot listen on ${listen}: ${err.message}`, { cause: err })) : resolve(port)));
+  });
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.logger ?? jsonLogger({ scope: 'control-plane' });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  };
+  try {
+    await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+    const ca = await loadOrCreateCa(opts, log);
+    const rootCertPem = ca.rootBundlePem();
+    const rootCertFile = path.join(opts.stateDir, 'root-cert.pem');
+    await writeFile(rootCertFile, rootCertPem, { mode: 0o644 });
+
+    const metrics = new ControlPlaneMetrics();
+    const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };
+    const store = new ConfigStore(mesh, { onListenerError: (err) => log.error('config subscriber failed', { error: (err as Error).message }) });
+    store.setSource('default-install', defaultInstallResult(mesh));
+    metrics.configVersion.set(store.snapshot().version);
+
+    const cache = new SnapshotCache();
+    const pusher = new ProxyPusher({ config: () => store.snapshot(), cache, log, metrics, debounceMs: opts.debounceMs ?? 100 });
+    cleanups.push(() => pusher.close());
+    cleanups.push(store.subscribe((snap, changed) => {
+      metrics.configVersion.set(snap.version);
+      log.info('config changed', { version: snap.version, changed: [...changed].slice(0, 20), changedCount: changed.size });
+      pusher.configChanged();
+    }));
+
+    const publicKeys = opts.tokenPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));
+    const verifier = publicKeys.length > 0 ? new TokenVerifier(publicKeys, { issuer: opts.tokenIssuer }) : undefined;
+    if (!verifier) log.warn('no token public keys given: only proxies with a mesh certificate can connect, and the CA service is off');
+
+    const ads = new AdsServer({
+      cache,
+      controlPlaneId: `meshgate-${opts.clusterId}`,
+      logger: log,
+      authenticate: makeAuthenticator({ trustDomains: [opts.trustDomain], ...(verifier ? { verifyToken: (t: string) => verifier.verify(t) } : {}) }),
+      authorizeResource: (node: ProxyNode, _peer: PeerIdentity, typeUrl: string, name: string) => typeUrl !== TypeUrl.Secret || proxyMayReadSecret(store.snapshot(), node, name),
+    });
+    ads.on('connected', (e: { node: ProxyNode }) => {
+      metrics.connected.inc({ version: e.node.version ?? 'unknown' });
+      if (e.node.clusterId !== opts.clusterId) log.warn('proxy from another cluster connected', { node: e.node.id, proxyCluster: e.node.clusterId, cluster: opts.clusterId });
+      pusher.connected(e.node);
+    });
+    ads.on('disconnected', (e: { node: ProxyNode }) => {
+      metrics.connected.dec({ version: e.node.version ?? 'unknown' });
+      pusher.disconnected(e.node.id);
+    });
+    ads.on('push', (e: { typeUrl: string }) => metrics.pushes.inc({ type: shortType(e.typeUrl) }));
+    ads.on('nack', (e: { node: ProxyNode; typeUrl: string; errorDetail: { message: string } }) => metrics.reject(e.typeUrl, e.node.id, e.errorDetail.message));
+    ads.on('unauthenticated', () => metrics.unauthenticated.inc());
+    ads.on('denied', (e: { typeUrl: string }) => metrics.deniedResources.inc({ type: shortType(e.typeUrl) }));
+
+    const serving = await ca.issueServingCertificate(SERVING_DNS_NAMES, SERVING_TTL_SECONDS);
+    const tls = createXdsServerCredentials({ rootPem: rootCertPem, ...serving });
+    // Renew the serving certificate at half its life; new handshakes get the new one, streams stay up.
+    const renew = setInterval(() => {
+      ca.issueServingCertificate(SERVING_DNS_NAMES, SERVING_TTL_SECONDS).then(
+        (next) => {
+          tls.update(next);
+          log.info('serving certificate renewed');
+        },
+        (err: unknown) => log.error('serving certificate renewal failed', { error: (err as Error).message }),
+      );
+    }, (SERVING_TTL_SECONDS / 2) * 1000);
+    renew.unref();
+    cleanups.push(() => clearInterval(renew));
+
+    const server = new grpc.Server();
+    ads.addToServer(server);
+    if (verifier) {
+      addCertificateService(server, { ca, verifier, log: (entry) => log.info('ca', entry as Record<string, unknown>) });
+    }
+    const listen = opts.listen ?? DEFAULT_XDS_LISTEN;
+    const port = await bind(server, listen, tls.credentials);
+    const address = `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+    cleanups.push(async () => {
+      ads.closeAllStreams();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    });
+
+    let configLoaded = false;
+    const source = new DirectorySource({
+      dir: opts.configDir,
+      store,
+      onDiagnostics: (diags) => {
+        for (const d of diags) {
+          metrics.configDiagnostics.inc({ level: d.level });
+          const line = formatDiagnostic(d);
+          if (d.level === 'Error') log.error('config invalid; the last valid version stays in force', { diagnostic: line, code: d.code });
+          else if (d.level === 'Warning') log.warn('config warning', { diagnostic: line, code: d.code });
+          else log.info('config note', { diagnostic: line, code: d.code });
+        }
+      },
+    });
+    cleanups.push(() => source.close());
+    await source.start();
+    configLoaded = true;
+    log.info('config loaded', { dir: opts.configDir, version: store.snapshot().version });
+
+    const syncz = (): ProxySync[] => buildSyncz(ads.connectionStatus(), opts.trustDomain, (id) => cache.getSnapshot(id)?.version);
+    const debug: DebugServer = await startDebugServer(opts.httpListen ?? DEFAULT_HTTP_LISTEN, {
+      ready: () => (configLoaded ? { ready: true } : { ready: false, reason: 'config not loaded' }),
+      registry: metrics.registry,
+      syncz: () => ({ cluster: opts.clusterId, proxies: syncz() }),
+      configDump: (id) => {
+        const s = cache.getSnapshot(id);
+        if (!s) return undefined;
+        return { version: s.version, resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])) };
+      },
+    });
+    cleanups.push(() => debug.close());
+    log.info('control plane serving', { xds: address, http: debug.address, cluster: opts.clusterId, trustDomain: opts.trustDomain, rootCertFile });
+
+    return {
+      address,
+      httpAddress: debug.address,
+      rootCertPem,
+      rootCertFile,
+      ca,
+      store,
+      cache,
+      ads,
+      metrics,
+      syncz,
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

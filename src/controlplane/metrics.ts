@@ -1,0 +1,46 @@
+// The control plane's Prometheus metrics, under istiod's names where istiod has one (pilot_xds,
+// pilot_xds_pushes, pilot_total_xds_rejects, pilot_xds_cds_reject, ...), meshgate_* otherwise.
+// One registry per control plane: no global state, so tests can run several.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { TypeUrl } from '../xds/envoy-types.js';
+import { NameTableTypeUrl } from '../xds/name-table.js';
+
+/** Istio's short type label: cds, eds, lds, sds, nds. */
+export function shortType(typeUrl: string): string {
+  switch (typeUrl) {
+    case TypeUrl.Cluster: return 'cds';
+    case TypeUrl.ClusterLoadAssignment: return 'eds';
+    case TypeUrl.Listener: return 'lds';
+    case TypeUrl.Secret: return 'sds';
+    case NameTableTypeUrl: return 'nds';
+    default: return typeUrl.split('.').pop() ?? typeUrl;
+  }
+}
+
+export class ControlPlaneMetrics {
+  readonly registry = new Registry();
+  readonly connected = new Gauge({ name: 'pilot_xds', help: 'Number of endpoints connected to this pilot using XDS.', labelNames: ['version'], registers: [this.registry] });
+  readonly pushes = new Counter({ name: 'pilot_xds_pushes', help: 'Responses pushed to proxies, by type (cds, eds, lds, sds, nds).', labelNames: ['type'], registers: [this.registry] });
+  readonly rejects = new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type'], registers: [this.registry] });
+  private readonly perTypeRejects = new Map<string, Counter>();
+  readonly unauthenticated = new Counter({ name: 'meshgate_xds_auth_failures_total', help: 'xDS streams refused because the peer could not prove an identity matching its node.', registers: [this.registry] });
+  readonly deniedResources = new Counter({ name: 'meshgate_xds_denied_resources_total', help: 'Resources withheld from a proxy not authorized for them (SDS secrets).', labelNames: ['type'], registers: [this.registry] });
+  readonly configDiagnostics = new Counter({ name: 'meshgate_config_diagnostics_total', help: 'Diagnostics reported while loading configuration, by level; on an Error the last valid version of the object stays in force.', labelNames: ['level'], registers: [this.registry] });
+  readonly configVersion = new Gauge({ name: 'meshgate_config_version', help: 'Version of the configuration snapshot in force.', registers: [this.registry] });
+  readonly snapshotRejects = new Counter({ name: 'meshgate_xds_snapshot_rejects_total', help: 'Per-proxy snapshots refused as inconsistent or invalid; the previous one stays served.', registers: [this.registry] });
+  readonly generateErrors = new Counter({ name: 'pilot_total_xds_internal_errors', help: 'Total number of internal XDS errors in pilot.', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    // Istio also counts rejects per type as pilot_xds_{cds,eds,lds}_reject.
+    for (const t of ['cds', 'eds', 'lds', 'sds']) {
+      this.perTypeRejects.set(t, new Counter({ name: `pilot_xds_${t}_reject`, help: `Pilot rejected ${t.toUpperCase()} configs.`, labelNames: ['node', 'err'], registers: [this.registry] }));
+    }
+  }
+
+  reject(typeUrl: string, nodeId: string, error: string): void {
+    const t = shortType(typeUrl);
+    this.rejects.inc({ type: t });
+    this.perTypeRejects.get(t)?.inc({ node: nodeId, err: error.slice(0, 200) });
+  }
+}

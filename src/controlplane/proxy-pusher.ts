@@ -1,0 +1,88 @@
+// Istio's push path: for every connected proxy, the model turns the config snapshot into that proxy's
+// resources, the snapshot cache checks and stores them, and the ADS server pushes whatever changed.
+// A new proxy gets its snapshot synchronously when it connects; config changes are debounced (istiod's
+// PILOT_DEBOUNCE_AFTER, 100 ms) and then every proxy is regenerated — pushes stay scoped because a proxy
+// whose generated resources did not change gets no new version.
+import type { ConfigSnapshot } from '../config/types.js';
+import { generateProxyResources } from '../model/generate.js';
+import { buildNameTable } from '../model/name-table.js';
+import type { ProxyNode } from '../xds/node.js';
+import { snapshotFromResources, type SnapshotCache } from '../xds/snapshot-cache.js';
+import type { Logger } from '../xds/log.js';
+import type { ControlPlaneMetrics } from './metrics.js';
+
+export interface ProxyPusherOptions {
+  config: () => ConfigSnapshot;
+  cache: SnapshotCache;
+  log: Logger;
+  metrics: ControlPlaneMetrics;
+  debounceMs: number;
+}
+
+export class ProxyPusher {
+  private readonly nodes = new Map<string, { node: ProxyNode; streams: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: ProxyPusherOptions) {}
+
+  /** A stream for `node` opened: build its snapshot now so its first request is answered. */
+  connected(node: ProxyNode): void {
+    const entry = this.nodes.get(node.id);
+    if (entry) {
+      entry.streams++;
+      entry.node = node;
+    } else {
+      this.nodes.set(node.id, { node, streams: 1 });
+    }
+    this.regenerate(node);
+  }
+
+  disconnected(nodeId: string): void {
+    const entry = this.nodes.get(nodeId);
+    if (!entry) return;
+    if (--entry.streams > 0) return;
+    this.nodes.delete(nodeId);
+    this.opts.cache.clearSnapshot(nodeId);
+  }
+
+  /** Config changed: regenerate every connected proxy after the debounce window. */
+  configChanged(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pushAll();
+    }, this.opts.debounceMs);
+  }
+
+  pushAll(): void {
+    for (const { node } of this.nodes.values()) this.regenerate(node);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private regenerate(node: ProxyNode): void {
+    const config = this.opts.config();
+    let resources;
+    let nameTable;
+    try {
+      resources = generateProxyResources(config, node);
+      nameTable = buildNameTable(config, node);
+    } catch (err) {
+      this.opts.metrics.generateErrors.inc();
+      this.opts.log.error('generating config for proxy failed; it keeps its previous config', { node: node.id, configVersion: config.version, error: (err as Error).message });
+      return;
+    }
+    try {
+      this.opts.cache.setSnapshot(node.id, snapshotFromResources(String(config.version), resources, nameTable));
+    } catch (err) {
+      this.opts.metrics.snapshotRejects.inc();
+      const e = err as Error & { problems?: string[] };
+      this.opts.log.error('snapshot refused; the proxy keeps its previous config', { node: node.id, configVersion: config.version, problems: e.problems ?? [e.message] });
+    }
+  }
+}
