@@ -26,7 +26,8 @@ let loadError: CaptureError | undefined;
 function loadAddon(): OriginalDstAddon {
   if (addon) return addon;
   if (loadError) throw loadError;
-  const file = path.join(packageRoot(), ORIGINAL_DST_ADDON_PATH);
+  // MESHGATE_ORIGINAL_DST_ADDON points at a build elsewhere (a packaged install, or a test of the missing case).
+  const file = process.env.MESHGATE_ORIGINAL_DST_ADDON || path.join(packageRoot(), ORIGINAL_DST_ADDON_PATH);
   try {
     if (process.platform !== 'linux') throw new Error(`SO_ORIGINAL_DST exists only on Linux (this is ${process.platform})`);
     const loaded = createRequire(import.meta.url)(file) as Partial<OriginalDstAddon>;
