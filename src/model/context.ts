@@ -3,6 +3,7 @@
 import type { ConfigSnapshot, Pod } from '../config/types.js';
 import type { ProxyNode } from '../xds/node.js';
 import { buildServiceRegistry, visibleServices, type MeshService } from './services.js';
+import { sidecarAllows, sidecarScopeFor, type SidecarScope } from './sidecar-scope.js';
 
 export interface ModelContext {
   readonly snapshot: ConfigSnapshot;
@@ -15,15 +16,22 @@ export interface ModelContext {
   readonly isRouter: boolean;
   /** The proxy's own pod, when the snapshot lists it. */
   readonly pod: Pod | undefined;
+  /** The Sidecar resource in force for a sidecar proxy. */
+  readonly scope: SidecarScope;
+  /** What happens to destinations the mesh does not know (the Sidecar's setting, else MeshConfig's). */
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
 export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelContext {
   const registry = buildServiceRegistry(snapshot);
+  const scope = sidecarScopeFor(snapshot, node);
   return {
     snapshot,
     node,
     registry,
-    visible: visibleServices(registry, node.namespace),
+    visible: visibleServices(registry, node.namespace).filter((s) => sidecarAllows(scope, s)),
+    scope,
+    outboundTrafficPolicy: scope.outboundTrafficPolicy ?? snapshot.meshConfig.outboundTrafficPolicy,
     trustDomain: snapshot.meshConfig.trustDomain,
     domainSuffix: snapshot.meshConfig.domainSuffix,
     isRouter: node.role === 'router',

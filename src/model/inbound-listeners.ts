@@ -22,10 +22,20 @@ export interface InboundPort {
   port: number;
   /** Services that reach the workload on this port, `host:servicePort`. */
   services: string[];
+  /** A Sidecar ingress `defaultEndpoint`: where the application listens instead of 127.0.0.1:port. */
+  endpoint?: { address: string; port: number };
+  /** A Sidecar ingress `bind` address (captureMode NONE). */
+  bind?: string;
 }
 
-/** The workload's inbound ports: targetPorts of Services selecting it, and the ports the node reports. */
+/**
+ * The workload's inbound ports: a Sidecar's `ingress` list when it has one (Istio's explicit form),
+ * else the targetPorts of Services selecting it and the ports the node reports.
+ */
 export function inboundPorts(ctx: ModelContext): InboundPort[] {
+  if (ctx.scope.ingress.length > 0) {
+    return ctx.scope.ingress.map((i) => ({ port: i.port, services: [], ...(i.endpoint ? { endpoint: i.endpoint } : {}), ...(i.bind ? { bind: i.bind } : {}) }));
+  }
   const ports = new Map<number, Set<string>>();
   const add = (p: number, svc?: string): void => {
     let s = ports.get(p);
@@ -79,15 +89,21 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   const capture = ctx.node.interceptionMode !== 'NONE';
   const rbac = buildRbacFilters(ctx.snapshot, ctx.node.namespace, ctx.node.labels);
   const ports = inboundPorts(ctx);
-  const clusters: Cluster[] = ports.map(({ port, services }) => inboundCluster(port, services));
+  const podAddress = ctx.node.ips[0] ?? '127.0.0.1';
+  const clusters: Cluster[] = ports.map((p) => {
+    // Istio's defaultEndpoint `0.0.0.0:PORT` means the application listens on the pod's own address.
+    const ep = p.endpoint ? { address: p.endpoint.address === '0.0.0.0' ? podAddress : p.endpoint.address, port: p.endpoint.port } : undefined;
+    return inboundCluster(p.port, p.services, ep);
+  });
   const tlsInspector = { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } };
   if (!capture) {
     const ip = ctx.node.ips[0] ?? '127.0.0.1';
-    const listeners = ports.map(({ port }): Listener => {
+    const listeners = ports.map(({ port, bind }): Listener => {
       const mode = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels, port);
+      const address = bind ?? ip;
       return {
-        name: `${ip}_${port}`,
-        address: { socketAddress: { address: ip, portValue: port } },
+        name: `${address}_${port}`,
+        address: { socketAddress: { address, portValue: port } },
         filterChains: chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]),
         listenerFilters: [tlsInspector],
         bindToPort: true,
@@ -117,15 +133,16 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   return { listeners: [listener], clusters };
 }
 
-/** `inbound|PORT||`: the application on the pod's loopback. */
-export function inboundCluster(port: number, services: readonly string[]): Cluster {
+/** `inbound|PORT||`: the application on the pod's loopback, or where a Sidecar's defaultEndpoint says. */
+export function inboundCluster(port: number, services: readonly string[], endpoint?: { address: string; port: number }): Cluster {
   const name = inboundClusterName(port);
+  const target = endpoint ?? { address: APPLICATION_ADDRESS, port };
   return {
     name,
     type: 'STATIC',
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
     lbPolicy: 'ROUND_ROBIN',
-    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: APPLICATION_ADDRESS, portValue: port } } } }] }] },
-    metadata: { filterMetadata: { istio: { services: services.map((s) => ({ host: s.slice(0, s.lastIndexOf(':')) })) } } },
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: target.address, portValue: target.port } } } }] }] },
+    metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host })) } } },
   };
 }

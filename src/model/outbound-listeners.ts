@@ -41,7 +41,7 @@ function tlsInspector(): { name: string; typedConfig: { '@type': string } } {
 }
 
 function fallbackCluster(ctx: ModelContext): string {
-  return ctx.snapshot.meshConfig.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
+  return ctx.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
 }
 
 function bindAddress(ctx: ModelContext, svc: MeshService): string {
