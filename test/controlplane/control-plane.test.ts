@@ -1,0 +1,202 @@
+// The control plane process end to end: the seed's cluster-A YAML in a watched directory, a real mesh
+// CA, workload tokens, the CA service and ADS on one TLS port, proxies as real ADS clients, and the
+// monitoring endpoints over HTTP — all on 127.0.0.1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
+import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
+import { TypeUrl } from '../../src/xds/envoy-types.js';
+import type { Cluster, Listener, Secret } from '../../src/xds/envoy-types.js';
+import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
+import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { TokenIssuer } from '../../src/pki/workload-token.js';
+import { requestCertificate } from '../../src/pki/ca-service.js';
+import { createCsr } from '../../src/pki/certificate.js';
+import { generateKeyPair } from '../../src/pki/keys.js';
+import { jsonLogger } from '../../src/xds/log.js';
+
+const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error('no package.json above the test file');
+}
+
+function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
+  const full = { ...n, domainSuffix: 'cluster.local' };
+  return { ...full, id: formatNodeId(full) };
+}
+
+const clientSidecar = node({ role: 'sidecar', ips: ['10.10.0.5'], podName: 'mysql-client-7d9f6c', namespace: 'default', serviceAccount: 'mysql-client', labels: { app: 'mysql-client' }, clusterId: 'cluster-a', interceptionMode: 'REDIRECT' });
+const egressGateway = node({ role: 'router', ips: ['10.10.0.20'], podName: 'istio-egressgateway-5f7b8c', namespace: 'istio-system', serviceAccount: 'istio-egressgateway-service-account', labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' }, clusterId: 'cluster-a' });
+
+class Proxy {
+  readonly state = new Map<string, { version: string; resources: object[] }[]>();
+  readonly client: AdsClient;
+  constructor(cp: ControlPlane, readonly node: ProxyNode, credentials: () => Promise<AdsClientCredentials>) {
+    this.client = new AdsClient({
+      address: cp.address,
+      rootCertPem: cp.rootCertPem,
+      node,
+      credentials,
+      backoff: { initialMs: 50, maxMs: 300 },
+      initialSubscriptions: [{ typeUrl: TypeUrl.Cluster, names: [] }, { typeUrl: TypeUrl.Listener, names: [] }],
+      onResources: async (typeUrl, resources, version) => {
+        const l = this.state.get(typeUrl) ?? [];
+        l.push({ version, resources });
+        this.state.set(typeUrl, l);
+        if (typeUrl === TypeUrl.Cluster) this.client.setSubscription(TypeUrl.ClusterLoadAssignment, edsNamesOf(resources));
+        if (typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Listener) {
+          const all = [...(this.last(TypeUrl.Cluster)?.resources ?? []).flatMap((c) => referencedSecrets(TypeUrl.Cluster, c)), ...(this.last(TypeUrl.Listener)?.resources ?? []).flatMap((x) => referencedSecrets(TypeUrl.Listener, x))];
+          this.client.setSubscription(TypeUrl.Secret, all);
+        }
+      },
+    });
+  }
+  last(t: string): { version: string; resources: object[] } | undefined {
+    const l = this.state.get(t);
+    return l?.[l.length - 1];
+  }
+  count(t: string): number {
+    return this.state.get(t)?.length ?? 0;
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function get(cp: ControlPlane, p: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://${cp.httpAddress}${p}`);
+  return { status: res.status, text: await res.text() };
+}
+
+async function setup(t: { after(fn: () => Promise<void> | void): void }): Promise<{ cp: ControlPlane; tokens: TokenIssuer; configDir: string; logs: string[] }> {
+  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const fixtures = path.join(repoRoot(), 'test', 'model', 'fixtures');
+  const configDir = path.join(work, 'config');
+  await cp(path.join(fixtures, 'seed', 'client-cluster'), path.join(configDir, 'seed'), { recursive: true });
+  await cp(path.join(fixtures, 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
+  const tokens = await TokenIssuer.create(ISSUER);
+  const keyFile = path.join(work, 'token-issuer.pub');
+  await writeFile(keyFile, tokens.publicKeyPem());
+  const logs: string[] = [];
+  const cp2 = await startControlPlane({
+    configDir,
+    clusterId: 'cluster-a',
+    trustDomain: 'cluster.local',
+    listen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    stateDir: path.join(work, 'state'),
+    tokenPublicKeyFiles: [keyFile],
+    tokenIssuer: ISSUER,
+    debounceMs: 50,
+    logger: jsonLogger({ scope: 'cp', write: (l) => logs.push(l) }),
+  });
+  t.after(() => cp2.close());
+  return { cp: cp2, tokens, configDir, logs };
+}
+
+const tokenCreds = (tokens: TokenIssuer, n: ProxyNode) => async (): Promise<AdsClientCredentials> => ({ token: await tokens.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 600 }) });
+
+test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress gateway, the gateway gets its credential, syncz and metrics report it', async (t) => {
+  const { cp: plane, tokens } = await setup(t);
+  assert.equal(await readFile(plane.rootCertFile, 'utf8'), plane.rootCertPem);
+  assert.equal((await get(plane, '/ready')).status, 200);
+  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
+  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
+  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
+  sidecar.client.start();
+  gateway.client.start();
+  await until(() => sidecar.count(TypeUrl.Listener) > 0 && gateway.count(TypeUrl.Secret) > 0, 'sidecar LDS and gateway SDS');
+  const toEgress = (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).find((c) => c.name === 'outbound|15443|mysql|istio-egressgateway.istio-system.svc.cluster.local');
+  assert.ok(toEgress, 'the sidecar has the cluster toward the egress gateway');
+  const upstream = toEgress.transportSocket?.typedConfig as { sni?: string } | undefined;
+  assert.equal(upstream?.sni, 'mysql.fqdn.example');
+  const secrets = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).map((s) => s.name).sort();
+  assert.deepEqual(secrets, ['kubernetes://client-credential', 'kubernetes://client-credential-cacert']);
+  assert.ok((gateway.last(TypeUrl.Listener)!.resources as Listener[]).some((l) => l.address.socketAddress?.portValue === 15443));
+
+  await until(async () => {
+    const s = JSON.parse((await get(plane, '/debug/syncz')).text) as { proxies: { proxy: string; types: Record<string, { state: string }> }[] };
+    return s.proxies.length === 2 && s.proxies.every((p) => p.types.cds!.state === 'SYNCED' && p.types.lds!.state === 'SYNCED' && p.types.eds!.state === 'SYNCED');
+  }, 'syncz to show both proxies SYNCED');
+  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as { cluster: string; proxies: { name: string; identity: string; authenticatedBy: string }[] };
+  assert.equal(syncz.cluster, 'cluster-a');
+  assert.deepEqual(syncz.proxies.map((p) => [p.name, p.identity, p.authenticatedBy]), [
+    ['istio-egressgateway-5f7b8c.istio-system', 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account', 'token'],
+    ['mysql-client-7d9f6c.default', 'spiffe://cluster.local/ns/default/sa/mysql-client', 'token'],
+  ]);
+  const metrics = (await get(plane, '/metrics')).text;
+  assert.match(metrics, /^pilot_xds\{version="unknown"\} 2$/m);
+  assert.match(metrics, /^pilot_xds_pushes\{type="cds"\} [1-9]/m);
+  assert.match(metrics, /^pilot_xds_pushes\{type="sds"\} 1$/m);
+  const dump = JSON.parse((await get(plane, `/debug/config_dump?proxyID=${encodeURIComponent(clientSidecar.id)}`)).text) as { resources: Record<string, unknown[]> };
+  assert.ok(dump.resources.cds!.length > 0);
+});
+
+test('a config change is debounced and pushed only to the proxies it affects; an invalid edit keeps the last good config', async (t) => {
+  const { cp: plane, tokens, configDir, logs } = await setup(t);
+  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
+  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
+  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
+  sidecar.client.start();
+  gateway.client.start();
+  await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
+  const pushes: { node: ProxyNode; typeUrl: string }[] = [];
+  plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
+  const gwClusters = gateway.count(TypeUrl.Cluster);
+  // A ServiceEntry exported only to its own namespace: the default-namespace sidecar sees it, the istio-system gateway does not.
+  await writeFile(path.join(configDir, 'postgres.yaml'), [
+    'apiVersion: networking.istio.io/v1', 'kind: ServiceEntry', 'metadata:', '  name: postgres', '  namespace: default', 'spec:',
+    '  hosts: [postgres.fqdn.example]', '  exportTo: ["."]', '  location: MESH_EXTERNAL', '  resolution: DNS',
+    '  ports:', '  - number: 5432', '    name: tcp-postgres', '    protocol: TCP', '',
+  ].join('\n'));
+  await until(() => (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).some((c) => c.name === 'outbound|5432||postgres.fqdn.example'), 'the sidecar to receive the new cluster');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(pushes.length > 0);
+  assert.deepEqual([...new Set(pushes.map((p) => p.node.id))], [clientSidecar.id], 'only the sidecar was pushed');
+  assert.equal(gateway.count(TypeUrl.Cluster), gwClusters);
+
+  const before = sidecar.count(TypeUrl.Cluster);
+  await writeFile(path.join(configDir, 'postgres.yaml'), 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: postgres\n  namespace: default\nspec:\n  hosts: [postgres.fqdn.example]\n  ports:\n  - number: "not a port"\n');
+  await until(() => logs.some((l) => l.includes('config invalid; the last valid version stays in force')), 'the invalid edit to be reported');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(sidecar.count(TypeUrl.Cluster), before, 'no push for an invalid edit');
+  assert.match((await get(plane, '/metrics')).text, /^meshgate_config_diagnostics_total\{level="Error"\} [1-9]/m);
+});
+
+test('the CA on the same port issues a workload certificate that then authenticates the xDS stream; a sidecar asking for a gateway credential gets nothing', async (t) => {
+  const { cp: plane, tokens } = await setup(t);
+  const keys = await generateKeyPair('ec-p256');
+  const chain = await requestCertificate({
+    address: plane.address,
+    rootCertPem: plane.rootCertPem,
+    token: await tokens.mint({ namespace: 'default', serviceAccount: 'mysql-client', ttlSeconds: 600 }),
+    csrPem: await createCsr({ privateKeyPem: keys.privateKeyPem, uris: ['spiffe://cluster.local/ns/default/sa/mysql-client'] }),
+    ttlSeconds: 3600,
+  });
+  const sidecar = new Proxy(plane, clientSidecar, async () => ({ certChainPem: chain.slice(0, -1).join(''), privateKeyPem: keys.privateKeyPem }));
+  t.after(() => sidecar.client.close());
+  sidecar.client.start();
+  await until(() => sidecar.count(TypeUrl.Listener) > 0, 'LDS over a certificate-authenticated stream');
+  assert.equal(plane.syncz()[0]!.authenticatedBy, 'certificate');
+  sidecar.client.setSubscription(TypeUrl.Secret, ['kubernetes://client-credential']);
+  await until(() => plane.ads.connectionStatus()[0]?.types[TypeUrl.Secret]?.names.includes('kubernetes://client-credential') === true, 'the server to see the SDS subscription');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(sidecar.count(TypeUrl.Secret), 0);
+});
