@@ -8,7 +8,7 @@ import { TypeUrl } from '../xds/envoy-types.js';
 import { hostMatches, resolveShortHost, splitNamespacedHost } from '../config/hosts.js';
 import { outboundClusterName, outboundSni, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';
-import { directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
+import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
 import { isExportedTo } from './services.js';
 import { downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
 import { selectDestinationRule } from './traffic-policy.js';
@@ -90,7 +90,7 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
     const routes = selectTlsRoutes(ctx, vss, gwRef, port, (sni) => hosts.some((h) => hostMatches(h, sni)));
     if (routes.length === 0) return { chains: [], notes: [note({ skipped: 'no tls route of a bound VirtualService matches this server' })], tls: true };
     return {
-      chains: routes.map((r) => ({ name: `${gwRef}|${serverLabel}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target)] })),
+      chains: routes.map((r) => ({ name: `${gwRef}|${serverLabel}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))] })),
       notes: routes.map((r) => note({ serverNames: r.serverNames, target: r.target })),
       tls: true,
     };
@@ -122,7 +122,7 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
   const c: FilterChain = {
     name: `${gwRef}|${serverLabel}`,
     ...(serverNames ? { filterChainMatch: { serverNames } } : {}),
-    filters: [tcpProxyFilter(target)],
+    filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))],
     ...(terminates && server.tls ? { transportSocket: downstreamTransportSocket(gatewayDownstream(server.tls)) } : {}),
   };
   return { chains: [c], notes: [note({ ...(serverNames ? { serverNames } : {}), target })], tls: terminates };

@@ -2,11 +2,11 @@
 // per service address and port — `VIP_PORT` for services with an address, `0.0.0.0_PORT` for those
 // without (a DNS ServiceEntry) — reached through `virtualOutbound` (15001, useOriginalDst) when
 // iptables captures traffic, or bound to the pod's own address when capture is off (captureMode NONE).
-import type { FilterChain, Listener } from '../xds/envoy-types.js';
+import type { CidrRange, FilterChain, Listener } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
 import { hostMatches } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type ModelContext } from './context.js';
-import { directTarget, MESH_GATEWAY, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, virtualServicesForHost, type RouteTarget } from './routes.js';
+import { destinationIdleTimeout, directTarget, MESH_GATEWAY, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, virtualServicesForHost, type RouteTarget } from './routes.js';
 import type { MeshService, MeshServicePort } from './services.js';
 
 export const VIRTUAL_OUTBOUND = 'virtualOutbound';
@@ -60,7 +60,13 @@ export interface OutboundListenersResult {
   notes: OutboundChainNote[];
 }
 
+function cidrRange(c: string): CidrRange {
+  const [addressPrefix, len] = c.split('/') as [string, string];
+  return { addressPrefix, prefixLen: Number(len) };
+}
+
 export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResult {
+  const capture = ctx.node.interceptionMode !== 'NONE';
   const drafts = new Map<string, ListenerDraft>();
   const notes: OutboundChainNote[] = [];
   for (const svc of ctx.visible) {
@@ -78,7 +84,7 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
         const vss = virtualServicesForHost(ctx, MESH_GATEWAY, svc.hostname);
         const routed = selectTlsRoutes(ctx, vss, MESH_GATEWAY, port.port, (sni) => hostMatches(sni, svc.hostname));
         for (const r of routed) {
-          d.chains.push({ name: `${name}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target)] });
+          d.chains.push({ name: `${name}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))] });
           notes.push({ listener: name, host: svc.hostname, port: port.port, target: r.target });
         }
         const covered = routed.some((r) => r.serverNames.includes(svc.hostname));
@@ -87,26 +93,31 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
           d.chains.push({
             name: `${name}|${svc.hostname}`,
             ...(shared ? { filterChainMatch: { serverNames: [svc.hostname] } } : {}),
-            filters: [tcpProxyFilter(target)],
+            filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))],
           });
           notes.push({ listener: name, host: svc.hostname, port: port.port, target });
         }
         continue;
       }
       const target = tcpTarget(ctx, svc, port);
+      if (capture && address === '0.0.0.0' && svc.cidrs.length > 0) {
+        // ServiceEntry addresses given as CIDR ranges: the shared listener tells them apart by destination.
+        d.chains.push({ name: `${name}|${svc.hostname}`, filterChainMatch: { prefixRanges: svc.cidrs.map(cidrRange) }, filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))] });
+        notes.push({ listener: name, host: svc.hostname, port: port.port, target });
+        continue;
+      }
       if (d.plainOwner !== undefined) {
         notes.push({ listener: name, host: svc.hostname, port: port.port, target, shadowedBy: d.plainOwner });
         continue;
       }
       d.plainOwner = svc.hostname;
-      d.chains.push({ name: `${name}|${svc.hostname}`, filters: [tcpProxyFilter(target)] });
+      d.chains.push({ name: `${name}|${svc.hostname}`, filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))] });
       notes.push({ listener: name, host: svc.hostname, port: port.port, target });
     }
   }
-  const capture = ctx.node.interceptionMode !== 'NONE';
   const listeners: Listener[] = [...drafts.values()].map((d) => {
-    // A TCP chain without SNI must come last so SNI chains on the same listener keep precedence.
-    const chains = [...d.chains.filter((c) => c.filterChainMatch?.serverNames), ...d.chains.filter((c) => !c.filterChainMatch?.serverNames)];
+    // A chain without a match must come last so SNI and prefix chains on the same listener read first.
+    const chains = [...d.chains.filter((c) => c.filterChainMatch), ...d.chains.filter((c) => !c.filterChainMatch)];
     const l: Listener = {
       name: d.name,
       address: { socketAddress: { address: d.address, portValue: d.port } },

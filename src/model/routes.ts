@@ -7,7 +7,9 @@ import { TypeUrl } from '../xds/envoy-types.js';
 import { hostMatches, resolveShortHost } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';
+import { toProtoDuration } from './duration.js';
 import { findService, isExportedTo } from './services.js';
+import { effectivePolicy, selectDestinationRule } from './traffic-policy.js';
 
 export const MESH_GATEWAY = 'mesh';
 
@@ -120,6 +122,23 @@ export function selectTlsRoutes(ctx: ModelContext, vss: readonly VirtualService[
 
 export function directTarget(cluster: string): RouteTarget {
   return { clusters: [{ name: cluster, weight: 100 }] };
+}
+
+/**
+ * `connectionPool.tcp.idleTimeout` of the destination's DestinationRule, which Istio applies to the
+ * tcp_proxy in front of a single destination (weighted routes keep Envoy's default of one hour).
+ */
+export function destinationIdleTimeout(ctx: ModelContext, target: RouteTarget): string | undefined {
+  if (target.clusters.length !== 1) return undefined;
+  const parts = (target.clusters[0]?.name ?? '').split('|');
+  if (parts.length !== 4 || parts[0] !== 'outbound') return undefined;
+  const [, port, subsetName, host] = parts as [string, string, string, string];
+  const svc = findService(ctx.registry, host);
+  if (!svc) return undefined;
+  const dr = selectDestinationRule(ctx.snapshot, ctx.node, host, svc.namespace);
+  const subset = subsetName ? dr?.rule.spec.subsets?.find((s) => s.name === subsetName) : undefined;
+  const idle = effectivePolicy(dr?.rule, Number(port), subset).connectionPool?.tcp?.idleTimeout;
+  return idle ? toProtoDuration(idle) : undefined;
 }
 
 /** envoy.filters.network.tcp_proxy toward one cluster or weighted clusters. */

@@ -110,3 +110,27 @@ test('captureMode NONE binds outbound listeners to the pod address, with no virt
   assert.equal(l?.filterChains.length, 1);
   assert.equal(proxyOf(l).cluster, 'outbound|5432||db.default.svc.cluster.local');
 });
+
+test('ServiceEntry CIDR addresses share 0.0.0.0_PORT, told apart by destination prefix', () => {
+  const m = listeners([
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'net', namespace: 'default' },
+      spec: { hosts: ['net.example'], addresses: ['192.0.2.0/24'], ports: [{ number: 7000, name: 'tcp', protocol: 'TCP' }], resolution: 'NONE' },
+    },
+  ]);
+  const l = m.get('0.0.0.0_7000');
+  assert.deepEqual(l?.filterChains[0]?.filterChainMatch, { prefixRanges: [{ addressPrefix: '192.0.2.0', prefixLen: 24 }] });
+  assert.equal(proxyOf(l).cluster, 'outbound|7000||net.example');
+  assert.equal((l?.defaultFilterChain?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'PassthroughCluster');
+});
+
+test('connectionPool.tcp.idleTimeout of the destination becomes the tcp_proxy idle timeout', () => {
+  const m = listeners([
+    ...base,
+    { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db', namespace: 'default' }, spec: { host: 'db', trafficPolicy: { connectionPool: { tcp: { idleTimeout: '90s' } } } } },
+  ]);
+  assert.equal(proxyOf(m.get('10.96.0.10_5432')).idleTimeout, '90s');
+  assert.equal(proxyOf(m.get('10.96.0.11_5432')).idleTimeout, undefined);
+});
