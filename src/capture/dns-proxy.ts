@@ -67,33 +67,32 @@ export class DnsProxy {
 
   /** Binds UDP and TCP on the same port and starts answering. Resolves with the bound address. */
   async start(): Promise<DnsEndpoint> {
-    const family = net.isIPv6(this.opts.listen.address) ? 'udp6' : 'udp4';
-    // With port 0, UDP picks the port and TCP must get the same one; another process may hold it for TCP, so retry a few times.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const udp = dgram.createSocket({ type: family });
-      const port = await new Promise<number>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind({ address: this.opts.listen.address, port: this.opts.listen.port, exclusive: true }, () => {
-          udp.off('error', reject);
-          resolve(udp.address().port);
-        });
-      }).catch((err: unknown) => {
-        udp.close();
-        throw new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on udp ${this.opts.listen.address}:${this.opts.listen.port}: ${(err as Error).message}`, { cause: err });
-      });
+    const { address, port: wanted } = this.opts.listen;
+    const family = net.isIPv6(address) ? 'udp6' : 'udp4';
+    // With port 0, TCP picks the port (TCP ports are the contended ones on a busy host) and UDP must get
+    // the same one; if that UDP port is taken, try another.
+    for (let attempt = 0; attempt < 20; attempt++) {
       const tcp = net.createServer((socket) => this.onTcpClient(socket));
-      const ok = await new Promise<boolean>((resolve, reject) => {
-        tcp.once('error', (err: NodeJS.ErrnoException) => {
-          if (err.code === 'EADDRINUSE' && this.opts.listen.port === 0) resolve(false);
-          else reject(new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on tcp ${this.opts.listen.address}:${port}: ${err.message}`, { cause: err }));
-        });
-        tcp.listen({ host: this.opts.listen.address, port }, () => resolve(true));
+      const port = await new Promise<number>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: address, port: wanted, exclusive: true }, () => resolve((tcp.address() as net.AddressInfo).port));
       }).catch((err: unknown) => {
-        udp.close();
+        throw new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on tcp ${address}:${wanted}: ${(err as Error).message}`, { cause: err });
+      });
+      const udp = dgram.createSocket({ type: family });
+      const bound = await new Promise<boolean>((resolve, reject) => {
+        udp.once('error', (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EADDRINUSE' && wanted === 0) resolve(false);
+          else reject(new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on udp ${address}:${port}: ${err.message}`, { cause: err }));
+        });
+        udp.bind({ address, port, exclusive: true }, () => resolve(true));
+      }).catch(async (err: unknown) => {
+        await new Promise<void>((resolve) => tcp.close(() => resolve()));
         throw err;
       });
-      if (!ok) {
+      if (!bound) {
         udp.close();
+        await new Promise<void>((resolve) => tcp.close(() => resolve()));
         continue;
       }
       udp.on('message', (msg, rinfo) => this.onUdpQuery(msg, rinfo));
@@ -101,10 +100,10 @@ export class DnsProxy {
       tcp.on('error', (err) => this.log('error', 'DNS proxy TCP server error', { error: err.message }));
       this.udp = udp;
       this.tcp = tcp;
-      this.log('info', 'DNS proxy listening', { address: this.opts.listen.address, port, upstream: this.opts.upstream.map((u) => `${u.address}:${u.port}`) });
-      return { address: this.opts.listen.address, port };
+      this.log('info', 'DNS proxy listening', { address, port, upstream: this.opts.upstream.map((u) => `${u.address}:${u.port}`) });
+      return { address, port };
     }
-    throw new CaptureError('E_DNS_LISTEN', `DNS proxy could not get the same free port for UDP and TCP on ${this.opts.listen.address} after 5 attempts`);
+    throw new CaptureError('E_DNS_LISTEN', `DNS proxy could not get the same free port for UDP and TCP on ${address} after 20 attempts`);
   }
 
   /** The address answering queries (after start). */

@@ -39,49 +39,60 @@ export function respond(raw: Buffer, proto: 'udp' | 'tcp', seen: string[]): Buff
 
 export async function startTestDnsServer(address: string, port = 0): Promise<TestDnsServer> {
   const seen: string[] = [];
-  const udp = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind({ address, port }, () => resolve());
-  });
-  const bound = udp.address().port;
-  udp.on('message', (msg, rinfo) => {
-    const out = respond(msg, 'udp', seen);
-    if (out) udp.send(out, rinfo.port, rinfo.address);
-  });
   const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let buf: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        const out = respond(Buffer.from(msg), 'tcp', seen);
-        if (!out) continue;
-        const frame = Buffer.alloc(2 + out.length);
-        frame.writeUInt16BE(out.length, 0);
-        out.copy(frame, 2);
-        socket.write(frame);
-      }
+  // TCP picks the port (the contended kind on a busy host), UDP takes the same; bounded retries.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const tcp = net.createServer((socket) => serveTcp(socket, seen, sockets));
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen({ host: address, port }, () => resolve());
     });
+    const bound = (tcp.address() as net.AddressInfo).port;
+    const udp = dgram.createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve, reject) => {
+      udp.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' && port === 0 ? resolve(false) : reject(err)));
+      udp.bind({ address, port: bound }, () => resolve(true));
+    });
+    if (!ok) {
+      udp.close();
+      await new Promise<void>((r) => tcp.close(() => r()));
+      continue;
+    }
+    udp.on('message', (msg, rinfo) => {
+      const out = respond(msg, 'udp', seen);
+      if (out) udp.send(out, rinfo.port, rinfo.address);
+    });
+    return {
+      address,
+      port: bound,
+      seen,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+      },
+    };
+  }
+  throw new Error(`no port free for both UDP and TCP on ${address} after 20 attempts`);
+}
+
+function serveTcp(socket: net.Socket, seen: string[], sockets: Set<net.Socket>): void {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+  socket.on('error', () => undefined);
+  let buf: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+      buf = buf.subarray(2 + msg.length);
+      const out = respond(Buffer.from(msg), 'tcp', seen);
+      if (!out) continue;
+      const frame = Buffer.alloc(2 + out.length);
+      frame.writeUInt16BE(out.length, 0);
+      out.copy(frame, 2);
+      socket.write(frame);
+    }
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen({ host: address, port: bound }, () => resolve());
-  });
-  return {
-    address,
-    port: bound,
-    seen,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
-    },
-  };
 }
 
 /** Sends one query over UDP and resolves with the first response (rejects after timeoutMs). */
