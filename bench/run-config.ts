@@ -106,7 +106,7 @@ export function figureSpecs(c: BenchConfig): FigureSpec[] {
       { name: 'rotation_failed_queries', unit: 'queries', better: 'lower', label: '  failed queries during it', direct: false },
     );
   }
-  if (has('controlplane')) {
+  if (has('controlplane') && c.chains.includes('meshgate')) {
     const s = `${c.controlPlane.services} svc, ${c.controlPlane.clients} clients`;
     specs.push(
       { name: 'controlplane_first_push_s', unit: 's', better: 'lower', label: `control plane first full push (${s})`, direct: false, meshgateOnly: true },

@@ -272,7 +272,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, Linux ${machine.kernel}\n`);
   process.stdout.write(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join('; ')}\n`);
   process.stdout.write(`results: ${latest} and ${writer.rawFile}\n`);
-  const missing = missingFigures(specs, figures);
+  const missing = missingFigures(specs, figures, config.chains);
   if (run.problems.length > 0) process.stdout.write(`\nproblems:\n${run.problems.map((p) => `  - ${p}`).join('\n')}\n`);
   if (missing.length > 0) {
     process.stdout.write(`\nmissing figures (${missing.length}): ${missing.join(', ')}\n`);
