@@ -188,6 +188,7 @@ export class DirectorySource {
     if (r.patches.length > 0 && kustomization) {
       try {
         const k = parseKustomization(await readFile(kustomization, 'utf8'), kustomization);
+        r.diagnostics.push(...k.diagnostics.filter((d) => d.level === 'Error'));
         const own = k.patches.filter((ref) => ref.path !== undefined && path.resolve(path.dirname(kustomization), ref.path) === f);
         r.diagnostics.push(...applyKustomization(own, path.dirname(kustomization), r.patches, kustomization));
       } catch (err) {
