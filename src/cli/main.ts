@@ -8,6 +8,8 @@ import { registerValidateCommand } from './validate.js';
 import { registerAnalyzeCommand } from './analyze.js';
 import { registerCaCommands } from './ca.js';
 import { registerLabCommands } from './lab.js';
+import { registerControlPlaneCommand } from './control-plane.js';
+import { registerProxyStatusCommand } from './proxy-status.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerAnalyzeCommand(program);
   registerCaCommands(program);
   registerLabCommands(program);
+  registerControlPlaneCommand(program);
+  registerProxyStatusCommand(program);
   return program;
 }
 

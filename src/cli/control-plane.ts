@@ -1,0 +1,77 @@
+// `meshgate control-plane --config DIR --cluster-id ID --trust-domain TD`: istiod's job for one cluster.
+// Watches DIR, serves xDS and the CA on --listen (TLS, mesh root written to STATE/root-cert.pem), and
+// /ready, /metrics, /debug/syncz on --http-listen. Logs JSON lines to stderr; runs until SIGTERM/SIGINT.
+import type { Command } from 'commander';
+import path from 'node:path';
+import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
+import { jsonLogger, type LogLevel } from '../xds/log.js';
+
+export const DEFAULT_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+interface ControlPlaneCliOptions {
+  config: string;
+  clusterId: string;
+  trustDomain: string;
+  listen: string;
+  httpListen: string;
+  caDir?: string;
+  stateDir?: string;
+  tokenPublicKey: string[];
+  tokenIssuer: string;
+  debounceMs: string;
+  logLevel: string;
+}
+
+function parseLevel(s: string): LogLevel {
+  if (s === 'debug' || s === 'info' || s === 'warn' || s === 'error') return s;
+  throw Object.assign(new Error(`unknown log level "${s}": expected debug, info, warn or error`), { code: 'E_CLI_USAGE' });
+}
+
+export function registerControlPlaneCommand(program: Command): void {
+  program
+    .command('control-plane')
+    .description("Run the control plane (istiod's job): watch a config folder, run the mesh CA, serve xDS to proxies.")
+    .requiredOption('--config <dir>', 'folder of Istio/Kubernetes YAML or JSON to serve (watched for changes)')
+    .requiredOption('--cluster-id <id>', "this cluster's id (Istio's CLUSTER_ID)")
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of this cluster', 'cluster.local')
+    .option('--listen <host:port>', 'xDS and CA gRPC (TLS) address', DEFAULT_XDS_LISTEN)
+    .option('--http-listen <host:port>', '/ready, /metrics and /debug/syncz address', DEFAULT_HTTP_LISTEN)
+    .option('--ca-dir <dir>', 'a cacerts folder (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); default: a self-signed root kept in the state folder')
+    .option('--state-dir <dir>', 'where the self-signed CA and root-cert.pem are kept (default: ./.meshgate/<cluster-id>)')
+    .option('--token-public-key <file...>', 'PEM public key(s) that sign workload tokens (repeatable)', [])
+    .option('--token-issuer <iss>', 'the issuer workload tokens must carry', DEFAULT_TOKEN_ISSUER)
+    .option('--debounce-ms <ms>', 'wait this long after a config change before pushing', '100')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (o: ControlPlaneCliOptions) => {
+      const debounceMs = Number(o.debounceMs);
+      if (!Number.isFinite(debounceMs) || debounceMs < 0) throw Object.assign(new Error(`--debounce-ms must be a non-negative number, got "${o.debounceMs}"`), { code: 'E_CLI_USAGE' });
+      const logger = jsonLogger({ scope: 'control-plane', level: parseLevel(o.logLevel) });
+      const cp = await startControlPlane({
+        configDir: o.config,
+        clusterId: o.clusterId,
+        trustDomain: o.trustDomain,
+        listen: o.listen,
+        httpListen: o.httpListen,
+        ...(o.caDir ? { caDir: o.caDir } : {}),
+        stateDir: o.stateDir ?? path.join('.meshgate', o.clusterId),
+        tokenPublicKeyFiles: o.tokenPublicKey,
+        tokenIssuer: o.tokenIssuer,
+        debounceMs,
+        logger,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string): void => {
+          logger.info('shutting down', { signal });
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          resolve();
+        };
+        const onTerm = (): void => stop('SIGTERM');
+        const onInt = (): void => stop('SIGINT');
+        process.on('SIGTERM', onTerm);
+        process.on('SIGINT', onInt);
+      });
+      await cp.close();
+      logger.info('stopped');
+    });
+}
