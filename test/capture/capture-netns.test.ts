@@ -10,7 +10,7 @@ import { applyCapture, cleanupCapture, detectIptables, iptablesSave } from '../.
 import { canonicalRuleset } from '../../src/capture/iptables-save.js';
 import { originalDstAvailable } from '../../src/capture/original-dst.js';
 import { findExecutable } from '../../src/capture/command.js';
-import { JsonChild, createNetns, fixtureArgv, linkNamespaces, netnsSkipReason, runIn } from './netns-harness.js';
+import { JsonChild, createNetns, fixtureArgv, linkNamespaces, netnsSkipReason, runIn, sh } from './netns-harness.js';
 
 const skip = netnsSkipReason() ?? (originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npm exec node-gyp rebuild`)');
 const PROXY = { uid: 1337, gid: 1337 };
@@ -144,4 +144,39 @@ test('the legacy backend captures and cleans up the same way', { skip: legacySki
   const after = await iptablesSave(tools, { netns: a });
   // A legacy table, once instantiated, stays (empty); everything in it is gone.
   assert.equal(canonicalRuleset(after, { ignoreEmptyTables: true }), canonicalRuleset(before, { ignoreEmptyTables: true }));
+});
+
+const ipv6Skip = skip ?? (findExecutable('ip6tables-restore') ? undefined : 'ip6tables is not installed');
+test('IPv6: ip6tables capture redirects to the listener and IP6T_SO_ORIGINAL_DST recovers the destination', { skip: ipv6Skip }, async (t) => {
+  const a = createNetns(t, 'six');
+  const b = createNetns(t, 'sixb');
+  // 2001:2::/48 is the IPv6 benchmarking range (RFC 5180), only ever inside these namespaces; nodad: usable at once.
+  sh('ip', ['-n', a, 'link', 'add', 'mgt0', 'type', 'veth', 'peer', 'name', 'mgt1', 'netns', b]);
+  sh('ip', ['-n', a, 'addr', 'add', '2001:2::1/64', 'dev', 'mgt0', 'nodad']);
+  sh('ip', ['-n', b, 'addr', 'add', '2001:2::2/64', 'dev', 'mgt1', 'nodad']);
+  sh('ip', ['-n', a, 'link', 'set', 'mgt0', 'up']);
+  sh('ip', ['-n', b, 'link', 'set', 'mgt1', 'up']);
+  const dir = stateDir(t);
+  const tools6 = await detectIptables(6, { netns: a });
+  const before6 = await iptablesSave(tools6, { netns: a });
+  await applyCapture({ ipv6: true }, { netns: a, stateDir: dir });
+  t.after(async () => {
+    // Safety net for a failed assertion.
+    await cleanupCapture({ netns: a, stateDir: dir }).catch(() => undefined);
+  });
+  const sidecar = new JsonChild(t, a, fixtureArgv('tcp-probe', ['listen', ':::15001', ':::15006']), PROXY);
+  const remote = new JsonChild(t, b, fixtureArgv('tcp-probe', ['listen', '2001:2::2:9000']));
+  await sidecar.waitFor((l) => l.event === 'ready');
+  await remote.waitFor((l) => l.event === 'ready');
+
+  assert.equal(connect(a, '2001:2::2', 9000).data, 'hello from :::15001');
+  assert.deepEqual((await sidecar.waitFor((l) => l.listener === ':::15001')).original, { address: '2001:2::2', port: 9000 });
+  assert.equal(connect(a, '2001:2::2', 9000, PROXY).data, 'hello from 2001:2::2:9000', 'UID 1337 bypasses over IPv6 too');
+  assert.equal(connect(b, '2001:2::1', 8080).data, 'hello from :::15006');
+  assert.deepEqual((await sidecar.waitFor((l) => l.listener === ':::15006')).original, { address: '2001:2::1', port: 8080 });
+
+  await cleanupCapture({ netns: a, stateDir: dir });
+  const after6 = await iptablesSave(tools6, { netns: a });
+  const exact = tools6.backend === 'nft' && findExecutable('nft') !== undefined;
+  assert.equal(canonicalRuleset(after6, { ignoreEmptyTables: !exact }), canonicalRuleset(before6, { ignoreEmptyTables: !exact }));
 });
