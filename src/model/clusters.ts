@@ -16,6 +16,7 @@ import { loadAssignment } from './endpoints.js';
 import { peerAuthenticationMode } from './peer-authentication.js';
 import { serviceEndpoints, serviceIdentities, type MeshService, type MeshServicePort, type ServiceEndpoint } from './services.js';
 import { credentialUpstream, fileUpstream, istioMutualUpstream, originationNames, tlsTransportSocket } from './tls-context.js';
+import { credentialAvailability } from './secrets.js';
 import { effectivePolicy, selectDestinationRule, type EffectivePolicy } from './traffic-policy.js';
 
 /** Envoy's "unlimited" for circuit breaker thresholds, as Istio sets them by default. */
@@ -139,6 +140,13 @@ function upstreamSecurity(
             kind: 'fail_closed',
             reason: `DestinationRule tls.mode ${mode} with credentialName "${tls.credentialName}" applies only to gateways; Istio ignores it on sidecars and would send plaintext, meshgate refuses connections on this cluster instead`,
           };
+        }
+        // Reference only SDS resources the gateway can be given: a missing or unusable Secret fails this
+        // cluster closed instead of leaving the proxy's whole snapshot waiting for a secret.
+        const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, tls.credentialName);
+        const missing = [mode === 'MUTUAL' && !have.cert ? 'certificate and key' : '', !tls.insecureSkipVerify && !have.ca ? 'CA certificate' : ''].filter(Boolean);
+        if (missing.length > 0) {
+          return { kind: 'fail_closed', reason: `credentialName "${tls.credentialName}" in ${ctx.node.namespace} has no usable ${missing.join(' or ')}${have.problem ? ` (${have.problem})` : ''}` };
         }
         return { kind, ...(tls.sni ? { sni: tls.sni } : {}), sans: names.sans, sanSource: names.source, credential: tls.credentialName, files: false };
       }

@@ -10,6 +10,7 @@ import { outboundClusterName, outboundSni, type ModelContext } from './context.j
 import { byString, labelsMatch } from './labels.js';
 import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
 import { isExportedTo } from './services.js';
+import { credentialAvailability } from './secrets.js';
 import { downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
 import { selectDestinationRule } from './traffic-policy.js';
 
@@ -118,6 +119,17 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
   const terminates = mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL' || mode === 'ISTIO_MUTUAL';
   const target = selectTcpRoute(ctx, vss, gwRef, port);
   if (!target) return { chains: [], notes: [note({ skipped: 'no tcp route of a bound VirtualService matches this server' })], tls: terminates };
+  const credential = server.tls?.credentialName ?? server.tls?.credentialNames?.[0];
+  if (terminates && mode !== 'ISTIO_MUTUAL' && credential) {
+    // A server whose credential cannot be served gets no chain (its SNI is refused) rather than one
+    // that waits on a secret and holds the gateway's whole configuration back.
+    const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, credential);
+    const needsCa = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
+    if (!have.cert || (needsCa && !have.ca)) {
+      const what = [!have.cert ? 'certificate and key' : '', needsCa && !have.ca ? 'CA certificate' : ''].filter(Boolean).join(' or ');
+      return { chains: [], notes: [note({ skipped: `credentialName "${credential}" in ${ctx.node.namespace} has no usable ${what}${have.problem ? ` (${have.problem})` : ''}` })], tls: true };
+    }
+  }
   const serverNames = terminates ? sniForServer(hosts) : undefined;
   const c: FilterChain = {
     name: `${gwRef}|${serverLabel}`,

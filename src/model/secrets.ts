@@ -118,3 +118,20 @@ export function proxyMayReadSecret(snapshot: ConfigSnapshot, node: ProxyNode, re
   if (!cred) return false;
   return credentialSecrets(snapshot, node.namespace, cred).some((s) => s.name === resourceName);
 }
+
+export interface CredentialAvailability {
+  /** `kubernetes://NAME` can be served (certificate and key). */
+  cert: boolean;
+  /** `kubernetes://NAME-cacert` can be served. */
+  ca: boolean;
+  problem?: string;
+}
+
+/** What a credential name yields in a namespace, so builders reference only SDS resources that exist. */
+export function credentialAvailability(snapshot: ConfigSnapshot, namespace: string, credentialName: string): CredentialAvailability {
+  const name = credentialName.startsWith(CREDENTIAL_PREFIX) ? credentialName.slice(CREDENTIAL_PREFIX.length) : credentialName;
+  const r = readCredential(snapshot, namespace, name);
+  const cert = Boolean(r.credential?.certChainPem && r.credential.privateKeyPem);
+  const ca = Boolean(r.credential?.caPem);
+  return { cert, ca, ...(r.problem ? { problem: r.problem.message } : {}) };
+}

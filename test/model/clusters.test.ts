@@ -1,12 +1,14 @@
 // Outbound clusters: Istio's merge rules, load balancing, connection pool, outlier detection,
 // ServiceEntry resolutions, auto mTLS, and TLS origination (files, credentials, fail closed).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import type { Cluster, UpstreamTlsContext } from '../../src/xds/envoy-types.js';
 import type { ConfigObject, DestinationRule, ServiceEntry, TrafficPolicy } from '../../src/config/types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { effectivePolicy } from '../../src/model/traffic-policy.js';
-import { pod, routerNode, service, sidecarNode, snapshotOf } from './fixtures.js';
+import { FIXTURES, pod, routerNode, service, sidecarNode, snapshotOf } from './fixtures.js';
 
 const client = sidecarNode({ podName: 'client', namespace: 'default', labels: { app: 'client' } });
 
@@ -206,7 +208,11 @@ test('credentialName fails closed on a sidecar but becomes kubernetes:// SDS on 
   assert.match(String(side.metadata?.filterMetadata?.meshgate?.failClosed), /SIMPLE with credentialName "api-ca"/);
 
   const gw = routerNode({ podName: 'egress', namespace: 'default', labels: { istio: 'egressgateway' } });
-  const t = upstream(get(clustersOf([ext, rule], gw), 'outbound|443||api.example'));
+  const missing = get(clustersOf([ext, rule], gw), 'outbound|443||api.example');
+  assert.deepEqual(missing.loadAssignment?.endpoints, [], 'without the Secret the gateway cluster fails closed too');
+  assert.match(String(missing.metadata?.filterMetadata?.meshgate?.failClosed), /"api-ca" in default has no usable CA certificate/);
+  const caSecret: ConfigObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-ca', namespace: 'default' }, data: { cacert: readFileSync(path.join(FIXTURES(), 'certs', 'root.crt')) } };
+  const t = upstream(get(clustersOf([ext, rule, caSecret], gw), 'outbound|443||api.example'));
   assert.equal(t.commonTlsContext?.tlsCertificateSdsSecretConfigs, undefined, 'SIMPLE presents no client certificate');
   assert.equal(t.commonTlsContext?.combinedValidationContext?.validationContextSdsSecretConfig.name, 'kubernetes://api-ca-cacert');
   assert.deepEqual(t.commonTlsContext?.combinedValidationContext?.defaultValidationContext.matchTypedSubjectAltNames, [{ sanType: 'DNS', matcher: { exact: 'api.internal' } }]);

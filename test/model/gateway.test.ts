@@ -26,6 +26,12 @@ function secret(name: string, data: Record<string, Buffer>, namespace = 'istio-s
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, data };
 }
 
+const credentials: ConfigObject[] = [
+  secret('db-cert', { 'tls.crt': cert('server.crt'), 'tls.key': cert('server.key') }),
+  secret('a', { 'tls.crt': cert('server.crt'), 'tls.key': cert('server.key'), 'ca.crt': cert('root.crt') }),
+  secret('b', { cert: cert('server.crt'), key: cert('server.key'), cacert: cert('root.crt') }),
+];
+
 const backends: ConfigObject[] = [
   service('db', 'default', { app: 'db' }, [{ name: 'tcp', port: 5432 }], '10.96.0.10'),
   pod('db-1', 'default', '10.1.0.1', { app: 'db' }, { sidecar: true }),
@@ -44,6 +50,7 @@ function downstream(l: Listener | undefined, i = 0): DownstreamTlsContext {
 test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, TLS 1.2 minimum, listener on the Service targetPort', () => {
   const m = gwListeners([
     ...backends,
+    ...credentials,
     gateway('gw', [{ port: { number: 443, name: 'tls', protocol: 'TLS' }, hosts: ['db.example.com'], tls: { mode: 'SIMPLE', credentialName: 'db-cert' } }]),
     vs('db', { hosts: ['db.example.com'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db', port: { number: 5432 } } }] }] }),
   ]);
@@ -61,6 +68,7 @@ test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, TLS
 test('MUTUAL and OPTIONAL_MUTUAL verify clients against NAME-cacert; minProtocolVersion and cipherSuites are honoured', () => {
   const m = gwListeners([
     ...backends,
+    ...credentials,
     gateway('gw', [
       { port: { number: 443, name: 'a', protocol: 'TLS' }, hosts: ['a.example'], tls: { mode: 'MUTUAL', credentialName: 'a', subjectAltNames: ['client.example'], minProtocolVersion: 'TLSV1_3' } },
       { port: { number: 443, name: 'b', protocol: 'TLS' }, hosts: ['b.example'], tls: { mode: 'OPTIONAL_MUTUAL', credentialName: 'b', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] } },
@@ -154,4 +162,21 @@ test('gateway secrets: certificate and CA from the gateway namespace, a separate
   assert.equal(proxyMayReadSecret(snap, side, 'kubernetes://split'), false, 'never a sidecar');
   assert.equal(proxyMayReadSecret(snap, side, 'default'), true);
   assert.equal(proxyMayReadSecret(snap, side, 'ROOTCA'), true);
+});
+
+test('a server whose credential is missing or unusable gets no chain; the other servers keep working', () => {
+  const objects = [
+    ...backends,
+    ...credentials,
+    gateway('gw', [
+      { port: { number: 443, name: 'ok', protocol: 'TLS' }, hosts: ['a.example'], tls: { mode: 'MUTUAL', credentialName: 'a' } },
+      { port: { number: 443, name: 'no-ca', protocol: 'TLS' }, hosts: ['c.example'], tls: { mode: 'MUTUAL', credentialName: 'db-cert' } },
+      { port: { number: 443, name: 'gone', protocol: 'TLS' }, hosts: ['d.example'], tls: { mode: 'SIMPLE', credentialName: 'gone' } },
+    ]),
+    vs('all', { hosts: ['a.example', 'c.example', 'd.example'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db' } }] }] }),
+  ];
+  const r = generateProxyResources(snapshotOf(objects), gwNode);
+  const l = r.listeners.find((x) => x.name === '0.0.0.0_8443');
+  assert.deepEqual(l?.filterChains.map((c) => c.filterChainMatch?.serverNames), [['a.example']]);
+  assert.deepEqual(r.secrets.map((s) => s.name), ['kubernetes://a', 'kubernetes://a-cacert']);
 });

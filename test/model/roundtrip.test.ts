@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { canonicalResource } from '../../src/xds/codec.js';
+import { checkSnapshotConsistency, snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { TypeUrl, type ProxyResources } from '../../src/xds/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
@@ -63,4 +64,16 @@ test('every generated resource of the four seed proxies round-trips through Envo
   total += roundTripAll('ingress-gateway', generateProxyResources(b, ingressGateway));
   total += roundTripAll('server-sidecar', generateProxyResources(b, serverSidecar));
   assert.ok(total > 40, `only ${total} resources checked`);
+});
+
+test('each seed proxy\'s resources are a consistent xDS snapshot: every cluster, assignment and secret they name exists', async () => {
+  const a = await clusterA();
+  const b = await clusterB();
+  const cases = [
+    ['client-sidecar', generateProxyResources(a, clientSidecar)],
+    ['egress-gateway', generateProxyResources(a, egressGateway)],
+    ['ingress-gateway', generateProxyResources(b, ingressGateway)],
+    ['server-sidecar', generateProxyResources(b, serverSidecar)],
+  ] as const;
+  for (const [name, r] of cases) assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], name);
 });
