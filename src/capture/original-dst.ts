@@ -38,7 +38,8 @@ function loadAddon(): OriginalDstAddon {
     loadError = new CaptureError(
       'E_ORIGINAL_DST_UNAVAILABLE',
       `cannot load the SO_ORIGINAL_DST addon ${file}: ${(err as Error).message}. ` +
-        'Build it with `npm ci` (runs node-gyp) or `npm exec node-gyp rebuild` in the package root ' +
+        'Build it with `npm ci` (runs node-gyp) or `npx --yes node-gyp rebuild` in the package root, or offline with ' +
+        "npm's own copy: `node $(npm prefix -g)/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js rebuild` " +
         '(needs python3, make and a C++ compiler); transparent capture (useOriginalDst listeners) needs it.',
       { cause: err },
     );

@@ -12,7 +12,7 @@ import { originalDstAvailable } from '../../src/capture/original-dst.js';
 import { findExecutable } from '../../src/capture/command.js';
 import { JsonChild, createNetns, fixtureArgv, linkNamespaces, netnsSkipReason, runIn, sh } from './netns-harness.js';
 
-const skip = netnsSkipReason() ?? (originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npm exec node-gyp rebuild`)');
+const skip = netnsSkipReason() ?? (originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npx --yes node-gyp rebuild`)');
 const PROXY = { uid: 1337, gid: 1337 };
 
 function stateDir(t: TestContext): string {

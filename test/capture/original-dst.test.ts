@@ -7,7 +7,7 @@ import net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../../src/capture/original-dst.js';
 import { fixtureArgv, repoRoot } from './netns-harness.js';
 
-const skip = originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npm exec node-gyp rebuild`)';
+const skip = originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npx --yes node-gyp rebuild`)';
 
 test('a connection that was not redirected reports its own local address (or nothing without conntrack)', { skip }, async (t) => {
   const seen: Array<ReturnType<typeof getOriginalDestination>> = [];
