@@ -1,7 +1,7 @@
-// The seed scenario as the model sees it: the seed's YAML (test/model/fixtures/seed, verbatim from
-// shared/scenario) plus the example additions (egress Gateway, Service patch, mysql Service, gateway
-// credentials, pods) loaded through the real config loader onto Istio's default install, and the four
-// proxies of the three-leg path.
+// The seed scenario as the model sees it: the example config examples/mysql-cross-cluster/cluster-a|b
+// (the seed's YAML plus the egress Gateway, the Service patches and the mysql Service) and test-only
+// objects (gateway credentials from test certificates, the pods) loaded through the real config loader
+// onto Istio's default install, and the four proxies of the three-leg path.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,12 +33,14 @@ export async function loadSnapshot(dirs: string[], mesh: MeshConfig = defaultMes
   return snapshot;
 }
 
+const EXAMPLE = (): string => path.join(repoRoot(), 'examples', 'mysql-cross-cluster');
+
 export function clusterA(): Promise<ConfigSnapshot> {
-  return loadSnapshot([path.join(FIXTURES(), 'seed', 'client-cluster'), path.join(FIXTURES(), 'cluster-a')]);
+  return loadSnapshot([path.join(EXAMPLE(), 'cluster-a'), path.join(FIXTURES(), 'cluster-a')]);
 }
 
 export function clusterB(): Promise<ConfigSnapshot> {
-  return loadSnapshot([path.join(FIXTURES(), 'seed', 'server-cluster'), path.join(FIXTURES(), 'cluster-b')]);
+  return loadSnapshot([path.join(EXAMPLE(), 'cluster-b'), path.join(FIXTURES(), 'cluster-b')]);
 }
 
 function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
