@@ -36,10 +36,10 @@ const CLUSTER_ID = 'bench';
 const TRUST_DOMAIN = 'cluster.local';
 const XDS_SERVER_NAME = 'istiod.istio-system.svc';
 
-async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, onTick?: () => void): Promise<number> {
+async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, onTick?: () => void, progress?: () => string): Promise<number> {
   const t0 = performance.now();
   while (!(await check())) {
-    if (performance.now() - t0 > timeoutMs) throw new ControlPlaneBenchError(`${what}: not done within ${timeoutMs / 1000} s`);
+    if (performance.now() - t0 > timeoutMs) throw new ControlPlaneBenchError(`${what}: not done within ${timeoutMs / 1000} s${progress ? ` (${progress()})` : ''}`);
     onTick?.();
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -109,7 +109,7 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
         lastLog = performance.now();
         opts.log(`control plane: ${f.fullyPushed()}/${opts.clients} clients fully pushed`);
       }
-    });
+    }, () => `${f.fullyPushed()} of ${opts.clients} clients fully pushed`);
     const firstPushSeconds = (performance.now() - t0) / 1000;
     opts.log(`control plane: first full push to ${opts.clients} clients in ${firstPushSeconds.toFixed(2)} s (streams opened in ${connectSeconds.toFixed(2)} s)`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -122,7 +122,7 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
     await writeFile(tmp, serviceYaml(changed, 1));
     const c0 = performance.now();
     await rename(tmp, serviceFile(configDir, changed));
-    await waitUntil('one-object change to every client', 120_000, () => f.cdsChangedSince(c0).count === opts.clients, sample);
+    await waitUntil('one-object change to every client', 120_000, () => f.cdsChangedSince(c0).count === opts.clients, sample, () => `${f.cdsChangedSince(c0).count} of ${opts.clients} clients saw it`);
     const changeSeconds = (f.cdsChangedSince(c0).lastAt - c0) / 1000;
     opts.log(`control plane: one DestinationRule change reached ${opts.clients} clients in ${changeSeconds.toFixed(3)} s`);
     sample();
