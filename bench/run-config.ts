@@ -39,7 +39,7 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     if (v === undefined || v.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
     return v;
   };
-  const known = new Set(['--quick', '--repeats', '--only', '--chains', '--results-dir', '--help']);
+  const known = new Set(['--quick', '--repeats', '--only', '--chains', '--results-dir', '--cp-size', '--help']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new BenchUsageError(`unknown option ${a} (known: ${[...known].join(', ')})`);
   const repeats = Number(value('--repeats') ?? (quick ? 1 : 3));
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new BenchUsageError('--repeats must be an integer from 1 to 20');
@@ -47,6 +47,13 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
   for (const l of only) if (!LOADS.includes(l as LoadName)) throw new BenchUsageError(`--only: unknown load "${l}" (loads: ${LOADS.join(', ')})`);
   const chains = (value('--chains')?.split(',').map((s) => s.trim()) ?? ['meshgate', 'haproxy', 'direct']) as ChainKind[];
   for (const c of chains) if (!['meshgate', 'haproxy', 'direct'].includes(c)) throw new BenchUsageError(`--chains: unknown chain "${c}"`);
+  let controlPlane = quick ? { services: 50, clients: 100 } : { services: 1000, clients: 2000 };
+  const cpSize = value('--cp-size');
+  if (cpSize !== undefined) {
+    const m = cpSize.match(/^(\d+),(\d+)$/);
+    if (!m) throw new BenchUsageError('--cp-size must be SERVICES,CLIENTS (e.g. 1000,2000)');
+    controlPlane = { services: Number(m[1]), clients: Number(m[2]) };
+  }
   return {
     quick,
     repeats,
@@ -56,12 +63,12 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     bulk: { seconds: quick ? 2 : 10 },
     churn: quick ? { connections: 200, concurrency: 16, warmup: 16 } : { connections: 3000, concurrency: 16, warmup: 100 },
     idle: { counts: idleCounts(quick), concurrency: 32 },
-    controlPlane: quick ? { services: 50, clients: 100 } : { services: 1000, clients: 2000 },
+    controlPlane,
     resultsDir: value('--results-dir') ?? defaultResultsDir,
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${LOADS.join(',')}] [--chains meshgate,haproxy,direct] [--results-dir DIR]`;
+export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${LOADS.join(',')}] [--chains meshgate,haproxy,direct] [--cp-size SERVICES,CLIENTS] [--results-dir DIR]`;
 
 /** The figures a run with this config produces. */
 export function figureSpecs(c: BenchConfig): FigureSpec[] {
