@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,18 +12,11 @@ import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { edsNamesOf } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId } from '../../src/xds/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
+import { writeClusterAConfig, repoRoot } from './seed-config.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const here = fileURLToPath(import.meta.url);
 
-function repoRoot(): string {
-  let dir = path.dirname(here);
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error('no package.json above the test file');
-}
 
 /**
  * How to run the CLI: the compiled entry from dist/ (what `npm test` runs), or — in the tsx dev loop,
@@ -74,8 +66,7 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
   const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cli-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   const configDir = path.join(work, 'config');
-  await cp(path.join(repoRoot(), 'test', 'model', 'fixtures', 'seed', 'client-cluster'), path.join(configDir, 'seed'), { recursive: true });
-  await cp(path.join(repoRoot(), 'test', 'model', 'fixtures', 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
+  await writeClusterAConfig(configDir);
   const tokens = await TokenIssuer.create(ISSUER);
   await writeFile(path.join(work, 'issuer.pub'), tokens.publicKeyPem());
   const stateDir = path.join(work, 'state');

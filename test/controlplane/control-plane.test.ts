@@ -3,11 +3,9 @@
 // monitoring endpoints over HTTP — all on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
 import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
@@ -19,17 +17,10 @@ import { requestCertificate } from '../../src/pki/ca-service.js';
 import { createCsr } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { jsonLogger } from '../../src/xds/log.js';
+import { writeClusterAConfig } from './seed-config.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error('no package.json above the test file');
-}
 
 function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
   const full = { ...n, domainSuffix: 'cluster.local' };
@@ -87,10 +78,8 @@ async function get(cp: ControlPlane, p: string): Promise<{ status: number; text:
 async function setup(t: { after(fn: () => Promise<void> | void): void }): Promise<{ cp: ControlPlane; tokens: TokenIssuer; configDir: string; logs: string[] }> {
   const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
   t.after(() => rm(work, { recursive: true, force: true }));
-  const fixtures = path.join(repoRoot(), 'test', 'model', 'fixtures');
   const configDir = path.join(work, 'config');
-  await cp(path.join(fixtures, 'seed', 'client-cluster'), path.join(configDir, 'seed'), { recursive: true });
-  await cp(path.join(fixtures, 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
+  await writeClusterAConfig(configDir);
   const tokens = await TokenIssuer.create(ISSUER);
   const keyFile = path.join(work, 'token-issuer.pub');
   await writeFile(keyFile, tokens.publicKeyPem());

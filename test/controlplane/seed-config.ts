@@ -1,0 +1,44 @@
+// Cluster A of the seed scenario as a control plane serves it: the committed example
+// (examples/mysql-cross-cluster/cluster-a: the seed's YAML, the egress Gateway and the Service patch)
+// plus what a live cluster would hold — the egress gateway's `client-credential` (issued here by a
+// throwaway root R) and the two pods.
+import { cp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { issueCertificate } from '../../src/pki/certificate.js';
+import { generateKeyPair } from '../../src/pki/keys.js';
+
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error('no package.json above the test file');
+}
+
+export async function writeClusterAConfig(configDir: string): Promise<void> {
+  await cp(path.join(repoRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'example'), { recursive: true });
+  const rootKeys = await generateKeyPair('ec-p256');
+  const rootPem = await issueCertificate({ subject: 'CN=Root CA R (test)', publicKeyPem: rootKeys.publicKeyPem, issuer: 'self', selfPrivateKeyPem: rootKeys.privateKeyPem, isCa: true, ttlSeconds: 3600 });
+  const clientKeys = await generateKeyPair('ec-p256');
+  const clientPem = await issueCertificate({ subject: 'CN=client.mysql.fqdn.example', publicKeyPem: clientKeys.publicKeyPem, issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem }, usage: 'client', dns: ['mysql.fqdn.example'], ttlSeconds: 3600 });
+  const docs = [
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'client-credential', namespace: 'istio-system' }, type: 'generic', stringData: { 'tls.crt': clientPem, 'tls.key': clientKeys.privateKeyPem, 'ca.crt': rootPem } },
+    {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'mysql-client-7d9f6c', namespace: 'default', labels: { app: 'mysql-client' }, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
+      spec: { serviceAccountName: 'mysql-client', containers: [{ name: 'mysql-client' }] },
+      status: { phase: 'Running', podIP: '10.10.0.5' },
+    },
+    {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'istio-egressgateway-5f7b8c', namespace: 'istio-system', labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' } },
+      spec: { serviceAccountName: 'istio-egressgateway-service-account', containers: [{ name: 'istio-proxy', ports: [{ containerPort: 15443 }] }] },
+      status: { phase: 'Running', podIP: '10.10.0.20' },
+    },
+  ];
+  await writeFile(path.join(configDir, 'cluster-state.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+}
