@@ -3,7 +3,7 @@
 // verifier find the issuer (SKI/AKI, RFC 5280 §4.2.1.1-2).
 import { createHash, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import './reflect-metadata.js';
+import 'reflect-metadata'; // @peculiar/x509's tsyringe needs the Reflect metadata API before it loads
 import * as x509 from '@peculiar/x509';
 import { importSigningKey, keyMatchesPublicKey, loadPrivateKey, publicKeyPemOf } from './keys.js';
 import { PemError, pemToDer } from './pem.js';

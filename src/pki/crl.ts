@@ -2,7 +2,7 @@
 // in a credential secret, and honoured by verifyChain when a CRL is configured (Envoy's
 // CertificateValidationContext.crl).
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import './reflect-metadata.js';
+import 'reflect-metadata'; // @peculiar/x509's tsyringe needs the Reflect metadata API before it loads
 import * as x509 from '@peculiar/x509';
 import { importSigningKey } from './keys.js';
 import { splitSigned } from './der.js';

@@ -1,7 +1,7 @@
 // Key pairs for the mesh CA, workloads and the custom root CA toolkit. ECDSA P-256 is the default,
 // as in Istio (and SPIFFE's recommendation); RSA 2048/3072 for peers that still need RSA.
 import { generateKeyPair as nodeGenerateKeyPair, createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import './reflect-metadata.js';
+import 'reflect-metadata'; // @peculiar/x509's tsyringe needs the Reflect metadata API before it loads
 import * as x509 from '@peculiar/x509';
 
 // @peculiar/x509 signs and verifies through WebCrypto; Node's own implementation is the provider.
