@@ -7,6 +7,7 @@ import { TypeUrl } from '../xds/envoy-types.js';
 import { hostMatches } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type ModelContext } from './context.js';
 import { destinationIdleTimeout, directTarget, MESH_GATEWAY, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, virtualServicesForHost, type RouteTarget } from './routes.js';
+import { inboundPorts } from './inbound-listeners.js';
 import type { MeshService, MeshServicePort } from './services.js';
 
 export const VIRTUAL_OUTBOUND = 'virtualOutbound';
@@ -69,12 +70,19 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
   const capture = ctx.node.interceptionMode !== 'NONE';
   const drafts = new Map<string, ListenerDraft>();
   const notes: OutboundChainNote[] = [];
+  // Without capture, inbound and outbound listeners share the pod's address: the workload's own ports
+  // belong to inbound (Istio needs a Sidecar egress `bind` for the same case).
+  const inboundTaken = new Set(capture ? [] : inboundPorts(ctx).map((p) => `${p.bind ?? ctx.node.ips[0] ?? '127.0.0.1'}_${p.port}`));
   for (const svc of ctx.visible) {
     if (svc.hostname.startsWith('*')) continue;
     for (const port of [...svc.ports].sort((a, b) => a.port - b.port)) {
       if (port.protocol === 'UDP') continue;
       const address = bindAddress(ctx, svc);
       const name = `${address}_${port.port}`;
+      if (inboundTaken.has(name)) {
+        notes.push({ listener: name, host: svc.hostname, port: port.port, target: directTarget(outboundClusterName(port.port, undefined, svc.hostname)), shadowedBy: 'this workload\'s own inbound listener' });
+        continue;
+      }
       let d = drafts.get(name);
       if (!d) drafts.set(name, (d = { name, address, port: port.port, chains: [], tls: false }));
       // Several hosts on one address and port: TLS ports are told apart by SNI, others cannot be.

@@ -134,3 +134,12 @@ test('connectionPool.tcp.idleTimeout of the destination becomes the tcp_proxy id
   assert.equal(proxyOf(m.get('10.96.0.10_5432')).idleTimeout, '90s');
   assert.equal(proxyOf(m.get('10.96.0.11_5432')).idleTimeout, undefined);
 });
+
+test('captureMode NONE: a port the workload serves itself stays inbound, no outbound listener binds it twice', () => {
+  const lo = sidecarNode({ podName: 'db-1', namespace: 'default', labels: { app: 'db' }, ips: ['127.0.20.5'], interceptionMode: 'NONE' });
+  const ls = generateProxyResources(snapshotOf(base), lo).listeners;
+  const names = ls.map((l) => l.name);
+  assert.equal(new Set(names).size, names.length, `duplicate listener names: ${names.join(', ')}`);
+  const on5432 = ls.filter((l) => l.name === '127.0.20.5_5432');
+  assert.deepEqual(on5432.map((l) => l.trafficDirection), ['INBOUND']);
+});

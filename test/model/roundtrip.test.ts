@@ -77,3 +77,22 @@ test('each seed proxy\'s resources are a consistent xDS snapshot: every cluster,
   ] as const;
   for (const [name, r] of cases) assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], name);
 });
+
+test('in the lab\'s loopback form (captureMode NONE) the seed proxies are consistent too, with no two listeners on one address and port', async () => {
+  const a = await clusterA();
+  const b = await clusterB();
+  const lo = <T extends typeof clientSidecar>(n: T, ip: string): T => ({ ...n, ips: [ip], interceptionMode: 'NONE' as const });
+  const cases = [
+    ['client-sidecar', generateProxyResources(a, lo(clientSidecar, '127.0.10.5'))],
+    ['egress-gateway', generateProxyResources(a, lo(egressGateway, '127.0.10.20'))],
+    ['ingress-gateway', generateProxyResources(b, lo(ingressGateway, '127.0.20.20'))],
+    ['server-sidecar', generateProxyResources(b, lo(serverSidecar, '127.0.20.5'))],
+  ] as const;
+  for (const [name, r] of cases) {
+    assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], name);
+    const binds = r.listeners.filter((l) => l.bindToPort !== false).map((l) => `${l.address.socketAddress?.address}:${l.address.socketAddress?.portValue}`);
+    assert.equal(new Set(binds).size, binds.length, `${name} binds one address twice: ${binds.join(', ')}`);
+    assert.ok(binds.every((b) => b.startsWith('127.')), `${name} binds outside loopback: ${binds.join(', ')}`);
+    roundTripAll(name, r);
+  }
+});
