@@ -1,0 +1,125 @@
+// What a soak run produces: each fault or check with the expectation it was held to, each family of
+// hostile input with how many were tried and how many were handled, the load figures; the table a
+// person reads and `soak/results/latest.json`, whose shape is fixed by issue 10.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface FaultResult {
+  name: string;
+  expectation: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface BadInputResult {
+  family: string;
+  tried: number;
+  handled: number;
+}
+
+/** `soak/results/latest.json`, exactly the fields issue 10 names. */
+export interface SoakResults {
+  date: string;
+  quick: boolean;
+  connections_held: number;
+  bytes_sent: number;
+  bytes_lost: number;
+  faults: FaultResult[];
+  bad_inputs: BadInputResult[];
+}
+
+/** Collects results as the phases run; the figures of the load phase are added to, not replaced. */
+export class SoakReport {
+  readonly faults: FaultResult[] = [];
+  readonly badInputs: BadInputResult[] = [];
+  connectionsHeld = 0;
+  bytesSent = 0;
+  bytesLost = 0;
+
+  constructor(readonly quick: boolean, private readonly log: (line: string) => void = () => undefined) {}
+
+  fault(r: FaultResult): void {
+    this.faults.push(r);
+    this.log(`${r.passed ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`);
+  }
+
+  badInput(r: BadInputResult): void {
+    const prev = this.badInputs.find((b) => b.family === r.family);
+    if (prev) {
+      prev.tried += r.tried;
+      prev.handled += r.handled;
+    } else {
+      this.badInputs.push({ ...r });
+    }
+    this.log(`${r.handled === r.tried ? 'PASS' : 'FAIL'} hostile ${r.family}: ${r.handled}/${r.tried} handled`);
+  }
+
+  /** Runs one check; an exception is a failed expectation with the error as its detail, never a crash of the run. */
+  async check(name: string, expectation: string, fn: () => Promise<string>): Promise<boolean> {
+    try {
+      const detail = await fn();
+      this.fault({ name, expectation, passed: true, detail });
+      return true;
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      this.fault({ name, expectation, passed: false, detail: `${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}` });
+      return false;
+    }
+  }
+
+  passed(): boolean {
+    return this.faults.every((f) => f.passed) && this.badInputs.every((b) => b.handled === b.tried) && this.bytesLost === 0;
+  }
+
+  toJson(now = new Date()): SoakResults {
+    return {
+      date: now.toISOString(),
+      quick: this.quick,
+      connections_held: this.connectionsHeld,
+      bytes_sent: this.bytesSent,
+      bytes_lost: this.bytesLost,
+      faults: this.faults.map(({ name, expectation, passed, detail }) => ({ name, expectation, passed, detail })),
+      bad_inputs: this.badInputs.map(({ family, tried, handled }) => ({ family, tried, handled })),
+    };
+  }
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function clip(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+/** The table printed at the end of a run. */
+export function renderTable(r: SoakResults): string {
+  const lines: string[] = [];
+  const faultsPassed = r.faults.filter((f) => f.passed).length;
+  const tried = r.bad_inputs.reduce((s, b) => s + b.tried, 0);
+  const handled = r.bad_inputs.reduce((s, b) => s + b.handled, 0);
+  lines.push(`meshgate soak (${r.quick ? 'quick' : 'full'}) ${r.date}`);
+  lines.push('');
+  lines.push(`  load held        ${r.connections_held} connections`);
+  lines.push(`  bytes sent       ${r.bytes_sent}`);
+  lines.push(`  bytes lost       ${r.bytes_lost}`);
+  lines.push(`  faults survived  ${faultsPassed}/${r.faults.length}`);
+  lines.push(`  bad inputs       ${handled}/${tried} handled`);
+  lines.push('');
+  const w = Math.min(48, Math.max(...r.faults.map((f) => f.name.length), 10));
+  lines.push(`  ${pad('check', w)}  result  detail`);
+  for (const f of r.faults) lines.push(`  ${pad(f.name, w)}  ${f.passed ? 'pass  ' : 'FAIL  '}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
+  lines.push('');
+  const fw = Math.max(...r.bad_inputs.map((b) => b.family.length), 6);
+  lines.push(`  ${pad('hostile input', fw)}  tried  handled`);
+  for (const b of r.bad_inputs) lines.push(`  ${pad(b.family, fw)}  ${pad(String(b.tried), 5)}  ${b.handled}${b.handled === b.tried ? '' : '  FAIL'}`);
+  return lines.join('\n');
+}
+
+/** Writes the JSON next to a temp file and renames it, so a reader never sees half a file. */
+export async function writeResults(file: string, r: SoakResults): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(r, null, 2)}\n`);
+  await rename(tmp, file);
+}
