@@ -172,7 +172,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     renew.unref();
     cleanups.push(() => clearInterval(renew));
 
-    const server = new grpc.Server();
+    // Ping idle streams so a proxy that vanished (killed, its network namespace gone) is noticed and
+    // leaves /debug/syncz instead of lingering as connected.
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
     ads.addToServer(server);
     if (verifier) {
       addCertificateService(server, { ca, verifier, log: (entry) => log.info('ca', entry as Record<string, unknown>) });

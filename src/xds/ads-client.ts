@@ -231,8 +231,11 @@ export class AdsClient extends EventEmitter {
       this.log.warn('xDS update rejected (NACK); keeping the previous config', { type: res.typeUrl, version: res.versionInfo, error });
       this.emit('nack', { typeUrl: res.typeUrl, version: res.versionInfo, error });
     }
+    // A response that finished applying after its stream broke is kept (it applied) but not answered:
+    // its nonce means nothing to the next stream, which starts again from version_info alone.
+    if (stream !== this.stream) return;
     sub.lastNonce = res.nonce;
-    if (stream === this.stream) this.sendRequest(res.typeUrl, sub, false, error, res.nonce);
+    this.sendRequest(res.typeUrl, sub, false, error, res.nonce);
   }
 
   private teardown(): void {
@@ -241,7 +244,10 @@ export class AdsClient extends EventEmitter {
     this.stream = undefined;
     this.client = undefined;
     this.writeFirst = undefined;
-    for (const s of this.subs.values()) s.requested = false;
+    for (const s of this.subs.values()) {
+      s.requested = false;
+      s.lastNonce = '';
+    }
     if (stream) {
       stream.removeAllListeners('data');
       // A cancelled call still emits 'error' (CANCELLED); keep a listener so it is not thrown.
