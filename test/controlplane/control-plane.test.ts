@@ -17,6 +17,7 @@ import { requestCertificate } from '../../src/pki/ca-service.js';
 import { createCsr } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { jsonLogger } from '../../src/xds/log.js';
+import { NameTableTypeUrl, type NameTable } from '../../src/xds/name-table.js';
 import { writeClusterAConfig } from './seed-config.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -130,6 +131,11 @@ test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress ga
     ['istio-egressgateway-5f7b8c.istio-system', 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account', 'token'],
     ['mysql-client-7d9f6c.default', 'spiffe://cluster.local/ns/default/sa/mysql-client', 'token'],
   ]);
+  // NDS: the sidecar's DNS proxy asks for the name table (wildcard, one unnamed resource, as istiod sends it).
+  sidecar.client.setSubscription(NameTableTypeUrl, []);
+  await until(() => sidecar.count(NameTableTypeUrl) > 0, 'the name table');
+  const table = sidecar.last(NameTableTypeUrl)!.resources[0] as NameTable;
+  assert.ok(table.table['mysql.fqdn.example']?.ips.length, 'the ServiceEntry host resolves');
   const metrics = (await get(plane, '/metrics')).text;
   assert.match(metrics, /^pilot_xds\{version="unknown"\} 2$/m);
   assert.match(metrics, /^pilot_xds_pushes\{type="cds"\} [1-9]/m);

@@ -253,3 +253,19 @@ test('after the control plane restarts the client reconnects, resends what it ho
   h2.cache.setSnapshot(node.id, snapshotFromResources('2', changed));
   await until(() => p.count(TypeUrl.ClusterLoadAssignment) === 2, 'a change after reconnect is pushed');
 });
+
+test('a proxy that goes away leaves the server: disconnected is emitted and it is no longer listed', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  const node = testNode('client', 'default', 'sleep');
+  h.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
+  const p = new RecordingProxy(h, node, await tokenFor(h, 'default', 'sleep'));
+  t.after(() => p.client.close());
+  p.client.start();
+  await until(() => p.count(TypeUrl.Listener) === 1, 'LDS');
+  assert.equal(h.ads.connectionStatus().length, 1);
+  const gone = waitFor<{ node: ProxyNode }>(h.ads, 'disconnected');
+  await p.client.close();
+  assert.equal((await gone).node.id, node.id);
+  assert.deepEqual(h.ads.connectionStatus(), []);
+});
