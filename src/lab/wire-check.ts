@@ -50,7 +50,7 @@ function linksIn(netns: string): string[] {
 
 function startTcpdump(argv: string[], file: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, [...argv.slice(1), '-U', '-n', '-s', '0', '-w', file, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0]!, [...argv.slice(1), '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     const timer = setTimeout(() => reject(new WireCheckError('E_WIRE_CHECK', `tcpdump did not start: ${err.trim()}`)), 15_000);
     child.stderr.on('data', (d: Buffer) => {
@@ -94,22 +94,22 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
     await Promise.all(children.map((c) => terminateChild(c, 3_000)));
     throw err;
   }
-  return {
-    links,
-    pids: children.map((c) => c.pid!),
-    stop: async () => {
-      // SIGTERM makes tcpdump flush and close its file.
-      await Promise.all(children.map((c) => terminateChild(c, 5_000)));
-      const flows = new Map<string, TcpFlowData>();
-      for (const f of files) {
-        for (const [k, v] of tcpFlowsFromPcap(readFileSync(f))) {
-          const prev = flows.get(k);
-          if (!prev || prev.payload.length < v.payload.length) flows.set(k, v);
-        }
+  let stopped: Promise<Map<string, TcpFlowData>> | undefined;
+  const stop = async (): Promise<Map<string, TcpFlowData>> => {
+    // SIGTERM makes tcpdump flush and close its file; --immediate-mode above means no packet is still
+    // waiting in a kernel ring block when it does.
+    await Promise.all(children.map((c) => terminateChild(c, 5_000)));
+    const flows = new Map<string, TcpFlowData>();
+    for (const f of files) {
+      for (const [k, v] of tcpFlowsFromPcap(readFileSync(f))) {
+        const prev = flows.get(k);
+        if (!prev || prev.payload.length < v.payload.length) flows.set(k, v);
       }
-      return flows;
-    },
+    }
+    return flows;
   };
+  // Idempotent: a test's cleanup may call it again after the files are gone.
+  return { links, pids: children.map((c) => c.pid!), stop: () => (stopped ??= stop()) };
 }
 
 /** Flows whose payload contains any of `needles`, naming the flow and the needle found. */
