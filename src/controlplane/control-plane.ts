@@ -3,7 +3,7 @@
 // ADS over TLS; the mesh CA's certificate service on the same gRPC port (istiod serves both on 15012);
 // /ready, /metrics, /debug/syncz on the monitoring port (15014).
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, writeFile, access } from 'node:fs/promises';
+import { mkdir, writeFile, access, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigStore } from '../config/store.js';
@@ -111,6 +111,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     for (const c of cleanups.splice(0).reverse()) await c();
   };
   try {
+    // A mistyped --config would otherwise serve an empty mesh without a word.
+    const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
+      throw new ControlPlaneError(`config folder ${opts.configDir} cannot be read: ${err.code ?? err.message}`, { cause: err });
+    });
+    if (!dirStat.isDirectory()) throw new ControlPlaneError(`config folder ${opts.configDir} is not a directory`);
     await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
     const ca = await loadOrCreateCa(opts, log);
     const rootCertPem = ca.rootBundlePem();

@@ -195,3 +195,12 @@ test('the CA on the same port issues a workload certificate that then authentica
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(sidecar.count(TypeUrl.Secret), 0);
 });
+
+test('refuses to start on a config folder that does not exist, naming it', async (t) => {
+  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  await assert.rejects(
+    startControlPlane({ configDir: path.join(work, 'missing'), clusterId: 'c', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', stateDir: path.join(work, 'state'), tokenPublicKeyFiles: [], tokenIssuer: 'x', logger: jsonLogger({ scope: 'cp', write: () => undefined }) }),
+    (e: unknown) => (e as { code?: string }).code === 'E_CONTROL_PLANE' && /missing cannot be read: ENOENT/.test((e as Error).message),
+  );
+});
