@@ -75,6 +75,8 @@ export interface LabWorkloadInfo {
   pid?: number;
   /** What a built-in database turned out to be. */
   database?: 'mariadb-server' | 'postgres-embedded';
+  /** A built-in database's unix socket: administration that bypasses the mesh. */
+  socketPath?: string;
   netns?: string;
 }
 
@@ -88,6 +90,8 @@ export interface LabSummary {
   proxies: LabProxyInfo[];
   workloads: LabWorkloadInfo[];
   clientTarget?: { host: string; port: number; netns?: string; workload: string; cluster: string; hostsFile?: string };
+  /** Where the credentials script wrote root R and the gateway Secrets (`meshgate ca` works on these). */
+  credentialsDir?: string;
   /** The address block this lab uses on the host's loopback (admin relays, loopback-mode pods). */
   loopbackNet: string;
   wanNetns?: string;
@@ -240,6 +244,14 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   // The proxies run as uid 1337 in netns mode and must reach their files under the state dir.
   chmodSync(stateDir, 0o755);
   const logDir = path.join(stateDir, 'logs');
+  // Everything the lab writes under the state dir, recorded so a given --state-dir is left as it was.
+  for (const sub of ['logs', 'credentials', 'clusters', 'pods']) {
+    const dir = path.join(stateDir, sub);
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { mode: 0o755 });
+      state.add({ kind: 'dir', path: dir });
+    }
+  }
   try {
     const summary = await bringUp(lab, plan, state, stateDir, logDir, progress, timeout);
     state.update({ status: 'ready', summary });
@@ -279,7 +291,8 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       cwd: lab.dir,
       encoding: 'utf8',
       timeout: 120_000,
-      env: { ...process.env, MESHGATE: meshgate.map((a) => `'${a}'`).join(' ') },
+      // The script splits MESHGATE into words (no quoting), as a shell variable holding a command.
+      env: { ...process.env, MESHGATE: meshgate.join(' ') },
     });
     if (r.status !== 0) throw new LabError('E_LAB_START', `credentials script ${lab.credentials.script} failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}`);
     secrets = readSecretsFolder(out);
@@ -288,6 +301,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
 
   const clusters: LabClusterInfo[] = [];
   const proxies: LabProxyInfo[] = [];
+  const proxyProcesses = new Map<LabProxyInfo, Awaited<ReturnType<typeof startLabProcess>>>();
   const workloads: LabWorkloadInfo[] = [];
   const issuers = new Map<string, Awaited<ReturnType<typeof prepareCluster>>>();
   for (const c of plan.clusters) {
@@ -354,6 +368,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       state.add({ kind: 'dir', path: path.dirname(ready.socketPath) });
       info.pid = runner.pid;
       info.database = ready.kind;
+      info.socketPath = ready.socketPath;
       progress({ step: `workload ${key}`, status: 'ready', detail: `${ready.kind} on ${pod.address}:${pod.ports[0]}` });
     } else {
       const proc = await startLabProcess(state, logDir, {
@@ -389,12 +404,14 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile],
     });
     const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
-    proxies.push({ name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) });
+    const info: LabProxyInfo = { name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) };
+    proxies.push(info);
+    proxyProcesses.set(info, proxy);
   }
   for (const p of proxies) {
     const key = `${p.cluster}/${p.namespace}/${p.name}`;
-    const proc = state.value.resources.find((r) => r.kind === 'process' && r.name === `${key}/proxy`);
-    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), () => (proc && processStartTime(p.pid) === undefined ? `exited; see ${path.join(logDir, `${key.replace(/[^A-Za-z0-9_.-]+/g, '_')}_proxy.log`)}` : undefined));
+    const proc = proxyProcesses.get(p)!;
+    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), exitedMessage(proc.child, proc.logFile));
     progress({ step: `proxy ${key}`, status: 'ready', detail: p.adminUrl });
   }
 
@@ -422,6 +439,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     ...(clientTarget ? { clientTarget } : {}),
     loopbackNet: `127.${plan.loopbackOctet}.0.0/16`,
     ...(plan.wanNetns ? { wanNetns: plan.wanNetns } : {}),
+    ...(lab.credentials ? { credentialsDir: path.join(stateDir, 'credentials') } : {}),
     bridgeNetns: plan.clusters.flatMap((c) => (c.netns ? [c.netns] : [])),
   };
 }
