@@ -10,6 +10,9 @@ import { TypeUrl } from './envoy-types.js';
 import type { ProxyResources } from './envoy-types.js';
 import { NameTableTypeUrl, type NameTable } from './name-table.js';
 import { encodeResource, XdsCodecError } from './codec.js';
+import { edsNamesOf, referencedSecrets, resourceName, tcpProxyClusters, type AnyJson } from './resource-refs.js';
+
+export { PROXY_LOCAL_SECRETS, edsNamesOf, referencedSecrets, resourceName } from './resource-refs.js';
 
 export interface Snapshot {
   version: string;
@@ -30,9 +33,6 @@ export interface EncodedSnapshot {
   resources: Map<string, Map<string, EncodedResource>>;
 }
 
-/** Secrets a proxy's own agent serves (its workload certificate and the mesh root), never the control plane. */
-export const PROXY_LOCAL_SECRETS: ReadonlySet<string> = new Set(['default', 'ROOTCA']);
-
 export class SnapshotInconsistentError extends Error {
   readonly code = 'E_XDS_SNAPSHOT_INCONSISTENT';
   constructor(readonly nodeId: string, readonly problems: string[]) {
@@ -51,61 +51,6 @@ export function snapshotFromResources(version: string, r: ProxyResources, nameTa
   // Istio sends one unnamed NameTable per proxy.
   if (nameTable) resources.set(NameTableTypeUrl, new Map([['', nameTable]]));
   return { version, resources };
-}
-
-/** The name a resource carries inside itself (what Envoy keys it by). */
-export function resourceName(typeUrl: string, json: object): string | undefined {
-  const r = json as { name?: unknown; clusterName?: unknown };
-  if (typeUrl === TypeUrl.ClusterLoadAssignment) return typeof r.clusterName === 'string' ? r.clusterName : undefined;
-  if (typeUrl === NameTableTypeUrl) return '';
-  return typeof r.name === 'string' ? r.name : undefined;
-}
-
-type AnyJson = { '@type'?: string } & Record<string, unknown>;
-
-function sdsNames(transportSocket: unknown): string[] {
-  const ts = transportSocket as { typedConfig?: AnyJson } | undefined;
-  const ctx = ts?.typedConfig?.commonTlsContext as Record<string, unknown> | undefined;
-  if (!ctx) return [];
-  const names: string[] = [];
-  for (const c of (ctx.tlsCertificateSdsSecretConfigs ?? []) as { name: string }[]) names.push(c.name);
-  const v = ctx.validationContextSdsSecretConfig as { name: string } | undefined;
-  if (v) names.push(v.name);
-  const combined = ctx.combinedValidationContext as { validationContextSdsSecretConfig?: { name: string } } | undefined;
-  if (combined?.validationContextSdsSecretConfig) names.push(combined.validationContextSdsSecretConfig.name);
-  return names;
-}
-
-function tcpProxyClusters(filter: { typedConfig?: AnyJson }): string[] {
-  const cfg = filter.typedConfig;
-  if (!cfg || cfg['@type'] !== TypeUrl.TcpProxy) return [];
-  const out: string[] = [];
-  if (typeof cfg.cluster === 'string') out.push(cfg.cluster);
-  const weighted = cfg.weightedClusters as { clusters?: { name: string }[] } | undefined;
-  for (const w of weighted?.clusters ?? []) out.push(w.name);
-  return out;
-}
-
-/** The SDS names a listener or cluster needs from the control plane (proxy-local ones excluded). */
-export function referencedSecrets(typeUrl: string, json: object): string[] {
-  const names: string[] = [];
-  if (typeUrl === TypeUrl.Listener) {
-    const l = json as { filterChains?: { transportSocket?: unknown }[]; defaultFilterChain?: { transportSocket?: unknown } };
-    for (const fc of [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) names.push(...sdsNames(fc.transportSocket));
-  } else if (typeUrl === TypeUrl.Cluster) {
-    names.push(...sdsNames((json as { transportSocket?: unknown }).transportSocket));
-  }
-  return [...new Set(names)].filter((n) => !PROXY_LOCAL_SECRETS.has(n));
-}
-
-/** The EDS names clusters need: `edsClusterConfig.serviceName`, or the cluster's name. */
-export function edsNamesOf(clusters: Iterable<object>): string[] {
-  const out: string[] = [];
-  for (const c of clusters) {
-    const cl = c as { name: string; type?: string; edsClusterConfig?: { serviceName?: string } };
-    if (cl.type === 'EDS') out.push(cl.edsClusterConfig?.serviceName || cl.name);
-  }
-  return out;
 }
 
 /** Problems that make a snapshot unfit to serve; empty when it is consistent. */
