@@ -204,3 +204,25 @@ test('refuses to start on a config folder that does not exist, naming it', async
     (e: unknown) => (e as { code?: string }).code === 'E_CONTROL_PLANE' && /missing cannot be read: ENOENT/.test((e as Error).message),
   );
 });
+
+test('a proxy that rejects its listeners is counted in pilot_total_xds_rejects and shown STALE with its error in syncz', async (t) => {
+  const { cp: plane, tokens } = await setup(t);
+  const client = new AdsClient({
+    address: plane.address,
+    rootCertPem: plane.rootCertPem,
+    node: clientSidecar,
+    credentials: tokenCreds(tokens, clientSidecar),
+    onResources: async (typeUrl) => {
+      if (typeUrl === TypeUrl.Listener) throw new Error('cannot bind 0.0.0.0:15001: permission denied');
+    },
+  });
+  t.after(() => client.close());
+  client.start();
+  await until(async () => /^pilot_total_xds_rejects\{type="lds"\} 1$/m.test((await get(plane, '/metrics')).text), 'the LDS reject to be counted');
+  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as { proxies: { types: Record<string, { state: string; error?: string; acked?: string }> }[] };
+  const lds = syncz.proxies[0]!.types.lds!;
+  assert.equal(lds.state, 'STALE');
+  assert.match(lds.error!, /permission denied/);
+  assert.equal(lds.acked, undefined, 'nothing was ever accepted');
+  assert.equal(syncz.proxies[0]!.types.cds!.state, 'SYNCED');
+});
