@@ -73,16 +73,18 @@ export class VerifyError extends Error {
 }
 
 /** The command that runs SQL through the mesh from the client pod, with the unmodified client. */
-export function clientQueryCommand(lab: LabSummary, sql: string[]): { argv: string[]; client: string } {
+export function clientQueryCommand(lab: LabSummary, sql: string[]): { argv: string[]; client: string; stdin?: string } {
   const t = lab.clientTarget;
   if (!t) throw new VerifyError('E_LAB_VERIFY', 'the lab file names no client workload (client:)');
   const db = lab.workloads.find((w) => w.database !== undefined)?.database ?? 'mariadb-server';
   // In loopback mode the name resolves only where a private /etc/hosts can be mounted.
   const host = lab.mode === 'loopback' && !privateHostsAvailable() ? lab.workloads.find((w) => w.name === t.workload && w.cluster === t.cluster)!.address : t.host;
   if (db === 'mariadb-server') {
+    // The SQL goes to stdin: one argument may not exceed 128 KiB (MAX_ARG_STRLEN), a batch of rows can.
     return {
       client: 'mariadb',
-      argv: ['mariadb', '--no-defaults', '-h', host, '-P', String(t.port), '-u', 'meshgate', '-pmeshgate', 'sbtest', '--batch', '--skip-column-names', '--connect-timeout=15', '-e', sql.join(';\n')],
+      argv: ['mariadb', '--no-defaults', '-h', host, '-P', String(t.port), '-u', 'meshgate', '-pmeshgate', 'sbtest', '--batch', '--skip-column-names', '--connect-timeout=15'],
+      stdin: `${sql.join(';\n')};\n`,
     };
   }
   return { client: 'node-postgres', argv: [...nodeEntry('pg-query', import.meta.url), '--host', host, '--port', String(t.port), ...sql.flatMap((s) => ['--sql', s])] };
@@ -90,9 +92,13 @@ export function clientQueryCommand(lab: LabSummary, sql: string[]): { argv: stri
 
 /** Runs SQL in the client pod; resolves with stdout, rejects with the client's stderr. */
 export function runClientQuery(lab: RunningLab, sql: string[], timeoutMs = 60_000): Promise<string> {
-  const { argv } = clientQueryCommand(lab, sql);
+  const { argv, stdin } = clientQueryCommand(lab, sql);
   return new Promise((resolve, reject) => {
-    const child = lab.exec(argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = lab.exec(argv, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (stdin !== undefined) {
+      child.stdin!.on('error', () => undefined); // the client may exit before reading it all; its exit code says why
+      child.stdin!.end(stdin);
+    }
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
