@@ -123,8 +123,11 @@ export async function echoServer(t: After, o: { tls?: tls.TlsOptions } = {}): Pr
   };
   const server = o.tls ? tls.createServer({ ...o.tls, allowHalfOpen: true }, handler) : net.createServer({ allowHalfOpen: true }, handler);
   server.on('tlsClientError', () => { /* counted by the test through its client */ });
+  // Every accepted TCP connection, including TLS ones still in their handshake, is destroyed at the end.
+  const raw = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => { raw.add(s); s.on('close', () => raw.delete(s)); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  t.after(() => new Promise<void>((r) => { for (const s of [...sockets, ...raw]) s.destroy(); server.close(() => r()); }));
   return { port: (server.address() as net.AddressInfo).port, accepted: () => n, sockets, server };
 }
 
