@@ -80,6 +80,25 @@ export function podObject(pod: PlannedPod): object {
   };
 }
 
+/**
+ * loopback mode: pods share one loopback, so an application cannot own 127.0.0.1:PORT the way it does
+ * in its own network namespace. A Sidecar per workload (Istio's captureMode-NONE setup) tells its
+ * sidecar where the application really listens: `ingress[].defaultEndpoint: 127.0.0.1:<app port>`,
+ * with egress left as Istio's default (every namespace).
+ */
+export function loopbackSidecarObject(pod: PlannedPod, appPorts: Map<number, number>): object {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'Sidecar',
+    metadata: { name: `lab-${pod.name}`, namespace: pod.namespace },
+    spec: {
+      workloadSelector: { labels: pod.labels },
+      ingress: pod.ports.map((port) => ({ port: { number: port, protocol: 'TCP', name: `tcp-${port}` }, defaultEndpoint: `127.0.0.1:${appPorts.get(port) ?? port}` })),
+      egress: [{ hosts: ['*/*'] }],
+    },
+  };
+}
+
 /** Reads every Secret in the YAML files of a folder (the credentials script's output). */
 export function readSecretsFolder(dir: string): Map<string, object> {
   const out = new Map<string, object>();
@@ -112,7 +131,7 @@ export function writeClusterSecrets(paths: ClusterPaths, cluster: LabCluster, se
 }
 
 /** Prepares the cluster's folder: the user's config copied in, Pod objects, a token signing key. */
-export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: PlannedCluster, stateDir: string): Promise<{ paths: ClusterPaths; issuer: TokenIssuer }> {
+export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: PlannedCluster, stateDir: string, appPorts: Map<string, Map<number, number>> = new Map()): Promise<{ paths: ClusterPaths; issuer: TokenIssuer }> {
   const labCluster = lab.clusters.find((c) => c.name === cluster.name)!;
   const paths = clusterPaths(stateDir, cluster);
   mkdirSync(paths.configDir, { recursive: true });
@@ -124,6 +143,10 @@ export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: Plann
   });
   const pods = plan.pods.filter((p) => p.cluster === cluster.name);
   writeFileSync(path.join(paths.configDir, 'lab-pods.yaml'), pods.map((p) => stringify(podObject(p))).join('---\n'));
+  const sidecars = pods.filter((p) => appPorts.has(`${p.cluster}/${p.namespace}/${p.name}`));
+  if (sidecars.length > 0) {
+    writeFileSync(path.join(paths.configDir, 'lab-sidecars.yaml'), sidecars.map((p) => stringify(loopbackSidecarObject(p, appPorts.get(`${p.cluster}/${p.namespace}/${p.name}`)!))).join('---\n'));
+  }
   const issuer = await TokenIssuer.create(paths.tokenIssuer);
   writeFileSync(paths.tokenPublicKeyFile, issuer.publicKeyPem());
   return { paths, issuer };

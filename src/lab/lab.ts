@@ -4,6 +4,7 @@
 // tears down what was made; `downLab(stateDir)` does the same from another process.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -216,8 +217,33 @@ function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: R
   };
 }
 
-function substitute(argv: string[], pod: PlannedPod): string[] {
-  return argv.map((a) => a.replaceAll('{podIP}', pod.address).replaceAll('{port}', String(pod.ports[0] ?? '')));
+/** `{podIP}`, `{port}` (where the application listens) and `{bind}` in a workload's command. */
+function substitute(argv: string[], pod: PlannedPod, listen: { bind: string; port: number | '' }): string[] {
+  return argv.map((a) => a.replaceAll('{podIP}', pod.address).replaceAll('{port}', String(listen.port)).replaceAll('{bind}', listen.bind));
+}
+
+/**
+ * Where a workload's application listens. netns: every address of its own namespace on its port (the
+ * sidecar forwards inbound to 127.0.0.1:PORT, as Istio does). loopback with a sidecar: 127.0.0.1 on the
+ * free port the lab's Sidecar object names; loopback without one: its pod address.
+ */
+function appListen(plan: LabPlan, pod: PlannedPod, appPorts: Map<string, Map<number, number>>): { bind: string; port: number | '' } {
+  const port = pod.ports[0];
+  if (port === undefined) return { bind: plan.mode === 'netns' ? '0.0.0.0' : pod.address, port: '' };
+  if (plan.mode === 'netns') return { bind: '0.0.0.0', port };
+  const mapped = appPorts.get(`${pod.cluster}/${pod.namespace}/${pod.name}`)?.get(port);
+  return mapped !== undefined ? { bind: '127.0.0.1', port: mapped } : { bind: pod.address, port };
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 function summaryExec(summary: LabSummary): RunningLab['exec'] {
@@ -304,8 +330,17 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
   const proxyProcesses = new Map<LabProxyInfo, Awaited<ReturnType<typeof startLabProcess>>>();
   const workloads: LabWorkloadInfo[] = [];
   const issuers = new Map<string, Awaited<ReturnType<typeof prepareCluster>>>();
+  // loopback mode: where each sidecar-fronted application really listens (127.0.0.1:<free port>).
+  const appPorts = new Map<string, Map<number, number>>();
+  if (plan.mode === 'loopback') {
+    for (const pod of plan.pods.filter((p) => p.kind === 'workload' && p.sidecar && p.ports.length > 0)) {
+      const m = new Map<number, number>();
+      for (const port of pod.ports) m.set(port, await freeLoopbackPort());
+      appPorts.set(`${pod.cluster}/${pod.namespace}/${pod.name}`, m);
+    }
+  }
   for (const c of plan.clusters) {
-    const prepared = await prepareCluster(lab, plan, c, stateDir);
+    const prepared = await prepareCluster(lab, plan, c, stateDir, appPorts);
     issuers.set(c.name, prepared);
     writeClusterSecrets(prepared.paths, lab.clusters.find((lc) => lc.name === c.name)!, secrets);
     const relayPairs: RelayPair[] = [];
@@ -353,13 +388,11 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     mkdirSync(paths.dir, { recursive: true });
     if ('builtin' in pod.run) {
       const readyFile = path.join(paths.dir, 'workload-ready.json');
-      // netns mode: any address in the pod's namespace (capture hands inbound to the sidecar, which
-      // forwards to the pod IP); loopback: the pod's own address, as nothing else separates pods.
-      const bind = plan.mode === 'netns' ? '0.0.0.0' : pod.address;
+      const { bind, port } = appListen(plan, pod, appPorts);
       const runner = await startLabProcess(state, logDir, {
         name: `${key}/workload`,
         ...(pod.netns ? { netns: pod.netns } : {}),
-        argv: [...nodeEntry('workload-runner', import.meta.url), '--builtin', pod.run.builtin, '--bind', bind, '--port', String(pod.ports[0]), '--ready-file', readyFile],
+        argv: [...nodeEntry('workload-runner', import.meta.url), '--builtin', pod.run.builtin, '--bind', bind, '--port', String(port), '--ready-file', readyFile],
       });
       await waitFor(`workload ${key}`, timeout * 2, async () => existsSync(readyFile), exitedMessage(runner.child, runner.logFile));
       const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { kind: 'mariadb-server' | 'postgres-embedded'; pid: number; socketPath: string };
@@ -369,13 +402,13 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       info.pid = runner.pid;
       info.database = ready.kind;
       info.socketPath = ready.socketPath;
-      progress({ step: `workload ${key}`, status: 'ready', detail: `${ready.kind} on ${pod.address}:${pod.ports[0]}` });
+      progress({ step: `workload ${key}`, status: 'ready', detail: `${ready.kind} on ${bind}:${port}${pod.netns ? ` in ${pod.netns}` : ''}` });
     } else {
       const proc = await startLabProcess(state, logDir, {
         name: `${key}/workload`,
         ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
-        argv: substitute(pod.run.command, pod),
-        env: { POD_IP: pod.address, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, ...pod.run.env },
+        argv: substitute(pod.run.command, pod, appListen(plan, pod, appPorts)),
+        env: { POD_IP: pod.address, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, APP_BIND: appListen(plan, pod, appPorts).bind, APP_PORT: String(appListen(plan, pod, appPorts).port), ...pod.run.env },
         cwd: lab.dir,
       });
       info.pid = proc.pid;

@@ -301,15 +301,14 @@ export async function verifyLab(lab: RunningLab, opts: { timeoutMs?: number } = 
 }
 
 /**
- * Loopback mode sees intra-pod hops on lo too (the client to its sidecar's listener, the server's
- * sidecar to the database): a flow whose server end is a workload's own address and port is inside a
- * pod; everything else in the lab's block is between two pods. In netns mode every captured flow
- * crossed a veth between two namespaces.
+ * Loopback mode sees intra-pod hops on lo too: the client to its sidecar's outbound listener (on the
+ * client pod's own address) and a sidecar to its application (127.0.0.1, outside the lab's block).
+ * Every other flow touching the lab's 127.b.0.0/16 is between two pods. In netns mode every captured
+ * flow crossed a veth between two namespaces.
  */
 function intraPodFilter(lab: LabSummary): (src: string, dst: string) => boolean {
   if (lab.mode === 'netns') return () => false;
   const inside = new Set<string>();
-  for (const w of lab.workloads) for (const port of w.ports) inside.add(`${w.address}:${port}`);
   if (lab.clientTarget) {
     const client = lab.workloads.find((w) => w.name === lab.clientTarget!.workload && w.cluster === lab.clientTarget!.cluster);
     if (client) inside.add(`${client.address}:${lab.clientTarget.port}`);
