@@ -201,7 +201,9 @@ function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: R
       clusterId: pod.cluster,
       domainSuffix: 'cluster.local',
       workloadPorts: pod.ports,
-      interceptionMode: plan.mode === 'netns' && role === 'sidecar' ? 'REDIRECT' : 'NONE',
+      // netns: sidecars are captured by iptables, and gateways (alone in their namespace) bind 0.0.0.0
+      // as Istio's do, which also covers their WAN address. loopback: everything binds its pod address.
+      interceptionMode: plan.mode === 'netns' ? 'REDIRECT' : 'NONE',
     },
     discoveryAddress: `${cluster.controlPlaneAddress}:${XDS_PORT}`,
     rootCertFile: path.join(cp.controlPlaneDir, 'root-cert.pem'),
