@@ -141,6 +141,9 @@ function fileSize(file: string): number {
   }
 }
 
+/** Node prints distinguished names one attribute per line; a report wants them on one. */
+const oneLine = (dn: string): string => dn.split('\n').filter(Boolean).join(', ');
+
 /** Collects certificate descriptions from /certs, whatever nesting the admin uses (Envoy's or richer). */
 export function certsFromAdmin(json: unknown): CertInfo[] {
   const out: CertInfo[] = [];
@@ -158,7 +161,7 @@ export function certsFromAdmin(json: unknown): CertInfo[] {
           else if (s && typeof s === 'object') for (const x of Object.values(s as Record<string, unknown>)) if (typeof x === 'string') sans.push(x);
         }
       }
-      out.push({ serial: serial.toLowerCase().replace(/^0+/, ''), ...(typeof o.subject === 'string' ? { subject: o.subject } : {}), ...(typeof o.issuer === 'string' ? { issuer: o.issuer } : {}), sans });
+      out.push({ serial: serial.toLowerCase().replace(/^0+/, ''), ...(typeof o.subject === 'string' ? { subject: oneLine(o.subject) } : {}), ...(typeof o.issuer === 'string' ? { issuer: oneLine(o.issuer) } : {}), sans });
     }
     for (const x of Object.values(o)) if (typeof x === 'object') visit(x);
   };
