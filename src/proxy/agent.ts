@@ -1,0 +1,152 @@
+// The agent (pilot-agent's job): from a bootstrap it gets the workload certificate from the CA with the
+// workload's token and keeps it renewed, serves it to the proxy as the local secrets `default` and
+// `ROOTCA`, starts admin, and opens the ADS stream: CDS and LDS wildcard, then EDS and SDS for the names
+// the clusters and listeners refer to. Each update is applied to the proxy; what the proxy rejects is
+// NACKed with its reason while the previous config keeps serving.
+import { readFile } from 'node:fs/promises';
+import type net from 'node:net';
+import { AdsClient } from '../xds/ads-client.js';
+import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
+import type { Logger } from '../xds/log.js';
+import { edsNamesOf, referencedSecrets } from '../xds/resource-refs.js';
+import { requestCertificate } from '../pki/ca-service.js';
+import { WorkloadCertificateManager, type WorkloadCertificate } from '../pki/workload-certificate.js';
+import type { ProxyBootstrap } from './bootstrap-types.js';
+import { startAdmin, type AdminServer } from './admin.js';
+import { BootstrapError } from './errors.js';
+import { defaultLog, Proxy } from './proxy.js';
+import type { LogFn, OriginalDestination } from './proxy-context.js';
+
+export interface AgentOptions {
+  log?: LogFn;
+  /** The original destination of redirected connections (src/capture's SO_ORIGINAL_DST in production). */
+  originalDestination?: (sock: net.Socket) => OriginalDestination | undefined;
+  /** Backoff for the ADS stream (tests shorten it). */
+  adsBackoff?: { initialMs?: number; maxMs?: number };
+}
+
+function loggerFrom(log: LogFn): Logger {
+  return {
+    debug: (m, f) => log('debug', m, f), info: (m, f) => log('info', m, f),
+    warn: (m, f) => log('warn', m, f), error: (m, f) => log('error', m, f),
+  };
+}
+
+export class ProxyAgent {
+  readonly proxy: Proxy;
+  admin: AdminServer | undefined;
+  ads: AdsClient | undefined;
+  private certs: WorkloadCertificateManager | undefined;
+  private readonly log: LogFn;
+  private listeners: Listener[] = [];
+  private clusters: Cluster[] = [];
+  private stopped = false;
+
+  constructor(readonly bootstrap: ProxyBootstrap, private readonly opts: AgentOptions = {}) {
+    this.log = opts.log ?? defaultLog;
+    this.proxy = new Proxy({
+      node: bootstrap.node,
+      accessLog: { path: bootstrap.accessLog?.path ?? '/dev/stdout', format: bootstrap.accessLog?.format ?? 'text' },
+      drainTimeoutMs: (bootstrap.drainTimeoutSeconds ?? 45) * 1000,
+      originalDestination: opts.originalDestination,
+      log: this.log,
+    });
+  }
+
+  private async token(): Promise<string> {
+    try {
+      // Re-read on every use: Kubernetes rotates projected tokens in place.
+      return (await readFile(this.bootstrap.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new BootstrapError(this.bootstrap.tokenFile, `cannot read the workload token: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private applyWorkloadCertificate(c: WorkloadCertificate): void {
+    this.proxy.setLocalSecret('default', { name: 'default', tlsCertificate: { certificateChain: { inlineString: c.certChainPem }, privateKey: { inlineString: c.privateKeyPem } } });
+    this.proxy.setLocalSecret('ROOTCA', { name: 'ROOTCA', validationContext: { trustedCa: { inlineString: c.rootPem } } });
+    this.log('info', `workload certificate ${c.info.serialHex} for ${c.info.uris.join(',')} valid until ${c.info.notAfter.toISOString()}`);
+  }
+
+  async start(): Promise<void> {
+    const b = this.bootstrap;
+    let rootCertPem: string;
+    try {
+      rootCertPem = await readFile(b.rootCertFile, 'utf8');
+    } catch (err) {
+      throw new BootstrapError(b.rootCertFile, `cannot read the mesh root certificate: ${(err as Error).message}`, { cause: err });
+    }
+    this.certs = new WorkloadCertificateManager({
+      ttlSeconds: b.certTtlSeconds ?? 86400,
+      graceRatio: b.certGraceRatio ?? 0.5,
+      requestChain: async (csrPem, ttlSeconds) => requestCertificate({ address: b.caAddress ?? b.discoveryAddress, rootCertPem, token: await this.token(), csrPem, ttlSeconds }),
+    });
+    this.certs.on('rotated', (c: WorkloadCertificate) => this.applyWorkloadCertificate(c));
+    this.certs.on('renewalFailed', (err: Error, attempt: number) => this.log('warn', `workload certificate renewal failed (attempt ${attempt}): ${err.message}`));
+    await this.certs.start();
+    this.applyWorkloadCertificate(this.certs.current());
+    this.admin = await startAdmin(this.proxy, { address: b.admin?.address, port: b.admin?.port, statsPort: b.statsPort, readinessPort: b.readinessPort });
+    this.log('info', `admin on ${this.admin.address}:${this.admin.port}`);
+    this.ads = new AdsClient({
+      address: b.discoveryAddress,
+      rootCertPem,
+      node: b.node,
+      credentials: async () => {
+        const c = this.certs!.current();
+        return { token: await this.token(), certChainPem: c.certChainPem, privateKeyPem: c.privateKeyPem };
+      },
+      onResources: (typeUrl, resources, version) => this.onResources(typeUrl, resources, version),
+      backoff: this.opts.adsBackoff,
+      logger: loggerFrom(this.log),
+    });
+    this.ads.start();
+  }
+
+  /** Applies one xDS response; throwing makes the ADS client NACK it. */
+  private async onResources(typeUrl: string, resources: object[], version: string): Promise<void> {
+    switch (typeUrl) {
+      case TypeUrl.Cluster: {
+        const cs = resources as Cluster[];
+        this.proxy.applyClusters(cs, version);
+        this.clusters = cs;
+        this.ads!.setSubscription(TypeUrl.ClusterLoadAssignment, edsNamesOf(cs));
+        this.updateSecretSubscription();
+        break;
+      }
+      case TypeUrl.Listener: {
+        const ls = resources as Listener[];
+        await this.proxy.applyListeners(ls, version);
+        this.listeners = ls;
+        this.updateSecretSubscription();
+        break;
+      }
+      case TypeUrl.ClusterLoadAssignment:
+        this.proxy.applyEndpoints(resources as ClusterLoadAssignment[], version);
+        break;
+      case TypeUrl.Secret:
+        this.proxy.applySecrets(resources as Secret[], version);
+        break;
+      default:
+        // Types the proxy does not use (the DNS name table is the capture layer's) are accepted and ignored.
+        this.log('debug', `xDS type ${typeUrl} ignored by the proxy`);
+    }
+  }
+
+  private updateSecretSubscription(): void {
+    const names = new Set<string>();
+    for (const l of this.listeners) for (const n of referencedSecrets(TypeUrl.Listener, l)) names.add(n);
+    for (const c of this.clusters) for (const n of referencedSecrets(TypeUrl.Cluster, c)) names.add(n);
+    this.ads!.setSubscription(TypeUrl.Secret, [...names]);
+  }
+
+  /** Graceful stop: readiness fails, listeners stop accepting, open connections get `drainMs` to finish. */
+  async stop(drainMs = (this.bootstrap.drainTimeoutSeconds ?? 45) * 1000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.certs?.stop();
+    await this.ads?.close();
+    await this.proxy.close(drainMs);
+    await this.admin?.close();
+  }
+}
