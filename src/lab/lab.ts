@@ -3,7 +3,7 @@
 // workloads and proxies in order, each recorded in the state file the moment it exists. Any failure
 // tears down what was made; `downLab(stateDir)` does the same from another process.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -257,6 +257,15 @@ function summaryExec(summary: LabSummary): RunningLab['exec'] {
   };
 }
 
+/** netns mode runs proxies as uid 1337: every folder above the state dir must let others through. */
+function assertTraversable(dir: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = statSync(d).mode;
+    if ((mode & 0o001) === 0) throw new LabError('E_LAB_START', `the proxies (uid ${PROXY_UID}) cannot reach the state dir: ${d} is mode ${(mode & 0o777).toString(8)}; choose a --state-dir under folders others may traverse (o+x)`);
+    if (d === path.dirname(d)) return;
+  }
+}
+
 /** Brings the lab up; on any failure, removes everything it made and rethrows. */
 export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const progress = opts.onProgress ?? ((): void => undefined);
@@ -267,6 +276,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const plan = planLab(lab, mode, newLabId());
   const ownsStateDir = opts.stateDir === undefined;
   const stateDir = path.resolve(opts.stateDir ?? defaultStateDir(lab.name));
+  if (mode === 'netns') assertTraversable(path.dirname(stateDir));
   const state = LabState.create(stateDir, { labId: plan.labId, mode, labFile: lab.file, ownerPid: process.pid });
   if (ownsStateDir) state.add({ kind: 'dir', path: stateDir });
   // The proxies run as uid 1337 in netns mode and must reach their files under the state dir.

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { upLab, type RunningLab } from '../../src/lab/lab.js';
@@ -23,6 +23,8 @@ type After = { after: (fn: () => Promise<void> | void) => void };
 export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'postgres-embedded' } = {}): Promise<RunningLab> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshgate-e2e-'));
   t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  // netns mode's proxies run as uid 1337 and must reach their files under it.
+  chmodSync(tmp, 0o755);
   let labDir = EXAMPLE();
   if (opts.database) {
     labDir = path.join(tmp, 'lab');
