@@ -48,9 +48,9 @@ function linksIn(netns: string): string[] {
     .map((n) => `${netns}/${n}`);
 }
 
-function startTcpdump(argv: string[], file: string): Promise<ChildProcess> {
+function startTcpdump(argv: string[], file: string, filter = 'tcp'): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, [...argv.slice(1), '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0]!, [...argv.slice(1), '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     const timer = setTimeout(() => reject(new WireCheckError('E_WIRE_CHECK', `tcpdump did not start: ${err.trim()}`)), 15_000);
     child.stderr.on('data', (d: Buffer) => {
@@ -85,7 +85,8 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
       }
     } else {
       const file = path.join(dir, 'wire-lo.pcap');
-      const child = await startTcpdump(['tcpdump', '-i', 'lo'], file);
+      // Only the lab's block: lo also carries everything else this machine does.
+      const child = await startTcpdump(['tcpdump', '-i', 'lo'], file, `tcp and net ${target.loopbackNet}`);
       children.push(child);
       files.push(file);
       links.push('lo');
