@@ -1,7 +1,8 @@
 // The meshgate chain: the real product path. The lab (src/lab/lab.ts) in loopback mode starts one
 // control plane per cluster from the example's Istio YAML and four meshgate proxies configured over xDS;
 // the benchmark's lab file (bench/lab/lab.yaml) leaves the server pod without a program so that each
-// load's backend (MariaDB, iperf3, the echo server) can be bound to the server pod's address in turn.
+// load's backend (MariaDB, iperf3, the echo server) can be bound in turn where the server's sidecar
+// forwards (in loopback mode 127.0.0.1:<port> from the lab's Sidecar object).
 // The gateway-to-gateway leg then gets the same R-signed credentials as the HAProxy chain, written as
 // Kubernetes Secrets into the clusters' config folders — the way an operator rotates them.
 import { existsSync } from 'node:fs';
@@ -90,6 +91,24 @@ export async function writeCredentialSecret(configDir: string, name: string, lea
   await rename(tmp, file);
 }
 
+/**
+ * Where the server pod's application must listen. Loopback mode fronts each application with a Sidecar
+ * object whose `ingress[].defaultEndpoint` (127.0.0.1:<free port>) is where its sidecar forwards; the
+ * lab writes it into the cluster's config folder (`lab-sidecars.yaml`). Without one, the pod address.
+ */
+export async function serverBackendAddress(configDir: string, workload: { name: string; namespace: string; address: string }, port: number): Promise<{ host: string; port: number }> {
+  const file = path.join(configDir, 'lab-sidecars.yaml');
+  if (!existsSync(file)) return { host: workload.address, port };
+  for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
+    const o = doc.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: { ingress?: { port?: { number?: number }; defaultEndpoint?: string }[] } } | null;
+    if (o?.kind !== 'Sidecar' || o.metadata?.name !== `lab-${workload.name}` || (o.metadata?.namespace ?? 'default') !== workload.namespace) continue;
+    const endpoint = o.spec?.ingress?.find((i) => i.port?.number === port)?.defaultEndpoint;
+    const m = endpoint?.match(/^(.+):(\d+)$/);
+    if (m) return { host: m[1]!, port: Number(m[2]) };
+  }
+  throw new MeshgateChainError(`${file} has no Sidecar ingress for ${workload.namespace}/${workload.name} port ${port}`);
+}
+
 async function waitForSerial(probe: TlsProbe, serial: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -132,7 +151,7 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
     await waitForSerial(probe, certs.ingressServer.serialHex, 30_000);
     return {
       clientTarget: { host: lab.clientTarget.host, port: lab.clientTarget.port },
-      backend: { host: server.address, port: BENCH_SERVER_PORT },
+      backend: await serverBackendAddress(clusterDir(BENCH_SERVER_CLUSTER), server, BENCH_SERVER_PORT),
       proxies: onPath.map((p) => ({ name: `${p.cluster}/${p.namespace}/${p.name}`, pid: p.pid })),
       lab,
       rotation: {

@@ -3,7 +3,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -15,6 +15,7 @@ import { runChurn } from '../../bench/loads/churn.js';
 import { runIperf } from '../../bench/loads/iperf.js';
 import { presentedSerial, type TlsProbe } from '../../bench/loads/rotation.js';
 import { parseSysbenchOutput } from '../../bench/loads/sysbench.js';
+import { serverBackendAddress } from '../../bench/meshgate-chain.js';
 import { freePorts } from '../../bench/ports.js';
 import { cpuSeconds, rssKb } from '../../bench/procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type Sample } from '../../bench/results.js';
@@ -226,6 +227,21 @@ describe('figures and result files', () => {
     const lines = (await readFile(writer.rawFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; run: string });
     assert.deepEqual(lines.map((l) => l.kind), ['sample', 'summary']);
     assert.ok(lines.every((l) => l.run === writer.runId));
+  });
+});
+
+describe('meshgate chain plumbing', () => {
+  it("finds where the server's application must listen from the lab's Sidecar object", async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-test-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const workload = { name: 'mysql', namespace: 'default', address: '127.9.2.3' };
+    assert.deepEqual(await serverBackendAddress(dir, workload, 3306), { host: '127.9.2.3', port: 3306 }, 'no Sidecar: the pod address');
+    await writeFile(path.join(dir, 'lab-sidecars.yaml'), [
+      'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-client, namespace: default}\nspec:\n  ingress: [{port: {number: 3306}, defaultEndpoint: "127.0.0.1:1111"}]\n',
+      'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-mysql, namespace: default}\nspec:\n  ingress: [{port: {number: 3306, protocol: TCP, name: tcp-3306}, defaultEndpoint: "127.0.0.1:45678"}]\n',
+    ].join('---\n'));
+    assert.deepEqual(await serverBackendAddress(dir, workload, 3306), { host: '127.0.0.1', port: 45678 });
+    await assert.rejects(serverBackendAddress(dir, workload, 5432), /no Sidecar ingress/);
   });
 });
 
