@@ -10,6 +10,8 @@ import { registerCaCommands } from './ca.js';
 import { registerLabCommands } from './lab.js';
 import { registerControlPlaneCommand } from './control-plane.js';
 import { registerProxyStatusCommand } from './proxy-status.js';
+import { registerProxyCommand } from './proxy.js';
+import { registerProxyConfigCommand } from './proxy-config.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerControlPlaneCommand(program);
   registerProxyStatusCommand(program);
+  registerProxyCommand(program);
+  registerProxyConfigCommand(program);
   return program;
 }
 
