@@ -106,7 +106,7 @@ export function renderTable(r: SoakResults): string {
   lines.push(`  faults survived  ${faultsPassed}/${r.faults.length}`);
   lines.push(`  bad inputs       ${handled}/${tried} handled`);
   lines.push('');
-  const w = Math.min(48, Math.max(...r.faults.map((f) => f.name.length), 10));
+  const w = Math.min(56, Math.max(...r.faults.map((f) => f.name.length), 10));
   lines.push(`  ${pad('check', w)}  result  detail`);
   for (const f of r.faults) lines.push(`  ${pad(f.name, w)}  ${f.passed ? 'pass  ' : 'FAIL  '}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
   lines.push('');

@@ -11,6 +11,7 @@ import { generateKeyPair } from '../src/pki/keys.js';
 import { createCsr } from '../src/pki/certificate.js';
 import { requestCertificate } from '../src/pki/ca-service.js';
 import { TokenIssuer } from '../src/pki/workload-token.js';
+import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN } from '../src/controlplane/control-plane.js';
 import { repoRoot } from './child.js';
 import type { SoakReport } from './results.js';
 import { TOKEN_ISSUER, type ControlPlaneTarget } from './hostile/controlplane.js';
@@ -205,7 +206,9 @@ export interface SecurityTargets {
 export async function runSecurityChecks(report: SoakReport, t: SecurityTargets, log: (line: string) => void): Promise<void> {
   await report.check('security: admin and control ports bound to loopback', 'every listening socket of every proxy and control-plane process is on 127.0.0.0/8 or ::1', async () => {
     if (t.processes.length === 0) throw new SecurityCheckError('no process to check');
-    const seen: string[] = [];
+    // The control plane's defaults, used when no address is given: loopback, as istiod's debug port is.
+    for (const d of [DEFAULT_XDS_LISTEN, DEFAULT_HTTP_LISTEN]) if (!isLoopback(d.slice(0, d.lastIndexOf(':')))) throw new SecurityCheckError(`the control plane's default listen address ${d} is not loopback`);
+    const seen: string[] = [`control-plane defaults ${DEFAULT_XDS_LISTEN}, ${DEFAULT_HTTP_LISTEN}`];
     for (const p of t.processes) {
       const socks = listeningSockets(p.pid);
       const open = socks.filter((s) => !isLoopback(s.address));
