@@ -158,3 +158,46 @@ test('a missing secret makes the chain refuse connections instead of serving wit
   assert.equal(echo.accepted(), 0);
   assert.equal(await metric(proxy, 'meshgate_proxy_downstream_refused_total', { reason: 'secret_not_ready' }), 1);
 });
+
+test('a CRL in the validation context refuses a revoked client certificate', async (t) => {
+  const { createCrl } = await import('../../src/pki/crl.js');
+  const echo = await echoServer(t);
+  const revoked = await issue(meshCa, { uris: [spiffe('app', 'client')] });
+  const crl = await createCrl({ caCertPem: meshCa.certPem, caKeyPem: meshCa.keyPem, revokedSerials: [revoked.serial], ttlSeconds: 3600 });
+  const { proxy, logs } = newProxy(t);
+  proxy.setLocalSecret('default', certSecret('default', serverCert));
+  proxy.applySecrets([{ name: 'ca-with-crl', validationContext: { trustedCa: { inlineString: meshCa.certPem }, crl: { inlineString: crl } } }]);
+  proxy.applyClusters([staticCluster('backend', [{ port: echo.port }])]);
+  await proxy.applyListeners([listener('inbound', 0, [{ transportSocket: downstreamTls({ ca: 'ca-with-crl' }), filters: [tcpProxyFilter('backend')] }])]);
+  const p = port(proxy, 'inbound');
+  assert.equal((await roundTrip(p, 'revoked', { cert: revoked.certPem, key: revoked.keyPem, ca: meshCa.certPem })).echoed, '');
+  assert.equal((await roundTrip(p, 'fine', goodClient())).echoed, 'fine');
+  await waitFor(() => logs.length === 2, 3000, 'two access log lines');
+  assert.match(logs[0]!.downstreamTransportFailureReason, /certificate verify failed: certificate revoked/);
+  assert.equal(echo.accepted(), 1);
+});
+
+test('TLS parameters: a TLS 1.3-only chain refuses a TLS 1.2 client; cipher suites apply to TLS 1.2', async (t) => {
+  const echo = await echoServer(t);
+  const { proxy, logs } = newProxy(t);
+  proxy.setLocalSecret('default', certSecret('default', serverCert));
+  proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', meshCa));
+  proxy.applyClusters([staticCluster('backend', [{ port: echo.port }])]);
+  await proxy.applyListeners([
+    listener('v13', 0, [{ transportSocket: downstreamTls({ min: 'TLSv1_3' }), filters: [tcpProxyFilter('backend')] }]),
+    listener('v12', 0, [{ transportSocket: downstreamTls({ max: 'TLSv1_2', ciphers: ['ECDHE-ECDSA-AES128-GCM-SHA256'] }), filters: [tcpProxyFilter('backend')] }]),
+  ]);
+  const r13 = await roundTrip(port(proxy, 'v13'), 'x', { ...goodClient(), maxVersion: 'TLSv1.2' });
+  assert.equal(r13.echoed, '');
+  const r12 = await roundTrip(port(proxy, 'v12'), 'y', goodClient());
+  assert.equal(r12.echoed, 'y');
+  assert.equal(r12.tlsVersion, 'TLSv1.2');
+  const wrongCipher = await roundTrip(port(proxy, 'v12'), 'z', { ...goodClient(), ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384', maxVersion: 'TLSv1.2' });
+  assert.equal(wrongCipher.echoed, '');
+  await waitFor(() => logs.length === 3, 3000, 'three access log lines');
+  const reasons = logs.map((l) => l.downstreamTransportFailureReason).filter(Boolean);
+  assert.equal(reasons.length, 2);
+  assert.ok(reasons.some((r) => /unsupported protocol/.test(r)), reasons.join(' | '));
+  assert.ok(reasons.some((r) => /no shared cipher/.test(r)), reasons.join(' | '));
+  assert.equal(logs.find((l) => l.listener === 'v12' && !l.downstreamTransportFailureReason)!.downstreamTlsCipher, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+});
