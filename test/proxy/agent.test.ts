@@ -8,41 +8,13 @@ import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { MeshCA } from '../../src/pki/mesh-ca.js';
-import { TokenIssuer, TokenVerifier } from '../../src/pki/workload-token.js';
-import { addCertificateService } from '../../src/pki/ca-service.js';
-import { AdsServer } from '../../src/xds/ads-server.js';
-import { SnapshotCache, snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { makeAuthenticator } from '../../src/xds/peer-identity.js';
-import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';
+import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
+import { startControlPlane } from './control-plane-fixture.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { ProxyAgent } from '../../src/proxy/agent.js';
 import { loadBootstrap } from '../../src/proxy/bootstrap.js';
 import type { Cluster, ClusterLoadAssignment, Listener } from '../../src/xds/envoy-types.js';
 import { echoServer, roundTrip, tcpProxyFilter, waitFor } from './helpers.js';
-
-const ISSUER = 'https://kubernetes.default.svc.cluster.local';
-
-async function startControlPlane(t: { after(fn: () => Promise<void> | void): void }) {
-  const ca = await MeshCA.createSelfSigned({ trustDomain: 'cluster.local' });
-  const tokens = await TokenIssuer.create(ISSUER);
-  const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
-  const serving = await ca.issueServingCertificate(['istiod.istio-system.svc'], 3600);
-  const cache = new SnapshotCache();
-  const ads = new AdsServer({ cache, authenticate: makeAuthenticator({ trustDomains: ['cluster.local'], verifyToken: (tok) => verifier.verify(tok) }), controlPlaneId: 'meshgate-test' });
-  const server = new grpc.Server();
-  ads.addToServer(server);
-  addCertificateService(server, { ca, verifier });
-  const creds = createXdsServerCredentials({ rootPem: ca.rootBundlePem(), ...serving });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds.credentials, (err, p) => (err ? reject(err) : resolve(p))));
-  t.after(async () => {
-    ads.closeAllStreams();
-    await new Promise<void>((r) => server.tryShutdown(() => r()));
-    server.forceShutdown();
-  });
-  return { ca, tokens, cache, ads, address: `127.0.0.1:${port}` };
-}
 
 test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flows, a refused update is NACKed, admin answers', async (t) => {
   const cp = await startControlPlane(t);
