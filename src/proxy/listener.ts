@@ -74,6 +74,8 @@ export class CompiledListener {
   readonly trafficDirection: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   readonly accessLogs: AccessLogTarget[];
   readonly json: string;
+  /** Access loggers per chain, resolved on first use instead of per connection. */
+  readonly loggersByChain = new Map<CompiledChain, AccessLogger[]>();
 
   /** `previous` lends its compiled chains where they are unchanged, so their connections keep running. */
   constructor(readonly raw: Listener, previous: CompiledListener | undefined) {
@@ -290,11 +292,8 @@ export class ListenerRuntime {
       const r = inspectClientHello(buf);
       if (r.kind !== 'need-more') finish(r);
     };
-    const onEnd = (): void => {
-      // The client half-closed before a full ClientHello: decide on what we have.
-      const r = inspectClientHello(buf);
-      finish(r.kind === 'need-more' ? (buf.length === 0 ? 'closed' : { kind: 'raw' }) : r);
-    };
+    // The peer closed its side before the listener filters could decide: Envoy closes the connection.
+    const onEnd = (): void => finish('closed');
     const timer = setTimeout(() => finish('timeout'), cfg.filtersTimeoutMs);
     raw.on('data', onData);
     raw.on('end', onEnd);
@@ -320,7 +319,11 @@ export class ListenerRuntime {
     }
     si.filterChain = chain.name;
     conn.chainToken = chain;
-    const loggers = this.deps.accessLoggers([...cfg.accessLogs, ...chain.tcpProxy.accessLogs]);
+    let loggers = cfg.loggersByChain.get(chain);
+    if (!loggers) {
+      loggers = this.deps.accessLoggers([...cfg.accessLogs, ...chain.tcpProxy.accessLogs]);
+      cfg.loggersByChain.set(chain, loggers);
+    }
     if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
     if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
     const srv = chain.tls.server(this.deps.secrets);
