@@ -150,3 +150,41 @@ test('a reader that stops reading bounds what the proxies buffer (backpressure e
   assert.ok(aBuf <= 4 * 256 * 1024 + 64 * 1024, `proxy A buffers ${aBuf} bytes`);
   assert.ok(bBuf <= 4 * 256 * 1024 + 64 * 1024, `proxy B buffers ${bBuf} bytes`);
 });
+
+test('a client that stops reading bounds what the proxies buffer (backpressure in the response direction)', async (t) => {
+  // The server writes as fast as it can; the client never reads.
+  const block = Buffer.alloc(256 * 1024, 2);
+  let serverWritten = 0;
+  let serverBlocked = false;
+  const firehose = net.createServer((s) => {
+    s.on('error', () => { /* destroyed at the end */ });
+    const pump = (): void => {
+      while (serverWritten < 512 * 1024 * 1024) {
+        serverWritten += block.length;
+        if (!s.write(block)) { serverBlocked = true; s.once('drain', pump); return; }
+      }
+    };
+    pump();
+  });
+  const conns = new Set<net.Socket>();
+  firehose.on('connection', (s) => { conns.add(s); });
+  await new Promise<void>((r) => firehose.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of conns) s.destroy(); firehose.close(() => r()); }));
+  const { port: p, a, b } = await buildChain(t, (firehose.address() as net.AddressInfo).port);
+  const c = net.connect({ host: '127.0.0.1', port: p });
+  t.after(() => c.destroy());
+  c.on('error', () => { /* destroyed at the end */ });
+  c.pause();
+  await new Promise((r) => c.once('connect', r));
+  // Kernel and proxy buffers fill first; then the server must stay blocked (no progress for 300 ms).
+  let last = -1;
+  await waitFor(async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    const still = serverBlocked && serverWritten === last;
+    last = serverWritten;
+    return still;
+  }, 15_000, 'the server to stay blocked by backpressure');
+  assert.ok(serverWritten < 96 * 1024 * 1024, `${serverWritten} bytes were accepted from the server`);
+  assert.ok(a.sessionStats().bufferedBytes <= 4 * 256 * 1024 + 64 * 1024, `proxy A buffers ${a.sessionStats().bufferedBytes} bytes`);
+  assert.ok(b.sessionStats().bufferedBytes <= 4 * 256 * 1024 + 64 * 1024, `proxy B buffers ${b.sessionStats().bufferedBytes} bytes`);
+});
