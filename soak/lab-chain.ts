@@ -4,11 +4,17 @@
 // bench/backends.ts). On top of it, what faults need: kill a proxy or a control plane by its recorded
 // pid, and start it again with the same bootstrap or flags (optionally a changed bootstrap), logging to
 // the lab's own log file. Processes started here are recorded in a ProcessGroup and stopped by pid.
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEchoServer, type RunningBackend } from '../bench/backends.js';
-import { generateBenchCertificates, type BenchCertificates } from '../bench/certs.js';
-import { pathProxies, startMeshgateChain, type MeshgateChain } from '../bench/meshgate-chain.js';
+import { generateBenchCertificates, issueIngressServerCredential, MYSQL_SNI, type BenchCertificates } from '../bench/certs.js';
+import {
+  benchLabFile, BENCH_CLIENT_CLUSTER, BENCH_SERVER_CLUSTER, BENCH_SERVER_PORT, BENCH_SERVER_WORKLOAD, EGRESS_SECRET, INGRESS_PORT, INGRESS_SECRET,
+  pathProxies, serverBackendAddress, writeCredentialSecret, type MeshgateChain,
+} from '../bench/meshgate-chain.js';
+import { presentedSerial, type TlsProbe } from '../bench/loads/rotation.js';
+import { upLab } from '../src/lab/lab.js';
 import { ProcessGroup } from '../bench/processes.js';
 import { clusterPaths, podPaths } from '../src/lab/cluster-runtime.js';
 import { meshgateCommand, type LabClusterInfo, type LabProxyInfo } from '../src/lab/lab.js';
@@ -42,6 +48,54 @@ export async function getText(url: string): Promise<string> {
 
 export interface ProxySync { proxy: string; types: Record<string, { state: string; error?: string; lastError?: string }> }
 
+/**
+ * bench/meshgate-chain.ts's startMeshgateChain, with a state folder of the soak's own, so a soak and a
+ * benchmark (whose lab keeps the default folder) can run side by side.
+ */
+async function startChain(certs: BenchCertificates, log: (line: string) => void): Promise<MeshgateChain> {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'meshgate-soak-lab-'));
+  const lab = await upLab({ labFile: benchLabFile(), mode: 'loopback', stateDir, onProgress: (e) => log(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`) });
+  const stop = async (): Promise<void> => {
+    await lab.down();
+    const { rmSync } = await import('node:fs');
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  try {
+    const server = lab.workloads.find((w) => w.cluster === BENCH_SERVER_CLUSTER && w.name === BENCH_SERVER_WORKLOAD);
+    if (!server || !lab.clientTarget) throw new SoakChainError('the bench lab file has no server workload or no client');
+    const ingress = pathProxies(lab.proxies)[2]!;
+    const dir = (name: string): string => lab.clusters.find((c) => c.name === name)!.configDir;
+    const probe: TlsProbe = { host: ingress.address, port: INGRESS_PORT, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem };
+    await writeCredentialSecret(dir(BENCH_CLIENT_CLUSTER), EGRESS_SECRET, certs.egressClient, certs.root.certPem);
+    await writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, certs.ingressServer, certs.root.certPem);
+    const deadline = Date.now() + 30_000;
+    let last = '';
+    while (last !== certs.ingressServer.serialHex) {
+      if (Date.now() > deadline) throw new SoakChainError(`the ingress gateway did not present the R-signed credential within 30 s (last: ${last})`);
+      last = await presentedSerial(probe).catch((err: Error) => err.message);
+      if (last !== certs.ingressServer.serialHex) await sleep(100);
+    }
+    return {
+      clientTarget: { host: lab.clientTarget.host, port: lab.clientTarget.port },
+      backend: await serverBackendAddress(dir(BENCH_SERVER_CLUSTER), server, BENCH_SERVER_PORT),
+      proxies: pathProxies(lab.proxies).map((p) => ({ name: `${p.cluster}/${p.namespace}/${p.name}`, pid: p.pid })),
+      lab,
+      rotation: {
+        probe,
+        async rotate(): Promise<string> {
+          const leaf = await issueIngressServerCredential(certs.root);
+          await writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem);
+          return leaf.serialHex;
+        },
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
 export class SoakChain {
   private readonly group = new ProcessGroup();
   /** The four proxies on the path, in path order; pids are updated when one is restarted. */
@@ -53,7 +107,7 @@ export class SoakChain {
 
   static async start(log: (line: string) => void): Promise<SoakChain> {
     const certs = await generateBenchCertificates();
-    const chain = await startMeshgateChain({ certs, onProgress: log });
+    const chain = await startChain(certs, log);
     try {
       const echo = await startEchoServer(chain.backend.host, chain.backend.port);
       return new SoakChain(chain, echo, certs);
