@@ -63,7 +63,9 @@ export function registerLabCommands(program: Command): Command {
     .description('bring the lab up; in the foreground Ctrl-C tears everything down')
     .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; output: string }) => {
       if (opts.mode !== undefined && opts.mode !== 'netns' && opts.mode !== 'loopback') throw new LabCliError(`--mode must be netns or loopback, got "${opts.mode}"`);
-      const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress });
+      // A failed start tears everything down; its logs are worth keeping to find out why.
+      const keepLogsOnFailure = path.join(os.tmpdir(), `meshgate-lab-failed-${process.pid}-logs`);
+      const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress, keepLogsOnFailure });
       const { exec: _exec, down: _down, ...summary } = running;
       process.stdout.write(opts.output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
       if (opts.detach) {

@@ -2,7 +2,7 @@
 // identity and addresses, each cluster's control-plane address, and what each pod's /etc/hosts says.
 // netns mode: cluster k's pods on 198.18.k.0/24 (the bridge namespace, where the control plane runs, is
 // .1), gateways also on the "WAN" 198.19.0.0/24. loopback mode: every pod its own 127.b.k.n address.
-// In both modes the host reaches each pod's admin port at 127.b.k.n (netns mode through a relay).
+// The host reaches each pod's admin port at 127.b.k.n through a relay (netns) or at 127.b.(100+k).n.
 import type { LabFile, LabWorkload } from './lab-file.js';
 
 export type LabMode = 'netns' | 'loopback';
@@ -25,6 +25,12 @@ export interface PlannedPod {
   address: string;
   /** netns mode, gateways only: the address on the WAN between clusters. */
   wanAddress?: string;
+  /**
+   * Where the proxy binds admin, stats and readiness. netns: the pod address (the cluster's relay
+   * reaches it). loopback: an address of its own, 127.b.(100+k).n, because in NONE mode the pod
+   * address carries the sidecar's outbound listeners, which may use any port (15021 included).
+   */
+  adminAddress: string;
   /** Loopback address on the host where this pod's proxy admin is reachable. */
   hostAddress: string;
   /** netns mode: the network namespace's name. */
@@ -94,13 +100,14 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string): LabPlan {
       controlPlaneHostAddress: `127.${b}.${k}.1`,
       ...(netns ? { netns, subnet: `198.18.${k}.0/24` } : {}),
     });
-    const make = (index: number, w: Omit<PlannedPod, 'cluster' | 'clusterIndex' | 'index' | 'address' | 'hostAddress' | 'netns' | 'wanAddress'>): PlannedPod => ({
+    const make = (index: number, w: Omit<PlannedPod, 'cluster' | 'clusterIndex' | 'index' | 'address' | 'adminAddress' | 'hostAddress' | 'netns' | 'wanAddress'>): PlannedPod => ({
       ...w,
       cluster: c.name,
       clusterIndex: k,
       index,
       address: mode === 'netns' ? `198.18.${k}.${index}` : `127.${b}.${k}.${index}`,
-      hostAddress: `127.${b}.${k}.${index}`,
+      adminAddress: mode === 'netns' ? `198.18.${k}.${index}` : `127.${b}.${100 + k}.${index}`,
+      hostAddress: mode === 'netns' ? `127.${b}.${k}.${index}` : `127.${b}.${100 + k}.${index}`,
       ...(mode === 'netns' ? { netns: `${labId}-${k}-${index}` } : {}),
       ...(mode === 'netns' && w.kind === 'gateway' ? { wanAddress: `198.19.0.${k * 10 + (w.gateway === 'ingress' ? 1 : 2)}` } : {}),
     });

@@ -3,7 +3,7 @@
 // workloads and proxies in order, each recorded in the state file the moment it exists. Any failure
 // tears down what was made; `downLab(stateDir)` does the same from another process.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +43,8 @@ export interface UpLabOptions {
   onProgress?: (e: LabProgress) => void;
   /** How long to wait for each control plane and proxy to be ready (default 60 s). */
   readyTimeoutMs?: number;
+  /** When `lab up` fails, copy the processes' logs here before tearing down (the error names it). */
+  keepLogsOnFailure?: string;
 }
 
 export interface LabClusterInfo {
@@ -209,9 +211,9 @@ function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: R
     rootCertFile: path.join(cp.controlPlaneDir, 'root-cert.pem'),
     tokenFile: paths.tokenFile,
     trustDomain: cluster.trustDomain,
-    // Admin on the pod's address: reachable by the lab (directly, or through the cluster's relay in
-    // netns mode); capture never redirects the admin ports.
-    admin: { address: pod.address, port: ADMIN_PORT },
+    // Admin where the lab reaches it (directly, or through the cluster's relay in netns mode); capture
+    // never redirects the admin ports.
+    admin: { address: pod.adminAddress, port: ADMIN_PORT },
     statsPort: STATS_PORT,
     readinessPort: READINESS_PORT,
     accessLog: { path: paths.accessLogFile, format: 'json' },
@@ -296,6 +298,10 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
     return { ...summary, exec: summaryExec(summary), down: () => teardown(state, stateDir, progress) };
   } catch (err) {
     progress({ step: 'lab', status: 'fail', detail: (err as Error).message });
+    if (opts.keepLogsOnFailure && existsSync(logDir)) {
+      cpSync(logDir, opts.keepLogsOnFailure, { recursive: true });
+      progress({ step: 'logs', status: 'fail', detail: `kept in ${opts.keepLogsOnFailure}` });
+    }
     try {
       await teardown(state, stateDir, progress);
     } catch (cleanupErr) {
@@ -359,7 +365,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     if (plan.mode === 'netns') {
       relayPairs.push({ listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: c.controlPlaneAddress, port: CP_HTTP_PORT } });
       for (const pod of plan.pods.filter((p) => p.cluster === c.name && p.sidecar)) {
-        relayPairs.push({ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.address, port: ADMIN_PORT } });
+        relayPairs.push({ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.adminAddress, port: ADMIN_PORT } });
       }
       await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, relayPairs);
     }
