@@ -74,20 +74,24 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 /**
  * Replaces Secret `name` in a cluster's config folder (`lab-secrets/<name>.yaml`, written by the lab)
- * with a credential in Istio's `tls.crt`/`tls.key`/`ca.crt` form, keeping its metadata; write + rename.
+ * with a credential in Istio's `tls.crt`/`tls.key`/`ca.crt` form, keeping each Secret's metadata and the
+ * file's layout: when the file also holds the `<name>-cacert` companion, the CA goes there (Istio reads
+ * it from the companion when one exists). Written to a temp file and renamed, as the lab does.
  */
 export async function writeCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<void> {
   const file = path.join(configDir, 'lab-secrets', `${name}.yaml`);
-  let metadata: Record<string, unknown> = { name, namespace: 'istio-system' };
-  if (existsSync(file)) {
-    for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
-      const o = doc.toJS() as { kind?: string; metadata?: Record<string, unknown> } | null;
-      if (o?.kind === 'Secret' && o.metadata?.name === name) metadata = { name, namespace: o.metadata.namespace ?? 'istio-system' };
-    }
-  }
-  const secret = { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(caPem) } };
+  type SecretDoc = { apiVersion?: string; kind?: string; metadata?: Record<string, unknown>; type?: string; data?: Record<string, string>; stringData?: unknown };
+  const docs: SecretDoc[] = existsSync(file) ? parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as SecretDoc).filter((d) => d !== null) : [];
+  const meta = (d: SecretDoc | undefined, n: string): Record<string, unknown> => ({ name: n, namespace: (d?.metadata?.namespace as string | undefined) ?? 'istio-system' });
+  const main = docs.find((d) => d.kind === 'Secret' && d.metadata?.name === name);
+  const companion = docs.find((d) => d.kind === 'Secret' && d.metadata?.name === `${name}-cacert`);
+  const out: SecretDoc[] = [
+    { apiVersion: 'v1', kind: 'Secret', metadata: meta(main, name), type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), ...(companion ? {} : { 'ca.crt': b64(caPem) }) } },
+    ...(companion ? [{ apiVersion: 'v1', kind: 'Secret', metadata: meta(companion, `${name}-cacert`), type: 'Opaque', data: { 'ca.crt': b64(caPem) } }] : []),
+    ...docs.filter((d) => d !== main && d !== companion),
+  ];
   const tmp = path.join(path.dirname(file), `.${name}.yaml.bench-tmp`);
-  await writeFile(tmp, stringify(secret), { mode: 0o600 });
+  await writeFile(tmp, out.map((d) => stringify(d)).join('---\n'), { mode: 0o600 });
   await rename(tmp, file);
 }
 

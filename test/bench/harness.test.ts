@@ -3,7 +3,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -15,7 +16,7 @@ import { runChurn } from '../../bench/loads/churn.js';
 import { runIperf } from '../../bench/loads/iperf.js';
 import { presentedSerial, type TlsProbe } from '../../bench/loads/rotation.js';
 import { parseSysbenchOutput } from '../../bench/loads/sysbench.js';
-import { serverBackendAddress } from '../../bench/meshgate-chain.js';
+import { serverBackendAddress, writeCredentialSecret } from '../../bench/meshgate-chain.js';
 import { freePorts } from '../../bench/ports.js';
 import { cpuSeconds, rssKb } from '../../bench/procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type Sample } from '../../bench/results.js';
@@ -242,6 +243,26 @@ describe('meshgate chain plumbing', () => {
     ].join('---\n'));
     assert.deepEqual(await serverBackendAddress(dir, workload, 3306), { host: '127.0.0.1', port: 45678 });
     await assert.rejects(serverBackendAddress(dir, workload, 5432), /no Sidecar ingress/);
+  });
+});
+
+describe('gateway credential Secrets for the meshgate chain', () => {
+  it('replaces a credential in place, keeping metadata and the -cacert companion', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-test-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await mkdir(path.join(dir, 'lab-secrets'));
+    const file = path.join(dir, 'lab-secrets', 'mysql-credential.yaml');
+    await writeFile(file, 'apiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential, namespace: istio-system}\nstringData: {tls.crt: old, tls.key: old}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential-cacert, namespace: istio-system}\nstringData: {ca.crt: old}\n');
+    const certs = await generateBenchCertificates();
+    await writeCredentialSecret(dir, 'mysql-credential', certs.ingressServer, certs.root.certPem);
+    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as { metadata: { name: string; namespace: string }; data: Record<string, string>; stringData?: unknown });
+    assert.deepEqual(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`), ['istio-system/mysql-credential', 'istio-system/mysql-credential-cacert']);
+    const text = (b: string | undefined): string => Buffer.from(b ?? '', 'base64').toString();
+    assert.equal(text(docs[0]!.data['tls.crt']), certs.ingressServer.certPem);
+    assert.equal(text(docs[0]!.data['tls.key']), certs.ingressServer.keyPem);
+    assert.equal(docs[0]!.data['ca.crt'], undefined, 'the CA lives in the companion');
+    assert.equal(text(docs[1]!.data['ca.crt']), certs.root.certPem);
+    assert.ok(docs.every((d) => d.stringData === undefined), 'no stale stringData left');
   });
 });
 
