@@ -226,8 +226,8 @@ export class ClusterRuntime {
     let opts: tls.ConnectionOptions | undefined;
     if (t) {
       const o = t.connectOptions(this.deps.secrets, host.key);
-      if ('missing' in o) {
-        cb({ kind: 'no-secret', reason: `secret "${o.missing}" needed by the upstream TLS context of cluster "${this.name}" has not been received`, host }, undefined);
+      if ('unavailable' in o) {
+        cb({ kind: 'no-secret', reason: `upstream TLS context of cluster "${this.name}": ${o.unavailable}`, host }, undefined);
         return;
       }
       opts = o;

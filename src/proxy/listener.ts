@@ -327,8 +327,8 @@ export class ListenerRuntime {
     if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
     if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
     const srv = chain.tls.server(this.deps.secrets);
-    if ('missing' in srv) {
-      this.refuse(cfg, conn, 'secret_not_ready', `secret "${srv.missing}" for filter chain "${chain.name}" has not been received; refusing instead of serving without TLS`, '');
+    if ('unavailable' in srv) {
+      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`, '');
       return;
     }
     if (!serversWithHandlers.has(srv.server)) {

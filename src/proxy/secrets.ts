@@ -4,6 +4,7 @@
 // its content does, so TLS contexts can be rebuilt once per version and reused across connections.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
 import type { DataSource, Secret } from '../xds/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
 
@@ -50,6 +51,18 @@ export function compileSecret(s: Secret, source: 'sds' | 'local'): Omit<StoredSe
     out.trustedCaPem = readDataSource(s.validationContext.trustedCa, res, 'validationContext.trustedCa');
     if (out.trustedCaPem) parsePemCertificates(out.trustedCaPem, res, 'validationContext.trustedCa');
     out.crlPem = readDataSource(s.validationContext.crl, res, 'validationContext.crl');
+  }
+  // Build a TLS context once now, so a key that does not match its certificate or an unreadable CRL is
+  // an xDS rejection (NACK) instead of a failure on the first connection.
+  try {
+    if (out.certChainPem) tls.createSecureContext({ cert: out.certChainPem, key: out.privateKeyPem });
+  } catch (err) {
+    throw new ProxyConfigError(res, 'tlsCertificate.privateKey', `unusable with the certificate chain: ${(err as Error).message}`);
+  }
+  try {
+    if (out.trustedCaPem) tls.createSecureContext({ ca: out.trustedCaPem, crl: out.crlPem });
+  } catch (err) {
+    throw new ProxyConfigError(res, out.crlPem ? 'validationContext.crl' : 'validationContext.trustedCa', `unusable: ${(err as Error).message}`);
   }
   if (!s.tlsCertificate && !s.validationContext && !s.genericSecret) {
     throw new ProxyConfigError(res, 'tlsCertificate', 'a secret needs tlsCertificate, validationContext or genericSecret');

@@ -123,8 +123,8 @@ function compileCommon(c: CommonTlsContext | undefined, res: string, f: string):
   return { cert, key, ca: val.ca, crl: val.crl, sanMatchers: val.sans, acceptUntrusted: val.acceptUntrusted, alpn, ...compileParams(common.tlsParams, res, `${f}.tlsParams`) };
 }
 
-/** Resolves the material against the secret store: PEM strings and a version key, or the missing secret's name. */
-function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { missing: string } {
+/** Resolves the material against the secret store: PEM strings and a version key, or why it cannot. */
+function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { unavailable: string } {
   let cert: string | undefined;
   let key: string | undefined = c.key;
   let ca: string | undefined;
@@ -132,14 +132,14 @@ function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: 
   let versionKey = '';
   if (c.cert && 'secret' in c.cert) {
     const s = store.get(c.cert.secret);
-    if (!s?.certChainPem || !s.privateKeyPem) return { missing: c.cert.secret };
+    if (!s?.certChainPem || !s.privateKeyPem) return { unavailable: `secret "${c.cert.secret}" has not been received` };
     cert = s.certChainPem;
     key = s.privateKeyPem;
     versionKey += `c${s.version}`;
   } else if (c.cert) cert = c.cert.inline;
   if (c.ca && 'secret' in c.ca) {
     const s = store.get(c.ca.secret);
-    if (!s?.trustedCaPem) return { missing: c.ca.secret };
+    if (!s?.trustedCaPem) return { unavailable: `secret "${c.ca.secret}" (trusted CA) has not been received` };
     ca = s.trustedCaPem;
     crl = crl ?? s.crlPem;
     versionKey += `a${s.version}`;
@@ -209,14 +209,27 @@ export class DownstreamTls {
     return [this.c.cert, this.c.ca].flatMap((m) => (m && 'secret' in m ? [m.secret] : []));
   }
 
-  /** The TLS server for the current secret versions (built once per version), or the missing secret's name. */
-  server(store: SecretStore): DownstreamServer | { missing: string } {
+  /** The TLS server for the current secret versions (built once per version), or why there is none. */
+  server(store: SecretStore): DownstreamServer | { unavailable: string } {
     if (this.cached && this.cachedGeneration === store.generation) return this.cached;
     const r = resolve(this.c, store);
-    if ('missing' in r) return r;
+    if ('unavailable' in r) return r;
     this.cachedGeneration = store.generation;
     if (this.cached && this.cached.versionKey === r.versionKey) return this.cached;
-    const server = new tls.Server({
+    let server: tls.Server;
+    try {
+      server = this.newServer(r);
+    } catch (err) {
+      // Inline material that only fails once combined (e.g. a CRL with this CA): refuse, never serve plain.
+      this.cachedGeneration = -1;
+      return { unavailable: `the TLS context cannot be built from its secrets: ${(err as Error).message}` };
+    }
+    this.cached = { server, versionKey: r.versionKey };
+    return this.cached;
+  }
+
+  private newServer(r: { cert?: string; key?: string; ca?: string; crl?: string }): tls.Server {
+    return new tls.Server({
       cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
       // Envoy's server default minimum is TLS 1.2.
       minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3',
@@ -227,8 +240,6 @@ export class DownstreamTls {
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
       handshakeTimeout: this.handshakeTimeoutMs,
     });
-    this.cached = { server, versionKey: r.versionKey };
-    return this.cached;
   }
 
   verify(sock: tls.TLSSocket): PeerCheck {
@@ -262,17 +273,22 @@ export class UpstreamTls {
     return [this.c.cert, this.c.ca].flatMap((m) => (m && 'secret' in m ? [m.secret] : []));
   }
 
-  /** Options for tls.connect for this host, or the name of a missing secret. */
-  connectOptions(store: SecretStore, hostKey: string): tls.ConnectionOptions | { missing: string } {
+  /** Options for tls.connect for this host, or why there are none (a secret not received yet). */
+  connectOptions(store: SecretStore, hostKey: string): tls.ConnectionOptions | { unavailable: string } {
     if (!this.ctx || this.ctxGeneration !== store.generation) {
       const r = resolve(this.c, store);
-      if ('missing' in r) return r;
+      if ('unavailable' in r) return r;
       this.ctxGeneration = store.generation;
       if (!this.ctx || r.versionKey !== this.versionKey) {
-        this.ctx = tls.createSecureContext({
-          cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
-          minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
-        });
+        try {
+          this.ctx = tls.createSecureContext({
+            cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
+            minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
+          });
+        } catch (err) {
+          this.ctxGeneration = -1;
+          return { unavailable: `the TLS context cannot be built from its secrets: ${(err as Error).message}` };
+        }
         this.versionKey = r.versionKey;
         // Sessions were negotiated with the old credentials: do not resume them.
         this.sessions.clear();

@@ -153,7 +153,7 @@ test('a missing secret makes the chain refuse connections instead of serving wit
   const r = await roundTrip(port(proxy, 'gw'), 'x', goodClient());
   assert.equal(r.echoed, '');
   await waitFor(() => logs.length === 1, 3000, 'access log');
-  assert.match(logs[0]!.connectionTerminationDetails, /secret "kubernetes:\/\/not-yet" .* has not been received/);
+  assert.match(logs[0]!.connectionTerminationDetails, /filter chain "tls": secret "kubernetes:\/\/not-yet" has not been received; refusing instead of serving without TLS/);
   assert.ok(warnings.some((w) => w.includes('kubernetes://not-yet')));
   assert.equal(echo.accepted(), 0);
   assert.equal(await metric(proxy, 'meshgate_proxy_downstream_refused_total', { reason: 'secret_not_ready' }), 1);

@@ -31,6 +31,9 @@ test('invalid updates are rejected with the resource and field named, and the ol
   assert.throws(() => proxy.applyClusters([staticCluster('c1', [{ port: echo.port }], { lbPolicy: 'MAGLEV' })]), /cluster "c1": lbPolicy: unsupported load balancer "MAGLEV"/);
   assert.throws(() => proxy.applyClusters([staticCluster('c1', [{ address: 'db.example', port: 1 }])]), /cluster "c1": loadAssignment.*is not an IP address/);
   assert.throws(() => proxy.applySecrets([{ name: 'kubernetes://x', tlsCertificate: { certificateChain: { inlineString: 'not a pem' }, privateKey: { inlineString: 'k' } } }]), /secret "kubernetes:\/\/x": tlsCertificate\.certificateChain: contains no PEM certificate/);
+  const ca = await makeCa('ca');
+  const [one, two] = [await issue(ca), await issue(ca)];
+  assert.throws(() => proxy.applySecrets([{ name: 'kubernetes://mismatch', tlsCertificate: { certificateChain: { inlineString: one.certPem }, privateKey: { inlineString: two.keyPem } } }]), /secret "kubernetes:\/\/mismatch": tlsCertificate\.privateKey: unusable with the certificate chain/);
   assert.throws(() => proxy.applyEndpoints([{ clusterName: 'c1', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 70000 } } } }] }] }]), /portValue: must be 1..65535/);
   // A listener that cannot bind rejects the whole update, including the valid listener next to it.
   const blocker = net.createServer();
