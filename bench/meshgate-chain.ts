@@ -6,7 +6,8 @@
 // The gateway-to-gateway leg then gets the same R-signed credentials as the HAProxy chain, written as
 // Kubernetes Secrets into the clusters' config folders — the way an operator rotates them.
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -129,11 +130,27 @@ async function waitForSerial(probe: TlsProbe, serial: string, timeoutMs: number)
 }
 
 export async function startMeshgateChain(opts: { certs: BenchCertificates; onProgress?: (line: string) => void }): Promise<MeshgateChain> {
-  const lab = await upLab({
-    labFile: benchLabFile(),
-    mode: 'loopback',
-    onProgress: (e) => opts.onProgress?.(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`),
-  });
+  // A state folder of its own, so a benchmark never collides with another lab on this machine.
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-lab-'));
+  let lab: RunningLab;
+  try {
+    lab = await upLab({
+      labFile: benchLabFile(),
+      mode: 'loopback',
+      stateDir,
+      onProgress: (e) => opts.onProgress?.(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`),
+    });
+  } catch (err) {
+    await rm(stateDir, { recursive: true, force: true });
+    throw err;
+  }
+  const down = async (): Promise<void> => {
+    try {
+      await lab.down();
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  };
   try {
     const server = lab.workloads.find((w) => w.cluster === BENCH_SERVER_CLUSTER && w.name === BENCH_SERVER_WORKLOAD);
     if (!server) throw new MeshgateChainError(`the lab has no workload ${BENCH_SERVER_CLUSTER}/${BENCH_SERVER_WORKLOAD}`);
@@ -166,10 +183,10 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
           return leaf.serialHex;
         },
       },
-      stop: () => lab.down(),
+      stop: down,
     };
   } catch (err) {
-    await lab.down();
+    await down();
     throw err;
   }
 }
