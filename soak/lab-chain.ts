@@ -4,7 +4,7 @@
 // bench/backends.ts). On top of it, what faults need: kill a proxy or a control plane by its recorded
 // pid, and start it again with the same bootstrap or flags (optionally a changed bootstrap), logging to
 // the lab's own log file. Processes started here are recorded in a ProcessGroup and stopped by pid.
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEchoServer, type RunningBackend } from '../bench/backends.js';
@@ -54,10 +54,16 @@ export interface ProxySync { proxy: string; types: Record<string, { state: strin
  */
 async function startChain(certs: BenchCertificates, log: (line: string) => void): Promise<MeshgateChain> {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'meshgate-soak-lab-'));
-  const lab = await upLab({ labFile: benchLabFile(), mode: 'loopback', stateDir, onProgress: (e) => log(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`) });
+  let lab: Awaited<ReturnType<typeof upLab>>;
+  try {
+    lab = await upLab({ labFile: benchLabFile(), mode: 'loopback', stateDir, onProgress: (e) => log(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`) });
+  } catch (err) {
+    // upLab removed everything it made; the folder is ours.
+    rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   const stop = async (): Promise<void> => {
     await lab.down();
-    const { rmSync } = await import('node:fs');
     rmSync(stateDir, { recursive: true, force: true });
   };
   try {
