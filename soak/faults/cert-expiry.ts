@@ -17,13 +17,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface CertEntry { name?: string; serial?: string; serialNumber?: string; validTo?: string; expirationTime?: string; daysUntilExpiration?: number }
 
-/** Certificate descriptions from /certs, whatever nesting the admin uses (Envoy's `certificates[].cert_chain[]` or a flat list). */
-function certEntries(json: unknown, out: CertEntry[] = []): CertEntry[] {
-  if (Array.isArray(json)) for (const x of json) certEntries(x, out);
+/**
+ * Certificate descriptions from /certs, whatever nesting the admin uses (Envoy's
+ * `certificates[{name, cert_chain[{serial_number, ...}]}]` or a flat list); each carries the name of the
+ * nearest enclosing object that has one (the secret's name).
+ */
+function certEntries(json: unknown, out: CertEntry[] = [], name?: string): CertEntry[] {
+  if (Array.isArray(json)) for (const x of json) certEntries(x, out, name);
   else if (json && typeof json === 'object') {
     const o = json as Record<string, unknown>;
-    if (typeof o.serial === 'string' || typeof o.serialNumber === 'string' || typeof o.serial_number === 'string') out.push({ ...o, serial: String(o.serial ?? o.serialNumber ?? o.serial_number) } as CertEntry);
-    for (const v of Object.values(o)) if (v && typeof v === 'object') certEntries(v, out);
+    const here = typeof o.name === 'string' ? o.name : name;
+    const serial = o.serial ?? o.serialNumber ?? o.serial_number;
+    if (typeof serial === 'string') out.push({ ...o, name: here, serial } as CertEntry);
+    for (const v of Object.values(o)) if (v && typeof v === 'object') certEntries(v, out, here);
   }
   return out;
 }
@@ -37,7 +43,7 @@ export async function workloadCertRenewed(report: SoakReport, chain: SoakChain, 
     const admin = chain.proxies[3]!.adminUrl;
     const serialOf = async (): Promise<string> => {
       const entries = certEntries(JSON.parse(await getText(`${admin}/certs`)));
-      const own = entries.find((e) => e.name === 'default' || /default/.test(String(e.name ?? '')));
+      const own = entries.find((e) => e.name === 'default');
       if (!own) throw new Error(`/certs of the server sidecar lists no "default" certificate: ${JSON.stringify(entries).slice(0, 300)}`);
       return norm(own.serial);
     };
