@@ -277,6 +277,7 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
         return refused(await rawAttack(target, (s) => { s.write(bytes); }, limit));
       })],
       ['tls: oversized record', () => runMany(sizes.oversized, 5, async (i) => {
+        if (i % 2 === 1) return oversizedAfterHandshake(target, limit);
         // A record longer than TLS allows (2^14 + 2048), then up to 1 MiB of it: the inspector must not buffer it.
         const len = 0x4801 + ((i * 4099) % (0xffff - 0x4801));
         const header = Buffer.from([0x16, 0x03, 0x01, len >> 8, len & 0xff, 0x01]);
@@ -381,6 +382,36 @@ async function weakCiphers(t: TlsTarget, n: number, limitMs: number, log: (line:
     const o = await tlsClient(t, { cert: t.good.certPem, key: t.good.keyPem, ciphers, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }, Buffer.from('weak'), limitMs);
     if (o.secure) return { ok: false, why: `the proxy negotiated ${ciphers}` };
     return clientRefused(o);
+  });
+}
+
+/**
+ * A good client completes the handshake, then writes, under its TLS layer, an application-data record
+ * header claiming 0xFFFF bytes (more than the 2^14 + 256 TLS 1.3 allows) and 64 KiB of it: the proxy's
+ * TLS layer must end the connection (record_overflow), not wait for or buffer the rest.
+ */
+function oversizedAfterHandshake(t: TlsTarget, limitMs: number): Promise<{ ok: boolean; why?: string }> {
+  return new Promise((resolve) => {
+    const raw = net.connect({ host: t.host, port: t.port });
+    let settled = false;
+    const done = (ok: boolean, why?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      raw.destroy();
+      resolve({ ok, ...(why ? { why } : {}) });
+    };
+    const timer = setTimeout(() => done(false, 'still open after an oversized record (a hang)'), limitMs + 5000);
+    raw.on('error', () => done(true)); // reset by the proxy: refused
+    raw.once('connect', () => {
+      const s = tls.connect({ socket: raw, servername: SERVER_NAME, ca: t.ca.certPem, cert: t.good.certPem, key: t.good.keyPem });
+      s.on('error', () => done(true)); // the alert the proxy sends surfaces here
+      s.on('close', () => done(true));
+      s.once('secureConnect', () => {
+        raw.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0xff, 0xff]), randomBytes(65536)]));
+      });
+    });
+    raw.on('close', () => done(true));
   });
 }
 
