@@ -229,8 +229,9 @@ export class SoakChain {
     return j.proxies;
   }
 
-  /** Waits until every control plane reports `expected` proxies with every type SYNCED. */
-  async waitSynced(expected: number, timeoutMs: number): Promise<string> {
+  /** Waits until the control planes report every proxy of the lab connected, with CDS and LDS (and all else sent) SYNCED. */
+  async waitSynced(timeoutMs: number): Promise<string> {
+    const expected = this.chain.lab.proxies.length;
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {

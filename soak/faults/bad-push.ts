@@ -55,7 +55,7 @@ spec:
       const freshOpened = await fresh.open(20, { concurrency: 4 });
       await fresh.closeAll();
       await rm(file, { force: true });
-      const synced = await chain.waitSynced(4, 30_000);
+      const synced = await chain.waitSynced(30_000);
       report.bytesSent += held.bytesSent + fresh.bytesSent;
       report.bytesLost += during.bytesLost;
       const detail = `NACKed (lds ${nack.state}: ${(nack.error ?? '').slice(0, 160)}); held ${during.intact}/${connections} intact, new ${freshOpened.opened}/20; after removal: ${synced.includes('STALE') ? 'stale' : 'SYNCED'}`;

@@ -20,7 +20,7 @@ export async function controlPlaneKilled(report: SoakReport, chain: SoakChain, c
       const freshOpened = await fresh.open(20, { concurrency: 4 });
       await fresh.closeAll();
       await chain.restartControlPlanes();
-      const synced = await chain.waitSynced(4, 60_000);
+      const synced = await chain.waitSynced(60_000);
       const after = await held.exchange(4096);
       report.bytesSent += held.bytesSent + fresh.bytesSent;
       report.bytesLost += during.bytesLost + after.bytesLost;

@@ -29,6 +29,8 @@ export async function gatewayKilled(report: SoakReport, chain: SoakChain, which:
       const endings = held.endings();
       const slowest = Math.max(0, ...held.all().map((c) => (c.endedAt ?? killedAt) - killedAt));
       await chain.restartProxy(which);
+      // "Back" as Istio's users judge it: ready, and in sync with its control plane (secrets included).
+      await chain.waitSynced(60_000);
       const fresh = new HeldConnections(chain.target);
       const freshOpened = await fresh.open(20, { concurrency: 4 });
       await fresh.closeAll();
@@ -104,7 +106,7 @@ export async function transactionsAcrossGatewayRestart(report: SoakReport, chain
         if (failures.length > 3) break;
       }
       // Wait for the restarted gateway before counting (the background restart may still be running).
-      await chain.waitSynced(4, 60_000).catch((err: unknown) => failures.push((err as Error).message));
+      await chain.waitSynced(60_000).catch((err: unknown) => failures.push((err as Error).message));
       const count = Number(await sql(direct, 'SELECT COUNT(*) FROM soak_tx'));
       const distinct = Number(await sql(direct, 'SELECT COUNT(DISTINCT id) FROM soak_tx'));
       const maxId = Number(await sql(direct, 'SELECT COALESCE(MAX(id),0) FROM soak_tx'));
