@@ -56,12 +56,15 @@ export interface ClusterDeps {
 }
 
 function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: string): UpstreamHost[] {
-  if (!cla || !Array.isArray(cla.endpoints)) throw new ProxyConfigError(res, `${field}.endpoints`, 'must be a list of LocalityLbEndpoints');
+  // proto3 drops empty repeated fields on the wire: a missing list is an empty one (BlackHoleCluster has none).
+  const endpoints = cla?.endpoints ?? [];
+  if (!Array.isArray(endpoints)) throw new ProxyConfigError(res, `${field}.endpoints`, 'must be a list of LocalityLbEndpoints');
   const hosts: UpstreamHost[] = [];
-  cla.endpoints.forEach((loc, i) => {
-    if (!Array.isArray(loc.lbEndpoints)) throw new ProxyConfigError(res, `${field}.endpoints[${i}].lbEndpoints`, 'must be a list');
+  endpoints.forEach((loc, i) => {
+    const lbEndpoints = loc.lbEndpoints ?? [];
+    if (!Array.isArray(lbEndpoints)) throw new ProxyConfigError(res, `${field}.endpoints[${i}].lbEndpoints`, 'must be a list');
     const locality = [loc.locality?.region, loc.locality?.zone, loc.locality?.subZone].filter(Boolean).join('/');
-    loc.lbEndpoints.forEach((e, j) => {
+    lbEndpoints.forEach((e, j) => {
       const f = `${field}.endpoints[${i}].lbEndpoints[${j}]`;
       const sa = e.endpoint?.address?.socketAddress;
       if (!sa || typeof sa.address !== 'string' || sa.address === '') throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.address`, 'is required');
