@@ -44,7 +44,7 @@ export function formatSummary(s: LabSummary): string {
   if (s.clientTarget) {
     const t = s.clientTarget;
     lines.push('', `client: connect to ${t.host}:${t.port} from ${t.cluster}/${t.workload}${t.netns ? ` (ip netns exec ${t.netns} ...)` : ''}`);
-    lines.push(`        meshgate lab exec --state-dir ${s.stateDir} -- mariadb -h ${t.host} -P ${t.port} -u meshgate -pmeshgate sbtest`);
+    lines.push(`        meshgate lab exec --state-dir ${s.stateDir} -- mariadb --no-defaults -h ${t.host} -P ${t.port} -u meshgate -pmeshgate sbtest`);
   }
   lines.push(`verify: meshgate lab verify --state-dir ${s.stateDir}`, `stop:   meshgate lab down --state-dir ${s.stateDir}`);
   return `${lines.join('\n')}\n`;
@@ -139,12 +139,12 @@ export function registerLabCommands(program: Command): Command {
 
   lab
     .command('exec')
-    .argument('[dir]', 'the lab folder')
     .argument('<command...>', 'the command to run in the client pod (after --)')
+    .option('--lab <dir>', 'the lab folder (to find its default state dir)')
     .option('--state-dir <dir>', 'the state dir given to "lab up"')
     .description("run a command in the client pod (its network namespace and /etc/hosts), like kubectl exec")
-    .action(async (dir: string | undefined, command: string[], opts: { stateDir?: string }) => {
-      const running = attachLab(resolveStateDir(dir, opts.stateDir));
+    .action(async (command: string[], opts: { lab?: string; stateDir?: string }) => {
+      const running = attachLab(resolveStateDir(opts.lab, opts.stateDir));
       const child = running.exec(command, { stdio: 'inherit' });
       const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
       process.exitCode = code;

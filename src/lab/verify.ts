@@ -300,7 +300,20 @@ export async function verifyLab(lab: RunningLab, opts: { timeoutMs?: number } = 
     }
   }
   if (query.ok && legs.length === 0) failures.push('no leg between two proxies was found in the access logs');
+  orderAlongPath(legs);
   return { passed: failures.length === 0, mode: lab.mode, query, legs, proxies, wire_check: wire, failures };
+}
+
+/** Sorts legs in the order traffic takes them: a leg whose source is no leg's destination comes first. */
+function orderAlongPath(legs: VerifyLeg[]): void {
+  const rank = new Map<VerifyLeg, number>();
+  const depth = (l: VerifyLeg, seen = 0): number => {
+    if (seen > legs.length) return seen; // a cycle cannot happen on one query's path; bound it anyway
+    const prev = legs.find((p) => p.to === l.from);
+    return prev ? depth(prev, seen + 1) + 1 : 0;
+  };
+  for (const l of legs) rank.set(l, depth(l));
+  legs.sort((a, b) => rank.get(a)! - rank.get(b)!);
 }
 
 /**
