@@ -142,3 +142,19 @@ test('upstream TLS: wrong server SAN and a missing client secret fail with UF an
   assert.match(logs[1]!.upstreamTransportFailureReason, /SAN mismatch: got spiffe:\/\/cluster.local\/ns\/db\/sa\/other, want URI:spiffe:\/\/cluster.local\/ns\/db\/sa\/mysql/);
   assert.equal(await metric(proxy, 'meshgate_proxy_tls_handshake_failures_total', { side: 'upstream', name: 'c1' }), 2);
 });
+
+test("long-lived connections report their bytes periodically (Istio's tcp_reporting_duration), not only at close", async (t) => {
+  const echo = await echoServer(t);
+  const r = newProxy(t, { reportIntervalMs: 100 });
+  r.proxy.applyClusters([staticCluster('c1', [{ port: echo.port }])]);
+  await r.proxy.applyListeners([listener('out', 0, [{ filters: [tcpProxyFilter('c1')] }])]);
+  const s = net.connect({ host: '127.0.0.1', port: port(r.proxy, 'out') });
+  t.after(() => s.destroy());
+  s.write('12345');
+  await new Promise((res) => s.once('data', res));
+  await waitFor(async () => (await metric(r.proxy, 'istio_tcp_received_bytes_total')) === 5 && (await metric(r.proxy, 'istio_tcp_sent_bytes_total')) === 5, 3000, 'bytes reported while the connection is open');
+  assert.equal(await metric(r.proxy, 'istio_tcp_connections_closed_total'), 0);
+  s.end();
+  await waitFor(async () => (await metric(r.proxy, 'istio_tcp_connections_closed_total')) === 1, 3000, 'close reported');
+  assert.equal(await metric(r.proxy, 'istio_tcp_received_bytes_total'), 5, 'bytes are not counted twice');
+});
