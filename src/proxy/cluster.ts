@@ -16,10 +16,11 @@ import type { SecretStore } from './secrets.js';
 import { UpstreamTls, type PeerIdentity } from './tls-context.js';
 
 /** Resolves a host name to addresses (and TTLs when known). Tests and the lab pass their own. */
-export type DnsResolver = (hostname: string) => Promise<{ address: string; ttlSeconds?: number }[]>;
+export type DnsResolver = (hostname: string, family: 0 | 4 | 6) => Promise<{ address: string; ttlSeconds?: number }[]>;
 
-export const systemResolver: DnsResolver = async (hostname) => {
-  const r = await dns.promises.lookup(hostname, { all: true });
+/** The system resolver (/etc/hosts, then DNS), as Envoy's getaddrinfo resolver. */
+export const systemResolver: DnsResolver = async (hostname, family) => {
+  const r = await dns.promises.lookup(hostname, { all: true, family });
   return r.map((x) => ({ address: x.address }));
 };
 
@@ -102,6 +103,8 @@ export class ClusterRuntime {
   private dnsTimer: NodeJS.Timeout | undefined;
   private readonly dnsRefreshMs: number;
   private readonly respectDnsTtl: boolean;
+  private readonly dnsFamily: 0 | 4 | 6;
+  private readonly preferFamily: 0 | 4 | 6;
   private closed = false;
 
   constructor(readonly raw: Cluster, private readonly deps: ClusterDeps) {
@@ -137,6 +140,10 @@ export class ClusterRuntime {
     this.service = { host: svc?.host ?? hostFromName, name: svc?.name ?? hostFromName.split('.')[0] ?? '', namespace: svc?.namespace ?? hostFromName.split('.')[1] ?? '' };
     this.dnsRefreshMs = optionalDurationMs(c.dnsRefreshRate, 5_000, res, 'dnsRefreshRate');
     this.respectDnsTtl = c.respectDnsTtl === true;
+    const fam = c.dnsLookupFamily ?? 'AUTO';
+    if (!['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'].includes(fam)) throw new ProxyConfigError(res, 'dnsLookupFamily', `unknown value ${JSON.stringify(fam)}`);
+    this.dnsFamily = fam === 'V4_ONLY' ? 4 : fam === 'V6_ONLY' ? 6 : 0;
+    this.preferFamily = fam === 'V4_PREFERRED' ? 4 : fam === 'AUTO' ? 6 : 0;
     if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
       if (!c.loadAssignment) throw new ProxyConfigError(res, 'loadAssignment', `is required for a ${type} cluster`);
       const hosts = hostsFromAssignment(c.loadAssignment, res, 'loadAssignment');
@@ -163,7 +170,9 @@ export class ClusterRuntime {
     const next: UpstreamHost[] = [];
     for (const t of targets) {
       try {
-        const addrs = await this.deps.resolver(t.address);
+        let addrs = await this.deps.resolver(t.address, this.dnsFamily);
+        // Envoy's V4_PREFERRED / AUTO: the preferred family first when both are there.
+        if (this.preferFamily) addrs = [...addrs].sort((a, b) => Number(net.isIP(b.address) === this.preferFamily) - Number(net.isIP(a.address) === this.preferFamily));
         const use = this.type === 'LOGICAL_DNS' ? addrs.slice(0, 1) : addrs;
         for (const a of use) {
           const prev = this.hosts.find((h) => h.address === a.address && h.port === t.port);
