@@ -86,8 +86,14 @@ export class ProxyAgent {
     this.certs.on('renewalFailed', (err: Error, attempt: number) => this.log('warn', `workload certificate renewal failed (attempt ${attempt}): ${err.message}`));
     await this.certs.start();
     this.applyWorkloadCertificate(this.certs.current());
-    this.admin = await startAdmin(this.proxy, { address: b.admin?.address, port: b.admin?.port, statsPort: b.statsPort, readinessPort: b.readinessPort });
-    this.log('info', `admin on ${this.admin.address}:${this.admin.port}`);
+    // Istio's ports by default (15000 admin, 15090 Prometheus, 15021 readiness); an admin port of 0 asks
+    // for free ports everywhere, so several proxies can share a host in tests.
+    const dynamic = b.admin?.port === 0;
+    this.admin = await startAdmin(this.proxy, {
+      address: b.admin?.address, port: b.admin?.port ?? 15000,
+      statsPort: b.statsPort ?? (dynamic ? 0 : 15090), readinessPort: b.readinessPort ?? (dynamic ? 0 : 15021),
+    });
+    this.log('info', `admin on ${this.admin.address}:${this.admin.port} (prometheus :${this.admin.statsPort}, readiness :${this.admin.readinessPort})`);
     this.ads = new AdsClient({
       address: b.discoveryAddress,
       rootCertPem,
