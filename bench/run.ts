@@ -3,6 +3,7 @@
 // on every leg) — plus a direct path, the same loads against each, interleaved and repeated; one table,
 // raw JSON lines in bench/results/, and bench/results/latest.json for tools.
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startEchoServer, startIperfServer, type RunningBackend } from './backends.js';
 import { generateBenchCertificates, issueIngressServerCredential, MYSQL_SNI, type BenchCertificates } from './certs.js';
 import { runControlPlaneBench } from './controlplane/run.js';
@@ -15,6 +16,7 @@ import { prepareSysbench, runSysbench, type MySqlTarget } from './loads/sysbench
 import { describeMachine } from './machine.js';
 import { repoRoot, startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
 import { freePorts } from './ports.js';
+import { ProcessGroup } from './processes.js';
 import { measureCpu, rssKb } from './procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
 import { figureSpecs, parseArgs, USAGE, type BenchConfig } from './run-config.js';
@@ -38,6 +40,25 @@ function order(chains: ChainUnderTest[], repeat: number): ChainUnderTest[] {
   const proxied = chains.filter((c) => c.kind !== 'direct');
   if (repeat % 2 === 1) proxied.reverse();
   return [...proxied, ...chains.filter((c) => c.kind === 'direct')];
+}
+
+/**
+ * MESHGATE_BENCH_PROFILE=DIR: while `fn` runs on the meshgate chain in the first repeat, a CPU profile of
+ * its egress gateway (the proxy with two TLS legs) is taken for `seconds` into DIR (bench/profile-proxy.ts).
+ */
+async function withProxyProfile<T>(chain: ChainUnderTest, repeat: number, label: string, seconds: number, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.MESHGATE_BENCH_PROFILE;
+  if (!dir || chain.kind !== 'meshgate' || repeat !== 0 || chain.pids.length < 2) return fn();
+  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './profile-proxy.ts' : './profile-proxy.js', import.meta.url));
+  const out = path.join(dir, `meshgate-egress-gateway-${label}.cpuprofile`);
+  const group = new ProcessGroup();
+  const proc = group.start('profiler', process.execPath, [...(script.endsWith('.ts') ? process.execArgv : []), '--experimental-websocket', script, String(chain.pids[1]), String(seconds), out]);
+  try {
+    return await fn();
+  } finally {
+    const { code } = await proc.exited;
+    log(code === 0 ? `profile of the meshgate egress gateway during ${label}: ${out}` : `profiling failed: ${proc.output()}`);
+  }
 }
 
 class Run {
@@ -110,8 +131,8 @@ async function bulkPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
       for (const chain of order(chains, r)) {
         for (const direction of ['upload', 'download'] as const) {
           await run.attempt(`iperf3 ${direction} ${chain.kind}`, async () => {
-            const { result, cpuSeconds } = await measureCpu(chain.pids, () =>
-              runIperf({ ...chain.target, seconds: run.config.bulk.seconds, reverse: direction === 'download' }),
+            const { result, cpuSeconds } = await withProxyProfile(chain, r, `bulk-${direction}`, Math.max(1, run.config.bulk.seconds - 1), () =>
+              measureCpu(chain.pids, () => runIperf({ ...chain.target, seconds: run.config.bulk.seconds, reverse: direction === 'download' })),
             );
             const gib = result.bytes / 2 ** 30;
             log(`iperf3 ${direction} ${chain.kind}: ${result.megabytesPerSecond.toFixed(0)} MB/s${chain.pids.length ? `, ${(cpuSeconds / gib).toFixed(2)} CPU-s/GiB` : ''}`);
@@ -137,7 +158,9 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
         if (c.loads.includes('churn')) {
           await run.attempt(`churn ${chain.kind}`, async () => {
             await runChurn({ ...chain.target, connections: c.churn.warmup, concurrency: c.churn.concurrency });
-            const { result, cpuSeconds } = await measureCpu(chain.pids, () => runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency }));
+            const { result, cpuSeconds } = await withProxyProfile(chain, r, 'churn', c.quick ? 1 : 5, () =>
+              measureCpu(chain.pids, () => runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency })),
+            );
             log(`churn ${chain.kind}: ${result.connsPerSecond.toFixed(0)} conn/s, p95 ${result.p95Ms.toFixed(1)} ms, ${result.failures} failures`);
             if (result.failures > 0) throw new Error(`${result.failures} of ${c.churn.connections} connections failed`);
             const values: Record<string, number> = { churn_conns_per_s: result.connsPerSecond, churn_p95_ms: result.p95Ms };
