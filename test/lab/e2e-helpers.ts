@@ -22,7 +22,16 @@ type After = { after: (fn: () => Promise<void> | void) => void };
 /** The example lab (or a copy with its database swapped) up in `mode`, torn down after the test. */
 export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'postgres-embedded' } = {}): Promise<RunningLab> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshgate-e2e-'));
-  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  let lab: RunningLab | undefined;
+  // One hook, in this order: the lab's state file lives in tmp, so tmp goes only after lab down.
+  t.after(async () => {
+    try {
+      if (lab && process.env.MESHGATE_E2E_KEEP_LOGS) cpSync(path.join(lab.stateDir, 'logs'), path.join(process.env.MESHGATE_E2E_KEEP_LOGS, lab.labId), { recursive: true });
+      await lab?.down();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
   // netns mode's proxies run as uid 1337 and must reach their files under it.
   chmodSync(tmp, 0o755);
   let labDir = EXAMPLE();
@@ -33,10 +42,6 @@ export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'po
     writeFileSync(file, readFileSync(file, 'utf8').replace('builtin: database-server', `builtin: ${opts.database}`));
   }
   const progress: string[] = [];
-  let lab: RunningLab | undefined;
-  t.after(async () => {
-    await lab?.down();
-  });
   try {
     lab = await upLab({ labFile: labDir, mode, stateDir: path.join(tmp, 'state'), onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`) });
   } catch (err) {
