@@ -6,13 +6,20 @@
 // 2. Type-check and build with tsc (a type error fails the run).
 // 3. Lint (eslint), then run every test file under dist/test/ with node's own test runner.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { systemPackages, missingPackages } from './system-packages.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
+
+function testFiles(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.test.js'))
+    .map((e) => path.join(e.parentPath ?? e.path, e.name))
+    .sort();
+}
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
@@ -51,7 +58,9 @@ if (only.length === 0) {
   }
 }
 
-const targets = only.length > 0 ? only : ['dist/test/'];
+// Only *.test.js files are tests: node's own directory search would also run every helper and
+// fixture program under a folder named `test`.
+const targets = only.length > 0 ? only : testFiles('dist/test');
 const status = run(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...targets], {
   env: { ...process.env, MESHGATE_SYSTEM_PACKAGES: systemPackages.map((p) => p.pkg).join(' ') },
 });
