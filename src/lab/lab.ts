@@ -13,7 +13,7 @@ import { formatNodeId } from '../xds/node.js';
 import { startAdminRelay, type RelayPair } from './admin-relays.js';
 import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
 import { loadLabFile, type LabFile } from './lab-file.js';
-import { newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
+import { loopbackOctetFor, newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
 import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
 import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
@@ -239,6 +239,27 @@ function appListen(plan: LabPlan, pod: PlannedPod, appPorts: Map<string, Map<num
   return mapped !== undefined ? { bind: '127.0.0.1', port: mapped } : { bind: pod.address, port };
 }
 
+/**
+ * A lab id whose 127.b.0.0/16 block is not in use by another lab on this machine (labs running side by
+ * side, e.g. tests): its first control plane's and first admin's addresses must be free.
+ */
+async function unusedLabId(): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const id = newLabId();
+    const b = loopbackOctetFor(id);
+    if ((await canBind(`127.${b}.1.1`, CP_HTTP_PORT)) && (await canBind(`127.${b}.101.2`, ADMIN_PORT)) && (await canBind(`127.${b}.1.2`, ADMIN_PORT))) return id;
+    if (attempt >= 20) throw new LabError('E_LAB_START', 'no free 127.b.0.0/16 block for the lab after 20 tries');
+  }
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
 function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -275,7 +296,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const lab = loadLabFile(opts.labFile);
   const { mode, why } = chooseMode(opts.mode);
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
-  const plan = planLab(lab, mode, newLabId());
+  const plan = planLab(lab, mode, await unusedLabId());
   const ownsStateDir = opts.stateDir === undefined;
   const stateDir = path.resolve(opts.stateDir ?? defaultStateDir(lab.name));
   if (mode === 'netns') assertTraversable(path.dirname(stateDir));
