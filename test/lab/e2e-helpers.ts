@@ -26,7 +26,7 @@ export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'po
   // One hook, in this order: the lab's state file lives in tmp, so tmp goes only after lab down.
   t.after(async () => {
     try {
-      if (lab && process.env.MESHGATE_E2E_KEEP_LOGS) cpSync(path.join(lab.stateDir, 'logs'), path.join(process.env.MESHGATE_E2E_KEEP_LOGS, lab.labId), { recursive: true });
+      if (lab && process.env.MESHGATE_E2E_KEEP_LOGS && existsSync(path.join(lab.stateDir, 'logs'))) cpSync(path.join(lab.stateDir, 'logs'), path.join(process.env.MESHGATE_E2E_KEEP_LOGS, lab.labId), { recursive: true });
       await lab?.down();
     } finally {
       rmSync(tmp, { recursive: true, force: true });
