@@ -51,7 +51,7 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
     }
     if (want('config')) {
       log(`fuzzed config: ${o.fuzzCases} cases per generator`);
-      await runConfigFuzz(report, cp, o.fuzzCases, o.quick ? 20 : 100, log);
+      await runConfigFuzz(report, cp, o.fuzzCases, o.quick ? 20 : 50, log);
     }
     let chain: SoakChain | undefined;
     if (want('load') || want('faults') || want('security')) {

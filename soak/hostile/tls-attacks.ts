@@ -19,8 +19,12 @@ export const SERVER_NAME = 'mysql.fqdn.example';
 const ALLOWED_SAN = 'egress.allowed.example';
 /** Listener-filter and handshake timeout of the target; a slow or silent peer must be gone after it. */
 const TARGET_TIMEOUT_MS = 2000;
-/** How long after the timeout a connection may still linger before the attack counts as a hang. */
-const MARGIN_MS = 3000;
+/**
+ * How long after the timeout a connection may still linger before the attack counts as a hang: generous,
+ * because on a busy machine (2 cores shared by many processes) the proxy's timer runs late; a hang is
+ * a connection the proxy never ends, which no margin excuses.
+ */
+const MARGIN_MS = 8000;
 
 export interface TlsTarget {
   host: string;
@@ -289,7 +293,7 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
         }, limit));
       })],
       ['tls: renegotiation', () => runMany(sizes.renegotiation, 3, async () => renegotiate(target))],
-      ['tls: slowloris handshake', () => runMany(sizes.slowloris, Math.min(sizes.slowloris, 200), async (i) => {
+      ['tls: slowloris handshake', () => runMany(sizes.slowloris, Math.min(sizes.slowloris, 100), async (i) => {
         // One byte of a real hello every 400 ms (or a whole hello and then silence): the timeout must end it.
         return refused(await rawAttack(target, async (s) => {
           if (i % 2 === 1) { s.write(hello); return; }
