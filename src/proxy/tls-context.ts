@@ -4,6 +4,7 @@
 // Peer verification is done here so that every refusal carries a reason a person can act on, in the
 // spirit of Envoy's %DOWNSTREAM_TRANSPORT_FAILURE_REASON% / %UPSTREAM_TRANSPORT_FAILURE_REASON%.
 import tls from 'node:tls';
+import { constants } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type {
   CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, TlsParameters, UpstreamTlsContext,
@@ -239,6 +240,8 @@ export class DownstreamTls {
       rejectUnauthorized: false,
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
       handshakeTimeout: this.handshakeTimeoutMs,
+      // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     });
   }
 
