@@ -13,7 +13,10 @@ import { registerProxyStatusCommand } from './proxy-status.js';
 import { registerProxyCommand } from './proxy.js';
 import { registerProxyConfigCommand } from './proxy-config.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+import path from 'node:path';
+import { packageRoot } from '../capture/repo-root.js';
+
+const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('meshgate')
