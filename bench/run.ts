@@ -168,7 +168,9 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
             await run.add(chain.kind, r, 'churn', values, { ...result, proxyCpuSeconds: cpuSeconds });
           });
         }
-        if (c.loads.includes('idle') && chain.pids.length > 0) {
+        // Idle scale in the first repeat only: a proxy keeps the memory of an earlier 10,000-connection
+        // run in its allocator pools, so a later (RSS after − RSS before) would understate the cost.
+        if (c.loads.includes('idle') && chain.pids.length > 0 && r === 0) {
           for (const count of c.idle.counts) {
             await run.attempt(`idle ${count} ${chain.kind}`, async () => {
               const before = chain.pids.map(rssKb);
