@@ -2,10 +2,14 @@
 // workload's token and keeps it renewed, serves it to the proxy as the local secrets `default` and
 // `ROOTCA`, starts admin, and opens the ADS stream: CDS and LDS wildcard, then EDS and SDS for the names
 // the clusters and listeners refer to. Each update is applied to the proxy; what the proxy rejects is
-// NACKed with its reason while the previous config keeps serving.
+// NACKed with its reason while the previous config keeps serving. With `dns` in the bootstrap it also
+// subscribes to the name table (NDS) and runs the sidecar's DNS proxy on 127.0.0.1:15053, started
+// before the first config arrives so the proxy never reports ready without it.
 import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { AdsClient } from '../xds/ads-client.js';
+import { DnsProxy, readResolvConf, type DnsEndpoint } from '../capture/dns-proxy.js';
+import { NameTableTypeUrl, type NameTable } from '../xds/name-table.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
 import type { Logger } from '../xds/log.js';
@@ -15,6 +19,7 @@ import { WorkloadCertificateManager, type WorkloadCertificate } from '../pki/wor
 import type { ProxyBootstrap } from './bootstrap-types.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { BootstrapError } from './errors.js';
+import { parseDnsUpstream } from './bootstrap.js';
 import { defaultLog, Proxy } from './proxy.js';
 import type { LogFn, OriginalDestination } from './proxy-context.js';
 
@@ -24,6 +29,10 @@ export interface AgentOptions {
   originalDestination?: (sock: net.Socket) => OriginalDestination | undefined;
   /** Backoff for the ADS stream (tests shorten it). */
   adsBackoff?: { initialMs?: number; maxMs?: number };
+  /** The resolv.conf the DNS proxy reads its upstream resolvers and search domains from (default /etc/resolv.conf). */
+  resolvConf?: string;
+  /** Where the DNS proxy listens (default 127.0.0.1, as Istio's agent); tests may pick another loopback address. */
+  dnsAddress?: string;
 }
 
 function loggerFrom(log: LogFn): Logger {
@@ -37,6 +46,10 @@ export class ProxyAgent {
   readonly proxy: Proxy;
   admin: AdminServer | undefined;
   ads: AdsClient | undefined;
+  /** The sidecar's DNS proxy, when the bootstrap asks for one (after start). */
+  dns: DnsProxy | undefined;
+  /** The latest name table from NDS (undefined until the first push: queries are then all forwarded). */
+  nameTable: NameTable | undefined;
   private certs: WorkloadCertificateManager | undefined;
   private readonly log: LogFn;
   private listeners: Listener[] = [];
@@ -94,6 +107,7 @@ export class ProxyAgent {
       statsPort: b.statsPort ?? (dynamic ? 0 : 15090), readinessPort: b.readinessPort ?? (dynamic ? 0 : 15021),
     });
     this.log('info', `admin on ${this.admin.address}:${this.admin.port} (prometheus :${this.admin.statsPort}, readiness :${this.admin.readinessPort})`);
+    if (b.dns) await this.startDns(b.dns);
     this.ads = new AdsClient({
       address: b.discoveryAddress,
       rootCertPem,
@@ -105,8 +119,39 @@ export class ProxyAgent {
       onResources: (typeUrl, resources, version) => this.onResources(typeUrl, resources, version),
       backoff: this.opts.adsBackoff,
       logger: loggerFrom(this.log),
+      initialSubscriptions: [
+        { typeUrl: TypeUrl.Cluster, names: [] },
+        { typeUrl: TypeUrl.Listener, names: [] },
+        // Istio's agent asks for the name table (wildcard) only when DNS capture is on.
+        ...(b.dns ? [{ typeUrl: NameTableTypeUrl, names: [] }] : []),
+      ],
     });
     this.ads.start();
+  }
+
+  private async startDns(cfg: NonNullable<ProxyBootstrap['dns']>): Promise<void> {
+    const file = this.opts.resolvConf ?? '/etc/resolv.conf';
+    let resolv: { nameservers: DnsEndpoint[]; search: string[] } = { nameservers: [], search: [] };
+    try {
+      resolv = readResolvConf(file);
+    } catch (err) {
+      // Without upstream in the bootstrap the resolv.conf is required; with it, only its search domains are lost.
+      if (!cfg.upstream) throw new BootstrapError(file, `the DNS proxy needs the pod's resolvers (dns.upstream absent): ${(err as Error).message}`, { cause: err });
+      this.log('warn', `DNS proxy: cannot read ${file} for search domains: ${(err as Error).message}`);
+    }
+    const upstream = cfg.upstream ? cfg.upstream.map(parseDnsUpstream) : resolv.nameservers;
+    const node = this.bootstrap.node;
+    this.dns = new DnsProxy({
+      listen: { address: this.opts.dnsAddress ?? '127.0.0.1', port: cfg.port ?? 15053 },
+      upstream,
+      table: () => this.nameTable,
+      namespace: node.namespace,
+      domainSuffix: node.domainSuffix,
+      searchDomains: resolv.search,
+      log: (level, message, fields) => this.log(level, message, fields),
+    });
+    const at = await this.dns.start();
+    this.log('info', `DNS proxy on ${at.address}:${at.port} (udp+tcp), upstream ${upstream.map((u) => `${u.address}:${u.port}`).join(', ') || '(none)'}`);
   }
 
   /** Applies one xDS response; throwing makes the ADS client NACK it. */
@@ -133,8 +178,20 @@ export class ProxyAgent {
       case TypeUrl.Secret:
         this.proxy.applySecrets(resources as Secret[], version);
         break;
+      case NameTableTypeUrl: {
+        if (!this.dns) {
+          this.log('debug', 'name table received without a DNS proxy; ignored');
+          break;
+        }
+        if (resources.length > 1) throw new Error(`expected one NameTable, got ${resources.length}`);
+        const nt = (resources[0] ?? { table: {} }) as NameTable;
+        if (!nt.table || typeof nt.table !== 'object') throw new Error('NameTable without a table');
+        this.nameTable = nt;
+        this.log('debug', `name table ${version}: ${Object.keys(nt.table).length} hosts`);
+        break;
+      }
       default:
-        // Types the proxy does not use (the DNS name table is the capture layer's) are accepted and ignored.
+        // Types the proxy does not use are accepted and ignored.
         this.log('debug', `xDS type ${typeUrl} ignored by the proxy`);
     }
   }
@@ -152,6 +209,7 @@ export class ProxyAgent {
     this.stopped = true;
     this.certs?.stop();
     await this.ads?.close();
+    await this.dns?.close();
     await this.proxy.close(drainMs);
     await this.admin?.close();
   }

@@ -26,4 +26,11 @@ export interface ProxyBootstrap {
   accessLog?: { path?: string; format?: 'text' | 'json' };
   /** Seconds open connections may take to finish after SIGTERM or a listener removal. */
   drainTimeoutSeconds?: number;
+  /**
+   * The sidecar's DNS proxy (Istio's ISTIO_META_DNS_CAPTURE): answers the names in the control plane's
+   * name table (NDS) on 127.0.0.1:`port` (UDP and TCP; Istio: 15053, where `capture --dns` sends the
+   * pod's DNS) and forwards the rest to `upstream` ("ip" or "ip:port", IPv6 as "[ip]:port"), by default
+   * the nameservers of the pod's /etc/resolv.conf.
+   */
+  dns?: { port?: number; upstream?: string[] };
 }

@@ -1,6 +1,7 @@
 // Reading the proxy's bootstrap file (JSON or YAML): parsed at the edge, every required field checked
 // with the field named, relative paths resolved against the file's folder.
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ProxyBootstrap } from './bootstrap-types.js';
@@ -59,5 +60,39 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
     const v = b[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new BootstrapError(file, `${k}: must be a non-negative number`);
   }
+  if (b.dns !== undefined) checkDns(b.dns, file);
   return b;
+}
+
+function checkDns(dns: unknown, file: string): void {
+  if (!dns || typeof dns !== 'object' || Array.isArray(dns)) throw new BootstrapError(file, 'dns: must be an object ({ port?, upstream? })');
+  const d = dns as Record<string, unknown>;
+  if (d.port !== undefined && (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 0 || d.port > 65535)) throw new BootstrapError(file, 'dns.port: must be a port number (0-65535)');
+  if (d.upstream !== undefined) {
+    if (!Array.isArray(d.upstream) || d.upstream.some((u) => typeof u !== 'string')) throw new BootstrapError(file, 'dns.upstream: must be a list of "ip" or "ip:port" strings');
+    for (const u of d.upstream as string[]) {
+      try {
+        parseDnsUpstream(u);
+      } catch (err) {
+        throw new BootstrapError(file, `dns.upstream: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+}
+
+/** "ip", "ip:port" or "[ipv6]:port" → an endpoint (port 53 unless given). */
+export function parseDnsUpstream(value: string): { address: string; port: number } {
+  let address = value;
+  let port = 53;
+  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  if (bracket) {
+    address = bracket[1]!;
+    if (bracket[2] !== undefined) port = Number(bracket[2]);
+  } else if (net.isIP(value) === 0 && value.includes(':') && value.indexOf(':') === value.lastIndexOf(':')) {
+    address = value.slice(0, value.indexOf(':'));
+    port = Number(value.slice(value.indexOf(':') + 1));
+  }
+  if (net.isIP(address) === 0) throw new Error(`"${value}" is not an IP address (optionally with :port)`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`"${value}" has no valid port`);
+  return { address, port };
 }
