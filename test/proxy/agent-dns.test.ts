@@ -107,7 +107,7 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   assert.deepEqual((await ask(addr, 'pg.fqdn.example')).answers.map((a) => a.data), table2.table['pg.fqdn.example']!.ips);
   const gone = await ask(addr, 'mysql.fqdn.example');
   assert.equal(gone.header.rcode, DnsRcode.NXDOMAIN, 'a host no longer in the table is left to upstream, which does not know it');
-  assert.ok(upstream.seen.includes('udp mysql.fqdn.example. 1'));
+  assert.ok(upstream.seen.some((q) => q === 'udp mysql.fqdn.example. 1'), 'the removed host was asked upstream');
 
   await agent.stop(0);
   await assert.rejects(queryUdp(addr, encodeQuery(nextId++, 'mysql.fqdn.example', DnsType.A), 500), 'the DNS proxy is closed with the agent');
