@@ -3,6 +3,9 @@
 // netns mode: cluster k's pods on 198.18.k.0/24 (the bridge namespace, where the control plane runs, is
 // .1), gateways also on the "WAN" 198.19.0.0/24. loopback mode: every pod its own 127.b.k.n address.
 // The host reaches each pod's admin port at 127.b.k.n through a relay (netns) or at 127.b.(100+k).n.
+// netns mode with DNS capture (what `lab up` does): each cluster's DNS server (kube-dns's role) answers
+// the lab file's `dns:` names on the bridge address, port 53, and the pods' hosts files no longer list
+// them: sidecar pods resolve through their sidecar's DNS proxy, gateways through the cluster DNS.
 import type { LabFile, LabWorkload } from './lab-file.js';
 
 export type LabMode = 'netns' | 'loopback';
@@ -48,6 +51,8 @@ export interface PlannedCluster {
   /** netns mode: the namespace holding the cluster's bridge and its control plane. */
   netns?: string;
   subnet?: string;
+  /** netns mode: where the cluster's DNS server listens (port 53), the nameserver of every pod's resolv.conf. */
+  dnsAddress?: string;
 }
 
 export interface LabPlan {
@@ -61,6 +66,15 @@ export interface LabPlan {
   wanNetns?: string;
   /** Per pod (`cluster/namespace/name`), the lines of its /etc/hosts. */
   hosts: Map<string, string>;
+  /** netns mode: names resolve by DNS (cluster DNS servers, sidecar DNS proxies), not hosts files. */
+  dnsCapture: boolean;
+  /** netns mode: per cluster, the `dns:` names its DNS server answers (host → address seen from that cluster). */
+  clusterDnsNames: Map<string, Record<string, string>>;
+}
+
+export interface PlanOptions {
+  /** netns mode only: resolve the lab's `dns:` names by DNS instead of hosts files (default false). */
+  dnsCapture?: boolean;
 }
 
 export const GATEWAYS = [
@@ -84,7 +98,7 @@ export function loopbackOctetFor(labId: string): number {
   return 20 + (h % 230);
 }
 
-export function planLab(lab: LabFile, mode: LabMode, labId: string): LabPlan {
+export function planLab(lab: LabFile, mode: LabMode, labId: string, opts: PlanOptions = {}): LabPlan {
   const b = loopbackOctetFor(labId);
   if (lab.clusters.length > 20) throw new RangeError('the lab supports at most 20 clusters');
   const clusters: PlannedCluster[] = [];
@@ -98,7 +112,7 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string): LabPlan {
       trustDomain: c.trustDomain,
       controlPlaneAddress: mode === 'netns' ? `198.18.${k}.1` : `127.${b}.${k}.1`,
       controlPlaneHostAddress: `127.${b}.${k}.1`,
-      ...(netns ? { netns, subnet: `198.18.${k}.0/24` } : {}),
+      ...(netns ? { netns, subnet: `198.18.${k}.0/24`, dnsAddress: `198.18.${k}.1` } : {}),
     });
     const make = (index: number, w: Omit<PlannedPod, 'cluster' | 'clusterIndex' | 'index' | 'address' | 'adminAddress' | 'hostAddress' | 'netns' | 'wanAddress'>): PlannedPod => ({
       ...w,
@@ -119,8 +133,21 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string): LabPlan {
       pods.push(make(10 + wi, { name: w.name, namespace: w.namespace, serviceAccount: w.serviceAccount ?? 'default', labels: { ...w.labels }, ports: [...w.ports], sidecar: w.sidecar, kind: 'workload', ...(w.run ? { run: w.run } : {}) }));
     });
   });
-  const plan: LabPlan = { labId, mode, loopbackOctet: b, clusters, pods, hosts: new Map(), ...(mode === 'netns' ? { wanNetns: `${labId}-wan` } : {}) };
+  const dnsCapture = mode === 'netns' && opts.dnsCapture === true;
+  const plan: LabPlan = { labId, mode, loopbackOctet: b, clusters, pods, hosts: new Map(), dnsCapture, clusterDnsNames: new Map(), ...(mode === 'netns' ? { wanNetns: `${labId}-wan` } : {}) };
   for (const pod of pods) plan.hosts.set(podKey(pod), hostsFileFor(plan, lab, pod));
+  if (mode === 'netns') {
+    for (const c of clusters) {
+      // Every pod of a cluster sees a name the same way in netns mode; ask as the cluster's first pod.
+      const from = pods.find((p) => p.cluster === c.name)!;
+      const names: Record<string, string> = {};
+      for (const host of Object.keys(lab.dns).sort()) {
+        const addr = resolveDnsName(plan, lab, host, from);
+        if (addr) names[host] = addr;
+      }
+      plan.clusterDnsNames.set(c.name, names);
+    }
+  }
   return plan;
 }
 
@@ -143,6 +170,8 @@ export function resolveDnsName(plan: LabPlan, lab: LabFile, host: string, from: 
 
 function hostsFileFor(plan: LabPlan, lab: LabFile, pod: PlannedPod): string {
   const lines = ['127.0.0.1\tlocalhost', `${pod.address}\t${pod.name}`];
+  // With DNS capture the names come from the cluster DNS server or the sidecar's DNS proxy.
+  if (plan.dnsCapture) return `${lines.join('\n')}\n`;
   for (const host of Object.keys(lab.dns).sort()) {
     const addr = resolveDnsName(plan, lab, host, pod);
     if (addr) lines.push(`${addr}\t${host}`);

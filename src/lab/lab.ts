@@ -17,6 +17,7 @@ import { loopbackOctetFor, newLabId, planLab, type LabMode, type LabPlan, type P
 import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
 import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
+import { startClusterDns } from './cluster-dns.js';
 
 export class LabError extends Error {
   constructor(
@@ -45,6 +46,11 @@ export interface UpLabOptions {
   readyTimeoutMs?: number;
   /** When `lab up` fails, copy the processes' logs here before tearing down (the error names it). */
   keepLogsOnFailure?: string;
+  /**
+   * netns mode: resolve names by DNS as in Istio (default true): a DNS server per cluster, sidecars
+   * capturing DNS to their DNS proxy. false: the lab file's `dns:` names come from the pods' hosts files.
+   */
+  dnsCapture?: boolean;
 }
 
 export interface LabClusterInfo {
@@ -54,6 +60,8 @@ export interface LabClusterInfo {
   configDir: string;
   controlPlaneUrl: string;
   controlPlanePid?: number;
+  /** netns mode with DNS capture: the cluster DNS server (port 53 on the bridge address) and its pid. */
+  dns?: { address: string; port: number; pid: number };
 }
 
 export interface LabProxyInfo {
@@ -99,6 +107,8 @@ export interface LabSummary {
   loopbackNet: string;
   wanNetns?: string;
   bridgeNetns: string[];
+  /** Whether names resolve by DNS (cluster DNS servers and sidecar DNS proxies) rather than hosts files. */
+  dnsCapture?: boolean;
 }
 
 export interface RunningLab extends LabSummary {
@@ -151,6 +161,7 @@ const STATS_PORT = 15090;
 const READINESS_PORT = 15021;
 const XDS_PORT = 15012;
 const CP_HTTP_PORT = 15014;
+const DNS_PROXY_PORT = 15053;
 
 async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -218,6 +229,8 @@ function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: R
     readinessPort: READINESS_PORT,
     accessLog: { path: paths.accessLogFile, format: 'json' },
     drainTimeoutSeconds: 5,
+    // Istio's DNS capture: the sidecar's DNS proxy on 127.0.0.1:15053, upstream from the pod's resolv.conf.
+    ...(plan.dnsCapture && pod.kind === 'workload' ? { dns: { port: DNS_PROXY_PORT } } : {}),
   };
 }
 
@@ -296,7 +309,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const lab = loadLabFile(opts.labFile);
   const { mode, why } = chooseMode(opts.mode);
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
-  const plan = planLab(lab, mode, await unusedLabId());
+  const plan = planLab(lab, mode, await unusedLabId(), { dnsCapture: opts.dnsCapture ?? true });
   const ownsStateDir = opts.stateDir === undefined;
   const stateDir = path.resolve(opts.stateDir ?? defaultStateDir(lab.name));
   if (mode === 'netns') assertTraversable(path.dirname(stateDir));
@@ -390,6 +403,15 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       }
       await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, relayPairs);
     }
+    let dns: LabClusterInfo['dns'];
+    if (plan.dnsCapture) {
+      progress({ step: `cluster DNS ${c.name}`, status: 'start', detail: `${c.dnsAddress}:53` });
+      const proc = await startClusterDns(state, logDir, plan, c, prepared.paths.configDir, prepared.paths.root, timeout).catch((err: unknown) => {
+        throw new LabError('E_LAB_START', (err as Error).message);
+      });
+      dns = { address: c.dnsAddress!, port: 53, pid: proc.pid };
+      progress({ step: `cluster DNS ${c.name}`, status: 'ready', detail: `${c.dnsAddress}:53 in ${c.netns}` });
+    }
     progress({ step: `control plane ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${XDS_PORT}` });
     const cp = await startLabProcess(state, logDir, {
       name: `${c.name}/control-plane`,
@@ -412,7 +434,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     // The proxies (uid 1337 in netns mode) read the mesh root from here.
     chmodSync(prepared.paths.controlPlaneDir, 0o755);
     chmodSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem'), 0o644);
-    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, controlPlaneUrl: url, controlPlanePid: cp.pid });
+    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, controlPlaneUrl: url, controlPlanePid: cp.pid, ...(dns ? { dns } : {}) });
     progress({ step: `control plane ${c.name}`, status: 'ready', detail: url });
   }
 
@@ -465,7 +487,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     writeFileSync(paths.bootstrapFile, `${JSON.stringify(bootstrap, null, 2)}\n`, { mode: 0o644 });
     if (plan.mode === 'netns' && pod.kind === 'workload') {
       progress({ step: `capture ${key}`, status: 'start' });
-      const r = spawnSync(meshgate[0]!, [...meshgate.slice(1), 'capture', '--netns', pod.netns!, '--proxy-uid', String(PROXY_UID), '--proxy-gid', String(PROXY_UID), '--inbound-ports', pod.ports.length > 0 ? pod.ports.join(',') : '', '--state-dir', path.join(paths.dir, 'capture')], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(meshgate[0]!, [...meshgate.slice(1), 'capture', '--netns', pod.netns!, '--proxy-uid', String(PROXY_UID), '--proxy-gid', String(PROXY_UID), '--inbound-ports', pod.ports.length > 0 ? pod.ports.join(',') : '', ...(plan.dnsCapture ? ['--dns', '--dns-servers', cluster.dnsAddress!] : []), '--state-dir', path.join(paths.dir, 'capture')], { encoding: 'utf8', timeout: 60_000 });
       if (r.status !== 0) throw new LabError('E_LAB_START', `capture in ${pod.netns} failed: ${(r.stderr || r.stdout).trim()}`);
       progress({ step: `capture ${key}`, status: 'ready' });
     }
@@ -513,6 +535,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     ...(plan.wanNetns ? { wanNetns: plan.wanNetns } : {}),
     ...(lab.credentials ? { credentialsDir: path.join(stateDir, 'credentials') } : {}),
     bridgeNetns: plan.clusters.flatMap((c) => (c.netns ? [c.netns] : [])),
+    ...(plan.mode === 'netns' ? { dnsCapture: plan.dnsCapture } : {}),
   };
 }
 

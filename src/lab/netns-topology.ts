@@ -84,8 +84,8 @@ function writeEtcNetns(state: LabState, netns: string, hosts: string, nameserver
   mkdirSync(dir);
   state.add({ kind: 'dir', path: dir });
   writeFileSync(path.join(dir, 'hosts'), hosts);
-  // A nameserver inside the lab with nothing on port 53: unknown names fail fast instead of timing out
-  // against the host's resolver, which the lab cannot reach.
+  // The cluster's DNS server (on its bridge address; with DNS capture off nothing listens there, so
+  // unknown names fail fast instead of timing out against the host's resolver, which the lab cannot reach).
   writeFileSync(path.join(dir, 'resolv.conf'), `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`);
 }
 
