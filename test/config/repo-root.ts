@@ -1,6 +1,7 @@
 // The repository root, found by walking up to package.json, so that tests find fixtures both from
 // test/config/ (tsx) and from dist/test/config/ (compiled).
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +17,21 @@ export function repoRoot(): string {
 export function seedDir(which: 'client-cluster' | 'server-cluster'): string {
   const shared = path.resolve(repoRoot(), '..', 'shared', 'scenario', which);
   if (existsSync(shared)) return shared;
-  // The example holds the seed's files byte for byte; use it where the shared folder is absent.
-  return path.join(repoRoot(), 'examples', 'mysql-cross-cluster', which === 'client-cluster' ? 'cluster-a' : 'cluster-b');
+  // The example holds the seed's files byte for byte, beside what it adds; where the shared folder is
+  // absent, copy just the seed's files out of it so the tests see the seed alone.
+  const example = path.join(repoRoot(), 'examples', 'mysql-cross-cluster', which === 'client-cluster' ? 'cluster-a' : 'cluster-b');
+  const cached = seedCopies.get(which);
+  if (cached) return cached;
+  const dir = mkdtempSync(path.join(os.tmpdir(), `meshgate-seed-${which}-`));
+  if (seedCopies.size === 0) process.on('exit', () => { for (const d of seedCopies.values()) rmSync(d, { recursive: true, force: true }); });
+  seedCopies.set(which, dir);
+  for (const f of SEED_FILES[which]) copyFileSync(path.join(example, f), path.join(dir, f));
+  return dir;
 }
+
+const seedCopies = new Map<string, string>();
+
+const SEED_FILES = {
+  'client-cluster': ['destination-rule-egressgateway.yaml', 'destination-rule-originate-mtls.yaml', 'service-entry.yaml', 'virtual-service.yaml'],
+  'server-cluster': ['gateway.yaml', 'ingressgateway-service-patch.json', 'virtual-service.yaml'],
+} as const;
