@@ -293,6 +293,16 @@ export async function verifyLab(lab: RunningLab, opts: { timeoutMs?: number } = 
           server_issuer: issuerOf(proxyName(to), up.upstream_peer_principal),
           bytes: (down.bytes_received ?? 0) + (down.bytes_sent ?? 0),
         };
+        // One leg per hop: a query may open more than one connection (the client's handshake retry,
+        // a second statement); the hop's properties must agree and its bytes add up.
+        const same = legs.find((l) => l.from === leg.from && l.to === leg.to);
+        if (same) {
+          same.bytes += leg.bytes;
+          for (const k of ['tls_version', 'cipher', 'client_identity', 'server_identity'] as const) {
+            if (same[k] !== leg[k]) failures.push(`leg ${leg.from} -> ${leg.to}: connections disagree on ${k} (${String(same[k])} vs ${String(leg[k])})`);
+          }
+          continue;
+        }
         legs.push(leg);
         if (!leg.tls_version) failures.push(`leg ${leg.from} -> ${leg.to} is not TLS`);
         if (!leg.client_identity) failures.push(`leg ${leg.from} -> ${leg.to}: no client certificate`);
