@@ -14,6 +14,7 @@ import { SecretStore } from './secrets.js';
 import { ProxyStats } from './stats.js';
 import { peerIdentityOf } from './tls-context.js';
 import { X509Certificate } from 'node:crypto';
+import { CertificateExpiryWatch } from './certificate-expiry.js';
 
 export interface ProxyOptions {
   /** Who this proxy is: used for Istio's metric labels (reporter, workload, namespace). */
@@ -63,6 +64,7 @@ export class Proxy implements ListenerDeps {
   private readonly mainLogger: AccessLogger | undefined;
   private readonly sessions = new Set<ProxySession>();
   private readonly reportTimer: NodeJS.Timeout;
+  private readonly expiry: CertificateExpiryWatch;
   private listenersReceived = false;
   private clustersReceived = false;
   private closing = false;
@@ -75,6 +77,7 @@ export class Proxy implements ListenerDeps {
     if (opts.accessLog && (opts.accessLog.path || opts.accessLog.sink)) this.mainLogger = new AccessLogger(opts.accessLog);
     this.reportTimer = setInterval(() => { for (const s of this.sessions) s.report(); }, opts.reportIntervalMs ?? 15_000);
     this.reportTimer.unref();
+    this.expiry = new CertificateExpiryWatch(this.stats.registry, () => this.certs(), this.log, this.now);
   }
 
   get node(): ProxyNode | undefined {
@@ -213,6 +216,7 @@ export class Proxy implements ListenerDeps {
       const at = new Date().toISOString();
       for (const n of changed) this.secretVersions.set(n, { version, lastUpdated: at });
       if (changed.length > 0) this.log('info', `secrets updated: ${changed.join(', ')}`);
+      this.expiry.secretsChanged(changed);
       this.stats.configUpdates.inc({ type: 'secret', result: 'accepted' });
     } catch (err) {
       this.stats.configUpdates.inc({ type: 'secret', result: 'rejected' });
@@ -226,6 +230,7 @@ export class Proxy implements ListenerDeps {
     const at = new Date().toISOString();
     for (const n of changed) this.secretVersions.set(n, { version: 'local', lastUpdated: at });
     if (changed.length > 0) this.log('info', `local secret "${name}" updated`);
+    this.expiry.secretsChanged(changed);
   }
 
   // ------------------------------------------------------------------ ListenerDeps / ProxyContext
@@ -408,6 +413,7 @@ export class Proxy implements ListenerDeps {
   async close(drainMs = 0): Promise<void> {
     await this.drainListeners(drainMs);
     clearInterval(this.reportTimer);
+    this.expiry.close();
     for (const c of this.clusters.values()) c.close();
     await Promise.all([...this.loggers.values(), ...(this.mainLogger ? [this.mainLogger] : [])].map((l) => l.close()));
   }
