@@ -8,7 +8,7 @@
 // stay alive and keep serving the same resources.
 import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { defaultInstallResult, defaultMeshConfig } from '../../src/config/default-install.js';
@@ -233,6 +233,13 @@ export async function fuzzPatches(cases: number, seed = FUZZ_SEED): Promise<{ tr
   return out;
 }
 
+/** Write + rename, as a careful operator (or kubectl) does: the watcher never reads half a file. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.soak-tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
 /** Invalid edits written into a running control plane's folder: it stays up and serves what it served. */
 export async function fuzzLiveControlPlane(cp: ControlPlaneTarget, samples: FileCase[], count: number): Promise<{ tried: number; handled: number; failures: string[] }> {
   const files = goodFiles();
@@ -252,13 +259,13 @@ export async function fuzzLiveControlPlane(cp: ControlPlaneTarget, samples: File
     for (const c of samples.slice(0, count)) {
       out.tried++;
       const file = files[c.file]!;
-      await writeFile(path.join(cp.configDir, 'cluster-a', file.name), c.text);
+      await replaceFile(path.join(cp.configDir, 'cluster-a', file.name), c.text);
       await new Promise((r) => setTimeout(r, 300));
       let why: string | undefined;
       if (!isAlive(cp.proc)) why = `the control plane died: ${cp.proc.output()}`;
       else if (!(await controlPlaneReady(cp))) why = 'the control plane stopped answering /ready';
       else if ((await dump()) !== baseline) why = `an invalid ${file.name} changed what the egress gateway is served`;
-      await writeFile(path.join(cp.configDir, 'cluster-a', file.name), file.text);
+      await replaceFile(path.join(cp.configDir, 'cluster-a', file.name), file.text);
       if (why) {
         if (out.failures.length < 5) out.failures.push(`${why} — input ${JSON.stringify(c.text.slice(0, 200))}`);
         if (!isAlive(cp.proc)) break;
@@ -276,15 +283,15 @@ export async function fuzzLiveControlPlane(cp: ControlPlaneTarget, samples: File
 export async function runConfigFuzz(report: SoakReport, cp: ControlPlaneTarget | undefined, cases: number, liveCases: number, log: (line: string) => void): Promise<void> {
   const t0 = Date.now();
   const files = fuzzConfigFiles(cases);
-  log(`config files: ${files.handled}/${files.tried} in ${((Date.now() - t0) / 1000).toFixed(1)} s (seed ${FUZZ_SEED})${files.failures.length ? `; ${files.failures.join('; ')}` : ''}`);
+  log(`config: fuzzed YAML/JSON files: ${files.handled}/${files.tried} in ${((Date.now() - t0) / 1000).toFixed(1)} s (seed ${FUZZ_SEED})${files.failures.length ? `; ${files.failures.join('; ')}` : ''}`);
   report.badInput({ family: 'config: fuzzed YAML/JSON files', tried: files.tried, handled: files.handled });
   const t1 = Date.now();
   const patches = await fuzzPatches(cases);
-  log(`JSON patches: ${patches.handled}/${patches.tried} in ${((Date.now() - t1) / 1000).toFixed(1)} s${patches.failures.length ? `; ${patches.failures.join('; ')}` : ''}`);
+  log(`config: fuzzed JSON patches: ${patches.handled}/${patches.tried} in ${((Date.now() - t1) / 1000).toFixed(1)} s${patches.failures.length ? `; ${patches.failures.join('; ')}` : ''}`);
   report.badInput({ family: 'config: fuzzed JSON patches', tried: patches.tried, handled: patches.handled });
   if (cp) {
     const live = await fuzzLiveControlPlane(cp, files.invalidSamples, liveCases);
-    if (live.failures.length) log(`live control plane: ${live.failures.join('; ')}`);
+    if (live.failures.length) log(`config: invalid edits to a running control plane: ${live.failures.join('; ')}`);
     report.badInput({ family: 'config: invalid edits to a running control plane', tried: live.tried, handled: live.handled });
   }
 }
