@@ -9,6 +9,7 @@ import {
   outboundClusterName,
   outboundSni,
   PASSTHROUGH_CLUSTER,
+  UNLIMITED,
   type ModelContext,
 } from './context.js';
 import { toProtoDuration, toSeconds } from './duration.js';
@@ -20,7 +21,6 @@ import { credentialAvailability } from './secrets.js';
 import { effectivePolicy, selectDestinationRule, type EffectivePolicy } from './traffic-policy.js';
 
 /** Envoy's "unlimited" for circuit breaker thresholds, as Istio sets them by default. */
-const UNLIMITED = 4294967295;
 
 /** How a cluster secures its upstream connections, for metadata and `describe`. */
 export type UpstreamSecurity =

@@ -57,4 +57,6 @@ export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughCluster';
 /** Istio's default connect timeout (MeshConfig.connectTimeout). */
+/** Istio's default circuit-breaker thresholds: effectively unlimited (2^32-1). */
+export const UNLIMITED = 4294967295;
 export const DEFAULT_CONNECT_TIMEOUT = '10s';

@@ -5,7 +5,7 @@
 // without capture (captureMode NONE) each port is its own listener bound to the pod's address.
 import type { Cluster, Filter, FilterChain, FilterChainMatch, Listener } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
-import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, INBOUND_PASSTHROUGH_CLUSTER, inboundClusterName, type ModelContext } from './context.js';
+import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, INBOUND_PASSTHROUGH_CLUSTER, UNLIMITED, inboundClusterName, type ModelContext } from './context.js';
 import { buildRbacFilters } from './authorization.js';
 import { byString, labelsMatch } from './labels.js';
 import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
@@ -142,6 +142,8 @@ export function inboundCluster(port: number, services: readonly string[], endpoi
     type: 'STATIC',
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
     lbPolicy: 'ROUND_ROBIN',
+    // Istio's default thresholds (2^32-1) on inbound clusters too; Envoy's own default would cap a pod at 1,024 connections.
+    circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
     loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: target.address, portValue: target.port } } } }] }] },
     metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host })) } } },
   };
