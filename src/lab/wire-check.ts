@@ -2,7 +2,8 @@
 // lab's bridges and the WAN) or on lo limited to the lab's 127.b.0.0/16 (loopback mode), then a search
 // of every TCP flow between two pods for text that must never appear in clear.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { terminateChild } from './child-exit.js';
 import { tcpFlowsFromPcap, type TcpFlowData } from './pcap.js';
@@ -67,6 +68,36 @@ function startTcpdump(argv: string[], file: string, filter = 'tcp'): Promise<Chi
   });
 }
 
+/**
+ * "listening on" from tcpdump does not prove packets reach the file yet (seen on a loaded machine):
+ * send one connection inside the watched block and wait until the capture file grows past its header.
+ */
+function probeHost(loopbackNet: string): string {
+  const [a, b] = loopbackNet.split('.');
+  return `${a}.${b}.255.254`;
+}
+
+async function provenLive(file: string, loopbackNet: string): Promise<void> {
+  const host = probeHost(loopbackNet);
+  const server = net.createServer((s) => { s.resume(); s.end(); }); // resume: read the probe and its FIN so the socket closes
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const c = net.connect({ host, port }, () => c.end('meshgate-wire-probe'));
+        c.on('close', () => resolve()).on('error', () => resolve());
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      if ((statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 24) return; // 24 bytes: the pcap file header
+    }
+    throw new WireCheckError('E_WIRE_CHECK', `tcpdump on lo captured nothing within 10 s (${file})`);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
 /** Starts capturing; pcap files go to `dir`. */
 export async function startWireCapture(target: WireCaptureTarget, dir: string): Promise<WireCapture> {
   const avail = tcpdumpAvailable();
@@ -90,11 +121,13 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
       children.push(child);
       files.push(file);
       links.push('lo');
+      await provenLive(file, target.loopbackNet);
     }
   } catch (err) {
     await Promise.all(children.map((c) => terminateChild(c, 3_000)));
     throw err;
   }
+  const probe = target.mode === 'loopback' ? probeHost(target.loopbackNet) : undefined;
   let stopped: Promise<Map<string, TcpFlowData>> | undefined;
   const stop = async (): Promise<Map<string, TcpFlowData>> => {
     // SIGTERM makes tcpdump flush and close its file; --immediate-mode above means no packet is still
@@ -103,6 +136,7 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
     const flows = new Map<string, TcpFlowData>();
     for (const f of files) {
       for (const [k, v] of tcpFlowsFromPcap(readFileSync(f))) {
+        if (probe && k.includes(`${probe}:`)) continue; // provenLive's own connections are not the lab's traffic
         const prev = flows.get(k);
         if (!prev || prev.payload.length < v.payload.length) flows.set(k, v);
       }
