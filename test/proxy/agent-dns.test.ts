@@ -82,7 +82,7 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   assert.ok(addr, 'the DNS proxy listens once start() returns');
   assert.equal(addr.address, '127.0.0.1');
 
-  await waitFor(() => agent.nameTable !== undefined, 10_000, 'the name table arrives over NDS');
+  await waitFor(() => agent.nameTable !== undefined, 30_000, 'the name table arrives over NDS');
   const nds = agent.ads!.status()['type.googleapis.com/istio.networking.nds.v1.NameTable'];
   assert.ok(nds && nds.ackedVersion !== '' && nds.lastError === undefined, 'NDS is subscribed and ACKed');
   for (const proto of ['udp', 'tcp'] as const) {
@@ -103,7 +103,7 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   // A config change: the new host resolves from the next table, the removed one goes upstream.
   const table2 = buildNameTable(snapshotOf([serviceEntry('pg.fqdn.example')]), node);
   cp.cache.setSnapshot(node.id, snapshotFromResources('v2', { listeners: [], clusters: [], endpoints: [], secrets: [] }, table2));
-  await waitFor(() => agent.nameTable?.table['pg.fqdn.example'] !== undefined, 10_000, 'the second name table');
+  await waitFor(() => agent.nameTable?.table['pg.fqdn.example'] !== undefined, 30_000, 'the second name table');
   assert.deepEqual((await ask(addr, 'pg.fqdn.example')).answers.map((a) => a.data), table2.table['pg.fqdn.example']!.ips);
   const gone = await ask(addr, 'mysql.fqdn.example');
   assert.equal(gone.header.rcode, DnsRcode.NXDOMAIN, 'a host no longer in the table is left to upstream, which does not know it');
@@ -125,7 +125,7 @@ test('agent without dns in the bootstrap neither listens for DNS nor subscribes 
   const agent = new ProxyAgent({ node, discoveryAddress: cp.address, rootCertFile: path.join(dir, 'root-cert.pem'), tokenFile: path.join(dir, 'token'), trustDomain: 'cluster.local', admin: { address: '127.0.0.1', port: 0 }, accessLog: { path: path.join(dir, 'access.log') } }, { log: () => undefined, adsBackoff: { initialMs: 50, maxMs: 200 } });
   t.after(() => agent.stop(0));
   await agent.start();
-  await waitFor(() => agent.proxy.isReady(), 10_000, 'CDS and LDS applied');
+  await waitFor(() => agent.proxy.isReady(), 30_000, 'CDS and LDS applied');
   assert.equal(agent.dns, undefined);
   assert.equal(agent.nameTable, undefined);
   assert.ok(!Object.keys(agent.ads!.status()).includes('type.googleapis.com/istio.networking.nds.v1.NameTable'), 'no NDS subscription');

@@ -48,8 +48,8 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
 
   await agent.start();
   assert.ok(agent.proxy.certs().some((c) => c.name === 'default' && c.sans.includes('URI:spiffe://cluster.local/ns/app/sa/client')), 'the workload certificate carries the SPIFFE id');
-  await waitFor(() => agent.proxy.isReady() && agent.proxy.listenerAddress(good.name) !== undefined, 10_000, 'LDS and CDS applied');
-  await waitFor(async () => (await roundTrip(lport, 'through the agent')).echoed === 'through the agent', 10_000, 'traffic once EDS arrived');
+  await waitFor(() => agent.proxy.isReady() && agent.proxy.listenerAddress(good.name) !== undefined, 30_000, 'LDS and CDS applied');
+  await waitFor(async () => (await roundTrip(lport, 'through the agent')).echoed === 'through the agent', 30_000, 'traffic once EDS arrived');
 
   // v2 adds a listener on a port that is taken: the proxy refuses, the agent NACKs, v1 keeps serving.
   const blocker = net.createServer();
@@ -81,6 +81,6 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   assert.ok(!lines.some((l) => l.includes('PRIVATE KEY') || l.includes('eyJ')), 'logs carry no key or token');
   // POST /drain_listeners: stops accepting, readiness fails.
   assert.equal((await fetch(`${admin}/drain_listeners`, { method: 'POST' })).status, 200);
-  await waitFor(async () => (await fetch(`${admin}/ready`)).status === 503, 3000, 'not ready after drain');
+  await waitFor(async () => (await fetch(`${admin}/ready`)).status === 503, 10_000, 'not ready after drain');
   assert.equal((await roundTrip(lport, 'after drain')).echoed, '');
 });
