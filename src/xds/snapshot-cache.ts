@@ -85,15 +85,28 @@ export function checkSnapshotConsistency(snapshot: Snapshot): string[] {
   return problems;
 }
 
-function encodeSnapshot(nodeId: string, snapshot: Snapshot): EncodedSnapshot {
+/** How many distinct encoded resources the cache keeps before it starts over (bounded memory). */
+const ENCODE_CACHE_LIMIT = 100_000;
+type EncodeCache = Map<string, { value: Buffer; hash: string }>;
+
+function encodeSnapshot(nodeId: string, snapshot: Snapshot, cache: EncodeCache): EncodedSnapshot {
   const problems: string[] = [];
   const resources = new Map<string, Map<string, EncodedResource>>();
   for (const [typeUrl, byName] of snapshot.resources) {
     const enc = new Map<string, EncodedResource>();
     for (const [name, json] of byName) {
       try {
-        const value = encodeResource(typeUrl, json);
-        enc.set(name, { name, json, value, hash: createHash('sha256').update(value).digest('hex').slice(0, 16) });
+        // Proxies of the same shape get the same resources: encode each distinct one once, not per proxy
+        // (the encoding through protobuf reflection is what dominated a push to many proxies).
+        const key = `${typeUrl}\n${JSON.stringify(json)}`;
+        let hit = cache.get(key);
+        if (!hit) {
+          const value = encodeResource(typeUrl, json);
+          hit = { value, hash: createHash('sha256').update(value).digest('hex').slice(0, 16) };
+          if (cache.size >= ENCODE_CACHE_LIMIT) cache.clear();
+          cache.set(key, hit);
+        }
+        enc.set(name, { name, json, value: hit.value, hash: hit.hash });
       } catch (err) {
         if (!(err instanceof XdsCodecError)) throw err;
         problems.push(err.message);
@@ -111,6 +124,7 @@ function encodeSnapshot(nodeId: string, snapshot: Snapshot): EncodedSnapshot {
  */
 export class SnapshotCache extends EventEmitter {
   private readonly snapshots = new Map<string, EncodedSnapshot>();
+  private readonly encodeCache: EncodeCache = new Map();
 
   /** Replaces the node's snapshot; throws SnapshotInconsistentError (keeping the old one) when unfit. */
   setSnapshot(nodeId: string, snapshot: Snapshot): void {
@@ -118,7 +132,7 @@ export class SnapshotCache extends EventEmitter {
     let encoded: EncodedSnapshot;
     try {
       if (problems.length > 0) throw new SnapshotInconsistentError(nodeId, problems);
-      encoded = encodeSnapshot(nodeId, snapshot);
+      encoded = encodeSnapshot(nodeId, snapshot, this.encodeCache);
     } catch (err) {
       this.emit('rejected', nodeId, err);
       throw err;
