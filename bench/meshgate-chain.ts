@@ -14,6 +14,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { upLab, type LabProxyInfo, type RunningLab } from '../src/lab/lab.js';
 import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type BenchLeaf } from './certs.js';
 import { presentedSerial, type TlsProbe } from './loads/rotation.js';
+import { packageRoot } from '../src/capture/repo-root.js';
 
 export class MeshgateChainError extends Error {
   readonly code = 'E_BENCH_MESHGATE';
@@ -43,13 +44,7 @@ export interface MeshgateChain {
 
 /** The folder holding package.json, from bench/ (tsx) or dist/bench/ (compiled). */
 export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new MeshgateChainError(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-  return dir;
+  return packageRoot(path.dirname(fileURLToPath(import.meta.url)));
 }
 
 export function benchLabFile(): string {

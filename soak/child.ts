@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { BenchProcess, ProcessGroup } from '../bench/processes.js';
+import { packageRoot } from '../src/capture/repo-root.js';
 
 export class SoakChildError extends Error {
   readonly code = 'E_SOAK_CHILD';
@@ -21,13 +22,7 @@ export function soakScript(rel: string): string[] {
 
 /** The folder holding package.json. */
 export function repoRoot(): string {
-  let dir = here;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new SoakChildError(`no package.json above ${here}`);
-    dir = up;
-  }
-  return dir;
+  return packageRoot(here);
 }
 
 /** Starts a child that prints one JSON line when ready; resolves with that line parsed. */

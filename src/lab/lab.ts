@@ -18,6 +18,7 @@ import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
 import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
 import { startClusterDns } from './cluster-dns.js';
+import { packageRoot } from '../capture/repo-root.js';
 
 export class LabError extends Error {
   constructor(
@@ -119,12 +120,7 @@ export interface RunningLab extends LabSummary {
 
 /** The repository root (holds package.json), from src/lab or dist/src/lab. */
 export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new LabError('E_LAB_START', 'cannot find the meshgate installation (package.json) above the lab module');
+  return packageRoot(path.dirname(fileURLToPath(import.meta.url)));
 }
 
 /** `meshgate` as a command line: the compiled CLI run by this same node. */
