@@ -90,8 +90,8 @@ export function clientQueryCommand(lab: LabSummary, sql: string[]): { argv: stri
   return { client: 'node-postgres', argv: [...nodeEntry('pg-query', import.meta.url), '--host', host, '--port', String(t.port), ...sql.flatMap((s) => ['--sql', s])] };
 }
 
-/** Runs SQL in the client pod; resolves with stdout, rejects with the client's stderr. */
-export function runClientQuery(lab: RunningLab, sql: string[], timeoutMs = 60_000): Promise<string> {
+/** Runs SQL in the client pod with the lab's client; resolves with its exit code and output. */
+export function execClientQuery(lab: RunningLab, sql: string[], timeoutMs = 60_000): Promise<{ code: number; out: string; err: string }> {
   const { argv, stdin } = clientQueryCommand(lab, sql);
   return new Promise((resolve, reject) => {
     const child = lab.exec(argv, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -110,10 +110,16 @@ export function runClientQuery(lab: RunningLab, sql: string[], timeoutMs = 60_00
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new VerifyError('E_LAB_VERIFY', `${argv[0]} exited ${code}: ${err.trim()}`));
+      resolve({ code: code ?? 1, out, err });
     });
   });
+}
+
+/** Runs SQL in the client pod; resolves with stdout, rejects with the client's stderr. */
+export async function runClientQuery(lab: RunningLab, sql: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await execClientQuery(lab, sql, timeoutMs);
+  if (r.code !== 0) throw new VerifyError('E_LAB_VERIFY', `${clientQueryCommand(lab, sql).argv[0]} exited ${r.code}: ${r.err.trim()}`);
+  return r.out;
 }
 
 function readNewLines(file: string, from: number): AccessLogEntry[] {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { upLab, type RunningLab } from '../../src/lab/lab.js';
 import type { LabMode } from '../../src/lab/lab-plan.js';
-import { clientQueryCommand } from '../../src/lab/verify.js';
+import { execClientQuery } from '../../src/lab/verify.js';
 import { repoRoot } from './repo-root.js';
 
 export const EXAMPLE = (): string => path.join(repoRoot(), 'examples/mysql-cross-cluster');
@@ -51,25 +51,7 @@ export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'po
 }
 
 /** Runs SQL in the client pod with the lab's client (mariadb reads it from stdin). */
-export function clientSql(lab: RunningLab, sql: string[], timeoutMs = 60_000): Promise<{ code: number; out: string; err: string }> {
-  const { argv, stdin } = clientQueryCommand(lab, sql);
-  return new Promise((resolve) => {
-    const child = lab.exec(argv, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    if (stdin !== undefined) {
-      child.stdin!.on('error', () => undefined); // an early exit is reported through the exit code
-      child.stdin!.end(stdin);
-    }
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, out, err });
-    });
-  });
-}
+export const clientSql = execClientQuery;
 
 export function isPostgres(lab: RunningLab): boolean {
   return lab.workloads.some((w) => w.database === 'postgres-embedded');
