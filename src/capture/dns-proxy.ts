@@ -229,21 +229,31 @@ export class DnsProxy {
     return undefined;
   }
 
-  private exchangeUdp(query: Buffer, id: number, question: DnsQuestion, upstream: DnsEndpoint, timeoutMs: number): Promise<Buffer> {
+  /**
+   * One upstream exchange, settled exactly once: by the answer, an error or the timeout. `release` frees
+   * the socket; the exchange stays in `inFlight` so close() can end it.
+   */
+  private boundedExchange(timeoutMs: number, release: () => void, run: (done: (err: Error | undefined, response?: Buffer) => void) => void): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket(net.isIPv6(upstream.address) ? 'udp6' : 'udp4');
       let settled = false;
       const done = (err: Error | undefined, response?: Buffer): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.inFlight.delete(done);
-        socket.close();
+        release();
         if (err) reject(err);
         else resolve(response!);
       };
       const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       this.inFlight.add(done);
+      run(done);
+    });
+  }
+
+  private exchangeUdp(query: Buffer, id: number, question: DnsQuestion, upstream: DnsEndpoint, timeoutMs: number): Promise<Buffer> {
+    const socket = dgram.createSocket(net.isIPv6(upstream.address) ? 'udp6' : 'udp4');
+    return this.boundedExchange(timeoutMs, () => socket.close(), (done) => {
       socket.on('error', (err) => done(err));
       socket.on('message', (msg, rinfo) => {
         // Only the upstream's answer to this very question counts; anything else is ignored (spoofing, strays).
@@ -257,21 +267,9 @@ export class DnsProxy {
   }
 
   private exchangeTcp(query: Buffer, id: number, question: DnsQuestion, upstream: DnsEndpoint, timeoutMs: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: upstream.address, port: upstream.port });
-      let buf: Buffer = Buffer.alloc(0);
-      let settled = false;
-      const done = (err: Error | undefined, response?: Buffer): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.inFlight.delete(done);
-        socket.destroy();
-        if (err) reject(err);
-        else resolve(response!);
-      };
-      const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      this.inFlight.add(done);
+    const socket = net.connect({ host: upstream.address, port: upstream.port });
+    let buf: Buffer = Buffer.alloc(0);
+    return this.boundedExchange(timeoutMs, () => socket.destroy(), (done) => {
       socket.on('error', (err) => done(err));
       socket.on('close', () => done(new Error('upstream closed the connection before answering')));
       socket.on('connect', () => {
