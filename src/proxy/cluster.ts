@@ -24,6 +24,8 @@ export const systemResolver: DnsResolver = async (hostname, family) => {
   return r.map((x) => ({ address: x.address }));
 };
 
+interface SessionSetter { setSession(session: Buffer): void }
+
 /** Envoy's default per-cluster max_connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Envoy's healthy_panic_threshold default: below 50% usable hosts, all hosts are used. */
@@ -245,9 +247,19 @@ export class ClusterRuntime {
       opts = o;
     }
     let done = false;
-    const sock: net.Socket = opts
-      ? tls.connect({ ...opts, host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions)
-      : net.connect({ host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
+    let sock: net.Socket;
+    if (opts) {
+      // Node's tls.connect applies `session` twice (TLSSocket._init and connect both call setSession), and each
+      // call parses the session and the peer certificate in it again: pass it once, before the handshake starts.
+      // (TLSSocket.prototype.setSession is public but not in the typings; without it, fall back to the option.)
+      const { session, ...rest } = opts;
+      const once = session !== undefined && typeof (tls.TLSSocket.prototype as Partial<SessionSetter>).setSession === 'function';
+      const ts = tls.connect({ ...(once ? rest : opts), host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions);
+      if (once) (ts as tls.TLSSocket & SessionSetter).setSession(session);
+      sock = ts;
+    } else {
+      sock = net.connect({ host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
+    }
     const timer = setTimeout(() => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }), this.connectTimeoutMs);
     const finish = (err: UpstreamFailure | undefined, verifiedPeer?: PeerIdentity): void => {
       if (done) return;
