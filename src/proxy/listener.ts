@@ -163,6 +163,20 @@ function onTlsClientError(err: Error & { code?: string; reason?: string }, t: tl
   p.listener.onHandshake(p, t, err);
 }
 
+/**
+ * tls.Server builds its TLSSocket without a highWaterMark (Node 20's tlsConnectionListener passes none), so
+ * the cleartext side of every downstream TLS connection has 16 KiB buffers whatever the raw socket has: each
+ * 16 KiB record written to it returns false, pauses the upstream and goes out in its own write(2). Raising
+ * the limits once the handshake is done lets writes queue and leave in batches, as on the other sockets.
+ * The stream states are Node internals; when they are not there the socket keeps Node's default.
+ */
+function raiseHighWaterMark(t: tls.TLSSocket, hwm: number): void {
+  const states = t as unknown as { _readableState?: { highWaterMark?: unknown }; _writableState?: { highWaterMark?: unknown } };
+  for (const st of [states._readableState, states._writableState]) {
+    if (st && typeof st.highWaterMark === 'number' && st.highWaterMark < hwm) st.highWaterMark = hwm;
+  }
+}
+
 function describeTlsError(err: Error & { code?: string; reason?: string }): string {
   if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS handshake timeout';
   if (err.code === 'ECONNRESET') return 'connection reset by peer during TLS handshake';
@@ -345,6 +359,7 @@ export class ListenerRuntime {
     const { conn, chain } = p;
     const cfg = this.config;
     conn.socket = t;
+    raiseHighWaterMark(t, SOCKET_HIGH_WATER_MARK);
     t.on('error', () => { /* reported on the raw socket or by the network filter; never crash on a late TLS error */ });
     if (err) { this.handshakeFailed(cfg, conn, describeTlsError(err)); return; }
     const check = chain.tls!.verify(t);
