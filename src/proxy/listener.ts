@@ -20,6 +20,8 @@ import { compileAccessLogs, TcpProxyFilter, type AccessLogTarget } from './tcp-p
 import { inspectClientHello, type InspectResult } from './tls-inspector.js';
 import { DownstreamTls } from './tls-context.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Envoy's default listener_filters_timeout. */
 export const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 10_000;
 
@@ -282,7 +284,7 @@ export class ListenerRuntime {
 
   private inspect(cfg: CompiledListener, conn: DownstreamConnection): void {
     const raw = conn.raw;
-    let buf: Buffer = Buffer.alloc(0);
+    let buf: Buffer = EMPTY;
     let done = false;
     const finish = (r: InspectResult | 'timeout' | 'closed'): void => {
       if (done) return;
@@ -290,9 +292,13 @@ export class ListenerRuntime {
       clearTimeout(timer);
       raw.removeListener('data', onData);
       raw.removeListener('end', onEnd);
+      // Nothing here may outlive the inspection: a 'close' listener would keep this closure, and with it the
+      // ClientHello buffer, alive as long as the connection (about 2 kB per idle TLS connection).
+      raw.removeListener('close', onClose);
       if (r === 'closed') { conn.si.connectionTerminationDetails = 'downstream closed before the listener filters completed'; raw.destroy(); this.closedEarly(conn); return; }
       raw.pause();
       if (buf.length > 0) raw.unshift(buf);
+      buf = EMPTY;
       if (r === 'timeout') {
         if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`, ''); return; }
         this.dispatch(cfg, conn, { kind: 'raw' });
@@ -308,10 +314,11 @@ export class ListenerRuntime {
     };
     // The peer closed its side before the listener filters could decide: Envoy closes the connection.
     const onEnd = (): void => finish('closed');
+    const onClose = (): void => finish('closed');
     const timer = setTimeout(() => finish('timeout'), cfg.filtersTimeoutMs);
     raw.on('data', onData);
     raw.on('end', onEnd);
-    raw.once('close', () => finish('closed'));
+    raw.once('close', onClose);
   }
 
   private dispatch(cfg: CompiledListener, conn: DownstreamConnection, r: InspectResult): void {
