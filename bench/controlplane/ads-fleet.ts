@@ -7,6 +7,7 @@ import protobuf from 'protobufjs';
 import { ADS_METHOD_PATH, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/discovery.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
+import { XDS_CHANNEL_OPTIONS } from '../../src/xds/ads-client.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 
 /** What a light client keeps of a DiscoveryResponse: no resource is decoded. */
@@ -98,11 +99,12 @@ export class AdsFleet {
 
   private async open(i: number, creds: grpc.ChannelCredentials): Promise<void> {
     const client = new grpc.Client(this.opts.address, creds, {
+      // The flow-control windows and message size an Envoy's xDS client has (as meshgate's proxies use).
+      ...XDS_CHANNEL_OPTIONS,
       'grpc.ssl_target_name_override': this.opts.serverName,
       'grpc.default_authority': this.opts.serverName,
       // One connection per simulated proxy, as real proxies have.
       'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': 256 << 20,
     });
     this.clients.push(client);
     const md = new grpc.Metadata();
@@ -151,6 +153,12 @@ export class AdsFleet {
   /** Clients that have CDS and LDS (and EDS when CDS named EDS clusters). */
   fullyPushed(): number {
     return this.states.filter((s) => s && s.versions.has(TypeUrl.Cluster) && s.versions.has(TypeUrl.Listener) && (s.edsNames.length === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment))).length;
+  }
+
+  /** How many clients have received each type so far, as `CDS 10, EDS 4, LDS 2` (progress reports). */
+  progress(): string {
+    const count = (t: string): number => this.states.filter((s) => s?.versions.has(t)).length;
+    return `CDS ${count(TypeUrl.Cluster)}, EDS ${count(TypeUrl.ClusterLoadAssignment)}, LDS ${count(TypeUrl.Listener)}`;
   }
 
   /** Clients whose CDS version changed after `since` (performance.now()); and the latest such moment. */

@@ -105,9 +105,9 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
       return f.fullyPushed() === opts.clients;
     }, () => {
       sample();
-      if (performance.now() - lastLog > 5000) {
+      if (performance.now() - lastLog > 2000) {
         lastLog = performance.now();
-        opts.log(`control plane: ${f.fullyPushed()}/${opts.clients} clients fully pushed`);
+        opts.log(`control plane: ${f.fullyPushed()}/${opts.clients} clients fully pushed (${f.progress()})`);
       }
     }, () => `${f.fullyPushed()} of ${opts.clients} clients fully pushed`);
     const firstPushSeconds = (performance.now() - t0) / 1000;

@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DiagnosticCodes, type Diagnostic } from './diagnostics.js';
 import { parseKustomization } from './kustomization.js';
-import { applyKustomization, CONFIG_EXTENSIONS, isKustomizationFile, KUSTOMIZATION_FILES, loadConfigFile } from './load.js';
+import { applyKustomization, CONFIG_EXTENSIONS, isKustomizationFile, KUSTOMIZATION_FILES, loadConfigFile, type LoadResult } from './load.js';
 import type { ConfigStore } from './store.js';
 
 export interface DirectorySourceOptions {
@@ -157,6 +157,8 @@ export class DirectorySource {
     this.kustomizationSeen = newK;
 
     let unstable = false;
+    // Everything this scan found changed goes to the store as one update: one new snapshot.
+    const changes: { sourceId: string; result: LoadResult | undefined }[] = [];
     for (const [f, s] of stats) {
       if (isKustomizationFile(f)) continue;
       const old = this.loaded.get(f);
@@ -171,20 +173,24 @@ export class DirectorySource {
         }
       }
       this.pending.delete(f);
-      await this.loadFile(f, s, kustomizations.get(path.dirname(f)));
+      const r = await this.loadFile(f, s, kustomizations.get(path.dirname(f)));
+      if (r) changes.push({ sourceId: `file:${f}`, result: r });
     }
     for (const f of [...this.loaded.keys()]) {
       if (stats.has(f)) continue;
       this.loaded.delete(f);
       this.pending.delete(f);
-      this.opts.store.removeSource(`file:${f}`);
+      changes.push({ sourceId: `file:${f}`, result: undefined });
+    }
+    if (changes.length > 0) {
+      for (const diags of this.opts.store.update(changes).values()) this.report(diags);
     }
     if (unstable) this.requestScan(this.debounceMs);
   }
 
-  private async loadFile(f: string, s: Seen, kustomization: string | undefined): Promise<void> {
+  private async loadFile(f: string, s: Seen, kustomization: string | undefined): Promise<LoadResult | undefined> {
     const r = await loadConfigFile(f);
-    if (r.diagnostics.some((d) => d.code === DiagnosticCodes.UnreadableFile && d.message.includes('ENOENT'))) return; // deleted meanwhile; the next scan removes it
+    if (r.diagnostics.some((d) => d.code === DiagnosticCodes.UnreadableFile && d.message.includes('ENOENT'))) return undefined; // deleted meanwhile; the next scan removes it
     if (r.patches.length > 0 && kustomization) {
       try {
         const k = parseKustomization(await readFile(kustomization, 'utf8'), kustomization);
@@ -196,7 +202,7 @@ export class DirectorySource {
       }
     }
     this.loaded.set(f, s);
-    this.report(this.opts.store.setSource(`file:${f}`, r));
+    return r;
   }
 }
 

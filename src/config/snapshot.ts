@@ -63,7 +63,18 @@ export function applyPatchTo(byKey: Map<string, LoadedObject>, p: LoadedPatch): 
   return r.diagnostics.map((d) => ({ ...d, object: key }));
 }
 
+/** Resolved copies by original object and domain suffix: an unchanged object is copied once, not on every rebuild. */
+const resolvedCopies = new WeakMap<ConfigObject, { domainSuffix: string; copy: ConfigObject }>();
+
 function resolveHosts(o: ConfigObject, domainSuffix: string): ConfigObject {
+  const hit = resolvedCopies.get(o);
+  if (hit && hit.domainSuffix === domainSuffix) return hit.copy;
+  const copy = resolveHostsOnce(o, domainSuffix);
+  resolvedCopies.set(o, { domainSuffix, copy });
+  return copy;
+}
+
+function resolveHostsOnce(o: ConfigObject, domainSuffix: string): ConfigObject {
   if (o.kind === 'DestinationRule') {
     const dr = structuredClone(o) as DestinationRule;
     dr.spec.host = resolveShortHost(dr.spec.host, dr.metadata.namespace, domainSuffix);

@@ -20,7 +20,19 @@ export interface ConfigStoreOptions {
   onListenerError?: (err: unknown) => void;
 }
 
+/** Fingerprints by object: snapshots reuse unchanged objects, so each is serialised once. */
+const fingerprints = new WeakMap<ConfigObject, string>();
+
 function fingerprint(o: ConfigObject): string {
+  let fp = fingerprints.get(o);
+  if (fp === undefined) {
+    fp = serialise(o);
+    fingerprints.set(o, fp);
+  }
+  return fp;
+}
+
+function serialise(o: ConfigObject): string {
   return JSON.stringify(o, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? Buffer.from((v as { data: number[] }).data).toString('base64') : v));
 }
 
@@ -56,56 +68,58 @@ export class ConfigStore {
 
   /** Replaces what `sourceId` contributes; returns the diagnostics that concern it. */
   setSource(sourceId: string, result: LoadResult): Diagnostic[] {
-    const prev = this.sources.get(sourceId);
-    const diags: Diagnostic[] = [...result.diagnostics];
-    const objects = new Map<string, LoadedObject>();
-    for (const o of result.objects) if (!objects.has(objectKey(o.object))) objects.set(objectKey(o.object), o);
-    const errors = result.diagnostics.filter((d) => d.level === 'Error');
-    const rejectedKeys = new Set(errors.map((d) => d.object).filter((k): k is string => k !== undefined));
-    // An error that names no object (a YAML syntax error, an unreadable file) may hide any object.
-    const blind = errors.some((d) => d.object === undefined);
-    if (prev) {
-      for (const [key, lo] of prev.objects) {
-        if (objects.has(key) || !(blind || rejectedKeys.has(key))) continue;
-        objects.set(key, lo);
-        diags.push({
-          level: 'Warning',
-          code: DiagnosticCodes.LastGoodRetained,
-          message: `${key} is not valid in the new version of ${lo.source.file}; its last valid version (line ${lo.source.line}) stays in force`,
-          file: lo.source.file,
-          line: lo.source.line,
-          column: lo.source.column,
-          object: key,
-        });
-      }
-    }
-    let patches = result.patches;
-    if (prev && prev.patches.length > 0 && blind && patches.length === 0) patches = prev.patches;
-
-    const next = new Map(this.sources);
-    next.set(sourceId, { objects, patches });
-    let built = this.build(next);
-    const ownFiles = new Set([...objects.values()].map((o) => o.source.file).concat(patches.map((p) => p.source.file)));
-    const patchFailed = (d: Diagnostic): boolean => d.level === 'Error' && (d.code === DiagnosticCodes.PatchFailed || d.code === DiagnosticCodes.PatchTargetNotFound) && d.file !== undefined && patches.some((p) => p.source.file === d.file);
-    if (prev && patches !== prev.patches && prev.patches.length > 0 && built.diagnostics.some(patchFailed)) {
-      // Keep the patches that applied last time rather than losing what they added.
-      diags.push(...built.diagnostics.filter(patchFailed));
-      next.set(sourceId, { objects, patches: prev.patches });
-      diags.push({ level: 'Warning', code: DiagnosticCodes.LastGoodRetained, message: `the new JSON patch does not apply; the last version that applied stays in force`, file: patches[0]?.source.file });
-      built = this.build(next);
-    }
-    diags.push(...built.diagnostics.filter((d) => d.file !== undefined && ownFiles.has(d.file) && !diags.includes(d)));
-    this.sources.clear();
-    for (const [k, v] of next) this.sources.set(k, v);
-    this.publish(built.snapshot, built.diagnostics);
-    return dedupe(diags);
+    return this.update([{ sourceId, result }]).get(sourceId) ?? [];
   }
 
   /** Removes everything `sourceId` contributed (a deleted file). */
   removeSource(sourceId: string): void {
-    if (!this.sources.delete(sourceId)) return;
-    const built = this.build(this.sources);
+    this.update([{ sourceId, result: undefined }]);
+  }
+
+  /**
+   * Applies several sources' changes (`result` undefined removes the source) as one new snapshot — a
+   * folder of a thousand files loads with one rebuild and one notification, not a thousand. Returns
+   * the diagnostics that concern each changed source.
+   */
+  update(changes: readonly { sourceId: string; result: LoadResult | undefined }[]): Map<string, Diagnostic[]> {
+    const out = new Map<string, Diagnostic[]>();
+    const next = new Map(this.sources);
+    const staged: { sourceId: string; prev: SourceState | undefined; patches: LoadedPatch[]; ownFiles: Set<string>; diags: Diagnostic[] }[] = [];
+    let removed = false;
+    for (const { sourceId, result } of changes) {
+      if (!result) {
+        removed = next.delete(sourceId) || removed;
+        continue;
+      }
+      const prev = this.sources.get(sourceId);
+      const { state, diags } = mergeWithLastGood(prev, result);
+      next.set(sourceId, state);
+      const ownFiles = new Set([...state.objects.values()].map((o) => o.source.file).concat(state.patches.map((p) => p.source.file)));
+      staged.push({ sourceId, prev, patches: state.patches, ownFiles, diags });
+    }
+    if (staged.length === 0 && !removed) return out;
+    let built = this.build(next);
+    let rebuild = false;
+    for (const st of staged) {
+      const { prev, patches } = st;
+      const patchFailed = (d: Diagnostic): boolean => d.level === 'Error' && (d.code === DiagnosticCodes.PatchFailed || d.code === DiagnosticCodes.PatchTargetNotFound) && d.file !== undefined && patches.some((p) => p.source.file === d.file);
+      if (prev && patches !== prev.patches && prev.patches.length > 0 && built.diagnostics.some(patchFailed)) {
+        // Keep the patches that applied last time rather than losing what they added.
+        st.diags.push(...built.diagnostics.filter(patchFailed));
+        next.set(st.sourceId, { objects: (next.get(st.sourceId) as SourceState).objects, patches: prev.patches });
+        st.diags.push({ level: 'Warning', code: DiagnosticCodes.LastGoodRetained, message: `the new JSON patch does not apply; the last version that applied stays in force`, file: patches[0]?.source.file });
+        rebuild = true;
+      }
+    }
+    if (rebuild) built = this.build(next);
+    for (const st of staged) {
+      st.diags.push(...built.diagnostics.filter((d) => d.file !== undefined && st.ownFiles.has(d.file) && !st.diags.includes(d)));
+      out.set(st.sourceId, dedupe(st.diags));
+    }
+    this.sources.clear();
+    for (const [k, v] of next) this.sources.set(k, v);
     this.publish(built.snapshot, built.diagnostics);
+    return out;
   }
 
   sourceIds(): string[] {
@@ -155,6 +169,38 @@ export class ConfigStore {
       }
     }
   }
+}
+
+/**
+ * A source's new objects and patches, with each object the new version rejects kept at its last valid
+ * version (and a warning saying so). An error naming no object (a YAML syntax error, an unreadable
+ * file) may hide any object, so then every previous object the new version lacks is kept.
+ */
+function mergeWithLastGood(prev: SourceState | undefined, result: LoadResult): { state: SourceState; diags: Diagnostic[] } {
+  const diags: Diagnostic[] = [...result.diagnostics];
+  const objects = new Map<string, LoadedObject>();
+  for (const o of result.objects) if (!objects.has(objectKey(o.object))) objects.set(objectKey(o.object), o);
+  const errors = result.diagnostics.filter((d) => d.level === 'Error');
+  const rejectedKeys = new Set(errors.map((d) => d.object).filter((k): k is string => k !== undefined));
+  const blind = errors.some((d) => d.object === undefined);
+  if (prev) {
+    for (const [key, lo] of prev.objects) {
+      if (objects.has(key) || !(blind || rejectedKeys.has(key))) continue;
+      objects.set(key, lo);
+      diags.push({
+        level: 'Warning',
+        code: DiagnosticCodes.LastGoodRetained,
+        message: `${key} is not valid in the new version of ${lo.source.file}; its last valid version (line ${lo.source.line}) stays in force`,
+        file: lo.source.file,
+        line: lo.source.line,
+        column: lo.source.column,
+        object: key,
+      });
+    }
+  }
+  let patches = result.patches;
+  if (prev && prev.patches.length > 0 && blind && patches.length === 0) patches = prev.patches;
+  return { state: { objects, patches }, diags };
 }
 
 function dedupe(diags: Diagnostic[]): Diagnostic[] {

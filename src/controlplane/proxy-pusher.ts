@@ -2,12 +2,14 @@
 // resources, the snapshot cache checks and stores them, and the ADS server pushes whatever changed.
 // A new proxy gets its snapshot synchronously when it connects; config changes are debounced (istiod's
 // PILOT_DEBOUNCE_AFTER, 100 ms) and then every proxy is regenerated — pushes stay scoped because a proxy
-// whose generated resources did not change gets no new version.
+// whose generated resources did not change gets no new version. Proxies of the same shape (the model's
+// proxyShapeKey: role, namespace, labels, ...) share one generated snapshot per config version, so a
+// fleet of identical sidecars costs one generation, one consistency check and one encoding.
 import type { ConfigSnapshot } from '../config/types.js';
-import { generateProxyResources } from '../model/generate.js';
+import { generateProxyResources, proxyShapeKey } from '../model/generate.js';
 import { buildNameTable } from '../model/name-table.js';
 import type { ProxyNode } from '../xds/node.js';
-import { snapshotFromResources, type SnapshotCache } from '../xds/snapshot-cache.js';
+import { snapshotFromResources, type Snapshot, type SnapshotCache } from '../xds/snapshot-cache.js';
 import type { Logger } from '../xds/log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 
@@ -23,6 +25,9 @@ export class ProxyPusher {
   private readonly nodes = new Map<string, { node: ProxyNode; streams: number }>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Snapshots generated from `shapesOf`, by proxy shape; emptied when the config changes. */
+  private shapes = new Map<string, Snapshot>();
+  private shapesOf: ConfigSnapshot | undefined;
 
   constructor(private readonly opts: ProxyPusherOptions) {}
 
@@ -67,18 +72,26 @@ export class ProxyPusher {
 
   private regenerate(node: ProxyNode): void {
     const config = this.opts.config();
-    let resources;
-    let nameTable;
+    if (this.shapesOf !== config) {
+      this.shapes = new Map();
+      this.shapesOf = config;
+    }
+    let snapshot: Snapshot | undefined;
+    let key: string | undefined;
     try {
-      resources = generateProxyResources(config, node);
-      nameTable = buildNameTable(config, node);
+      key = proxyShapeKey(config, node);
+      snapshot = this.shapes.get(key);
+      if (!snapshot) {
+        snapshot = snapshotFromResources(String(config.version), generateProxyResources(config, node), buildNameTable(config, node));
+        this.shapes.set(key, snapshot);
+      }
     } catch (err) {
       this.opts.metrics.generateErrors.inc();
       this.opts.log.error('generating config for proxy failed; it keeps its previous config', { node: node.id, configVersion: config.version, error: (err as Error).message });
       return;
     }
     try {
-      this.opts.cache.setSnapshot(node.id, snapshotFromResources(String(config.version), resources, nameTable));
+      this.opts.cache.setSnapshot(node.id, snapshot);
     } catch (err) {
       this.opts.metrics.snapshotRejects.inc();
       const e = err as Error & { problems?: string[] };

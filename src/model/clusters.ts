@@ -18,7 +18,7 @@ import { peerAuthenticationMode } from './peer-authentication.js';
 import { serviceEndpoints, serviceIdentities, type MeshService, type MeshServicePort, type ServiceEndpoint } from './services.js';
 import { credentialUpstream, fileUpstream, istioMutualUpstream, originationNames, tlsTransportSocket } from './tls-context.js';
 import { credentialAvailability } from './secrets.js';
-import { effectivePolicy, selectDestinationRule, type EffectivePolicy } from './traffic-policy.js';
+import { effectivePolicy, selectDestinationRule, type EffectivePolicy, type SelectedDestinationRule } from './traffic-policy.js';
 
 /** Envoy's "unlimited" for circuit breaker thresholds, as Istio sets them by default. */
 
@@ -166,10 +166,22 @@ function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string |
   };
 }
 
-/** One outbound cluster `outbound|PORT|SUBSET|HOST` and, for Kubernetes services, its EDS assignment. */
+/**
+ * One outbound cluster `outbound|PORT|SUBSET|HOST` and, for Kubernetes services, its EDS assignment.
+ * A cluster depends on the proxy only through the DestinationRule it selects and, for gateways, their
+ * namespace (where `credentialName` Secrets are read), so it is built once per snapshot for each such
+ * combination and shared by every proxy that asks (Istio's XdsCache for CDS).
+ */
 export function buildOutboundCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset?: Subset): BuiltCluster {
-  const name = outboundClusterName(port.port, subset?.name, svc.hostname);
   const dr = selectDestinationRule(ctx.snapshot, ctx.node, svc.hostname, svc.namespace);
+  const drKey = dr ? `${dr.rule.metadata.namespace}/${dr.rule.metadata.name}` : '';
+  const proxyKey = ctx.isRouter ? `router/${ctx.node.namespace}` : 'sidecar';
+  if (ctx.push.serviceByHost.get(svc.hostname) !== svc) return buildCluster(ctx, svc, port, subset, dr);
+  return ctx.push.memo(`cluster|${svc.hostname}|${port.port}|${port.name}|${subset?.name ?? ''}|${drKey}|${proxyKey}`, () => buildCluster(ctx, svc, port, subset, dr));
+}
+
+function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset: Subset | undefined, dr: SelectedDestinationRule | undefined): BuiltCluster {
+  const name = outboundClusterName(port.port, subset?.name, svc.hostname);
   const policy = effectivePolicy(dr?.rule, port.port, subset);
   const endpoints = serviceEndpoints(ctx.snapshot, svc, port, subset?.labels);
   const c: Cluster = { name };

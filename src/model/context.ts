@@ -2,11 +2,14 @@
 // generation (Istio's PushContext + Proxy). Read-only.
 import type { ConfigSnapshot, Pod } from '../config/types.js';
 import type { ProxyNode } from '../xds/node.js';
-import { buildServiceRegistry, visibleServices, type MeshService } from './services.js';
+import { visibleServices, type MeshService } from './services.js';
+import { pushContext, type PushContext } from './push-context.js';
 import { sidecarAllows, sidecarScopeFor, type SidecarScope } from './sidecar-scope.js';
 
 export interface ModelContext {
   readonly snapshot: ConfigSnapshot;
+  /** What is derived from the snapshot once for every proxy (indexes, memoised answers). */
+  readonly push: PushContext;
   readonly node: ProxyNode;
   readonly registry: readonly MeshService[];
   /** Services exported to the proxy's namespace. */
@@ -23,10 +26,12 @@ export interface ModelContext {
 }
 
 export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelContext {
-  const registry = buildServiceRegistry(snapshot);
+  const push = pushContext(snapshot);
+  const registry = push.registry;
   const scope = sidecarScopeFor(snapshot, node);
   return {
     snapshot,
+    push,
     node,
     registry,
     visible: visibleServices(registry, node.namespace).filter((s) => sidecarAllows(scope, s)),
@@ -35,7 +40,7 @@ export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelCo
     trustDomain: snapshot.meshConfig.trustDomain,
     domainSuffix: snapshot.meshConfig.domainSuffix,
     isRouter: node.role === 'router',
-    pod: snapshot.pods.find((p) => p.metadata.name === node.podName && p.metadata.namespace === node.namespace),
+    pod: push.pod(node.namespace, node.podName),
   };
 }
 

@@ -11,6 +11,8 @@ import { buildInbound } from './inbound-listeners.js';
 import { byString } from './labels.js';
 import { buildOutboundListeners } from './outbound-listeners.js';
 import { buildGatewaySecrets, referencedSecretNames } from './secrets.js';
+import { pushContext } from './push-context.js';
+import { sidecarScopeFor } from './sidecar-scope.js';
 
 function byName<T extends { name: string }>(list: T[]): T[] {
   return list.sort((a, b) => byString(a.name, b.name));
@@ -39,4 +41,28 @@ export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode
     endpoints: endpoints.sort((a, b) => byString(a.clusterName, b.clusterName)),
     secrets,
   };
+}
+
+/**
+ * The parts of a proxy that its generated resources depend on, as one string: two proxies with the same
+ * key get equal `generateProxyResources` and `buildNameTable` output from the same snapshot, so a control
+ * plane generates once per key (Istio's per-proxy-shape caching). Left out on purpose: the node id and
+ * pod name (only the pod's declared ports are read), the cluster id and proxy version (never read), and
+ * the proxy's addresses wherever the model does not bind to them — with traffic capture, a sidecar's
+ * listeners bind to 0.0.0.0 and the virtual listeners' ports, whatever its pod IP.
+ */
+export function proxyShapeKey(snapshot: ConfigSnapshot, node: ProxyNode): string {
+  const pod = pushContext(snapshot).pod(node.namespace, node.podName);
+  const scope = sidecarScopeFor(snapshot, node);
+  const usesAddress = node.role === 'router' || node.interceptionMode === 'NONE' || scope.ingress.some((i) => i.endpoint?.address === '0.0.0.0');
+  return JSON.stringify([
+    node.role,
+    node.namespace,
+    node.serviceAccount,
+    Object.entries(node.labels).sort((a, b) => byString(a[0], b[0])),
+    node.interceptionMode ?? '',
+    [...(node.workloadPorts ?? [])].sort((a, b) => a - b),
+    usesAddress ? node.ips : [],
+    pod ? (pod.spec.containers ?? []).map((c) => (c.ports ?? []).map((p) => [p.name ?? '', p.containerPort])) : null,
+  ]);
 }

@@ -7,7 +7,8 @@ import type { ConfigSnapshot } from '../config/types.js';
 import type { NameInfo, NameTable } from '../xds/name-table.js';
 import type { ProxyNode } from '../xds/node.js';
 import { byString } from './labels.js';
-import { buildServiceRegistry, visibleServices, type MeshService } from './services.js';
+import { visibleServices, type MeshService } from './services.js';
+import { pushContext } from './push-context.js';
 
 const AUTO_PREFIX = [240, 240] as const;
 const AUTO_SLOTS = 65534; // 240.240.0.1 … 240.240.255.254
@@ -45,9 +46,10 @@ function needsAutoVip(svc: MeshService): boolean {
 }
 
 export function buildNameTable(snapshot: ConfigSnapshot, node: ProxyNode): NameTable {
-  const registry = buildServiceRegistry(snapshot);
+  const push = pushContext(snapshot);
+  const registry = push.registry;
   // Allocate over the whole registry so a host's address does not depend on which proxy asks.
-  const auto = allocateAutoVips(registry);
+  const auto = push.memo('auto-vips', () => allocateAutoVips(registry));
   const table: Record<string, NameInfo> = {};
   for (const svc of visibleServices(registry, node.namespace)) {
     if (svc.hostname.startsWith('*')) continue;

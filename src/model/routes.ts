@@ -9,6 +9,7 @@ import { BLACKHOLE_CLUSTER, outboundClusterName, type ModelContext } from './con
 import { byString, labelsMatch } from './labels.js';
 import { toProtoDuration } from './duration.js';
 import { findService, isExportedTo } from './services.js';
+import type { HostIndexed } from './push-context.js';
 import { effectivePolicy, selectDestinationRule } from './traffic-policy.js';
 
 export const MESH_GATEWAY = 'mesh';
@@ -21,15 +22,21 @@ export function resolveGatewayRefs(refs: readonly string[] | undefined, vsNamesp
 
 /** VirtualServices visible to the proxy, bound to `gateway`, with a host that matches `host`; oldest (by namespace/name) first. */
 export function virtualServicesFor(ctx: ModelContext, gateway: string, hostMatchesVs: (vsHost: string) => boolean): VirtualService[] {
-  return ctx.snapshot.virtualServices
-    .filter((vs) => isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.node.namespace))
-    .filter((vs) => resolveGatewayRefs(vs.spec.gateways, vs.metadata.namespace).includes(gateway))
-    .filter((vs) => (vs.spec.hosts ?? []).some((h) => hostMatchesVs(resolveShortHost(h, vs.metadata.namespace, ctx.domainSuffix))))
-    .sort((a, b) => byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
+  return selectVirtualServices(ctx, ctx.push.virtualServices.all, gateway, hostMatchesVs);
+}
+
+function selectVirtualServices(ctx: ModelContext, entries: readonly HostIndexed<VirtualService>[], gateway: string, hostMatchesVs: (vsHost: string) => boolean): VirtualService[] {
+  const out: VirtualService[] = [];
+  for (const { object: vs, hosts } of entries) {
+    if (!isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.node.namespace)) continue;
+    if (!resolveGatewayRefs(vs.spec.gateways, vs.metadata.namespace).includes(gateway)) continue;
+    if (hosts.some(hostMatchesVs)) out.push(vs);
+  }
+  return out.sort((a, b) => byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
 }
 
 export function virtualServicesForHost(ctx: ModelContext, gateway: string, host: string): VirtualService[] {
-  return virtualServicesFor(ctx, gateway, (h) => hostMatches(h, host));
+  return selectVirtualServices(ctx, ctx.push.virtualServices.candidates(host), gateway, (h) => hostMatches(h, host));
 }
 
 /**

@@ -6,7 +6,8 @@
 import type { ConfigSnapshot, Secret as KubeSecret } from '../config/types.js';
 import { CredentialError, readCredentialSecret, type Credential } from '../pki/credential-secret.js';
 import type { ProxyNode } from '../xds/node.js';
-import type { Secret } from '../xds/envoy-types.js';
+import { TypeUrl, type Cluster, type Listener, type Secret } from '../xds/envoy-types.js';
+import { referencedSecrets } from '../xds/resource-refs.js';
 import { CACERT_SUFFIX, CREDENTIAL_PREFIX, SDS_DEFAULT, SDS_ROOTCA } from './tls-context.js';
 
 function findSecret(snapshot: ConfigSnapshot, namespace: string, name: string): KubeSecret | undefined {
@@ -58,24 +59,11 @@ export function credentialSecrets(snapshot: ConfigSnapshot, namespace: string, c
   return out;
 }
 
-/** Every SDS resource name a set of generated resources refers to. */
-export function referencedSecretNames(resources: unknown): string[] {
+/** Every SDS resource name generated listeners and clusters refer to (proxy-local ones excluded). */
+export function referencedSecretNames(resources: { listeners: readonly Listener[]; clusters: readonly Cluster[] }): string[] {
   const names = new Set<string>();
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const x of v) walk(x);
-      return;
-    }
-    if (v === null || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (k === 'tlsCertificateSdsSecretConfigs' && Array.isArray(x)) {
-        for (const s of x) names.add((s as { name: string }).name);
-      } else if (k === 'validationContextSdsSecretConfig' && x && typeof x === 'object') {
-        names.add((x as { name: string }).name);
-      } else walk(x);
-    }
-  };
-  walk(resources);
+  for (const l of resources.listeners) for (const n of referencedSecrets(TypeUrl.Listener, l)) names.add(n);
+  for (const c of resources.clusters) for (const n of referencedSecrets(TypeUrl.Cluster, c)) names.add(n);
   return [...names].sort();
 }
 

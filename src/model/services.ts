@@ -4,6 +4,7 @@ import type { ConfigSnapshot, Pod, Service, ServiceEntry, WorkloadEntrySpec } fr
 import { resolveShortHost } from '../config/hosts.js';
 import { protocolFromPortName } from '../config/protocol.js';
 import { byString, labelsMatch, podHasProxy, podIp, TLS_MODE_LABEL } from './labels.js';
+import { pushContext } from './push-context.js';
 
 export interface MeshServicePort {
   port: number;
@@ -171,13 +172,21 @@ function workloadEntryEndpoint(se: ServiceEntry, we: WorkloadEntrySpec, port: Me
 
 /**
  * The endpoints behind one port of a service, optionally narrowed to a subset's labels, in a
- * deterministic order (by address, then port).
+ * deterministic order (by address, then port). Computed once per snapshot; the list is shared, so
+ * callers must not change it.
  */
-export function serviceEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): ServiceEndpoint[] {
+export function serviceEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): readonly ServiceEndpoint[] {
+  const push = pushContext(snapshot);
+  // The registry's own service object for this host; another object (a caller's copy) is not memoised.
+  if (push.serviceByHost.get(svc.hostname) !== svc) return computeEndpoints(snapshot, svc, port, subsetLabels);
+  const subsetKey = subsetLabels ? JSON.stringify(Object.entries(subsetLabels).sort((a, b) => byString(a[0], b[0]))) : '';
+  return push.memo(`endpoints|${svc.hostname}|${port.port}|${port.name}|${subsetKey}`, () => computeEndpoints(snapshot, svc, port, subsetLabels));
+}
+
+function computeEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): ServiceEndpoint[] {
   const out: ServiceEndpoint[] = [];
   const selectPods = (selector: Record<string, string>, targetPort: number | string | undefined): void => {
-    for (const pod of snapshot.pods) {
-      if (pod.metadata.namespace !== svc.namespace) continue;
+    for (const pod of pushContext(snapshot).podsIn(svc.namespace)) {
       if (!labelsMatch(selector, pod.metadata.labels)) continue;
       if (!labelsMatch(subsetLabels, pod.metadata.labels)) continue;
       const p = typeof targetPort === 'string' ? containerPortByName(pod, targetPort) : (targetPort ?? port.port);
@@ -209,6 +218,13 @@ export function serviceEndpoints(snapshot: ConfigSnapshot, svc: MeshService, por
 
 /** SPIFFE identities of a service's backends, for ISTIO_MUTUAL SAN checks (Istio's service accounts). */
 export function serviceIdentities(snapshot: ConfigSnapshot, svc: MeshService, trustDomain: string): string[] {
+  const push = pushContext(snapshot);
+  if (push.serviceByHost.get(svc.hostname) !== svc) return computeIdentities(snapshot, svc, trustDomain);
+  // A fresh array each time: callers put it into resources they own.
+  return [...push.memo(`identities|${svc.hostname}|${trustDomain}`, () => computeIdentities(snapshot, svc, trustDomain))];
+}
+
+function computeIdentities(snapshot: ConfigSnapshot, svc: MeshService, trustDomain: string): string[] {
   const ids = new Set<string>();
   for (const port of svc.ports) {
     for (const ep of serviceEndpoints(snapshot, svc, port)) {
@@ -219,6 +235,15 @@ export function serviceIdentities(snapshot: ConfigSnapshot, svc: MeshService, tr
   return [...ids].sort(byString);
 }
 
+const hostIndexes = new WeakMap<readonly MeshService[], Map<string, MeshService>>();
+
 export function findService(registry: readonly MeshService[], hostname: string): MeshService | undefined {
-  return registry.find((s) => s.hostname === hostname);
+  let byHost = hostIndexes.get(registry);
+  if (!byHost) {
+    byHost = new Map();
+    // The first service of a host wins, as a linear search would find it.
+    for (const s of registry) if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
+    hostIndexes.set(registry, byHost);
+  }
+  return byHost.get(hostname);
 }

@@ -4,9 +4,10 @@
 // destination's field by field, then its own port-level entry replaces all four again.
 import type { ConfigSnapshot, DestinationRule, PortTrafficPolicy, Subset, TrafficPolicy } from '../config/types.js';
 import type { ProxyNode } from '../xds/node.js';
-import { hostMatches, hostSubsetOf, resolveShortHost } from '../config/hosts.js';
+import { hostMatches, hostSubsetOf } from '../config/hosts.js';
 import { byString, labelsMatch } from './labels.js';
 import { isExportedTo } from './services.js';
+import { pushContext } from './push-context.js';
 
 /** The four per-cluster settings after merging; undefined fields take Istio's defaults. */
 export type EffectivePolicy = Pick<TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
@@ -25,29 +26,24 @@ export interface SelectedDestinationRule {
  * for the same host, which Istio does only for rules without conflicting fields).
  */
 export function selectDestinationRule(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string, serviceNamespace: string): SelectedDestinationRule | undefined {
-  const suffix = snapshot.meshConfig.domainSuffix;
-  const candidates = snapshot.destinationRules.filter((dr) => {
-    const host = resolveShortHost(dr.spec.host, dr.metadata.namespace, suffix);
-    if (!hostMatches(host, hostname) || !hostSubsetOf(hostname, host)) return false;
-    if (dr.spec.workloadSelector) {
-      return dr.metadata.namespace === node.namespace && labelsMatch(dr.spec.workloadSelector.matchLabels, node.labels);
-    }
-    return isExportedTo(dr.spec.exportTo, dr.metadata.namespace, node.namespace);
-  });
-  if (candidates.length === 0) return undefined;
+  let best: { rule: DestinationRule; rank: [number, number, number, string] } | undefined;
   const nsOrder = [node.namespace, serviceNamespace, snapshot.meshConfig.rootNamespace];
-  const rank = (dr: DestinationRule): [number, number, number, string] => {
+  for (const { object: dr, hosts } of pushContext(snapshot).destinationRules.candidates(hostname)) {
+    const host = hosts[0] as string;
+    if (!hostMatches(host, hostname) || !hostSubsetOf(hostname, host)) continue;
+    if (dr.spec.workloadSelector) {
+      if (dr.metadata.namespace !== node.namespace || !labelsMatch(dr.spec.workloadSelector.matchLabels, node.labels)) continue;
+    } else if (!isExportedTo(dr.spec.exportTo, dr.metadata.namespace, node.namespace)) continue;
     const nsRank = nsOrder.indexOf(dr.metadata.namespace);
-    const host = resolveShortHost(dr.spec.host, dr.metadata.namespace, suffix);
-    return [nsRank < 0 ? nsOrder.length : nsRank, dr.spec.workloadSelector ? 0 : 1, host.startsWith('*') ? 1e6 - host.length : 0, dr.metadata.name];
-  };
-  const sorted = [...candidates].sort((a, b) => {
-    const ra = rank(a);
-    const rb = rank(b);
-    return ra[0] - rb[0] || ra[1] - rb[1] || ra[2] - rb[2] || byString(ra[3], rb[3]);
-  });
-  const rule = sorted[0] as DestinationRule;
-  return { rule, hasWorkloadSelector: rule.spec.workloadSelector !== undefined };
+    const rank: [number, number, number, string] = [nsRank < 0 ? nsOrder.length : nsRank, dr.spec.workloadSelector ? 0 : 1, host.startsWith('*') ? 1e6 - host.length : 0, dr.metadata.name];
+    if (!best || compareRank(rank, best.rank) < 0) best = { rule: dr, rank };
+  }
+  if (!best) return undefined;
+  return { rule: best.rule, hasWorkloadSelector: best.rule.spec.workloadSelector !== undefined };
+}
+
+function compareRank(a: [number, number, number, string], b: [number, number, number, string]): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || byString(a[3], b[3]);
 }
 
 function portEntry(policy: TrafficPolicy | undefined, port: number): PortTrafficPolicy | undefined {

@@ -14,8 +14,8 @@ import { TypeUrl } from './envoy-types.js';
 import { NameTableTypeUrl } from './name-table.js';
 import type { ProxyNode } from './node.js';
 import { proxyNodeFromMessage } from './node-message.js';
-import { adsServiceDefinition, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
-import type { SnapshotCache } from './snapshot-cache.js';
+import { adsServiceDefinition, encodeAnyList, encodeDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
+import type { EncodedResource, SnapshotCache } from './snapshot-cache.js';
 import type { AuthenticatableCall, PeerIdentity } from './peer-identity.js';
 import { silentLogger, type Logger } from './log.js';
 
@@ -24,7 +24,8 @@ export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, Ty
 /** Istio's push order: clusters before the endpoints and listeners that use them. */
 export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.Secret, NameTableTypeUrl];
 
-export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+/** Responses go out as DiscoveryResponse objects or already serialised (see PreparedSelection). */
+export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>;
 
 export interface AdsServerOptions {
   cache: SnapshotCache;
@@ -34,7 +35,33 @@ export interface AdsServerOptions {
   authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean;
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   controlPlaneId?: string;
+  /**
+   * Responses in flight at once across all streams (istiod's PILOT_PUSH_THROTTLE, 100): a response is
+   * in flight from its write until the proxy ACKs or NACKs it, its stream ends, or
+   * `inFlightTimeoutMs` passes. The rest wait their turn and then send the latest content, so a push to
+   * thousands of proxies never holds thousands of serialised responses in memory.
+   */
+  maxConcurrentPushes?: number;
+  /** How long one unanswered response may hold its place (default 15 s). */
+  inFlightTimeoutMs?: number;
   logger?: Logger;
+}
+
+/**
+ * One type's resources in name order, their version (a hash of names and contents), and the whole
+ * DiscoveryResponse serialised once for every stream it goes to. Its nonce is unique to this prepared
+ * object, so it is unique on every stream it is sent on: a stream is never sent the same prepared
+ * response twice (the version would not have changed).
+ */
+interface PreparedSelection {
+  resources: EncodedResource[];
+  version: string;
+  nonce: string;
+  message: Buffer;
+}
+
+function byResourceName(a: EncodedResource, b: EncodedResource): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 export interface TypeStatus {
@@ -60,6 +87,8 @@ export interface ConnectionStatus {
 
 interface TypeState extends TypeStatus {
   denied: Set<string>;
+  /** Set while a response of this type holds a push slot (until ACK/NACK, stream end or timeout). */
+  inFlight?: NodeJS.Timeout;
 }
 
 interface Connection {
@@ -70,6 +99,8 @@ interface Connection {
   connectedAt: Date;
   types: Map<string, TypeState>;
   closed: boolean;
+  /** Types waiting for a write slot. */
+  queued: Set<string>;
 }
 
 export class AdsServer extends EventEmitter {
@@ -78,6 +109,12 @@ export class AdsServer extends EventEmitter {
   private readonly connections = new Set<Connection>();
   private nextConnection = 0;
   private nextNonce = 0;
+  private inFlight = 0;
+  private readonly waiting: Connection[] = [];
+  /** Distinguishes this server's nonces from an earlier instance's (a proxy may reconnect holding one). */
+  private readonly noncePrefix = Date.now().toString(36);
+  /** Every resource of one snapshot type, prepared once however many proxies share the snapshot. */
+  private readonly fullSelections = new WeakMap<ReadonlyMap<string, EncodedResource>, PreparedSelection>();
 
   constructor(private readonly opts: AdsServerOptions) {
     super();
@@ -112,7 +149,7 @@ export class AdsServer extends EventEmitter {
   }
 
   private handleStream(call: AdsCall): void {
-    const conn: Connection = { id: `c${++this.nextConnection}`, call, connectedAt: new Date(), types: new Map(), closed: false };
+    const conn: Connection = { id: `c${++this.nextConnection}`, call, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set() };
     this.connections.add(conn);
     const pending: DiscoveryRequest[] = [];
     let ready = false;
@@ -120,6 +157,7 @@ export class AdsServer extends EventEmitter {
       if (conn.closed) return;
       conn.closed = true;
       this.connections.delete(conn);
+      for (const st of conn.types.values()) this.release(st);
       if (conn.node) {
         this.log.info('proxy disconnected', { connection: conn.id, node: conn.node.id });
         this.emit('disconnected', { connectionId: conn.id, node: conn.node, peer: conn.peer });
@@ -197,6 +235,7 @@ export class AdsServer extends EventEmitter {
       return;
     }
     if (req.responseNonce !== '' && req.responseNonce === st.sentNonce) {
+      this.release(st);
       if (req.errorDetail) {
         st.nackedVersion = st.sentVersion;
         st.lastError = req.errorDetail.message;
@@ -230,52 +269,115 @@ export class AdsServer extends EventEmitter {
     }
   }
 
+  private fullSelection(typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): PreparedSelection {
+    let p = this.fullSelections.get(byName);
+    if (!p) {
+      p = this.prepare(typeUrl, [...byName.values()].sort(byResourceName));
+      this.fullSelections.set(byName, p);
+    }
+    return p;
+  }
+
+  /** What `conn` is subscribed to of `typeUrl` and may receive, prepared for the wire. */
+  private selection(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): PreparedSelection {
+    let selected: EncodedResource[];
+    let full: boolean;
+    if (st.wildcard) {
+      selected = [...byName.values()];
+      full = true;
+    } else {
+      selected = [];
+      for (const n of st.names) {
+        const r = byName.get(n);
+        if (r) selected.push(r);
+      }
+      full = selected.length === byName.size;
+    }
+    const authorize = this.opts.authorizeResource;
+    if (authorize && conn.peer) {
+      const allowed = selected.filter((r) => authorize(node, conn.peer!, typeUrl, r.name));
+      if (allowed.length !== selected.length) {
+        const kept = new Set(allowed);
+        for (const r of selected) {
+          if (kept.has(r) || st.denied.has(r.name)) continue;
+          st.denied.add(r.name);
+          this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${conn.peer.namespace}/${conn.peer.serviceAccount}`, type: typeUrl, resource: r.name });
+          this.emit('denied', { node, peer: conn.peer, typeUrl, name: r.name });
+        }
+        selected = allowed;
+        full = false;
+      }
+    }
+    return full ? this.fullSelection(typeUrl, byName) : this.prepare(typeUrl, selected.sort(byResourceName));
+  }
+
   private respond(conn: Connection, typeUrl: string): void {
     const st = conn.types.get(typeUrl);
     const node = conn.node;
     if (!st || !node || conn.closed) return;
     const snapshot = this.cache.getEncoded(node.id);
     if (!snapshot) return; // the watch stays open until the control plane has built this proxy's snapshot
-    const byName = snapshot.resources.get(typeUrl) ?? new Map();
-    let selected = st.wildcard ? [...byName.values()] : st.names.map((n) => byName.get(n)).filter((r) => r !== undefined);
-    const authorize = this.opts.authorizeResource;
-    if (authorize && conn.peer) {
-      const allowed = selected.filter((r) => authorize(node, conn.peer!, typeUrl, r.name));
-      for (const r of selected) {
-        if (allowed.includes(r) || st.denied.has(r.name)) continue;
-        st.denied.add(r.name);
-        this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${conn.peer.namespace}/${conn.peer.serviceAccount}`, type: typeUrl, resource: r.name });
-        this.emit('denied', { node, peer: conn.peer, typeUrl, name: r.name });
-      }
-      selected = allowed;
-    }
-    selected.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const h = createHash('sha256').update(typeUrl);
-    for (const r of selected) h.update(`\0${r.name}\0${r.hash}`);
-    const version = h.digest('hex').slice(0, 16);
+    const byName = snapshot.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
+    const sel = this.selection(conn, st, node, typeUrl, byName);
+    const version = sel.version;
     if (st.sentVersion === undefined) {
       if (st.ackedVersion === version) {
         st.sentVersion = version; // resumed: the proxy already holds exactly this
         return;
       }
       // A named subscription with nothing to send yet waits (Envoy's initial_fetch_timeout applies).
-      if (!st.wildcard && selected.length === 0) return;
+      if (!st.wildcard && sel.resources.length === 0) return;
     } else if (st.sentVersion === version) {
       return;
     }
-    const nonce = String(++this.nextNonce);
-    const res: DiscoveryResponse = {
-      versionInfo: version,
-      resources: selected.map((r) => ({ typeUrl, value: r.value })),
-      typeUrl,
-      nonce,
-    };
-    if (this.opts.controlPlaneId) res.controlPlaneId = this.opts.controlPlaneId;
+    if (this.inFlight >= (this.opts.maxConcurrentPushes ?? 100) && st.inFlight === undefined) {
+      // Its turn comes when a slot frees; it then sends whatever is current.
+      if (conn.queued.size === 0) this.waiting.push(conn);
+      conn.queued.add(typeUrl);
+      return;
+    }
     st.sentVersion = version;
-    st.sentNonce = nonce;
-    st.sentCount = selected.length;
-    conn.call.write(res);
-    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce, resources: selected.length });
-    this.emit('push', { node, typeUrl, version, nonce, names: selected.map((r) => r.name) });
+    st.sentNonce = sel.nonce;
+    st.sentCount = sel.resources.length;
+    // A response superseding one still unanswered keeps that one's slot.
+    if (st.inFlight !== undefined) clearTimeout(st.inFlight);
+    else this.inFlight++;
+    st.inFlight = setTimeout(() => this.release(st), this.opts.inFlightTimeoutMs ?? 15_000);
+    st.inFlight.unref();
+    conn.call.write(sel.message);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: sel.nonce, resources: sel.resources.length });
+    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: sel.nonce, names: sel.resources.map((r) => r.name) });
+  }
+
+  private prepare(typeUrl: string, resources: EncodedResource[]): PreparedSelection {
+    const h = createHash('sha256').update(typeUrl);
+    for (const r of resources) h.update(`\0${r.name}\0${r.hash}`);
+    const version = h.digest('hex').slice(0, 16);
+    const nonce = `${this.noncePrefix}-${++this.nextNonce}`;
+    const res: DiscoveryResponse = { versionInfo: version, resources: [], encodedResources: encodeAnyList(typeUrl, resources.map((r) => r.value)), typeUrl, nonce };
+    if (this.opts.controlPlaneId) res.controlPlaneId = this.opts.controlPlaneId;
+    return { resources, version, nonce, message: encodeDiscoveryResponse(res) };
+  }
+
+  /** Frees the push slot a type's unanswered response holds, and hands it to a waiting stream. */
+  private release(st: TypeState): void {
+    if (st.inFlight === undefined) return;
+    clearTimeout(st.inFlight);
+    st.inFlight = undefined;
+    this.inFlight--;
+    this.drain();
+  }
+
+  /** Gives free push slots to waiting streams, oldest first, in Istio's type order. */
+  private drain(): void {
+    const limit = this.opts.maxConcurrentPushes ?? 100;
+    while (this.inFlight < limit && this.waiting.length > 0) {
+      const conn = this.waiting.shift() as Connection;
+      const types = [...conn.queued];
+      conn.queued.clear();
+      if (conn.closed) continue;
+      const order = [...PUSH_ORDER.filter((t) => types.includes(t)), ...types.filter((t) => !PUSH_ORDER.includes(t))];
+      for (const t of order) this.respond(conn, t);
+    }
   }
 }

@@ -2,7 +2,7 @@
 // definition of AggregatedDiscoveryService/StreamAggregatedResources shared by server and client.
 // Resources travel as already-encoded Any values; the Node travels as canonical JSON.
 import type * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { envoyRoot } from './protos.js';
 import { messageFromJson, messageToJson, XdsCodecError } from './codec.js';
 import type { NodeMessage } from './node-message.js';
@@ -33,6 +33,11 @@ export interface WireResource {
 export interface DiscoveryResponse {
   versionInfo: string;
   resources: WireResource[];
+  /**
+   * Resources already in wire form (field 2 entries from encodeAnyList), sent after `resources`: a
+   * server preparing the same resources for many streams encodes them once.
+   */
+  encodedResources?: Buffer;
   typeUrl: string;
   nonce: string;
   controlPlaneId?: string;
@@ -84,7 +89,17 @@ export function encodeDiscoveryResponse(r: DiscoveryResponse): Buffer {
     nonce: r.nonce,
   };
   if (r.controlPlaneId) msg.control_plane = { identifier: r.controlPlaneId };
-  return Buffer.from(wireTypes().res.encode(msg).finish());
+  const head = wireTypes().res.encode(msg).finish();
+  // Protobuf fields may come in any order and repeated fields concatenate, so the pre-encoded
+  // resources simply follow the rest of the message.
+  return r.encodedResources ? Buffer.concat([head, r.encodedResources]) : Buffer.from(head);
+}
+
+/** DiscoveryResponse field 2 entries (google.protobuf.Any {type_url, value}) for `values`, in order. */
+export function encodeAnyList(typeUrl: string, values: readonly Uint8Array[]): Buffer {
+  const w = protobuf.Writer.create();
+  for (const v of values) w.uint32(18).fork().uint32(10).string(typeUrl).uint32(18).bytes(v).ldelim();
+  return Buffer.from(w.finish());
 }
 
 export function decodeDiscoveryResponse(buf: Buffer): DiscoveryResponse {
@@ -119,8 +134,9 @@ export const adsServiceDefinition: grpc.ServiceDefinition = {
     responseStream: true,
     requestSerialize: encodeDiscoveryRequest,
     requestDeserialize: wrapDecode(decodeDiscoveryRequest),
-    responseSerialize: encodeDiscoveryResponse,
+    // A server may hand over a response it serialised once for many streams.
+    responseSerialize: (r: DiscoveryResponse | Buffer) => (Buffer.isBuffer(r) ? r : encodeDiscoveryResponse(r)),
     responseDeserialize: wrapDecode(decodeDiscoveryResponse),
     originalName: 'streamAggregatedResources',
-  } as grpc.MethodDefinition<DiscoveryRequest, DiscoveryResponse>,
+  } as grpc.MethodDefinition<DiscoveryRequest, DiscoveryResponse | Buffer>,
 };

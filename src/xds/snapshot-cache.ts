@@ -87,7 +87,14 @@ export function checkSnapshotConsistency(snapshot: Snapshot): string[] {
 
 /** How many distinct encoded resources the cache keeps before it starts over (bounded memory). */
 const ENCODE_CACHE_LIMIT = 100_000;
-type EncodeCache = Map<string, { value: Buffer; hash: string }>;
+interface Encoded {
+  value: Buffer;
+  hash: string;
+}
+interface EncodeCache {
+  byContent: Map<string, Encoded>;
+  byObject: WeakMap<object, Encoded>;
+}
 
 function encodeSnapshot(nodeId: string, snapshot: Snapshot, cache: EncodeCache): EncodedSnapshot {
   const problems: string[] = [];
@@ -98,13 +105,19 @@ function encodeSnapshot(nodeId: string, snapshot: Snapshot, cache: EncodeCache):
       try {
         // Proxies of the same shape get the same resources: encode each distinct one once, not per proxy
         // (the encoding through protobuf reflection is what dominated a push to many proxies).
-        const key = `${typeUrl}\n${JSON.stringify(json)}`;
-        let hit = cache.get(key);
+        // The model shares resource objects between proxies and shapes: the same object is looked up by
+        // identity, an equal one (a later config version, another shape) by its content.
+        let hit = cache.byObject.get(json);
         if (!hit) {
-          const value = encodeResource(typeUrl, json);
-          hit = { value, hash: createHash('sha256').update(value).digest('hex').slice(0, 16) };
-          if (cache.size >= ENCODE_CACHE_LIMIT) cache.clear();
-          cache.set(key, hit);
+          const key = `${typeUrl}\n${JSON.stringify(json)}`;
+          hit = cache.byContent.get(key);
+          if (!hit) {
+            const value = encodeResource(typeUrl, json);
+            hit = { value, hash: createHash('sha256').update(value).digest('hex').slice(0, 16) };
+            if (cache.byContent.size >= ENCODE_CACHE_LIMIT) cache.byContent.clear();
+            cache.byContent.set(key, hit);
+          }
+          cache.byObject.set(json, hit);
         }
         enc.set(name, { name, json, value: hit.value, hash: hit.hash });
       } catch (err) {
@@ -124,15 +137,30 @@ function encodeSnapshot(nodeId: string, snapshot: Snapshot, cache: EncodeCache):
  */
 export class SnapshotCache extends EventEmitter {
   private readonly snapshots = new Map<string, EncodedSnapshot>();
-  private readonly encodeCache: EncodeCache = new Map();
+  private readonly encodeCache: EncodeCache = { byContent: new Map(), byObject: new WeakMap() };
+  /**
+   * The outcome of checking and encoding each snapshot object: proxies of one shape are given the same
+   * object, which is checked and encoded once (snapshots are never changed after they are built).
+   */
+  private readonly outcomes = new WeakMap<Snapshot, EncodedSnapshot | { problems: string[] }>();
 
   /** Replaces the node's snapshot; throws SnapshotInconsistentError (keeping the old one) when unfit. */
   setSnapshot(nodeId: string, snapshot: Snapshot): void {
-    const problems = checkSnapshotConsistency(snapshot);
     let encoded: EncodedSnapshot;
     try {
-      if (problems.length > 0) throw new SnapshotInconsistentError(nodeId, problems);
-      encoded = encodeSnapshot(nodeId, snapshot, this.encodeCache);
+      let outcome = this.outcomes.get(snapshot);
+      if (!outcome) {
+        const problems = checkSnapshotConsistency(snapshot);
+        try {
+          outcome = problems.length > 0 ? { problems } : encodeSnapshot(nodeId, snapshot, this.encodeCache);
+        } catch (err) {
+          if (!(err instanceof SnapshotInconsistentError)) throw err;
+          outcome = { problems: err.problems };
+        }
+        this.outcomes.set(snapshot, outcome);
+      }
+      if ('problems' in outcome) throw new SnapshotInconsistentError(nodeId, outcome.problems);
+      encoded = outcome;
     } catch (err) {
       this.emit('rejected', nodeId, err);
       throw err;

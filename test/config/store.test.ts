@@ -90,3 +90,23 @@ test('a subscriber that throws does not stop the others', () => {
   assert.equal(called, 1);
   assert.equal((errors[0] as Error).message, 'boom');
 });
+
+test('update applies many sources as one new snapshot, with each source\'s own diagnostics and removals', () => {
+  const store = new ConfigStore(mesh);
+  store.setSource('old', loadConfigText(sa('gone'), 'old.yaml'));
+  const seen: string[][] = [];
+  store.subscribe((_snap, changed) => seen.push([...changed].sort()));
+  const bad = `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: c\n  labels: {v: 7}\n`;
+  const diags = store.update([
+    { sourceId: 'a', result: loadConfigText(sa('a'), 'a.yaml') },
+    { sourceId: 'b', result: loadConfigText(sa('b'), 'b.yaml') },
+    { sourceId: 'c', result: loadConfigText(bad, 'c.yaml') },
+    { sourceId: 'old', result: undefined },
+  ]);
+  assert.equal(seen.length, 1, 'one notification for the whole batch');
+  assert.deepEqual(seen[0], ['ServiceAccount/default/a', 'ServiceAccount/default/b', 'ServiceAccount/default/gone']);
+  assert.deepEqual(names(store.snapshot()), ['a:a', 'b:a']);
+  assert.deepEqual(diags.get('a'), []);
+  assert.deepEqual(diags.get('c')?.map(formatDiagnostic), ['c.yaml:5:15: Error [IST0106] (ServiceAccount default/c) metadata.labels.v: expected string, found number 7']);
+  assert.deepEqual(store.sourceIds().sort(), ['a', 'b', 'c']);
+});
