@@ -99,11 +99,15 @@ class TcpProxySession {
   private reportedSent = 0;
   private downEnded = false;
   private upEnded = false;
+  /** performance.now() of the last byte either way; the idle timer re-arms from it instead of being refreshed per chunk. */
+  private lastActivity = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly ctx: ProxyContext, private readonly cfg: TcpProxyFilter, private readonly c: DownstreamConnection, private readonly loggers: AccessLogger[]) {
     this.onDownData = this.onDownData.bind(this);
     this.onUpData = this.onUpData.bind(this);
     this.onDownDrain = this.onDownDrain.bind(this);
+    this.onIdleTimer = this.onIdleTimer.bind(this);
     this.onUpDrain = this.onUpDrain.bind(this);
   }
 
@@ -194,8 +198,10 @@ class TcpProxySession {
     d.on('data', this.onDownData);
     d.on('drain', this.onDownDrain);
     if (this.cfg.idleTimeoutMs > 0) {
-      d.setTimeout(this.cfg.idleTimeoutMs, () => this.terminate('idle_timeout'));
-      u.setTimeout(this.cfg.idleTimeoutMs, () => this.terminate('idle_timeout'));
+      // One timer per session, not socket.setTimeout on both sockets: Node refreshes a socket's timer on every
+      // read and write (a timer-list insert per chunk per socket); here a chunk only records the time.
+      this.lastActivity = performance.now();
+      this.idleTimer = setTimeout(this.onIdleTimer, this.cfg.idleTimeoutMs);
     }
     this.ctx.registerSession(this);
     this.report();
@@ -205,11 +211,13 @@ class TcpProxySession {
 
   private onDownData(chunk: Buffer): void {
     this.c.si.bytesReceived += chunk.length;
+    this.lastActivity = performance.now();
     if (!this.upstream!.write(chunk)) this.c.socket.pause();
   }
 
   private onUpData(chunk: Buffer): void {
     this.c.si.bytesSent += chunk.length;
+    this.lastActivity = performance.now();
     if (!this.c.socket.write(chunk)) this.upstream!.pause();
   }
 
@@ -219,6 +227,16 @@ class TcpProxySession {
 
   private onDownDrain(): void {
     if (!this.upEnded) this.upstream!.resume();
+  }
+
+  /** Envoy's idle_timeout: no bytes either way for the whole period closes both sides. */
+  private onIdleTimer(): void {
+    const left = this.lastActivity + this.cfg.idleTimeoutMs - performance.now();
+    if (left > 1) this.idleTimer = setTimeout(this.onIdleTimer, left);
+    else {
+      this.idleTimer = undefined;
+      this.terminate('idle_timeout');
+    }
   }
 
   private onDownEnd(): void {
@@ -290,6 +308,7 @@ class TcpProxySession {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.ctx.unregisterSession(this);
     this.report();
     this.ctx.stats.tcpClosed.inc(this.labels!);
