@@ -1,10 +1,13 @@
-// Light simulated proxies for the control-plane benchmark: each is one real gRPC ADS stream (state of
-// the world) that subscribes as Envoy does — CDS and LDS wildcard, then EDS for the EDS clusters CDS
-// named — and ACKs every response with its version and nonce. Resources are never decoded beyond each
-// Cluster's name and discovery type (two protobuf fields read in place), so thousands fit in one process.
+// Light simulated proxies for the control-plane benchmark: each is one real gRPC ADS stream that
+// subscribes as Envoy does — CDS and LDS wildcard, then EDS for the EDS clusters CDS named — and ACKs
+// every response. By default the stream is incremental (DeltaAggregatedResources, what Istio's sidecars
+// use), so a change delivers only the resources that changed; `protocol: 'sotw'` uses state of the
+// world. Resources are never decoded beyond each Cluster's name and discovery type (two protobuf fields
+// read in place), so thousands fit in one process.
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { ADS_METHOD_PATH, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/discovery.js';
+import { DELTA_ADS_METHOD_PATH, encodeDeltaRequest, type DeltaDiscoveryRequest } from '../../src/xds/delta-discovery.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { XDS_CHANNEL_OPTIONS } from '../../src/xds/ads-client.js';
@@ -18,27 +21,75 @@ export interface LightResponse {
   resources: Uint8Array[];
 }
 
-/** Reads DiscoveryResponse fields 1 (version_info), 2 (resources: Any.value), 4 (type_url), 5 (nonce). */
-export function decodeLightResponse(buf: Buffer): LightResponse {
+/** google.protobuf.Any { type_url = 1; value = 2 }: the value, read in place. */
+function anyValue(bytes: Uint8Array): Uint8Array {
+  const any = protobuf.Reader.create(bytes);
+  let value: Uint8Array = new Uint8Array();
+  while (any.pos < any.len) {
+    const t = any.uint32();
+    if (t >>> 3 === 2) value = any.bytes();
+    else any.skipType(t & 7);
+  }
+  return value;
+}
+
+/**
+ * Fields 1 (version_info / system_version_info), 4 (type_url) and 5 (nonce), which DiscoveryResponse
+ * and DeltaDiscoveryResponse number alike; field 2 (resources) and 6 (delta's removed_resources) are
+ * handed to the callers.
+ */
+function readEnvelope(buf: Buffer, onResource: (bytes: Uint8Array) => void, onRemoved?: (name: string) => void): { versionInfo: string; typeUrl: string; nonce: string } {
   const r = protobuf.Reader.create(buf);
-  const out: LightResponse = { versionInfo: '', typeUrl: '', nonce: '', resources: [] };
+  const out = { versionInfo: '', typeUrl: '', nonce: '' };
   while (r.pos < r.len) {
     const tag = r.uint32();
     const field = tag >>> 3;
     if (field === 1) out.versionInfo = r.string();
     else if (field === 4) out.typeUrl = r.string();
     else if (field === 5) out.nonce = r.string();
-    else if (field === 2) {
-      // google.protobuf.Any { type_url = 1; value = 2 }
-      const any = protobuf.Reader.create(r.bytes());
-      while (any.pos < any.len) {
-        const t = any.uint32();
-        if (t >>> 3 === 2) out.resources.push(any.bytes());
-        else any.skipType(t & 7);
-      }
-    } else r.skipType(tag & 7);
+    else if (field === 2) onResource(r.bytes());
+    else if (field === 6 && onRemoved) onRemoved(r.string());
+    else r.skipType(tag & 7);
   }
   return out;
+}
+
+/** A DiscoveryResponse with each resource's Any value kept as bytes. */
+export function decodeLightResponse(buf: Buffer): LightResponse {
+  const resources: Uint8Array[] = [];
+  return { ...readEnvelope(buf, (b) => resources.push(anyValue(b))), resources };
+}
+
+/** What a light delta client keeps of a DeltaDiscoveryResponse: resource names and bytes, removals. */
+export interface LightDeltaResponse {
+  versionInfo: string;
+  typeUrl: string;
+  nonce: string;
+  resources: { name: string; value: Uint8Array }[];
+  removed: string[];
+}
+
+/** A DeltaDiscoveryResponse: each Resource {name = 3, resource = 2 (Any)} read in place, and the removals. */
+export function decodeLightDeltaResponse(buf: Buffer): LightDeltaResponse {
+  const resources: { name: string; value: Uint8Array }[] = [];
+  const removed: string[] = [];
+  const env = readEnvelope(
+    buf,
+    (bytes) => {
+      const res = protobuf.Reader.create(bytes);
+      let name = '';
+      let value: Uint8Array = new Uint8Array();
+      while (res.pos < res.len) {
+        const t = res.uint32();
+        if (t >>> 3 === 3) name = res.string();
+        else if (t >>> 3 === 2) value = anyValue(res.bytes());
+        else res.skipType(t & 7);
+      }
+      resources.push({ name, value });
+    },
+    (name) => removed.push(name),
+  );
+  return { ...env, resources, removed };
 }
 
 /** Cluster.name (1) and Cluster.type (2; EDS = 3) read in place. */
@@ -65,11 +116,15 @@ export interface FleetOptions {
   node: (i: number) => ProxyNode;
   /** Streams opened at a time while connecting. */
   connectConcurrency?: number;
+  /** Incremental (default, as Istio's sidecars) or state-of-the-world ADS. */
+  protocol?: 'delta' | 'sotw';
 }
 
 interface ClientState {
   versions: Map<string, string>;
   edsNames: string[];
+  /** Delta: the clusters held (name → uses EDS). */
+  clusters: Map<string, boolean>;
   /** When each type was first received, and when CDS last changed. */
   firstAt: Map<string, number>;
   cdsChanges: number[];
@@ -78,7 +133,7 @@ interface ClientState {
 
 export class AdsFleet {
   private readonly clients: grpc.Client[] = [];
-  private readonly streams: grpc.ClientDuplexStream<DiscoveryRequest, LightResponse>[] = [];
+  private readonly streams: grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, LightResponse | LightDeltaResponse>[] = [];
   readonly states: ClientState[] = [];
 
   constructor(private readonly opts: FleetOptions) {}
@@ -109,10 +164,26 @@ export class AdsFleet {
     this.clients.push(client);
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${await this.opts.token(i)}`);
-    const stream = client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeLightResponse, md);
-    this.streams.push(stream);
-    const state: ClientState = { versions: new Map(), edsNames: [], firstAt: new Map(), cdsChanges: [], errors: [] };
+    const state: ClientState = { versions: new Map(), edsNames: [], clusters: new Map(), firstAt: new Map(), cdsChanges: [], errors: [] };
     this.states[i] = state;
+    const stream = this.opts.protocol === 'sotw' ? this.openSotw(client, md, i, state) : this.openDelta(client, md, i, state);
+    this.streams.push(stream as grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, LightResponse | LightDeltaResponse>);
+    stream.on('error', (err: Error) => state.errors.push(err.message));
+    stream.on('status', (s: grpc.StatusObject) => {
+      if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) state.errors.push(`${grpc.status[s.code]}: ${s.details}`);
+    });
+  }
+
+  private received(state: ClientState, typeUrl: string, version: string): void {
+    const now = performance.now();
+    if (!state.firstAt.has(typeUrl)) state.firstAt.set(typeUrl, now);
+    const prev = state.versions.get(typeUrl);
+    state.versions.set(typeUrl, version);
+    if (typeUrl === TypeUrl.Cluster && prev !== undefined && prev !== version) state.cdsChanges.push(now);
+  }
+
+  private openSotw(client: grpc.Client, md: grpc.Metadata, i: number, state: ClientState): grpc.ClientDuplexStream<DiscoveryRequest, LightResponse> {
+    const stream = client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeLightResponse, md);
     const node = proxyNodeToMessage(this.opts.node(i));
     let sentNode = false;
     const send = (typeUrl: string, names: string[], version: string, nonce: string): void => {
@@ -124,12 +195,8 @@ export class AdsFleet {
       stream.write(req);
     };
     stream.on('data', (res: LightResponse) => {
-      const now = performance.now();
-      if (!state.firstAt.has(res.typeUrl)) state.firstAt.set(res.typeUrl, now);
-      const prev = state.versions.get(res.typeUrl);
-      state.versions.set(res.typeUrl, res.versionInfo);
+      this.received(state, res.typeUrl, res.versionInfo);
       if (res.typeUrl === TypeUrl.Cluster) {
-        if (prev !== undefined && prev !== res.versionInfo) state.cdsChanges.push(now);
         const eds = res.resources.map(clusterNameAndType).filter((c) => c.eds).map((c) => c.name).sort();
         send(TypeUrl.Cluster, [], res.versionInfo, res.nonce);
         if (eds.join('\n') !== state.edsNames.join('\n')) {
@@ -142,12 +209,38 @@ export class AdsFleet {
         send(res.typeUrl, [], res.versionInfo, res.nonce);
       }
     });
-    stream.on('error', (err: Error) => state.errors.push(err.message));
-    stream.on('status', (s: grpc.StatusObject) => {
-      if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) state.errors.push(`${grpc.status[s.code]}: ${s.details}`);
-    });
     send(TypeUrl.Cluster, [], '', '');
     send(TypeUrl.Listener, [], '', '');
+    return stream;
+  }
+
+  private openDelta(client: grpc.Client, md: grpc.Metadata, i: number, state: ClientState): grpc.ClientDuplexStream<DeltaDiscoveryRequest, LightDeltaResponse> {
+    const stream = client.makeBidiStreamRequest(DELTA_ADS_METHOD_PATH, encodeDeltaRequest, decodeLightDeltaResponse, md);
+    const node = proxyNodeToMessage(this.opts.node(i));
+    let sentNode = false;
+    const send = (req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): void => {
+      stream.write({ resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], initialResourceVersions: {}, responseNonce: '', ...(sentNode ? {} : { node }), ...req });
+      sentNode = true;
+    };
+    stream.on('data', (res: LightDeltaResponse) => {
+      this.received(state, res.typeUrl, res.versionInfo);
+      send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
+      if (res.typeUrl !== TypeUrl.Cluster) return;
+      for (const r of res.resources) state.clusters.set(r.name, clusterNameAndType(r.value).eds);
+      for (const n of res.removed) state.clusters.delete(n);
+      const eds = [...state.clusters].filter(([, e]) => e).map(([n]) => n).sort();
+      const had = new Set(state.edsNames);
+      const subscribe = eds.filter((n) => !had.has(n));
+      const now = new Set(eds);
+      const unsubscribe = state.edsNames.filter((n) => !now.has(n));
+      if (subscribe.length > 0 || unsubscribe.length > 0) {
+        state.edsNames = eds;
+        send({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
+      }
+    });
+    send({ typeUrl: TypeUrl.Cluster });
+    send({ typeUrl: TypeUrl.Listener });
+    return stream;
   }
 
   /** Clients that have CDS and LDS (and EDS when CDS named EDS clusters). */

@@ -213,24 +213,25 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   if (od) c.outlierDetection = od;
 
   const security = upstreamSecurity(ctx, svc, port, subset?.name, policy.tls, endpoints, isOriginalDst);
-  const meshgate: Record<string, unknown> = { security: security.kind };
-  if (dr) meshgate.destinationRule = `${dr.rule.metadata.namespace}/${dr.rule.metadata.name}`;
+  // Why a cluster is secured as it is (which DestinationRule, auto mTLS, the SAN source, why plaintext)
+  // is what `meshgate describe` reports from BuiltCluster.security; the wire carries only Istio's own
+  // metadata, plus the reason on a fail-closed cluster, which a config dump must explain. Every proxy
+  // receives every cluster, so each byte here is multiplied by clusters × proxies on a push.
+  let failClosed: string | undefined;
   switch (security.kind) {
     case 'istio_mutual':
       c.transportSocket = tlsTransportSocket(istioMutualUpstream(security.sni, security.sans));
-      if (security.auto) meshgate.autoMtls = true;
       break;
     case 'simple':
     case 'mutual': {
       const tls = policy.tls as ClientTLSSettings;
       const names = { sans: security.sans, source: security.sanSource as 'sni' };
       c.transportSocket = tlsTransportSocket(security.credential ? credentialUpstream(tls, names) : fileUpstream(tls, names));
-      meshgate.serverNameCheck = security.sanSource;
       break;
     }
     case 'fail_closed':
       // Fail closed in a way any Envoy also refuses: a STATIC cluster with no endpoints (response flag UH),
-      // nothing to warm or resolve, and the reason in metadata for the proxy's log and proxy-config.
+      // nothing to warm or resolve, and the reason in metadata for config dumps.
       c.type = 'STATIC';
       delete c.edsClusterConfig;
       delete c.dnsRefreshRate;
@@ -239,13 +240,12 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
       c.lbPolicy = lbPolicy(policy);
       c.loadAssignment = { clusterName: name, endpoints: [] };
       assignment = undefined;
-      meshgate.failClosed = security.reason;
+      failClosed = security.reason;
       break;
     case 'plaintext':
-      meshgate.plaintext = security.why;
       break;
   }
-  c.metadata = { filterMetadata: { istio: istioMetadata(svc, port, subset?.name), meshgate } };
+  c.metadata = { filterMetadata: { istio: istioMetadata(svc, port, subset?.name), ...(failClosed ? { meshgate: { security: 'fail_closed', failClosed } } : {}) } };
   return { cluster: c, ...(assignment ? { assignment } : {}), security };
 }
 

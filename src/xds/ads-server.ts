@@ -16,6 +16,9 @@ import type { ProxyNode } from './node.js';
 import { proxyNodeFromMessage } from './node-message.js';
 import { adsServiceDefinition, encodeAnyList, encodeDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.js';
+import { deltaAdsMethod, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-discovery.js';
+import { DeltaPreparer, NOTHING_HELD, type HeldMap } from './delta-diff.js';
+import type { NodeMessage } from './node-message.js';
 import type { AuthenticatableCall, PeerIdentity } from './peer-identity.js';
 import { silentLogger, type Logger } from './log.js';
 
@@ -26,6 +29,7 @@ export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLo
 
 /** Responses go out as DiscoveryResponse objects or already serialised (see PreparedSelection). */
 export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse | Buffer>;
+export type DeltaAdsCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse | Buffer>;
 
 export interface AdsServerOptions {
   cache: SnapshotCache;
@@ -60,6 +64,14 @@ interface PreparedSelection {
   message: Buffer;
 }
 
+/** Whether two maps hold the same names with the same contents. */
+function sameContent(a: HeldMap, b: HeldMap): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [n, r] of b) if (a.get(n)?.hash !== r.hash) return false;
+  return true;
+}
+
 function byResourceName(a: EncodedResource, b: EncodedResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -89,11 +101,18 @@ interface TypeState extends TypeStatus {
   denied: Set<string>;
   /** Set while a response of this type holds a push slot (until ACK/NACK, stream end or timeout). */
   inFlight?: NodeJS.Timeout;
+  /** Delta: what the proxy holds (after the last response sent), and before it, for a NACK to restore. */
+  held?: HeldMap;
+  prevHeld?: HeldMap;
+  /** Delta: the content a NACK refused; not sent again until it changes. */
+  refused?: HeldMap;
 }
 
 interface Connection {
   id: string;
-  call: AdsCall;
+  call: AdsCall | DeltaAdsCall;
+  /** Incremental xDS (DeltaAggregatedResources) rather than state of the world. */
+  delta: boolean;
   node?: ProxyNode;
   peer?: PeerIdentity;
   connectedAt: Date;
@@ -115,17 +134,26 @@ export class AdsServer extends EventEmitter {
   private readonly noncePrefix = Date.now().toString(36);
   /** Every resource of one snapshot type, prepared once however many proxies share the snapshot. */
   private readonly fullSelections = new WeakMap<ReadonlyMap<string, EncodedResource>, PreparedSelection>();
+  private readonly versions = new WeakMap<ReadonlyMap<string, EncodedResource>, string>();
+  private readonly deltas: DeltaPreparer;
 
   constructor(private readonly opts: AdsServerOptions) {
     super();
     this.cache = opts.cache;
     this.log = opts.logger ?? silentLogger;
     this.cache.on('updated', (nodeId: string) => this.onSnapshot(nodeId));
+    this.deltas = new DeltaPreparer(this.noncePrefix, opts.controlPlaneId);
   }
 
   /** Registers the ADS service on a gRPC server (which may also serve the CA, as istiod does on 15012). */
   addToServer(server: grpc.Server): void {
-    server.addService(adsServiceDefinition, { StreamAggregatedResources: (call: AdsCall) => this.handleStream(call) });
+    server.addService(
+      { ...adsServiceDefinition, DeltaAggregatedResources: deltaAdsMethod },
+      {
+        StreamAggregatedResources: (call: AdsCall) => this.handleStream(call, false),
+        DeltaAggregatedResources: (call: DeltaAdsCall) => this.handleStream(call, true),
+      },
+    );
   }
 
   /** Every connected, authenticated proxy and what it has been sent and has ACKed per type. */
@@ -135,7 +163,7 @@ export class AdsServer extends EventEmitter {
       if (!c.node || !c.peer) continue;
       const types: Record<string, TypeStatus> = {};
       for (const [t, s] of c.types) {
-        const { denied: _denied, ...status } = s;
+        const { denied: _denied, inFlight: _inFlight, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
         types[t] = { ...status, names: [...status.names] };
       }
       out.push({ connectionId: c.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
@@ -148,10 +176,11 @@ export class AdsServer extends EventEmitter {
     for (const c of [...this.connections]) this.fail(c, grpc.status.UNAVAILABLE, reason);
   }
 
-  private handleStream(call: AdsCall): void {
-    const conn: Connection = { id: `c${++this.nextConnection}`, call, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set() };
+  private handleStream(call: AdsCall | DeltaAdsCall, delta: boolean): void {
+    const conn: Connection = { id: `c${++this.nextConnection}`, call, delta, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set() };
     this.connections.add(conn);
-    const pending: DiscoveryRequest[] = [];
+    const pending: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
+    const handle = (req: DiscoveryRequest | DeltaDiscoveryRequest): void => (delta ? this.onDeltaRequest(conn, req as DeltaDiscoveryRequest) : this.onRequest(conn, req as DiscoveryRequest));
     let ready = false;
     const cleanup = (): void => {
       if (conn.closed) return;
@@ -163,10 +192,10 @@ export class AdsServer extends EventEmitter {
         this.emit('disconnected', { connectionId: conn.id, node: conn.node, peer: conn.peer });
       }
     };
-    call.on('data', (req: DiscoveryRequest) => {
+    call.on('data', (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
       if (conn.closed) return;
       if (!ready) pending.push(req);
-      else this.onRequest(conn, req);
+      else handle(req);
     });
     call.on('end', () => {
       cleanup();
@@ -183,7 +212,7 @@ export class AdsServer extends EventEmitter {
         if (conn.closed) return;
         conn.peer = peer;
         ready = true;
-        for (const req of pending.splice(0)) this.onRequest(conn, req);
+        for (const req of pending.splice(0)) handle(req);
       },
       (err: unknown) => {
         const msg = (err as Error).message ?? String(err);
@@ -200,35 +229,49 @@ export class AdsServer extends EventEmitter {
     conn.call.emit('error', err);
   }
 
-  private onRequest(conn: Connection, req: DiscoveryRequest): void {
-    if (!conn.node) {
-      if (!req.node) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node');
-      let node: ProxyNode;
-      try {
-        node = proxyNodeFromMessage(req.node);
-      } catch (err) {
-        return this.fail(conn, grpc.status.INVALID_ARGUMENT, (err as Error).message);
-      }
-      const peer = conn.peer!;
-      // As istiod does: the identity a proxy claims in its node metadata must be the one it proved.
-      if (peer.namespace !== node.namespace || peer.serviceAccount !== node.serviceAccount) {
-        const msg = `node ${node.id} claims ${node.namespace}/${node.serviceAccount} but authenticated as ${peer.namespace}/${peer.serviceAccount}`;
-        this.log.warn('xDS stream refused: identity mismatch', { connection: conn.id, error: msg });
-        this.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg });
-        return this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
-      }
-      conn.node = node;
-      this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method });
-      this.emit('connected', { connectionId: conn.id, node, peer });
-      if (conn.closed) return;
+  /** The first request on a stream names the proxy; returns false when the stream was refused. */
+  private identify(conn: Connection, nodeMsg: NodeMessage | undefined): boolean {
+    if (conn.node) return true;
+    if (!nodeMsg) {
+      this.fail(conn, grpc.status.INVALID_ARGUMENT, 'the first request on an ADS stream must carry node');
+      return false;
     }
-    if (!req.typeUrl) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'DiscoveryRequest.type_url is required on an ADS stream');
-    let st = conn.types.get(req.typeUrl);
+    let node: ProxyNode;
+    try {
+      node = proxyNodeFromMessage(nodeMsg);
+    } catch (err) {
+      this.fail(conn, grpc.status.INVALID_ARGUMENT, (err as Error).message);
+      return false;
+    }
+    const peer = conn.peer!;
+    // As istiod does: the identity a proxy claims in its node metadata must be the one it proved.
+    if (peer.namespace !== node.namespace || peer.serviceAccount !== node.serviceAccount) {
+      const msg = `node ${node.id} claims ${node.namespace}/${node.serviceAccount} but authenticated as ${peer.namespace}/${peer.serviceAccount}`;
+      this.log.warn('xDS stream refused: identity mismatch', { connection: conn.id, error: msg });
+      this.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg });
+      this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
+      return false;
+    }
+    conn.node = node;
+    this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method, delta: conn.delta });
+    this.emit('connected', { connectionId: conn.id, node, peer });
+    return !conn.closed;
+  }
+
+  private typeState(conn: Connection, typeUrl: string): TypeState {
+    let st = conn.types.get(typeUrl);
     if (!st) {
-      st = { names: [], wildcard: WILDCARD_TYPES.has(req.typeUrl), denied: new Set() };
-      conn.types.set(req.typeUrl, st);
+      st = { names: [], wildcard: WILDCARD_TYPES.has(typeUrl), denied: new Set() };
+      conn.types.set(typeUrl, st);
     }
-    const node = conn.node;
+    return st;
+  }
+
+  private onRequest(conn: Connection, req: DiscoveryRequest): void {
+    if (!this.identify(conn, req.node)) return;
+    if (!req.typeUrl) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'DiscoveryRequest.type_url is required on an ADS stream');
+    const st = this.typeState(conn, req.typeUrl);
+    const node = conn.node!;
     if (req.responseNonce !== '' && st.sentNonce !== undefined && req.responseNonce !== st.sentNonce) {
       // xDS protocol: a request with a stale nonce is superseded by the response already in flight.
       this.log.debug('stale nonce ignored', { node: node.id, type: req.typeUrl, nonce: req.responseNonce, latest: st.sentNonce });
@@ -278,8 +321,11 @@ export class AdsServer extends EventEmitter {
     return p;
   }
 
-  /** What `conn` is subscribed to of `typeUrl` and may receive, prepared for the wire. */
-  private selection(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): PreparedSelection {
+  /**
+   * What `conn` is subscribed to of `typeUrl` and may receive: undefined for everything in `byName`
+   * (shared by every proxy given the same map), else the resources, unsorted.
+   */
+  private select(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): EncodedResource[] | undefined {
     let selected: EncodedResource[];
     let full: boolean;
     if (st.wildcard) {
@@ -308,7 +354,7 @@ export class AdsServer extends EventEmitter {
         full = false;
       }
     }
-    return full ? this.fullSelection(typeUrl, byName) : this.prepare(typeUrl, selected.sort(byResourceName));
+    return full ? undefined : selected;
   }
 
   private respond(conn: Connection, typeUrl: string): void {
@@ -318,7 +364,12 @@ export class AdsServer extends EventEmitter {
     const snapshot = this.cache.getEncoded(node.id);
     if (!snapshot) return; // the watch stays open until the control plane has built this proxy's snapshot
     const byName = snapshot.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
-    const sel = this.selection(conn, st, node, typeUrl, byName);
+    const selected = this.select(conn, st, node, typeUrl, byName);
+    if (conn.delta) this.respondDelta(conn, st, node, typeUrl, byName, selected);
+    else this.respondSotw(conn, st, node, typeUrl, selected ? this.prepare(typeUrl, selected.sort(byResourceName)) : this.fullSelection(typeUrl, byName));
+  }
+
+  private respondSotw(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, sel: PreparedSelection): void {
     const version = sel.version;
     if (st.sentVersion === undefined) {
       if (st.ackedVersion === version) {
@@ -330,23 +381,119 @@ export class AdsServer extends EventEmitter {
     } else if (st.sentVersion === version) {
       return;
     }
+    if (!this.takeSlot(conn, st, typeUrl)) return;
+    st.sentVersion = version;
+    st.sentNonce = sel.nonce;
+    st.sentCount = sel.resources.length;
+    this.send(conn, sel.message);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: sel.nonce, resources: sel.resources.length });
+    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: sel.nonce, names: sel.resources.map((r) => r.name) });
+  }
+
+  /**
+   * Delta: send what changed between what the proxy holds and its selection now. A first wildcard
+   * request is always answered (an empty response tells the proxy there is nothing of the type).
+   */
+  private respondDelta(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, selected: EncodedResource[] | undefined): void {
+    const wanted: ReadonlyMap<string, EncodedResource> = selected ? new Map(selected.map((r) => [r.name, r])) : byName;
+    if (st.refused && sameContent(st.refused, wanted)) return; // refused by a NACK; wait for different content
+    const version = this.versionOf(typeUrl, wanted, selected === undefined);
+    let prepared = this.deltas.prepare(typeUrl, st.held ?? NOTHING_HELD, wanted, version);
+    if (!prepared) {
+      if (st.sentNonce !== undefined || !st.wildcard) {
+        st.held = wanted;
+        return;
+      }
+      prepared = this.deltas.empty(typeUrl, version);
+    }
+    if (!this.takeSlot(conn, st, typeUrl)) return;
+    st.prevHeld = st.held ?? NOTHING_HELD;
+    st.held = wanted;
+    st.sentVersion = version;
+    st.sentNonce = prepared.nonce;
+    st.sentCount = prepared.changed;
+    this.send(conn, prepared.message);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: prepared.nonce, changed: prepared.changed, removed: prepared.removed });
+    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: prepared.nonce, delta: true, changed: prepared.changed, removed: prepared.removed });
+  }
+
+  /** The version of a type's content: a hash of names and content hashes (cached for shared maps). */
+  private versionOf(typeUrl: string, m: ReadonlyMap<string, EncodedResource>, shared: boolean): string {
+    const cached = shared ? this.versions.get(m) : undefined;
+    if (cached) return cached;
+    const h = createHash('sha256').update(typeUrl);
+    for (const r of [...m.values()].sort(byResourceName)) h.update(`\0${r.name}\0${r.hash}`);
+    const v = h.digest('hex').slice(0, 16);
+    if (shared) this.versions.set(m, v);
+    return v;
+  }
+
+  private onDeltaRequest(conn: Connection, req: DeltaDiscoveryRequest): void {
+    if (!this.identify(conn, req.node)) return;
+    if (!req.typeUrl) return this.fail(conn, grpc.status.INVALID_ARGUMENT, 'DeltaDiscoveryRequest.type_url is required on an ADS stream');
+    const node = conn.node!;
+    const first = !conn.types.has(req.typeUrl);
+    const st = this.typeState(conn, req.typeUrl);
+    if (first) {
+      // Envoy's legacy wildcard: a first request for LDS/CDS that names nothing subscribes to everything.
+      st.wildcard = WILDCARD_TYPES.has(req.typeUrl) && (req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'));
+      const initial = Object.entries(req.initialResourceVersions);
+      // A proxy resuming after reconnect says what it holds; only what differs is sent.
+      if (initial.length > 0) st.held = new Map(initial.map(([name, hash]) => [name, { name, hash }] as [string, { name: string; hash: string }]));
+    } else {
+      if (req.resourceNamesSubscribe.includes('*')) st.wildcard = true;
+      if (req.resourceNamesUnsubscribe.includes('*')) st.wildcard = false;
+    }
+    const names = new Set(st.names);
+    for (const n of req.resourceNamesSubscribe) if (n !== '*') names.add(n);
+    for (const n of req.resourceNamesUnsubscribe) names.delete(n);
+    st.names = [...names].sort();
+    const dropped = req.resourceNamesUnsubscribe.filter((n) => n !== '*');
+    if (dropped.length > 0 && st.held) {
+      // The proxy forgets what it unsubscribes from; nothing is sent for it.
+      const held = new Map(st.held);
+      for (const n of dropped) held.delete(n);
+      st.held = held;
+    }
+    if (req.responseNonce !== '' && req.responseNonce === st.sentNonce) {
+      this.release(st);
+      if (req.errorDetail) {
+        st.nackedVersion = st.sentVersion;
+        st.lastError = req.errorDetail.message;
+        // The proxy kept what it had: the next response is computed from there, not from what it refused.
+        st.refused = st.held;
+        st.held = st.prevHeld;
+        this.log.warn('proxy rejected config (NACK); it keeps its last good config', { node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, error: req.errorDetail.message });
+        this.emit('nack', { node, typeUrl: req.typeUrl, version: st.sentVersion, errorDetail: req.errorDetail });
+      } else {
+        st.ackedVersion = st.sentVersion;
+        st.lastError = undefined;
+        st.nackedVersion = undefined;
+        st.refused = undefined;
+        this.emit('ack', { node, typeUrl: req.typeUrl, version: st.sentVersion, nonce: req.responseNonce });
+      }
+    }
+    this.respond(conn, req.typeUrl);
+  }
+
+  /** Takes a push slot for this type, or queues the stream for one; false when it has to wait. */
+  private takeSlot(conn: Connection, st: TypeState, typeUrl: string): boolean {
     if (this.inFlight >= (this.opts.maxConcurrentPushes ?? 100) && st.inFlight === undefined) {
       // Its turn comes when a slot frees; it then sends whatever is current.
       if (conn.queued.size === 0) this.waiting.push(conn);
       conn.queued.add(typeUrl);
-      return;
+      return false;
     }
-    st.sentVersion = version;
-    st.sentNonce = sel.nonce;
-    st.sentCount = sel.resources.length;
     // A response superseding one still unanswered keeps that one's slot.
     if (st.inFlight !== undefined) clearTimeout(st.inFlight);
     else this.inFlight++;
     st.inFlight = setTimeout(() => this.release(st), this.opts.inFlightTimeoutMs ?? 15_000);
     st.inFlight.unref();
-    conn.call.write(sel.message);
-    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: sel.nonce, resources: sel.resources.length });
-    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: sel.nonce, names: sel.resources.map((r) => r.name) });
+    return true;
+  }
+
+  private send(conn: Connection, message: Buffer): void {
+    (conn.call as { write(b: Buffer): boolean }).write(message);
   }
 
   private prepare(typeUrl: string, resources: EncodedResource[]): PreparedSelection {

@@ -43,13 +43,24 @@ export interface DiscoveryResponse {
   controlPlaneId?: string;
 }
 
-let types: { req: protobuf.Type; res: protobuf.Type; node: protobuf.Type } | undefined;
-function wireTypes(): { req: protobuf.Type; res: protobuf.Type; node: protobuf.Type } {
+interface WireTypes {
+  req: protobuf.Type;
+  res: protobuf.Type;
+  deltaReq: protobuf.Type;
+  deltaRes: protobuf.Type;
+  node: protobuf.Type;
+}
+
+let types: WireTypes | undefined;
+/** The discovery messages of Envoy's protos (state of the world and delta), looked up once. */
+export function wireTypes(): WireTypes {
   if (!types) {
     const root = envoyRoot();
     types = {
       req: root.lookupType('envoy.service.discovery.v3.DiscoveryRequest'),
       res: root.lookupType('envoy.service.discovery.v3.DiscoveryResponse'),
+      deltaReq: root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest'),
+      deltaRes: root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse'),
       node: root.lookupType('envoy.config.core.v3.Node'),
     };
   }
@@ -115,7 +126,8 @@ export function decodeDiscoveryResponse(buf: Buffer): DiscoveryResponse {
   return out;
 }
 
-function wrapDecode<T>(fn: (b: Buffer) => T): (b: Buffer) => T {
+/** A decoder whose failures are XdsCodecErrors (what gRPC reports for a malformed message). */
+export function wrapDecode<T>(fn: (b: Buffer) => T): (b: Buffer) => T {
   return (b) => {
     try {
       return fn(b);

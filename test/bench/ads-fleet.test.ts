@@ -1,5 +1,5 @@
 // The control-plane benchmark's light ADS clients against a real ADS server (src/xds) over TLS with
-// tokens: every client gets CDS, asks for and gets EDS for the EDS cluster, gets LDS, ACKs each, and
+// tokens, incremental and state of the world: every client gets CDS, asks for and gets EDS for the EDS cluster, gets LDS, ACKs each, and
 // sees a changed cluster version.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +39,7 @@ describe('light ADS fleet', () => {
     assert.deepEqual(clusterNameAndType(bytes), { name: CLUSTER, eds: true });
   });
 
-  it('subscribes like Envoy, ACKs every response and sees a change reach every client', async () => {
+  for (const protocol of ['delta', 'sotw'] as const) it(`subscribes like Envoy, ACKs every response and sees a change reach every client (${protocol})`, async () => {
     const ca = await MeshCA.createSelfSigned({ trustDomain: 'cluster.local' });
     const tokens = await TokenIssuer.create(ISSUER);
     const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
@@ -65,6 +65,7 @@ describe('light ADS fleet', () => {
       count,
       token: (i) => tokens.mint({ namespace: nodes[i]!.namespace, serviceAccount: nodes[i]!.serviceAccount, ttlSeconds: 600 }),
       node: (i) => nodes[i]!,
+      protocol,
     });
     cleanups.push(() => fleet.close());
     await fleet.connect();
