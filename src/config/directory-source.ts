@@ -134,14 +134,26 @@ export class DirectorySource {
       }
     }
     const stats = new Map<string, Seen>();
-    for (const f of files) {
-      try {
-        const st = await stat(f);
-        stats.set(f, { mtimeMs: st.mtimeMs, size: st.size });
-      } catch {
-        // Deleted between listing and stat: treated as deleted below.
+    // Looked at 64 at a time: a folder of a thousand files is scanned twice for every change (the
+    // stability check), and one stat after another would make each scan as slow as the disk's latency.
+    let next = 0;
+    const looked: (Seen | undefined)[] = new Array(files.length);
+    const worker = async (): Promise<void> => {
+      while (next < files.length) {
+        const i = next++;
+        try {
+          const st = await stat(files[i] as string);
+          looked[i] = { mtimeMs: st.mtimeMs, size: st.size };
+        } catch {
+          // Deleted between listing and stat: treated as deleted below.
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(64, files.length) }, worker));
+    files.forEach((f, i) => {
+      const seen = looked[i];
+      if (seen) stats.set(f, seen);
+    });
     // A changed kustomization changes the targets of every patch in its folder.
     const kustomizations = new Map<string, string>();
     const dirtyDirs = new Set<string>();

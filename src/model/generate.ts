@@ -8,7 +8,7 @@ import { blackHoleCluster, buildOutboundClusters, inboundPassthroughCluster, pas
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';
 import { buildInbound } from './inbound-listeners.js';
-import { byString } from './labels.js';
+import { byString, labelsMatch } from './labels.js';
 import { buildOutboundListeners } from './outbound-listeners.js';
 import { buildGatewaySecrets, referencedSecretNames } from './secrets.js';
 import { pushContext } from './push-context.js';
@@ -43,13 +43,59 @@ export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode
   };
 }
 
+/** A config object that selects workloads by label, and where (undefined: any namespace). */
+interface LabelSelector {
+  id: string;
+  namespace: string | undefined;
+  selector: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every selector in the snapshot that the model compares a sidecar's own labels with: Sidecars,
+ * DestinationRules with a workloadSelector, Services and ServiceEntries selecting workloads (inbound
+ * ports), PeerAuthentications and AuthorizationPolicies with a selector, and VirtualService L4 matches
+ * on sourceLabels.
+ */
+function labelSelectors(snapshot: ConfigSnapshot): LabelSelector[] {
+  const out: LabelSelector[] = [];
+  const add = (id: string, namespace: string | undefined, selector: Readonly<Record<string, string>> | undefined): void => {
+    if (selector && Object.keys(selector).length > 0) out.push({ id, namespace, selector });
+  };
+  for (const s of snapshot.sidecars) {
+    const ws = s.spec.workloadSelector as { labels?: Record<string, string>; matchLabels?: Record<string, string> } | undefined;
+    add(`Sidecar/${s.metadata.namespace}/${s.metadata.name}`, s.metadata.namespace, ws?.labels ?? ws?.matchLabels);
+  }
+  for (const dr of snapshot.destinationRules) add(`DestinationRule/${dr.metadata.namespace}/${dr.metadata.name}`, dr.metadata.namespace, dr.spec.workloadSelector?.matchLabels);
+  for (const svc of pushContext(snapshot).registry) add(`service/${svc.namespace}/${svc.hostname}`, svc.namespace, svc.selector);
+  for (const pa of snapshot.peerAuthentications) add(`PeerAuthentication/${pa.metadata.namespace}/${pa.metadata.name}`, pa.metadata.namespace, pa.spec.selector?.matchLabels);
+  // An AuthorizationPolicy in the root namespace selects workloads in every namespace.
+  const root = snapshot.meshConfig.rootNamespace;
+  for (const ap of snapshot.authorizationPolicies) add(`AuthorizationPolicy/${ap.metadata.namespace}/${ap.metadata.name}`, ap.metadata.namespace === root ? undefined : ap.metadata.namespace, ap.spec.selector?.matchLabels);
+  for (const vs of snapshot.virtualServices) {
+    const routes = [...(vs.spec.tcp ?? []), ...(vs.spec.tls ?? [])];
+    routes.forEach((r, ri) => (r.match ?? []).forEach((m, mi) => add(`VirtualService/${vs.metadata.namespace}/${vs.metadata.name}#${ri}.${mi}`, undefined, m.sourceLabels)));
+  }
+  return out;
+}
+
+/**
+ * What a sidecar's labels decide: the selectors (see labelSelectors) that match them. Two sidecars in
+ * one namespace whose labels match the same selectors get the same resources, whatever else their
+ * labels say (`app: sim-1` and `app: sim-2` with no config selecting on `app` share one shape).
+ */
+function labelSignature(snapshot: ConfigSnapshot, node: ProxyNode): string[] {
+  const selectors = pushContext(snapshot).memo('label-selectors', () => labelSelectors(snapshot));
+  return selectors.filter((s) => (s.namespace === undefined || s.namespace === node.namespace) && labelsMatch(s.selector, node.labels)).map((s) => s.id);
+}
+
 /**
  * The parts of a proxy that its generated resources depend on, as one string: two proxies with the same
  * key get equal `generateProxyResources` and `buildNameTable` output from the same snapshot, so a control
  * plane generates once per key (Istio's per-proxy-shape caching). Left out on purpose: the node id and
- * pod name (only the pod's declared ports are read), the cluster id and proxy version (never read), and
- * the proxy's addresses wherever the model does not bind to them — with traffic capture, a sidecar's
- * listeners bind to 0.0.0.0 and the virtual listeners' ports, whatever its pod IP.
+ * pod name (only the pod's declared ports are read), the cluster id and proxy version (never read), the
+ * proxy's addresses wherever the model does not bind to them — with traffic capture, a sidecar's
+ * listeners bind to 0.0.0.0 and the virtual listeners' ports, whatever its pod IP — and a sidecar's
+ * labels beyond which selectors they match. A gateway's key keeps its labels whole (Gateway selectors).
  */
 export function proxyShapeKey(snapshot: ConfigSnapshot, node: ProxyNode): string {
   const pod = pushContext(snapshot).pod(node.namespace, node.podName);
@@ -59,7 +105,7 @@ export function proxyShapeKey(snapshot: ConfigSnapshot, node: ProxyNode): string
     node.role,
     node.namespace,
     node.serviceAccount,
-    Object.entries(node.labels).sort((a, b) => byString(a[0], b[0])),
+    node.role === 'router' ? Object.entries(node.labels).sort((a, b) => byString(a[0], b[0])) : labelSignature(snapshot, node),
     node.interceptionMode ?? '',
     [...(node.workloadPorts ?? [])].sort((a, b) => a - b),
     usesAddress ? node.ips : [],

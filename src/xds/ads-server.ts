@@ -40,12 +40,14 @@ export interface AdsServerOptions {
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   controlPlaneId?: string;
   /**
-   * Responses in flight at once across all streams (istiod's PILOT_PUSH_THROTTLE, 100): a response is
-   * in flight from its write until the proxy ACKs or NACKs it, its stream ends, or
-   * `inFlightTimeoutMs` passes. The rest wait their turn and then send the latest content, so a push to
-   * thousands of proxies never holds thousands of serialised responses in memory.
+   * Bytes of responses in flight at once across all streams (default 64 MiB; istiod bounds the same
+   * thing by count, PILOT_PUSH_THROTTLE): a response is in flight from its write until the proxy ACKs
+   * or NACKs it, its stream ends, or `inFlightTimeoutMs` passes. The rest wait their turn and then send
+   * the latest content, so a first push of a large mesh to thousands of proxies never holds thousands
+   * of serialised responses in memory, while small incremental changes go to all of them at once. A
+   * response larger than the whole budget is sent when nothing else is in flight.
    */
-  maxConcurrentPushes?: number;
+  maxInFlightBytes?: number;
   /** How long one unanswered response may hold its place (default 15 s). */
   inFlightTimeoutMs?: number;
   logger?: Logger;
@@ -99,13 +101,16 @@ export interface ConnectionStatus {
 
 interface TypeState extends TypeStatus {
   denied: Set<string>;
-  /** Set while a response of this type holds a push slot (until ACK/NACK, stream end or timeout). */
+  /** Set while a response of this type holds part of the in-flight budget (until ACK/NACK, stream end or timeout). */
   inFlight?: NodeJS.Timeout;
+  inFlightBytes?: number;
   /** Delta: what the proxy holds (after the last response sent), and before it, for a NACK to restore. */
   held?: HeldMap;
   prevHeld?: HeldMap;
   /** Delta: the content a NACK refused; not sent again until it changes. */
   refused?: HeldMap;
+  /** Wildcard: a snapshot map every resource of which this proxy was found allowed to receive. */
+  allowedMap?: ReadonlyMap<string, EncodedResource>;
 }
 
 interface Connection {
@@ -118,7 +123,7 @@ interface Connection {
   connectedAt: Date;
   types: Map<string, TypeState>;
   closed: boolean;
-  /** Types waiting for a write slot. */
+  /** Types waiting for in-flight budget. */
   queued: Set<string>;
 }
 
@@ -128,7 +133,9 @@ export class AdsServer extends EventEmitter {
   private readonly connections = new Set<Connection>();
   private nextConnection = 0;
   private nextNonce = 0;
-  private inFlight = 0;
+  private inFlightBytes = 0;
+  /** Streams by node id: a snapshot update finds its proxy's streams without scanning them all. */
+  private readonly byNode = new Map<string, Set<Connection>>();
   private readonly waiting: Connection[] = [];
   /** Distinguishes this server's nonces from an earlier instance's (a proxy may reconnect holding one). */
   private readonly noncePrefix = Date.now().toString(36);
@@ -163,7 +170,7 @@ export class AdsServer extends EventEmitter {
       if (!c.node || !c.peer) continue;
       const types: Record<string, TypeStatus> = {};
       for (const [t, s] of c.types) {
-        const { denied: _denied, inFlight: _inFlight, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
+        const { denied: _denied, allowedMap: _allowed, inFlight: _inFlight, inFlightBytes: _bytes, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
         types[t] = { ...status, names: [...status.names] };
       }
       out.push({ connectionId: c.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
@@ -186,6 +193,11 @@ export class AdsServer extends EventEmitter {
       if (conn.closed) return;
       conn.closed = true;
       this.connections.delete(conn);
+      if (conn.node) {
+        const set = this.byNode.get(conn.node.id);
+        set?.delete(conn);
+        if (set?.size === 0) this.byNode.delete(conn.node.id);
+      }
       for (const st of conn.types.values()) this.release(st);
       if (conn.node) {
         this.log.info('proxy disconnected', { connection: conn.id, node: conn.node.id });
@@ -253,6 +265,9 @@ export class AdsServer extends EventEmitter {
       return false;
     }
     conn.node = node;
+    let set = this.byNode.get(node.id);
+    if (!set) this.byNode.set(node.id, (set = new Set()));
+    set.add(conn);
     this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method, delta: conn.delta });
     this.emit('connected', { connectionId: conn.id, node, peer });
     return !conn.closed;
@@ -305,8 +320,8 @@ export class AdsServer extends EventEmitter {
   }
 
   private onSnapshot(nodeId: string): void {
-    for (const conn of this.connections) {
-      if (conn.closed || conn.node?.id !== nodeId) continue;
+    for (const conn of this.byNode.get(nodeId) ?? []) {
+      if (conn.closed) continue;
       const order = [...PUSH_ORDER.filter((t) => conn.types.has(t)), ...[...conn.types.keys()].filter((t) => !PUSH_ORDER.includes(t))];
       for (const t of order) this.respond(conn, t);
     }
@@ -326,6 +341,9 @@ export class AdsServer extends EventEmitter {
    * (shared by every proxy given the same map), else the resources, unsorted.
    */
   private select(conn: Connection, st: TypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): EncodedResource[] | undefined {
+    // Everything, as last time: nothing to filter or check again (a push to thousands of proxies asks this
+    // for every response and every ACK).
+    if (st.wildcard && st.allowedMap === byName) return undefined;
     let selected: EncodedResource[];
     let full: boolean;
     if (st.wildcard) {
@@ -354,6 +372,7 @@ export class AdsServer extends EventEmitter {
         full = false;
       }
     }
+    if (full && st.wildcard) st.allowedMap = byName;
     return full ? undefined : selected;
   }
 
@@ -381,7 +400,7 @@ export class AdsServer extends EventEmitter {
     } else if (st.sentVersion === version) {
       return;
     }
-    if (!this.takeSlot(conn, st, typeUrl)) return;
+    if (!this.takeSlot(conn, st, typeUrl, sel.message.length)) return;
     st.sentVersion = version;
     st.sentNonce = sel.nonce;
     st.sentCount = sel.resources.length;
@@ -406,7 +425,7 @@ export class AdsServer extends EventEmitter {
       }
       prepared = this.deltas.empty(typeUrl, version);
     }
-    if (!this.takeSlot(conn, st, typeUrl)) return;
+    if (!this.takeSlot(conn, st, typeUrl, prepared.message.length)) return;
     st.prevHeld = st.held ?? NOTHING_HELD;
     st.held = wanted;
     st.sentVersion = version;
@@ -476,17 +495,23 @@ export class AdsServer extends EventEmitter {
     this.respond(conn, req.typeUrl);
   }
 
-  /** Takes a push slot for this type, or queues the stream for one; false when it has to wait. */
-  private takeSlot(conn: Connection, st: TypeState, typeUrl: string): boolean {
-    if (this.inFlight >= (this.opts.maxConcurrentPushes ?? 100) && st.inFlight === undefined) {
-      // Its turn comes when a slot frees; it then sends whatever is current.
+  private get budget(): number {
+    return this.opts.maxInFlightBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Takes `bytes` of the in-flight budget for this type, or queues the stream; false when it has to wait. */
+  private takeSlot(conn: Connection, st: TypeState, typeUrl: string, bytes: number): boolean {
+    // A response superseding one still unanswered takes over that one's share.
+    const others = this.inFlightBytes - (st.inFlightBytes ?? 0);
+    if (others > 0 && others + bytes > this.budget) {
+      // Its turn comes when the budget frees; it then sends whatever is current.
       if (conn.queued.size === 0) this.waiting.push(conn);
       conn.queued.add(typeUrl);
       return false;
     }
-    // A response superseding one still unanswered keeps that one's slot.
     if (st.inFlight !== undefined) clearTimeout(st.inFlight);
-    else this.inFlight++;
+    this.inFlightBytes = others + bytes;
+    st.inFlightBytes = bytes;
     st.inFlight = setTimeout(() => this.release(st), this.opts.inFlightTimeoutMs ?? 15_000);
     st.inFlight.unref();
     return true;
@@ -506,25 +531,33 @@ export class AdsServer extends EventEmitter {
     return { resources, version, nonce, message: encodeDiscoveryResponse(res) };
   }
 
-  /** Frees the push slot a type's unanswered response holds, and hands it to a waiting stream. */
+  /** Frees the budget a type's unanswered response holds, and hands it to waiting streams. */
   private release(st: TypeState): void {
     if (st.inFlight === undefined) return;
     clearTimeout(st.inFlight);
     st.inFlight = undefined;
-    this.inFlight--;
+    this.inFlightBytes -= st.inFlightBytes ?? 0;
+    st.inFlightBytes = undefined;
     this.drain();
   }
 
-  /** Gives free push slots to waiting streams, oldest first, in Istio's type order. */
+  /** Gives the freed budget to waiting streams, oldest first, in Istio's type order. */
   private drain(): void {
-    const limit = this.opts.maxConcurrentPushes ?? 100;
-    while (this.inFlight < limit && this.waiting.length > 0) {
+    // First come, first served: when the stream at the head still does not fit, it goes back to the
+    // head of the line and the drain stops until more budget frees.
+    while (this.inFlightBytes < this.budget && this.waiting.length > 0) {
       const conn = this.waiting.shift() as Connection;
       const types = [...conn.queued];
       conn.queued.clear();
       if (conn.closed) continue;
       const order = [...PUSH_ORDER.filter((t) => types.includes(t)), ...types.filter((t) => !PUSH_ORDER.includes(t))];
       for (const t of order) this.respond(conn, t);
+      if (conn.queued.size > 0) {
+        const i = this.waiting.lastIndexOf(conn);
+        if (i >= 0) this.waiting.splice(i, 1);
+        this.waiting.unshift(conn);
+        break;
+      }
     }
   }
 }

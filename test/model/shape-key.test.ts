@@ -52,10 +52,9 @@ test('sidecars that differ only in id, pod name of an unknown pod, address, clus
   assert.deepEqual(buildNameTable(snap, replica1), buildNameTable(snap, replica2));
 });
 
-test('what changes the output changes the key: labels, namespace, role, capture mode, and the address without capture', async () => {
+test('what changes the output changes the key: namespace, role, capture mode, and the address without capture', async () => {
   const snap = await clusterA();
   const base = proxyShapeKey(snap, clientSidecar);
-  assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, labels: { ...clientSidecar.labels, version: 'v2' } }), base);
   assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, namespace: 'other' }), base);
   assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, role: 'router' }), base);
   const noCapture = { ...clientSidecar, interceptionMode: 'NONE' as const };
@@ -63,4 +62,26 @@ test('what changes the output changes the key: labels, namespace, role, capture 
   assert.notEqual(proxyShapeKey(snap, { ...noCapture, ips: ['10.1.1.1'] }), proxyShapeKey(snap, noCapture), 'without capture listeners bind the pod address');
   // Gateways bind per address too.
   assert.notEqual(proxyShapeKey(snap, { ...egressGateway, ips: ['10.1.1.2'] }), proxyShapeKey(snap, egressGateway));
+});
+
+test('sidecar labels count only through the selectors they match: labels nothing selects on share a shape, a selecting object splits it', async () => {
+  const base = await clusterA();
+  const replica = (app: string, extra: Record<string, string> = {}): ProxyNode => {
+    const n = { ...clientSidecar, podName: `r-${app}`, ips: ['10.9.9.9'], labels: { ...clientSidecar.labels, instance: app, ...extra } };
+    return { ...n, id: formatNodeId(n) };
+  };
+  const [one, two] = [replica('one'), replica('two')];
+  assert.equal(proxyShapeKey(base, one), proxyShapeKey(base, two), 'no config selects on `instance`');
+  assert.deepEqual(generateProxyResources(base, one), generateProxyResources(base, two));
+
+  // An AuthorizationPolicy in the root namespace selecting instance=one applies to `one` only.
+  const policy = {
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy' as const,
+    metadata: { name: 'deny-one', namespace: base.meshConfig.rootNamespace },
+    spec: { selector: { matchLabels: { instance: 'one' } }, action: 'DENY' as const, rules: [{ from: [{ source: { namespaces: ['other'] } }] }] },
+  };
+  const withPolicy = { ...base, authorizationPolicies: [...base.authorizationPolicies, policy] } as ConfigSnapshot;
+  assert.notEqual(proxyShapeKey(withPolicy, one), proxyShapeKey(withPolicy, two));
+  assert.notDeepEqual(generateProxyResources(withPolicy, one), generateProxyResources(withPolicy, two), 'the policy changes one\'s inbound filters');
+  assert.equal(proxyShapeKey(withPolicy, two), proxyShapeKey(withPolicy, replica('three')));
 });

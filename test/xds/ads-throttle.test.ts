@@ -1,5 +1,5 @@
-// Push throttling (istiod's PILOT_PUSH_THROTTLE): a response holds one of the server's push slots until
-// the proxy answers it; others wait and then get the latest content. Real gRPC over TLS on 127.0.0.1.
+// Push throttling (istiod's PILOT_PUSH_THROTTLE, by bytes): a response holds its share of the in-flight
+// budget until the proxy answers it; others wait and then get the latest content. Real gRPC over TLS on 127.0.0.1.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -27,8 +27,8 @@ async function rawStream(t: TestContext, h: Harness): Promise<grpc.ClientDuplexS
   return stream;
 }
 
-test('with one push slot, a second proxy is answered only after the first ACKs; both see the same response once', async (t) => {
-  const h = await startHarness({ maxConcurrentPushes: 1, inFlightTimeoutMs: 60_000 });
+test('with a budget smaller than one response, a second proxy is answered only after the first ACKs; both see the same response once', async (t) => {
+  const h = await startHarness({ maxInFlightBytes: 1, inFlightTimeoutMs: 60_000 });
   t.after(() => h.close());
   const a = testNode('a', 'default', 'sleep');
   const b = testNode('b', 'default', 'sleep', 'sidecar', '127.0.0.2');
@@ -42,7 +42,7 @@ test('with one push slot, a second proxy is answered only after the first ACKs; 
   stream.write({ versionInfo: '', node: proxyNodeToMessage(a), resourceNames: [], typeUrl: TypeUrl.Cluster, responseNonce: '' });
   await until(() => got.length === 1, 'proxy a to get CDS');
 
-  // Proxy b: a real client; its CDS waits for the only slot.
+  // Proxy b: a real client; its CDS waits for the budget.
   const seen: string[] = [];
   const pb = new AdsClient({
     address: h.address,
@@ -56,9 +56,9 @@ test('with one push slot, a second proxy is answered only after the first ACKs; 
   t.after(() => pb.close());
   pb.start();
   await until(() => h.ads.connectionStatus().length === 2 && h.ads.connectionStatus().some((c) => c.node.id === b.id && c.types[TypeUrl.Cluster] !== undefined), 'proxy b to ask for CDS');
-  // The slot stays taken as long as a does not answer (the in-flight timeout is a minute away).
+  // The budget stays taken as long as a does not answer (the in-flight timeout is a minute away).
   await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(seen.filter((s) => s.startsWith(TypeUrl.Cluster)), [], 'b got CDS while a held the only slot');
+  assert.deepEqual(seen.filter((s) => s.startsWith(TypeUrl.Cluster)), [], 'b got CDS while a held the whole budget');
 
   const first = got[0]!;
   stream.write({ versionInfo: first.versionInfo, resourceNames: [], typeUrl: TypeUrl.Cluster, responseNonce: first.nonce });
@@ -67,8 +67,8 @@ test('with one push slot, a second proxy is answered only after the first ACKs; 
   assert.equal(got.length, 1, 'a was not sent its unchanged CDS again');
 });
 
-test('an unanswered response gives its slot back after the in-flight timeout', async (t) => {
-  const h = await startHarness({ maxConcurrentPushes: 1, inFlightTimeoutMs: 200 });
+test('an unanswered response gives its budget back after the in-flight timeout', async (t) => {
+  const h = await startHarness({ maxInFlightBytes: 1, inFlightTimeoutMs: 200 });
   t.after(() => h.close());
   const a = testNode('a', 'default', 'sleep');
   const b = testNode('b', 'default', 'sleep', 'sidecar', '127.0.0.2');
@@ -90,5 +90,5 @@ test('an unanswered response gives its slot back after the in-flight timeout', a
   });
   t.after(() => pb.close());
   pb.start();
-  await until(() => bGot === 1, 'b to get CDS once a\'s slot timed out');
+  await until(() => bGot === 1, 'b to get CDS once the response to a timed out');
 });

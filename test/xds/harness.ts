@@ -27,7 +27,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxConcurrentPushes?: number; inFlightTimeoutMs?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number } = {}): Promise<Harness> {
   const ca = opts.ca ?? (await MeshCA.createSelfSigned({ trustDomain: TRUST_DOMAIN }));
   const tokens = opts.tokens ?? (await TokenIssuer.create(ISSUER));
   const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
@@ -38,7 +38,7 @@ export async function startHarness(opts: { authorizeResource?: (node: ProxyNode,
     authenticate: makeAuthenticator({ trustDomains: [TRUST_DOMAIN], verifyToken: (t) => verifier.verify(t) }),
     ...(opts.authorizeResource ? { authorizeResource: opts.authorizeResource } : {}),
     controlPlaneId: 'meshgate-test',
-    ...(opts.maxConcurrentPushes !== undefined ? { maxConcurrentPushes: opts.maxConcurrentPushes } : {}),
+    ...(opts.maxInFlightBytes !== undefined ? { maxInFlightBytes: opts.maxInFlightBytes } : {}),
     ...(opts.inFlightTimeoutMs !== undefined ? { inFlightTimeoutMs: opts.inFlightTimeoutMs } : {}),
   });
   const server = new grpc.Server();
