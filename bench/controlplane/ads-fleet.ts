@@ -226,15 +226,23 @@ export class AdsFleet {
       this.received(state, res.typeUrl, res.versionInfo);
       send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
       if (res.typeUrl !== TypeUrl.Cluster) return;
-      for (const r of res.resources) state.clusters.set(r.name, clusterNameAndType(r.value).eds);
-      for (const n of res.removed) state.clusters.delete(n);
-      const eds = [...state.clusters].filter(([, e]) => e).map(([n]) => n).sort();
-      const had = new Set(state.edsNames);
-      const subscribe = eds.filter((n) => !had.has(n));
-      const now = new Set(eds);
-      const unsubscribe = state.edsNames.filter((n) => !now.has(n));
+      // Only what this response touched can change the EDS subscription, as in Envoy's CDS update.
+      const subscribe: string[] = [];
+      const unsubscribe: string[] = [];
+      for (const r of res.resources) {
+        const eds = clusterNameAndType(r.value).eds;
+        const was = state.clusters.get(r.name) ?? false;
+        state.clusters.set(r.name, eds);
+        if (eds && !was) subscribe.push(r.name);
+        else if (!eds && was) unsubscribe.push(r.name);
+      }
+      for (const n of res.removed) {
+        if (state.clusters.get(n)) unsubscribe.push(n);
+        state.clusters.delete(n);
+      }
       if (subscribe.length > 0 || unsubscribe.length > 0) {
-        state.edsNames = eds;
+        const gone = new Set(unsubscribe);
+        state.edsNames = [...state.edsNames.filter((n) => !gone.has(n)), ...subscribe].sort();
         send({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
       }
     });
