@@ -6,6 +6,7 @@
 // The gateway-to-gateway leg then gets the same R-signed credentials as the HAProxy chain, written as
 // Kubernetes Secrets into the clusters' config folders — the way an operator rotates them.
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { upLab, type LabProxyInfo, type RunningLab } from '../src/lab/lab.js';
 import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type BenchLeaf } from './certs.js';
 import { presentedSerial, type TlsProbe } from './loads/rotation.js';
+import { runChurn } from './loads/churn.js';
 import { packageRoot } from '../src/capture/repo-root.js';
 
 export class MeshgateChainError extends Error {
@@ -124,6 +126,33 @@ async function waitForSerial(probe: TlsProbe, serial: string, timeoutMs: number)
   throw new MeshgateChainError(`the ingress gateway did not present serial ${serial} within ${timeoutMs} ms (last: ${last})`);
 }
 
+/**
+ * Waits until one connection goes through the whole chain and back (an echo server standing in at the
+ * backend's address meanwhile): the ingress presenting its new certificate does not yet mean the egress
+ * gateway trusts root R, and the first load would meet "self-signed certificate in certificate chain".
+ */
+async function waitForChain(client: { host: string; port: number }, backend: { host: string; port: number }, timeoutMs: number): Promise<void> {
+  const echo = net.createServer((s) => {
+    s.on('error', () => s.destroy()); // a probe that gives up resets; nothing to report
+    s.pipe(s);
+  });
+  await new Promise<void>((resolve, reject) => {
+    echo.once('error', reject);
+    echo.listen(backend.port, backend.host, () => resolve());
+  });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await runChurn({ host: client.host, port: client.port, connections: 1, concurrency: 1, timeoutMs: 2000, maxSeconds: 5 });
+      if (r.failures === 0 && r.connections === 1) return;
+      if (Date.now() > deadline) throw new MeshgateChainError(`no connection made it through the meshgate chain to ${backend.host}:${backend.port} within ${timeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    await new Promise<void>((resolve) => echo.close(() => resolve()));
+  }
+}
+
 export async function startMeshgateChain(opts: { certs: BenchCertificates; onProgress?: (line: string) => void }): Promise<MeshgateChain> {
   // A state folder of its own, so a benchmark never collides with another lab on this machine.
   const stateDir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-lab-'));
@@ -165,9 +194,12 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
     await writeCredentialSecret(clusterDir(BENCH_CLIENT_CLUSTER), EGRESS_SECRET, certs.egressClient, certs.root.certPem);
     await writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, certs.ingressServer, certs.root.certPem);
     await waitForSerial(probe, certs.ingressServer.serialHex, 30_000);
+    const clientTarget = { host: lab.clientTarget.host, port: lab.clientTarget.port };
+    const backend = await serverBackendAddress(clusterDir(BENCH_SERVER_CLUSTER), server, BENCH_SERVER_PORT);
+    await waitForChain(clientTarget, backend, 30_000);
     return {
-      clientTarget: { host: lab.clientTarget.host, port: lab.clientTarget.port },
-      backend: await serverBackendAddress(clusterDir(BENCH_SERVER_CLUSTER), server, BENCH_SERVER_PORT),
+      clientTarget,
+      backend,
       proxies: onPath.map((p) => ({ name: `${p.cluster}/${p.namespace}/${p.name}`, pid: p.pid })),
       lab,
       rotation: {

@@ -1,47 +1,52 @@
 #!/usr/bin/env node
 // The `meshgate` executable: one sub-command per file in this folder. Parsing and printing live here;
-// the work lives in the modules each command calls.
+// the work lives in the modules each command calls. Only the invoked command's module is loaded: a
+// proxy process (`meshgate proxy`) then carries the proxy's code and not the lab's, the control
+// plane's or the CA toolkit's, which keeps its heap — and its garbage collections — small.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerCaptureCommand } from './capture.js';
-import { registerValidateCommand } from './validate.js';
-import { registerAnalyzeCommand } from './analyze.js';
-import { registerCaCommands } from './ca.js';
-import { registerLabCommands } from './lab.js';
-import { registerControlPlaneCommand } from './control-plane.js';
-import { registerProxyStatusCommand } from './proxy-status.js';
-import { registerProxyCommand } from './proxy.js';
-import { registerProxyConfigCommand } from './proxy-config.js';
-
 import path from 'node:path';
 import { packageRoot } from '../capture/repo-root.js';
 
+type Register = (program: Command) => void;
+
+/** Each top-level command and how to load the file that registers it. */
+const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
+  { name: 'capture', load: async () => (await import('./capture.js')).registerCaptureCommand },
+  { name: 'validate', load: async () => (await import('./validate.js')).registerValidateCommand },
+  { name: 'analyze', load: async () => (await import('./analyze.js')).registerAnalyzeCommand },
+  { name: 'ca', load: async () => (await import('./ca.js')).registerCaCommands },
+  { name: 'lab', load: async () => (await import('./lab.js')).registerLabCommands },
+  { name: 'control-plane', load: async () => (await import('./control-plane.js')).registerControlPlaneCommand },
+  { name: 'proxy-status', load: async () => (await import('./proxy-status.js')).registerProxyStatusCommand },
+  { name: 'proxy', load: async () => (await import('./proxy.js')).registerProxyCommand },
+  { name: 'proxy-config', load: async () => (await import('./proxy-config.js')).registerProxyConfigCommand },
+];
+
 const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+/**
+ * The program with the command named in `argv` (process.argv form) registered, or with every command
+ * when argv names none of them (help, a typo, no arguments).
+ */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('meshgate')
     .description('An Istio-compatible L4 service mesh: control plane, proxy, capture, CA tooling and a local multi-cluster lab.')
     .version(pkg.version)
     .showHelpAfterError()
     .enablePositionalOptions();
-  // Sub-commands register themselves here, one file each.
-  registerCaptureCommand(program);
-  registerValidateCommand(program);
-  registerAnalyzeCommand(program);
-  registerCaCommands(program);
-  registerLabCommands(program);
-  registerControlPlaneCommand(program);
-  registerProxyStatusCommand(program);
-  registerProxyCommand(program);
-  registerProxyConfigCommand(program);
+  const named = COMMANDS.find((c) => c.name === argv[2]);
+  for (const c of named ? [named] : COMMANDS) (await c.load())(program);
   return program;
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain || process.argv[1]?.endsWith('/meshgate')) {
-  buildProgram().parseAsync(process.argv).catch((err: unknown) => {
-    const e = err as { code?: string; message?: string };
-    process.stderr.write(`meshgate: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
-    process.exit(1);
-  });
+  buildProgram()
+    .then((program) => program.parseAsync(process.argv))
+    .catch((err: unknown) => {
+      const e = err as { code?: string; message?: string };
+      process.stderr.write(`meshgate: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
+      process.exit(1);
+    });
 }

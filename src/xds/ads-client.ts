@@ -53,10 +53,6 @@ export const DEFAULT_XDS_SERVER_NAME = 'istiod.istio-system.svc';
 const INVALID_ARGUMENT = 3;
 
 /**
- * Events: `connected`, `disconnected` (error), `ack` ({typeUrl, version}), `nack` ({typeUrl, version, error}),
- * `error` is never emitted (stream errors are reported through `disconnected` and logged).
- */
-/**
  * gRPC channel settings of an xDS client, as Envoy's own: HTTP/2 flow-control windows of 256 MiB
  * (Envoy's initial_stream_window_size and initial_connection_window_size defaults) so a large push
  * streams without waiting a round trip per 64 KiB, and no 4 MiB cap on a response (a mesh of a
@@ -67,6 +63,10 @@ export const XDS_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': -1,
 };
 
+/**
+ * Events: `connected`, `disconnected` (error), `ack` ({typeUrl, version}), `nack` ({typeUrl, version, error}),
+ * `error` is never emitted (stream errors are reported through `disconnected` and logged).
+ */
 export class AdsClient extends EventEmitter {
   private readonly subs = new Map<string, Subscription>();
   private readonly log: Logger;
