@@ -1,15 +1,19 @@
-// The proxy's side of ADS (state of the world), as Envoy's gRPC mux does it: one stream, a subscription
-// per type (CDS and LDS wildcard from the start; EDS, SDS and NDS as the proxy asks), each response
-// handed to the proxy and then ACKed, or NACKed with the proxy's error while the proxy keeps its last
-// good config. When the stream breaks the client reconnects with bounded exponential backoff and
-// resends, per type, the names and the last version it ACKed, so the server can skip what it already
-// holds. Running config is never cleared here: while disconnected the proxy keeps serving it.
+// The proxy's side of ADS, as Envoy's gRPC mux does it: one stream, a subscription per type (CDS and
+// LDS wildcard from the start; EDS, SDS and NDS as the proxy asks), each response handed to the proxy
+// and then ACKed, or NACKed with the proxy's error while the proxy keeps its last good config. The
+// stream is incremental by default (DeltaAggregatedResources, as Istio's sidecars use it: the client
+// keeps each type's resources and applies the changes and removals a response carries, handing the
+// proxy the whole resulting set) or state of the world (`protocol: 'sotw'`). When the stream breaks
+// the client reconnects with bounded exponential backoff and resends, per type, its names and what it
+// holds (the last ACKed version, or each resource's version), so the server can skip what it already
+// has. Running config is never cleared here: while disconnected the proxy keeps serving it.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { TypeUrl } from './envoy-types.js';
 import type { ProxyNode } from './node.js';
 import { proxyNodeToMessage } from './node-message.js';
-import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
+import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
+import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-discovery.js';
 import { decodeAny } from './codec.js';
 import { silentLogger, type Logger } from './log.js';
 
@@ -34,6 +38,8 @@ export interface AdsClientOptions {
   /** Subscriptions opened on start; default CDS then LDS, both wildcard (as Envoy does). */
   initialSubscriptions?: { typeUrl: string; names: string[] }[];
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Incremental (default, as Istio's sidecars) or state-of-the-world ADS. */
+  protocol?: 'delta' | 'sotw';
   logger?: Logger;
 }
 
@@ -46,6 +52,10 @@ export interface SubscriptionStatus {
 
 interface Subscription extends SubscriptionStatus {
   requested: boolean;
+  /** Delta: the resources held (applied and ACKed), by name, with the version the server gave each. */
+  held: Map<string, { version: string; json: object }>;
+  /** Delta: the names this stream has told the server it subscribes to. */
+  sentNames: string[];
 }
 
 export const DEFAULT_XDS_SERVER_NAME = 'istiod.istio-system.svc';
@@ -71,7 +81,7 @@ export class AdsClient extends EventEmitter {
   private readonly subs = new Map<string, Subscription>();
   private readonly log: Logger;
   private client: grpc.Client | undefined;
-  private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | undefined;
+  private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
   private started = false;
   private closed = false;
   private connected = false;
@@ -83,7 +93,7 @@ export class AdsClient extends EventEmitter {
     super();
     this.log = opts.logger ?? silentLogger;
     for (const s of opts.initialSubscriptions ?? [{ typeUrl: TypeUrl.Cluster, names: [] }, { typeUrl: TypeUrl.Listener, names: [] }]) {
-      this.subs.set(s.typeUrl, { names: normalize(s.names), ackedVersion: '', lastNonce: '', requested: false });
+      this.subs.set(s.typeUrl, newSubscription(s.names));
     }
   }
 
@@ -99,7 +109,7 @@ export class AdsClient extends EventEmitter {
 
   status(): Record<string, SubscriptionStatus> {
     const out: Record<string, SubscriptionStatus> = {};
-    for (const [t, { requested: _r, ...s }] of this.subs) out[t] = { ...s, names: [...s.names] };
+    for (const [t, { requested: _r, held: _h, sentNames: _s, ...s }] of this.subs) out[t] = { ...s, names: [...s.names] };
     return out;
   }
 
@@ -108,7 +118,7 @@ export class AdsClient extends EventEmitter {
     const sorted = normalize(names);
     const existing = this.subs.get(typeUrl);
     if (existing && existing.requested && sameNames(existing.names, sorted)) return;
-    const sub: Subscription = existing ?? { names: sorted, ackedVersion: '', lastNonce: '', requested: false };
+    const sub: Subscription = existing ?? newSubscription(sorted);
     sub.names = sorted;
     this.subs.set(typeUrl, sub);
     this.sendRequest(typeUrl, sub, false);
@@ -154,20 +164,23 @@ export class AdsClient extends EventEmitter {
     });
     const md = new grpc.Metadata();
     if (creds.token) md.set('authorization', `Bearer ${creds.token}`);
-    const stream = client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeDiscoveryResponse, md);
+    const delta = this.opts.protocol !== 'sotw';
+    const stream = delta
+      ? client.makeBidiStreamRequest(DELTA_ADS_METHOD_PATH, encodeDeltaRequest, decodeDeltaResponse, md)
+      : client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeDiscoveryResponse, md);
     this.client = client;
     this.stream = stream;
     let gotResponse = false;
     let nodeSent = false;
-    const sendFirst = (req: DiscoveryRequest): void => {
+    const sendFirst = (req: DiscoveryRequest | DeltaDiscoveryRequest): void => {
       if (!nodeSent) {
         req.node = proxyNodeToMessage(this.opts.node);
         nodeSent = true;
       }
-      stream.write(req);
+      (stream as grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, unknown>).write(req);
     };
     this.writeFirst = sendFirst;
-    stream.on('data', (res: DiscoveryResponse) => {
+    stream.on('data', (res: DiscoveryResponse | DeltaDiscoveryResponse) => {
       if (stream !== this.stream) return;
       if (!gotResponse) {
         gotResponse = true;
@@ -178,7 +191,7 @@ export class AdsClient extends EventEmitter {
           this.emit('connected');
         }
       }
-      this.queue = this.queue.then(() => this.handleResponse(stream, res));
+      this.queue = this.queue.then(() => ('systemVersionInfo' in res ? this.handleDeltaResponse(stream, res) : this.handleResponse(stream, res)));
     });
     const onGone = (err?: Error): void => {
       if (stream !== this.stream) return;
@@ -202,10 +215,11 @@ export class AdsClient extends EventEmitter {
     }
   }
 
-  private writeFirst: ((req: DiscoveryRequest) => void) | undefined;
+  private writeFirst: ((req: DiscoveryRequest | DeltaDiscoveryRequest) => void) | undefined;
 
   private sendRequest(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): void {
     if (!this.stream || !this.writeFirst) return;
+    if (this.opts.protocol !== 'sotw') return this.sendDeltaRequest(typeUrl, sub, initial, errorMessage, nonce);
     const req: DiscoveryRequest = {
       versionInfo: sub.ackedVersion,
       resourceNames: sub.names,
@@ -217,7 +231,74 @@ export class AdsClient extends EventEmitter {
     this.writeFirst(req);
   }
 
-  private async handleResponse(stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>, res: DiscoveryResponse): Promise<void> {
+  /**
+   * Delta: on a new stream, the names and what is held; afterwards, subscription changes, or the ACK
+   * (NACK with `errorMessage`) of the response `nonce`.
+   */
+  private sendDeltaRequest(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): void {
+    const req: DeltaDiscoveryRequest = { typeUrl, resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], initialResourceVersions: {}, responseNonce: '' };
+    if (initial || !sub.requested) {
+      // A wildcard type subscribes with no names (Envoy's legacy wildcard); a named type with none waits.
+      if (!WILDCARD_TYPES.has(typeUrl) && sub.names.length === 0) return;
+      req.resourceNamesSubscribe = [...sub.names];
+      for (const [name, r] of sub.held) if (WILDCARD_TYPES.has(typeUrl) || sub.names.includes(name)) req.initialResourceVersions[name] = r.version;
+    } else if (nonce !== undefined) {
+      req.responseNonce = nonce;
+      if (errorMessage !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorMessage };
+    } else {
+      const now = new Set(sub.names);
+      const before = new Set(sub.sentNames);
+      req.resourceNamesSubscribe = sub.names.filter((n) => !before.has(n));
+      req.resourceNamesUnsubscribe = sub.sentNames.filter((n) => !now.has(n));
+      if (req.resourceNamesSubscribe.length === 0 && req.resourceNamesUnsubscribe.length === 0) return;
+      // What is unsubscribed is forgotten, as Envoy does; the server sends nothing for it.
+      for (const n of req.resourceNamesUnsubscribe) sub.held.delete(n);
+    }
+    sub.sentNames = [...sub.names];
+    sub.requested = true;
+    this.writeFirst!(req);
+  }
+
+  /** Delta: apply the changes and removals to what is held, hand the proxy the whole set, ACK or NACK. */
+  private async handleDeltaResponse(stream: unknown, res: DeltaDiscoveryResponse): Promise<void> {
+    const sub = this.subs.get(res.typeUrl);
+    if (!sub) {
+      this.log.warn('xDS response for a type never subscribed; ignored', { type: res.typeUrl });
+      return;
+    }
+    const unchanged = res.resources.length === 0 && res.removedResources.length === 0 && sub.ackedVersion !== '';
+    let error: string | undefined;
+    const next = new Map(sub.held);
+    try {
+      for (const r of res.resources) {
+        const { '@type': _t, ...json } = decodeAny({ typeUrl: res.typeUrl, value: r.value });
+        next.set(r.name, { version: r.version, json });
+      }
+      for (const n of res.removedResources) next.delete(n);
+      // Nothing new (the answer to a resumed stream that already holds everything): nothing to apply.
+      if (!unchanged) {
+        const names = [...next.keys()].sort();
+        await this.opts.onResources(res.typeUrl, names.map((n) => (next.get(n) as { json: object }).json), res.systemVersionInfo);
+      }
+    } catch (err) {
+      error = (err as Error).message ?? String(err);
+    }
+    if (error === undefined) {
+      sub.held = next;
+      sub.ackedVersion = res.systemVersionInfo;
+      sub.lastError = undefined;
+      if (!unchanged) this.emit('ack', { typeUrl: res.typeUrl, version: res.systemVersionInfo });
+    } else {
+      sub.lastError = error;
+      this.log.warn('xDS update rejected (NACK); keeping the previous config', { type: res.typeUrl, version: res.systemVersionInfo, error });
+      this.emit('nack', { typeUrl: res.typeUrl, version: res.systemVersionInfo, error });
+    }
+    if (stream !== this.stream) return;
+    sub.lastNonce = res.nonce;
+    this.sendDeltaRequest(res.typeUrl, sub, false, error, res.nonce);
+  }
+
+  private async handleResponse(stream: unknown, res: DiscoveryResponse): Promise<void> {
     const sub = this.subs.get(res.typeUrl);
     if (!sub) {
       this.log.warn('xDS response for a type never subscribed; ignored', { type: res.typeUrl });
@@ -259,6 +340,7 @@ export class AdsClient extends EventEmitter {
     for (const s of this.subs.values()) {
       s.requested = false;
       s.lastNonce = '';
+      s.sentNames = [];
     }
     if (stream) {
       stream.removeAllListeners('data');
@@ -282,6 +364,10 @@ export class AdsClient extends EventEmitter {
       this.connect();
     }, delay);
   }
+}
+
+function newSubscription(names: string[]): Subscription {
+  return { names: normalize(names), ackedVersion: '', lastNonce: '', requested: false, held: new Map(), sentNames: [] };
 }
 
 function normalize(names: string[]): string[] {

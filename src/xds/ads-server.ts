@@ -14,7 +14,7 @@ import { TypeUrl } from './envoy-types.js';
 import { NameTableTypeUrl } from './name-table.js';
 import type { ProxyNode } from './node.js';
 import { proxyNodeFromMessage } from './node-message.js';
-import { adsServiceDefinition, encodeAnyList, encodeDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
+import { adsServiceDefinition, encodeAnyList, encodeDiscoveryResponse, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.js';
 import { deltaAdsMethod, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-discovery.js';
 import { DeltaPreparer, NOTHING_HELD, type HeldMap } from './delta-diff.js';
@@ -22,8 +22,7 @@ import type { NodeMessage } from './node-message.js';
 import type { AuthenticatableCall, PeerIdentity } from './peer-identity.js';
 import { silentLogger, type Logger } from './log.js';
 
-/** Types where an empty subscription means "everything" (Envoy's LDS/CDS, Istio's NDS). */
-export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster, NameTableTypeUrl]);
+export { WILDCARD_TYPES } from './discovery.js';
 /** Istio's push order: clusters before the endpoints and listeners that use them. */
 export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.Secret, NameTableTypeUrl];
 
@@ -109,6 +108,8 @@ interface TypeState extends TypeStatus {
   prevHeld?: HeldMap;
   /** Delta: the content a NACK refused; not sent again until it changes. */
   refused?: HeldMap;
+  /** Delta: versions of the last few responses by nonce (a delta ACK names only its nonce). */
+  recent?: Map<string, string>;
   /** Wildcard: a snapshot map every resource of which this proxy was found allowed to receive. */
   allowedMap?: ReadonlyMap<string, EncodedResource>;
 }
@@ -170,7 +171,7 @@ export class AdsServer extends EventEmitter {
       if (!c.node || !c.peer) continue;
       const types: Record<string, TypeStatus> = {};
       for (const [t, s] of c.types) {
-        const { denied: _denied, allowedMap: _allowed, inFlight: _inFlight, inFlightBytes: _bytes, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
+        const { denied: _denied, recent: _recent, allowedMap: _allowed, inFlight: _inFlight, inFlightBytes: _bytes, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
         types[t] = { ...status, names: [...status.names] };
       }
       out.push({ connectionId: c.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
@@ -419,6 +420,8 @@ export class AdsServer extends EventEmitter {
     const version = this.versionOf(typeUrl, wanted, selected === undefined);
     let prepared = this.deltas.prepare(typeUrl, st.held ?? NOTHING_HELD, wanted, version);
     if (!prepared) {
+      // Resumed: the proxy already holds exactly this (it said so in initial_resource_versions).
+      if (st.sentVersion === undefined && st.held !== undefined) st.sentVersion = st.ackedVersion = version;
       if (st.sentNonce !== undefined || !st.wildcard) {
         st.held = wanted;
         return;
@@ -430,6 +433,9 @@ export class AdsServer extends EventEmitter {
     st.held = wanted;
     st.sentVersion = version;
     st.sentNonce = prepared.nonce;
+    st.recent ??= new Map();
+    st.recent.set(prepared.nonce, version);
+    if (st.recent.size > 8) st.recent.delete(st.recent.keys().next().value as string);
     st.sentCount = prepared.changed;
     this.send(conn, prepared.message);
     this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: prepared.nonce, changed: prepared.changed, removed: prepared.removed });
@@ -473,6 +479,10 @@ export class AdsServer extends EventEmitter {
       const held = new Map(st.held);
       for (const n of dropped) held.delete(n);
       st.held = held;
+    }
+    if (req.responseNonce !== '' && req.responseNonce !== st.sentNonce && !req.errorDetail && st.recent?.has(req.responseNonce)) {
+      // An ACK of an earlier response, answered after a newer one went out: the proxy runs that version.
+      st.ackedVersion = st.recent.get(req.responseNonce);
     }
     if (req.responseNonce !== '' && req.responseNonce === st.sentNonce) {
       this.release(st);

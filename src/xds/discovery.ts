@@ -4,11 +4,16 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { envoyRoot } from './protos.js';
+import { TypeUrl } from './envoy-types.js';
+import { NameTableTypeUrl } from './name-table.js';
 import { messageFromJson, messageToJson, XdsCodecError } from './codec.js';
 import type { NodeMessage } from './node-message.js';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 export const ADS_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;
+
+/** Types where an empty subscription means "everything" (Envoy's LDS/CDS, Istio's NDS). */
+export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TypeUrl.Listener, TypeUrl.Cluster, NameTableTypeUrl]);
 
 /** google.rpc.Status as a NACK carries it. */
 export interface ErrorDetail {

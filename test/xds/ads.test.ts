@@ -38,8 +38,9 @@ class RecordingProxy {
   readonly got = new Map<string, { version: string; resources: object[] }[]>();
   readonly client: AdsClient;
   rejectListener: string | undefined;
-  constructor(h: Harness, readonly node: ProxyNode, credentials: () => Promise<AdsClientCredentials>, opts: { port?: number } = {}) {
+  constructor(h: Harness, readonly node: ProxyNode, credentials: () => Promise<AdsClientCredentials>, opts: { port?: number; protocol?: 'delta' | 'sotw' } = {}) {
     this.client = new AdsClient({
+      ...(opts.protocol ? { protocol: opts.protocol } : {}),
       address: opts.port ? `127.0.0.1:${opts.port}` : h.address,
       rootCertPem: h.rootPem,
       node,
@@ -73,12 +74,12 @@ async function tokenFor(h: Harness, ns: string, sa: string): Promise<() => Promi
   return async () => ({ token: await h.tokens.mint({ namespace: ns, serviceAccount: sa, ttlSeconds: 600 }) });
 }
 
-test('initial fetch over TLS with a token: CDS, EDS, LDS arrive and are ACKed', async (t) => {
+for (const protocol of ['delta', 'sotw'] as const) test(`initial fetch over TLS with a token: CDS, EDS, LDS arrive and are ACKed (${protocol})`, async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
   const node = testNode('client', 'default', 'sleep');
   h.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
-  const p = new RecordingProxy(h, node, await tokenFor(h, 'default', 'sleep'));
+  const p = new RecordingProxy(h, node, await tokenFor(h, 'default', 'sleep'), { protocol });
   t.after(() => p.client.close());
   p.client.start();
   await until(() => p.count(TypeUrl.Listener) > 0 && p.count(TypeUrl.ClusterLoadAssignment) > 0, 'LDS and EDS');
@@ -94,12 +95,12 @@ test('initial fetch over TLS with a token: CDS, EDS, LDS arrive and are ACKed', 
   assert.equal(status.types[TypeUrl.Cluster]!.ackedVersion, p.last(TypeUrl.Cluster)!.version);
 });
 
-test('a NACK is logged with the proxy error, the proxy keeps its last good config, and the next good version is pushed', async (t) => {
+for (const protocol of ['delta', 'sotw'] as const) test(`a NACK is logged with the proxy error, the proxy keeps its last good config, and the next good version is pushed (${protocol})`, async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
   const node = testNode('client', 'default', 'sleep');
   h.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
-  const p = new RecordingProxy(h, node, await tokenFor(h, 'default', 'sleep'));
+  const p = new RecordingProxy(h, node, await tokenFor(h, 'default', 'sleep'), { protocol });
   t.after(() => p.client.close());
   p.client.start();
   await until(() => p.count(TypeUrl.Listener) === 1, 'first LDS');
@@ -220,12 +221,12 @@ test('a workload certificate from the mesh CA authenticates the stream', async (
   assert.equal(h.ads.connectionStatus()[0]!.peer.spiffeId, 'spiffe://cluster.local/ns/default/sa/sleep');
 });
 
-test('after the control plane restarts the client reconnects, resends what it holds, and is not re-sent unchanged config', async (t) => {
+for (const protocol of ['delta', 'sotw'] as const) test(`after the control plane restarts the client reconnects, resends what it holds, and is not re-sent unchanged config (${protocol})`, async (t) => {
   const h1 = await startHarness();
   const port = Number(h1.address.split(':')[1]);
   const node = testNode('client', 'default', 'sleep');
   h1.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15001)));
-  const p = new RecordingProxy(h1, node, await tokenFor(h1, 'default', 'sleep'), { port });
+  const p = new RecordingProxy(h1, node, await tokenFor(h1, 'default', 'sleep'), { port, protocol });
   const later: Harness[] = [];
   t.after(async () => {
     await p.client.close();
