@@ -420,8 +420,13 @@ export class AdsServer extends EventEmitter {
     const version = this.versionOf(typeUrl, wanted, selected === undefined);
     let prepared = this.deltas.prepare(typeUrl, st.held ?? NOTHING_HELD, wanted, version);
     if (!prepared) {
-      // Resumed: the proxy already holds exactly this (it said so in initial_resource_versions).
-      if (st.sentVersion === undefined && st.held !== undefined) st.sentVersion = st.ackedVersion = version;
+      // Nothing to send and nothing unanswered: the proxy holds exactly this — resumed with it (it said
+      // so in initial_resource_versions), or back at what it kept after a NACK now that config is too.
+      if (st.held !== undefined && st.inFlight === undefined && st.sentVersion !== version) {
+        st.sentVersion = st.ackedVersion = version;
+        st.nackedVersion = undefined;
+        st.lastError = undefined;
+      }
       if (st.sentNonce !== undefined || !st.wildcard) {
         st.held = wanted;
         return;

@@ -117,3 +117,28 @@ test('delta: a proxy reconnecting with what it holds is sent only the difference
   const status = h.ads.connectionStatus().find((c) => c.types[TypeUrl.ClusterLoadAssignment])!;
   assert.deepEqual(status.types[TypeUrl.ClusterLoadAssignment]!.names, ['b']);
 });
+
+test('delta: after a NACK, config going back to what the proxy kept leaves it in sync without a push', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  const node = testNode('client', 'default', 'sleep');
+  const good = snap('1', [cluster('a')]);
+  h.cache.setSnapshot(node.id, good);
+  const s = await open(t, h, node);
+  s.send({ typeUrl: TypeUrl.Cluster });
+  await until(() => s.got.length === 1, 'first CDS');
+  s.ack(s.got[0]!);
+  const acked = s.got[0]!.systemVersionInfo;
+  await until(() => h.ads.connectionStatus()[0]?.types[TypeUrl.Cluster]?.ackedVersion === acked, 'the ACK');
+  h.cache.setSnapshot(node.id, snap('2', [cluster('a', '9s')]));
+  await until(() => s.got.length === 2, 'the bad change');
+  const nack = new Promise((resolve) => h.ads.once('nack', resolve));
+  s.ack(s.got[1]!, 'refused');
+  await nack;
+  h.cache.setSnapshot(node.id, snap('3', [cluster('a')]));
+  await until(() => {
+    const st = h.ads.connectionStatus()[0]?.types[TypeUrl.Cluster];
+    return st?.sentVersion === acked && st.ackedVersion === acked && st.nackedVersion === undefined;
+  }, 'the stream to read as in sync at the kept version');
+  assert.equal(s.got.length, 2, 'nothing was sent: the proxy already holds it');
+});
