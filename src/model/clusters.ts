@@ -15,7 +15,8 @@ import {
 import { toProtoDuration, toSeconds } from './duration.js';
 import { loadAssignment } from './endpoints.js';
 import { peerAuthenticationMode } from './peer-authentication.js';
-import { serviceEndpoints, serviceIdentities, type MeshService, type MeshServicePort, type ServiceEndpoint } from './services.js';
+import type { MeshService, MeshServicePort, ServiceEndpoint } from './services.js';
+import { serviceEndpoints, serviceIdentities } from './service-endpoints.js';
 import { credentialUpstream, fileUpstream, istioMutualUpstream, originationNames, tlsTransportSocket } from './tls-context.js';
 import { credentialAvailability } from './secrets.js';
 import { effectivePolicy, selectDestinationRule, type EffectivePolicy, type SelectedDestinationRule } from './traffic-policy.js';

@@ -4,7 +4,6 @@ import type { ConfigSnapshot, Pod, Service, ServiceEntry, WorkloadEntrySpec } fr
 import { resolveShortHost } from '../config/hosts.js';
 import { protocolFromPortName } from '../config/protocol.js';
 import { byString, labelsMatch, podHasProxy, podIp, TLS_MODE_LABEL } from './labels.js';
-import { pushContext } from './push-context.js';
 
 export interface MeshServicePort {
   port: number;
@@ -172,21 +171,14 @@ function workloadEntryEndpoint(se: ServiceEntry, we: WorkloadEntrySpec, port: Me
 
 /**
  * The endpoints behind one port of a service, optionally narrowed to a subset's labels, in a
- * deterministic order (by address, then port). Computed once per snapshot; the list is shared, so
- * callers must not change it.
+ * deterministic order (by address, then port). `pods` are the pods of the service's namespace.
+ * (`service-endpoints.ts` memoises this per snapshot.)
  */
-export function serviceEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): readonly ServiceEndpoint[] {
-  const push = pushContext(snapshot);
-  // The registry's own service object for this host; another object (a caller's copy) is not memoised.
-  if (push.serviceByHost.get(svc.hostname) !== svc) return computeEndpoints(snapshot, svc, port, subsetLabels);
-  const subsetKey = subsetLabels ? JSON.stringify(Object.entries(subsetLabels).sort((a, b) => byString(a[0], b[0]))) : '';
-  return push.memo(`endpoints|${svc.hostname}|${port.port}|${port.name}|${subsetKey}`, () => computeEndpoints(snapshot, svc, port, subsetLabels));
-}
-
-function computeEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): ServiceEndpoint[] {
+export function computeEndpoints(pods: readonly Pod[], svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): ServiceEndpoint[] {
   const out: ServiceEndpoint[] = [];
   const selectPods = (selector: Record<string, string>, targetPort: number | string | undefined): void => {
-    for (const pod of pushContext(snapshot).podsIn(svc.namespace)) {
+    for (const pod of pods) {
+      if (pod.metadata.namespace !== svc.namespace) continue;
       if (!labelsMatch(selector, pod.metadata.labels)) continue;
       if (!labelsMatch(subsetLabels, pod.metadata.labels)) continue;
       const p = typeof targetPort === 'string' ? containerPortByName(pod, targetPort) : (targetPort ?? port.port);
@@ -216,18 +208,11 @@ function computeEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: Mesh
   return out.sort((a, b) => byString(a.address, b.address) || a.port - b.port);
 }
 
-/** SPIFFE identities of a service's backends, for ISTIO_MUTUAL SAN checks (Istio's service accounts). */
-export function serviceIdentities(snapshot: ConfigSnapshot, svc: MeshService, trustDomain: string): string[] {
-  const push = pushContext(snapshot);
-  if (push.serviceByHost.get(svc.hostname) !== svc) return computeIdentities(snapshot, svc, trustDomain);
-  // A fresh array each time: callers put it into resources they own.
-  return [...push.memo(`identities|${svc.hostname}|${trustDomain}`, () => computeIdentities(snapshot, svc, trustDomain))];
-}
-
-function computeIdentities(snapshot: ConfigSnapshot, svc: MeshService, trustDomain: string): string[] {
+/** SPIFFE identities of a service's backends (`endpointsOf` each port), for ISTIO_MUTUAL SAN checks. */
+export function computeIdentities(svc: MeshService, trustDomain: string, endpointsOf: (port: MeshServicePort) => readonly ServiceEndpoint[]): string[] {
   const ids = new Set<string>();
   for (const port of svc.ports) {
-    for (const ep of serviceEndpoints(snapshot, svc, port)) {
+    for (const ep of endpointsOf(port)) {
       if (ep.serviceAccount) ids.add(`spiffe://${trustDomain}/ns/${ep.namespace}/sa/${ep.serviceAccount}`);
     }
   }
