@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
+import { referencedSecrets } from '../xds/resource-refs.js';
 import type { ProxyNode } from '../xds/node.js';
 import { AccessLogger, type AccessLogOptions } from './access-log.js';
 import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
@@ -67,6 +68,8 @@ export class Proxy implements ListenerDeps {
   private readonly expiry: CertificateExpiryWatch;
   private listenersReceived = false;
   private clustersReceived = false;
+  /** The initial fetch completed (see isReady); stays true. */
+  private initialized = false;
   private closing = false;
   private serial = Promise.resolve();
 
@@ -339,9 +342,18 @@ export class Proxy implements ListenerDeps {
     return [...this.listeners.keys()];
   }
 
-  /** Ready once the first LDS and CDS updates were applied (Envoy's initial fetch), and not draining. */
+  /**
+   * Ready once the first LDS and CDS updates were applied and every SDS secret their listeners and
+   * clusters name has arrived (Envoy's initial fetch, with its warming), and not draining. Once ready,
+   * a secret withdrawn later does not make the proxy unready again (as Envoy's init manager).
+   */
   isReady(): boolean {
-    return this.listenersReceived && this.clustersReceived && !this.closing;
+    if (this.closing || !this.listenersReceived || !this.clustersReceived) return false;
+    if (this.initialized) return true;
+    for (const v of this.listenerVersions.values()) for (const n of referencedSecrets(TypeUrl.Listener, v.value)) if (!this.secrets.get(n)) return false;
+    for (const v of this.clusterVersions.values()) for (const n of referencedSecrets(TypeUrl.Cluster, v.value)) if (!this.secrets.get(n)) return false;
+    this.initialized = true;
+    return true;
   }
 
   /** Config in Envoy's /config_dump JSON shape. */

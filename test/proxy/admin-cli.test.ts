@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startAdmin } from '../../src/proxy/admin.js';
 import { runProxyConfig } from '../../src/cli/proxy-config.js';
-import { caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR } from './helpers.js';
+import { caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR, upstreamTls } from './helpers.js';
 
 test('proxy-config prints listeners, clusters, endpoints and secrets as tables and JSON', async (t) => {
   const echo = await echoServer(t);
@@ -63,4 +63,19 @@ test('graceful drain: new connections are refused, an open one finishes within t
   assert.equal(b, 'b', 'the open connection keeps working during the drain');
   open.end();
   await drained;
+});
+
+test('readiness waits for the SDS secrets the first clusters and listeners name, then stays ready', async (t) => {
+  const { proxy } = newProxy(t);
+  const ca = await makeCa('readiness-ca');
+  const leaf = await issue(ca, { dns: ['client.example'] });
+  proxy.applyClusters([staticCluster('c', [{ port: 1 }], { transportSocket: upstreamTls({ cert: 'kubernetes://cred', ca: 'kubernetes://cred-cacert' }) })]);
+  await proxy.applyListeners([listener('l', 0, [{ filters: [tcpProxyFilter('c')] }])]);
+  assert.equal(proxy.isReady(), false, 'the cluster\'s credential has not arrived');
+  proxy.applySecrets([certSecret('kubernetes://cred', leaf)]);
+  assert.equal(proxy.isReady(), false, 'its CA has not arrived');
+  proxy.applySecrets([certSecret('kubernetes://cred', leaf), caSecret('kubernetes://cred-cacert', ca)]);
+  assert.equal(proxy.isReady(), true);
+  proxy.applySecrets([]);
+  assert.equal(proxy.isReady(), true, 'a secret withdrawn after start does not make the proxy unready');
 });
