@@ -77,9 +77,8 @@ export class ProxyPusher {
       this.shapesOf = config;
     }
     let snapshot: Snapshot | undefined;
-    let key: string | undefined;
     try {
-      key = proxyShapeKey(config, node);
+      const key = proxyShapeKey(config, node);
       snapshot = this.shapes.get(key);
       if (!snapshot) {
         snapshot = snapshotFromResources(String(config.version), generateProxyResources(config, node), buildNameTable(config, node));

@@ -53,16 +53,23 @@ export interface AdsServerOptions {
 }
 
 /**
- * One type's resources in name order, their version (a hash of names and contents), and the whole
- * DiscoveryResponse serialised once for every stream it goes to. Its nonce is unique to this prepared
- * object, so it is unique on every stream it is sent on: a stream is never sent the same prepared
- * response twice (the version would not have changed).
+ * One type's resources in name order, their version (a hash of names and contents), and — built on
+ * first use, since most requests (ACKs) only compare versions — the whole DiscoveryResponse serialised
+ * once for every stream it goes to. Its nonce is unique to this prepared object, so it is unique on
+ * every stream it is sent on: a stream is never sent the same prepared response twice (the version
+ * would not have changed).
  */
 interface PreparedSelection {
   resources: EncodedResource[];
   version: string;
-  nonce: string;
-  message: Buffer;
+  wire(): { nonce: string; message: Buffer };
+}
+
+/** A hash of exactly the resources (names and content hashes, in name order) of one type. */
+function contentVersion(typeUrl: string, sorted: readonly EncodedResource[]): string {
+  const h = createHash('sha256').update(typeUrl);
+  for (const r of sorted) h.update(`\0${r.name}\0${r.hash}`);
+  return h.digest('hex').slice(0, 16);
 }
 
 /** Whether two maps hold the same names with the same contents. */
@@ -401,13 +408,14 @@ export class AdsServer extends EventEmitter {
     } else if (st.sentVersion === version) {
       return;
     }
-    if (!this.takeSlot(conn, st, typeUrl, sel.message.length)) return;
+    const { nonce, message } = sel.wire();
+    if (!this.takeSlot(conn, st, typeUrl, message.length)) return;
     st.sentVersion = version;
-    st.sentNonce = sel.nonce;
+    st.sentNonce = nonce;
     st.sentCount = sel.resources.length;
-    this.send(conn, sel.message);
-    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: sel.nonce, resources: sel.resources.length });
-    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: sel.nonce, names: sel.resources.map((r) => r.name) });
+    this.send(conn, message);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce, resources: sel.resources.length });
+    if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce, names: sel.resources.map((r) => r.name) });
   }
 
   /**
@@ -451,9 +459,7 @@ export class AdsServer extends EventEmitter {
   private versionOf(typeUrl: string, m: ReadonlyMap<string, EncodedResource>, shared: boolean): string {
     const cached = shared ? this.versions.get(m) : undefined;
     if (cached) return cached;
-    const h = createHash('sha256').update(typeUrl);
-    for (const r of [...m.values()].sort(byResourceName)) h.update(`\0${r.name}\0${r.hash}`);
-    const v = h.digest('hex').slice(0, 16);
+    const v = contentVersion(typeUrl, [...m.values()].sort(byResourceName));
     if (shared) this.versions.set(m, v);
     return v;
   }
@@ -536,14 +542,23 @@ export class AdsServer extends EventEmitter {
     (conn.call as { write(b: Buffer): boolean }).write(message);
   }
 
+  /** `resources` in name order, prepared for the wire (see PreparedSelection). */
   private prepare(typeUrl: string, resources: EncodedResource[]): PreparedSelection {
-    const h = createHash('sha256').update(typeUrl);
-    for (const r of resources) h.update(`\0${r.name}\0${r.hash}`);
-    const version = h.digest('hex').slice(0, 16);
-    const nonce = `${this.noncePrefix}-${++this.nextNonce}`;
-    const res: DiscoveryResponse = { versionInfo: version, resources: [], encodedResources: encodeAnyList(typeUrl, resources.map((r) => r.value)), typeUrl, nonce };
-    if (this.opts.controlPlaneId) res.controlPlaneId = this.opts.controlPlaneId;
-    return { resources, version, nonce, message: encodeDiscoveryResponse(res) };
+    const version = contentVersion(typeUrl, resources);
+    let wire: { nonce: string; message: Buffer } | undefined;
+    return {
+      resources,
+      version,
+      wire: () => {
+        if (!wire) {
+          const nonce = `${this.noncePrefix}-${++this.nextNonce}`;
+          const res: DiscoveryResponse = { versionInfo: version, resources: [], encodedResources: encodeAnyList(typeUrl, resources.map((r) => r.value)), typeUrl, nonce };
+          if (this.opts.controlPlaneId) res.controlPlaneId = this.opts.controlPlaneId;
+          wire = { nonce, message: encodeDiscoveryResponse(res) };
+        }
+        return wire;
+      },
+    };
   }
 
   /** Frees the budget a type's unanswered response holds, and hands it to waiting streams. */
