@@ -2,7 +2,7 @@
 // lab's bridges and the WAN) or on lo limited to the lab's 127.b.0.0/16 (loopback mode), then a search
 // of every TCP flow between two pods for text that must never appear in clear.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { terminateChild } from './child-exit.js';
@@ -69,32 +69,65 @@ function startTcpdump(argv: string[], file: string, filter = 'tcp'): Promise<Chi
 }
 
 /**
- * "listening on" from tcpdump does not prove packets reach the file yet (seen on a loaded machine):
- * send one connection inside the watched block and wait until the capture file grows past its header.
+ * "listening on" from tcpdump does not prove packets reach the file yet (seen on a loaded machine), and
+ * SIGTERM does not wait for packets the kernel holds but tcpdump has not read. Both are settled the same
+ * way: send one connection carrying a unique marker inside the watched block and wait until the marker is
+ * in the capture file. tcpdump writes packets in the order it reads them, so once the marker is there,
+ * everything sent before it is there too.
  */
 function probeHost(loopbackNet: string): string {
   const [a, b] = loopbackNet.split('.');
   return `${a}.${b}.255.254`;
 }
 
-async function provenLive(file: string, loopbackNet: string): Promise<void> {
+/** Whether the bytes of `file` from `from` on contain `marker` (a capture can be large: only its tail is read). */
+function tailIncludes(file: string, from: number, marker: string): boolean {
+  const size = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  if (size <= from) return false;
+  const buf = Buffer.allocUnsafe(size - from);
+  const fd = openSync(file, 'r');
+  try {
+    const n = readSync(fd, buf, 0, buf.length, from);
+    return buf.subarray(0, n).includes(marker);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function probeUntilCaptured(file: string, loopbackNet: string, what: string): Promise<void> {
   const host = probeHost(loopbackNet);
+  const marker = `meshgate-wire-probe-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const server = net.createServer((s) => { s.resume(); s.end(); }); // resume: read the probe and its FIN so the socket closes
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
   try {
     const port = (server.address() as net.AddressInfo).port;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 15_000;
+    const from = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
     while (Date.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const c = net.connect({ host, port }, () => c.end('meshgate-wire-probe'));
+        const c = net.connect({ host, port }, () => c.end(marker));
         c.on('close', () => resolve()).on('error', () => resolve());
       });
-      await new Promise((r) => setTimeout(r, 100));
-      if ((statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 24) return; // 24 bytes: the pcap file header
+      for (let i = 0; i < 5 && Date.now() < deadline; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (tailIncludes(file, from, marker)) return;
+      }
     }
-    throw new WireCheckError('E_WIRE_CHECK', `tcpdump on lo captured nothing within 10 s (${file})`);
+    throw new WireCheckError('E_WIRE_CHECK', `tcpdump on lo did not capture the probe ${what} within 15 s (${file})`);
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+async function untilQuiet(files: string[]): Promise<void> {
+  const sizes = () => files.map((f) => statSync(f, { throwIfNoEntry: false })?.size ?? 0).join(',');
+  const deadline = Date.now() + 5_000;
+  let last = sizes();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = sizes();
+    if (now === last) return;
+    last = now;
   }
 }
 
@@ -121,7 +154,7 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
       children.push(child);
       files.push(file);
       links.push('lo');
-      await provenLive(file, target.loopbackNet);
+      await probeUntilCaptured(file, target.loopbackNet, 'at start');
     }
   } catch (err) {
     await Promise.all(children.map((c) => terminateChild(c, 3_000)));
@@ -130,13 +163,16 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
   const probe = target.mode === 'loopback' ? probeHost(target.loopbackNet) : undefined;
   let stopped: Promise<Map<string, TcpFlowData>> | undefined;
   const stop = async (): Promise<Map<string, TcpFlowData>> => {
-    // SIGTERM makes tcpdump flush and close its file; --immediate-mode above means no packet is still
-    // waiting in a kernel ring block when it does.
+    // Loopback: every packet sent before stop() is in the file before tcpdump is told to exit.
+    // SIGTERM then makes tcpdump flush and close its file.
+    // Namespaces have no probe host of the check's own: wait until no file has grown for 200 ms.
+    if (target.mode === 'loopback') await probeUntilCaptured(files[0]!, target.loopbackNet, 'at stop');
+    else await untilQuiet(files);
     await Promise.all(children.map((c) => terminateChild(c, 5_000)));
     const flows = new Map<string, TcpFlowData>();
     for (const f of files) {
       for (const [k, v] of tcpFlowsFromPcap(readFileSync(f))) {
-        if (probe && k.includes(`${probe}:`)) continue; // provenLive's own connections are not the lab's traffic
+        if (probe && k.includes(`${probe}:`)) continue; // the probes are not the lab's traffic
         const prev = flows.get(k);
         if (!prev || prev.payload.length < v.payload.length) flows.set(k, v);
       }
