@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { ADS_METHOD_PATH, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/discovery.js';
 import { DELTA_ADS_METHOD_PATH, encodeDeltaRequest, type DeltaDiscoveryRequest } from '../../src/xds/delta-discovery.js';
+import { contentVersion } from '../../src/xds/content-version.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { XDS_CHANNEL_OPTIONS } from '../../src/xds/ads-client.js';
@@ -65,27 +66,29 @@ export interface LightDeltaResponse {
   versionInfo: string;
   typeUrl: string;
   nonce: string;
-  resources: { name: string; value: Uint8Array }[];
+  resources: { name: string; version: string; value: Uint8Array }[];
   removed: string[];
 }
 
-/** A DeltaDiscoveryResponse: each Resource {name = 3, resource = 2 (Any)} read in place, and the removals. */
+/** A DeltaDiscoveryResponse: each Resource {version = 1, name = 3, resource = 2 (Any)} read in place, and the removals. */
 export function decodeLightDeltaResponse(buf: Buffer): LightDeltaResponse {
-  const resources: { name: string; value: Uint8Array }[] = [];
+  const resources: { name: string; version: string; value: Uint8Array }[] = [];
   const removed: string[] = [];
   const env = readEnvelope(
     buf,
     (bytes) => {
       const res = protobuf.Reader.create(bytes);
       let name = '';
+      let version = '';
       let value: Uint8Array = new Uint8Array();
       while (res.pos < res.len) {
         const t = res.uint32();
         if (t >>> 3 === 3) name = res.string();
+        else if (t >>> 3 === 1) version = res.string();
         else if (t >>> 3 === 2) value = anyValue(res.bytes());
         else res.skipType(t & 7);
       }
-      resources.push({ name, value });
+      resources.push({ name, version, value });
     },
     (name) => removed.push(name),
   );
@@ -120,11 +123,42 @@ export interface FleetOptions {
   protocol?: 'delta' | 'sotw';
 }
 
+/** What a delta client holds of one type (name → version), with a cheap order-free digest of it. */
+class HeldSet {
+  readonly versions = new Map<string, string>();
+  /** Sum of a 32-bit FNV-1a of each `name\0version`: a cache key for the completeness check, not a proof. */
+  digest = 0;
+
+  private static term(name: string, version: string): number {
+    let h = 0x811c9dc5;
+    const s = `${name}\0${version}`;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return h >>> 0;
+  }
+
+  set(name: string, version: string): void {
+    const old = this.versions.get(name);
+    if (old !== undefined) this.digest = (this.digest - HeldSet.term(name, old)) >>> 0;
+    this.versions.set(name, version);
+    this.digest = (this.digest + HeldSet.term(name, version)) >>> 0;
+  }
+
+  delete(name: string): void {
+    const old = this.versions.get(name);
+    if (old === undefined) return;
+    this.versions.delete(name);
+    this.digest = (this.digest - HeldSet.term(name, old)) >>> 0;
+  }
+}
+
 interface ClientState {
   versions: Map<string, string>;
-  edsNames: string[];
+  /** The EDS subscription. */
+  edsNames: Set<string>;
   /** Delta: the clusters held (name → uses EDS). */
   clusters: Map<string, boolean>;
+  /** Delta: what is held of each type. */
+  held: Map<string, HeldSet>;
   /** When each type was first received, and when CDS last changed. */
   firstAt: Map<string, number>;
   cdsChanges: number[];
@@ -132,6 +166,7 @@ interface ClientState {
 }
 
 export class AdsFleet {
+  private readonly completeness = new Map<string, boolean>();
   private readonly clients: grpc.Client[] = [];
   private readonly streams: grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, LightResponse | LightDeltaResponse>[] = [];
   readonly states: ClientState[] = [];
@@ -164,7 +199,7 @@ export class AdsFleet {
     this.clients.push(client);
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${await this.opts.token(i)}`);
-    const state: ClientState = { versions: new Map(), edsNames: [], clusters: new Map(), firstAt: new Map(), cdsChanges: [], errors: [] };
+    const state: ClientState = { versions: new Map(), edsNames: new Set(), clusters: new Map(), held: new Map(), firstAt: new Map(), cdsChanges: [], errors: [] };
     this.states[i] = state;
     const stream = this.opts.protocol === 'sotw' ? this.openSotw(client, md, i, state) : this.openDelta(client, md, i, state);
     this.streams.push(stream as grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, LightResponse | LightDeltaResponse>);
@@ -172,6 +207,22 @@ export class AdsFleet {
     stream.on('status', (s: grpc.StatusObject) => {
       if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) state.errors.push(`${grpc.status[s.code]}: ${s.details}`);
     });
+  }
+
+  /**
+   * Whether `held` hashes to `version`. Clients of one shape pass through the same states, so the
+   * answer is shared by (type, size, digest, version): one hash per distinct state, not per client.
+   */
+  private holdsVersion(typeUrl: string, held: HeldSet, version: string): boolean {
+    const key = `${typeUrl}|${held.versions.size}|${held.digest}|${version}`;
+    let ok = this.completeness.get(key);
+    if (ok === undefined) {
+      const sorted = [...held.versions].map(([name, hash]) => ({ name, hash })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      ok = contentVersion(typeUrl, sorted) === version;
+      if (this.completeness.size > 100_000) this.completeness.clear();
+      this.completeness.set(key, ok);
+    }
+    return ok;
   }
 
   private received(state: ClientState, typeUrl: string, version: string): void {
@@ -199,12 +250,12 @@ export class AdsFleet {
       if (res.typeUrl === TypeUrl.Cluster) {
         const eds = res.resources.map(clusterNameAndType).filter((c) => c.eds).map((c) => c.name).sort();
         send(TypeUrl.Cluster, [], res.versionInfo, res.nonce);
-        if (eds.join('\n') !== state.edsNames.join('\n')) {
-          state.edsNames = eds;
+        if (eds.length !== state.edsNames.size || eds.some((n) => !state.edsNames.has(n))) {
+          state.edsNames = new Set(eds);
           send(TypeUrl.ClusterLoadAssignment, eds, state.versions.get(TypeUrl.ClusterLoadAssignment) ?? '', '');
         }
       } else if (res.typeUrl === TypeUrl.ClusterLoadAssignment) {
-        send(res.typeUrl, state.edsNames, res.versionInfo, res.nonce);
+        send(res.typeUrl, [...state.edsNames], res.versionInfo, res.nonce);
       } else {
         send(res.typeUrl, [], res.versionInfo, res.nonce);
       }
@@ -223,7 +274,17 @@ export class AdsFleet {
       sentNode = true;
     };
     stream.on('data', (res: LightDeltaResponse) => {
-      this.received(state, res.typeUrl, res.versionInfo);
+      // A large difference arrives in several responses: a type counts as received once what is held
+      // hashes to the version every piece reports (see src/xds/content-version.ts).
+      let held = state.held.get(res.typeUrl);
+      if (!held) state.held.set(res.typeUrl, (held = new HeldSet()));
+      for (const r of res.resources) held.set(r.name, r.version);
+      for (const n of res.removed) held.delete(n);
+      // EDS also waits until every subscribed assignment is there (a response may answer an older subscription).
+      const h = held;
+      if (this.holdsVersion(res.typeUrl, h, res.versionInfo) && (res.typeUrl !== TypeUrl.ClusterLoadAssignment || h.versions.size >= state.edsNames.size && [...state.edsNames].every((n) => h.versions.has(n)))) {
+        this.received(state, res.typeUrl, res.versionInfo);
+      }
       send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
       if (res.typeUrl !== TypeUrl.Cluster) return;
       // Only what this response touched can change the EDS subscription, as in Envoy's CDS update.
@@ -241,8 +302,8 @@ export class AdsFleet {
         state.clusters.delete(n);
       }
       if (subscribe.length > 0 || unsubscribe.length > 0) {
-        const gone = new Set(unsubscribe);
-        state.edsNames = [...state.edsNames.filter((n) => !gone.has(n)), ...subscribe].sort();
+        for (const n of unsubscribe) state.edsNames.delete(n);
+        for (const n of subscribe) state.edsNames.add(n);
         send({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
       }
     });
@@ -253,7 +314,7 @@ export class AdsFleet {
 
   /** Clients that have CDS and LDS (and EDS when CDS named EDS clusters). */
   fullyPushed(): number {
-    return this.states.filter((s) => s && s.versions.has(TypeUrl.Cluster) && s.versions.has(TypeUrl.Listener) && (s.edsNames.length === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment))).length;
+    return this.states.filter((s) => s && s.versions.has(TypeUrl.Cluster) && s.versions.has(TypeUrl.Listener) && (s.edsNames.size === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment))).length;
   }
 
   /** How many clients have received each type so far, as `CDS 10, EDS 4, LDS 2` (progress reports). */

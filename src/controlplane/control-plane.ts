@@ -146,7 +146,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       controlPlaneId: `meshgate-${opts.clusterId}`,
       logger: log,
       authenticate: makeAuthenticator({ trustDomains: [opts.trustDomain], ...(verifier ? { verifyToken: (t: string) => verifier.verify(t) } : {}) }),
-      authorizeResource: (node: ProxyNode, _peer: PeerIdentity, typeUrl: string, name: string) => typeUrl !== TypeUrl.Secret || proxyMayReadSecret(store.snapshot(), node, name),
+      authorizeResource: (node: ProxyNode, _peer: PeerIdentity, _typeUrl: string, name: string) => proxyMayReadSecret(store.snapshot(), node, name),
+      authorizedTypes: [TypeUrl.Secret],
     });
     ads.on('connected', (e: { node: ProxyNode }) => {
       metrics.connected.inc({ version: e.node.version ?? 'unknown' });

@@ -7,7 +7,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { hostMatches, hostSubsetOf } from '../config/hosts.js';
 import { byString, labelsMatch } from './labels.js';
 import { isExportedTo } from './services.js';
-import { pushContext } from './push-context.js';
+import { pushContext, type HostIndexed } from './push-context.js';
 
 /** The four per-cluster settings after merging; undefined fields take Istio's defaults. */
 export type EffectivePolicy = Pick<TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
@@ -26,9 +26,18 @@ export interface SelectedDestinationRule {
  * for the same host, which Istio does only for rules without conflicting fields).
  */
 export function selectDestinationRule(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string, serviceNamespace: string): SelectedDestinationRule | undefined {
+  const push = pushContext(snapshot);
+  const candidates = push.destinationRules.candidates(hostname);
+  // Without a workloadSelector among the candidates the answer depends on the proxy's namespace alone,
+  // and every proxy of a namespace asks it for every service: computed once per snapshot.
+  if (candidates.some((c) => c.object.spec.workloadSelector)) return selectAmong(snapshot, node, hostname, serviceNamespace, candidates);
+  return push.memo(`dr|${node.namespace}|${serviceNamespace}|${hostname}`, () => selectAmong(snapshot, node, hostname, serviceNamespace, candidates));
+}
+
+function selectAmong(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string, serviceNamespace: string, candidates: readonly HostIndexed<DestinationRule>[]): SelectedDestinationRule | undefined {
   let best: { rule: DestinationRule; rank: [number, number, number, string] } | undefined;
   const nsOrder = [node.namespace, serviceNamespace, snapshot.meshConfig.rootNamespace];
-  for (const { object: dr, hosts } of pushContext(snapshot).destinationRules.candidates(hostname)) {
+  for (const { object: dr, hosts } of candidates) {
     const host = hosts[0] as string;
     if (!hostMatches(host, hostname) || !hostSubsetOf(hostname, host)) continue;
     if (dr.spec.workloadSelector) {

@@ -8,7 +8,7 @@
 // (its request's version_info) is not sent it again. A NACKed version is never resent; the proxy keeps
 // its last good config and the next different content is pushed when it exists.
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
+import { contentVersion } from './content-version.js';
 import * as grpc from '@grpc/grpc-js';
 import { TypeUrl } from './envoy-types.js';
 import { NameTableTypeUrl } from './name-table.js';
@@ -36,6 +36,11 @@ export interface AdsServerOptions {
   authenticate: (call: AuthenticatableCall) => Promise<PeerIdentity>;
   /** Whether this proxy may receive this resource; SDS secrets are filtered by it. Default: allow all. */
   authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean;
+  /**
+   * The types `authorizeResource` decides (default: every type). The others are sent without asking it:
+   * a push of a thousand clusters to thousands of proxies would otherwise ask it millions of times.
+   */
+  authorizedTypes?: readonly string[];
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   controlPlaneId?: string;
   /**
@@ -49,6 +54,8 @@ export interface AdsServerOptions {
   maxInFlightBytes?: number;
   /** How long one unanswered response may hold its place (default 15 s). */
   inFlightTimeoutMs?: number;
+  /** Delta: the largest response; a larger difference goes out in several (see delta-diff.ts; default 64 KiB). */
+  maxDeltaResponseBytes?: number;
   logger?: Logger;
 }
 
@@ -63,13 +70,6 @@ interface PreparedSelection {
   resources: EncodedResource[];
   version: string;
   wire(): { nonce: string; message: Buffer };
-}
-
-/** A hash of exactly the resources (names and content hashes, in name order) of one type. */
-function contentVersion(typeUrl: string, sorted: readonly EncodedResource[]): string {
-  const h = createHash('sha256').update(typeUrl);
-  for (const r of sorted) h.update(`\0${r.name}\0${r.hash}`);
-  return h.digest('hex').slice(0, 16);
 }
 
 /** Whether two maps hold the same names with the same contents. */
@@ -117,6 +117,8 @@ interface TypeState extends TypeStatus {
   refused?: HeldMap;
   /** Delta: versions of the last few responses by nonce (a delta ACK names only its nonce). */
   recent?: Map<string, string>;
+  /** Delta: nonces of the pieces before the last of the response in flight (a NACK of any refuses it). */
+  pieceNonces?: Set<string>;
   /** Wildcard: a snapshot map every resource of which this proxy was found allowed to receive. */
   allowedMap?: ReadonlyMap<string, EncodedResource>;
 }
@@ -133,6 +135,12 @@ interface Connection {
   closed: boolean;
   /** Types waiting for in-flight budget. */
   queued: Set<string>;
+  /**
+   * Serialised responses waiting for the one being written: each is written when the previous one has
+   * reached the socket, so the TLS layer is never handed more than one response at a time.
+   */
+  out: Buffer[];
+  writing: boolean;
 }
 
 export class AdsServer extends EventEmitter {
@@ -157,7 +165,7 @@ export class AdsServer extends EventEmitter {
     this.cache = opts.cache;
     this.log = opts.logger ?? silentLogger;
     this.cache.on('updated', (nodeId: string) => this.onSnapshot(nodeId));
-    this.deltas = new DeltaPreparer(this.noncePrefix, opts.controlPlaneId);
+    this.deltas = new DeltaPreparer(this.noncePrefix, opts.controlPlaneId, opts.maxDeltaResponseBytes);
   }
 
   /** Registers the ADS service on a gRPC server (which may also serve the CA, as istiod does on 15012). */
@@ -192,7 +200,7 @@ export class AdsServer extends EventEmitter {
   }
 
   private handleStream(call: AdsCall | DeltaAdsCall, delta: boolean): void {
-    const conn: Connection = { id: `c${++this.nextConnection}`, call, delta, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set() };
+    const conn: Connection = { id: `c${++this.nextConnection}`, call, delta, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set(), out: [], writing: false };
     this.connections.add(conn);
     const pending: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
     const handle = (req: DiscoveryRequest | DeltaDiscoveryRequest): void => (delta ? this.onDeltaRequest(conn, req as DeltaDiscoveryRequest) : this.onRequest(conn, req as DiscoveryRequest));
@@ -352,6 +360,12 @@ export class AdsServer extends EventEmitter {
     // Everything, as last time: nothing to filter or check again (a push to thousands of proxies asks this
     // for every response and every ACK).
     if (st.wildcard && st.allowedMap === byName) return undefined;
+    const authorize = this.opts.authorizeResource;
+    const authorizing = authorize !== undefined && conn.peer !== undefined && (this.opts.authorizedTypes === undefined || this.opts.authorizedTypes.includes(typeUrl));
+    if (st.wildcard && !authorizing) {
+      st.allowedMap = byName;
+      return undefined;
+    }
     let selected: EncodedResource[];
     let full: boolean;
     if (st.wildcard) {
@@ -365,16 +379,16 @@ export class AdsServer extends EventEmitter {
       }
       full = selected.length === byName.size;
     }
-    const authorize = this.opts.authorizeResource;
-    if (authorize && conn.peer) {
-      const allowed = selected.filter((r) => authorize(node, conn.peer!, typeUrl, r.name));
+    const peer = conn.peer;
+    if (authorizing && peer) {
+      const allowed = selected.filter((r) => authorize(node, peer, typeUrl, r.name));
       if (allowed.length !== selected.length) {
         const kept = new Set(allowed);
         for (const r of selected) {
           if (kept.has(r) || st.denied.has(r.name)) continue;
           st.denied.add(r.name);
-          this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${conn.peer.namespace}/${conn.peer.serviceAccount}`, type: typeUrl, resource: r.name });
-          this.emit('denied', { node, peer: conn.peer, typeUrl, name: r.name });
+          this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: r.name });
+          this.emit('denied', { node, peer, typeUrl, name: r.name });
         }
         selected = allowed;
         full = false;
@@ -441,17 +455,18 @@ export class AdsServer extends EventEmitter {
       }
       prepared = this.deltas.empty(typeUrl, version);
     }
-    if (!this.takeSlot(conn, st, typeUrl, prepared.message.length)) return;
+    if (!this.takeSlot(conn, st, typeUrl, prepared.bytes)) return;
     st.prevHeld = st.held ?? NOTHING_HELD;
     st.held = wanted;
     st.sentVersion = version;
     st.sentNonce = prepared.nonce;
+    st.pieceNonces = prepared.pieces.length > 1 ? new Set(prepared.pieces.slice(0, -1).map((p) => p.nonce)) : undefined;
     st.recent ??= new Map();
     st.recent.set(prepared.nonce, version);
     if (st.recent.size > 8) st.recent.delete(st.recent.keys().next().value as string);
     st.sentCount = prepared.changed;
-    this.send(conn, prepared.message);
-    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: prepared.nonce, changed: prepared.changed, removed: prepared.removed });
+    for (const piece of prepared.pieces) this.send(conn, piece.message);
+    this.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: prepared.nonce, changed: prepared.changed, removed: prepared.removed, pieces: prepared.pieces.length });
     if (this.listenerCount('push') > 0) this.emit('push', { node, typeUrl, version, nonce: prepared.nonce, delta: true, changed: prepared.changed, removed: prepared.removed });
   }
 
@@ -495,7 +510,10 @@ export class AdsServer extends EventEmitter {
       // An ACK of an earlier response, answered after a newer one went out: the proxy runs that version.
       st.ackedVersion = st.recent.get(req.responseNonce);
     }
-    if (req.responseNonce !== '' && req.responseNonce === st.sentNonce) {
+    // An earlier piece of the response in flight: its ACK waits for the last piece's; its NACK refuses
+    // the whole response (the proxy may have applied earlier pieces: they are resent if still wanted).
+    const piece = req.responseNonce !== '' && st.pieceNonces?.delete(req.responseNonce) === true;
+    if ((req.responseNonce !== '' && req.responseNonce === st.sentNonce) || (piece && req.errorDetail)) {
       this.release(st);
       if (req.errorDetail) {
         st.nackedVersion = st.sentVersion;
@@ -503,6 +521,12 @@ export class AdsServer extends EventEmitter {
         // The proxy kept what it had: the next response is computed from there, not from what it refused.
         st.refused = st.held;
         st.held = st.prevHeld;
+        if (piece && st.sentNonce !== undefined) {
+          // The later pieces' answers no longer tell anything.
+          st.recent?.delete(st.sentNonce);
+          st.sentNonce = undefined;
+          st.pieceNonces = undefined;
+        }
         this.log.warn('proxy rejected config (NACK); it keeps its last good config', { node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, error: req.errorDetail.message });
         this.emit('nack', { node, typeUrl: req.typeUrl, version: st.sentVersion, errorDetail: req.errorDetail });
       } else {
@@ -539,7 +563,19 @@ export class AdsServer extends EventEmitter {
   }
 
   private send(conn: Connection, message: Buffer): void {
-    (conn.call as { write(b: Buffer): boolean }).write(message);
+    conn.out.push(message);
+    if (!conn.writing) this.writeNext(conn);
+  }
+
+  private writeNext(conn: Connection): void {
+    const message = conn.out.shift();
+    if (message === undefined || conn.closed) {
+      conn.writing = false;
+      conn.out.length = 0;
+      return;
+    }
+    conn.writing = true;
+    (conn.call as { write(b: Buffer, cb: () => void): boolean }).write(message, () => this.writeNext(conn));
   }
 
   /** `resources` in name order, prepared for the wire (see PreparedSelection). */

@@ -72,7 +72,7 @@ describe('light ADS fleet', () => {
     for (let i = 0; i < 200 && fleet.fullyPushed() < count; i++) await new Promise((r) => setTimeout(r, 25));
     assert.deepEqual(fleet.errors(), []);
     assert.equal(fleet.fullyPushed(), count, 'every client got CDS, EDS and LDS');
-    assert.ok(fleet.states.every((s) => s.edsNames.join() === CLUSTER), 'every client asked for the EDS cluster CDS named');
+    assert.ok(fleet.states.every((s) => [...s.edsNames].join() === CLUSTER), 'every client asked for the EDS cluster CDS named');
 
     // The server saw every type ACKed at the version it sent (the clients ACK, not NACK).
     const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener];

@@ -10,6 +10,7 @@ import { decodeResource } from '../../src/xds/codec.js';
 import { TypeUrl, type Cluster, type ClusterLoadAssignment } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import type { ProxyNode } from '../../src/xds/node.js';
+import { contentVersion } from '../../src/xds/content-version.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { startHarness, testNode, until, type Harness } from './harness.js';
 
@@ -141,4 +142,52 @@ test('delta: after a NACK, config going back to what the proxy kept leaves it in
     return st?.sentVersion === acked && st.ackedVersion === acked && st.nackedVersion === undefined;
   }, 'the stream to read as in sync at the kept version');
   assert.equal(s.got.length, 2, 'nothing was sent: the proxy already holds it');
+});
+
+test('delta: a difference larger than the response budget goes out in pieces; the last ACK answers it, a NACK of an earlier piece refuses it', { timeout: 30_000 }, async (t) => {
+  const h = await startHarness({ maxDeltaResponseBytes: 400 });
+  t.after(() => h.close());
+  const node = testNode('client', 'default', 'sleep');
+  const all = (timeout: string, count = 8): Cluster[] => Array.from({ length: count }, (_, i) => cluster(`outbound|3306||svc-${i}.default.svc.cluster.local`, timeout));
+  h.cache.setSnapshot(node.id, snap('1', all('1s')));
+  const s = await open(t, h, node);
+  s.send({ typeUrl: TypeUrl.Cluster });
+  const received = (from: number): string[] => s.got.slice(from).flatMap(names);
+  await until(() => received(0).length === 8, 'every cluster');
+  const first = s.got.slice();
+  assert.ok(first.length > 1, `several pieces (got ${first.length})`);
+  assert.deepEqual(received(0), all('1s').map((c) => c.name).sort(), 'in name order, each once');
+  assert.equal(new Set(first.map((r) => r.nonce)).size, first.length, 'a nonce per piece');
+  assert.equal(new Set(first.map((r) => r.systemVersionInfo)).size, 1, 'every piece reports the version of the whole');
+  // What a client holds after the last piece hashes to that version (how it knows it has everything).
+  const held = first.flatMap((r) => r.resources).map((r) => ({ name: r.name, hash: r.version })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  assert.equal(contentVersion(TypeUrl.Cluster, held), first[0]!.systemVersionInfo);
+
+  const status = (): { ackedVersion?: string; sentVersion?: string; nackedVersion?: string } => h.ads.connectionStatus()[0]!.types[TypeUrl.Cluster]!;
+  for (const r of first.slice(0, -1)) s.ack(r);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(status().ackedVersion, undefined, 'earlier pieces ACKed: the response is not yet');
+  s.ack(first[first.length - 1]!);
+  await until(() => status().ackedVersion === first[0]!.systemVersionInfo, 'the last piece ACKed');
+
+  // Every cluster changes and one goes: the removal rides on the last piece. The proxy refuses the first piece.
+  h.cache.setSnapshot(node.id, snap('2', all('2s', 7)));
+  await until(() => received(first.length).length === 7, 'the changed clusters');
+  const second = s.got.slice(first.length);
+  assert.ok(second.length > 1);
+  assert.deepEqual(second.slice(0, -1).flatMap((r) => r.removedResources), []);
+  assert.deepEqual(second[second.length - 1]!.removedResources, ['outbound|3306||svc-7.default.svc.cluster.local']);
+  const nack = new Promise((resolve) => h.ads.once('nack', resolve));
+  s.ack(second[0]!, 'cluster svc-0: refused');
+  await nack;
+  for (const r of second.slice(1)) s.ack(r);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(status().nackedVersion, second[0]!.systemVersionInfo);
+  assert.equal(status().ackedVersion, first[0]!.systemVersionInfo, 'the later pieces\' ACKs do not count: the proxy runs the first version');
+
+  // The next change is diffed from what the proxy kept: every cluster is sent again, and svc-7 removed.
+  h.cache.setSnapshot(node.id, snap('3', all('3s', 7)));
+  const from = s.got.length;
+  await until(() => received(from).length === 7, 'the next change, in full');
+  assert.deepEqual(s.got[s.got.length - 1]!.removedResources, ['outbound|3306||svc-7.default.svc.cluster.local']);
 });

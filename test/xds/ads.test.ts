@@ -151,9 +151,16 @@ test('a config change pushes a new version only to the proxies whose resources c
   assert.equal(pa.count(TypeUrl.Listener), 1, 'unchanged listeners are not re-sent');
 });
 
-test('a secret reaches only the proxy allowed to have it; a changed secret is pushed to it alone', async (t) => {
+test('a secret reaches only the proxy allowed to have it; a changed secret is pushed to it alone; other types are not asked about', async (t) => {
   const GW_SA = 'istio-egressgateway-service-account';
-  const h = await startHarness({ authorizeResource: (node, peer, typeUrl, name) => typeUrl !== TypeUrl.Secret || (peer.namespace === 'istio-system' && node.role === 'router' && name.startsWith('kubernetes://')) });
+  const asked = new Set<string>();
+  const h = await startHarness({
+    authorizeResource: (node, peer, typeUrl, name) => {
+      asked.add(typeUrl);
+      return peer.namespace === 'istio-system' && node.role === 'router' && name.startsWith('kubernetes://');
+    },
+    authorizedTypes: [TypeUrl.Secret],
+  });
   t.after(() => h.close());
   const gw = testNode('istio-egressgateway-0', 'istio-system', GW_SA, 'router', '127.0.0.4');
   const intruder = testNode('sleep', 'default', 'sleep', 'sidecar', '127.0.0.5');
@@ -177,6 +184,7 @@ test('a secret reaches only the proxy allowed to have it; a changed secret is pu
   assert.equal(((pg.last(TypeUrl.Secret)!.resources[0] as Secret).tlsCertificate!.certificateChain!.inlineString), 'pem-2');
   assert.equal(pi.count(TypeUrl.Secret), 0, 'the sidecar never received the gateway credential');
   assert.equal(pi.count(TypeUrl.Listener), 1);
+  assert.deepEqual([...asked], [TypeUrl.Secret], 'clusters and listeners go out without asking the authorizer');
 });
 
 async function refusal(h: Harness, node: ProxyNode, credentials: () => Promise<AdsClientCredentials>): Promise<string> {

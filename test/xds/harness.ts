@@ -27,7 +27,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number; maxDeltaResponseBytes?: number; authorizedTypes?: string[] } = {}): Promise<Harness> {
   const ca = opts.ca ?? (await MeshCA.createSelfSigned({ trustDomain: TRUST_DOMAIN }));
   const tokens = opts.tokens ?? (await TokenIssuer.create(ISSUER));
   const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
@@ -40,6 +40,8 @@ export async function startHarness(opts: { authorizeResource?: (node: ProxyNode,
     controlPlaneId: 'meshgate-test',
     ...(opts.maxInFlightBytes !== undefined ? { maxInFlightBytes: opts.maxInFlightBytes } : {}),
     ...(opts.inFlightTimeoutMs !== undefined ? { inFlightTimeoutMs: opts.inFlightTimeoutMs } : {}),
+    ...(opts.maxDeltaResponseBytes !== undefined ? { maxDeltaResponseBytes: opts.maxDeltaResponseBytes } : {}),
+    ...(opts.authorizedTypes !== undefined ? { authorizedTypes: opts.authorizedTypes } : {}),
   });
   const server = new grpc.Server();
   ads.addToServer(server);
