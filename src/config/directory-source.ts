@@ -1,8 +1,9 @@
 // Feeds a ConfigStore from a directory tree, as istiod's file source does: each config file is one
 // store source; additions, changes and deletions are picked up by fs.watch on every folder (Node 20
 // has no recursive watch on Linux) plus a bounded periodic rescan in case an event is lost. A file is
-// read only once it has stopped changing (same size and mtime across two looks `debounceMs` apart),
-// so a half-written file is never taken for the new version.
+// read only once it has stopped changing (same size and mtime across two looks at least `debounceMs`
+// apart), so a half-written file is never taken for the new version. The first look follows the event at
+// once; only the second waits.
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +27,11 @@ interface Seen {
   size: number;
 }
 
+interface PendingLook extends Seen {
+  /** performance.now() of the look that first saw the file as it is now. */
+  at: number;
+}
+
 export class DirectorySource {
   private readonly dir: string;
   private readonly debounceMs: number;
@@ -34,7 +40,7 @@ export class DirectorySource {
   /** What each loaded file looked like when it was read. */
   private readonly loaded = new Map<string, Seen>();
   /** Files seen changed but not yet stable. */
-  private readonly pending = new Map<string, Seen>();
+  private readonly pending = new Map<string, PendingLook>();
   private kustomizationSeen = new Map<string, Seen>();
   private scanTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
@@ -93,7 +99,7 @@ export class DirectorySource {
   private watchDir(dir: string): void {
     if (this.watchers.has(dir) || this.closed) return;
     try {
-      const w = watch(dir, { persistent: false }, () => this.requestScan(this.debounceMs));
+      const w = watch(dir, { persistent: false }, () => this.requestScan(0));
       w.on('error', () => {
         // The folder went away or cannot be watched; the periodic rescan still covers it.
         w.close();
@@ -168,7 +174,9 @@ export class DirectorySource {
     for (const f of this.kustomizationSeen.keys()) if (!newK.has(f)) dirtyDirs.add(path.dirname(f));
     this.kustomizationSeen = newK;
 
-    let unstable = false;
+    /** When the next look is due for a file not yet stable (ms from now). */
+    let lookAgainIn = Number.POSITIVE_INFINITY;
+    const now = performance.now();
     // Everything this scan found changed goes to the store as one update: one new snapshot.
     const changes: { sourceId: string; result: LoadResult | undefined }[] = [];
     for (const [f, s] of stats) {
@@ -179,8 +187,14 @@ export class DirectorySource {
       if (changed && !initial) {
         const p = this.pending.get(f);
         if (!p || p.mtimeMs !== s.mtimeMs || p.size !== s.size) {
-          this.pending.set(f, s);
-          unstable = true;
+          this.pending.set(f, { ...s, at: now });
+          lookAgainIn = Math.min(lookAgainIn, this.debounceMs);
+          continue;
+        }
+        // Unchanged since it was first seen so, but perhaps only moments ago (another event brought this scan).
+        const waited = now - p.at;
+        if (waited < this.debounceMs) {
+          lookAgainIn = Math.min(lookAgainIn, this.debounceMs - waited);
           continue;
         }
       }
@@ -197,7 +211,7 @@ export class DirectorySource {
     if (changes.length > 0) {
       for (const diags of this.opts.store.update(changes).values()) this.report(diags);
     }
-    if (unstable) this.requestScan(this.debounceMs);
+    if (lookAgainIn !== Number.POSITIVE_INFINITY) this.requestScan(Math.ceil(lookAgainIn));
   }
 
   private async loadFile(f: string, s: Seen, kustomization: string | undefined): Promise<LoadResult | undefined> {

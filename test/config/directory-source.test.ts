@@ -79,3 +79,28 @@ test('patches in a watched folder get their kustomization targets', async (t) =>
   await unlink(path.join(dir, 'patch.json'));
   await waitFor('the patch to go', () => !ports().includes(15443));
 });
+
+test('a file is read only after it has stayed unchanged for the debounce window, even when another file brings an early look', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-watch-'));
+  const store = new ConfigStore(mesh);
+  const diags: Diagnostic[] = [];
+  // A window far above the pauses below, so a loaded machine does not stretch a pause past it.
+  const src = new DirectorySource({ dir, store, debounceMs: 400, rescanMs: 60_000, onDiagnostics: (d) => diags.push(...d) });
+  t.after(async () => {
+    await src.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await src.start();
+  const names = () => store.snapshot().serviceAccounts.map((s) => `${s.metadata.name}:${s.metadata.labels?.v ?? ''}`);
+  const full = sa('h', 'whole');
+  const cut = full.indexOf('{v:') + 4;
+  const pause = () => new Promise((r) => setTimeout(r, 30));
+  // A writer that pauses mid-file; meanwhile another file appears, and its event brings a look at once.
+  await writeFile(path.join(dir, 'h.yaml'), full.slice(0, cut));
+  await pause();
+  await writeFile(path.join(dir, 'other.yaml'), sa('other'));
+  await pause();
+  await writeFile(path.join(dir, 'h.yaml'), full);
+  await waitFor('both files to load', () => names().includes('h:whole') && names().includes('other:a'));
+  assert.deepEqual(diags.filter((d) => d.level === 'Error'), [], 'the half-written file was never read');
+});
