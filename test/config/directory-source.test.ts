@@ -21,11 +21,11 @@ async function waitFor(what: string, cond: () => boolean, ms = 8000): Promise<vo
   assert.fail(`timed out waiting for ${what}`);
 }
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }) {
+async function setup(t: { after: (fn: () => Promise<void>) => void }, timing = { debounceMs: 40, rescanMs: 300 }) {
   const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-watch-'));
   const store = new ConfigStore(mesh);
   const diags: Diagnostic[] = [];
-  const src = new DirectorySource({ dir, store, debounceMs: 40, rescanMs: 300, onDiagnostics: (d) => diags.push(...d) });
+  const src = new DirectorySource({ dir, store, ...timing, onDiagnostics: (d) => diags.push(...d) });
   t.after(async () => {
     await src.close();
     await rm(dir, { recursive: true, force: true });
@@ -81,17 +81,9 @@ test('patches in a watched folder get their kustomization targets', async (t) =>
 });
 
 test('a file is read only after it has stayed unchanged for the debounce window, even when another file brings an early look', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-watch-'));
-  const store = new ConfigStore(mesh);
-  const diags: Diagnostic[] = [];
   // A window far above the pauses below, so a loaded machine does not stretch a pause past it.
-  const src = new DirectorySource({ dir, store, debounceMs: 400, rescanMs: 60_000, onDiagnostics: (d) => diags.push(...d) });
-  t.after(async () => {
-    await src.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, src, names, diags } = await setup(t, { debounceMs: 400, rescanMs: 60_000 });
   await src.start();
-  const names = () => store.snapshot().serviceAccounts.map((s) => `${s.metadata.name}:${s.metadata.labels?.v ?? ''}`);
   const full = sa('h', 'whole');
   const cut = full.indexOf('{v:') + 4;
   const pause = () => new Promise((r) => setTimeout(r, 30));
