@@ -3,9 +3,9 @@
 // `patchesJson6902`, and inline `patch:` text). Other Kustomize features are not applied.
 import { LineCounter, parseDocument } from 'yaml';
 import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics.js';
-import type { LoadedPatch, PatchTarget } from './load.js';
+import type { LoadedPatch, PatchTarget } from './load-text.js';
 import { FieldLocator, type Position } from './positions.js';
-import { loadConfigText } from './load.js';
+import { loadConfigText } from './load-text.js';
 
 export interface KustomizePatchRef {
   path?: string;
