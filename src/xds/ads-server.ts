@@ -6,7 +6,9 @@
 // proxy subscribes to changes: the version of a response is a hash of exactly the resources it holds,
 // so an unrelated change never pushes and a reconnecting proxy that already holds the current content
 // (its request's version_info) is not sent it again. A NACKed version is never resent; the proxy keeps
-// its last good config and the next different content is pushed when it exists.
+// its last good config and the next different content is pushed when it exists. The incremental form
+// (DeltaAggregatedResources) sends differences, a large one in several responses (delta-diff.ts). Each
+// stream writes one message at a time, the next once the previous has reached the socket.
 import { EventEmitter } from 'node:events';
 import { contentVersion } from './content-version.js';
 import * as grpc from '@grpc/grpc-js';
