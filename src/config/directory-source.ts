@@ -3,9 +3,10 @@
 // has no recursive watch on Linux) plus a bounded periodic rescan in case an event is lost. A file is
 // read only once it has stopped changing (same size and mtime across two looks at least `debounceMs`
 // apart), so a half-written file is never taken for the new version. The first look follows the event at
-// once; only the second waits.
+// once; only the second waits. An event naming a config file looks at that file alone; anything else
+// (a folder, a kustomization, a Kubernetes `..data` swap, the periodic rescan) walks the whole tree.
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DiagnosticCodes, type Diagnostic } from './diagnostics.js';
 import { parseKustomization } from './kustomization.js';
@@ -42,6 +43,11 @@ export class DirectorySource {
   /** Files seen changed but not yet stable. */
   private readonly pending = new Map<string, PendingLook>();
   private kustomizationSeen = new Map<string, Seen>();
+  /** Config files named by events since the last look; looked at alone unless a full scan is due. */
+  private readonly touched = new Set<string>();
+  /** Other paths named by events: a full scan is due if one is a folder or held config files. */
+  private readonly unknown = new Set<string>();
+  private needFull = false;
   private scanTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -70,8 +76,10 @@ export class DirectorySource {
     await this.running;
   }
 
-  private requestScan(delayMs: number): void {
+  /** A look in `delayMs`: the whole tree when `full` (or a full scan is already due), else the touched files. */
+  private requestScan(delayMs: number, full = true): void {
     if (this.closed) return;
+    if (full) this.needFull = true;
     if (this.scanTimer) clearTimeout(this.scanTimer);
     this.scanTimer = setTimeout(() => {
       this.scanTimer = undefined;
@@ -79,17 +87,116 @@ export class DirectorySource {
         this.again = true;
         return;
       }
-      this.running = this.scan(false)
+      this.running = this.tick()
         .catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: this.dir, message: `directory scan failed: ${(err as Error).message}` }]))
         .finally(() => {
           this.running = undefined;
           if (this.again) {
             this.again = false;
-            this.requestScan(this.debounceMs);
+            this.requestScan(this.debounceMs, false);
           }
         });
     }, delayMs);
     this.scanTimer.unref();
+  }
+
+  private onEvent(dir: string, name: string | null): void {
+    if (!name || name.startsWith('.') || isKustomizationFile(name)) return this.requestScan(0, true);
+    const file = path.join(dir, name);
+    (isConfigFileName(name) ? this.touched : this.unknown).add(file);
+    this.requestScan(0, false);
+  }
+
+  private async tick(): Promise<void> {
+    for (const u of this.unknown) {
+      if (this.needFull) break;
+      if (await this.needsFullScan(u)) this.needFull = true;
+    }
+    this.unknown.clear();
+    if (this.needFull) {
+      this.needFull = false;
+      this.touched.clear();
+      return this.scan(false);
+    }
+    const files = [...this.touched];
+    this.touched.clear();
+    return this.look(files);
+  }
+
+  /** A folder or link appeared or changed, or something holding loaded files went away. */
+  private async needsFullScan(p: string): Promise<boolean> {
+    try {
+      const st = await lstat(p);
+      return st.isDirectory() || st.isSymbolicLink();
+    } catch {
+      return this.watchers.has(p) || [...this.loaded.keys()].some((f) => f.startsWith(p + path.sep));
+    }
+  }
+
+  /**
+   * 0 when `f`, seen as `s` at `now`, has looked so for the debounce window; otherwise how long until it
+   * may have (its first look in this state is recorded).
+   */
+  private stableIn(f: string, s: Seen, now: number): number {
+    const p = this.pending.get(f);
+    if (!p || p.mtimeMs !== s.mtimeMs || p.size !== s.size) {
+      this.pending.set(f, { ...s, at: now });
+      return this.debounceMs;
+    }
+    return Math.max(0, this.debounceMs - (now - p.at));
+  }
+
+  private kustomizationIn(dir: string): string | undefined {
+    for (const k of this.kustomizationSeen.keys()) if (path.dirname(k) === dir) return k;
+    return undefined;
+  }
+
+  private applyChanges(changes: { sourceId: string; result: LoadResult | undefined }[], lookAgainIn: number): void {
+    if (changes.length > 0) {
+      for (const diags of this.opts.store.update(changes).values()) this.report(diags);
+    }
+    if (lookAgainIn === Number.POSITIVE_INFINITY) return;
+    for (const f of this.pending.keys()) this.touched.add(f);
+    this.requestScan(Math.ceil(lookAgainIn), false);
+  }
+
+  /** The files events named, alone: changed, added or deleted, each read once stable. */
+  private async look(files: string[]): Promise<void> {
+    const now = performance.now();
+    let lookAgainIn = Number.POSITIVE_INFINITY;
+    const changes: { sourceId: string; result: LoadResult | undefined }[] = [];
+    for (const f of files) {
+      let s: Seen | undefined;
+      try {
+        const st = await stat(f);
+        if (!st.isFile()) {
+          this.requestScan(0, true); // a folder with a config file's name: the tree changed shape
+          continue;
+        }
+        s = { mtimeMs: st.mtimeMs, size: st.size };
+      } catch {
+        // Gone: removed below if it was loaded.
+      }
+      if (!s) {
+        this.pending.delete(f);
+        if (this.loaded.delete(f)) changes.push({ sourceId: `file:${f}`, result: undefined });
+        continue;
+      }
+      const old = this.loaded.get(f);
+      if (old && old.mtimeMs === s.mtimeMs && old.size === s.size) {
+        this.pending.delete(f);
+        continue;
+      }
+      const wait = this.stableIn(f, s, now);
+      if (wait > 0) {
+        lookAgainIn = Math.min(lookAgainIn, wait);
+        continue;
+      }
+      this.pending.delete(f);
+      const r = await this.loadFile(f, s, this.kustomizationIn(path.dirname(f)));
+      if (r) changes.push({ sourceId: `file:${f}`, result: r });
+    }
+    this.applyChanges(changes, lookAgainIn);
   }
 
   private report(d: Diagnostic[]): void {
@@ -99,7 +206,7 @@ export class DirectorySource {
   private watchDir(dir: string): void {
     if (this.watchers.has(dir) || this.closed) return;
     try {
-      const w = watch(dir, { persistent: false }, () => this.requestScan(0));
+      const w = watch(dir, { persistent: false }, (_event, name) => this.onEvent(dir, name));
       w.on('error', () => {
         // The folder went away or cannot be watched; the periodic rescan still covers it.
         w.close();
@@ -124,7 +231,7 @@ export class DirectorySource {
       if (e.name.startsWith('.')) continue;
       const full = path.join(dir, e.name);
       if (e.isDirectory() && depth < 32) await this.list(full, files, dirs, depth + 1);
-      else if (e.isFile() && (CONFIG_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x)) || e.name === 'Kustomization')) files.push(full);
+      else if (e.isFile() && (isConfigFileName(e.name) || e.name === 'Kustomization')) files.push(full);
     }
   }
 
@@ -185,16 +292,11 @@ export class DirectorySource {
       const changed = !old || old.mtimeMs !== s.mtimeMs || old.size !== s.size;
       if (!changed && !dirtyDirs.has(path.dirname(f))) continue;
       if (changed && !initial) {
-        const p = this.pending.get(f);
-        if (!p || p.mtimeMs !== s.mtimeMs || p.size !== s.size) {
-          this.pending.set(f, { ...s, at: now });
-          lookAgainIn = Math.min(lookAgainIn, this.debounceMs);
-          continue;
-        }
-        // Unchanged since it was first seen so, but perhaps only moments ago (another event brought this scan).
-        const waited = now - p.at;
-        if (waited < this.debounceMs) {
-          lookAgainIn = Math.min(lookAgainIn, this.debounceMs - waited);
+        // Stable only once unchanged for the window since first seen so, not merely since the last look
+        // (another event may have brought this scan moments after the previous one).
+        const wait = this.stableIn(f, s, now);
+        if (wait > 0) {
+          lookAgainIn = Math.min(lookAgainIn, wait);
           continue;
         }
       }
@@ -202,16 +304,14 @@ export class DirectorySource {
       const r = await this.loadFile(f, s, kustomizations.get(path.dirname(f)));
       if (r) changes.push({ sourceId: `file:${f}`, result: r });
     }
+    for (const f of [...this.pending.keys()]) if (!stats.has(f)) this.pending.delete(f);
     for (const f of [...this.loaded.keys()]) {
       if (stats.has(f)) continue;
       this.loaded.delete(f);
       this.pending.delete(f);
       changes.push({ sourceId: `file:${f}`, result: undefined });
     }
-    if (changes.length > 0) {
-      for (const diags of this.opts.store.update(changes).values()) this.report(diags);
-    }
-    if (lookAgainIn !== Number.POSITIVE_INFINITY) this.requestScan(Math.ceil(lookAgainIn));
+    this.applyChanges(changes, lookAgainIn);
   }
 
   private async loadFile(f: string, s: Seen, kustomization: string | undefined): Promise<LoadResult | undefined> {
@@ -230,6 +330,11 @@ export class DirectorySource {
     this.loaded.set(f, s);
     return r;
   }
+}
+
+function isConfigFileName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CONFIG_EXTENSIONS.some((x) => lower.endsWith(x));
 }
 
 export { KUSTOMIZATION_FILES };
