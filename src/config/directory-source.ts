@@ -28,6 +28,12 @@ interface Seen {
   size: number;
 }
 
+/** One file's new content (undefined: removed) for the store. */
+interface FileChange {
+  sourceId: string;
+  result: LoadResult | undefined;
+}
+
 interface PendingLook extends Seen {
   /** performance.now() of the look that first saw the file as it is now. */
   at: number;
@@ -146,12 +152,30 @@ export class DirectorySource {
     return Math.max(0, this.debounceMs - (now - p.at));
   }
 
+  /**
+   * Loads `f` into `changes` once stable: only when unchanged for the window since it was first seen so,
+   * not merely since the last look (another event may have brought this look moments after the previous
+   * one). Returns how long until the next look is due (infinite once loaded).
+   */
+  private async loadWhenStable(f: string, s: Seen, now: number, kustomization: string | undefined, changes: FileChange[]): Promise<number> {
+    const wait = this.stableIn(f, s, now);
+    if (wait > 0) return wait;
+    await this.load(f, s, kustomization, changes);
+    return Number.POSITIVE_INFINITY;
+  }
+
+  private async load(f: string, s: Seen, kustomization: string | undefined, changes: FileChange[]): Promise<void> {
+    this.pending.delete(f);
+    const r = await this.loadFile(f, s, kustomization);
+    if (r) changes.push({ sourceId: `file:${f}`, result: r });
+  }
+
   private kustomizationIn(dir: string): string | undefined {
     for (const k of this.kustomizationSeen.keys()) if (path.dirname(k) === dir) return k;
     return undefined;
   }
 
-  private applyChanges(changes: { sourceId: string; result: LoadResult | undefined }[], lookAgainIn: number): void {
+  private applyChanges(changes: FileChange[], lookAgainIn: number): void {
     if (changes.length > 0) {
       for (const diags of this.opts.store.update(changes).values()) this.report(diags);
     }
@@ -164,7 +188,7 @@ export class DirectorySource {
   private async look(files: string[]): Promise<void> {
     const now = performance.now();
     let lookAgainIn = Number.POSITIVE_INFINITY;
-    const changes: { sourceId: string; result: LoadResult | undefined }[] = [];
+    const changes: FileChange[] = [];
     for (const f of files) {
       let s: Seen | undefined;
       try {
@@ -187,14 +211,7 @@ export class DirectorySource {
         this.pending.delete(f);
         continue;
       }
-      const wait = this.stableIn(f, s, now);
-      if (wait > 0) {
-        lookAgainIn = Math.min(lookAgainIn, wait);
-        continue;
-      }
-      this.pending.delete(f);
-      const r = await this.loadFile(f, s, this.kustomizationIn(path.dirname(f)));
-      if (r) changes.push({ sourceId: `file:${f}`, result: r });
+      lookAgainIn = Math.min(lookAgainIn, await this.loadWhenStable(f, s, now, this.kustomizationIn(path.dirname(f)), changes));
     }
     this.applyChanges(changes, lookAgainIn);
   }
@@ -285,24 +302,17 @@ export class DirectorySource {
     let lookAgainIn = Number.POSITIVE_INFINITY;
     const now = performance.now();
     // Everything this scan found changed goes to the store as one update: one new snapshot.
-    const changes: { sourceId: string; result: LoadResult | undefined }[] = [];
+    const changes: FileChange[] = [];
     for (const [f, s] of stats) {
       if (isKustomizationFile(f)) continue;
       const old = this.loaded.get(f);
       const changed = !old || old.mtimeMs !== s.mtimeMs || old.size !== s.size;
       if (!changed && !dirtyDirs.has(path.dirname(f))) continue;
-      if (changed && !initial) {
-        // Stable only once unchanged for the window since first seen so, not merely since the last look
-        // (another event may have brought this scan moments after the previous one).
-        const wait = this.stableIn(f, s, now);
-        if (wait > 0) {
-          lookAgainIn = Math.min(lookAgainIn, wait);
-          continue;
-        }
-      }
-      this.pending.delete(f);
-      const r = await this.loadFile(f, s, kustomizations.get(path.dirname(f)));
-      if (r) changes.push({ sourceId: `file:${f}`, result: r });
+      // At start every file is read as it is; later a changed one only once stable (a file unchanged
+      // whose kustomization changed is read again at once).
+      const kustomization = kustomizations.get(path.dirname(f));
+      if (changed && !initial) lookAgainIn = Math.min(lookAgainIn, await this.loadWhenStable(f, s, now, kustomization, changes));
+      else await this.load(f, s, kustomization, changes);
     }
     for (const f of [...this.pending.keys()]) if (!stats.has(f)) this.pending.delete(f);
     for (const f of [...this.loaded.keys()]) {

@@ -283,19 +283,24 @@ export class AdsClient extends EventEmitter {
     } catch (err) {
       error = (err as Error).message ?? String(err);
     }
-    if (error === undefined) {
-      sub.held = next;
-      sub.ackedVersion = res.systemVersionInfo;
-      sub.lastError = undefined;
-      if (!unchanged) this.emit('ack', { typeUrl: res.typeUrl, version: res.systemVersionInfo });
-    } else {
-      sub.lastError = error;
-      this.log.warn('xDS update rejected (NACK); keeping the previous config', { type: res.typeUrl, version: res.systemVersionInfo, error });
-      this.emit('nack', { typeUrl: res.typeUrl, version: res.systemVersionInfo, error });
-    }
+    if (error === undefined) sub.held = next;
+    this.settle(sub, res.typeUrl, res.systemVersionInfo, error, !unchanged);
     if (stream !== this.stream) return;
     sub.lastNonce = res.nonce;
     this.sendDeltaRequest(res.typeUrl, sub, false, error, res.nonce);
+  }
+
+  /** Records a response as applied (`error` undefined) or refused, and says so (`ack` only when `announce`). */
+  private settle(sub: Subscription, typeUrl: string, version: string, error: string | undefined, announce: boolean): void {
+    if (error === undefined) {
+      sub.ackedVersion = version;
+      sub.lastError = undefined;
+      if (announce) this.emit('ack', { typeUrl, version });
+    } else {
+      sub.lastError = error;
+      this.log.warn('xDS update rejected (NACK); keeping the previous config', { type: typeUrl, version, error });
+      this.emit('nack', { typeUrl, version, error });
+    }
   }
 
   private async handleResponse(stream: unknown, res: DiscoveryResponse): Promise<void> {
@@ -315,15 +320,7 @@ export class AdsClient extends EventEmitter {
     } catch (err) {
       error = (err as Error).message ?? String(err);
     }
-    if (error === undefined) {
-      sub.ackedVersion = res.versionInfo;
-      sub.lastError = undefined;
-      this.emit('ack', { typeUrl: res.typeUrl, version: res.versionInfo });
-    } else {
-      sub.lastError = error;
-      this.log.warn('xDS update rejected (NACK); keeping the previous config', { type: res.typeUrl, version: res.versionInfo, error });
-      this.emit('nack', { typeUrl: res.typeUrl, version: res.versionInfo, error });
-    }
+    this.settle(sub, res.typeUrl, res.versionInfo, error, true);
     // A response that finished applying after its stream broke is kept (it applied) but not answered:
     // its nonce means nothing to the next stream, which starts again from version_info alone.
     if (stream !== this.stream) return;
