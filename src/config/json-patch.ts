@@ -1,5 +1,9 @@
-// RFC 6902 JSON Patch (all six operations) over plain JSON values, with RFC 6901 pointers. Written
-// here rather than pulled in: it is small, and meshgate needs failures that name the op and the path.
+// RFC 6902 JSON Patch (all six operations) over plain JSON values, applied by fast-json-patch. This file
+// adds what meshgate needs around it: RFC 6901 pointer syntax checked first, the RFC's failures that the
+// library lets through (removing the whole document, moving a value into its own child, a missing path
+// where the library would see an inherited property), segments that could reach an object's prototype
+// refused, and every failure reported as a JsonPatchError naming the op index and path in plain words.
+import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { JsonPatchOp } from './types.js';
 
 export class JsonPatchError extends Error {
@@ -15,6 +19,10 @@ export class JsonPatchError extends Error {
 
 export const PATCH_OPS = ['add', 'remove', 'replace', 'move', 'copy', 'test'] as const;
 
+/** Segments that name an object's prototype chain: a patch that wrote through one could change what every
+ * object of the document inherits (prototype pollution), so no pointer may contain them. */
+const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** RFC 6901: `/a/b~1c/0` → ['a', 'b/c', '0']. */
 export function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
@@ -24,109 +32,84 @@ export function parsePointer(pointer: string): string[] {
     .split('/')
     .map((t) => {
       if (/~[^01]|~$/.test(t)) throw new Error(`"${pointer}" is not a JSON pointer: "~" must be followed by 0 or 1`);
-      return t.replace(/~1/g, '/').replace(/~0/g, '~');
+      const token = t.replace(/~1/g, '/').replace(/~0/g, '~');
+      if (FORBIDDEN_SEGMENTS.has(token)) throw new Error(`"${pointer}" is refused: "${token}" is not allowed as a path segment (it could change an object's prototype)`);
+      return token;
     });
 }
-
-type Json = unknown;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function arrayIndex(token: string, arr: unknown[], allowEnd: boolean): number {
-  if (allowEnd && token === '-') return arr.length;
-  if (!/^(0|[1-9]\d*)$/.test(token)) throw new Error(`"${token}" is not an array index`);
-  const i = Number(token);
-  if (i > arr.length || (!allowEnd && i === arr.length)) throw new Error(`index ${i} is out of bounds (the array has ${arr.length} elements)`);
-  return i;
+function pointerOf(tokens: readonly string[]): string {
+  return tokens.map((t) => `/${t.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
-function parentOf(doc: Json, tokens: string[]): { parent: unknown; last: string } {
-  let cur: unknown = doc;
-  for (let i = 0; i < tokens.length - 1; i++) {
+/** Walks `tokens` with own properties only; says where the walk stopped, for the error message. */
+function walk(doc: unknown, tokens: readonly string[]): { found: true; value: unknown } | { found: false; missing: string; array?: { index: string; length: number } } {
+  let cur = doc;
+  for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as string;
-    if (Array.isArray(cur)) cur = cur[arrayIndex(t, cur, false)];
-    else if (isObj(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = cur[t];
-    else throw new Error(`path "/${tokens.slice(0, i + 1).join('/')}" does not exist`);
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9]\d*)$/.test(t)) return { found: false, missing: pointerOf(tokens.slice(0, i + 1)) };
+      if (Number(t) >= cur.length) return { found: false, missing: pointerOf(tokens.slice(0, i + 1)), array: { index: t, length: cur.length } };
+      cur = cur[Number(t)];
+    } else if (isObj(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = cur[t];
+    else return { found: false, missing: pointerOf(tokens.slice(0, i + 1)) };
   }
-  return { parent: cur, last: tokens[tokens.length - 1] as string };
+  return { found: true, value: cur };
 }
 
-function get(doc: Json, tokens: string[]): unknown {
-  if (tokens.length === 0) return doc;
-  const { parent, last } = parentOf(doc, tokens);
-  if (Array.isArray(parent)) return parent[arrayIndex(last, parent, false)];
-  if (isObj(parent) && Object.prototype.hasOwnProperty.call(parent, last)) return parent[last];
-  throw new Error(`path "/${tokens.join('/')}" does not exist`);
+function missingMessage(w: { missing: string; array?: { index: string; length: number } }): string {
+  if (w.array) return `index ${w.array.index} is out of bounds (the array has ${w.array.length} elements)`;
+  return `path "${w.missing}" does not exist`;
 }
 
-function add(doc: Json, tokens: string[], value: unknown): Json {
-  if (tokens.length === 0) return value;
-  const { parent, last } = parentOf(doc, tokens);
-  if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent, true), 0, value);
-  else if (isObj(parent)) parent[last] = value;
-  else throw new Error(`cannot add "${last}" to a ${parent === null ? 'null' : typeof parent} value`);
-  return doc;
-}
-
-function remove(doc: Json, tokens: string[]): Json {
-  if (tokens.length === 0) throw new Error('cannot remove the whole document');
-  const { parent, last } = parentOf(doc, tokens);
-  if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent, false), 1);
-  else if (isObj(parent) && Object.prototype.hasOwnProperty.call(parent, last)) delete parent[last];
-  else throw new Error(`path "/${tokens.join('/')}" does not exist`);
-  return doc;
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isObj(a) && isObj(b)) {
-    const ka = Object.keys(a);
-    const kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+/** Checks the RFC's conditions that fast-json-patch does not, and phrases the ones it does in our words. */
+function checkOp(doc: unknown, op: JsonPatchOp): void {
+  const tokens = parsePointer(op.path);
+  const from = op.op === 'move' || op.op === 'copy' ? parsePointer(op.from ?? '') : undefined;
+  if (from) {
+    const w = walk(doc, from);
+    if (!w.found) throw new Error(missingMessage(w));
   }
-  return false;
+  if (op.op === 'move' && op.path.startsWith(`${op.from ?? ''}/`)) throw new Error(`cannot move "${op.from}" into its own child "${op.path}"`);
+  if (op.op === 'remove' && tokens.length === 0) throw new Error('cannot remove the whole document');
+  if (op.op === 'remove' || op.op === 'replace' || op.op === 'test') {
+    const w = walk(doc, tokens);
+    if (!w.found) throw new Error(missingMessage(w));
+    if (op.op === 'test' && !jsonpatch._areEquals(w.value, op.value)) throw new Error(`test failed: the value at "${op.path}" is ${JSON.stringify(w.value)}, not ${JSON.stringify(op.value)}`);
+  }
+  if (op.op === 'add' || op.op === 'move' || op.op === 'copy') {
+    // RFC 6902 §4.1: the target's parent must exist; in an array the index may be at most its length.
+    if (tokens.length === 0) return;
+    const parent = walk(doc, tokens.slice(0, -1));
+    if (!parent.found) throw new Error(missingMessage(parent));
+    const last = tokens[tokens.length - 1] as string;
+    if (Array.isArray(parent.value)) {
+      if (last !== '-' && !/^(0|[1-9]\d*)$/.test(last)) throw new Error(`"${last}" is not an array index`);
+      if (last !== '-' && Number(last) > parent.value.length) throw new Error(`index ${last} is out of bounds (the array has ${parent.value.length} elements)`);
+    } else if (!isObj(parent.value)) {
+      throw new Error(`cannot add "${last}" to a ${parent.value === null ? 'null' : typeof parent.value} value`);
+    }
+  }
 }
 
 /** Applies `ops` to a deep copy of `doc`; throws JsonPatchError naming the failing op. */
 export function applyJsonPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
-  let cur: Json = structuredClone(doc);
+  let cur: unknown = structuredClone(doc);
   ops.forEach((op, i) => {
     try {
-      const tokens = parsePointer(op.path);
-      switch (op.op) {
-        case 'add':
-          cur = add(cur, tokens, structuredClone(op.value));
-          break;
-        case 'remove':
-          cur = remove(cur, tokens);
-          break;
-        case 'replace':
-          get(cur, tokens);
-          cur = tokens.length === 0 ? structuredClone(op.value) : add(remove(cur, tokens), tokens, structuredClone(op.value));
-          break;
-        case 'move': {
-          const from = parsePointer(op.from ?? '');
-          if (op.path.startsWith(`${op.from ?? ''}/`)) throw new Error(`cannot move "${op.from}" into its own child "${op.path}"`);
-          const v = get(cur, from);
-          cur = add(remove(cur, from), tokens, v);
-          break;
-        }
-        case 'copy':
-          cur = add(cur, tokens, structuredClone(get(cur, parsePointer(op.from ?? ''))));
-          break;
-        case 'test': {
-          const actual = get(cur, tokens);
-          if (!deepEqual(actual, op.value)) throw new Error(`test failed: the value at "${op.path}" is ${JSON.stringify(actual)}, not ${JSON.stringify(op.value)}`);
-          break;
-        }
-        default:
-          throw new Error(`unknown op "${String((op as { op: unknown }).op)}"`);
-      }
+      if (!(PATCH_OPS as readonly string[]).includes(op.op)) throw new Error(`unknown op "${String((op as { op: unknown }).op)}"`);
+      checkOp(cur, op);
+      // A clone of the op: the library stores values by reference (a later op would edit the patch itself)
+      // and writes into the op it is given. Validation on, prototype writes banned (a second guard).
+      cur = jsonpatch.applyOperation(cur, structuredClone(op) as Operation, true, true, true, i).newDocument;
     } catch (err) {
       if (err instanceof JsonPatchError) throw err;
+      // The library's own errors (JsonPatchError with a name such as OPERATION_PATH_UNRESOLVABLE) and TypeError
+      // for prototype writes carry its wording; checkOp above catches every case first, so this is a backstop.
       throw new JsonPatchError(i, op.path, (err as Error).message);
     }
   });
