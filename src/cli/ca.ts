@@ -10,20 +10,24 @@ import { parseCrl, type CrlInfo } from '../pki/crl.js';
 import { verifyChain, type VerifyResult } from '../pki/verify.js';
 import { readCredentialSecret } from '../pki/credential-secret.js';
 import { buildCredentialSecrets, pairCredentialSecrets, parseSecretDocuments } from '../pki/secret-manifest.js';
+import { DurationError, parseDurationNs } from '../shared/duration.js';
 import { createRootCa, issueLeaf, revokeCertificates, rotateLeaf, LEAF_CA_FILE, LEAF_CERT_FILE, LEAF_KEY_FILE, ROOT_CERT_FILE, ROOT_KEY_FILE } from '../pki/custom-ca.js';
 
 export class CliUsageError extends Error {
   readonly code = 'E_USAGE';
 }
 
-/** Go-style durations as istioctl takes them (`87600h`, `90m`, `30s`), plus days (`30d`) and bare seconds. */
+/** Go-style durations as istioctl takes them (`87600h`, `90m`, `30s`), plus days (`30d`) and bare seconds;
+ * whole seconds, through the one duration parser every layer shares. */
 export function parseDuration(text: string): number {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return Number(t);
-  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(t);
-  if (!m || t === '') throw new CliUsageError(`"${text}" is not a duration (e.g. 87600h, 30d, 90m, 3600s)`);
-  const [d, h, min, s] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0)) as [number, number, number, number];
-  const secs = d * 86400 + h * 3600 + min * 60 + s;
+  let ns: bigint;
+  try {
+    ns = parseDurationNs(text, 'flag');
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    throw new CliUsageError(`"${text}" is not a duration (e.g. 87600h, 30d, 90m, 3600s)`);
+  }
+  const secs = Number(ns / 1_000_000_000n);
   if (secs <= 0) throw new CliUsageError(`duration "${text}" must be positive`);
   return secs;
 }

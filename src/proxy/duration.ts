@@ -1,16 +1,20 @@
-// proto3 JSON Duration ("1.5s", "0.250s", "10s") to milliseconds, validated for xDS updates.
+// proto3 JSON Duration ("1.5s", "0.250s", "10s") to milliseconds, validated for xDS updates through the
+// one parser every layer shares; a malformed value names the resource and field (the agent NACKs it).
+import { DurationError, parseDurationNs } from '../shared/duration.js';
 import { ProxyConfigError } from './errors.js';
-
-const DURATION_RE = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
 
 /** Parses a proto3 JSON duration; throws ProxyConfigError naming `resource` and `field` when malformed. */
 export function durationMs(value: unknown, resource: string, field: string): number {
   if (typeof value !== 'string') throw new ProxyConfigError(resource, field, `duration must be a string like "10s", got ${JSON.stringify(value)}`);
-  const m = DURATION_RE.exec(value);
-  if (!m) throw new ProxyConfigError(resource, field, `"${value}" is not a duration (expected e.g. "10s" or "0.250s")`);
-  if (m[1]) throw new ProxyConfigError(resource, field, `"${value}" is negative`);
-  const frac = m[3] ? Number(`0.${m[3]}`) : 0;
-  return Math.round((Number(m[2]) + frac) * 1000);
+  let ns: bigint;
+  try {
+    ns = parseDurationNs(value, 'proto3');
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    throw new ProxyConfigError(resource, field, `"${value}" is not a duration (expected e.g. "10s" or "0.250s")${err.reason === 'range' ? ': out of range' : ''}`);
+  }
+  if (ns < 0n) throw new ProxyConfigError(resource, field, `"${value}" is negative`);
+  return Math.round(Number(ns) / 1e6);
 }
 
 /** The same, with a default when the field is absent. */

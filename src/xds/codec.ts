@@ -6,6 +6,7 @@
 // violated protoc-gen-validate rule is an error naming the field path, so the control plane refuses to
 // send what Envoy would reject and the proxy NACKs what Envoy would NACK.
 import protobuf from 'protobufjs';
+import { DurationError, formatProto3Duration, parseDurationNs } from '../shared/duration.js';
 import { lookupMessageType } from './protos.js';
 import { isPresent, isDefaultScalar, validateMessage, ValidationError } from './pgv.js';
 
@@ -252,28 +253,22 @@ function scalarToJson(type: string, value: unknown): Json {
 type FromJson = (type: protobuf.Type, json: Json, path: string) => Native;
 type ToJson = (type: protobuf.Type, msg: Native, path: string) => Json;
 
-const DURATION_RE = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
-const MAX_DURATION_SECONDS = 315576000000;
-
+// google.protobuf.Duration through the one duration parser every layer shares (its proto3 grammar).
 function durationFromJson(_t: protobuf.Type, json: Json, path: string): Native {
-  const m = typeof json === 'string' ? DURATION_RE.exec(json) : null;
-  if (!m) throw new XdsCodecError(path, `expected a duration like "1.5s", got ${describe(json)}`);
-  const sign = m[1] ? -1 : 1;
-  const seconds = Number(m[2]);
-  if (seconds > MAX_DURATION_SECONDS) throw new XdsCodecError(path, `duration ${String(json)} is out of range`);
-  const nanos = m[3] ? Number(m[3].padEnd(9, '0')) : 0;
-  return { seconds: sign * seconds, nanos: sign * nanos };
+  if (typeof json !== 'string') throw new XdsCodecError(path, `expected a duration like "1.5s", got ${describe(json)}`);
+  let ns: bigint;
+  try {
+    ns = parseDurationNs(json, 'proto3');
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    throw new XdsCodecError(path, err.reason === 'range' ? `duration ${json} is out of range` : `expected a duration like "1.5s", got ${describe(json)}`);
+  }
+  // BigInt division truncates toward zero, so seconds and nanos share the sign, as the proto requires.
+  return { seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) };
 }
 
 function durationToJson(_t: protobuf.Type, msg: Native): Json {
-  const seconds = BigInt(String(msg.seconds ?? 0));
-  const nanos = Number(msg.nanos ?? 0);
-  const negative = seconds < 0n || nanos < 0;
-  const abs = (seconds < 0n ? -seconds : seconds).toString();
-  const n = Math.abs(nanos);
-  let frac = '';
-  if (n !== 0) frac = n % 1e6 === 0 ? `.${String(n / 1e6).padStart(3, '0')}` : n % 1e3 === 0 ? `.${String(n / 1e3).padStart(6, '0')}` : `.${String(n).padStart(9, '0')}`;
-  return `${negative ? '-' : ''}${abs}${frac}s`;
+  return formatProto3Duration(BigInt(String(msg.seconds ?? 0)) * 1_000_000_000n + BigInt(Number(msg.nanos ?? 0)));
 }
 
 function timestampFromJson(_t: protobuf.Type, json: Json, path: string): Native {
