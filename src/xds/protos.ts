@@ -1,11 +1,12 @@
 // Envoy's v3 API as protobufjs reflection, loaded from the `.proto` files that ship in
-// @grpc/grpc-js-xds (its `deps/` folder: envoy-api, xds, googleapis, protoc-gen-validate). Loaded once,
+// @grpc/grpc-js-xds (its `deps/` folder: envoy-api, xds, googleapis, protoc-gen-validate), each folder
+// found through a file the package publishes. Loaded once,
 // lazily, into one Root shared by the codec, the ADS server and the ADS client. Istio's own NameTable
 // (NDS) is not in those files, so it is declared here by reflection, field for field as in
 // istio/pkg/dns/proto/nds.proto.
 import protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -32,12 +33,41 @@ export class ProtoLoadError extends Error {
   readonly code = 'E_XDS_PROTO_LOAD';
 }
 
-/** The include directories, in lookup order: protobufjs' own google/protobuf/descriptor.proto, then deps/. */
-export function protoIncludeDirs(): string[] {
-  const xdsPkg = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
-  const pbjs = path.dirname(require.resolve('protobufjs/package.json'));
-  const deps = path.join(xdsPkg, 'deps');
-  return [pbjs, ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d))];
+/** One published file per include directory (`@grpc/grpc-js-xds`'s package.json lists deps/**.proto in
+ * `files` and has no `exports` map, so these paths are part of what it ships; it documents no API for
+ * them, so each is resolved by name here and a missing one is reported, never guessed around). */
+const INCLUDE_MARKERS = [
+  ['envoy-api', 'envoy/service/discovery/v3/ads.proto'],
+  ['xds', 'udpa/annotations/status.proto'],
+  ['googleapis', 'google/rpc/status.proto'],
+  ['protoc-gen-validate', 'validate/validate.proto'],
+] as const;
+
+/** The include directories, in lookup order: protobufjs' own google/protobuf/descriptor.proto, then the
+ * four deps/ folders of @grpc/grpc-js-xds. `from` is where packages are resolved from (tests). */
+export function protoIncludeDirs(from: string = import.meta.url): string[] {
+  const req = from === import.meta.url ? require : createRequire(from);
+  const pbjs = path.dirname(req.resolve('protobufjs/package.json'));
+  const dirs = [pbjs];
+  for (const [dir, marker] of INCLUDE_MARKERS) {
+    const spec = `@grpc/grpc-js-xds/deps/${dir}/${marker}`;
+    let file: string;
+    try {
+      file = req.resolve(spec);
+    } catch (err) {
+      let where = 'is not installed';
+      try {
+        const pkg = req.resolve('@grpc/grpc-js-xds/package.json');
+        const { version } = JSON.parse(readFileSync(pkg, 'utf8')) as { version?: string };
+        where = `${version ?? '?'} at ${path.dirname(pkg)} does not ship deps/${dir}/${marker}`;
+      } catch {
+        // No package.json either: "is not installed" is the accurate message.
+      }
+      throw new ProtoLoadError(`Envoy's .proto files come from @grpc/grpc-js-xds's deps/ folder, but @grpc/grpc-js-xds ${where}; run npm ci (a version that moved the folder needs src/xds/protos.ts updated)`, { cause: err });
+    }
+    dirs.push(file.slice(0, file.length - marker.length - 1));
+  }
+  return dirs;
 }
 
 let cached: protobuf.Root | undefined;
