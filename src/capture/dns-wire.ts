@@ -1,8 +1,19 @@
-// The DNS wire format (RFC 1035 §4, EDNS0 from RFC 6891), as much as the sidecar's DNS proxy needs:
-// parse any message (names with compression pointers, records with raw rdata, decoded for A, AAAA,
-// CNAME and OPT) and build responses with name compression and truncation to the client's limit.
+// The DNS wire format (RFC 1035 §4, EDNS0 from RFC 6891) for the sidecar's DNS proxy, on dns-packet:
+// it parses messages (compression pointers only backwards, so no loops) and encodes every record. What
+// this file adds: numeric types and classes, errors as CaptureError E_DNS_CODEC, label and name length
+// checks (dns-packet writes what it is given), and, because dns-packet does not compress names, the
+// whole-name compression and whole-record truncation a response needs to fit UDP's 512 bytes.
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import packet from 'dns-packet';
 import { CaptureError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+/** dns-packet's own type and class tables (names ↔ numbers), which its typings do not declare. */
+const typeTable = require('dns-packet/types') as { toString(type: number): string; toType(name: string): number };
+const classTable = require('dns-packet/classes') as { toString(klass: number): string; toClass(name: string): number };
+/** dns-packet's name codec, exported beside encode/decode since 5.x but not in its typings. */
+const nameCodec = (packet as unknown as { name: { decode: ((buf: Buffer, offset: number, opts?: { mail?: boolean }) => string) & { bytes: number } } }).name;
 
 export const DnsType = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 } as const;
 export const DnsClass = { IN: 1 } as const;
@@ -42,8 +53,6 @@ export interface DnsRecord {
   class: number;
   /** For OPT, the extended rcode, version and flags. */
   ttl: number;
-  /** The rdata as it was on the wire (names inside it may use compression pointers into the message). */
-  rdata: Buffer;
   /** Decoded data: the address for A/AAAA, the target name for CNAME/NS/PTR. */
   data?: string;
 }
@@ -60,43 +69,49 @@ function fail(message: string): never {
   throw new CaptureError('E_DNS_CODEC', `malformed DNS message: ${message}`);
 }
 
-/** Reads a domain name at offset; returns it (no trailing dot, '' for the root) and where the name ends in place. */
-export function readName(buf: Buffer, offset: number): { name: string; next: number } {
-  const labels: string[] = [];
-  let pos = offset;
-  let next = -1;
-  let jumps = 0;
-  let length = 0;
-  for (;;) {
-    if (pos >= buf.length) fail('name runs past the end');
-    const len = buf[pos]!;
-    if (len === 0) {
-      pos += 1;
-      break;
-    }
-    if ((len & 0xc0) === 0xc0) {
-      if (pos + 1 >= buf.length) fail('truncated compression pointer');
-      // A pointer loop would never end: RFC 1035 pointers only go backwards in practice; bound the jumps.
-      if (++jumps > 64) fail('too many compression pointers');
-      if (next < 0) next = pos + 2;
-      pos = ((len & 0x3f) << 8) | buf[pos + 1]!;
-      continue;
-    }
-    if ((len & 0xc0) !== 0) fail(`unsupported label type 0x${len.toString(16)}`);
-    if (pos + 1 + len > buf.length) fail('label runs past the end');
-    length += len + 1;
-    if (length > 255) fail('name longer than 255 octets');
-    labels.push(buf.toString('latin1', pos + 1, pos + 1 + len).replace(/[.\\]/g, (c) => `\\${c}`));
-    pos += 1 + len;
-  }
-  return { name: labels.join('.'), next: next >= 0 ? next : pos };
+/** dns-packet's parse errors in this project's words (its RangeErrors mean "runs past the end"). */
+function decodeFailure(err: unknown): never {
+  if (err instanceof CaptureError) throw err;
+  const m = (err as Error).message;
+  if (/bad pointer/.test(m)) fail('bad compression pointer (it must point to an earlier name, RFC 1035 §4.1.4)');
+  if (/name too long/.test(m)) fail('name longer than 255 octets');
+  if (/bad label/.test(m)) fail('unsupported label type');
+  if (/overflow|out of range|beyond buffer|outside buffer/i.test(m) || err instanceof RangeError) fail('runs past the end');
+  fail(m);
 }
 
-function readHeader(buf: Buffer): DnsHeader {
-  if (buf.length < 12) fail(`${buf.length} bytes is shorter than the 12-byte header`);
-  const flags = buf.readUInt16BE(2);
+/** dns-packet's name ('.' for the root) as this module gives it: no trailing dot, '' for the root. */
+function plainName(name: string): string {
+  return name === '.' ? '' : name;
+}
+
+function typeNumber(name: string): number {
+  return typeTable.toType(name);
+}
+
+function classNumber(name: string | number | undefined): number {
+  if (typeof name === 'number') return name;
+  if (name === undefined) return DnsClass.IN;
+  const unknown = /^UNKNOWN_(\d+)$/.exec(name);
+  return unknown ? Number(unknown[1]) : classTable.toClass(name);
+}
+
+/** Reads a domain name at offset; returns it (no trailing dot, '' for the root) and where the name ends in place. */
+export function readName(buf: Buffer, offset: number): { name: string; next: number } {
+  try {
+    const name = nameCodec.decode(buf, offset);
+    const next = offset + nameCodec.decode.bytes;
+    // A label with a dot inside would read as two labels: refuse it rather than answer for another name.
+    if (nameCodec.decode(buf, offset, { mail: true }) !== name) fail('a label contains "."');
+    return { name: plainName(name), next };
+  } catch (err) {
+    return decodeFailure(err);
+  }
+}
+
+function headerOf(flags: number, id: number): DnsHeader {
   return {
-    id: buf.readUInt16BE(0),
+    id,
     qr: (flags & 0x8000) !== 0,
     opcode: (flags >> 11) & 0xf,
     aa: (flags & 0x0400) !== 0,
@@ -111,37 +126,31 @@ function readHeader(buf: Buffer): DnsHeader {
 
 /** Parses a whole DNS message. Throws CaptureError E_DNS_CODEC on malformed input. */
 export function decodeMessage(buf: Buffer): DnsMessage {
-  const header = readHeader(buf);
-  const counts = [buf.readUInt16BE(4), buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)] as const;
+  if (buf.length < 12) fail(`${buf.length} bytes is shorter than the 12-byte header`);
+  let decoded: packet.DecodedPacket;
+  try {
+    decoded = packet.decode(buf);
+  } catch (err) {
+    return decodeFailure(err);
+  }
+  // The question names again through readName, which refuses a dot inside a label.
   let pos = 12;
-  const questions: DnsQuestion[] = [];
-  for (let i = 0; i < counts[0]; i++) {
-    const { name, next } = readName(buf, pos);
-    if (next + 4 > buf.length) fail('question runs past the end');
-    questions.push({ name, type: buf.readUInt16BE(next), class: buf.readUInt16BE(next + 2) });
-    pos = next + 4;
-  }
-  const sections: DnsRecord[][] = [[], [], []];
-  for (let s = 0; s < 3; s++) {
-    for (let i = 0; i < counts[s + 1]!; i++) {
-      const { name, next } = readName(buf, pos);
-      if (next + 10 > buf.length) fail('record header runs past the end');
-      const type = buf.readUInt16BE(next);
-      const cls = buf.readUInt16BE(next + 2);
-      const ttl = buf.readUInt32BE(next + 4);
-      const rdlength = buf.readUInt16BE(next + 8);
-      const start = next + 10;
-      if (start + rdlength > buf.length) fail('rdata runs past the end');
-      const rdata = buf.subarray(start, start + rdlength);
-      const record: DnsRecord = { name, type, class: cls, ttl, rdata };
-      if (type === DnsType.A && rdlength === 4) record.data = [...rdata].join('.');
-      else if (type === DnsType.AAAA && rdlength === 16) record.data = ipv6ToString(rdata);
-      else if (type === DnsType.CNAME || type === DnsType.NS || type === DnsType.PTR) record.data = readName(buf, start).name;
-      sections[s]!.push(record);
-      pos = start + rdlength;
-    }
-  }
-  return { header, questions, answers: sections[0]!, authorities: sections[1]!, additionals: sections[2]! };
+  for (let i = 0; i < (decoded.questions?.length ?? 0); i++) pos = readName(buf, pos).next + 4;
+  const record = (a: packet.Answer): DnsRecord => {
+    if (a.type === 'OPT') return { name: plainName(a.name), type: DnsType.OPT, class: a.udpPayloadSize, ttl: ((a.extendedRcode << 24) | (a.ednsVersion << 16) | a.flags) >>> 0 };
+    const r: DnsRecord = { name: plainName(a.name), type: typeNumber(a.type), class: classNumber(a.class), ttl: a.ttl ?? 0 };
+    if (a.type === 'AAAA') r.data = canonicalIpv6(a.data);
+    else if (a.type === 'A') r.data = a.data;
+    else if (a.type === 'CNAME' || a.type === 'NS' || a.type === 'PTR') r.data = plainName(a.data);
+    return r;
+  };
+  return {
+    header: headerOf((decoded.flags ?? 0) | (decoded.type === 'response' ? 0x8000 : 0), decoded.id ?? 0),
+    questions: (decoded.questions ?? []).map((q) => ({ name: plainName(q.name), type: typeNumber(q.type), class: classNumber(q.class) })),
+    answers: (decoded.answers ?? []).map(record),
+    authorities: (decoded.authorities ?? []).map(record),
+    additionals: (decoded.additionals ?? []).map(record),
+  };
 }
 
 /** Only the header and the first question: enough to route a query without trusting the rest. */
@@ -151,11 +160,9 @@ export function decodeQuery(buf: Buffer): { header: DnsHeader; question?: DnsQue
   return { header: msg.header, question: msg.questions[0], udpSize: opt ? Math.max(DNS_MIN_UDP_SIZE, opt.class) : DNS_MIN_UDP_SIZE, hasOpt: opt !== undefined };
 }
 
-function ipv6ToString(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // Let Node's URL/net canonicalisation compress the zeros (RFC 5952).
-  return new URL(`http://[${groups.join(':')}]`).hostname.slice(1, -1);
+/** RFC 5952 text for an IPv6 address (zeros compressed, lower case), as Node's URL parser writes it. */
+function canonicalIpv6(address: string): string {
+  return new URL(`http://[${address}]`).hostname.slice(1, -1);
 }
 
 /** A record to put in a response. */
@@ -167,75 +174,42 @@ export interface DnsAnswer {
   data: string;
 }
 
-class Writer {
-  buf = Buffer.alloc(512);
-  len = 0;
-  private names = new Map<string, number>();
-
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
-    this.buf.copy(bigger, 0, 0, this.len);
-    this.buf = bigger;
-  }
-  u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.len++] = v;
-  }
-  u16(v: number): void {
-    this.ensure(2);
-    this.buf.writeUInt16BE(v, this.len);
-    this.len += 2;
-  }
-  u32(v: number): void {
-    this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.len);
-    this.len += 4;
-  }
-  bytes(b: Buffer): void {
-    this.ensure(b.length);
-    b.copy(this.buf, this.len);
-    this.len += b.length;
-  }
-  /** Writes a name, compressing any suffix already written (RFC 1035 §4.1.4). */
-  name(name: string): void {
-    const labels = splitLabels(name);
-    for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join('.').toLowerCase();
-      const at = this.names.get(suffix);
-      if (at !== undefined) {
-        this.u16(0xc000 | at);
-        return;
-      }
-      if (this.len < 0x3fff) this.names.set(suffix, this.len);
-      const label = Buffer.from(labels[i]!, 'latin1');
-      if (label.length === 0 || label.length > 63) throw new CaptureError('E_DNS_CODEC', `cannot encode name "${name}": label "${labels[i]}" must be 1-63 octets`);
-      this.u8(label.length);
-      this.bytes(label);
-    }
-    this.u8(0);
-  }
-  mark(): { len: number; names: Map<string, number> } {
-    return { len: this.len, names: new Map(this.names) };
-  }
-  reset(m: { len: number; names: Map<string, number> }): void {
-    this.len = m.len;
-    this.names = m.names;
-  }
-  result(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
-  }
-}
-
-function splitLabels(name: string): string[] {
+/** RFC 1035 §2.3.4: labels of 1-63 octets, names of at most 255; dns-packet would write anything. */
+function checkName(name: string): void {
   const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (trimmed === '') return [];
-  // Escaped dots (\.) stay inside their label.
-  return trimmed.split(/(?<!\\)\./).map((l) => l.replace(/\\(.)/g, '$1'));
+  if (trimmed === '') return;
+  let octets = 1;
+  for (const label of trimmed.split('.')) {
+    const n = Buffer.byteLength(label);
+    if (n === 0 || n > 63) throw new CaptureError('E_DNS_CODEC', `cannot encode name "${name}": label "${label}" must be 1-63 octets`);
+    octets += n + 1;
+  }
+  if (octets > 255) throw new CaptureError('E_DNS_CODEC', `cannot encode name "${name}": longer than 255 octets`);
 }
 
 function flagsOf(h: DnsHeader): number {
   return (h.qr ? 0x8000 : 0) | ((h.opcode & 0xf) << 11) | (h.aa ? 0x0400 : 0) | (h.tc ? 0x0200 : 0) | (h.rd ? 0x0100 : 0) | (h.ra ? 0x0080 : 0) | (h.ad ? 0x0020 : 0) | (h.cd ? 0x0010 : 0) | (h.rcode & 0xf);
+}
+
+/** One record's bytes as dns-packet encodes them (owner name uncompressed), without the header. */
+function recordBytes(a: packet.Answer): Buffer {
+  return packet.encode({ answers: [a] }).subarray(12);
+}
+
+function toPacketAnswer(a: DnsAnswer): packet.Answer {
+  if (a.type === DnsType.A) {
+    if (!net.isIPv4(a.data)) throw new CaptureError('E_DNS_CODEC', `A record for ${a.name}: "${a.data}" is not an IPv4 address`);
+    return { type: 'A', name: a.name, ttl: a.ttl, class: 'IN', data: a.data };
+  }
+  if (a.type === DnsType.AAAA) {
+    if (!net.isIPv6(a.data)) throw new CaptureError('E_DNS_CODEC', `AAAA record for ${a.name}: "${a.data}" is not an IPv6 address`);
+    return { type: 'AAAA', name: a.name, ttl: a.ttl, class: 'IN', data: a.data };
+  }
+  if (a.type === DnsType.CNAME) {
+    checkName(a.data);
+    return { type: 'CNAME', name: a.name, ttl: a.ttl, class: 'IN', data: a.data };
+  }
+  throw new CaptureError('E_DNS_CODEC', `cannot encode record type ${a.type}`);
 }
 
 export interface EncodeOptions {
@@ -247,87 +221,70 @@ export interface EncodeOptions {
 
 /** Builds a message from a header, questions and answers (A, AAAA, CNAME). */
 export function encodeMessage(header: DnsHeader, questions: DnsQuestion[], answers: DnsAnswer[], opts: EncodeOptions = {}): Buffer {
-  const w = new Writer();
-  const h = { ...header };
-  w.u16(h.id);
-  w.u16(0); // flags, written at the end (TC may change)
-  w.u16(questions.length);
-  w.u16(0);
-  w.u16(0);
-  w.u16(0);
+  const parts: Buffer[] = [Buffer.alloc(12)];
+  let len = 12;
+  // Where each whole name (lower case, no trailing dot) was first written, for compression pointers.
+  const names = new Map<string, number>();
+  const key = (name: string): string => (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+  const remember = (name: string, at: number): void => {
+    if (key(name) !== '' && at < 0x3fff && !names.has(key(name))) names.set(key(name), at);
+  };
   for (const q of questions) {
-    w.name(q.name);
-    w.u16(q.type);
-    w.u16(q.class);
+    checkName(q.name);
+    const bytes = Buffer.from(packet.encode({ questions: [{ name: q.name, type: 'A' }] }).subarray(12));
+    // Type and class as numbers, whatever dns-packet's tables know.
+    bytes.writeUInt16BE(q.type, bytes.length - 4);
+    bytes.writeUInt16BE(q.class, bytes.length - 2);
+    remember(q.name, len);
+    parts.push(bytes);
+    len += bytes.length;
   }
   const optSize = opts.ednsUdpSize !== undefined ? 11 : 0;
   const limit = (opts.maxSize ?? DNS_MAX_MESSAGE) - optSize;
-  if (w.len > limit) fail('the question alone is larger than the size limit');
+  if (len > limit) fail('the question alone is larger than the size limit');
   let written = 0;
+  let tc = header.tc;
   for (const a of answers) {
-    const before = w.mark();
-    writeAnswer(w, a);
-    if (w.len > limit) {
-      w.reset(before);
-      h.tc = true;
+    checkName(a.name);
+    const full = recordBytes(toPacketAnswer(a));
+    const ownerLength = key(a.name) === '' ? 1 : Buffer.byteLength(key(a.name)) + 2;
+    const at = names.get(key(a.name));
+    let bytes = full;
+    if (at !== undefined) {
+      // RFC 1035 §4.1.4: the owner name becomes a pointer to where that name was written before.
+      bytes = Buffer.alloc(2 + full.length - ownerLength);
+      bytes.writeUInt16BE(0xc000 | at, 0);
+      full.copy(bytes, 2, ownerLength);
+    }
+    if (len + bytes.length > limit) {
+      tc = true;
       break;
     }
+    if (at === undefined) remember(a.name, len);
+    // A CNAME's target, right after the fixed fields, is a name later owners can point at.
+    if (a.type === DnsType.CNAME) remember(a.data, len + bytes.length - (Buffer.byteLength(key(a.data)) + (key(a.data) === '' ? 1 : 2)));
+    parts.push(bytes);
+    len += bytes.length;
     written++;
   }
   let additional = 0;
   if (opts.ednsUdpSize !== undefined) {
-    w.u8(0); // root
-    w.u16(DnsType.OPT);
-    w.u16(opts.ednsUdpSize);
-    w.u32(0);
-    w.u16(0);
+    parts.push(recordBytes({ type: 'OPT', name: '.', udpPayloadSize: opts.ednsUdpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }));
     additional = 1;
   }
-  const out = w.result();
-  out.writeUInt16BE(flagsOf(h), 2);
+  const out = Buffer.concat(parts);
+  out.writeUInt16BE(header.id, 0);
+  out.writeUInt16BE(flagsOf({ ...header, tc }), 2);
+  out.writeUInt16BE(questions.length, 4);
   out.writeUInt16BE(written, 6);
   out.writeUInt16BE(additional, 10);
   return out;
 }
 
-function writeAnswer(w: Writer, a: DnsAnswer): void {
-  w.name(a.name);
-  w.u16(a.type);
-  w.u16(DnsClass.IN);
-  w.u32(a.ttl);
-  if (a.type === DnsType.A) {
-    if (!net.isIPv4(a.data)) throw new CaptureError('E_DNS_CODEC', `A record for ${a.name}: "${a.data}" is not an IPv4 address`);
-    w.u16(4);
-    for (const part of a.data.split('.')) w.u8(Number(part));
-  } else if (a.type === DnsType.AAAA) {
-    if (!net.isIPv6(a.data)) throw new CaptureError('E_DNS_CODEC', `AAAA record for ${a.name}: "${a.data}" is not an IPv6 address`);
-    w.u16(16);
-    w.bytes(ipv6ToBytes(a.data));
-  } else if (a.type === DnsType.CNAME) {
-    const lenAt = w.len;
-    w.u16(0);
-    w.name(a.data);
-    w.buf.writeUInt16BE(w.len - lenAt - 2, lenAt);
-  } else {
-    throw new CaptureError('E_DNS_CODEC', `cannot encode record type ${a.type}`);
-  }
-}
-
+/** The 16 bytes of an IPv6 address (any text form Node accepts, including an embedded IPv4 tail). */
 export function ipv6ToBytes(address: string): Buffer {
-  const out = Buffer.alloc(16);
-  let text = address;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const p = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
+  const bytes = recordBytes({ type: 'AAAA', name: '.', data: address });
+  return Buffer.from(bytes.subarray(bytes.length - 16));
 }
 
 /** A response with only the header and question: SERVFAIL, FORMERR, or a truncated (TC) stand-in. */

@@ -93,3 +93,24 @@ test('property: names and addresses survive encode → decode', () => {
     { numRuns: 200 },
   );
 });
+
+test('a label with a dot inside is refused, never read as two labels of a mesh name', () => {
+  // One label "mysql.fqdn", then "example": on the wire this is not mysql.fqdn.example.
+  const name = Buffer.concat([Buffer.from([10]), Buffer.from('mysql.fqdn'), Buffer.from([7]), Buffer.from('example'), Buffer.from([0])]);
+  const query = Buffer.concat([Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name, Buffer.from([0, 1, 0, 1])]);
+  assert.throws(() => decodeQuery(query), { code: 'E_DNS_CODEC', message: /label contains "\."/ });
+});
+
+test('a question of a type and class the codec has no name for is echoed unchanged', () => {
+  for (const [type, cls] of [[65, 1], [64, 3], [4660, 254]] as const) {
+    const question = { name: 'svc.example', type, class: cls };
+    const header: DnsHeader = { ...RESPONSE, qr: false, aa: false, ra: false };
+    const msg = decodeMessage(encodeBareResponse({ header, question }, 2));
+    assert.deepEqual(msg.questions, [question]);
+  }
+});
+
+test('names longer than 255 octets are refused on encode', () => {
+  const long = Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.');
+  assert.throws(() => encodeQuery(1, long, DnsType.A), { code: 'E_DNS_CODEC', message: /longer than 255 octets/ });
+});
