@@ -1,5 +1,6 @@
 // What one `npm run bench` measures and how much: the full run, `--quick` (CI: every figure once, small
 // sizes, under 3 minutes), and the figure list that follows from it.
+import { Command, CommanderError } from 'commander';
 import { maxConnectionsPerProxy } from './limits.js';
 import type { ChainKind, FigureSpec } from './results.js';
 
@@ -30,27 +31,49 @@ function idleCounts(quick: boolean): number[] {
   return [1000, Math.min(10_000, cap)];
 }
 
+/** `npm run bench -- ...` as a commander program; parse errors become BenchUsageError, `--help` prints. */
+export function benchCommand(): Command {
+  return new Command('npm run bench --')
+    .description('the four-proxy chain benchmark: meshgate against HAProxy and a direct path (bench/README.md)')
+    .option('--quick', 'every figure once with small sizes (CI, under 3 minutes)')
+    .option('--repeats <n>', 'runs of each load; the median is reported (1-20, default 3, quick 1)')
+    .option('--only <loads>', `only these loads, comma-separated: ${LOADS.join(',')}`)
+    .option('--chains <chains>', 'only these chains, comma-separated: meshgate,haproxy,direct')
+    .option('--cp-size <services,clients>', 'control-plane benchmark size (default 1000,2000, quick 50,100)')
+    .option('--results-dir <dir>', 'where raw results and latest.json go (default bench/results)')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+}
+
+interface BenchFlags {
+  quick?: boolean;
+  repeats?: string;
+  only?: string;
+  chains?: string;
+  cpSize?: string;
+  resultsDir?: string;
+}
+
 export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfig {
-  const quick = argv.includes('--quick');
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
-    return v;
-  };
-  const known = new Set(['--quick', '--repeats', '--only', '--chains', '--results-dir', '--cp-size', '--help']);
-  for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new BenchUsageError(`unknown option ${a} (known: ${[...known].join(', ')})`);
-  const repeats = Number(value('--repeats') ?? (quick ? 1 : 3));
+  const program = benchCommand();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new BenchUsageError(`${err.message.replace(/^error: /, '')}\n${USAGE}`);
+    throw err;
+  }
+  const flags = program.opts<BenchFlags>();
+  const quick = flags.quick === true;
+  const repeats = Number(flags.repeats ?? (quick ? 1 : 3));
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new BenchUsageError('--repeats must be an integer from 1 to 20');
-  const only = value('--only')?.split(',').map((s) => s.trim()) ?? [...LOADS];
+  const only = flags.only?.split(',').map((s) => s.trim()) ?? [...LOADS];
   for (const l of only) if (!LOADS.includes(l as LoadName)) throw new BenchUsageError(`--only: unknown load "${l}" (loads: ${LOADS.join(', ')})`);
-  const chains = (value('--chains')?.split(',').map((s) => s.trim()) ?? ['meshgate', 'haproxy', 'direct']) as ChainKind[];
+  const chains = (flags.chains?.split(',').map((s) => s.trim()) ?? ['meshgate', 'haproxy', 'direct']) as ChainKind[];
   for (const c of chains) if (!['meshgate', 'haproxy', 'direct'].includes(c)) throw new BenchUsageError(`--chains: unknown chain "${c}"`);
   let controlPlane = quick ? { services: 50, clients: 100 } : { services: 1000, clients: 2000 };
-  const cpSize = value('--cp-size');
-  if (cpSize !== undefined) {
-    const m = cpSize.match(/^(\d+),(\d+)$/);
+  if (flags.cpSize !== undefined) {
+    const m = flags.cpSize.match(/^(\d+),(\d+)$/);
     if (!m) throw new BenchUsageError('--cp-size must be SERVICES,CLIENTS (e.g. 1000,2000)');
     controlPlane = { services: Number(m[1]), clients: Number(m[2]) };
   }
@@ -64,11 +87,16 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     churn: quick ? { connections: 200, concurrency: 16, warmup: 16 } : { connections: 3000, concurrency: 16, warmup: 100 },
     idle: { counts: idleCounts(quick), concurrency: 32 },
     controlPlane,
-    resultsDir: value('--results-dir') ?? defaultResultsDir,
+    resultsDir: flags.resultsDir ?? defaultResultsDir,
   };
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${LOADS.join(',')}] [--chains meshgate,haproxy,direct] [--cp-size SERVICES,CLIENTS] [--results-dir DIR]`;
+
+/** What `npm run bench -- --help` prints: the usage line and every option with its help. */
+export function helpText(): string {
+  return benchCommand().usage('[options]').helpInformation().replace(/^Usage: .*\n/, `${USAGE}\n`);
+}
 
 /** The figures a run with this config produces. */
 export function figureSpecs(c: BenchConfig): FigureSpec[] {

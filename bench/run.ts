@@ -19,7 +19,7 @@ import { freePorts } from './ports.js';
 import { ProcessGroup } from './processes.js';
 import { measureCpu, rssKb } from './procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
-import { figureSpecs, parseArgs, USAGE, type BenchConfig } from './run-config.js';
+import { figureSpecs, helpText, parseArgs, type BenchConfig } from './run-config.js';
 import { startMariaDb } from '../src/lab/mariadb.js';
 
 interface ChainUnderTest {
@@ -218,8 +218,8 @@ function meshgateUnderTest(chain: MeshgateChain): ChainUnderTest {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText());
     return 0;
   }
   const root = repoRoot();

@@ -1,5 +1,6 @@
 // `npm run soak -- [--quick] [--only load,faults,tls,xds,config,security] [--connections N] [--fuzz-cases N] [--out FILE]`
 import path from 'node:path';
+import { Command, CommanderError } from 'commander';
 import { repoRoot } from './child.js';
 
 export const PHASES = ['load', 'faults', 'tls', 'xds', 'config', 'security'] as const;
@@ -19,12 +20,7 @@ export class SoakUsageError extends Error {
   readonly code = 'E_SOAK_USAGE';
 }
 
-export const USAGE = `usage: npm run soak -- [--quick] [--only ${PHASES.join(',')}] [--connections N] [--fuzz-cases N] [--out FILE]
-  --quick          the short version (CI): a few hundred connections, 1,000 fuzz cases, fewer attacks
-  --only LIST      run only these phases (default: all)
-  --connections N  long-lived connections through the chain (default 5000, quick 300)
-  --fuzz-cases N   property-based config cases per generator (default 10000, quick 1000)
-  --out FILE       where the JSON goes (default soak/results/latest.json)`;
+export const USAGE = `usage: npm run soak -- [--quick] [--only ${PHASES.join(',')}] [--connections N] [--fuzz-cases N] [--out FILE]`;
 
 function positiveInt(flag: string, v: string | undefined): number {
   const n = Number(v);
@@ -32,8 +28,36 @@ function positiveInt(flag: string, v: string | undefined): number {
   return n;
 }
 
+/** `npm run soak -- ...` as a commander program; parse errors become SoakUsageError, `--help` too (with the help). */
+export function soakCommand(): Command {
+  return new Command('npm run soak --')
+    .description('the soak: held load, faults, TLS, xDS, config and security attacks against the four-proxy chain')
+    .option('--quick', 'the short version (CI): a few hundred connections, 1,000 fuzz cases, fewer attacks')
+    .option('--only <list>', `run only these phases (default: all): ${PHASES.join(',')}`)
+    .option('--connections <n>', 'long-lived connections through the chain (default 5000, quick 300)')
+    .option('--fuzz-cases <n>', 'property-based config cases per generator (default 10000, quick 1000)')
+    .option('--out <file>', 'where the JSON goes (default soak/results/latest.json)')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+}
+
+/** What `--help` prints: the usage line, then every option with its help. */
+export function helpText(): string {
+  return soakCommand().usage('[options]').helpInformation().replace(/^Usage: .*\n/, `${USAGE}\n`).trimEnd();
+}
+
 export function parseSoakArgs(argv: readonly string[]): SoakOptions {
-  const quick = argv.includes('--quick');
+  const program = soakCommand();
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed') throw new SoakUsageError(helpText());
+    throw new SoakUsageError(`${err.message.replace(/^error: /, '')}\n${USAGE}`);
+  }
+  const flags = program.opts<{ quick?: boolean; only?: string; connections?: string; fuzzCases?: string; out?: string }>();
+  const quick = flags.quick === true;
   const o: SoakOptions = {
     quick,
     phases: [...PHASES],
@@ -41,22 +65,17 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
     fuzzCases: quick ? 1000 : 10_000,
     out: path.join(repoRoot(), 'soak', 'results', 'latest.json'),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--quick') continue;
-    else if (a === '--only') {
-      const list = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-      const bad = list.filter((p) => !(PHASES as readonly string[]).includes(p));
-      if (list.length === 0 || bad.length > 0) throw new SoakUsageError(`--only takes phases from ${PHASES.join(', ')}; got ${JSON.stringify(argv[i] ?? '')}`);
-      o.phases = list as Phase[];
-    } else if (a === '--connections') o.connections = positiveInt(a, argv[++i]);
-    else if (a === '--fuzz-cases') o.fuzzCases = positiveInt(a, argv[++i]);
-    else if (a === '--out') {
-      const f = argv[++i];
-      if (!f) throw new SoakUsageError('--out needs a file name');
-      o.out = path.resolve(f);
-    } else if (a === '--help' || a === '-h') throw new SoakUsageError(USAGE);
-    else throw new SoakUsageError(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
+  if (flags.only !== undefined) {
+    const list = flags.only.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = list.filter((p) => !(PHASES as readonly string[]).includes(p));
+    if (list.length === 0 || bad.length > 0) throw new SoakUsageError(`--only takes phases from ${PHASES.join(', ')}; got ${JSON.stringify(flags.only)}`);
+    o.phases = list as Phase[];
+  }
+  if (flags.connections !== undefined) o.connections = positiveInt('--connections', flags.connections);
+  if (flags.fuzzCases !== undefined) o.fuzzCases = positiveInt('--fuzz-cases', flags.fuzzCases);
+  if (flags.out !== undefined) {
+    if (!flags.out) throw new SoakUsageError('--out needs a file name');
+    o.out = path.resolve(flags.out);
   }
   return o;
 }
