@@ -176,7 +176,8 @@ function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string |
 export function buildOutboundCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset?: Subset): BuiltCluster {
   const dr = selectDestinationRule(ctx.snapshot, ctx.node, svc.hostname, svc.namespace);
   const drKey = dr ? `${dr.rule.metadata.namespace}/${dr.rule.metadata.name}` : '';
-  const proxyKey = ctx.isRouter ? `router/${ctx.node.namespace}` : 'sidecar';
+  // Endpoint metadata names the cluster (Istio's telemetry string), so the proxy's cluster is part of the key.
+  const proxyKey = `${ctx.isRouter ? `router/${ctx.node.namespace}` : 'sidecar'}|${ctx.node.clusterId}`;
   if (ctx.push.serviceByHost.get(svc.hostname) !== svc) return buildCluster(ctx, svc, port, subset, dr);
   return ctx.push.memo(`cluster|${svc.hostname}|${port.port}|${port.name}|${subset?.name ?? ''}|${drKey}|${proxyKey}`, () => buildCluster(ctx, svc, port, subset, dr));
 }
@@ -195,15 +196,15 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   } else if (svc.resolution === 'EDS') {
     c.type = 'EDS';
     c.edsClusterConfig = { edsConfig: { ads: {}, resourceApiVersion: 'V3' }, serviceName: name };
-    assignment = loadAssignment(name, endpoints);
+    assignment = loadAssignment(name, endpoints, ctx.node.clusterId);
   } else if (svc.resolution === 'STATIC') {
     c.type = 'STATIC';
-    c.loadAssignment = loadAssignment(name, endpoints);
+    c.loadAssignment = loadAssignment(name, endpoints, ctx.node.clusterId);
   } else {
     // DNS ⇒ STRICT_DNS (every address of every endpoint); DNS_ROUND_ROBIN ⇒ LOGICAL_DNS, which Envoy
     // allows with one endpoint only, so Istio keeps the first.
     c.type = svc.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS';
-    c.loadAssignment = loadAssignment(name, svc.resolution === 'DNS' ? endpoints : endpoints.slice(0, 1));
+    c.loadAssignment = loadAssignment(name, svc.resolution === 'DNS' ? endpoints : endpoints.slice(0, 1), ctx.node.clusterId);
     c.dnsRefreshRate = '60s';
     c.respectDnsTtl = true;
     c.dnsLookupFamily = 'V4_ONLY';

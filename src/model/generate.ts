@@ -92,7 +92,7 @@ function labelSignature(snapshot: ConfigSnapshot, node: ProxyNode): string[] {
  * The parts of a proxy that its generated resources depend on, as one string: two proxies with the same
  * key get equal `generateProxyResources` and `buildNameTable` output from the same snapshot, so a control
  * plane generates once per key (Istio's per-proxy-shape caching). Left out on purpose: the node id and
- * pod name (only the pod's declared ports are read), the cluster id and proxy version (never read), the
+ * pod name (only the pod's declared ports are read), the proxy version (never read), the
  * proxy's addresses wherever the model does not bind to them — with traffic capture, a sidecar's
  * listeners bind to 0.0.0.0 and the virtual listeners' ports, whatever its pod IP — and a sidecar's
  * labels beyond which selectors they match. A gateway's key keeps its labels whole (Gateway selectors).
@@ -107,6 +107,7 @@ export function proxyShapeKey(snapshot: ConfigSnapshot, node: ProxyNode): string
     node.serviceAccount,
     node.role === 'router' ? Object.entries(node.labels).sort((a, b) => byString(a[0], b[0])) : labelSignature(snapshot, node),
     node.interceptionMode ?? '',
+    node.clusterId,
     [...(node.workloadPorts ?? [])].sort((a, b) => a - b),
     usesAddress ? node.ips : [],
     pod ? (pod.spec.containers ?? []).map((c) => (c.ports ?? []).map((p) => [p.name ?? '', p.containerPort])) : null,

@@ -11,6 +11,7 @@ import { byString, labelsMatch } from './labels.js';
 import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
 import { directTarget, tcpProxyFilter } from './routes.js';
 import { ALPN_IN_MESH, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
+import { encodeWorkloadMetadata, mergeWorkloadMetadata, spiffePrincipal, workloadMetadataOf, type EncodedWorkload, type WorkloadMetadata } from '../xds/workload-metadata.js';
 
 export const VIRTUAL_INBOUND = 'virtualInbound';
 export const VIRTUAL_INBOUND_PORT = 15006;
@@ -80,6 +81,29 @@ function chainsFor(label: string, base: FilterChainMatch, mode: EffectiveMtlsMod
   }
 }
 
+/**
+ * Who may connect, for the source labels of Istio's metrics: every workload of this cluster by the
+ * SPIFFE principal its certificate carries (the proxy reads the entry of the peer it verified). Built
+ * once per snapshot; workloads that share a service account share an entry, fields they disagree on
+ * reading `unknown`.
+ */
+export function inboundPeerMetadata(ctx: ModelContext): Listener['metadata'] {
+  const peers = ctx.push.memo(`inbound-peers|${ctx.trustDomain}|${ctx.node.clusterId}`, () => {
+    const byPrincipal = new Map<string, WorkloadMetadata[]>();
+    for (const pod of ctx.snapshot.pods) {
+      const principal = spiffePrincipal(ctx.trustDomain, pod.metadata.namespace, pod.spec.serviceAccountName ?? 'default');
+      const m = workloadMetadataOf({ podName: pod.metadata.name, namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {}, cluster: ctx.node.clusterId });
+      const list = byPrincipal.get(principal);
+      if (list) list.push(m);
+      else byPrincipal.set(principal, [m]);
+    }
+    const out: Record<string, EncodedWorkload> = {};
+    for (const principal of [...byPrincipal.keys()].sort(byString)) out[principal] = encodeWorkloadMetadata(mergeWorkloadMetadata(byPrincipal.get(principal)!));
+    return out;
+  });
+  return Object.keys(peers).length > 0 ? { filterMetadata: { meshgate: { peers } } } : undefined;
+}
+
 export interface InboundResult {
   listeners: Listener[];
   clusters: Cluster[];
@@ -93,9 +117,13 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   const clusters: Cluster[] = ports.map((p) => {
     // Istio's defaultEndpoint `0.0.0.0:PORT` means the application listens on the pod's own address.
     const ep = p.endpoint ? { address: p.endpoint.address === '0.0.0.0' ? podAddress : p.endpoint.address, port: p.endpoint.port } : undefined;
-    return inboundCluster(p.port, p.services, ep);
+    return inboundCluster(p.port, p.services, ep, (host) => {
+      const svc = ctx.push.serviceByHost.get(host);
+      return svc ? { name: svc.name, namespace: svc.namespace } : undefined;
+    });
   });
   const tlsInspector = { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } };
+  const peerMetadata = inboundPeerMetadata(ctx);
   if (!capture) {
     const ip = ctx.node.ips[0] ?? '127.0.0.1';
     const listeners = ports.map(({ port, bind }): Listener => {
@@ -108,6 +136,7 @@ export function buildInbound(ctx: ModelContext): InboundResult {
         listenerFilters: [tlsInspector],
         bindToPort: true,
         trafficDirection: 'INBOUND',
+        ...(peerMetadata ? { metadata: peerMetadata } : {}),
       };
     });
     return { listeners, clusters };
@@ -129,12 +158,13 @@ export function buildInbound(ctx: ModelContext): InboundResult {
     filterChains: chains,
     listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': TypeUrl.OriginalDst } }, tlsInspector],
     trafficDirection: 'INBOUND',
+    ...(peerMetadata ? { metadata: peerMetadata } : {}),
   };
   return { listeners: [listener], clusters };
 }
 
 /** `inbound|PORT||`: the application on the pod's loopback, or where a Sidecar's defaultEndpoint says. */
-export function inboundCluster(port: number, services: readonly string[], endpoint?: { address: string; port: number }): Cluster {
+export function inboundCluster(port: number, services: readonly string[], endpoint?: { address: string; port: number }, serviceOf?: (host: string) => { name: string; namespace: string } | undefined): Cluster {
   const name = inboundClusterName(port);
   const target = endpoint ?? { address: APPLICATION_ADDRESS, port };
   return {
@@ -145,6 +175,7 @@ export function inboundCluster(port: number, services: readonly string[], endpoi
     // Istio's default thresholds (2^32-1) on inbound clusters too; Envoy's own default would cap a pod at 1,024 connections.
     circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
     loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: target.address, portValue: target.port } } } }] }] },
-    metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host })) } } },
+    // As Istio: each service's host, name and namespace (destination_service_name/namespace on inbound).
+    metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host, ...serviceOf?.(host) })) } } },
   };
 }

@@ -8,6 +8,7 @@ import dns from 'node:dns';
 import type { Cluster, ClusterLoadAssignment } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
 import { optionalDurationMs } from './duration.js';
+import { decodeWorkloadMetadata } from '../xds/workload-metadata.js';
 import { ProxyConfigError } from './errors.js';
 import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-balancer.js';
@@ -75,7 +76,7 @@ function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: str
       const w = e.loadBalancingWeight ?? 1;
       if (!Number.isInteger(w) || w < 1) throw new ProxyConfigError(res, `${f}.loadBalancingWeight`, 'must be a positive integer');
       const hs = e.healthStatus ?? 'UNKNOWN';
-      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality));
+      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality, decodeWorkloadMetadata(e.metadata?.filterMetadata)));
     });
   });
   return hosts;

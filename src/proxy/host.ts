@@ -1,5 +1,7 @@
 // One upstream host of a cluster, with the per-host state load balancing, the circuit breaker and
-// outlier detection need.
+// outlier detection need, and who the control plane says runs there (for Istio's destination labels).
+import type { WorkloadMetadata } from '../xds/workload-metadata.js';
+
 export class UpstreamHost {
   readonly key: string;
   /** Open connections to this host (least-request's "active requests" for TCP). */
@@ -18,6 +20,8 @@ export class UpstreamHost {
     readonly healthy: boolean,
     readonly hostname: string = '',
     readonly locality: string = '',
+    /** The workload behind this endpoint, from its `istio.workload` metadata (decoded once per update). */
+    readonly workload?: WorkloadMetadata,
   ) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }

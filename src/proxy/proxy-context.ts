@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import type { AccessLogger, StreamInfo } from './access-log.js';
 import type { ClusterRuntime } from './cluster.js';
+import type { UpstreamHost } from './host.js';
 import type { SecretStore } from './secrets.js';
 import type { ProxyStats } from './stats.js';
 import type { PeerIdentity } from './tls-context.js';
@@ -47,8 +48,8 @@ export interface ProxyContext {
   accessLoggers(paths: { path: string; format: 'text' | 'json' }[]): AccessLogger[];
   /** Called once per connection when it closes (access log, Istio stats). */
   connectionClosed(c: DownstreamConnection, loggers: AccessLogger[]): void;
-  /** Istio metric labels for a connection once its upstream is known. */
-  istioLabels(c: DownstreamConnection): Record<string, string>;
+  /** Istio metric labels for a connection once its upstream host is known (or known to be none). */
+  istioLabels(c: DownstreamConnection, upstream?: UpstreamHost): Record<string, string>;
   registerSession(s: ProxySession): void;
   unregisterSession(s: ProxySession): void;
 }

@@ -16,6 +16,8 @@ import { ProxyStats } from './stats.js';
 import { peerIdentityOf } from './tls-context.js';
 import { X509Certificate } from 'node:crypto';
 import { CertificateExpiryWatch } from './certificate-expiry.js';
+import type { UpstreamHost } from './host.js';
+import { decodeWorkloadMetadata, UNKNOWN, workloadMetadataOf, type WorkloadMetadata } from '../xds/workload-metadata.js';
 
 export interface ProxyOptions {
   /** Who this proxy is: used for Istio's metric labels (reporter, workload, namespace). */
@@ -40,10 +42,6 @@ export const defaultLog: LogFn = (level, msg, fields) => {
   if (level === 'debug' && process.env.MESHGATE_DEBUG !== '1') return;
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 };
-
-function workloadName(n: ProxyNode): string {
-  return n.labels['service.istio.io/canonical-name'] ?? n.labels.app ?? n.podName.replace(/-[a-z0-9]{5,10}-[a-z0-9]{5}$/, '');
-}
 
 function namespaceOfPrincipal(p: string): string {
   return /\/ns\/([^/]+)\//.exec(p)?.[1] ?? 'unknown';
@@ -285,32 +283,74 @@ export class Proxy implements ListenerDeps {
     this.sessions.delete(s);
   }
 
-  istioLabels(c: DownstreamConnection): Record<string, string> {
-    const n = this.opts.node;
-    const own = {
-      workload: n ? workloadName(n) : 'unknown', namespace: n?.namespace ?? 'unknown',
-      principal: this.ownPrincipal() || 'unknown',
-    };
+  istioLabels(c: DownstreamConnection, upstream?: UpstreamHost): Record<string, string> {
+    const own = this.ownWorkload();
+    const ownPrincipal = this.ownPrincipal() || UNKNOWN;
     const si = c.si;
     const cluster = this.clusters.get(si.upstreamCluster);
     const svc = cluster?.service;
     const inbound = c.trafficDirection === 'INBOUND';
     const peerDown = c.downstreamPeer?.principal ?? '';
     const peerUp = si.upstreamPeerPrincipal;
+    // The peer: on inbound, the verified client's entry in the listener's peer table; on outbound, the
+    // chosen endpoint's metadata. Only a verified principal selects a table entry.
+    const peer = inbound ? (peerDown ? this.inboundPeers(si.listener).get(peerDown) : undefined) : upstream?.workload;
+    const src = inbound ? peer : own;
+    const dst = inbound ? own : peer;
     return {
       reporter: inbound ? 'destination' : 'source',
-      source_workload: inbound ? 'unknown' : own.workload,
-      source_workload_namespace: inbound ? (peerDown ? namespaceOfPrincipal(peerDown) : 'unknown') : own.namespace,
-      source_principal: inbound ? peerDown || 'unknown' : own.principal,
-      destination_workload: inbound ? own.workload : 'unknown',
-      destination_workload_namespace: inbound ? own.namespace : (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || 'unknown'),
-      destination_principal: inbound ? own.principal : peerUp || 'unknown',
-      destination_service: svc?.host || 'unknown',
-      destination_service_name: svc?.name || 'unknown',
-      destination_service_namespace: svc?.namespace || 'unknown',
-      connection_security_policy: inbound ? (c.downstreamPeer ? 'mutual_tls' : 'none') : 'unknown',
+      source_workload: src?.workload ?? UNKNOWN,
+      source_workload_namespace: inbound ? (peer?.namespace ?? (peerDown ? namespaceOfPrincipal(peerDown) : UNKNOWN)) : own.namespace,
+      source_principal: inbound ? peerDown || UNKNOWN : ownPrincipal,
+      destination_workload: dst?.workload ?? UNKNOWN,
+      destination_workload_namespace: inbound ? own.namespace : (peer?.namespace ?? (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || UNKNOWN)),
+      destination_principal: inbound ? ownPrincipal : peerUp || UNKNOWN,
+      destination_service: svc?.host || UNKNOWN,
+      destination_service_name: svc?.name || UNKNOWN,
+      destination_service_namespace: svc?.namespace || UNKNOWN,
+      connection_security_policy: inbound ? (c.downstreamPeer ? 'mutual_tls' : 'none') : UNKNOWN,
       response_flags: si.responseFlags || '-',
+      source_app: src?.app ?? UNKNOWN,
+      source_version: src?.version ?? UNKNOWN,
+      source_canonical_service: src?.canonicalService ?? UNKNOWN,
+      source_canonical_revision: src?.canonicalRevision ?? UNKNOWN,
+      source_cluster: src?.cluster ?? UNKNOWN,
+      destination_app: dst?.app ?? UNKNOWN,
+      destination_version: dst?.version ?? UNKNOWN,
+      destination_canonical_service: dst?.canonicalService ?? UNKNOWN,
+      destination_canonical_revision: dst?.canonicalRevision ?? UNKNOWN,
+      destination_cluster: dst?.cluster ?? UNKNOWN,
+      request_protocol: 'tcp',
     };
+  }
+
+  private ownWorkloadCache: WorkloadMetadata | undefined;
+  /** This proxy's own workload, from its node (labels, pod name, CLUSTER_ID), as Istio's stats name it. */
+  private ownWorkload(): WorkloadMetadata {
+    const n = this.opts.node;
+    if (!n) return { workload: UNKNOWN, namespace: UNKNOWN, canonicalService: UNKNOWN, canonicalRevision: UNKNOWN, cluster: UNKNOWN, app: UNKNOWN, version: UNKNOWN };
+    this.ownWorkloadCache ??= workloadMetadataOf({ podName: n.podName, namespace: n.namespace, labels: n.labels, cluster: n.clusterId });
+    return this.ownWorkloadCache;
+  }
+
+  /** The peer table an inbound listener carries, decoded once per listener version. */
+  private readonly peerTables = new WeakMap<Listener, Map<string, WorkloadMetadata>>();
+  private inboundPeers(listenerName: string): Map<string, WorkloadMetadata> {
+    const l = this.listenerVersions.get(listenerName)?.value;
+    if (!l) return new Map();
+    let table = this.peerTables.get(l);
+    if (!table) {
+      table = new Map();
+      const peers = l.metadata?.filterMetadata?.meshgate?.peers;
+      if (peers && typeof peers === 'object') {
+        for (const [principal, entry] of Object.entries(peers as Record<string, unknown>)) {
+          const m = decodeWorkloadMetadata(entry as Record<string, unknown>);
+          if (m) table.set(principal, m);
+        }
+      }
+      this.peerTables.set(l, table);
+    }
+    return table;
   }
 
   private ownPrincipalCache: { version: number; principal: string } | undefined;

@@ -8,6 +8,10 @@ export const ISTIO_TCP_LABELS = [
   'reporter', 'source_workload', 'source_workload_namespace', 'source_principal', 'destination_workload',
   'destination_workload_namespace', 'destination_principal', 'destination_service', 'destination_service_name',
   'destination_service_namespace', 'connection_security_policy', 'response_flags',
+  // The rest of Istio's standard labels for TCP (what Kiali and Istio's dashboards group by).
+  'source_app', 'source_version', 'source_canonical_service', 'source_canonical_revision', 'source_cluster',
+  'destination_app', 'destination_version', 'destination_canonical_service', 'destination_canonical_revision',
+  'destination_cluster', 'request_protocol',
 ] as const;
 export type IstioTcpLabels = Record<(typeof ISTIO_TCP_LABELS)[number], string>;
 

@@ -294,7 +294,7 @@ class TcpProxySession {
     const si = this.c.si;
     const stats = this.ctx.stats;
     if (!this.labels) {
-      this.labels = this.ctx.istioLabels(this.c);
+      this.labels = this.ctx.istioLabels(this.c, this.host);
       stats.tcpOpened.inc(this.labels);
     }
     const r = si.bytesReceived - this.reportedReceived;

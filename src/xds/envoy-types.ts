@@ -194,6 +194,7 @@ export interface Listener {
   bindToPort?: boolean;
   trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   accessLog?: AccessLog[];
+  metadata?: { filterMetadata?: Record<string, Record<string, unknown>> };
 }
 
 // ---------------------------------------------------------------- tcp_proxy (envoy.extensions.filters.network.tcp_proxy.v3)

@@ -10,7 +10,7 @@ import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
 
 /** The node fields proxyShapeKey covers (podName through the pod it names, ips where the model binds them). */
-const COVERED = new Set(['role', 'namespace', 'serviceAccount', 'labels', 'interceptionMode', 'workloadPorts', 'ips', 'podName']);
+const COVERED = new Set(['role', 'namespace', 'serviceAccount', 'labels', 'interceptionMode', 'workloadPorts', 'ips', 'podName', 'clusterId']);
 
 function recording(node: ProxyNode, read: Set<string>): ProxyNode {
   return new Proxy(node, {
@@ -57,6 +57,8 @@ test('what changes the output changes the key: namespace, role, capture mode, an
   const base = proxyShapeKey(snap, clientSidecar);
   assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, namespace: 'other' }), base);
   assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, role: 'router' }), base);
+  // Endpoint metadata and the inbound peer table name the cluster (Istio's telemetry string).
+  assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, clusterId: 'cluster-z' }), base);
   const noCapture = { ...clientSidecar, interceptionMode: 'NONE' as const };
   assert.notEqual(proxyShapeKey(snap, noCapture), base);
   assert.notEqual(proxyShapeKey(snap, { ...noCapture, ips: ['10.1.1.1'] }), proxyShapeKey(snap, noCapture), 'without capture listeners bind the pod address');
