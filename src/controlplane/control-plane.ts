@@ -47,6 +47,8 @@ export interface ControlPlaneOptions {
   /** host:port for /ready, /metrics, /debug/syncz; default 127.0.0.1:15014. */
   httpListen?: string;
   debounceMs?: number;
+  /** Longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); default 24 h. */
+  maxWorkloadCertTtlSeconds?: number;
   logger?: Logger;
 }
 
@@ -80,19 +82,23 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+function caOpts(opts: ControlPlaneOptions): { maxTtlSeconds?: number } {
+  return opts.maxWorkloadCertTtlSeconds !== undefined ? { maxTtlSeconds: opts.maxWorkloadCertTtlSeconds } : {};
+}
+
 async function loadOrCreateCa(opts: ControlPlaneOptions, log: Logger): Promise<MeshCA> {
   if (opts.caDir) {
-    const ca = await MeshCA.loadCacerts(opts.caDir, opts.trustDomain);
+    const ca = await MeshCA.loadCacerts(opts.caDir, opts.trustDomain, caOpts(opts));
     log.info('mesh CA loaded from cacerts', { dir: opts.caDir, signer: ca.signingCertificate().subject });
     return ca;
   }
   const dir = path.join(opts.stateDir, 'ca');
   if (await exists(path.join(dir, 'ca-cert.pem'))) {
-    const ca = await MeshCA.loadCacerts(dir, opts.trustDomain);
+    const ca = await MeshCA.loadCacerts(dir, opts.trustDomain, caOpts(opts));
     log.info('mesh CA loaded from state', { dir, signer: ca.signingCertificate().subject });
     return ca;
   }
-  const ca = await MeshCA.createSelfSigned({ trustDomain: opts.trustDomain, clusterId: opts.clusterId });
+  const ca = await MeshCA.createSelfSigned({ trustDomain: opts.trustDomain, clusterId: opts.clusterId, ...caOpts(opts) });
   await ca.save(dir);
   log.info('self-signed mesh CA created', { dir, signer: ca.signingCertificate().subject });
   return ca;
