@@ -3,7 +3,7 @@
 // ADS over TLS; the mesh CA's certificate service on the same gRPC port (istiod serves both on 15012);
 // /ready, /metrics, /debug/syncz on the monitoring port (15014).
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, writeFile, access, stat } from 'node:fs/promises';
+import { mkdir, access, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigStore } from '../config/store.js';
@@ -13,6 +13,7 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { proxyMayReadSecret } from '../model/secrets.js';
 import { MeshCA } from '../pki/mesh-ca.js';
 import { addCertificateService } from '../pki/ca-service.js';
+import { writePrivateFile } from '../pki/private-file.js';
 import { TokenVerifier } from '../pki/workload-token.js';
 import { AdsServer } from '../xds/ads-server.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
@@ -126,7 +127,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const ca = await loadOrCreateCa(opts, log);
     const rootCertPem = ca.rootBundlePem();
     const rootCertFile = path.join(opts.stateDir, 'root-cert.pem');
-    await writeFile(rootCertFile, rootCertPem, { mode: 0o644 });
+    await writePrivateFile(rootCertFile, rootCertPem, { mode: 0o644 }); // temp name + rename: never through a planted symlink
 
     const metrics = new ControlPlaneMetrics();
     const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };

@@ -2,11 +2,12 @@
 // default, or an intermediate plugged in through Istio's `cacerts` layout. It signs workload CSRs with
 // exactly the caller's SPIFFE identity and nothing the CSR asked for; authentication of the caller is
 // the CA service's job (ca-service.ts).
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateKeyPair, keyMatchesPublicKey, toPkcs8Pem, workloadKeyProblem, type KeyAlgorithm } from './keys.js';
 import { issueCertificate, parseCertificate, parseCsr, verifyCsrSignature, type CertificateInfo } from './certificate.js';
 import { splitPemBundle } from './pem.js';
+import { writePrivateFile } from './private-file.js';
 import { verifyChain } from './verify.js';
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
@@ -133,17 +134,16 @@ export class MeshCA {
     return new MeshCA(trustDomain, caCert, toPkcs8Pem(caKeyText), intermediates, roots, opts);
   }
 
-  /** Writes the `cacerts` layout; the key file is 0600 and the directory 0700. */
+  /** Writes the `cacerts` layout (private-file.ts: temp name, rename); the key file is 0600 and the directory 0700. */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const signingRoot = this.issuingRoot();
     const chain = [this.signingCertPem, ...this.intermediatePems];
     if (signingRoot && signingRoot !== this.signingCertPem) chain.push(signingRoot);
-    await writeFile(path.join(dir, 'ca-key.pem'), this.signingKeyPem, { mode: 0o600 });
-    await chmod(path.join(dir, 'ca-key.pem'), 0o600);
-    await writeFile(path.join(dir, 'ca-cert.pem'), this.signingCertPem, { mode: 0o644 });
-    await writeFile(path.join(dir, 'root-cert.pem'), this.rootBundlePem(), { mode: 0o644 });
-    await writeFile(path.join(dir, 'cert-chain.pem'), chain.join(''), { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'ca-key.pem'), this.signingKeyPem);
+    await writePrivateFile(path.join(dir, 'ca-cert.pem'), this.signingCertPem, { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'root-cert.pem'), this.rootBundlePem(), { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'cert-chain.pem'), chain.join(''), { mode: 0o644 });
   }
 
   /** Every trusted root, concatenated; holds several during a root rotation's overlap. */
