@@ -3,6 +3,7 @@
 // /ready, /metrics, /debug/syncz on --http-listen. Logs JSON lines to stderr; runs until SIGTERM/SIGINT.
 import type { Command } from 'commander';
 import path from 'node:path';
+import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
 import { jsonLogger, type LogLevel } from '../xds/log.js';
 
@@ -19,6 +20,7 @@ interface ControlPlaneCliOptions {
   tokenPublicKey: string[];
   tokenIssuer: string;
   debounceMs: string;
+  maxWorkloadCertTtl: string;
   logLevel: string;
 }
 
@@ -41,10 +43,18 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--token-public-key <file...>', 'PEM public key(s) that sign workload tokens (repeatable)', [])
     .option('--token-issuer <iss>', 'the issuer workload tokens must carry', DEFAULT_TOKEN_ISSUER)
     .option('--debounce-ms <ms>', 'wait this long after a config change before pushing', '100')
+    .option('--max-workload-cert-ttl <duration>', "longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); a longer request is refused, as Istio does", '24h')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (o: ControlPlaneCliOptions) => {
       const debounceMs = Number(o.debounceMs);
       if (!Number.isFinite(debounceMs) || debounceMs < 0) throw Object.assign(new Error(`--debounce-ms must be a non-negative number, got "${o.debounceMs}"`), { code: 'E_CLI_USAGE' });
+      let maxTtlMs: number;
+      try {
+        maxTtlMs = parseDuration(o.maxWorkloadCertTtl);
+      } catch (err) {
+        throw Object.assign(new Error(`--max-workload-cert-ttl: ${(err as Error).message}`), { code: 'E_CLI_USAGE' });
+      }
+      if (maxTtlMs < 60_000) throw Object.assign(new Error(`--max-workload-cert-ttl must be at least 1m, got "${o.maxWorkloadCertTtl}"`), { code: 'E_CLI_USAGE' });
       const logger = jsonLogger({ scope: 'control-plane', level: parseLevel(o.logLevel) });
       const cp = await startControlPlane({
         configDir: o.config,
@@ -57,6 +67,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tokenPublicKeyFiles: o.tokenPublicKey,
         tokenIssuer: o.tokenIssuer,
         debounceMs,
+        maxWorkloadCertTtlSeconds: Math.floor(maxTtlMs / 1000),
         logger,
       });
       await new Promise<void>((resolve) => {

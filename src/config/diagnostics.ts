@@ -35,6 +35,7 @@ export const DiagnosticCodes = {
   EmptyFile: 'MG0008',
   LastGoodRetained: 'MG0009',
   Kustomization: 'MG0010',
+  NestingTooDeep: 'MG0011',
 } as const;
 
 /** JSON path segments (`['spec', 'ports', 0, 'number']`) to `spec.ports[0].number`. */

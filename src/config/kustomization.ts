@@ -5,7 +5,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics.js';
 import type { LoadedPatch, PatchTarget } from './load-text.js';
 import { FieldLocator, type Position } from './positions.js';
-import { loadConfigText } from './load-text.js';
+import { loadConfigText, nestingDiagnostic, valueNestingDiagnostic } from './load-text.js';
+import { findExcessiveValueNesting } from './nesting-depth.js';
 
 export interface KustomizePatchRef {
   path?: string;
@@ -18,6 +19,8 @@ export interface KustomizePatchRef {
 export function parseKustomization(text: string, file: string): { patches: KustomizePatchRef[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const patches: KustomizePatchRef[] = [];
+  const deep = nestingDiagnostic(text, file);
+  if (deep) return { patches, diagnostics: [deep] };
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const K = DiagnosticCodes.Kustomization;
@@ -29,7 +32,15 @@ export function parseKustomization(text: string, file: string): { patches: Kusto
     return { patches, diagnostics };
   }
   const locator = new FieldLocator(doc, lc, [], { line: 1, column: 1 });
-  const value = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
+  let value: Record<string, unknown> | null;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
+  } catch (err) {
+    // toJS throws on alias bombs ("Excessive alias count"): the user's input, so a diagnostic.
+    return { patches, diagnostics: [{ level: 'Error', code: DiagnosticCodes.YamlSyntax, file, line: 1, column: 1, message: `YAML could not be read: ${(err as Error).message}` }] };
+  }
+  const deepPath = findExcessiveValueNesting(value);
+  if (deepPath) return { patches, diagnostics: [valueNestingDiagnostic(deepPath, file, { line: 1, column: 1 })] };
   if (!value || typeof value !== 'object') return { patches, diagnostics };
   const diag = (level: Diagnostic['level'], p: (string | number)[], message: string): void => {
     const pos = locator.locate(p);

@@ -4,6 +4,7 @@
 import { LineCounter, isScalar, parseAllDocuments, type Document } from 'yaml';
 import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics.js';
 import { PATCH_OPS } from './json-patch.js';
+import { findExcessiveNesting, findExcessiveValueNesting, MAX_CONFIG_NESTING_DEPTH } from './nesting-depth.js';
 import { FieldLocator, type Position } from './positions.js';
 import { objectKey, type ConfigObject, type JsonPatchOp, type SourceRef } from './types.js';
 import { describeValue, validateObject } from './validate-object.js';
@@ -70,6 +71,11 @@ export function loadConfigText(text: string, file: string): LoadResult {
     out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.EmptyFile, file, { line: 1, column: 1 }, 'file is empty; it holds no objects'));
     return out;
   }
+  const deep = nestingDiagnostic(text, file);
+  if (deep) {
+    out.diagnostics.push(deep);
+    return out;
+  }
   if (file.toLowerCase().endsWith('.json')) {
     try {
       JSON.parse(text);
@@ -123,6 +129,11 @@ export function loadConfigText(text: string, file: string): LoadResult {
       out.diagnostics.push(fileDiag('Error', DiagnosticCodes.YamlSyntax, file, docStart, `YAML could not be read${docLabel}: ${(err as Error).message}`));
       return;
     }
+    const deepPath = findExcessiveValueNesting(value);
+    if (deepPath) {
+      out.diagnostics.push(valueNestingDiagnostic(deepPath, file, docStart, docLabel));
+      return;
+    }
     if (Array.isArray(value)) {
       readPatch(value, new FieldLocator(doc, lc, [], docStart), file, docStart, out);
       return;
@@ -140,6 +151,19 @@ export function loadConfigText(text: string, file: string): LoadResult {
   if (!found) out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.EmptyFile, file, { line: 1, column: 1 }, 'file holds no objects (only comments or empty documents)'));
   dropDuplicates(out);
   return out;
+}
+
+/** MG0011 when `text` nests deeper than MAX_CONFIG_NESTING_DEPTH, found by a scan before any parser runs. */
+export function nestingDiagnostic(text: string, file: string): Diagnostic | undefined {
+  const at = findExcessiveNesting(text);
+  if (at === undefined) return undefined;
+  return fileDiag('Error', DiagnosticCodes.NestingTooDeep, file, positionOf(text, at), `nesting deeper than ${MAX_CONFIG_NESTING_DEPTH} levels here; configuration objects need about 10, so the file is refused unread`);
+}
+
+/** MG0011 for a parsed value deeper than the limit (YAML aliases can nest far deeper than the text). */
+export function valueNestingDiagnostic(deepPath: readonly (string | number)[], file: string, at: Position, docLabel = ''): Diagnostic {
+  const field = formatFieldPath(deepPath.slice(0, 6)) + (deepPath.length > 6 ? `... (${deepPath.length} levels)` : '');
+  return { ...fileDiag('Error', DiagnosticCodes.NestingTooDeep, file, at, `document${docLabel} nests deeper than ${MAX_CONFIG_NESTING_DEPTH} levels once parsed (YAML aliases can nest deeper than the text); refused`), ...(field ? { field } : {}) };
 }
 
 function readPatch(value: unknown[], locator: FieldLocator, file: string, start: Position, out: LoadResult): void {

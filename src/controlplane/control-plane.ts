@@ -3,7 +3,7 @@
 // ADS over TLS; the mesh CA's certificate service on the same gRPC port (istiod serves both on 15012);
 // /ready, /metrics, /debug/syncz on the monitoring port (15014).
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, writeFile, access, stat } from 'node:fs/promises';
+import { mkdir, access, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigStore } from '../config/store.js';
@@ -13,6 +13,7 @@ import { formatDiagnostic } from '../config/diagnostics.js';
 import { proxyMayReadSecret } from '../model/secrets.js';
 import { MeshCA } from '../pki/mesh-ca.js';
 import { addCertificateService } from '../pki/ca-service.js';
+import { writePrivateFile } from '../pki/private-file.js';
 import { TokenVerifier } from '../pki/workload-token.js';
 import { AdsServer } from '../xds/ads-server.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
@@ -47,6 +48,8 @@ export interface ControlPlaneOptions {
   /** host:port for /ready, /metrics, /debug/syncz; default 127.0.0.1:15014. */
   httpListen?: string;
   debounceMs?: number;
+  /** Longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); default 24 h. */
+  maxWorkloadCertTtlSeconds?: number;
   logger?: Logger;
 }
 
@@ -80,19 +83,23 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+function caOpts(opts: ControlPlaneOptions): { maxTtlSeconds?: number } {
+  return opts.maxWorkloadCertTtlSeconds !== undefined ? { maxTtlSeconds: opts.maxWorkloadCertTtlSeconds } : {};
+}
+
 async function loadOrCreateCa(opts: ControlPlaneOptions, log: Logger): Promise<MeshCA> {
   if (opts.caDir) {
-    const ca = await MeshCA.loadCacerts(opts.caDir, opts.trustDomain);
+    const ca = await MeshCA.loadCacerts(opts.caDir, opts.trustDomain, caOpts(opts));
     log.info('mesh CA loaded from cacerts', { dir: opts.caDir, signer: ca.signingCertificate().subject });
     return ca;
   }
   const dir = path.join(opts.stateDir, 'ca');
   if (await exists(path.join(dir, 'ca-cert.pem'))) {
-    const ca = await MeshCA.loadCacerts(dir, opts.trustDomain);
+    const ca = await MeshCA.loadCacerts(dir, opts.trustDomain, caOpts(opts));
     log.info('mesh CA loaded from state', { dir, signer: ca.signingCertificate().subject });
     return ca;
   }
-  const ca = await MeshCA.createSelfSigned({ trustDomain: opts.trustDomain, clusterId: opts.clusterId });
+  const ca = await MeshCA.createSelfSigned({ trustDomain: opts.trustDomain, clusterId: opts.clusterId, ...caOpts(opts) });
   await ca.save(dir);
   log.info('self-signed mesh CA created', { dir, signer: ca.signingCertificate().subject });
   return ca;
@@ -120,7 +127,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const ca = await loadOrCreateCa(opts, log);
     const rootCertPem = ca.rootBundlePem();
     const rootCertFile = path.join(opts.stateDir, 'root-cert.pem');
-    await writeFile(rootCertFile, rootCertPem, { mode: 0o644 });
+    await writePrivateFile(rootCertFile, rootCertPem, { mode: 0o644 }); // temp name + rename: never through a planted symlink
 
     const metrics = new ControlPlaneMetrics();
     const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };

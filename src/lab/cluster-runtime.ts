@@ -1,9 +1,10 @@
 // A cluster's "Kubernetes API server", the one boundary the lab mocks: a folder the control plane
 // watches, holding the user's config, a Pod object for every workload and gateway, and the credential
 // Secrets; plus the cluster's service-account token signing key and one token file per pod.
-import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { writePrivateFileSync } from '../pki/private-file.js';
 import { TokenIssuer } from '../pki/workload-token.js';
 import type { LabCluster, LabFile } from './lab-file.js';
 import type { LabPlan, PlannedCluster, PlannedPod } from './lab-plan.js';
@@ -123,10 +124,8 @@ export function writeClusterSecrets(paths: ClusterPaths, cluster: LabCluster, se
     const s = secrets.get(name);
     if (!s) throw new ClusterRuntimeError('E_LAB_CREDENTIALS', `cluster ${cluster.name} needs Secret "${name}", which the credentials script did not produce (it produced: ${[...secrets.keys()].join(', ') || 'nothing'})`);
     const docs = [s, ...(secrets.has(`${name}-cacert`) ? [secrets.get(`${name}-cacert`)!] : [])];
-    const tmp = path.join(dir, `.${name}.yaml.tmp`);
-    writeFileSync(tmp, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 });
-    // Rename, so the control plane's watcher never reads half a Secret.
-    renameSync(tmp, path.join(dir, `${name}.yaml`));
+    // A temporary name and a rename (private-file.ts), so the control plane's watcher never reads half a Secret.
+    writePrivateFileSync(path.join(dir, `${name}.yaml`), docs.map((d) => stringify(d)).join('---\n'));
   }
 }
 
@@ -148,7 +147,7 @@ export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: Plann
     writeFileSync(path.join(paths.configDir, 'lab-sidecars.yaml'), sidecars.map((p) => stringify(loopbackSidecarObject(p, appPorts.get(`${p.cluster}/${p.namespace}/${p.name}`)!))).join('---\n'));
   }
   const issuer = await TokenIssuer.create(paths.tokenIssuer);
-  writeFileSync(paths.tokenPublicKeyFile, issuer.publicKeyPem());
+  writePrivateFileSync(paths.tokenPublicKeyFile, issuer.publicKeyPem(), { mode: 0o644 });
   return { paths, issuer };
 }
 
@@ -156,7 +155,7 @@ export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: Plann
 export async function preparePod(stateDir: string, plan: LabPlan, pod: PlannedPod, issuer: TokenIssuer, ttlSeconds = 7 * 24 * 3600): Promise<PodPaths> {
   const paths = podPaths(stateDir, pod);
   mkdirSync(paths.dir, { recursive: true });
-  writeFileSync(paths.tokenFile, await issuer.mint({ namespace: pod.namespace, serviceAccount: pod.serviceAccount, ttlSeconds }), { mode: 0o600 });
+  writePrivateFileSync(paths.tokenFile, await issuer.mint({ namespace: pod.namespace, serviceAccount: pod.serviceAccount, ttlSeconds }));
   writeFileSync(paths.hostsFile, plan.hosts.get(`${pod.cluster}/${pod.namespace}/${pod.name}`) ?? '127.0.0.1\tlocalhost\n', { mode: 0o644 });
   if (plan.mode === 'netns') {
     chownSync(paths.dir, PROXY_UID, PROXY_UID);

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pidAlive, terminatePid } from './child-exit.js';
+import { STATE_FILE, untrustedStateDirReason } from './state-dir.js';
 
 export type LabResource =
   | { kind: 'netns'; name: string }
@@ -37,7 +38,7 @@ export class LabStateError extends Error {
   }
 }
 
-export const STATE_FILE = 'lab-state.json';
+export { STATE_FILE };
 
 /** Start time of a process (field 22 of /proc/PID/stat), so a reused pid is never mistaken for ours. */
 export function processStartTime(pid: number): string | undefined {
@@ -77,6 +78,10 @@ export class LabState {
 
   static load(stateDir: string): LabState {
     const file = path.join(stateDir, STATE_FILE);
+    // `lab down` removes what the file records and `lab exec` runs what it describes: never from a
+    // folder or file another user could have written.
+    const untrusted = existsSync(stateDir) ? untrustedStateDirReason(stateDir) : undefined;
+    if (untrusted) throw new LabStateError('E_LAB_STATE', `refusing to use the lab state in ${stateDir}: ${untrusted}`);
     let data: LabStateFile;
     try {
       data = JSON.parse(readFileSync(file, 'utf8')) as LabStateFile;

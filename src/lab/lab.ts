@@ -5,12 +5,12 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { formatNodeId } from '../xds/node.js';
 import { startAdminRelay, type RelayPair } from './admin-relays.js';
+import { createDefaultStateDir, prepareGivenStateDir } from './state-dir.js';
 import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
 import { loadLabFile, type LabFile } from './lab-file.js';
 import { loopbackOctetFor, newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
@@ -130,9 +130,6 @@ export function meshgateCommand(): string[] {
   return [process.execPath, main];
 }
 
-export function defaultStateDir(labName: string): string {
-  return path.join(os.tmpdir(), `meshgate-lab-${labName}`);
-}
 
 function cliHasCommand(command: string): boolean {
   const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], { encoding: 'utf8', timeout: 30_000 });
@@ -307,12 +304,15 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
   const plan = planLab(lab, mode, await unusedLabId(), { dnsCapture: opts.dnsCapture ?? true });
   const ownsStateDir = opts.stateDir === undefined;
-  const stateDir = path.resolve(opts.stateDir ?? defaultStateDir(lab.name));
+  // A fresh mkdtemp folder, or a given one that is ours and 0700 (state-dir.ts: root must not read
+  // back files another user planted, such as a CA key or a state file).
+  const stateDir = ownsStateDir ? createDefaultStateDir(lab.name) : prepareGivenStateDir(opts.stateDir!);
   if (mode === 'netns') assertTraversable(path.dirname(stateDir));
   const state = LabState.create(stateDir, { labId: plan.labId, mode, labFile: lab.file, ownerPid: process.pid });
   if (ownsStateDir) state.add({ kind: 'dir', path: stateDir });
-  // The proxies run as uid 1337 in netns mode and must reach their files under the state dir.
-  chmodSync(stateDir, 0o755);
+  // The proxies run as uid 1337 in netns mode and must reach their files under the state dir:
+  // others may traverse it, not list or write it.
+  chmodSync(stateDir, 0o711);
   const logDir = path.join(stateDir, 'logs');
   // Everything the lab writes under the state dir, recorded so a given --state-dir is left as it was.
   for (const sub of ['logs', 'credentials', 'clusters', 'pods']) {
@@ -329,8 +329,15 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   } catch (err) {
     progress({ step: 'lab', status: 'fail', detail: (err as Error).message });
     if (opts.keepLogsOnFailure && existsSync(logDir)) {
-      cpSync(logDir, opts.keepLogsOnFailure, { recursive: true });
-      progress({ step: 'logs', status: 'fail', detail: `kept in ${opts.keepLogsOnFailure}` });
+      try {
+        // Made here, 0700, failing if the name exists: a folder (or symlink) planted at a predictable
+        // temp path must not receive root's copies.
+        mkdirSync(opts.keepLogsOnFailure, { mode: 0o700 });
+        cpSync(logDir, opts.keepLogsOnFailure, { recursive: true });
+        progress({ step: 'logs', status: 'fail', detail: `kept in ${opts.keepLogsOnFailure}` });
+      } catch (keepErr) {
+        progress({ step: 'logs', status: 'fail', detail: `not kept in ${opts.keepLogsOnFailure}: ${(keepErr as Error).message}` });
+      }
     }
     try {
       await teardown(state, stateDir, progress);
@@ -344,6 +351,8 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
 async function teardown(state: LabState, stateDir: string, progress: (e: LabProgress) => void): Promise<void> {
   progress({ step: 'down', status: 'start' });
   await state.teardown((line) => progress({ step: 'down', status: 'start', detail: line }));
+  // A given state dir stays; closed to others again, so that the next `lab up` accepts it.
+  if (existsSync(stateDir)) chmodSync(stateDir, 0o700);
   progress({ step: 'down', status: 'ready' });
 }
 

@@ -6,6 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { parseCertificate, parseCsr } from './certificate.js';
+import { DEFAULT_CA_RATE_LIMIT, IdentityRateLimiter, type IdentityRateLimitOptions } from './identity-rate-limit.js';
 import { MeshCAError, type MeshCA } from './mesh-ca.js';
 import { CaAuthError, type TokenVerifier } from './workload-token.js';
 
@@ -126,7 +127,10 @@ const serviceDefinition: grpc.ServiceDefinition = {
 export interface CertificateServiceOptions {
   ca: MeshCA;
   verifier: TokenVerifier;
+  /** A maximum of this service's own, besides the CA's (MeshCAOptions.maxTtlSeconds); a request above either is refused. */
   maxTtlSeconds?: number;
+  /** Per-identity token bucket on CreateCertificate (RESOURCE_EXHAUSTED beyond it); DEFAULT_CA_RATE_LIMIT when absent. */
+  rateLimit?: IdentityRateLimitOptions;
   /** Structured audit log: every grant and refusal, with peer, identity and what was asked. Never the token. */
   log?: (entry: object) => void;
 }
@@ -140,6 +144,8 @@ class ServiceError extends Error {
 /** Adds CreateCertificate to `server`. The server's credentials (TLS) are the caller's choice. */
 export function addCertificateService(server: grpc.Server, opts: CertificateServiceOptions): void {
   const log = opts.log ?? (() => undefined);
+  const limiter = new IdentityRateLimiter(opts.rateLimit ?? DEFAULT_CA_RATE_LIMIT);
+  const limit = opts.rateLimit ?? DEFAULT_CA_RATE_LIMIT;
   const handler: grpc.handleUnaryCall<IstioCertificateRequest, IstioCertificateResponse> = (call, callback) => {
     const peer = call.getPeer();
     const requested: Record<string, unknown> = { ttlSeconds: call.request.validityDuration };
@@ -153,7 +159,7 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
       const header = call.metadata.get('authorization')[0];
       const m = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header.trim()) : null;
       if (!m) throw new CaAuthError('missing', 'no "authorization: Bearer <token>" metadata was sent');
-      const identity = await opts.verifier.verify(m[1] as string);
+      const { identity, expiresAt } = await opts.verifier.verifyWithExpiry(m[1] as string);
       requested.identity = identity;
       const impersonated = call.request.metadata?.[IMPERSONATED_IDENTITY];
       if (typeof impersonated === 'string' && impersonated !== '') {
@@ -165,8 +171,15 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
       if (foreign.length > 0) {
         throw new ServiceError(grpc.status.PERMISSION_DENIED, `the token for ${own} cannot obtain a certificate for ${foreign.join(', ')}`);
       }
-      const ttl = Math.min(call.request.validityDuration > 0 ? call.request.validityDuration : Infinity, opts.maxTtlSeconds ?? Infinity);
-      const chain = await opts.ca.signWorkloadCsr(call.request.csr, identity, Number.isFinite(ttl) ? ttl : 0);
+      const retryIn = limiter.take(own);
+      if (retryIn > 0) {
+        throw new ServiceError(grpc.status.RESOURCE_EXHAUSTED, `rate limit: ${own} made more than ${limit.burst} certificate requests (then ${limit.perSecond} per second); retry in ${retryIn} s`);
+      }
+      const ttl = call.request.validityDuration;
+      if (opts.maxTtlSeconds !== undefined && ttl > opts.maxTtlSeconds) {
+        throw new ServiceError(grpc.status.INVALID_ARGUMENT, `requested TTL ${ttl}s is greater than the max allowed TTL ${opts.maxTtlSeconds}s`);
+      }
+      const chain = await opts.ca.signWorkloadCsr(call.request.csr, identity, ttl > 0 ? ttl : 0, { notAfterLimit: expiresAt });
       const leaf = parseCertificate(chain[0] as string);
       log({ level: 'info', msg: 'certificate issued', peer, identity: own, serial: leaf.serialHex, notAfter: leaf.notAfter.toISOString(), requested });
       return { certChain: chain };
@@ -183,8 +196,9 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
           code = err.grpcCode;
           reason = err.message;
         } else if (err instanceof MeshCAError) {
-          code = err.code === 'E_CA_INVALID' ? grpc.status.INTERNAL : grpc.status.INVALID_ARGUMENT;
-          reason = err.message;
+          // Istio's CA answers a bad CSR and a TTL above the maximum with InvalidArgument, its own failures with Internal.
+          code = err.code === 'E_CA_INVALID' ? grpc.status.INTERNAL : err.code === 'E_CA_CREDENTIAL_EXPIRED' ? grpc.status.UNAUTHENTICATED : grpc.status.INVALID_ARGUMENT;
+          reason = `${err.code}: ${err.message}`;
         } else {
           code = grpc.status.INTERNAL;
           reason = (err as Error).message ?? String(err);

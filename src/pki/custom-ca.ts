@@ -2,8 +2,9 @@
 // behind `meshgate ca`. A CA directory holds root-cert.pem, root-key.pem (0600), revoked.txt and
 // crl.pem; a credential directory holds cert.pem (leaf first), key.pem (0600) and ca.pem (the bundle
 // to trust). Every file is written 0600 in a 0700 directory: they are credentials, not documentation.
-import { chmod, mkdir, readFile, writeFile, access } from 'node:fs/promises';
+import { readFile, access } from 'node:fs/promises';
 import path from 'node:path';
+import { writePrivateFile } from './private-file.js';
 import { generateKeyPair, keyMatchesPublicKey, toPkcs8Pem, type KeyAlgorithm } from './keys.js';
 import { issueCertificate, parseCertificate, type CertificateInfo, type CertificateUsage } from './certificate.js';
 import { createCrl } from './crl.js';
@@ -35,12 +36,7 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Writes a credential file readable by its owner only, also tightening an existing file. */
-export async function writePrivateFile(file: string, content: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, content, { mode: 0o600 });
-  await chmod(file, 0o600);
-}
+export { writePrivateFile };
 
 async function readText(file: string): Promise<string> {
   try {

@@ -106,3 +106,30 @@ export function keyMatchesPublicKey(privateKeyPem: string, publicKeyPem: string)
   const b = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
   return a.equals(b);
 }
+
+/** RSA keys shorter than this are refused in CSRs (NIST SP 800-57: 2048 bits is the floor after 2013). */
+export const MIN_RSA_BITS = 2048;
+
+/**
+ * Why a CSR's public key is not accepted for a mesh certificate, or undefined when it is: RSA of at
+ * least 2048 bits, or EC on P-256 or P-384 (the curves Envoy, Node's TLS and WebCrypto all verify).
+ * Anything else (short RSA, P-521, secp256k1, Ed25519, DSA) is refused rather than signed.
+ */
+export function workloadKeyProblem(publicKeyPem: string): string | undefined {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(publicKeyPem);
+  } catch (err) {
+    return `the public key cannot be read: ${(err as Error).message}`;
+  }
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    return bits >= MIN_RSA_BITS ? undefined : `RSA key of ${bits} bits; at least ${MIN_RSA_BITS} bits are required`;
+  }
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve === 'prime256v1' || curve === 'secp384r1' ? undefined : `EC key on curve ${curve ?? '(unnamed)'}; only P-256 and P-384 are accepted`;
+  }
+  return `${type ?? 'unknown'} key; only RSA (2048 bits or more) and EC P-256/P-384 keys are accepted`;
+}

@@ -2,26 +2,35 @@
 // default, or an intermediate plugged in through Istio's `cacerts` layout. It signs workload CSRs with
 // exactly the caller's SPIFFE identity and nothing the CSR asked for; authentication of the caller is
 // the CA service's job (ca-service.ts).
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateKeyPair, keyMatchesPublicKey, toPkcs8Pem, type KeyAlgorithm } from './keys.js';
+import { generateKeyPair, keyMatchesPublicKey, toPkcs8Pem, workloadKeyProblem, type KeyAlgorithm } from './keys.js';
 import { issueCertificate, parseCertificate, parseCsr, verifyCsrSignature, type CertificateInfo } from './certificate.js';
 import { splitPemBundle } from './pem.js';
+import { writePrivateFile } from './private-file.js';
 import { verifyChain } from './verify.js';
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
-export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600; // Istio's --max-workload-cert-ttl default
+/**
+ * Istio's MAX_WORKLOAD_CERT_TTL defaults to 90 days; meshgate's to 24 h, the same as the default
+ * lifetime: a stolen workload key is then good for a day at most, and renewal at half-life (12 h)
+ * leaves ample margin. `meshgate control-plane --max-workload-cert-ttl` changes it.
+ */
+export const DEFAULT_MAX_WORKLOAD_TTL_SECONDS = 24 * 3600;
 const DEFAULT_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600; // Istio's self-signed root lifetime
 
 export class MeshCAError extends Error {
-  constructor(readonly code: 'E_CA_INVALID' | 'E_CSR_INVALID' | 'E_CA_IDENTITY_INVALID', message: string) {
+  constructor(
+    readonly code: 'E_CA_INVALID' | 'E_CSR_INVALID' | 'E_CSR_KEY_REJECTED' | 'E_CA_TTL_TOO_LONG' | 'E_CA_CREDENTIAL_EXPIRED' | 'E_CA_IDENTITY_INVALID',
+    message: string,
+  ) {
     super(message);
     this.name = 'MeshCAError';
   }
 }
 
 export interface MeshCAOptions {
-  /** Upper bound for a workload certificate's lifetime; longer requests are capped. */
+  /** Upper bound for a workload certificate's lifetime; a longer request is refused (E_CA_TTL_TOO_LONG), as Istio's CA does. */
   maxTtlSeconds?: number;
   /** Lifetime when the caller asks for none (0 or negative). */
   defaultTtlSeconds?: number;
@@ -31,6 +40,14 @@ export interface MeshCAOptions {
 export interface WorkloadIdentity {
   namespace: string;
   serviceAccount: string;
+}
+
+export interface SignOptions {
+  /**
+   * The certificate never outlives this instant: the expiry of the credential that authenticated the
+   * request (the token's `exp`), so a certificate cannot extend a credential that has been cut short.
+   */
+  notAfterLimit?: Date;
 }
 
 /** Kubernetes names: what may appear in a namespace or service account name (RFC 1123 subdomain). */
@@ -117,17 +134,16 @@ export class MeshCA {
     return new MeshCA(trustDomain, caCert, toPkcs8Pem(caKeyText), intermediates, roots, opts);
   }
 
-  /** Writes the `cacerts` layout; the key file is 0600 and the directory 0700. */
+  /** Writes the `cacerts` layout (private-file.ts: temp name, rename); the key file is 0600 and the directory 0700. */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const signingRoot = this.issuingRoot();
     const chain = [this.signingCertPem, ...this.intermediatePems];
     if (signingRoot && signingRoot !== this.signingCertPem) chain.push(signingRoot);
-    await writeFile(path.join(dir, 'ca-key.pem'), this.signingKeyPem, { mode: 0o600 });
-    await chmod(path.join(dir, 'ca-key.pem'), 0o600);
-    await writeFile(path.join(dir, 'ca-cert.pem'), this.signingCertPem, { mode: 0o644 });
-    await writeFile(path.join(dir, 'root-cert.pem'), this.rootBundlePem(), { mode: 0o644 });
-    await writeFile(path.join(dir, 'cert-chain.pem'), chain.join(''), { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'ca-key.pem'), this.signingKeyPem);
+    await writePrivateFile(path.join(dir, 'ca-cert.pem'), this.signingCertPem, { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'root-cert.pem'), this.rootBundlePem(), { mode: 0o644 });
+    await writePrivateFile(path.join(dir, 'cert-chain.pem'), chain.join(''), { mode: 0o644 });
   }
 
   /** Every trusted root, concatenated; holds several during a root rotation's overlap. */
@@ -167,7 +183,7 @@ export class MeshCA {
    * carries exactly the identity's SPIFFE ID as its one URI SAN, an empty subject, and both TLS usages.
    * Returns [leaf, signing CA (if not a root), intermediates..., root bundle] as Istio's CA does.
    */
-  async signWorkloadCsr(csrPem: string, identity: WorkloadIdentity, ttlSeconds: number): Promise<string[]> {
+  async signWorkloadCsr(csrPem: string, identity: WorkloadIdentity, ttlSeconds: number, signOpts: SignOptions = {}): Promise<string[]> {
     for (const [field, value] of [['namespace', identity.namespace], ['serviceAccount', identity.serviceAccount]] as const) {
       if (!K8S_NAME.test(value)) throw new MeshCAError('E_CA_IDENTITY_INVALID', `${field} "${value}" is not a valid Kubernetes name`);
     }
@@ -177,13 +193,22 @@ export class MeshCA {
     } catch (err) {
       throw new MeshCAError('E_CSR_INVALID', `the CSR cannot be read: ${(err as Error).message}`);
     }
+    const keyProblem = workloadKeyProblem(csr.publicKeyPem);
+    if (keyProblem) throw new MeshCAError('E_CSR_KEY_REJECTED', `the CSR's key is not accepted: ${keyProblem}`);
     if (!(await verifyCsrSignature(csrPem))) throw new MeshCAError('E_CSR_INVALID', 'the CSR signature does not verify with its own public key');
     const now = this.now();
     const signer = this.signingCertificate();
+    // As Istio's CA: no (or a non-positive) TTL gets the default; a TTL above the maximum is refused, not
+    // capped, so a caller never silently holds a shorter certificate than it asked for.
+    if (Number.isFinite(ttlSeconds) && ttlSeconds > this.maxTtlSeconds) {
+      throw new MeshCAError('E_CA_TTL_TOO_LONG', `requested TTL ${formatSeconds(ttlSeconds)} is greater than the max allowed TTL ${formatSeconds(this.maxTtlSeconds)}`);
+    }
     const requested = Number.isFinite(ttlSeconds) && ttlSeconds > 0 ? ttlSeconds : this.defaultTtlSeconds;
     // Never outlive the signing certificate: a chain with a leaf that outlives its CA breaks mid-life.
     const untilCaExpiry = Math.floor((signer.notAfter.getTime() - now.getTime()) / 1000);
-    const ttl = Math.min(requested, this.maxTtlSeconds, untilCaExpiry);
+    const untilCredentialExpiry = signOpts.notAfterLimit ? Math.floor((signOpts.notAfterLimit.getTime() - now.getTime()) / 1000) : Infinity;
+    if (untilCredentialExpiry <= 0) throw new MeshCAError('E_CA_CREDENTIAL_EXPIRED', `the credential that authenticated the request expired at ${signOpts.notAfterLimit?.toISOString()}`);
+    const ttl = Math.min(requested, this.maxTtlSeconds, untilCaExpiry, untilCredentialExpiry);
     if (ttl <= 0) throw new MeshCAError('E_CA_INVALID', `the signing CA "${signer.subject}" expired at ${signer.notAfter.toISOString()}`);
     const leaf = await issueCertificate({
       subject: '',
@@ -228,6 +253,13 @@ export class MeshCA {
       return info.fingerprintSha256 === top.fingerprintSha256 || (info.subject === top.issuer && (!top.authorityKeyId || top.authorityKeyId === info.subjectKeyId));
     });
   }
+}
+
+/** `24h`, `90m`, `45s`: the largest unit that divides the value, as Go prints whole durations. */
+function formatSeconds(s: number): string {
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
 }
 
 function validateTrustDomain(td: string): void {

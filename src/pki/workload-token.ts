@@ -96,6 +96,11 @@ export class TokenVerifier {
 
   /** The identity a valid token speaks for; CaAuthError (E_CA_UNAUTHORIZED) otherwise. */
   async verify(token: string): Promise<{ namespace: string; serviceAccount: string }> {
+    return (await this.verifyWithExpiry(token)).identity;
+  }
+
+  /** As verify(), plus the token's `exp`: the CA never issues a certificate that outlives it. */
+  async verifyWithExpiry(token: string): Promise<{ identity: { namespace: string; serviceAccount: string }; expiresAt: Date }> {
     if (typeof token !== 'string' || token.length === 0) throw new CaAuthError('missing', 'no token was presented');
     if (token.split('.').length !== 3) throw new CaAuthError('malformed', 'the token is not a compact JWT (three base64url parts)');
     const keys = await this.keys;
@@ -121,7 +126,8 @@ export class TokenVerifier {
       }
     }
     if (!payload) throw new CaAuthError('bad-signature', `the token is not signed by a trusted key (${(lastSignatureError as Error | undefined)?.message ?? 'no key matched'})`);
-    return identityOf(payload);
+    // requiredClaims makes `exp` present; jose checked it is a number.
+    return { identity: identityOf(payload), expiresAt: new Date((payload.exp as number) * 1000) };
   }
 }
 

@@ -33,13 +33,13 @@ test('a CSR asking for extra SANs gets only its SPIFFE ID, both TLS usages and a
   assert.ok(opensslVerify(dir, chain[0] as string, [ca.rootBundlePem()], { purpose: 'sslclient' }).ok);
 });
 
-test('TTL: the default is 24 h, requests above the maximum are capped', async () => {
+test('TTL: the default is 24 h, requests above the maximum are refused as Istio does', async () => {
   let now = new Date('2030-01-01T00:00:00Z');
   const ca = await MeshCA.createSelfSigned({ trustDomain: 'td.example', now: () => now, maxTtlSeconds: 7200 });
   const lifetime = (pem: string): number => { const i = parseCertificate(pem); return (i.notAfter.getTime() - i.notBefore.getTime()) / 1000; };
   assert.equal(lifetime((await ca.signWorkloadCsr(await csr(), { namespace: 'a', serviceAccount: 'x' }, 0))[0] as string), 7200, 'default 24 h capped by the 2 h maximum');
   assert.equal(lifetime((await ca.signWorkloadCsr(await csr(), { namespace: 'a', serviceAccount: 'x' }, 600))[0] as string), 600);
-  assert.equal(lifetime((await ca.signWorkloadCsr(await csr(), { namespace: 'a', serviceAccount: 'x' }, 10 * 86400))[0] as string), 7200);
+  await assert.rejects(ca.signWorkloadCsr(await csr(), { namespace: 'a', serviceAccount: 'x' }, 10 * 86400), (e: unknown) => e instanceof MeshCAError && e.code === 'E_CA_TTL_TOO_LONG' && e.message === 'requested TTL 240h is greater than the max allowed TTL 2h');
   const unbounded = await MeshCA.createSelfSigned({ trustDomain: 'td.example', now: () => now });
   assert.equal(lifetime((await unbounded.signWorkloadCsr(await csr(), { namespace: 'a', serviceAccount: 'x' }, 0))[0] as string), 86400);
   now = new Date('2030-01-01T01:00:00Z');
