@@ -160,3 +160,21 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('proxy-config redacts keys itself when an admin (another build) serves them in its config_dump', async (t) => {
+  const ca = await makeCa('foreign-admin');
+  const keyB64 = Buffer.from(ca.keyPem).toString('base64');
+  const dump = { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump', dynamicActiveSecrets: [{ name: 'kubernetes://cred', secret: { '@type': TypeUrl.Secret, name: 'kubernetes://cred', tlsCertificate: { certificateChain: { inlineString: ca.certPem }, privateKey: { inlineBytes: keyB64 } } } }] }] };
+  const server = http.createServer((req, res) => {
+    const body = req.url?.startsWith('/config_dump') ? dump : req.url === '/clusters' ? { cluster_statuses: [] } : { certificates: [] };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  let out = '';
+  assert.equal(await runProxyConfig('all', `127.0.0.1:${(server.address() as net.AddressInfo).port}`, 'json', (s) => { out += s; }), 0);
+  assert.equal(out.includes(keyB64), false, 'the key is not printed');
+  assert.ok(out.includes(JSON.stringify(ca.certPem)), 'the certificate is');
+  assert.match(out, /"inlineString": "\[redacted\]"/);
+});
