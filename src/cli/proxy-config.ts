@@ -1,6 +1,7 @@
 // `meshgate proxy-config listeners|clusters|endpoints|secrets|all [ADMIN]`: the live config of one proxy,
 // read from its admin endpoint, printed as `istioctl proxy-config` does (tables), or whole with -o json.
 import type { Command } from 'commander';
+import { redactSecrets } from '../xds/redact.js';
 
 export class ProxyConfigCliError extends Error {
   readonly code = 'E_PROXY_CONFIG';
@@ -28,7 +29,8 @@ export async function fetchAdmin(admin: string): Promise<AdminSnapshot> {
     return res.json();
   };
   const [configDump, clusters, certs] = await Promise.all([get('/config_dump?include_eds'), get('/clusters'), get('/certs')]);
-  return { configDump, clusters, certs } as AdminSnapshot;
+  // Keys are redacted again here: the admin asked may be another Envoy build or an older meshgate.
+  return { configDump: redactSecrets(configDump), clusters, certs } as AdminSnapshot;
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -3,6 +3,7 @@
 // never sent (NOT SENT). Reads the control plane's /debug/syncz; `-o json|yaml` prints it whole.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { redactSecrets } from '../xds/redact.js';
 import type { ProxySync } from '../controlplane/sync-status.js';
 
 export interface Syncz {
@@ -60,7 +61,8 @@ export function registerProxyStatusCommand(program: Command): void {
     .option('-o, --output <format>', 'table, json or yaml', 'table')
     .action(async (o: { controlPlane: string; output: string }) => {
       if (!['table', 'json', 'yaml'].includes(o.output)) throw Object.assign(new Error(`unknown output format "${o.output}": expected table, json or yaml`), { code: 'E_CLI_USAGE' });
-      const s = await fetchSyncz(o.controlPlane);
+      // A NACK's error text is the proxy's own words and is printed as is, minus any key it quotes.
+      const s = redactSecrets(await fetchSyncz(o.controlPlane));
       if (o.output === 'json') process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
       else if (o.output === 'yaml') process.stdout.write(stringify(s));
       else process.stdout.write(s.proxies.length === 0 ? `no proxies are connected to the control plane of cluster ${s.cluster}\n` : formatProxyStatus(s));

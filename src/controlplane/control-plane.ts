@@ -20,6 +20,7 @@ import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { makeAuthenticator, type PeerIdentity } from '../xds/peer-identity.js';
 import { createXdsServerCredentials } from '../xds/server-credentials.js';
 import { TypeUrl } from '../xds/envoy-types.js';
+import { redactSecrets } from '../xds/redact.js';
 import { jsonLogger, type Logger } from '../xds/log.js';
 import type { ProxyNode } from '../xds/node.js';
 import { ControlPlaneMetrics, shortType } from './metrics.js';
@@ -236,7 +237,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       configDump: (id) => {
         const s = cache.getSnapshot(id);
         if (!s) return undefined;
-        return { version: s.version, resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])) };
+        // The snapshot holds gateway credentials' keys inline (SDS): never served, as Envoy's admin.
+        return redactSecrets({ version: s.version, resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])) });
       },
     });
     cleanups.push(() => debug.close());

@@ -1,9 +1,11 @@
 // istiod's monitoring port (15014) for meshgate: `/ready` (200 once config is loaded and the xDS port
 // is serving), `/metrics` (Prometheus), `/debug/syncz` (connected proxies and what each has ACKed) and
-// `/debug/config_dump?proxyID=ID` (the snapshot a proxy is being served). Loopback by default.
+// `/debug/config_dump?proxyID=ID` (the snapshot a proxy is being served, keys redacted). Loopback by
+// default; requests addressed to a name other than `localhost` are refused (DNS rebinding).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { hostHeaderProblem } from '../xds/debug-http-guard.js';
 
 export interface DebugHandlers {
   ready: () => { ready: boolean; reason?: string };
@@ -26,6 +28,9 @@ export async function startDebugServer(listen: string, h: DebugHandlers): Promis
   const { host, port } = splitHostPort(listen);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // A browser tricked by DNS rebinding sends the attacker's name as Host; Prometheus and people use an address.
+    const hostProblem = hostHeaderProblem(req.headers.host);
+    if (hostProblem) return send(res, 403, JSON.stringify({ error: hostProblem, code: 'E_HOST_REFUSED' }));
     if (req.method !== 'GET') return send(res, 405, JSON.stringify({ error: 'only GET is supported' }));
     switch (url.pathname) {
       case '/ready': {

@@ -1,6 +1,8 @@
-// netns mode's window onto admin ports: runs inside a cluster's bridge namespace, accepts on listening
-// sockets that the lab created in the host namespace on 127.b.k.n (inherited as fd 3, 4, ...), and
-// connects each accepted connection to a pod's admin or the control plane's HTTP port inside the lab.
+// netns mode's window onto admin ports: runs inside one lab namespace (`ip netns exec NS`), accepts on
+// listening sockets that the lab created in the host namespace on 127.b.k.n (inherited as fd 3, 4, ...;
+// a socket stays in the namespace it was created in), and connects each accepted connection, from
+// inside NS, to a loopback-only port there: a pod's proxy admin (127.0.0.1:15000 in the pod's
+// namespace) or the control plane's HTTP port (127.0.0.1:15014 in the cluster's bridge namespace).
 // Usage: admin-relay.js --target HOST:PORT [--target HOST:PORT ...]   (one per inherited fd, in order)
 import net from 'node:net';
 import { parseArgs } from 'node:util';

@@ -1,5 +1,6 @@
-// Starts the admin relay for one netns-mode cluster: the listening sockets are bound here, in the host
-// namespace on the lab's 127.b.k.n addresses, and handed to the relay process inside the lab.
+// Starts an admin relay in one netns-mode namespace (a pod's, or a cluster's bridge namespace): the
+// listening sockets are bound here, in the host namespace on the lab's 127.b.k.n addresses, and handed
+// to the relay process running inside that namespace, recorded in the lab state like every process.
 import net from 'node:net';
 import type { LabState } from './lab-state.js';
 import { nodeEntry, startLabProcess, type LabProcess } from './lab-process.js';

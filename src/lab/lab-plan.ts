@@ -2,7 +2,8 @@
 // identity and addresses, each cluster's control-plane address, and what each pod's /etc/hosts says.
 // netns mode: cluster k's pods on 198.18.k.0/24 (the bridge namespace, where the control plane runs, is
 // .1), gateways also on the "WAN" 198.19.0.0/24. loopback mode: every pod its own 127.b.k.n address.
-// The host reaches each pod's admin port at 127.b.k.n through a relay (netns) or at 127.b.(100+k).n.
+// The host reaches each pod's admin port at 127.b.k.n through a relay in the pod's namespace (netns) or
+// at 127.b.(100+k).n.
 // netns mode with DNS capture (what `lab up` does): each cluster's DNS server (kube-dns's role) answers
 // the lab file's `dns:` names on the bridge address, port 53, and the pods' hosts files no longer list
 // them: sidecar pods resolve through their sidecar's DNS proxy, gateways through the cluster DNS.
@@ -29,9 +30,10 @@ export interface PlannedPod {
   /** netns mode, gateways only: the address on the WAN between clusters. */
   wanAddress?: string;
   /**
-   * Where the proxy binds admin, stats and readiness. netns: the pod address (the cluster's relay
-   * reaches it). loopback: an address of its own, 127.b.(100+k).n, because in NONE mode the pod
-   * address carries the sidecar's outbound listeners, which may use any port (15021 included).
+   * Where the proxy binds admin (loopback only). netns: 127.0.0.1 inside the pod's namespace (the pod's
+   * relay reaches it; stats and readiness listen on the pod address). loopback: an address of its own,
+   * 127.b.(100+k).n, for admin, stats and readiness, because in NONE mode the pod address carries the
+   * sidecar's outbound listeners, which may use any port (15021 included).
    */
   adminAddress: string;
   /** Loopback address on the host where this pod's proxy admin is reachable. */
@@ -120,7 +122,7 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string, opts: PlanOp
       clusterIndex: k,
       index,
       address: mode === 'netns' ? `198.18.${k}.${index}` : `127.${b}.${k}.${index}`,
-      adminAddress: mode === 'netns' ? `198.18.${k}.${index}` : `127.${b}.${100 + k}.${index}`,
+      adminAddress: mode === 'netns' ? '127.0.0.1' : `127.${b}.${100 + k}.${index}`,
       hostAddress: mode === 'netns' ? `127.${b}.${k}.${index}` : `127.${b}.${100 + k}.${index}`,
       ...(mode === 'netns' ? { netns: `${labId}-${k}-${index}` } : {}),
       ...(mode === 'netns' && w.kind === 'gateway' ? { wanAddress: `198.19.0.${k * 10 + (w.gateway === 'ingress' ? 1 : 2)}` } : {}),

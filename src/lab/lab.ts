@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { formatNodeId } from '../xds/node.js';
-import { startAdminRelay, type RelayPair } from './admin-relays.js';
+import { startAdminRelay } from './admin-relays.js';
 import { createDefaultStateDir, prepareGivenStateDir } from './state-dir.js';
 import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
 import { loadLabFile, type LabFile } from './lab-file.js';
@@ -215,9 +215,10 @@ function bootstrapFor(plan: LabPlan, pod: PlannedPod, cp: ClusterPaths, paths: R
     rootCertFile: path.join(cp.controlPlaneDir, 'root-cert.pem'),
     tokenFile: paths.tokenFile,
     trustDomain: cluster.trustDomain,
-    // Admin where the lab reaches it (directly, or through the cluster's relay in netns mode); capture
-    // never redirects the admin ports.
+    // Admin on loopback (netns: the pod's own 127.0.0.1, reached through the pod's relay); Prometheus and
+    // readiness on the pod IP in netns mode, as Istio's. Capture never redirects the admin ports.
     admin: { address: pod.adminAddress, port: ADMIN_PORT },
+    ...(plan.mode === 'netns' ? { probeAddress: pod.address } : {}),
     statsPort: STATS_PORT,
     readinessPort: READINESS_PORT,
     accessLog: { path: paths.accessLogFile, format: 'json' },
@@ -400,13 +401,14 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     const prepared = await prepareCluster(lab, plan, c, stateDir, appPorts);
     issuers.set(c.name, prepared);
     writeClusterSecrets(prepared.paths, lab.clusters.find((lc) => lc.name === c.name)!, secrets);
-    const relayPairs: RelayPair[] = [];
     if (plan.mode === 'netns') {
-      relayPairs.push({ listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: c.controlPlaneAddress, port: CP_HTTP_PORT } });
+      // The control plane's HTTP port and each proxy's admin listen on loopback inside their own
+      // namespace, where no pod can reach them; a relay per namespace, started inside it on a socket
+      // bound here on the host's 127.b.k.n, is the lab's (and only the host's) way in.
+      await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, [{ listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: '127.0.0.1', port: CP_HTTP_PORT } }]);
       for (const pod of plan.pods.filter((p) => p.cluster === c.name && p.sidecar)) {
-        relayPairs.push({ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.adminAddress, port: ADMIN_PORT } });
+        await startAdminRelay(state, logDir, `${c.name}/${pod.namespace}/${pod.name}/admin-relay`, pod.netns!, [{ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.adminAddress, port: ADMIN_PORT } }]);
       }
-      await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, relayPairs);
     }
     let dns: LabClusterInfo['dns'];
     if (plan.dnsCapture) {
@@ -428,7 +430,8 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
         '--cluster-id', c.name,
         '--trust-domain', c.trustDomain,
         '--listen', `${c.controlPlaneAddress}:${XDS_PORT}`,
-        '--http-listen', `${c.controlPlaneAddress}:${CP_HTTP_PORT}`,
+        // netns: loopback of the cluster's namespace (the relay above); pods never reach /debug.
+        '--http-listen', `${plan.mode === 'netns' ? '127.0.0.1' : c.controlPlaneAddress}:${CP_HTTP_PORT}`,
         '--state-dir', prepared.paths.controlPlaneDir,
         '--token-public-key', prepared.paths.tokenPublicKeyFile,
         '--token-issuer', prepared.paths.tokenIssuer,

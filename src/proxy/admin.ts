@@ -1,14 +1,21 @@
-// The proxy's admin interface, on loopback unless configured otherwise, as Envoy's admin (15000) plus
-// Istio's Prometheus (15090) and readiness (15021) ports: /config_dump in Envoy's JSON shape,
-// /stats/prometheus, /ready, /healthz, /certs, /clusters, /listeners and POST /drain_listeners.
+// The proxy's admin interface, as Envoy's admin (15000) plus Istio's Prometheus (15090) and readiness
+// (15021) ports: /config_dump in Envoy's JSON shape (keys redacted), /stats/prometheus, /ready, /healthz,
+// /certs, /clusters, /listeners and POST /drain_listeners. Admin listens on loopback only, as
+// pilot-agent configures Envoy's (anyone who reaches it can drain the proxy); Prometheus and readiness
+// are separate listeners serving one read-only path each, so they may listen on the pod address for
+// scrapers and probes, as Istio's do. Admin requests must be addressed to an IP or localhost (DNS
+// rebinding), and POST /drain_listeners must not come from another site's page (CSRF).
 import http from 'node:http';
 import type net from 'node:net';
+import { hostHeaderProblem, isLoopbackAddress, mutatingRequestProblem } from '../xds/debug-http-guard.js';
 import { AdminError } from './errors.js';
 import type { Proxy } from './proxy.js';
 
 export interface AdminOptions {
-  /** Bind address; loopback by default (the admin API can drain the proxy). */
+  /** Admin bind address: loopback only (127.0.0.0/8, ::1, localhost); 127.0.0.1 by default. */
   address?: string;
+  /** Where the Prometheus and readiness ports listen (e.g. the pod IP, or 0.0.0.0 as Istio); default `address`. */
+  probeAddress?: string;
   /** Admin port (Istio: 15000); 0 picks a free port. */
   port?: number;
   /** Prometheus port serving only /stats/prometheus (Istio: 15090); omitted = not started. */
@@ -22,6 +29,7 @@ export interface AdminOptions {
 export interface AdminServer {
   address: string;
   port: number;
+  probeAddress: string;
   statsPort?: number;
   readinessPort?: number;
   close(): Promise<void>;
@@ -73,9 +81,17 @@ function listen(server: http.Server, address: string, port: number): Promise<num
   });
 }
 
-function serve(routes: Record<string, Handler>, log: Proxy['log']): http.Server {
+function serve(routes: Record<string, Handler>, log: Proxy['log'], guarded: boolean): http.Server {
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (guarded) {
+      const problem = req.method === 'GET' || req.method === 'HEAD' ? hostHeaderProblem(req.headers.host) : mutatingRequestProblem(req.headers);
+      if (problem) {
+        log('warn', `admin ${req.method} ${url.pathname} refused: ${problem}`);
+        send(res, 403, `${problem}\n`);
+        return;
+      }
+    }
     const h = routes[`${req.method ?? 'GET'} ${url.pathname}`];
     if (!h) { send(res, 404, `no admin endpoint ${req.method} ${url.pathname}\n`); return; }
     Promise.resolve(h(req, url, res)).catch((err: unknown) => {
@@ -88,21 +104,26 @@ function serve(routes: Record<string, Handler>, log: Proxy['log']): http.Server 
 /** Starts the admin, stats and readiness servers for a proxy. */
 export async function startAdmin(proxy: Proxy, opts: AdminOptions = {}): Promise<AdminServer> {
   const address = opts.address ?? '127.0.0.1';
+  if (!isLoopbackAddress(address)) {
+    throw new AdminError(`admin: refusing to listen on ${address}: the admin API can drain the proxy and dump its configuration, so it listens on a loopback address only (127.0.0.1, ::1); use probeAddress for the Prometheus and readiness ports`);
+  }
+  const probeAddress = opts.probeAddress ?? address;
   const routes = adminRoutes(proxy, opts);
   const servers: http.Server[] = [];
-  const start = async (r: Record<string, Handler>, port: number): Promise<number> => {
-    const s = serve(r, proxy.log);
+  const start = async (r: Record<string, Handler>, at: string, port: number, guarded: boolean): Promise<number> => {
+    const s = serve(r, proxy.log, guarded);
     servers.push(s);
-    return listen(s, address, port);
+    return listen(s, at, port);
   };
   const close = async (): Promise<void> => {
     await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
   };
   try {
-    const port = await start(routes, opts.port ?? 15000);
-    const statsPort = opts.statsPort !== undefined ? await start({ 'GET /stats/prometheus': routes['GET /stats/prometheus']! }, opts.statsPort) : undefined;
-    const readinessPort = opts.readinessPort !== undefined ? await start({ 'GET /healthz/ready': routes['GET /healthz/ready']! }, opts.readinessPort) : undefined;
-    return { address, port, statsPort, readinessPort, close };
+    const port = await start(routes, address, opts.port ?? 15000, true);
+    // Read-only, one path each: reached by scrapers and kubelet-style probes by the pod address, unchecked.
+    const statsPort = opts.statsPort !== undefined ? await start({ 'GET /stats/prometheus': routes['GET /stats/prometheus']! }, probeAddress, opts.statsPort, false) : undefined;
+    const readinessPort = opts.readinessPort !== undefined ? await start({ 'GET /healthz/ready': routes['GET /healthz/ready']! }, probeAddress, opts.readinessPort, false) : undefined;
+    return { address, port, probeAddress, statsPort, readinessPort, close };
   } catch (err) {
     await close();
     throw err;

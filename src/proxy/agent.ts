@@ -103,10 +103,10 @@ export class ProxyAgent {
     // for free ports everywhere, so several proxies can share a host in tests.
     const dynamic = b.admin?.port === 0;
     this.admin = await startAdmin(this.proxy, {
-      address: b.admin?.address, port: b.admin?.port ?? 15000,
+      address: b.admin?.address, port: b.admin?.port ?? 15000, probeAddress: b.probeAddress,
       statsPort: b.statsPort ?? (dynamic ? 0 : 15090), readinessPort: b.readinessPort ?? (dynamic ? 0 : 15021),
     });
-    this.log('info', `admin on ${this.admin.address}:${this.admin.port} (prometheus :${this.admin.statsPort}, readiness :${this.admin.readinessPort})`);
+    this.log('info', `admin on ${this.admin.address}:${this.admin.port} (prometheus ${this.admin.probeAddress}:${this.admin.statsPort}, readiness ${this.admin.probeAddress}:${this.admin.readinessPort})`);
     if (b.dns) await this.startDns(b.dns);
     this.ads = new AdsClient({
       address: b.discoveryAddress,

@@ -19,8 +19,13 @@ export interface ProxyBootstrap {
   certTtlSeconds?: number;
   /** Renew when this fraction of the lifetime is left (Istio's SECRET_GRACE_PERIOD_RATIO, 0.5). */
   certGraceRatio?: number;
+  /** Admin (Envoy's 15000): loopback only, 127.0.0.1 by default; a non-loopback address is refused. */
   admin?: { address?: string; port?: number };
-  /** Prometheus port (Istio: 15090) and readiness port (Istio: 15021); both bind to `admin.address`. */
+  /**
+   * Where the Prometheus port (Istio: 15090) and the readiness port (Istio: 15021) listen: the pod IP or
+   * 0.0.0.0, as Istio's, for scrapers and probes from outside the pod; by default `admin.address`.
+   */
+  probeAddress?: string;
   statsPort?: number;
   readinessPort?: number;
   accessLog?: { path?: string; format?: 'text' | 'json' };

@@ -60,6 +60,7 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
     const v = b[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new BootstrapError(file, `${k}: must be a non-negative number`);
   }
+  if (b.probeAddress !== undefined && (typeof b.probeAddress !== 'string' || net.isIP(b.probeAddress) === 0)) throw new BootstrapError(file, 'probeAddress: must be an IP address (the pod IP, or 0.0.0.0)');
   if (b.dns !== undefined) checkDns(b.dns, file);
   return b;
 }

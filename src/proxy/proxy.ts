@@ -5,6 +5,7 @@ import type net from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
 import { referencedSecrets } from '../xds/resource-refs.js';
+import { redactSecrets } from '../xds/redact.js';
 import type { ProxyNode } from '../xds/node.js';
 import { AccessLogger, type AccessLogOptions } from './access-log.js';
 import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
@@ -418,10 +419,11 @@ export class Proxy implements ListenerDeps {
       '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
       dynamicActiveSecrets: this.secrets.all().map((s) => ({
         name: s.name, versionInfo: this.secretVersions.get(s.name)?.version ?? '', lastUpdated: this.secretVersions.get(s.name)?.lastUpdated,
-        secret: redactSecret(s.raw),
+        secret: { '@type': TypeUrl.Secret, ...s.raw },
       })),
     });
-    return { configs };
+    // Envoy prints private keys and generic secrets as "[redacted]", in SDS secrets and inline alike.
+    return redactSecrets({ configs });
   }
 
   /** Live host state per cluster, for /clusters and `proxy-config endpoints`. */
@@ -469,12 +471,4 @@ export class Proxy implements ListenerDeps {
     for (const c of this.clusters.values()) c.close();
     await Promise.all([...this.loggers.values(), ...(this.mainLogger ? [this.mainLogger] : [])].map((l) => l.close()));
   }
-}
-
-/** Envoy prints private keys in config dumps as "[redacted]"; so does this proxy. */
-function redactSecret(s: Secret): Record<string, unknown> {
-  const out: Record<string, unknown> = { '@type': TypeUrl.Secret, ...s };
-  if (s.tlsCertificate) out.tlsCertificate = { ...s.tlsCertificate, ...(s.tlsCertificate.privateKey ? { privateKey: { inlineString: '[redacted]' } } : {}) };
-  if (s.genericSecret) out.genericSecret = { secret: { inlineString: '[redacted]' } };
-  return out;
 }

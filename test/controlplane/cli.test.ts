@@ -139,3 +139,28 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
   assert.notEqual(down.code, 0);
   assert.match(down.stderr, /E_PROXY_STATUS.*cannot reach the control plane/);
 });
+
+test('proxy-status never prints a private key, even one a NACK reason quotes', async (t) => {
+  const { generateKeyPair } = await import('../../src/pki/keys.js');
+  const { privateKeyPem } = await generateKeyPair();
+  const syncz: Syncz = {
+    cluster: 'cluster-a',
+    proxies: [{
+      proxy: 'router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local', name: 'gw.istio-system', clusterId: 'cluster-a', role: 'router', namespace: 'istio-system',
+      serviceAccount: 'gw', identity: 'spiffe://cluster.local/ns/istio-system/sa/gw', authenticatedBy: 'token', peerAddress: '127.0.0.1:5000', connectedAt: '2026-01-01T00:00:00.000Z',
+      types: { sds: { state: 'STALE', sent: 'b', nacked: 'b', error: `secret "kubernetes://cred": cannot load ${privateKeyPem}` } },
+    } as unknown as Syncz['proxies'][number]],
+  };
+  // A control plane (another build) whose /debug/syncz hands the reason on as the proxy wrote it.
+  const http = await import('node:http');
+  const server = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(syncz)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  for (const o of ['table', 'json', 'yaml']) {
+    const r = await runCli(['proxy-status', '--control-plane', url, '-o', o]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /cannot load \[redacted\]/, o);
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY/, o);
+  }
+});

@@ -2,6 +2,7 @@
 // CA, workload tokens, the CA service and ADS on one TLS port, proxies as real ADS clients, and the
 // monitoring endpoints over HTTP — all on 127.0.0.1.
 import { test } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -142,6 +143,56 @@ test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress ga
   assert.match(metrics, /^pilot_xds_pushes\{type="sds"\} 1$/m);
   const dump = JSON.parse((await get(plane, `/debug/config_dump?proxyID=${encodeURIComponent(clientSidecar.id)}`)).text) as { resources: Record<string, unknown[]> };
   assert.ok(dump.resources.cds!.length > 0);
+});
+
+/** GET with an explicit Host header (fetch does not let a caller choose it; a rebinding browser does). */
+function getWithHost(cp: ControlPlane, p: string, host: string): Promise<{ status: number; text: string }> {
+  const [address, port] = [cp.httpAddress.slice(0, cp.httpAddress.lastIndexOf(':')), Number(cp.httpAddress.slice(cp.httpAddress.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: address, port, path: p, headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test("config_dump of the egress gateway shows its credential's certificate but never its private key", async (t) => {
+  const { cp: plane, tokens } = await setup(t);
+  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
+  t.after(() => gateway.client.close());
+  gateway.client.start();
+  await until(() => gateway.count(TypeUrl.Secret) > 0, 'gateway SDS');
+  const served = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).find((s) => s.name === 'kubernetes://client-credential')!;
+  const keyB64 = served.tlsCertificate!.privateKey!.inlineBytes!;
+  const certB64 = served.tlsCertificate!.certificateChain!.inlineBytes!;
+  const keyPem = Buffer.from(keyB64, 'base64').toString();
+  assert.match(keyPem, /PRIVATE KEY/, 'the gateway itself does get its key over SDS');
+  const res = await get(plane, `/debug/config_dump?proxyID=${encodeURIComponent(egressGateway.id)}`);
+  assert.equal(res.status, 200);
+  assert.doesNotMatch(res.text, /PRIVATE KEY/);
+  assert.equal(res.text.includes(keyB64), false, 'the key as SDS inlineBytes');
+  assert.equal(res.text.includes(keyPem.replace(/-----[A-Z ]+-----|\s/g, '').slice(0, 40)), false, 'the key body');
+  const dump = JSON.parse(res.text) as { resources: { sds: Secret[] } };
+  const secret = dump.resources.sds.find((s) => s.name === 'kubernetes://client-credential')!;
+  assert.equal(secret.tlsCertificate!.certificateChain!.inlineBytes, certB64, 'the certificate is shown');
+  assert.deepEqual(secret.tlsCertificate!.privateKey, { inlineString: '[redacted]' });
+  // The snapshot itself keeps the key: redaction is of what is printed, never of what is served.
+  const again = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).find((s) => s.name === 'kubernetes://client-credential')!;
+  assert.equal(again.tlsCertificate!.privateKey!.inlineBytes, keyB64);
+});
+
+test('the monitoring port refuses a request addressed to a name (DNS rebinding) and answers IP literals and localhost', async (t) => {
+  const { cp: plane } = await setup(t);
+  const dumpPath = `/debug/config_dump?proxyID=${encodeURIComponent(egressGateway.id)}`;
+  for (const p of ['/ready', '/debug/syncz', dumpPath, '/metrics']) {
+    const r = await getWithHost(plane, p, 'evil.example');
+    assert.equal(r.status, 403, `${p} with Host evil.example`);
+    assert.match(r.text, /Host \\"evil\.example\\" refused.*DNS rebinding/);
+  }
+  assert.equal((await getWithHost(plane, '/ready', `localhost:${plane.httpAddress.split(':').pop()}`)).status, 200);
+  assert.equal((await getWithHost(plane, '/ready', plane.httpAddress)).status, 200);
 });
 
 test('a config change is debounced and pushed only to the proxies it affects; an invalid edit keeps the last good config', async (t) => {

@@ -47,16 +47,17 @@ test('loopback mode gives a process its own /etc/hosts without touching the host
   assert.equal(readFileSync('/etc/hosts', 'utf8'), hostBefore, "the host's /etc/hosts is unchanged");
 });
 
-test("netns mode: the admin relay exposes a pod's port on the host's loopback", { skip: netns.ok ? false : netns.reason, timeout: 60_000 }, async (t) => {
+test("netns mode: a relay inside the pod's namespace exposes its loopback-only admin port on the host's loopback", { skip: netns.ok ? false : netns.reason, timeout: 60_000 }, async (t) => {
   const lab = loadLabFile(path.join(repoRoot(), 'test/lab/fixtures/two-clusters'));
   const plan = planLab(lab, 'netns', newLabId());
   const { state, dir } = tempState(t, plan.labId);
   createNetnsTopology(plan, state);
   const pod = plan.pods.find((p) => p.name === 'client')!;
-  const cluster = plan.clusters[0]!;
-  // A server inside the pod namespace answering "pong" (socat is only the test's stand-in for an admin port).
-  await startLabProcess(state, path.join(dir, 'logs'), { name: 'pong', netns: pod.netns!, argv: ['socat', `TCP-LISTEN:15000,bind=${pod.address},fork,reuseaddr`, 'SYSTEM:echo pong'] });
-  await startAdminRelay(state, path.join(dir, 'logs'), 'relay', cluster.netns!, [{ listen: { host: pod.hostAddress, port: 15000 }, target: { host: pod.address, port: 15000 } }]);
+  // A server on the pod's own 127.0.0.1 answering "pong" (socat is only the test's stand-in for an admin
+  // port, which listens on loopback only): no other namespace can reach it, the relay started inside can.
+  await startLabProcess(state, path.join(dir, 'logs'), { name: 'pong', netns: pod.netns!, argv: ['socat', 'TCP-LISTEN:15000,bind=127.0.0.1,fork,reuseaddr', 'SYSTEM:echo pong'] });
+  const relay = await startAdminRelay(state, path.join(dir, 'logs'), 'relay', pod.netns!, [{ listen: { host: pod.hostAddress, port: 15000 }, target: { host: '127.0.0.1', port: 15000 } }]);
+  assert.ok(state.value.resources.some((r) => r.kind === 'process' && r.pid === relay.pid && r.netns === pod.netns), "the relay is recorded by pid, in the pod's namespace");
   let answer = '';
   for (let i = 0; i < 50 && answer === ''; i++) {
     answer = await new Promise<string>((resolve) => {

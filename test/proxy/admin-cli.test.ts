@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
+import { TypeUrl, type TransportSocket } from '../../src/xds/envoy-types.js';
 import { startAdmin } from '../../src/proxy/admin.js';
 import { runProxyConfig } from '../../src/cli/proxy-config.js';
 import { caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR, upstreamTls } from './helpers.js';
@@ -78,4 +80,101 @@ test('readiness waits for the SDS secrets the first clusters and listeners name,
   assert.equal(proxy.isReady(), true);
   proxy.applySecrets([]);
   assert.equal(proxy.isReady(), true, 'a secret withdrawn after start does not make the proxy unready');
+});
+
+/** An HTTP request with the headers a browser would send (fetch does not let a caller set Host). */
+function request(portNo: number, method: string, p: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: portNo, method, path: p, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('admin refuses to listen on a non-loopback address, naming the reason', async (t) => {
+  const { proxy } = newProxy(t);
+  for (const address of ['0.0.0.0', '198.18.1.2', '::']) {
+    // A server that does start is closed again, so a failure here cannot leave the test process hanging.
+    await assert.rejects(startAdmin(proxy, { address, port: 0 }).then(async (a) => { await a.close(); return a; }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_ADMIN');
+      assert.match(err.message, new RegExp(`refusing to listen on ${address.replace(/\./g, '\\.')}: .*loopback address only`));
+      return true;
+    });
+  }
+  const admin = await startAdmin(proxy, { address: '127.0.0.1', port: 0, probeAddress: '127.0.0.2', statsPort: 0, readinessPort: 0 });
+  t.after(() => admin.close());
+  assert.equal(admin.probeAddress, '127.0.0.2');
+  assert.equal((await fetch(`http://127.0.0.2:${admin.statsPort}/stats/prometheus`)).status, 200, 'Prometheus listens on probeAddress');
+  await assert.rejects(fetch(`http://127.0.0.2:${admin.port}/ready`), 'admin does not listen on probeAddress');
+});
+
+test('POST /drain_listeners from another origin or addressed to a name is refused and the listeners keep serving', async (t) => {
+  const echo = await echoServer(t);
+  const { proxy, warnings } = newProxy(t);
+  proxy.applyClusters([staticCluster('c', [{ port: echo.port }])]);
+  await proxy.applyListeners([listener('l', 0, [{ filters: [tcpProxyFilter('c')] }])]);
+  const admin = await startAdmin(proxy, { port: 0 });
+  t.after(() => admin.close());
+  const host = `127.0.0.1:${admin.port}`;
+  const csrf = await request(admin.port, 'POST', '/drain_listeners', { host, origin: 'https://evil.example' });
+  assert.equal(csrf.status, 403);
+  assert.match(csrf.text, /Origin "https:\/\/evil\.example" refused/);
+  const rebound = await request(admin.port, 'POST', '/drain_listeners', { host: `evil.example:${admin.port}` });
+  assert.equal(rebound.status, 403);
+  assert.match(rebound.text, /Host "evil\.example:\d+" refused/);
+  assert.equal((await request(admin.port, 'GET', '/config_dump', { host: `evil.example:${admin.port}` })).status, 403, 'reads are refused to a rebinding page too');
+  assert.equal(proxy.isReady(), true, 'not draining');
+  assert.equal((await roundTrip(port(proxy, 'l'), 'still here')).echoed, 'still here', 'the listener keeps serving');
+  assert.ok(warnings.some((w) => /admin POST \/drain_listeners refused/.test(w)), 'the refusal is logged');
+  // The admin's own origin and clients that send none (curl, meshgate) may drain.
+  assert.equal((await request(admin.port, 'POST', '/drain_listeners', { host, origin: `http://${host}` })).status, 200);
+  await until(() => !proxy.isReady());
+});
+
+test('config_dump redacts a private key held inline in a listener, and the proxy keeps serving TLS with it', async (t) => {
+  const echo = await echoServer(t);
+  const ca = await makeCa('inline-ca');
+  const server = await issue(ca, { dns: ['inline.example'] });
+  const { proxy } = newProxy(t);
+  proxy.applyClusters([staticCluster('c', [{ port: echo.port }])]);
+  const inline: TransportSocket = { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': TypeUrl.DownstreamTlsContext, commonTlsContext: { tlsCertificates: [{ certificateChain: { inlineString: server.certPem }, privateKey: { inlineBytes: Buffer.from(server.keyPem).toString('base64') } }] } } };
+  await proxy.applyListeners([listener('tls', 0, [{ transportSocket: inline, filters: [tcpProxyFilter('c')] }])]);
+  const admin = await startAdmin(proxy, { port: 0 });
+  t.after(() => admin.close());
+  const text = await (await fetch(`http://127.0.0.1:${admin.port}/config_dump`)).text();
+  assert.doesNotMatch(text, /PRIVATE KEY/);
+  assert.equal(text.includes(Buffer.from(server.keyPem).toString('base64')), false, 'the key as inlineBytes');
+  assert.ok(text.includes(JSON.stringify(server.certPem)), 'the certificate is shown');
+  assert.match(text, /"privateKey": \{\s*"inlineString": "\[redacted\]"\s*\}/);
+  const r = await roundTrip(port(proxy, 'tls'), 'over tls', { ca: ca.certPem, servername: 'inline.example' });
+  assert.equal(r.echoed, 'over tls', 'redaction changed only what was printed');
+});
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('proxy-config redacts keys itself when an admin (another build) serves them in its config_dump', async (t) => {
+  const ca = await makeCa('foreign-admin');
+  const keyB64 = Buffer.from(ca.keyPem).toString('base64');
+  const dump = { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump', dynamicActiveSecrets: [{ name: 'kubernetes://cred', secret: { '@type': TypeUrl.Secret, name: 'kubernetes://cred', tlsCertificate: { certificateChain: { inlineString: ca.certPem }, privateKey: { inlineBytes: keyB64 } } } }] }] };
+  const server = http.createServer((req, res) => {
+    const body = req.url?.startsWith('/config_dump') ? dump : req.url === '/clusters' ? { cluster_statuses: [] } : { certificates: [] };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  let out = '';
+  assert.equal(await runProxyConfig('all', `127.0.0.1:${(server.address() as net.AddressInfo).port}`, 'json', (s) => { out += s; }), 0);
+  assert.equal(out.includes(keyB64), false, 'the key is not printed');
+  assert.ok(out.includes(JSON.stringify(ca.certPem)), 'the certificate is');
+  assert.match(out, /"inlineString": "\[redacted\]"/);
 });

@@ -84,3 +84,13 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   await waitFor(async () => (await fetch(`${admin}/ready`)).status === 503, 10_000, 'not ready after drain');
   assert.equal((await roundTrip(lport, 'after drain')).echoed, '');
 });
+
+test('bootstrap probeAddress (where 15090 and 15021 listen) must be an IP address', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'meshgate-agent-probe-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const base = ['node: { role: sidecar, ips: ["198.18.1.2"], podName: p, namespace: app, serviceAccount: sa }', 'discoveryAddress: "127.0.0.1:1"', 'rootCertFile: r', 'tokenFile: t', 'trustDomain: cluster.local'];
+  writeFileSync(path.join(dir, 'bad.yaml'), [...base, 'probeAddress: pod.example', ''].join('\n'));
+  await assert.rejects(loadBootstrap(path.join(dir, 'bad.yaml')), (err: Error & { code?: string }) => err.code === 'E_BOOTSTRAP_INVALID' && /probeAddress: must be an IP address/.test(err.message));
+  writeFileSync(path.join(dir, 'good.yaml'), [...base, 'probeAddress: 198.18.1.2', ''].join('\n'));
+  assert.equal((await loadBootstrap(path.join(dir, 'good.yaml'))).probeAddress, '198.18.1.2');
+});
