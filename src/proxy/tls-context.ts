@@ -4,14 +4,16 @@
 // Peer verification is done here so that every refusal carries a reason a person can act on, in the
 // spirit of Envoy's %DOWNSTREAM_TRANSPORT_FAILURE_REASON% / %UPSTREAM_TRANSPORT_FAILURE_REASON%.
 import tls from 'node:tls';
-import { constants } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type {
-  CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, TlsParameters, UpstreamTlsContext,
+  CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, StringMatcher, TlsParameters, UpstreamTlsContext,
 } from '../xds/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
-import { checkSans, compileSanMatchers, parseSubjectAltName, principalOf, type CompiledSanMatcher, type PeerSans } from './matchers.js';
-import { readDataSource, type SecretStore } from './secrets.js';
+import { optionalDurationMs } from './duration.js';
+import { checkSans, compileSanMatchers, compileStringMatcher, parseSubjectAltName, principalOf, type CompiledSanMatcher, type PeerSans } from './matchers.js';
+import { readDataSource, readDataSourceBytes, type SecretStore } from './secrets.js';
+import { checkTlsFields } from './tls-fields.js';
 
 type NodeTlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 const VERSIONS: Record<string, NodeTlsVersion | undefined> = {
@@ -48,10 +50,28 @@ interface CompiledCommon {
   minVersion: NodeTlsVersion | undefined;
   maxVersion: NodeTlsVersion | undefined;
   ciphers: string | undefined;
+  /** OpenSSL's colon-separated lists for Envoy's ecdhCurves and signatureAlgorithms (undefined: Node's defaults). */
+  ecdhCurve: string | undefined;
+  sigalgs: string | undefined;
   alpn: string[];
 }
 
-function compileParams(p: TlsParameters | undefined, res: string, f: string): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers'> {
+/** A list of names OpenSSL must accept as a whole (`probe` builds a context with it), as one colon-separated string. */
+function opensslList(v: unknown, res: string, field: string, what: string, probe: (list: string) => void): string | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((c) => typeof c !== 'string' || c === '' || c.includes(':'))) throw new ProxyConfigError(res, field, 'must be a list of names');
+  if (v.length === 0) return undefined;
+  const list = v.join(':');
+  try {
+    probe(list);
+  } catch (err) {
+    throw new ProxyConfigError(res, field, `OpenSSL does not accept these ${what}: ${(err as Error).message}`);
+  }
+  return list;
+}
+
+function compileParams(p: TlsParameters | undefined, res: string, f: string): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers' | 'ecdhCurve' | 'sigalgs'> {
+  checkTlsFields('TlsParameters', p, res, f);
   const params = p ?? {};
   const ver = (v: unknown, field: string): NodeTlsVersion | undefined => {
     if (v === undefined) return undefined;
@@ -75,21 +95,56 @@ function compileParams(p: TlsParameters | undefined, res: string, f: string): Pi
       throw new ProxyConfigError(res, `${f}.cipherSuites`, `OpenSSL accepts none of them: ${(err as Error).message}`);
     }
   }
-  return { minVersion, maxVersion, ciphers };
+  // Envoy's curve names (X25519, P-256, P-384, P-521) are OpenSSL's too; Node tries them in this order.
+  const ecdhCurve = opensslList(params.ecdhCurves, res, `${f}.ecdhCurves`, 'curves', (l) => tls.createSecureContext({ ecdhCurve: l }));
+  const sigalgs = opensslList(params.signatureAlgorithms, res, `${f}.signatureAlgorithms`, 'signature algorithms', (l) => tls.createSecureContext({ sigalgs: l }));
+  return { minVersion, maxVersion, ciphers, ecdhCurve, sigalgs };
 }
 
-function compileValidation(v: CertificateValidationContext | undefined, res: string, f: string): { ca: Material; crl?: string; sans: CompiledSanMatcher[]; acceptUntrusted: boolean } {
-  if (!v) return { ca: undefined, sans: [], acceptUntrusted: false };
+/**
+ * Envoy's deprecated match_subject_alt_names: a plain StringMatcher that Envoy applies to the DNS, URI,
+ * email and IP SANs alike, so each becomes one matcher per SAN type.
+ */
+function compileUntypedSanMatchers(ms: unknown, res: string, field: string): CompiledSanMatcher[] {
+  if (ms === undefined) return [];
+  if (!Array.isArray(ms)) throw new ProxyConfigError(res, field, 'must be a list');
+  return (ms as StringMatcher[]).flatMap((m, i) => {
+    const match = compileStringMatcher(m, res, `${field}[${i}]`);
+    const desc = `any:${m.exact ?? m.prefix ?? m.suffix ?? m.contains ?? m.safeRegex?.regex ?? ''}`;
+    return (['uri', 'dns', 'email', 'ip'] as const).map((kind) => ({ kind, match, describe: desc }));
+  });
+}
+
+interface CompiledValidation { ca: Material; crl?: string; sans: CompiledSanMatcher[]; acceptUntrusted: boolean; field: string }
+
+function compileValidation(v: CertificateValidationContext | undefined, res: string, f: string): CompiledValidation {
+  if (!v) return { ca: undefined, sans: [], acceptUntrusted: false, field: f };
+  checkTlsFields('CertificateValidationContext', v, res, f);
   const pem = readDataSource(v.trustedCa, res, `${f}.trustedCa`);
   const crl = readDataSource(v.crl, res, `${f}.crl`);
   const acceptUntrusted = v.trustChainVerification === 'ACCEPT_UNTRUSTED';
   if (v.trustChainVerification !== undefined && !['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED'].includes(v.trustChainVerification)) {
     throw new ProxyConfigError(res, `${f}.trustChainVerification`, `unknown value ${JSON.stringify(v.trustChainVerification)}`);
   }
-  return { ca: pem ? { inline: pem } : undefined, crl, sans: compileSanMatchers(v.matchTypedSubjectAltNames, res, `${f}.matchTypedSubjectAltNames`), acceptUntrusted };
+  const sans = [
+    ...compileSanMatchers(v.matchTypedSubjectAltNames, res, `${f}.matchTypedSubjectAltNames`),
+    ...compileUntypedSanMatchers(v.matchSubjectAltNames, res, `${f}.matchSubjectAltNames`),
+  ];
+  return { ca: pem ? { inline: pem } : undefined, crl, sans, acceptUntrusted, field: f };
+}
+
+/**
+ * Envoy refuses SAN matchers (and a CRL) in a validation context without a trusted CA: without a chain
+ * to verify, any self-signed certificate can carry the expected SAN, so the check would only look safe.
+ */
+function checkNeedsCa(val: CompiledValidation, res: string): void {
+  if (val.ca) return;
+  if (val.sans.length > 0) throw new ProxyConfigError(res, `${val.field}.matchTypedSubjectAltNames`, 'SAN-based verification of peer certificates without a trusted CA is insecure and not allowed');
+  if (val.crl !== undefined) throw new ProxyConfigError(res, `${val.field}.crl`, 'a CRL without a trusted CA would never be checked');
 }
 
 function compileCommon(c: CommonTlsContext | undefined, res: string, f: string): CompiledCommon {
+  checkTlsFields('CommonTlsContext', c, res, f);
   const common = c ?? {};
   let cert: Material;
   let key: string | undefined;
@@ -98,9 +153,11 @@ function compileCommon(c: CommonTlsContext | undefined, res: string, f: string):
     if (!Array.isArray(sds) || sds.length === 0) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'must be a non-empty list');
     if (sds.length > 1) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'only one certificate per context is supported');
     if (typeof sds[0]?.name !== 'string' || sds[0].name === '') throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs[0].name`, 'must name a secret');
+    checkTlsFields('SdsSecretConfig', sds[0], res, `${f}.tlsCertificateSdsSecretConfigs[0]`);
     cert = { secret: sds[0].name };
   } else if (common.tlsCertificates !== undefined) {
     if (!Array.isArray(common.tlsCertificates) || common.tlsCertificates.length !== 1) throw new ProxyConfigError(res, `${f}.tlsCertificates`, 'exactly one certificate is supported');
+    checkTlsFields('TlsCertificate', common.tlsCertificates[0], res, `${f}.tlsCertificates[0]`);
     const pem = readDataSource(common.tlsCertificates[0]!.certificateChain, res, `${f}.tlsCertificates[0].certificateChain`);
     key = readDataSource(common.tlsCertificates[0]!.privateKey, res, `${f}.tlsCertificates[0].privateKey`);
     if (!pem || !key) throw new ProxyConfigError(res, `${f}.tlsCertificates[0]`, 'needs certificateChain and privateKey');
@@ -110,15 +167,19 @@ function compileCommon(c: CommonTlsContext | undefined, res: string, f: string):
   if (common.validationContextSdsSecretConfig) {
     const n = common.validationContextSdsSecretConfig.name;
     if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.validationContextSdsSecretConfig.name`, 'must name a secret');
+    checkTlsFields('SdsSecretConfig', common.validationContextSdsSecretConfig, res, `${f}.validationContextSdsSecretConfig`);
     val = { ...val, ca: { secret: n } };
   }
   if (common.combinedValidationContext) {
     const cvc = common.combinedValidationContext;
+    checkTlsFields('CombinedCertificateValidationContext', cvc, res, `${f}.combinedValidationContext`);
+    checkTlsFields('SdsSecretConfig', cvc.validationContextSdsSecretConfig, res, `${f}.combinedValidationContext.validationContextSdsSecretConfig`);
     const d = compileValidation(cvc.defaultValidationContext, res, `${f}.combinedValidationContext.defaultValidationContext`);
     const n = cvc.validationContextSdsSecretConfig?.name;
     if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.combinedValidationContext.validationContextSdsSecretConfig.name`, 'must name a secret');
     val = { ...d, ca: { secret: n } };
   }
+  checkNeedsCa(val, res);
   const alpn = common.alpnProtocols ?? [];
   if (!Array.isArray(alpn) || alpn.some((a) => typeof a !== 'string')) throw new ProxyConfigError(res, `${f}.alpnProtocols`, 'must be a list of strings');
   return { cert, key, ca: val.ca, crl: val.crl, sanMatchers: val.sans, acceptUntrusted: val.acceptUntrusted, alpn, ...compileParams(common.tlsParams, res, `${f}.tlsParams`) };
@@ -197,8 +258,25 @@ export class DownstreamTls {
   private cached: DownstreamServer | undefined;
   private cachedGeneration = -1;
 
+  /** Node's single 48-byte ticket key, from Envoy's first 80-byte key (undefined: a random key per server). */
+  private readonly ticketKeys: Buffer | undefined;
+  private readonly secureOptions: number;
+  /** Envoy's session_timeout in whole seconds (undefined: Node's default, 300 s). */
+  private readonly sessionTimeoutS: number | undefined;
+
   constructor(ctx: DownstreamTlsContext, private readonly res: string, field: string, private readonly handshakeTimeoutMs: number) {
+    checkTlsFields('DownstreamTlsContext', ctx, res, field);
     this.c = compileCommon(ctx.commonTlsContext, res, `${field}.commonTlsContext`);
+    // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
+    let opts = constants.SSL_OP_NO_RENEGOTIATION;
+    if (ctx.disableStatelessSessionResumption === true) opts |= constants.SSL_OP_NO_TICKET;
+    this.secureOptions = opts;
+    this.ticketKeys = compileTicketKeys(ctx.sessionTicketKeys, res, `${field}.sessionTicketKeys`);
+    if (ctx.sessionTimeout !== undefined) {
+      const ms = optionalDurationMs(ctx.sessionTimeout, 0, res, `${field}.sessionTimeout`);
+      if (ms < 1000 && ms !== 0) throw new ProxyConfigError(res, `${field}.sessionTimeout`, 'must be at least 1s (TLS session lifetimes are whole seconds)');
+      this.sessionTimeoutS = Math.floor(ms / 1000);
+    }
     if (!this.c.cert) throw new ProxyConfigError(res, `${field}.commonTlsContext`, 'a server TLS context needs a certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)');
     this.requireClientCertificate = ctx.requireClientCertificate === true;
     if (this.requireClientCertificate && !this.c.ca) throw new ProxyConfigError(res, `${field}.requireClientCertificate`, 'requires a validation context with a trusted CA');
@@ -239,9 +317,13 @@ export class DownstreamTls {
       // Verification is checked in verify() so that each refusal gets a precise reason.
       rejectUnauthorized: false,
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+      ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs,
       handshakeTimeout: this.handshakeTimeoutMs,
-      // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      secureOptions: this.secureOptions,
+      // Node's default session id context hashes the process's argv, and OpenSSL resumes only sessions of the
+      // same context: proxies sharing ticket keys share a context derived from the key instead.
+      ...(this.ticketKeys ? { ticketKeys: this.ticketKeys, sessionIdContext: createHash('sha256').update(this.ticketKeys).digest('hex').slice(0, 32) } : {}),
+      ...(this.sessionTimeoutS !== undefined ? { sessionTimeout: this.sessionTimeoutS } : {}),
     });
   }
 
@@ -266,8 +348,17 @@ export class UpstreamTls {
   /** The identity verified on the full handshake that produced a host's session tickets. */
   private readonly verifiedPeers = new Map<string, PeerIdentity>();
 
+  /** Envoy's allow_renegotiation: false (the default) refuses a server's HelloRequest, as BoringSSL's ssl_renegotiate_never. */
+  private readonly secureOptions: number;
+  /** Envoy's max_session_keys: 0 turns session resumption off; otherwise one session per host is kept. */
+  private readonly resume: boolean;
+
   constructor(t: UpstreamTlsContext, res: string, field: string) {
+    checkTlsFields('UpstreamTlsContext', t, res, field);
     this.c = compileCommon(t.commonTlsContext, res, `${field}.commonTlsContext`);
+    this.secureOptions = t.allowRenegotiation === true ? 0 : constants.SSL_OP_NO_RENEGOTIATION;
+    if (t.maxSessionKeys !== undefined && (!Number.isInteger(t.maxSessionKeys) || t.maxSessionKeys < 0)) throw new ProxyConfigError(res, `${field}.maxSessionKeys`, 'must be a non-negative integer');
+    this.resume = t.maxSessionKeys !== 0;
     if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni.length > 255)) throw new ProxyConfigError(res, `${field}.sni`, 'must be a host name');
     this.sni = t.sni || undefined;
   }
@@ -287,6 +378,7 @@ export class UpstreamTls {
           this.ctx = tls.createSecureContext({
             cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
             minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
+            ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs, secureOptions: this.secureOptions,
           });
         } catch (err) {
           this.ctxGeneration = -1;
@@ -310,6 +402,7 @@ export class UpstreamTls {
   }
 
   saveSession(hostKey: string, session: Buffer): void {
+    if (!this.resume) return;
     // A session from a handshake that then fails verification is dropped again by dropSession().
     this.sessions.set(hostKey, session);
   }
@@ -332,6 +425,26 @@ export class UpstreamTls {
     if (r.ok && r.peer) this.verifiedPeers.set(hostKey, r.peer);
     return r;
   }
+}
+
+/**
+ * Envoy's session_ticket_keys: 80 bytes each (16 name, 32 HMAC secret, 32 AES key), the first encrypting new
+ * tickets. Node takes one 48-byte key (16 name, 16 HMAC, 16 AES), so it is cut from the first key the same
+ * way on every proxy: proxies given the same keys resume each other's sessions. Node cannot also decrypt
+ * with the older keys of a rotation; tickets issued under those get a full handshake instead.
+ */
+function compileTicketKeys(k: DownstreamTlsContext['sessionTicketKeys'], res: string, field: string): Buffer | undefined {
+  if (k === undefined) return undefined;
+  checkTlsFields('TlsSessionTicketKeys', k, res, field);
+  if (!Array.isArray(k.keys) || k.keys.length === 0) throw new ProxyConfigError(res, `${field}.keys`, 'must be a non-empty list');
+  const keys = k.keys.map((d, i) => {
+    const b = readDataSourceBytes(d, res, `${field}.keys[${i}]`);
+    // Envoy rejects any other length the same way.
+    if (b.length !== 80) throw new ProxyConfigError(res, `${field}.keys[${i}]`, `a session ticket key must be 80 bytes, got ${b.length}`);
+    return b;
+  });
+  const first = keys[0]!;
+  return Buffer.concat([first.subarray(0, 16), first.subarray(16, 32), first.subarray(48, 64)]);
 }
 
 function noHostnameCheck(): undefined {
