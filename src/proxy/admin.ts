@@ -1,8 +1,10 @@
 // The proxy's admin interface, on loopback unless configured otherwise, as Envoy's admin (15000) plus
 // Istio's Prometheus (15090) and readiness (15021) ports: /config_dump in Envoy's JSON shape,
-// /stats/prometheus, /ready, /healthz, /certs, /clusters, /listeners and POST /drain_listeners.
+// /stats/prometheus, /ready, /healthz, /certs, /clusters, /listeners, POST /drain_listeners, and
+// GET /runtime + POST /runtime_modify for the connection limits.
 import http from 'node:http';
 import type net from 'node:net';
+import { applyRuntimeOverrides } from './connection-limits.js';
 import { AdminError } from './errors.js';
 import type { Proxy } from './proxy.js';
 
@@ -58,6 +60,13 @@ export function adminRoutes(proxy: Proxy, opts: AdminOptions): Record<string, Ha
     }),
     'GET /clusters': (_req, _url, res) => json(res, { cluster_statuses: proxy.clusterStatus() }),
     'GET /listeners': (_req, _url, res) => json(res, { listener_statuses: proxy.listenerNames().map((name) => ({ name, local_address: proxy.listenerAddress(name) ?? null })) }),
+    // Envoy's runtime keys for the connection caps; existing connections stay whatever the new values.
+    'POST /runtime_modify': (_req, url, res) => {
+      const err = applyRuntimeOverrides(proxy.limits, [...url.searchParams]);
+      if (err) send(res, 400, `${err}\n`);
+      else send(res, 200, 'OK\n');
+    },
+    'GET /runtime': (_req, _url, res) => json(res, proxy.limits.settings()),
     'POST /drain_listeners': async (_req, _url, res) => {
       send(res, 200, 'OK\n');
       await proxy.drainListeners();

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ProxyBootstrap } from './bootstrap-types.js';
+import { connectionLimitSettingsError } from './connection-limits.js';
 import { BootstrapError } from './errors.js';
 import { formatNodeId } from '../xds/node.js';
 
@@ -61,6 +62,8 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new BootstrapError(file, `${k}: must be a non-negative number`);
   }
   if (b.dns !== undefined) checkDns(b.dns, file);
+  const limitsError = connectionLimitSettingsError(b.connectionLimits);
+  if (limitsError) throw new BootstrapError(file, limitsError);
   return b;
 }
 

@@ -198,6 +198,8 @@ export interface Listener {
   useOriginalDst?: boolean;
   /** Istio's virtual outbound/inbound listeners do not bind; connections are handed to them. */
   bindToPort?: boolean;
+  /** Envoy: connections on this listener neither count toward nor are refused by the global connection limit. */
+  ignoreGlobalConnLimit?: boolean;
   trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   accessLog?: AccessLog[];
 }
