@@ -29,7 +29,7 @@ const SUPPORTED = {
   TlsSessionTicketKeys: ['keys'],
   /** A validation context received over SDS: the CA and its CRL; matchers belong in the listener or cluster. */
   SecretValidationContext: ['trustedCa', 'crl'],
-  Secret: ['name', 'tlsCertificate', 'validationContext', 'genericSecret'],
+  Secret: ['@type', 'name', 'tlsCertificate', 'validationContext', 'genericSecret'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type TlsMessage = keyof typeof SUPPORTED;

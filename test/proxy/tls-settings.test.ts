@@ -132,6 +132,15 @@ test('ecdhCurves apply downstream and upstream: a peer offering only another cur
   assert.match(up.logs[0]!.upstreamTransportFailureReason, /group|curve|handshake/i);
 });
 
+test('signatureAlgorithms apply: a chain allowing only RSA-PSS cannot sign with its ECDSA key, one allowing ECDSA P-256 serves', async (t) => {
+  const { p } = await tlsProxy(t, {
+    rsa: serverTls({}, { tlsParams: { signatureAlgorithms: ['rsa_pss_rsae_sha256'] } }),
+    ecdsa: serverTls({}, { tlsParams: { signatureAlgorithms: ['ecdsa_secp256r1_sha256'] } }),
+  });
+  assert.equal((await roundTrip(p('rsa'), 'x', {})).echoed, '', 'no signature algorithm fits the ECDSA certificate');
+  assert.equal((await roundTrip(p('ecdsa'), 'y', {})).echoed, 'y');
+});
+
 test('sessionTicketKeys apply: two proxies with the same keys resume each other\'s sessions, other keys do not', async (t) => {
   const key = randomBytes(80).toString('base64');
   const keys = (k: string): Record<string, unknown> => ({ sessionTicketKeys: { keys: [{ inlineBytes: k }] } });
