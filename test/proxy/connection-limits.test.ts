@@ -178,3 +178,21 @@ test('bootstrap connectionLimits are validated with the field named; CLI flags o
   });
   assert.equal(connectionLimitsFromFlags({ bootstrap: 'x' }, undefined), undefined);
 });
+
+test('a connection handed over by a useOriginalDst listener is held to the limit of the listener that serves it', async (t) => {
+  const upstream = await echoServer(t);
+  const virtual = `0.0.0.0_${upstream.port}`;
+  const r = newProxy(t, { originalDestination: () => ({ address: '127.0.0.1', port: upstream.port }), connectionLimits: { listeners: { [virtual]: 1 } } });
+  r.proxy.applyClusters([staticCluster('echo', [{ port: upstream.port }])]);
+  await r.proxy.applyListeners([
+    listener('virtualOutbound', 0, [], { useOriginalDst: true, defaultFilterChain: { name: 'passthrough', filters: [tcpProxyFilter('echo')] } }),
+    listener(virtual, upstream.port, [{ name: 'echo-chain', filters: [tcpProxyFilter('echo')] }], { bindToPort: false, address: { socketAddress: { address: '0.0.0.0', portValue: upstream.port } } }),
+  ]);
+  const p = port(r.proxy, 'virtualOutbound');
+  const open = await openConnection(t, p);
+  assert.equal(await attempt(p), 'refused');
+  assert.equal(await metric(r.proxy, 'meshgate_proxy_downstream_cx_overflow_total', { listener: virtual }), 1);
+  assert.equal(await metric(r.proxy, 'meshgate_proxy_downstream_cx_overflow_total', { listener: 'virtualOutbound' }), 0);
+  assert.equal(upstream.accepted(), 1);
+  await echo(open, 'still here');
+});
