@@ -12,7 +12,8 @@ import path from 'node:path';
 import { startAdmin } from '../../src/proxy/admin.js';
 import { loadBootstrap } from '../../src/proxy/bootstrap.js';
 import { DEFAULT_GLOBAL_DOWNSTREAM_MAX_CONNECTIONS, defaultGlobalDownstreamMaxConnections } from '../../src/proxy/connection-limits.js';
-import { connectionLimitsFromFlags } from '../../src/cli/proxy.js';
+import { Command } from 'commander';
+import { connectionLimitsFromFlags, registerProxyCommand } from '../../src/cli/proxy.js';
 import type { ProxyOptions } from '../../src/proxy/proxy.js';
 import {
   caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, metric, newProxy, port, spiffe,
@@ -177,6 +178,13 @@ test('bootstrap connectionLimits are validated with the field named; CLI flags o
     globalDownstreamMaxConnections: 500, listeners: { '0.0.0.0_3306': 5, virtualInbound: 20 },
   });
   assert.equal(connectionLimitsFromFlags({ bootstrap: 'x' }, undefined), undefined);
+  // Bad flag values are refused while parsing, before anything starts.
+  for (const [flag, value, re] of [['--listener-connection-limit', 'virtualInbound', /is not NAME=N/], ['--listener-connection-limit', 'a=-1', /is not NAME=N/], ['--global-downstream-max-connections', 'many', /is not a non-negative integer/]] as const) {
+    const program = new Command().exitOverride().configureOutput({ writeErr: () => { /* asserted below */ } });
+    registerProxyCommand(program);
+    for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => { /* asserted below */ } });
+    await assert.rejects(program.parseAsync(['node', 'meshgate', 'proxy', '--bootstrap', 'none.yaml', flag, value]), re);
+  }
 });
 
 test('a connection handed over by a useOriginalDst listener is held to the limit of the listener that serves it', async (t) => {
