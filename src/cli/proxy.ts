@@ -1,16 +1,54 @@
 // `meshgate proxy --bootstrap FILE`: runs one proxy (sidecar, ingress or egress gateway — its xDS config
 // decides) with its agent: workload certificate, ADS, admin. SIGTERM/SIGINT drain gracefully: readiness
 // fails, listeners stop accepting, open connections get the bootstrap's drain timeout to finish.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../capture/original-dst.js';
 import { ProxyAgent } from '../proxy/agent.js';
 import { loadBootstrap } from '../proxy/bootstrap.js';
+import type { ConnectionLimitSettings } from '../proxy/connection-limits.js';
 import { defaultLog } from '../proxy/proxy.js';
 
-export async function runProxy(opts: { bootstrap: string; adminPort?: number }): Promise<ProxyAgent> {
+export interface ProxyCommandOptions {
+  bootstrap: string;
+  adminPort?: number;
+  globalDownstreamMaxConnections?: number;
+  /** `NAME=N` pairs, one per listener. */
+  listenerConnectionLimit?: string[];
+}
+
+/** The command line's connection caps over the bootstrap's (flags win, listener by listener). */
+export function connectionLimitsFromFlags(o: ProxyCommandOptions, fromBootstrap: ConnectionLimitSettings | undefined): ConnectionLimitSettings | undefined {
+  if (o.globalDownstreamMaxConnections === undefined && !o.listenerConnectionLimit?.length) return fromBootstrap;
+  const listeners = { ...fromBootstrap?.listeners };
+  for (const pair of o.listenerConnectionLimit ?? []) {
+    const [name, n] = listenerLimitPair(pair);
+    listeners[name] = n;
+  }
+  const g = o.globalDownstreamMaxConnections ?? fromBootstrap?.globalDownstreamMaxConnections;
+  return { ...(g !== undefined ? { globalDownstreamMaxConnections: g } : {}), listeners };
+}
+
+/** `NAME=N` (listener names hold dots and colons, so the last `=` splits). */
+function listenerLimitPair(pair: string): [string, number] {
+  const i = pair.lastIndexOf('=');
+  const n = Number(pair.slice(i + 1));
+  if (i <= 0 || pair.slice(i + 1) === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--listener-connection-limit: "${pair}" is not NAME=N (N a non-negative integer)`);
+  return [pair.slice(0, i), n];
+}
+
+function count(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag}: "${v}" is not a non-negative integer`);
+    return n;
+  };
+}
+
+export async function runProxy(opts: ProxyCommandOptions): Promise<ProxyAgent> {
   const b = await loadBootstrap(opts.bootstrap);
   if (opts.adminPort !== undefined) b.admin = { ...b.admin, port: opts.adminPort };
+  b.connectionLimits = connectionLimitsFromFlags(opts, b.connectionLimits);
   let warned = false;
   const originalDestination = (s: net.Socket): { address: string; port: number } | undefined => {
     if (originalDstAvailable()) return getOriginalDestination(s);
@@ -31,7 +69,12 @@ export function registerProxyCommand(program: Command): void {
     .description('Run a proxy (Envoy + pilot-agent roles) from a bootstrap file: certificate from the CA, config over ADS, admin on loopback.')
     .requiredOption('--bootstrap <file>', 'the proxy bootstrap (YAML or JSON): node identity, control plane address, root certificate, token file')
     .option('--admin-port <port>', 'override the admin port (Istio: 15000)', (v) => Number.parseInt(v, 10))
-    .action(async (o: { bootstrap: string; adminPort?: number }) => {
+    .option('--global-downstream-max-connections <n>', "refuse new connections beyond N open over all listeners (Envoy's overload manager limit; default 50000, lower when the file-descriptor limit cannot carry it)", count('--global-downstream-max-connections'))
+    .option('--listener-connection-limit <name=n>', "refuse new connections to listener NAME beyond N open (Envoy's envoy.resource_limits.listener.NAME.connection_limit); repeatable", (v: string, prev: string[] = []) => {
+      listenerLimitPair(v);
+      return [...prev, v];
+    })
+    .action(async (o: ProxyCommandOptions) => {
       const agent = await runProxy(o);
       const drainMs = (agent.bootstrap.drainTimeoutSeconds ?? 45) * 1000;
       let stopping = false;

@@ -26,6 +26,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { ControlPlaneMetrics, shortType } from './metrics.js';
 import { ProxyPusher } from './proxy-pusher.js';
 import { startDebugServer, type DebugServer } from './debug-server.js';
+import { xdsServerOptions, type XdsServerLimits } from './grpc-server-options.js';
 import { buildSyncz, type ProxySync } from './sync-status.js';
 
 export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
@@ -52,6 +53,8 @@ export interface ControlPlaneOptions {
   /** Longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); default 24 h. */
   maxWorkloadCertTtlSeconds?: number;
   logger?: Logger;
+  /** The gRPC server's limits (defaults: DEFAULT_XDS_SERVER_LIMITS). */
+  serverLimits?: Partial<XdsServerLimits>;
 }
 
 export class ControlPlaneError extends Error {
@@ -186,9 +189,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     renew.unref();
     cleanups.push(() => clearInterval(renew));
 
-    // Ping idle streams so a proxy that vanished (killed, its network namespace gone) is noticed and
-    // leaves /debug/syncz instead of lingering as connected.
-    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
+    // Streams per connection, message size, idle connections, keepalive pings: grpc-server-options.ts.
+    const server = new grpc.Server(xdsServerOptions(opts.serverLimits));
     ads.addToServer(server);
     if (verifier) {
       addCertificateService(server, { ca, verifier, log: (entry) => log.info('ca', entry as Record<string, unknown>) });

@@ -1,12 +1,14 @@
 // The proxy's admin interface, as Envoy's admin (15000) plus Istio's Prometheus (15090) and readiness
 // (15021) ports: /config_dump in Envoy's JSON shape (keys redacted), /stats/prometheus, /ready, /healthz,
-// /certs, /clusters, /listeners and POST /drain_listeners. Admin listens on loopback only, as
+// /certs, /clusters, /listeners, POST /drain_listeners, and GET /runtime + POST /runtime_modify for the
+// connection limits. Admin listens on loopback only, as
 // pilot-agent configures Envoy's (anyone who reaches it can drain the proxy); Prometheus and readiness
 // are separate listeners serving one read-only path each, so they may listen on the pod address for
 // scrapers and probes, as Istio's do. Admin requests must be addressed to an IP or localhost (DNS
-// rebinding), and POST /drain_listeners must not come from another site's page (CSRF).
+// rebinding), and a POST (drain, runtime_modify) must not come from another site's page (CSRF).
 import http from 'node:http';
 import type net from 'node:net';
+import { applyRuntimeOverrides } from './connection-limits.js';
 import { hostHeaderProblem, isLoopbackAddress, mutatingRequestProblem } from '../xds/debug-http-guard.js';
 import { AdminError } from './errors.js';
 import type { Proxy } from './proxy.js';
@@ -66,6 +68,13 @@ export function adminRoutes(proxy: Proxy, opts: AdminOptions): Record<string, Ha
     }),
     'GET /clusters': (_req, _url, res) => json(res, { cluster_statuses: proxy.clusterStatus() }),
     'GET /listeners': (_req, _url, res) => json(res, { listener_statuses: proxy.listenerNames().map((name) => ({ name, local_address: proxy.listenerAddress(name) ?? null })) }),
+    // Envoy's runtime keys for the connection caps; existing connections stay whatever the new values.
+    'POST /runtime_modify': (_req, url, res) => {
+      const err = applyRuntimeOverrides(proxy.limits, [...url.searchParams]);
+      if (err) send(res, 400, `${err}\n`);
+      else send(res, 200, 'OK\n');
+    },
+    'GET /runtime': (_req, _url, res) => json(res, proxy.limits.settings()),
     'POST /drain_listeners': async (_req, _url, res) => {
       send(res, 200, 'OK\n');
       await proxy.drainListeners();

@@ -64,6 +64,7 @@ export class ProxyAgent {
       drainTimeoutMs: (bootstrap.drainTimeoutSeconds ?? 45) * 1000,
       originalDestination: opts.originalDestination,
       log: this.log,
+      connectionLimits: bootstrap.connectionLimits,
     });
   }
 

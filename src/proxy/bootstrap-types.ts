@@ -2,6 +2,7 @@
 // environment: who the proxy is, where the control plane and the CA are, and where admin listens.
 // `meshgate proxy --bootstrap FILE` reads it; the lab writes one per pod and gateway.
 import type { ProxyNode } from '../xds/node.js';
+import type { ConnectionLimitSettings } from './connection-limits.js';
 
 export interface ProxyBootstrap {
   node: ProxyNode;
@@ -38,4 +39,10 @@ export interface ProxyBootstrap {
    * the nameservers of the pod's /etc/resolv.conf.
    */
   dns?: { port?: number; upstream?: string[] };
+  /**
+   * Downstream connection caps: `globalDownstreamMaxConnections` (Envoy's overload manager
+   * global_downstream_max_connections; default 50,000 or less when the descriptor limit is lower) and
+   * `listeners: { <listener name>: N }` (Envoy's runtime envoy.resource_limits.listener.<name>.connection_limit).
+   */
+  connectionLimits?: ConnectionLimitSettings;
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ProxyBootstrap } from './bootstrap-types.js';
+import { connectionLimitSettingsError } from './connection-limits.js';
 import { BootstrapError } from './errors.js';
 import { formatNodeId } from '../xds/node.js';
 
@@ -62,6 +63,8 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
   }
   if (b.probeAddress !== undefined && (typeof b.probeAddress !== 'string' || net.isIP(b.probeAddress) === 0)) throw new BootstrapError(file, 'probeAddress: must be an IP address (the pod IP, or 0.0.0.0)');
   if (b.dns !== undefined) checkDns(b.dns, file);
+  const limitsError = connectionLimitSettingsError(b.connectionLimits);
+  if (limitsError) throw new BootstrapError(file, limitsError);
   return b;
 }
 

@@ -17,6 +17,7 @@ import type { DownstreamConnection, OriginalDestination, ProxyContext } from './
 import { RbacFilter } from './rbac.js';
 import { reasonLabel } from './stats.js';
 import { compileAccessLogs, TcpProxyFilter, type AccessLogTarget } from './tcp-proxy.js';
+import type { ConnectionLimits, Overflow } from './connection-limits.js';
 import { inspectClientHello, type InspectResult } from './tls-inspector.js';
 import { DownstreamTls } from './tls-context.js';
 
@@ -66,6 +67,8 @@ export class CompiledListener {
   readonly port: number;
   readonly bindToPort: boolean;
   readonly useOriginalDst: boolean;
+  /** Envoy's ignore_global_conn_limit: connections here neither count toward nor are refused by the global cap. */
+  readonly ignoreGlobalConnLimit: boolean;
   readonly originalDstFilter: boolean;
   readonly inspectTls: boolean;
   readonly filtersTimeoutMs: number;
@@ -92,6 +95,7 @@ export class CompiledListener {
     this.port = sa.portValue ?? 0;
     this.bindToPort = raw.bindToPort !== false;
     this.useOriginalDst = raw.useOriginalDst === true;
+    this.ignoreGlobalConnLimit = raw.ignoreGlobalConnLimit === true;
     this.trafficDirection = raw.trafficDirection ?? 'UNSPECIFIED';
     this.filtersTimeoutMs = optionalDurationMs(raw.listenerFiltersTimeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, res, 'listenerFiltersTimeout');
     this.continueOnTimeout = raw.continueOnListenerFiltersTimeout === true;
@@ -138,6 +142,7 @@ export interface ListenerDeps extends ProxyContext {
   /** The listener that owns an original destination (exact address, then 0.0.0.0 / :: on that port). */
   findListenerFor(dst: OriginalDestination, from: ListenerRuntime): ListenerRuntime | undefined;
   drainTimeoutMs(): number;
+  readonly limits: ConnectionLimits;
 }
 
 /** Maps the TLS socket a tls.Server created back to the connection (tls.Server does not return it). */
@@ -254,26 +259,40 @@ export class ListenerRuntime {
 
   private onAccept(raw: net.Socket): void {
     const cfg = this.config;
+    // The global cap is checked first and on the listener that accepted, as Envoy's listener does.
+    const countsGlobal = !cfg.ignoreGlobalConnLimit;
+    if (countsGlobal && this.deps.limits.globalFull()) { this.overflow(raw, 'global'); return; }
     let dst: OriginalDestination = { address: raw.localAddress ?? '', port: raw.localPort ?? 0 };
     if (cfg.useOriginalDst || cfg.originalDstFilter) dst = this.deps.originalDestination(raw) ?? dst;
     if (cfg.useOriginalDst) {
       const target = this.deps.findListenerFor(dst, this);
-      if (target && target !== this) { target.accept(raw, dst); return; }
+      if (target && target !== this) { target.accept(raw, dst, countsGlobal); return; }
     }
-    this.accept(raw, dst);
+    this.accept(raw, dst, countsGlobal);
+  }
+
+  /** Refuses a connection over a limit: closed before any listener filter or TLS work, never access-logged. */
+  private overflow(raw: net.Socket, kind: Overflow): void {
+    const remote = `${raw.remoteAddress ?? ''}:${raw.remotePort ?? ''}`;
+    raw.on('error', () => { /* the socket is being closed; a reset from the client changes nothing */ });
+    raw.destroy();
+    this.deps.limits.refused(this.config.name, kind, remote);
   }
 
   /** Serves a connection accepted here or handed over by a `useOriginalDst` listener. */
-  accept(raw: net.Socket, dst: OriginalDestination): void {
+  accept(raw: net.Socket, dst: OriginalDestination, countsGlobal: boolean): void {
     const cfg = this.config;
+    if (this.draining) { raw.destroy(); return; }
+    const limits = this.deps.limits;
+    if (limits.listenerFull(cfg.name, this.connections.size)) { this.overflow(raw, 'listener'); return; }
     const remote = `${raw.remoteAddress ?? ''}:${raw.remotePort ?? ''}`;
     const si = newStreamInfo(cfg.name, remote, `${dst.address}:${dst.port}`);
     const conn: DownstreamConnection = { raw, socket: raw, si, originalDst: dst, trafficDirection: cfg.trafficDirection, downstreamPeer: undefined, chainToken: this };
-    if (this.draining) { raw.destroy(); return; }
     this.connections.add(conn);
+    if (countsGlobal) limits.active++;
     const gauge = this.deps.stats.activeConnections;
     gauge.inc({ listener: cfg.name });
-    raw.once('close', () => { this.connections.delete(conn); gauge.dec({ listener: cfg.name }); });
+    raw.once('close', () => { this.connections.delete(conn); gauge.dec({ listener: cfg.name }); if (countsGlobal) limits.active--; });
     // Errors before a network filter takes over (client reset during TLS sniffing) end here.
     const early = (e: Error): void => { if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `downstream error before proxying: ${e.message}`; };
     raw.on('error', early);

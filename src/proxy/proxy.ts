@@ -19,6 +19,7 @@ import { X509Certificate } from 'node:crypto';
 import { CertificateExpiryWatch } from './certificate-expiry.js';
 import type { UpstreamHost } from './host.js';
 import { decodeWorkloadMetadata, UNKNOWN, workloadMetadataOf, type WorkloadMetadata } from '../xds/workload-metadata.js';
+import { ConnectionLimits, type ConnectionLimitSettings } from './connection-limits.js';
 
 export interface ProxyOptions {
   /** Who this proxy is: used for Istio's metric labels (reporter, workload, namespace). */
@@ -35,6 +36,8 @@ export interface ProxyOptions {
   log?: LogFn;
   /** Istio's tcp_reporting_duration: how often byte counters of open connections are reported (15 s). */
   reportIntervalMs?: number;
+  /** Downstream connection caps (global and per listener); the global one has a default (connection-limits.ts). */
+  connectionLimits?: ConnectionLimitSettings;
 }
 
 interface Versioned<T> { value: T; version: string; lastUpdated: string }
@@ -54,6 +57,7 @@ export class Proxy implements ListenerDeps {
   readonly log: LogFn;
   readonly random: () => number;
   readonly now: () => number;
+  readonly limits: ConnectionLimits;
   private readonly listeners = new Map<string, ListenerRuntime>();
   private readonly listenerVersions = new Map<string, Versioned<Listener>>();
   private readonly clusters = new Map<string, ClusterRuntime>();
@@ -80,6 +84,12 @@ export class Proxy implements ListenerDeps {
     this.reportTimer = setInterval(() => { for (const s of this.sessions) s.report(); }, opts.reportIntervalMs ?? 15_000);
     this.reportTimer.unref();
     this.expiry = new CertificateExpiryWatch(this.stats.registry, () => this.certs(), this.log, this.now);
+    this.limits = new ConnectionLimits(opts.connectionLimits ?? {}, this.stats, this.log, this.now);
+  }
+
+  /** Changes connection caps for new connections (admin's /runtime_modify); open connections are never closed by it. */
+  setConnectionLimits(settings: ConnectionLimitSettings): void {
+    this.limits.update(settings);
   }
 
   get node(): ProxyNode | undefined {
@@ -468,6 +478,7 @@ export class Proxy implements ListenerDeps {
     await this.drainListeners(drainMs);
     clearInterval(this.reportTimer);
     this.expiry.close();
+    this.limits.close();
     for (const c of this.clusters.values()) c.close();
     await Promise.all([...this.loggers.values(), ...(this.mainLogger ? [this.mainLogger] : [])].map((l) => l.close()));
   }

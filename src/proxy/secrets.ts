@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { DataSource, Secret } from '../xds/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
+import { checkTlsFields } from './tls-fields.js';
 
 export interface StoredSecret {
   name: string;
@@ -35,11 +36,30 @@ export function readDataSource(ds: DataSource | undefined, resource: string, fie
   throw new ProxyConfigError(resource, field, 'needs one of inlineString, inlineBytes, filename');
 }
 
+/** Reads an Envoy DataSource as bytes (key material); throws ProxyConfigError naming the field. */
+export function readDataSourceBytes(ds: DataSource | undefined, resource: string, field: string): Buffer {
+  if (ds === undefined || ds === null || typeof ds !== 'object') throw new ProxyConfigError(resource, field, 'must be a DataSource object');
+  if (typeof ds.inlineBytes === 'string') return Buffer.from(ds.inlineBytes, 'base64');
+  if (typeof ds.inlineString === 'string') return Buffer.from(ds.inlineString, 'utf8');
+  if (typeof ds.filename === 'string') {
+    try {
+      return readFileSync(ds.filename);
+    } catch (err) {
+      throw new ProxyConfigError(resource, `${field}.filename`, `cannot read "${ds.filename}": ${(err as Error).message}`);
+    }
+  }
+  throw new ProxyConfigError(resource, field, 'needs one of inlineString, inlineBytes, filename');
+}
+
 /** Validates a Secret resource and returns its PEM material (certificates parsed once to catch garbage). */
 export function compileSecret(s: Secret, source: 'sds' | 'local'): Omit<StoredSecret, 'version'> {
   if (!s || typeof s.name !== 'string' || s.name === '') throw new ProxyConfigError('secret', 'name', 'must be a non-empty string');
   const res = `secret "${s.name}"`;
   const out: Omit<StoredSecret, 'version'> = { name: s.name, source, raw: s };
+  // A field the proxy would drop (a key password, pinned hashes, SAN matchers sent over SDS) is refused.
+  checkTlsFields('Secret', s, res, '');
+  checkTlsFields('TlsCertificate', s.tlsCertificate, res, 'tlsCertificate');
+  checkTlsFields('SecretValidationContext', s.validationContext, res, 'validationContext');
   if (s.tlsCertificate) {
     out.certChainPem = readDataSource(s.tlsCertificate.certificateChain, res, 'tlsCertificate.certificateChain');
     out.privateKeyPem = readDataSource(s.tlsCertificate.privateKey, res, 'tlsCertificate.privateKey');

@@ -25,6 +25,10 @@ export class ProxyStats {
   readonly downstreamRefused: Counter<'listener' | 'reason'>;
   readonly handshakeFailures: Counter<'side' | 'name' | 'reason'>;
   readonly activeConnections: Gauge<'listener'>;
+  /** Envoy's listener.<name>.downstream_cx_overflow: refused by the listener's connection limit. */
+  readonly listenerConnectionOverflow: Counter<'listener'>;
+  /** Envoy's listener.<name>.downstream_global_cx_overflow: refused by the global connection limit. */
+  readonly globalConnectionOverflow: Counter<'listener'>;
   readonly upstreamConnectFailures: Counter<'cluster' | 'reason'>;
   readonly upstreamOverflow: Counter<'cluster'>;
   readonly outlierEjections: Counter<'cluster'>;
@@ -40,12 +44,30 @@ export class ProxyStats {
     this.downstreamRefused = new Counter({ name: 'meshgate_proxy_downstream_refused_total', help: 'Downstream connections closed before proxying, by reason', labelNames: ['listener', 'reason'], registers: r });
     this.handshakeFailures = new Counter({ name: 'meshgate_proxy_tls_handshake_failures_total', help: 'TLS handshake or peer verification failures, by side (downstream listener / upstream cluster) and reason', labelNames: ['side', 'name', 'reason'], registers: r });
     this.activeConnections = new Gauge({ name: 'meshgate_proxy_active_connections', help: 'Downstream connections currently open, by listener', labelNames: ['listener'], registers: r });
+    this.listenerConnectionOverflow = new Counter({ name: 'meshgate_proxy_downstream_cx_overflow_total', help: "Connections refused at accept by the listener's connection limit (Envoy: downstream_cx_overflow)", labelNames: ['listener'], registers: r });
+    this.globalConnectionOverflow = new Counter({ name: 'meshgate_proxy_downstream_global_cx_overflow_total', help: 'Connections refused at accept by the global downstream connection limit (Envoy: downstream_global_cx_overflow)', labelNames: ['listener'], registers: r });
     this.upstreamConnectFailures = new Counter({ name: 'meshgate_proxy_upstream_connect_failures_total', help: 'Upstream connection attempts that failed, by cluster and reason', labelNames: ['cluster', 'reason'], registers: r });
     this.upstreamOverflow = new Counter({ name: 'meshgate_proxy_upstream_overflow_total', help: 'Connections refused by the circuit breaker (max_connections)', labelNames: ['cluster'], registers: r });
     this.outlierEjections = new Counter({ name: 'meshgate_proxy_outlier_ejections_total', help: 'Hosts ejected by outlier detection', labelNames: ['cluster'], registers: r });
     this.configUpdates = new Counter({ name: 'meshgate_proxy_config_updates_total', help: 'xDS updates applied or rejected, by type', labelNames: ['type', 'result'], registers: r });
   }
+
+  /**
+   * Gauges read when scraped (nothing per connection): open downstream connections that count toward the
+   * global cap, the cap, and its pressure as Envoy's overload manager reports it for its resource monitor.
+   */
+  observeGlobalConnections(read: () => GlobalConnections): void {
+    const r = [this.registry];
+    new Gauge({ name: 'meshgate_proxy_global_downstream_connections', help: 'Downstream connections open that count toward the global limit', registers: r, collect() { this.set(read().active); } });
+    new Gauge({ name: 'meshgate_proxy_global_downstream_max_connections', help: 'The global downstream connection limit', registers: r, collect() { this.set(read().limit); } });
+    new Gauge({
+      name: 'meshgate_proxy_overload_global_downstream_max_connections_pressure', help: "Open downstream connections / the global limit, 0..1 (Envoy's overload.<monitor>.pressure)", registers: r,
+      collect() { const g = read(); this.set(g.limit > 0 ? Math.min(1, g.active / g.limit) : 1); },
+    });
+  }
 }
+
+export interface GlobalConnections { active: number; limit: number }
 
 /** A short, bounded label for a failure reason (the full text goes to the access log). */
 export function reasonLabel(reason: string): string {

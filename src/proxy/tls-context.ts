@@ -4,19 +4,16 @@
 // Peer verification is done here so that every refusal carries a reason a person can act on, in the
 // spirit of Envoy's %DOWNSTREAM_TRANSPORT_FAILURE_REASON% / %UPSTREAM_TRANSPORT_FAILURE_REASON%.
 import tls from 'node:tls';
-import { constants } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
-import type {
-  CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, TlsParameters, UpstreamTlsContext,
-} from '../xds/envoy-types.js';
+import type { DownstreamTlsContext, UpstreamTlsContext } from '../xds/envoy-types.js';
+import { compileCommon, resolve, type CompiledCommon } from './common-tls-context.js';
 import { ProxyConfigError } from './errors.js';
-import { checkSans, compileSanMatchers, parseSubjectAltName, principalOf, type CompiledSanMatcher, type PeerSans } from './matchers.js';
-import { readDataSource, type SecretStore } from './secrets.js';
+import { optionalDurationMs } from './duration.js';
+import { checkSans, parseSubjectAltName, principalOf, type PeerSans } from './matchers.js';
+import { readDataSourceBytes, type SecretStore } from './secrets.js';
+import { checkTlsFields } from './tls-fields.js';
 
-type NodeTlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-const VERSIONS: Record<string, NodeTlsVersion | undefined> = {
-  TLS_AUTO: undefined, TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3',
-};
 
 /** What the proxy learned about the peer's certificate, read once per handshake. */
 export interface PeerIdentity {
@@ -35,118 +32,6 @@ export function peerIdentityOf(cert: X509Certificate | undefined): PeerIdentity 
   return { principal: principalOf(sans, cn), sans, serial: cert.serialNumber, subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo };
 }
 
-/** Where a piece of TLS material comes from: an SDS secret by name, or inline PEM in the resource. */
-type Material = { secret: string } | { inline: string } | undefined;
-
-interface CompiledCommon {
-  cert: Material;
-  key: string | undefined; // inline key when cert is inline
-  ca: Material;
-  crl: string | undefined;
-  sanMatchers: CompiledSanMatcher[];
-  acceptUntrusted: boolean;
-  minVersion: NodeTlsVersion | undefined;
-  maxVersion: NodeTlsVersion | undefined;
-  ciphers: string | undefined;
-  alpn: string[];
-}
-
-function compileParams(p: TlsParameters | undefined, res: string, f: string): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers'> {
-  const params = p ?? {};
-  const ver = (v: unknown, field: string): NodeTlsVersion | undefined => {
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !(v in VERSIONS)) throw new ProxyConfigError(res, `${f}.${field}`, `must be one of ${Object.keys(VERSIONS).join(', ')}, got ${JSON.stringify(v)}`);
-    return VERSIONS[v];
-  };
-  const minVersion = ver(params.tlsMinimumProtocolVersion, 'tlsMinimumProtocolVersion');
-  const maxVersion = ver(params.tlsMaximumProtocolVersion, 'tlsMaximumProtocolVersion');
-  const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
-  if (minVersion && maxVersion && order.indexOf(minVersion) > order.indexOf(maxVersion)) {
-    throw new ProxyConfigError(res, `${f}.tlsMinimumProtocolVersion`, `${minVersion} is above the maximum ${maxVersion}`);
-  }
-  let ciphers: string | undefined;
-  if (params.cipherSuites !== undefined) {
-    if (!Array.isArray(params.cipherSuites) || params.cipherSuites.some((c) => typeof c !== 'string')) throw new ProxyConfigError(res, `${f}.cipherSuites`, 'must be a list of strings');
-    // Envoy's "[A|B]" equal-preference groups become a plain OpenSSL list.
-    ciphers = params.cipherSuites.map((c) => c.replace(/[[\]]/g, '').replace(/\|/g, ':')).join(':');
-    try {
-      tls.createSecureContext({ ciphers });
-    } catch (err) {
-      throw new ProxyConfigError(res, `${f}.cipherSuites`, `OpenSSL accepts none of them: ${(err as Error).message}`);
-    }
-  }
-  return { minVersion, maxVersion, ciphers };
-}
-
-function compileValidation(v: CertificateValidationContext | undefined, res: string, f: string): { ca: Material; crl?: string; sans: CompiledSanMatcher[]; acceptUntrusted: boolean } {
-  if (!v) return { ca: undefined, sans: [], acceptUntrusted: false };
-  const pem = readDataSource(v.trustedCa, res, `${f}.trustedCa`);
-  const crl = readDataSource(v.crl, res, `${f}.crl`);
-  const acceptUntrusted = v.trustChainVerification === 'ACCEPT_UNTRUSTED';
-  if (v.trustChainVerification !== undefined && !['VERIFY_TRUST_CHAIN', 'ACCEPT_UNTRUSTED'].includes(v.trustChainVerification)) {
-    throw new ProxyConfigError(res, `${f}.trustChainVerification`, `unknown value ${JSON.stringify(v.trustChainVerification)}`);
-  }
-  return { ca: pem ? { inline: pem } : undefined, crl, sans: compileSanMatchers(v.matchTypedSubjectAltNames, res, `${f}.matchTypedSubjectAltNames`), acceptUntrusted };
-}
-
-function compileCommon(c: CommonTlsContext | undefined, res: string, f: string): CompiledCommon {
-  const common = c ?? {};
-  let cert: Material;
-  let key: string | undefined;
-  const sds = common.tlsCertificateSdsSecretConfigs;
-  if (sds !== undefined) {
-    if (!Array.isArray(sds) || sds.length === 0) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'must be a non-empty list');
-    if (sds.length > 1) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'only one certificate per context is supported');
-    if (typeof sds[0]?.name !== 'string' || sds[0].name === '') throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs[0].name`, 'must name a secret');
-    cert = { secret: sds[0].name };
-  } else if (common.tlsCertificates !== undefined) {
-    if (!Array.isArray(common.tlsCertificates) || common.tlsCertificates.length !== 1) throw new ProxyConfigError(res, `${f}.tlsCertificates`, 'exactly one certificate is supported');
-    const pem = readDataSource(common.tlsCertificates[0]!.certificateChain, res, `${f}.tlsCertificates[0].certificateChain`);
-    key = readDataSource(common.tlsCertificates[0]!.privateKey, res, `${f}.tlsCertificates[0].privateKey`);
-    if (!pem || !key) throw new ProxyConfigError(res, `${f}.tlsCertificates[0]`, 'needs certificateChain and privateKey');
-    cert = { inline: pem };
-  }
-  let val = compileValidation(common.validationContext, res, `${f}.validationContext`);
-  if (common.validationContextSdsSecretConfig) {
-    const n = common.validationContextSdsSecretConfig.name;
-    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.validationContextSdsSecretConfig.name`, 'must name a secret');
-    val = { ...val, ca: { secret: n } };
-  }
-  if (common.combinedValidationContext) {
-    const cvc = common.combinedValidationContext;
-    const d = compileValidation(cvc.defaultValidationContext, res, `${f}.combinedValidationContext.defaultValidationContext`);
-    const n = cvc.validationContextSdsSecretConfig?.name;
-    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.combinedValidationContext.validationContextSdsSecretConfig.name`, 'must name a secret');
-    val = { ...d, ca: { secret: n } };
-  }
-  const alpn = common.alpnProtocols ?? [];
-  if (!Array.isArray(alpn) || alpn.some((a) => typeof a !== 'string')) throw new ProxyConfigError(res, `${f}.alpnProtocols`, 'must be a list of strings');
-  return { cert, key, ca: val.ca, crl: val.crl, sanMatchers: val.sans, acceptUntrusted: val.acceptUntrusted, alpn, ...compileParams(common.tlsParams, res, `${f}.tlsParams`) };
-}
-
-/** Resolves the material against the secret store: PEM strings and a version key, or why it cannot. */
-function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { unavailable: string } {
-  let cert: string | undefined;
-  let key: string | undefined = c.key;
-  let ca: string | undefined;
-  let crl = c.crl;
-  let versionKey = '';
-  if (c.cert && 'secret' in c.cert) {
-    const s = store.get(c.cert.secret);
-    if (!s?.certChainPem || !s.privateKeyPem) return { unavailable: `secret "${c.cert.secret}" has not been received` };
-    cert = s.certChainPem;
-    key = s.privateKeyPem;
-    versionKey += `c${s.version}`;
-  } else if (c.cert) cert = c.cert.inline;
-  if (c.ca && 'secret' in c.ca) {
-    const s = store.get(c.ca.secret);
-    if (!s?.trustedCaPem) return { unavailable: `secret "${c.ca.secret}" (trusted CA) has not been received` };
-    ca = s.trustedCaPem;
-    crl = crl ?? s.crlPem;
-    versionKey += `a${s.version}`;
-  } else if (c.ca) ca = c.ca.inline;
-  return { cert, key, ca, crl, versionKey };
-}
 
 function describeVerifyError(code: string | undefined, peer: PeerIdentity): string {
   // Node gives OpenSSL's X509 error code; say it the way OpenSSL's verify does.
@@ -197,8 +82,25 @@ export class DownstreamTls {
   private cached: DownstreamServer | undefined;
   private cachedGeneration = -1;
 
+  /** Node's single 48-byte ticket key, from Envoy's first 80-byte key (undefined: a random key per server). */
+  private readonly ticketKeys: Buffer | undefined;
+  private readonly secureOptions: number;
+  /** Envoy's session_timeout in whole seconds (undefined: Node's default, 300 s). */
+  private readonly sessionTimeoutS: number | undefined;
+
   constructor(ctx: DownstreamTlsContext, private readonly res: string, field: string, private readonly handshakeTimeoutMs: number) {
+    checkTlsFields('DownstreamTlsContext', ctx, res, field);
     this.c = compileCommon(ctx.commonTlsContext, res, `${field}.commonTlsContext`);
+    // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
+    let opts = constants.SSL_OP_NO_RENEGOTIATION;
+    if (ctx.disableStatelessSessionResumption === true) opts |= constants.SSL_OP_NO_TICKET;
+    this.secureOptions = opts;
+    this.ticketKeys = compileTicketKeys(ctx.sessionTicketKeys, res, `${field}.sessionTicketKeys`);
+    if (ctx.sessionTimeout !== undefined) {
+      const ms = optionalDurationMs(ctx.sessionTimeout, 0, res, `${field}.sessionTimeout`);
+      if (ms < 1000 && ms !== 0) throw new ProxyConfigError(res, `${field}.sessionTimeout`, 'must be at least 1s (TLS session lifetimes are whole seconds)');
+      this.sessionTimeoutS = Math.floor(ms / 1000);
+    }
     if (!this.c.cert) throw new ProxyConfigError(res, `${field}.commonTlsContext`, 'a server TLS context needs a certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)');
     this.requireClientCertificate = ctx.requireClientCertificate === true;
     if (this.requireClientCertificate && !this.c.ca) throw new ProxyConfigError(res, `${field}.requireClientCertificate`, 'requires a validation context with a trusted CA');
@@ -239,9 +141,13 @@ export class DownstreamTls {
       // Verification is checked in verify() so that each refusal gets a precise reason.
       rejectUnauthorized: false,
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+      ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs,
       handshakeTimeout: this.handshakeTimeoutMs,
-      // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
-      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+      secureOptions: this.secureOptions,
+      // Node's default session id context hashes the process's argv, and OpenSSL resumes only sessions of the
+      // same context: proxies sharing ticket keys share a context derived from the key instead.
+      ...(this.ticketKeys ? { ticketKeys: this.ticketKeys, sessionIdContext: createHash('sha256').update(this.ticketKeys).digest('hex').slice(0, 32) } : {}),
+      ...(this.sessionTimeoutS !== undefined ? { sessionTimeout: this.sessionTimeoutS } : {}),
     });
   }
 
@@ -266,8 +172,17 @@ export class UpstreamTls {
   /** The identity verified on the full handshake that produced a host's session tickets. */
   private readonly verifiedPeers = new Map<string, PeerIdentity>();
 
+  /** Envoy's allow_renegotiation: false (the default) refuses a server's HelloRequest, as BoringSSL's ssl_renegotiate_never. */
+  private readonly secureOptions: number;
+  /** Envoy's max_session_keys: 0 turns session resumption off; otherwise one session per host is kept. */
+  private readonly resume: boolean;
+
   constructor(t: UpstreamTlsContext, res: string, field: string) {
+    checkTlsFields('UpstreamTlsContext', t, res, field);
     this.c = compileCommon(t.commonTlsContext, res, `${field}.commonTlsContext`);
+    this.secureOptions = t.allowRenegotiation === true ? 0 : constants.SSL_OP_NO_RENEGOTIATION;
+    if (t.maxSessionKeys !== undefined && (!Number.isInteger(t.maxSessionKeys) || t.maxSessionKeys < 0)) throw new ProxyConfigError(res, `${field}.maxSessionKeys`, 'must be a non-negative integer');
+    this.resume = t.maxSessionKeys !== 0;
     if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni.length > 255)) throw new ProxyConfigError(res, `${field}.sni`, 'must be a host name');
     this.sni = t.sni || undefined;
   }
@@ -287,6 +202,7 @@ export class UpstreamTls {
           this.ctx = tls.createSecureContext({
             cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
             minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
+            ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs, secureOptions: this.secureOptions,
           });
         } catch (err) {
           this.ctxGeneration = -1;
@@ -310,6 +226,7 @@ export class UpstreamTls {
   }
 
   saveSession(hostKey: string, session: Buffer): void {
+    if (!this.resume) return;
     // A session from a handshake that then fails verification is dropped again by dropSession().
     this.sessions.set(hostKey, session);
   }
@@ -332,6 +249,26 @@ export class UpstreamTls {
     if (r.ok && r.peer) this.verifiedPeers.set(hostKey, r.peer);
     return r;
   }
+}
+
+/**
+ * Envoy's session_ticket_keys: 80 bytes each (16 name, 32 HMAC secret, 32 AES key), the first encrypting new
+ * tickets. Node takes one 48-byte key (16 name, 16 HMAC, 16 AES), so it is cut from the first key the same
+ * way on every proxy: proxies given the same keys resume each other's sessions. Node cannot also decrypt
+ * with the older keys of a rotation; tickets issued under those get a full handshake instead.
+ */
+function compileTicketKeys(k: DownstreamTlsContext['sessionTicketKeys'], res: string, field: string): Buffer | undefined {
+  if (k === undefined) return undefined;
+  checkTlsFields('TlsSessionTicketKeys', k, res, field);
+  if (!Array.isArray(k.keys) || k.keys.length === 0) throw new ProxyConfigError(res, `${field}.keys`, 'must be a non-empty list');
+  const keys = k.keys.map((d, i) => {
+    const b = readDataSourceBytes(d, res, `${field}.keys[${i}]`);
+    // Envoy rejects any other length the same way.
+    if (b.length !== 80) throw new ProxyConfigError(res, `${field}.keys[${i}]`, `a session ticket key must be 80 bytes, got ${b.length}`);
+    return b;
+  });
+  const first = keys[0]!;
+  return Buffer.concat([first.subarray(0, 16), first.subarray(16, 32), first.subarray(48, 64)]);
 }
 
 function noHostnameCheck(): undefined {

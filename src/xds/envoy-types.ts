@@ -68,6 +68,8 @@ export interface SubjectAltNameMatcher {
 export interface CertificateValidationContext {
   trustedCa?: DataSource;
   matchTypedSubjectAltNames?: SubjectAltNameMatcher[];
+  /** Deprecated in Envoy: each matcher applies to DNS, URI, email and IP SANs alike. */
+  matchSubjectAltNames?: StringMatcher[];
   crl?: DataSource;
   /** Istio sets this on SIMPLE origination without a CA: accept any server certificate. */
   trustChainVerification?: 'VERIFY_TRUST_CHAIN' | 'ACCEPT_UNTRUSTED';
@@ -89,6 +91,7 @@ export interface TlsParameters {
   tlsMaximumProtocolVersion?: 'TLS_AUTO' | 'TLSv1_0' | 'TLSv1_1' | 'TLSv1_2' | 'TLSv1_3';
   cipherSuites?: string[];
   ecdhCurves?: string[];
+  signatureAlgorithms?: string[];
 }
 
 export interface CombinedCertificateValidationContext {
@@ -118,7 +121,10 @@ export interface DownstreamTlsContext {
   requireClientCertificate?: boolean;
   requireSni?: boolean;
   sessionTimeout?: Duration;
+  /** Envoy: each key 80 bytes; the first encrypts new tickets. */
+  sessionTicketKeys?: { keys: DataSource[] };
   disableStatelessSessionResumption?: boolean;
+  disableStatefulSessionResumption?: boolean;
 }
 
 export interface GenericSecret {
@@ -192,6 +198,8 @@ export interface Listener {
   useOriginalDst?: boolean;
   /** Istio's virtual outbound/inbound listeners do not bind; connections are handed to them. */
   bindToPort?: boolean;
+  /** Envoy: connections on this listener neither count toward nor are refused by the global connection limit. */
+  ignoreGlobalConnLimit?: boolean;
   trafficDirection?: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
   accessLog?: AccessLog[];
   metadata?: { filterMetadata?: Record<string, Record<string, unknown>> };
