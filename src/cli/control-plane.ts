@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
+import { parseServiceAccountRef } from '../model/gateway-identity.js';
 import { jsonLogger, type LogLevel } from '../xds/log.js';
 
 export const DEFAULT_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -19,6 +20,7 @@ interface ControlPlaneCliOptions {
   tokenPublicKey: string[];
   tokenIssuer: string;
   debounceMs: string;
+  gatewayServiceAccount: string[];
   logLevel: string;
 }
 
@@ -41,10 +43,18 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--token-public-key <file...>', 'PEM public key(s) that sign workload tokens (repeatable)', [])
     .option('--token-issuer <iss>', 'the issuer workload tokens must carry', DEFAULT_TOKEN_ISSUER)
     .option('--debounce-ms <ms>', 'wait this long after a config change before pushing', '100')
+    .option('--gateway-service-account <namespace/name>', "a service account that may hold its namespace's gateway credentials (kubernetes:// secrets) besides those of Pods a Gateway selects (repeatable)", (v: string, prev: string[]) => [...prev, v], [])
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (o: ControlPlaneCliOptions) => {
       const debounceMs = Number(o.debounceMs);
       if (!Number.isFinite(debounceMs) || debounceMs < 0) throw Object.assign(new Error(`--debounce-ms must be a non-negative number, got "${o.debounceMs}"`), { code: 'E_CLI_USAGE' });
+      const gatewayServiceAccounts = o.gatewayServiceAccount.map((v) => {
+        try {
+          return parseServiceAccountRef(v);
+        } catch (err) {
+          throw Object.assign(new Error(`--gateway-service-account: ${(err as Error).message}`), { code: 'E_CLI_USAGE' });
+        }
+      });
       const logger = jsonLogger({ scope: 'control-plane', level: parseLevel(o.logLevel) });
       const cp = await startControlPlane({
         configDir: o.config,
@@ -57,6 +67,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tokenPublicKeyFiles: o.tokenPublicKey,
         tokenIssuer: o.tokenIssuer,
         debounceMs,
+        gatewayServiceAccounts,
         logger,
       });
       await new Promise<void>((resolve) => {
