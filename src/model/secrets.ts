@@ -96,23 +96,20 @@ export function buildGatewaySecrets(snapshot: ConfigSnapshot, node: ProxyNode, r
 }
 
 /**
- * Whether the control plane may hand `resourceName` to this proxy over SDS. `default` and `ROOTCA` are
- * the proxy's own (its agent serves them); a `kubernetes://` credential goes only to a gateway (router)
- * whose proven identity may hold its namespace's credentials (gateway-identity.ts), never to a sidecar
- * and never on the strength of what the node claims: `identity` is what the stream proved.
+ * Whether the control plane may hand `resourceName` to this proxy over SDS, whether or not it exists
+ * (what exists and is usable is the builders' business). `default` and `ROOTCA` are the proxy's own
+ * (its agent serves them); a `kubernetes://` credential goes only to a gateway (router) whose proven
+ * identity may hold its own namespace's credentials (gateway-identity.ts) — never to a sidecar, never
+ * another namespace's (`kubernetes://ns/name`), and never on the strength of what the node claims:
+ * `identity` is what the stream proved.
  */
 export function proxyMayReadSecret(snapshot: ConfigSnapshot, node: ProxyNode, identity: WorkloadIdentity, resourceName: string, opts: ModelOptions = {}): boolean {
   if (resourceName === SDS_DEFAULT || resourceName === SDS_ROOTCA) return true;
   if (!resourceName.startsWith(CREDENTIAL_PREFIX)) return false;
   if (node.role !== 'router') return false;
-  const name = resourceName.slice(CREDENTIAL_PREFIX.length);
-  if (name.includes('/')) return false; // another namespace's secret (`kubernetes://ns/name`) is never the gateway's own
+  if (resourceName.slice(CREDENTIAL_PREFIX.length).includes('/')) return false;
   // A gateway reads its own namespace's Secrets: the proven namespace, whatever the node says.
-  const namespace = identity.namespace;
-  if (!identityMayHoldCredentials(snapshot, identity, namespace, opts)) return false;
-  const cred = credentialOf(snapshot, namespace, resourceName);
-  if (!cred) return false;
-  return credentialSecrets(snapshot, namespace, cred).some((s) => s.name === resourceName);
+  return identityMayHoldCredentials(snapshot, identity, identity.namespace, opts);
 }
 
 export interface CredentialAvailability {

@@ -427,18 +427,24 @@ export class AdsServer extends EventEmitter {
       const allowed = selected.filter((r) => authorize(node, peer, typeUrl, r.name));
       if (allowed.length !== selected.length) {
         const kept = new Set(allowed);
-        for (const r of selected) {
-          if (kept.has(r) || st.denied.has(r.name)) continue;
-          st.denied.add(r.name);
-          this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: r.name });
-          this.emit('denied', { node, peer, typeUrl, name: r.name });
-        }
+        for (const r of selected) if (!kept.has(r)) this.deny(st, node, peer, typeUrl, r.name);
         selected = allowed;
         full = false;
       }
+      // A name this proxy may never have is refused whether or not it exists now (Istio's SDS checks the
+      // names asked for): a proxy fishing for another workload's credential is logged and counted.
+      if (!st.wildcard) for (const n of st.names) if (!byName.has(n) && !st.denied.has(n) && !authorize(node, peer, typeUrl, n)) this.deny(st, node, peer, typeUrl, n);
     }
     if (full && st.wildcard) st.allowedMap = byName;
     return full ? undefined : selected;
+  }
+
+  /** Withholds `name` from this stream; logged and emitted once per name and stream. */
+  private deny(st: TypeState, node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string): void {
+    if (st.denied.has(name)) return;
+    st.denied.add(name);
+    this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: name });
+    this.emit('denied', { node, peer, typeUrl, name });
   }
 
   private respond(conn: Connection, typeUrl: string): void {
