@@ -117,6 +117,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     for (const c of cleanups.splice(0).reverse()) await c();
   };
   try {
+    // Settings are checked before anything is created on disk.
+    const model: ModelOptions = { gatewayServiceAccounts: new Set((opts.gatewayServiceAccounts ?? []).map(parseServiceAccountRef)) };
     // A mistyped --config would otherwise serve an empty mesh without a word.
     const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
       throw new ControlPlaneError(`config folder ${opts.configDir} cannot be read: ${err.code ?? err.message}`, { cause: err });
@@ -135,7 +137,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics.configVersion.set(store.snapshot().version);
 
     const cache = new SnapshotCache();
-    const model: ModelOptions = { gatewayServiceAccounts: new Set((opts.gatewayServiceAccounts ?? []).map(parseServiceAccountRef)) };
     const pusher = new ProxyPusher({ config: () => store.snapshot(), cache, log, metrics, debounceMs: opts.debounceMs ?? 100, model });
     cleanups.push(() => pusher.close());
     cleanups.push(store.subscribe((snap, changed) => {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -180,10 +181,14 @@ test('--gateway-service-account names an identity that may hold its namespace\'s
   await until(() => p.count(TypeUrl.Secret) > 0, 'the listed identity\'s credential');
   assert.deepEqual((p.last(TypeUrl.Secret)!.resources as Secret[]).map((x) => x.name).sort(), CREDENTIAL);
   assert.equal(failClosedReason(p, TO_MYSQL), '');
+  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-authz-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const stateDir = path.join(work, 'state');
   await assert.rejects(
-    startControlPlane({ configDir: '.', clusterId: 'c', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', stateDir: path.join(tmpdir(), 'meshgate-authz-never'), tokenPublicKeyFiles: [], tokenIssuer: ISSUER, gatewayServiceAccounts: ['telemetry-job'], logger: jsonLogger({ scope: 'cp', write: () => undefined }) }),
+    startControlPlane({ configDir: work, clusterId: 'c', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', stateDir, tokenPublicKeyFiles: [], tokenIssuer: ISSUER, gatewayServiceAccounts: ['telemetry-job'], logger: jsonLogger({ scope: 'cp', write: () => undefined }) }),
     (e: unknown) => (e as { code?: string }).code === 'E_SERVICE_ACCOUNT_REF',
   );
+  assert.equal(existsSync(stateDir), false, 'refused before anything was written');
 });
 
 interface Dump {
