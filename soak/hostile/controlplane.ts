@@ -55,6 +55,9 @@ export async function startControlPlaneTarget(): Promise<ControlPlaneTarget> {
     const leaf = await issueBenchLeaf(root, { commonName: 'mysql-client', dns: ['mysql-client.example'], usage: 'client' });
     const b64 = (s: string): string => Buffer.from(s).toString('base64');
     await writeFile(path.join(configDir, 'credential.yaml'), stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: EGRESS_CREDENTIAL, namespace: 'istio-system' }, type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(root.certPem) } }), { mode: 0o600 });
+    // The egress gateway's Pod, as a live cluster has it: its service account is what may hold the credential.
+    const gw = egressGatewayNode();
+    await writeFile(path.join(configDir, 'egress-gateway-pod.yaml'), stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: gw.podName, namespace: gw.namespace, labels: gw.labels }, spec: { serviceAccountName: gw.serviceAccount, containers: [{ name: 'istio-proxy' }] }, status: { phase: 'Running', podIP: gw.ips[0] } }));
     const tokens = await TokenIssuer.create(TOKEN_ISSUER);
     const keyFile = path.join(work, 'token-signing-key.pub.pem');
     await writeFile(keyFile, tokens.publicKeyPem());

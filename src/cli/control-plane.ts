@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
+import { parseServiceAccountRef } from '../model/gateway-identity.js';
 import { jsonLogger, type LogLevel } from '../xds/log.js';
 
 export const DEFAULT_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -21,6 +22,7 @@ interface ControlPlaneCliOptions {
   tokenIssuer: string;
   debounceMs: string;
   maxWorkloadCertTtl: string;
+  gatewayServiceAccount: string[];
   logLevel: string;
 }
 
@@ -44,6 +46,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--token-issuer <iss>', 'the issuer workload tokens must carry', DEFAULT_TOKEN_ISSUER)
     .option('--debounce-ms <ms>', 'wait this long after a config change before pushing', '100')
     .option('--max-workload-cert-ttl <duration>', "longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); a longer request is refused, as Istio does", '24h')
+    .option('--gateway-service-account <namespace/name>', "a service account that may hold its namespace's gateway credentials (kubernetes:// secrets) besides those of Pods a Gateway selects (repeatable)", (v: string, prev: string[]) => [...prev, v], [])
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (o: ControlPlaneCliOptions) => {
       const debounceMs = Number(o.debounceMs);
@@ -55,6 +58,13 @@ export function registerControlPlaneCommand(program: Command): void {
         throw Object.assign(new Error(`--max-workload-cert-ttl: ${(err as Error).message}`), { code: 'E_CLI_USAGE' });
       }
       if (maxTtlMs < 60_000) throw Object.assign(new Error(`--max-workload-cert-ttl must be at least 1m, got "${o.maxWorkloadCertTtl}"`), { code: 'E_CLI_USAGE' });
+      const gatewayServiceAccounts = o.gatewayServiceAccount.map((v) => {
+        try {
+          return parseServiceAccountRef(v);
+        } catch (err) {
+          throw Object.assign(new Error(`--gateway-service-account: ${(err as Error).message}`), { code: 'E_CLI_USAGE' });
+        }
+      });
       const logger = jsonLogger({ scope: 'control-plane', level: parseLevel(o.logLevel) });
       const cp = await startControlPlane({
         configDir: o.config,
@@ -68,6 +78,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tokenIssuer: o.tokenIssuer,
         debounceMs,
         maxWorkloadCertTtlSeconds: Math.floor(maxTtlMs / 1000),
+        gatewayServiceAccounts,
         logger,
       });
       await new Promise<void>((resolve) => {

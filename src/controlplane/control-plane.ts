@@ -11,6 +11,7 @@ import { DirectorySource } from '../config/directory-source.js';
 import { defaultInstallResult, defaultMeshConfig } from '../config/default-install.js';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { proxyMayReadSecret } from '../model/secrets.js';
+import { parseServiceAccountRef, type ModelOptions } from '../model/gateway-identity.js';
 import { MeshCA } from '../pki/mesh-ca.js';
 import { addCertificateService } from '../pki/ca-service.js';
 import { writePrivateFile } from '../pki/private-file.js';
@@ -52,6 +53,11 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); default 24 h. */
   maxWorkloadCertTtlSeconds?: number;
+  /**
+   * `NAMESPACE/NAME` service accounts that may hold their namespace's gateway credentials besides those
+   * the config shows running a Pod a Gateway selects (see model/gateway-identity.ts).
+   */
+  gatewayServiceAccounts?: string[];
   logger?: Logger;
   /** The gRPC server's limits (defaults: DEFAULT_XDS_SERVER_LIMITS). */
   serverLimits?: Partial<XdsServerLimits>;
@@ -122,6 +128,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     for (const c of cleanups.splice(0).reverse()) await c();
   };
   try {
+    // Settings are checked before anything is created on disk.
+    const model: ModelOptions = { gatewayServiceAccounts: new Set((opts.gatewayServiceAccounts ?? []).map(parseServiceAccountRef)) };
     // A mistyped --config would otherwise serve an empty mesh without a word.
     const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
       throw new ControlPlaneError(`config folder ${opts.configDir} cannot be read: ${err.code ?? err.message}`, { cause: err });
@@ -140,7 +148,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics.configVersion.set(store.snapshot().version);
 
     const cache = new SnapshotCache();
-    const pusher = new ProxyPusher({ config: () => store.snapshot(), cache, log, metrics, debounceMs: opts.debounceMs ?? 100 });
+    const pusher = new ProxyPusher({ config: () => store.snapshot(), cache, log, metrics, debounceMs: opts.debounceMs ?? 100, model });
     cleanups.push(() => pusher.close());
     cleanups.push(store.subscribe((snap, changed) => {
       metrics.configVersion.set(snap.version);
@@ -157,17 +165,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       controlPlaneId: `meshgate-${opts.clusterId}`,
       logger: log,
       authenticate: makeAuthenticator({ trustDomains: [opts.trustDomain], ...(verifier ? { verifyToken: (t: string) => verifier.verify(t) } : {}) }),
-      authorizeResource: (node: ProxyNode, _peer: PeerIdentity, _typeUrl: string, name: string) => proxyMayReadSecret(store.snapshot(), node, name),
+      // Gateway credentials by the proven identity, never the node's claims.
+      authorizeResource: (node: ProxyNode, peer: PeerIdentity, _typeUrl: string, name: string) => proxyMayReadSecret(store.snapshot(), node, peer, name, model),
       authorizedTypes: [TypeUrl.Secret],
+      // Each stream's config is built from its own node (see proxy-pusher.ts).
+      snapshotKey: 'connection',
     });
-    ads.on('connected', (e: { node: ProxyNode }) => {
+    ads.on('connected', (e: { connectionId: string; node: ProxyNode }) => {
       metrics.connected.inc({ version: e.node.version ?? 'unknown' });
       if (e.node.clusterId !== opts.clusterId) log.warn('proxy from another cluster connected', { node: e.node.id, proxyCluster: e.node.clusterId, cluster: opts.clusterId });
-      pusher.connected(e.node);
+      pusher.connected(e.connectionId, e.node);
     });
-    ads.on('disconnected', (e: { node: ProxyNode }) => {
+    ads.on('disconnected', (e: { connectionId: string; node: ProxyNode }) => {
       metrics.connected.dec({ version: e.node.version ?? 'unknown' });
-      pusher.disconnected(e.node.id);
+      pusher.disconnected(e.connectionId);
     });
     ads.on('push', (e: { typeUrl: string }) => metrics.pushes.inc({ type: shortType(e.typeUrl) }));
     ads.on('nack', (e: { node: ProxyNode; typeUrl: string; errorDetail: { message: string } }) => metrics.reject(e.typeUrl, e.node.id, e.errorDetail.message));
@@ -237,7 +248,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       registry: metrics.registry,
       syncz: () => ({ cluster: opts.clusterId, proxies: syncz() }),
       configDump: (id) => {
-        const s = cache.getSnapshot(id);
+        const s = cache.getSnapshot(ads.snapshotKeyOf(id) ?? id);
         if (!s) return undefined;
         // The snapshot holds gateway credentials' keys inline (SDS): never served, as Envoy's admin.
         return redactSecrets({ version: s.version, resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])) });

@@ -5,8 +5,12 @@
 // whose generated resources did not change gets no new version. Proxies of the same shape (the model's
 // proxyShapeKey: role, namespace, labels, ...) share one generated snapshot per config version, so a
 // fleet of identical sidecars costs one generation, one consistency check and one encoding.
+// State is per stream (the ADS server's connection id, which is also the snapshot's key in the cache),
+// as istiod keeps one Proxy per connection: a proxy that reconnects with new labels while its old
+// stream lingers gets config for the new labels, and the old stream keeps its own until it closes.
 import type { ConfigSnapshot } from '../config/types.js';
 import { generateProxyResources, proxyShapeKey } from '../model/generate.js';
+import type { ModelOptions } from '../model/gateway-identity.js';
 import { buildNameTable } from '../model/name-table.js';
 import type { ProxyNode } from '../xds/node.js';
 import { snapshotFromResources, type Snapshot, type SnapshotCache } from '../xds/snapshot-cache.js';
@@ -19,10 +23,13 @@ export interface ProxyPusherOptions {
   log: Logger;
   metrics: ControlPlaneMetrics;
   debounceMs: number;
+  /** The control plane's settings the model reads (which service accounts may hold gateway credentials). */
+  model?: ModelOptions;
 }
 
 export class ProxyPusher {
-  private readonly nodes = new Map<string, { node: ProxyNode; streams: number }>();
+  /** The node each open stream announced, by the stream's snapshot key. */
+  private readonly streams = new Map<string, ProxyNode>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Snapshots generated from `shapesOf`, by proxy shape; emptied when the config changes. */
@@ -31,24 +38,16 @@ export class ProxyPusher {
 
   constructor(private readonly opts: ProxyPusherOptions) {}
 
-  /** A stream for `node` opened: build its snapshot now so its first request is answered. */
-  connected(node: ProxyNode): void {
-    const entry = this.nodes.get(node.id);
-    if (entry) {
-      entry.streams++;
-      entry.node = node;
-    } else {
-      this.nodes.set(node.id, { node, streams: 1 });
-    }
-    this.regenerate(node);
+  /** A stream (snapshot key `key`) for `node` opened: build its snapshot now so its first request is answered. */
+  connected(key: string, node: ProxyNode): void {
+    this.streams.set(key, node);
+    this.regenerate(key, node);
   }
 
-  disconnected(nodeId: string): void {
-    const entry = this.nodes.get(nodeId);
-    if (!entry) return;
-    if (--entry.streams > 0) return;
-    this.nodes.delete(nodeId);
-    this.opts.cache.clearSnapshot(nodeId);
+  /** The stream `key` closed: its snapshot goes; other streams of the same node keep theirs. */
+  disconnected(key: string): void {
+    if (!this.streams.delete(key)) return;
+    this.opts.cache.clearSnapshot(key);
   }
 
   /** Config changed: regenerate every connected proxy after the debounce window. */
@@ -62,7 +61,7 @@ export class ProxyPusher {
   }
 
   pushAll(): void {
-    for (const { node } of this.nodes.values()) this.regenerate(node);
+    for (const [key, node] of this.streams) this.regenerate(key, node);
   }
 
   close(): void {
@@ -70,7 +69,7 @@ export class ProxyPusher {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  private regenerate(node: ProxyNode): void {
+  private regenerate(key: string, node: ProxyNode): void {
     const config = this.opts.config();
     if (this.shapesOf !== config) {
       this.shapes = new Map();
@@ -78,11 +77,11 @@ export class ProxyPusher {
     }
     let snapshot: Snapshot | undefined;
     try {
-      const key = proxyShapeKey(config, node);
-      snapshot = this.shapes.get(key);
+      const shape = proxyShapeKey(config, node);
+      snapshot = this.shapes.get(shape);
       if (!snapshot) {
-        snapshot = snapshotFromResources(String(config.version), generateProxyResources(config, node), buildNameTable(config, node));
-        this.shapes.set(key, snapshot);
+        snapshot = snapshotFromResources(String(config.version), generateProxyResources(config, node, this.opts.model), buildNameTable(config, node));
+        this.shapes.set(shape, snapshot);
       }
     } catch (err) {
       this.opts.metrics.generateErrors.inc();
@@ -90,7 +89,7 @@ export class ProxyPusher {
       return;
     }
     try {
-      this.opts.cache.setSnapshot(node.id, snapshot);
+      this.opts.cache.setSnapshot(key, snapshot);
     } catch (err) {
       this.opts.metrics.snapshotRejects.inc();
       const e = err as Error & { problems?: string[] };

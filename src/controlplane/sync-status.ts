@@ -44,7 +44,8 @@ export function typeSync(t: ConnectionStatus['types'][string] | undefined): Type
   return out;
 }
 
-export function buildSyncz(connections: ConnectionStatus[], trustDomain: string, snapshotVersionOf: (nodeId: string) => string | undefined): ProxySync[] {
+/** `snapshotVersionOf` is given each stream's snapshot key (ConnectionStatus.snapshotKey). */
+export function buildSyncz(connections: ConnectionStatus[], trustDomain: string, snapshotVersionOf: (snapshotKey: string) => string | undefined): ProxySync[] {
   return connections
     .map((c) => {
       const types: Record<string, TypeSync> = {};
@@ -64,7 +65,7 @@ export function buildSyncz(connections: ConnectionStatus[], trustDomain: string,
         types,
       };
       if (c.node.version) p.istioVersion = c.node.version;
-      const v = snapshotVersionOf(c.node.id);
+      const v = snapshotVersionOf(c.snapshotKey);
       if (v !== undefined) p.snapshotVersion = v;
       return p;
     })

@@ -19,6 +19,7 @@ import type { MeshService, MeshServicePort, ServiceEndpoint } from './services.j
 import { serviceEndpoints, serviceIdentities } from './service-endpoints.js';
 import { credentialUpstream, fileUpstream, istioMutualUpstream, originationNames, tlsTransportSocket } from './tls-context.js';
 import { credentialAvailability } from './secrets.js';
+import { credentialsRefusedReason } from './gateway-identity.js';
 import { effectivePolicy, selectDestinationRule, type EffectivePolicy, type SelectedDestinationRule } from './traffic-policy.js';
 
 /** Envoy's "unlimited" for circuit breaker thresholds, as Istio sets them by default. */
@@ -142,8 +143,12 @@ function upstreamSecurity(
             reason: `DestinationRule tls.mode ${mode} with credentialName "${tls.credentialName}" applies only to gateways; Istio ignores it on sidecars and would send plaintext, meshgate refuses connections on this cluster instead`,
           };
         }
-        // Reference only SDS resources the gateway can be given: a missing or unusable Secret fails this
-        // cluster closed instead of leaving the proxy's whole snapshot waiting for a secret.
+        // Reference only SDS resources the gateway can be given: a missing or unusable Secret, or an
+        // identity that may not hold credentials, fails this cluster closed instead of leaving the
+        // proxy's whole snapshot waiting for a secret it will never get.
+        if (!ctx.mayHoldCredentials) {
+          return { kind: 'fail_closed', reason: `DestinationRule tls.mode ${mode} with credentialName "${tls.credentialName}": the credential is not served to this proxy: ${credentialsRefusedReason(ctx.node)}` };
+        }
         const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, tls.credentialName);
         const missing = [mode === 'MUTUAL' && !have.cert ? 'certificate and key' : '', !tls.insecureSkipVerify && !have.ca ? 'CA certificate' : ''].filter(Boolean);
         if (missing.length > 0) {
@@ -170,14 +175,14 @@ function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string |
 /**
  * One outbound cluster `outbound|PORT|SUBSET|HOST` and, for Kubernetes services, its EDS assignment.
  * A cluster depends on the proxy only through the DestinationRule it selects and, for gateways, their
- * namespace (where `credentialName` Secrets are read), so it is built once per snapshot for each such
+ * namespace (where `credentialName` Secrets are read) and whether they may hold those, so it is built once per snapshot for each such
  * combination and shared by every proxy that asks (Istio's XdsCache for CDS).
  */
 export function buildOutboundCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset?: Subset): BuiltCluster {
   const dr = selectDestinationRule(ctx.snapshot, ctx.node, svc.hostname, svc.namespace);
   const drKey = dr ? `${dr.rule.metadata.namespace}/${dr.rule.metadata.name}` : '';
   // Endpoint metadata names the cluster (Istio's telemetry string), so the proxy's cluster is part of the key.
-  const proxyKey = `${ctx.isRouter ? `router/${ctx.node.namespace}` : 'sidecar'}|${ctx.node.clusterId}`;
+  const proxyKey = `${ctx.isRouter ? `router/${ctx.node.namespace}/${ctx.mayHoldCredentials ? 'credentials' : 'none'}` : 'sidecar'}|${ctx.node.clusterId}`;
   if (ctx.push.serviceByHost.get(svc.hostname) !== svc) return buildCluster(ctx, svc, port, subset, dr);
   return ctx.push.memo(`cluster|${svc.hostname}|${port.port}|${port.name}|${subset?.name ?? ''}|${drKey}|${proxyKey}`, () => buildCluster(ctx, svc, port, subset, dr));
 }

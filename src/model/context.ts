@@ -5,6 +5,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { visibleServices, type MeshService } from './services.js';
 import { pushContext, type PushContext } from './push-context.js';
 import { sidecarAllows, sidecarScopeFor, type SidecarScope } from './sidecar-scope.js';
+import { identityMayHoldCredentials, type ModelOptions } from './gateway-identity.js';
 
 export interface ModelContext {
   readonly snapshot: ConfigSnapshot;
@@ -17,6 +18,11 @@ export interface ModelContext {
   readonly trustDomain: string;
   readonly domainSuffix: string;
   readonly isRouter: boolean;
+  /**
+   * A gateway whose identity (namespace and service account, which the ADS server has checked against
+   * the proven one) may be given its namespace's `kubernetes://` credentials; see gateway-identity.ts.
+   */
+  readonly mayHoldCredentials: boolean;
   /** The proxy's own pod, when the snapshot lists it. */
   readonly pod: Pod | undefined;
   /** The Sidecar resource in force for a sidecar proxy. */
@@ -25,7 +31,7 @@ export interface ModelContext {
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
 
-export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelContext {
+export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode, opts: ModelOptions = {}): ModelContext {
   const push = pushContext(snapshot);
   const registry = push.registry;
   const scope = sidecarScopeFor(snapshot, node);
@@ -40,6 +46,7 @@ export function buildContext(snapshot: ConfigSnapshot, node: ProxyNode): ModelCo
     trustDomain: snapshot.meshConfig.trustDomain,
     domainSuffix: snapshot.meshConfig.domainSuffix,
     isRouter: node.role === 'router',
+    mayHoldCredentials: node.role === 'router' && identityMayHoldCredentials(snapshot, node, node.namespace, opts),
     pod: push.pod(node.namespace, node.podName),
   };
 }

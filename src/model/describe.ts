@@ -6,6 +6,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { buildOutboundClusters, type BuiltCluster } from './clusters.js';
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';
+import type { ModelOptions } from './gateway-identity.js';
 import { byString } from './labels.js';
 import { buildOutboundListeners } from './outbound-listeners.js';
 import type { RouteTarget } from './routes.js';
@@ -60,8 +61,8 @@ function clusterDescription(b: BuiltCluster): ResourceDescription {
 }
 
 /** Descriptions of a proxy's outbound clusters and its outbound or gateway listeners, sorted by name. */
-export function describeProxy(snapshot: ConfigSnapshot, node: ProxyNode): ResourceDescription[] {
-  const ctx = buildContext(snapshot, node);
+export function describeProxy(snapshot: ConfigSnapshot, node: ProxyNode, opts: ModelOptions = {}): ResourceDescription[] {
+  const ctx = buildContext(snapshot, node, opts);
   const out: ResourceDescription[] = buildOutboundClusters(ctx).map(clusterDescription);
   const byListener = new Map<string, ResourceDescription>();
   const entry = (name: string): ResourceDescription => {

@@ -11,6 +11,7 @@ import { byString, labelsMatch } from './labels.js';
 import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
 import { isExportedTo } from './services.js';
 import { credentialAvailability } from './secrets.js';
+import { credentialsRefusedReason } from './gateway-identity.js';
 import { downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
 import { selectDestinationRule } from './traffic-policy.js';
 
@@ -122,7 +123,12 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
   const credential = server.tls?.credentialName ?? server.tls?.credentialNames?.[0];
   if (terminates && mode !== 'ISTIO_MUTUAL' && credential) {
     // A server whose credential cannot be served gets no chain (its SNI is refused) rather than one
-    // that waits on a secret and holds the gateway's whole configuration back.
+    // that waits on a secret and holds the gateway's whole configuration back. That includes a proxy
+    // whose identity may not hold credentials at all: SDS would never give it the secret, so a chain
+    // naming it would leave Envoy's listener warming for good (and fail the snapshot's consistency check).
+    if (!ctx.mayHoldCredentials) {
+      return { chains: [], notes: [note({ skipped: `credentialName "${credential}" is not served to this proxy: ${credentialsRefusedReason(ctx.node)}` })], tls: true };
+    }
     const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, credential);
     const needsCa = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
     if (!have.cert || (needsCa && !have.ca)) {

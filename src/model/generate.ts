@@ -7,6 +7,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { blackHoleCluster, buildOutboundClusters, inboundPassthroughCluster, passthroughCluster } from './clusters.js';
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';
+import type { ModelOptions } from './gateway-identity.js';
 import { buildInbound } from './inbound-listeners.js';
 import { byString, labelsMatch } from './labels.js';
 import { buildOutboundListeners } from './outbound-listeners.js';
@@ -18,8 +19,9 @@ function byName<T extends { name: string }>(list: T[]): T[] {
   return list.sort((a, b) => byString(a.name, b.name));
 }
 
-export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode): ProxyResources {
-  const ctx = buildContext(snapshot, node);
+/** `opts` are the control plane's own settings (which service accounts may hold gateway credentials). */
+export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode, opts: ModelOptions = {}): ProxyResources {
+  const ctx = buildContext(snapshot, node, opts);
   const outbound = buildOutboundClusters(ctx);
   const clusters: Cluster[] = outbound.map((b) => b.cluster);
   const endpoints: ClusterLoadAssignment[] = outbound.flatMap((b) => (b.assignment ? [b.assignment] : []));
@@ -34,7 +36,8 @@ export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode
     listeners.push(...inbound.listeners);
     clusters.push(...inbound.clusters);
   }
-  const secrets = buildGatewaySecrets(snapshot, node, referencedSecretNames({ listeners, clusters }));
+  // Builders name a `kubernetes://` secret only when this gateway may hold it, so every name is served.
+  const secrets = ctx.mayHoldCredentials ? buildGatewaySecrets(snapshot, node, referencedSecretNames({ listeners, clusters })) : [];
   return {
     listeners: byName(listeners),
     clusters: byName(clusters),

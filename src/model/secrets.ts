@@ -9,6 +9,7 @@ import type { ProxyNode } from '../xds/node.js';
 import { TypeUrl, type Cluster, type Listener, type Secret } from '../xds/envoy-types.js';
 import { referencedSecrets } from '../xds/resource-refs.js';
 import { CACERT_SUFFIX, CREDENTIAL_PREFIX, SDS_DEFAULT, SDS_ROOTCA } from './tls-context.js';
+import { identityMayHoldCredentials, type ModelOptions, type WorkloadIdentity } from './gateway-identity.js';
 
 function findSecret(snapshot: ConfigSnapshot, namespace: string, name: string): KubeSecret | undefined {
   return snapshot.secrets.find((s) => s.metadata.namespace === namespace && s.metadata.name === name);
@@ -78,7 +79,10 @@ function credentialOf(snapshot: ConfigSnapshot, namespace: string, resourceName:
   return name;
 }
 
-/** The `kubernetes://` Secrets a gateway's listeners and clusters refer to, from its own namespace. */
+/**
+ * The `kubernetes://` Secrets a gateway's listeners and clusters refer to, from its own namespace. The
+ * caller has decided that this gateway may hold them (ModelContext.mayHoldCredentials).
+ */
 export function buildGatewaySecrets(snapshot: ConfigSnapshot, node: ProxyNode, referenced: readonly string[]): Secret[] {
   if (node.role !== 'router') return [];
   const wanted = new Set(referenced.filter((n) => n.startsWith(CREDENTIAL_PREFIX)));
@@ -92,19 +96,20 @@ export function buildGatewaySecrets(snapshot: ConfigSnapshot, node: ProxyNode, r
 }
 
 /**
- * Whether the control plane may hand `resourceName` to this proxy over SDS. `default` and `ROOTCA` are
- * the proxy's own (its agent serves them); a `kubernetes://` credential goes only to a gateway (router)
- * in the Secret's namespace, never to a sidecar — Istio's rule for credentialName.
+ * Whether the control plane may hand `resourceName` to this proxy over SDS, whether or not it exists
+ * (what exists and is usable is the builders' business). `default` and `ROOTCA` are the proxy's own
+ * (its agent serves them); a `kubernetes://` credential goes only to a gateway (router) whose proven
+ * identity may hold its own namespace's credentials (gateway-identity.ts) — never to a sidecar, never
+ * another namespace's (`kubernetes://ns/name`), and never on the strength of what the node claims:
+ * `identity` is what the stream proved.
  */
-export function proxyMayReadSecret(snapshot: ConfigSnapshot, node: ProxyNode, resourceName: string): boolean {
+export function proxyMayReadSecret(snapshot: ConfigSnapshot, node: ProxyNode, identity: WorkloadIdentity, resourceName: string, opts: ModelOptions = {}): boolean {
   if (resourceName === SDS_DEFAULT || resourceName === SDS_ROOTCA) return true;
   if (!resourceName.startsWith(CREDENTIAL_PREFIX)) return false;
   if (node.role !== 'router') return false;
-  const name = resourceName.slice(CREDENTIAL_PREFIX.length);
-  if (name.includes('/')) return false; // another namespace's secret (`kubernetes://ns/name`) is never the gateway's own
-  const cred = credentialOf(snapshot, node.namespace, resourceName);
-  if (!cred) return false;
-  return credentialSecrets(snapshot, node.namespace, cred).some((s) => s.name === resourceName);
+  if (resourceName.slice(CREDENTIAL_PREFIX.length).includes('/')) return false;
+  // A gateway reads its own namespace's Secrets: the proven namespace, whatever the node says.
+  return identityMayHoldCredentials(snapshot, identity, identity.namespace, opts);
 }
 
 export interface CredentialAvailability {

@@ -8,7 +8,8 @@
 // (its request's version_info) is not sent it again. A NACKed version is never resent; the proxy keeps
 // its last good config and the next different content is pushed when it exists. The incremental form
 // (DeltaAggregatedResources) sends differences, a large one in several responses (delta-diff.ts). Each
-// stream writes one message at a time, the next once the previous has reached the socket.
+// stream writes one message at a time, the next once the previous has reached the socket. A node id
+// belongs to the identity that first proved it (node-binding.ts); another identity is refused.
 import { EventEmitter } from 'node:events';
 import { contentVersion } from './content-version.js';
 import * as grpc from '@grpc/grpc-js';
@@ -22,6 +23,8 @@ import { deltaAdsMethod, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse
 import { DeltaPreparer, NOTHING_HELD, type HeldMap } from './delta-diff.js';
 import type { NodeMessage } from './node-message.js';
 import type { AuthenticatableCall, PeerIdentity } from './peer-identity.js';
+import { NodeIdentityBindings, type NodeBindingOptions } from './node-binding.js';
+import { spiffeId } from './node.js';
 import { silentLogger, type Logger } from './log.js';
 
 export { WILDCARD_TYPES } from './discovery.js';
@@ -45,6 +48,14 @@ export interface AdsServerOptions {
   authorizedTypes?: readonly string[];
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   controlPlaneId?: string;
+  /**
+   * What a stream's snapshot is stored under in the cache: its node id (default; every stream of a node
+   * shares one snapshot), or its connection id, for a control plane that builds each stream's config
+   * from that stream's own node (a proxy reconnecting with new labels while its old stream lingers).
+   */
+  snapshotKey?: 'node' | 'connection';
+  /** How long a node id stays bound to its identity after its last stream, and how many such are kept. */
+  nodeBinding?: NodeBindingOptions;
   /**
    * Bytes of responses in flight at once across all streams (default 64 MiB; istiod bounds the same
    * thing by count, PILOT_PUSH_THROTTLE): a response is in flight from its write until the proxy ACKs
@@ -100,6 +111,8 @@ export interface TypeStatus {
 
 export interface ConnectionStatus {
   connectionId: string;
+  /** The key of this stream's snapshot in the cache (its node id or its connection id). */
+  snapshotKey: string;
   peerAddress: string;
   node: ProxyNode;
   peer: PeerIdentity;
@@ -132,6 +145,10 @@ interface Connection {
   delta: boolean;
   node?: ProxyNode;
   peer?: PeerIdentity;
+  /** Where this stream's snapshot is in the cache; set with `node`. */
+  key?: string;
+  /** Holds its node id's binding to its identity (released when the stream ends). */
+  bound: boolean;
   connectedAt: Date;
   types: Map<string, TypeState>;
   closed: boolean;
@@ -152,8 +169,11 @@ export class AdsServer extends EventEmitter {
   private nextConnection = 0;
   private nextNonce = 0;
   private inFlightBytes = 0;
-  /** Streams by node id: a snapshot update finds its proxy's streams without scanning them all. */
+  /** Streams by snapshot key: a snapshot update finds its proxy's streams without scanning them all. */
+  private readonly byKey = new Map<string, Set<Connection>>();
+  /** Streams by node id, oldest first. */
   private readonly byNode = new Map<string, Set<Connection>>();
+  private readonly bindings: NodeIdentityBindings;
   private readonly waiting: Connection[] = [];
   /** Distinguishes this server's nonces from an earlier instance's (a proxy may reconnect holding one). */
   private readonly noncePrefix = Date.now().toString(36);
@@ -168,6 +188,7 @@ export class AdsServer extends EventEmitter {
     this.log = opts.logger ?? silentLogger;
     this.cache.on('updated', (nodeId: string) => this.onSnapshot(nodeId));
     this.deltas = new DeltaPreparer(this.noncePrefix, opts.controlPlaneId, opts.maxDeltaResponseBytes);
+    this.bindings = new NodeIdentityBindings(opts.nodeBinding);
   }
 
   /** Registers the ADS service on a gRPC server (which may also serve the CA, as istiod does on 15012). */
@@ -191,9 +212,16 @@ export class AdsServer extends EventEmitter {
         const { denied: _denied, recent: _recent, allowedMap: _allowed, inFlight: _inFlight, inFlightBytes: _bytes, held: _held, prevHeld: _prevHeld, refused: _refused, ...status } = s;
         types[t] = { ...status, names: [...status.names] };
       }
-      out.push({ connectionId: c.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
+      out.push({ connectionId: c.id, snapshotKey: c.key ?? c.node.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
     }
     return out;
+  }
+
+  /** The snapshot key of the newest stream of `nodeId` (what `/debug/config_dump?proxyID=` shows). */
+  snapshotKeyOf(nodeId: string): string | undefined {
+    let key: string | undefined;
+    for (const c of this.byNode.get(nodeId) ?? []) key = c.key;
+    return key;
   }
 
   /** Ends every stream with UNAVAILABLE (shutdown); proxies reconnect to another instance or later. */
@@ -202,7 +230,7 @@ export class AdsServer extends EventEmitter {
   }
 
   private handleStream(call: AdsCall | DeltaAdsCall, delta: boolean): void {
-    const conn: Connection = { id: `c${++this.nextConnection}`, call, delta, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set(), out: [], writing: false };
+    const conn: Connection = { id: `c${++this.nextConnection}`, call, delta, bound: false, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set(), out: [], writing: false };
     this.connections.add(conn);
     const pending: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
     const handle = (req: DiscoveryRequest | DeltaDiscoveryRequest): void => (delta ? this.onDeltaRequest(conn, req as DeltaDiscoveryRequest) : this.onRequest(conn, req as DiscoveryRequest));
@@ -212,10 +240,10 @@ export class AdsServer extends EventEmitter {
       conn.closed = true;
       this.connections.delete(conn);
       if (conn.node) {
-        const set = this.byNode.get(conn.node.id);
-        set?.delete(conn);
-        if (set?.size === 0) this.byNode.delete(conn.node.id);
+        unindex(this.byNode, conn.node.id, conn);
+        unindex(this.byKey, conn.key!, conn);
       }
+      if (conn.bound) this.bindings.release(conn.node!.id);
       for (const st of conn.types.values()) this.release(st);
       if (conn.node) {
         this.log.info('proxy disconnected', { connection: conn.id, node: conn.node.id });
@@ -282,10 +310,23 @@ export class AdsServer extends EventEmitter {
       this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
       return false;
     }
+    // The node id is this identity's while any of its streams is open and for a while after (see
+    // node-binding.ts): another workload reusing it would otherwise replace the proxy's node, and so
+    // choose its listeners and policies, for as long as it stays connected and beyond.
+    const identity = spiffeId(peer.trustDomain ?? '', peer.namespace, peer.serviceAccount);
+    const binding = this.bindings.acquire(node.id, identity);
+    if (!binding.bound) {
+      const msg = `node id ${node.id} belongs to ${binding.owner}; ${identity} may not use it`;
+      this.log.warn('xDS stream refused: node id bound to another identity', { connection: conn.id, peer: conn.call.getPeer(), node: node.id, identity, owner: binding.owner });
+      this.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg, reason: 'node-id-bound' });
+      this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
+      return false;
+    }
+    conn.bound = true;
     conn.node = node;
-    let set = this.byNode.get(node.id);
-    if (!set) this.byNode.set(node.id, (set = new Set()));
-    set.add(conn);
+    conn.key = this.opts.snapshotKey === 'connection' ? conn.id : node.id;
+    index(this.byNode, node.id, conn);
+    index(this.byKey, conn.key, conn);
     this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method, delta: conn.delta });
     this.emit('connected', { connectionId: conn.id, node, peer });
     return !conn.closed;
@@ -337,8 +378,8 @@ export class AdsServer extends EventEmitter {
     this.respond(conn, req.typeUrl);
   }
 
-  private onSnapshot(nodeId: string): void {
-    for (const conn of this.byNode.get(nodeId) ?? []) {
+  private onSnapshot(key: string): void {
+    for (const conn of this.byKey.get(key) ?? []) {
       if (conn.closed) continue;
       const order = [...PUSH_ORDER.filter((t) => conn.types.has(t)), ...[...conn.types.keys()].filter((t) => !PUSH_ORDER.includes(t))];
       for (const t of order) this.respond(conn, t);
@@ -386,25 +427,31 @@ export class AdsServer extends EventEmitter {
       const allowed = selected.filter((r) => authorize(node, peer, typeUrl, r.name));
       if (allowed.length !== selected.length) {
         const kept = new Set(allowed);
-        for (const r of selected) {
-          if (kept.has(r) || st.denied.has(r.name)) continue;
-          st.denied.add(r.name);
-          this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: r.name });
-          this.emit('denied', { node, peer, typeUrl, name: r.name });
-        }
+        for (const r of selected) if (!kept.has(r)) this.deny(st, node, peer, typeUrl, r.name);
         selected = allowed;
         full = false;
       }
+      // A name this proxy may never have is refused whether or not it exists now (Istio's SDS checks the
+      // names asked for): a proxy fishing for another workload's credential is logged and counted.
+      if (!st.wildcard) for (const n of st.names) if (!byName.has(n) && !st.denied.has(n) && !authorize(node, peer, typeUrl, n)) this.deny(st, node, peer, typeUrl, n);
     }
     if (full && st.wildcard) st.allowedMap = byName;
     return full ? undefined : selected;
+  }
+
+  /** Withholds `name` from this stream; logged and emitted once per name and stream. */
+  private deny(st: TypeState, node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string): void {
+    if (st.denied.has(name)) return;
+    st.denied.add(name);
+    this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: name });
+    this.emit('denied', { node, peer, typeUrl, name });
   }
 
   private respond(conn: Connection, typeUrl: string): void {
     const st = conn.types.get(typeUrl);
     const node = conn.node;
     if (!st || !node || conn.closed) return;
-    const snapshot = this.cache.getEncoded(node.id);
+    const snapshot = this.cache.getEncoded(conn.key!);
     if (!snapshot) return; // the watch stays open until the control plane has built this proxy's snapshot
     const byName = snapshot.resources.get(typeUrl) ?? new Map<string, EncodedResource>();
     const selected = this.select(conn, st, node, typeUrl, byName);
@@ -628,4 +675,16 @@ export class AdsServer extends EventEmitter {
       }
     }
   }
+}
+
+function index(m: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+  let set = m.get(key);
+  if (!set) m.set(key, (set = new Set()));
+  set.add(conn);
+}
+
+function unindex(m: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+  const set = m.get(key);
+  set?.delete(conn);
+  if (set?.size === 0) m.delete(key);
 }

@@ -69,7 +69,11 @@ export function makeAuthenticator(opts: AuthenticatorOptions): (call: Authentica
       } catch (err) {
         throw new XdsAuthError(`peer ${call.getPeer()}: token rejected: ${(err as Error).message}`, { cause: err });
       }
-      return { namespace: claims.namespace, serviceAccount: claims.serviceAccount, method: 'token' };
+      // A token names namespace and service account; the identity is the mesh's own trust domain's
+      // (istiod's JWT authenticator does the same), so a proxy proven by token and later by its
+      // certificate is one identity.
+      const trustDomain = opts.trustDomains[0];
+      return { namespace: claims.namespace, serviceAccount: claims.serviceAccount, ...(trustDomain !== undefined ? { trustDomain } : {}), method: 'token' };
     }
     throw new XdsAuthError(`peer ${call.getPeer()}: no client certificate with a SPIFFE ID in ${opts.trustDomains.join(', ')} and no bearer token`);
   };

@@ -62,6 +62,12 @@ test('formats proxy status like istioctl, marking a NACKed type and its reason',
   ].join('\n'));
 });
 
+test('meshgate control-plane refuses a --gateway-service-account that is not NAMESPACE/NAME, before starting anything', async () => {
+  const r = await runCli(['control-plane', '--config', '.', '--cluster-id', 'c', '--gateway-service-account', 'istio-system/istio-ingressgateway-service-account', '--gateway-service-account', 'istio-egressgateway-service-account']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /\[E_CLI_USAGE\] --gateway-service-account: "istio-egressgateway-service-account" is not NAMESPACE\/NAME/);
+});
+
 test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists the connected proxy', { timeout: 120_000 }, async (t) => {
   const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cli-'));
   t.after(() => rm(work, { recursive: true, force: true }));

@@ -208,11 +208,17 @@ test('credentialName fails closed on a sidecar but becomes kubernetes:// SDS on 
   assert.match(String(side.metadata?.filterMetadata?.meshgate?.failClosed), /SIMPLE with credentialName "api-ca"/);
 
   const gw = routerNode({ podName: 'egress', namespace: 'default', labels: { istio: 'egressgateway' } });
-  const missing = get(clustersOf([ext, rule], gw), 'outbound|443||api.example');
+  const notGateway = get(clustersOf([ext, rule], gw), 'outbound|443||api.example');
+  assert.deepEqual(notGateway.loadAssignment?.endpoints, [], 'a router whose service account no Gateway selects fails closed');
+  assert.match(String(notGateway.metadata?.filterMetadata?.meshgate?.failClosed), /not served to this proxy: identity default\/gw is not a gateway's service account/);
+  // The gateway's pod, selected by a Gateway: its service account may hold default's credentials.
+  const gwPod = pod('egress', 'default', '10.0.0.99', { istio: 'egressgateway' }, { sa: 'gw' });
+  const egress: ConfigObject = { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'egress', namespace: 'default' }, spec: { selector: { istio: 'egressgateway' }, servers: [{ port: { number: 443, name: 'tls', protocol: 'TLS' }, hosts: ['api.example'], tls: { mode: 'PASSTHROUGH' } }] } };
+  const missing = get(clustersOf([ext, rule, gwPod, egress], gw), 'outbound|443||api.example');
   assert.deepEqual(missing.loadAssignment?.endpoints, [], 'without the Secret the gateway cluster fails closed too');
   assert.match(String(missing.metadata?.filterMetadata?.meshgate?.failClosed), /"api-ca" in default has no usable CA certificate/);
   const caSecret: ConfigObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-ca', namespace: 'default' }, data: { cacert: readFileSync(path.join(FIXTURES(), 'certs', 'root.crt')) } };
-  const t = upstream(get(clustersOf([ext, rule, caSecret], gw), 'outbound|443||api.example'));
+  const t = upstream(get(clustersOf([ext, rule, caSecret, gwPod, egress], gw), 'outbound|443||api.example'));
   assert.equal(t.commonTlsContext?.tlsCertificateSdsSecretConfigs, undefined, 'SIMPLE presents no client certificate');
   assert.equal(t.commonTlsContext?.combinedValidationContext?.validationContextSdsSecretConfig.name, 'kubernetes://api-ca-cacert');
   assert.deepEqual(t.commonTlsContext?.combinedValidationContext?.defaultValidationContext.matchTypedSubjectAltNames, [{ sanType: 'DNS', matcher: { exact: 'api.internal' } }]);

@@ -8,6 +8,9 @@ import type { ConfigObject, Gateway, GatewayServer, Secret, VirtualService } fro
 import type { DownstreamTlsContext, Listener, TcpProxy } from '../../src/xds/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { proxyMayReadSecret } from '../../src/model/secrets.js';
+import { parseServiceAccountRef } from '../../src/model/gateway-identity.js';
+import { describeProxy } from '../../src/model/describe.js';
+import { checkSnapshotConsistency, snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { FIXTURES, pod, routerNode, service, sidecarNode, snapshotOf } from './fixtures.js';
 
 const gwNode = routerNode({ podName: 'ingress-1', namespace: 'istio-system', labels: { istio: 'ingressgateway' } });
@@ -37,6 +40,8 @@ const backends: ConfigObject[] = [
   pod('db-1', 'default', '10.1.0.1', { app: 'db' }, { sidecar: true }),
   service('web', 'default', { app: 'web' }, [{ name: 'tls', port: 8443 }], '10.96.0.11'),
   service('istio-ingressgateway', 'istio-system', { istio: 'ingressgateway' }, [{ name: 'tls', port: 443, targetPort: 8443 }, { name: 'tcp', port: 5432 }]),
+  // The gateway's own pod: its service account is what makes gwNode's identity a gateway's.
+  pod('ingress-1', 'istio-system', '10.0.0.99', { istio: 'ingressgateway' }, { sa: 'gw' }),
 ];
 
 function gwListeners(objects: ConfigObject[], node = gwNode): Map<string, Listener> {
@@ -144,6 +149,7 @@ test('gateway secrets: certificate and CA from the gateway namespace, a separate
     secret('split-cacert', { cacert: cert('root.crt') }),
     secret('mismatched', { 'tls.crt': cert('server.crt'), 'tls.key': cert('client.key') }),
     secret('split', { cert: cert('client.crt'), key: cert('client.key') }, 'default'),
+    pod('gw', 'default', '10.0.0.98', { istio: 'ingressgateway' }, { sa: 'gw' }),
   ];
   const snap = snapshotOf(objects);
   const r = generateProxyResources(snap, gwNode);
@@ -151,17 +157,16 @@ test('gateway secrets: certificate and CA from the gateway namespace, a separate
   assert.equal(Buffer.from(r.secrets[0]?.tlsCertificate?.certificateChain?.inlineBytes ?? '', 'base64').toString(), cert('server.crt').toString(), 'the istio-system secret, not the one in default');
   assert.equal(Buffer.from(r.secrets[1]?.validationContext?.trustedCa?.inlineBytes ?? '', 'base64').toString(), cert('root.crt').toString());
 
-  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://split'), true);
-  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://split-cacert'), true);
-  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://mismatched'), false, 'a key that does not belong to its certificate is never served');
-  assert.equal(proxyMayReadSecret(snap, gwNode, 'kubernetes://nope'), false);
+  assert.equal(proxyMayReadSecret(snap, gwNode, gwNode, 'kubernetes://split'), true);
+  assert.equal(proxyMayReadSecret(snap, gwNode, gwNode, 'kubernetes://split-cacert'), true);
+  assert.equal(proxyMayReadSecret(snap, gwNode, gwNode, 'kubernetes://default/split'), false, 'never another namespace\'s');
   const otherNs = routerNode({ podName: 'gw', namespace: 'default', labels: { istio: 'ingressgateway' } });
-  assert.equal(proxyMayReadSecret(snap, otherNs, 'kubernetes://split-cacert'), false, 'default has split but no CA for it');
-  assert.equal(proxyMayReadSecret(snap, otherNs, 'kubernetes://split'), true, 'a gateway reads its own namespace');
+  assert.equal(proxyMayReadSecret(snap, otherNs, otherNs, 'kubernetes://split'), true, 'a gateway reads its own namespace');
+  assert.deepEqual(generateProxyResources(snap, otherNs).secrets, [], 'default has split but no CA for it: the MUTUAL server gets no chain and no secret');
   const side = sidecarNode({ podName: 'x', namespace: 'istio-system', labels: {} });
-  assert.equal(proxyMayReadSecret(snap, side, 'kubernetes://split'), false, 'never a sidecar');
-  assert.equal(proxyMayReadSecret(snap, side, 'default'), true);
-  assert.equal(proxyMayReadSecret(snap, side, 'ROOTCA'), true);
+  assert.equal(proxyMayReadSecret(snap, side, side, 'kubernetes://split'), false, 'never a sidecar');
+  assert.equal(proxyMayReadSecret(snap, side, side, 'default'), true);
+  assert.equal(proxyMayReadSecret(snap, side, side, 'ROOTCA'), true);
 });
 
 test('a server whose credential is missing or unusable gets no chain; the other servers keep working', () => {
@@ -179,4 +184,48 @@ test('a server whose credential is missing or unusable gets no chain; the other 
   const l = r.listeners.find((x) => x.name === '0.0.0.0_8443');
   assert.deepEqual(l?.filterChains.map((c) => c.filterChainMatch?.serverNames), [['a.example']]);
   assert.deepEqual(r.secrets.map((s) => s.name), ['kubernetes://a', 'kubernetes://a-cacert']);
+});
+
+test('gateway credentials go only to a service account a Gateway selects or the control plane names: claiming router gets no chain and no secret', () => {
+  const objects = [
+    ...backends,
+    ...credentials,
+    // In the gateway's namespace but selected by no Gateway.
+    pod('sleep-1', 'istio-system', '10.0.0.50', { app: 'sleep' }, { sa: 'sleeper' }),
+    gateway('gw', [{ port: { number: 443, name: 'tls', protocol: 'TLS' }, hosts: ['db.example.com'], tls: { mode: 'SIMPLE', credentialName: 'db-cert' } }]),
+    vs('db', { hosts: ['db.example.com'], gateways: ['gw'], tcp: [{ route: [{ destination: { host: 'db' } }] }] }),
+  ];
+  const snap = snapshotOf(objects);
+  const own = generateProxyResources(snap, gwNode);
+  assert.deepEqual(own.secrets.map((s) => s.name), ['kubernetes://db-cert'], 'the Gateway-selected pod\'s service account gets its credential');
+  assert.ok(own.listeners.some((l) => l.name === '0.0.0.0_8443'));
+
+  for (const sa of ['other', 'sleeper']) {
+    // Same labels, same pod name, role router: only the proven service account differs.
+    const impostor = routerNode({ podName: 'ingress-1', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, serviceAccount: sa });
+    const r = generateProxyResources(snap, impostor);
+    assert.deepEqual(r.secrets, [], `istio-system/${sa} gets no gateway secret`);
+    assert.equal(r.listeners.find((l) => l.name === '0.0.0.0_8443'), undefined, 'no listener naming a secret it will never be given');
+    assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], 'what it is given is consistent');
+    const why = describeProxy(snap, impostor).find((d) => d.name === '0.0.0.0_8443');
+    assert.match(why?.warnings.join('\n') ?? '', new RegExp(`credentialName "db-cert" is not served to this proxy: identity istio-system/${sa} is not a gateway's service account`));
+    assert.equal(proxyMayReadSecret(snap, impostor, impostor, 'kubernetes://db-cert'), false);
+    // The node's claims never decide: a node naming the gateway's account on a stream proven as another.
+    assert.equal(proxyMayReadSecret(snap, gwNode, impostor, 'kubernetes://db-cert'), false);
+  }
+
+  const allowed = { gatewayServiceAccounts: new Set([parseServiceAccountRef('istio-system/other')]) };
+  const listed = routerNode({ podName: 'ingress-9', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, serviceAccount: 'other' });
+  assert.deepEqual(generateProxyResources(snap, listed, allowed).secrets.map((s) => s.name), ['kubernetes://db-cert'], 'the control plane\'s list allows it');
+  assert.equal(proxyMayReadSecret(snap, listed, listed, 'kubernetes://db-cert', allowed), true);
+  const elsewhere = { gatewayServiceAccounts: new Set(['default/other']) };
+  assert.equal(proxyMayReadSecret(snap, listed, listed, 'kubernetes://db-cert', elsewhere), false, 'an entry for another namespace does not reach istio-system\'s secrets');
+  assert.equal(proxyMayReadSecret(snap, gwNode, { namespace: 'default', serviceAccount: 'gw' }, 'kubernetes://db-cert'), false, 'the secret is read in the proven namespace');
+});
+
+test('a --gateway-service-account value must be NAMESPACE/NAME', () => {
+  assert.equal(parseServiceAccountRef('istio-system/istio-ingressgateway-service-account'), 'istio-system/istio-ingressgateway-service-account');
+  for (const bad of ['istio-system', 'a/b/c', '/x', 'Istio-System/x', 'ns/']) {
+    assert.throws(() => parseServiceAccountRef(bad), (e: unknown) => (e as { code?: string }).code === 'E_SERVICE_ACCOUNT_REF', bad);
+  }
 });

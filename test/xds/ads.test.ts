@@ -187,6 +187,29 @@ test('a secret reaches only the proxy allowed to have it; a changed secret is pu
   assert.deepEqual([...asked], [TypeUrl.Secret], 'clusters and listeners go out without asking the authorizer');
 });
 
+test('a secret name the proxy may never have is withheld and reported once even while it does not exist; an allowed missing one just waits', async (t) => {
+  const h = await startHarness({ authorizeResource: (_node, _peer, _typeUrl, name) => name.startsWith('kubernetes://own'), authorizedTypes: [TypeUrl.Secret] });
+  t.after(() => h.close());
+  const node = testNode('gw', 'istio-system', 'gw', 'router');
+  h.cache.setSnapshot(node.id, snapshotFromResources('1', resources(15443)));
+  const p = new RecordingProxy(h, node, await tokenFor(h, 'istio-system', 'gw'));
+  t.after(() => p.client.close());
+  const denied: { name: string }[] = [];
+  h.ads.on('denied', (e: { name: string }) => denied.push(e));
+  p.client.start();
+  await until(() => p.count(TypeUrl.Listener) === 1, 'LDS');
+  p.client.setSubscription(TypeUrl.Secret, ['kubernetes://own-missing', 'kubernetes://someone-else']);
+  await until(() => denied.length === 1, 'the foreign name to be withheld');
+  assert.deepEqual(denied.map((d) => d.name), ['kubernetes://someone-else']);
+  // Every later answer on the stream checks again; the report stays one per name.
+  h.cache.setSnapshot(node.id, snapshotFromResources('2', resources(15443, { extraListener: listener('more', 15444, 'outbound|3306||db') })));
+  await until(() => p.count(TypeUrl.Listener) === 2, 'a second LDS');
+  p.client.setSubscription(TypeUrl.Secret, ['kubernetes://own-missing', 'kubernetes://someone-else']);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(denied.length, 1);
+  assert.equal(p.count(TypeUrl.Secret), 0);
+});
+
 async function refusal(h: Harness, node: ProxyNode, credentials: () => Promise<AdsClientCredentials>): Promise<string> {
   const refused = waitFor<{ error: string }>(h.ads, 'unauthenticated');
   const p = new RecordingProxy(h, node, credentials);

@@ -12,6 +12,7 @@ import { makeAuthenticator, type PeerIdentity } from '../../src/xds/peer-identit
 import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import type { ProxyRole } from '../../src/xds/node.js';
+import type { NodeBindingOptions } from '../../src/xds/node-binding.js';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -27,7 +28,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number; maxDeltaResponseBytes?: number; authorizedTypes?: string[] } = {}): Promise<Harness> {
+export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number; maxDeltaResponseBytes?: number; authorizedTypes?: string[]; nodeBinding?: NodeBindingOptions } = {}): Promise<Harness> {
   const ca = opts.ca ?? (await MeshCA.createSelfSigned({ trustDomain: TRUST_DOMAIN }));
   const tokens = opts.tokens ?? (await TokenIssuer.create(ISSUER));
   const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
@@ -42,6 +43,7 @@ export async function startHarness(opts: { authorizeResource?: (node: ProxyNode,
     ...(opts.inFlightTimeoutMs !== undefined ? { inFlightTimeoutMs: opts.inFlightTimeoutMs } : {}),
     ...(opts.maxDeltaResponseBytes !== undefined ? { maxDeltaResponseBytes: opts.maxDeltaResponseBytes } : {}),
     ...(opts.authorizedTypes !== undefined ? { authorizedTypes: opts.authorizedTypes } : {}),
+    ...(opts.nodeBinding !== undefined ? { nodeBinding: opts.nodeBinding } : {}),
   });
   const server = new grpc.Server();
   ads.addToServer(server);
