@@ -35,6 +35,8 @@ export const DiagnosticCodes = {
   EmptyFile: 'MG0008',
   LastGoodRetained: 'MG0009',
   Kustomization: 'MG0010',
+  /** Valid Istio config that meshgate's L4 data plane does not serve (HTTP routes, HTTP-only policy). */
+  NotServed: 'MG0011',
 } as const;
 
 /** JSON path segments (`['spec', 'ports', 0, 'number']`) to `spec.ports[0].number`. */
