@@ -1,31 +1,17 @@
 // `meshgate lab up|down|status|verify|exec`: the local multi-cluster lab. Parsing and printing only;
 // the work lives in src/lab/.
-import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { attachLab, defaultStateDir, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
-import { loadLabFile } from '../lab/lab-file.js';
+import { attachLab, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
 import type { LabMode } from '../lab/lab-plan.js';
 import { LabState } from '../lab/lab-state.js';
 import { formatVerifyReport, verifyLab } from '../lab/verify.js';
 import { pidAlive } from '../lab/child-exit.js';
+import { resolveStateDir } from './lab-locate.js';
 
 class LabCliError extends Error {
   readonly code = 'E_LAB_CLI';
-}
-
-/** The state dir: --state-dir, else the lab file's default, else the one lab running from the temp dir. */
-function resolveStateDir(dir: string | undefined, stateDir: string | undefined): string {
-  if (stateDir) return path.resolve(stateDir);
-  if (dir) return defaultStateDir(loadLabFile(dir).name);
-  const candidates = readdirSync(os.tmpdir())
-    .filter((n) => n.startsWith('meshgate-lab-'))
-    .map((n) => path.join(os.tmpdir(), n))
-    .filter((d) => existsSync(path.join(d, 'lab-state.json')));
-  if (candidates.length === 1) return candidates[0]!;
-  if (candidates.length === 0) throw new LabCliError('no lab is running (no state dir found); give the lab folder or --state-dir');
-  throw new LabCliError(`several labs have state: ${candidates.join(', ')}; give the lab folder or --state-dir`);
 }
 
 function printProgress(e: LabProgress): void {
