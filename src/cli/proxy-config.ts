@@ -2,9 +2,9 @@
 // its admin endpoint and printed as `istioctl proxy-config` does — istioctl's type names and aliases,
 // its tables (-o short), the resources themselves (-o json|yaml) and its filters (--fqdn, --port,
 // --direction, --subset for clusters; --address, --port for listeners; --address, --port, --cluster,
-// --status for endpoints). A pod is found in the running lab, whose state records each admin address.
+// --status for endpoints). A pod is found in the running lab, whose state records each admin address
+// (loaded only then: an admin address needs none of the lab's code).
 import type { Command } from 'commander';
-import { findLabProxy } from './lab-locate.js';
 import { CliUsageError, outputHelp, parseOutputFormat, renderStructured } from './output-format.js';
 
 export class ProxyConfigCliError extends Error {
@@ -327,7 +327,7 @@ export function registerProxyConfigCommand(program: Command): void {
       if (target !== undefined) {
         admin = isAdminAddress(target)
           ? target
-          : findLabProxy(target, { namespace: o.namespace, ...(o.labCluster ? { cluster: o.labCluster } : {}), ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.lab ? { lab: o.lab } : {}) }).adminUrl;
+          : (await import('./lab-locate.js')).findLabProxy(target, { namespace: o.namespace, ...(o.labCluster ? { cluster: o.labCluster } : {}), ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.lab ? { lab: o.lab } : {}) }).adminUrl;
       }
       process.exitCode = await runProxyConfig(kind, admin, o.output, (s) => process.stdout.write(s), filters);
     });

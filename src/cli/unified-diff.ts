@@ -32,12 +32,13 @@ function lineOps(a: readonly string[], b: readonly string[]): Op[] {
       ops.push({ kind: ' ', line: a[start + i]!, a: start + i, b: start + j });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
-      ops.push({ kind: '+', line: b[start + j]!, a: start + i, b: start + j });
-      j++;
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      // Removals before additions, as diff(1) prints a changed line.
       ops.push({ kind: '-', line: a[start + i]!, a: start + i, b: start + j });
       i++;
+    } else {
+      ops.push({ kind: '+', line: b[start + j]!, a: start + i, b: start + j });
+      j++;
     }
   }
   for (let k = 0; k < a.length - endA; k++) ops.push({ kind: ' ', line: a[endA + k]!, a: endA + k, b: endB + k });
