@@ -26,8 +26,10 @@ test('proxy-config and proxy-status by POD[.NAMESPACE] in a running loopback lab
   await t.test('clusters of the client sidecar by pod name, with istioctl\'s columns; the aliases print the same', async () => {
     const table = await ok(['proxy-config', 'clusters', 'mysql-client']);
     assert.match(table, /^SERVICE FQDN\s+PORT\s+SUBSET\s+DIRECTION\s+TYPE\s+DESTINATION RULE\n/);
-    assert.match(table, /^mysql\.fqdn\.example\s+13306\s+-\s+outbound\s+STATIC\s+-$/m);
-    assert.match(table, /^istio-egressgateway\.istio-system\.svc\.cluster\.local\s+15443\s+mysql\s+outbound\s+EDS\s+-$/m);
+    // DESTINATION RULE: the rule in force, name.namespace, from Istio's cluster metadata.
+    assert.match(table, /^mysql\.fqdn\.example\s+13306\s+-\s+outbound\s+STATIC\s+originate-mtls-for-mysql\.default$/m);
+    assert.match(table, /^istio-egressgateway\.istio-system\.svc\.cluster\.local\s+15443\s+mysql\s+outbound\s+EDS\s+egressgateway-for-mysql\.default$/m);
+    assert.match(table, /^istio-ingressgateway\.istio-system\.svc\.cluster\.local\s+443\s+-\s+outbound\s+EDS\s+-$/m);
     assert.match(table, /^BlackHoleCluster\s+-\s+-\s+-\s+STATIC\s+-$/m);
     for (const alias of ['cluster', 'c']) assert.equal(await ok(['proxy-config', alias, 'mysql-client.default']), table, alias);
     assert.equal(await ok(['pc', 'clusters', 'mysql-client', '-n', 'default']), table, '-n gives the namespace');
