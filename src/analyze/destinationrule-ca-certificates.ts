@@ -6,6 +6,7 @@ import type { ClientTLSSettings, ConfigSnapshot } from '../config/types.js';
 import { IST, report, type AnalyzeOptions } from './context.js';
 
 export const name = 'destinationrule.CaCertificateAnalyzer';
+export const description = 'SIMPLE or MUTUAL origination names caCertificates to verify the server (IST0128, IST0129)';
 
 function unverified(tls: ClientTLSSettings | undefined, hasSelector: boolean): tls is ClientTLSSettings {
   if (!tls || (tls.mode !== 'SIMPLE' && tls.mode !== 'MUTUAL')) return false;

@@ -6,6 +6,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { MG, report, serviceFqdn, type AnalyzeOptions } from './context.js';
 
 export const name = 'destinationrule.HostAnalyzer';
+export const description = "a DestinationRule's host matches a Service or ServiceEntry host (MG0101)";
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const hosts = [...snap.services.map((s) => serviceFqdn(s, snap.meshConfig.domainSuffix)), ...snap.serviceEntries.flatMap((se) => se.spec.hosts)];

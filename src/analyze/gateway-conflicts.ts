@@ -6,6 +6,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { IST, report, selectorString, type AnalyzeOptions } from './context.js';
 
 export const name = 'gateway.ConflictingGatewayAnalyzer';
+export const description = 'no two Gateways share a workload selector, port and overlapping hosts (IST0145)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const byKey = new Map<string, { gw: string; hosts: string[] }[]>();

@@ -8,6 +8,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { IST, report, selectorString, servicesForWorkloadSelector, workloadExists, type AnalyzeOptions } from './context.js';
 
 export const name = 'gateway.IngressGatewayPortAnalyzer';
+export const description = 'a Gateway selects a workload whose Service exposes each server port (IST0101, IST0162)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const out: Diagnostic[] = [];

@@ -7,6 +7,7 @@ import type { ConfigSnapshot, Secret } from '../config/types.js';
 import { IST, report, servicesForWorkloadSelector, type AnalyzeOptions } from './context.js';
 
 export const name = 'gateway.SecretAnalyzer';
+export const description = "a server's credentialName names a usable Secret in the gateway's namespace (IST0101, IST0161)";
 
 export interface SecretAnalyzeOptions extends AnalyzeOptions {
   /** The time certificates are checked against; now by default. */

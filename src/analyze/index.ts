@@ -24,6 +24,8 @@ export type { AnalyzeOptions } from './context.js';
 
 export interface Analyzer {
   name: string;
+  /** One line for `analyze --list-analyzers`: what it checks and its codes. */
+  description: string;
   analyze(snap: ConfigSnapshot, opts?: AnalyzeOptions): Diagnostic[];
 }
 

@@ -6,6 +6,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { IST, report, type AnalyzeOptions } from './context.js';
 
 export const name = 'serviceentry.ProtocolAddressesAnalyzer';
+export const description = 'a ServiceEntry with TCP ports has addresses (IST0134)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const out: Diagnostic[] = [];

@@ -6,6 +6,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { MG, report, type AnalyzeOptions } from './context.js';
 
 export const name = 'serviceentry.DnsResolutionAnalyzer';
+export const description = 'a DNS-resolved ServiceEntry has names a resolver can look up (MG0102)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const out: Diagnostic[] = [];

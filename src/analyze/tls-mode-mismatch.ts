@@ -7,6 +7,7 @@ import type { ClientTLSSettings, ConfigSnapshot, DestinationRule, Gateway, Serve
 import { MG, findService, labelsMatch, report, type AnalyzeOptions } from './context.js';
 
 export const name = 'destinationrule.TlsModeMismatchAnalyzer';
+export const description = "a DestinationRule's TLS origination is what the serving Gateway accepts (MG0103)";
 
 function mismatch(client: ClientTLSSettings['mode'], server: ServerTLSMode | undefined): string | undefined {
   const s = server ?? 'SIMPLE';

@@ -7,6 +7,7 @@ import type { ConfigSnapshot, VirtualService } from '../config/types.js';
 import { IST, MG, report, shortOrFullName, type AnalyzeOptions } from './context.js';
 
 export const name = 'virtualservice.ConflictingMeshGatewayHostsAnalyzer';
+export const description = 'no two VirtualServices claim one host on the mesh gateway, or L4 routes for one host on one gateway (IST0109, MG0104)';
 
 function scopes(vs: VirtualService): string[] {
   const exportTo = vs.spec.exportTo ?? ['*'];

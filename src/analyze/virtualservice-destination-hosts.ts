@@ -8,6 +8,7 @@ import { IST, findService, report, type AnalyzeOptions } from './context.js';
 import { routeDestinations } from './routes.js';
 
 export const name = 'virtualservice.DestinationHostAnalyzer';
+export const description = 'each route destination names a known host, and a port when it has several (IST0101, IST0112)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const out: Diagnostic[] = [];

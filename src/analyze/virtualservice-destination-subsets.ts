@@ -6,6 +6,7 @@ import { IST, report, type AnalyzeOptions } from './context.js';
 import { routeDestinations } from './routes.js';
 
 export const name = 'virtualservice.DestinationRuleAnalyzer';
+export const description = 'each subset a route names is defined by a DestinationRule for its host (IST0101)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const subsets = new Set<string>();

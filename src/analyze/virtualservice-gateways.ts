@@ -7,6 +7,7 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { IST, report, shortOrFullName, type AnalyzeOptions } from './context.js';
 
 export const name = 'virtualservice.GatewayAnalyzer';
+export const description = 'each gateway a VirtualService names exists and serves its hosts (IST0101, IST0132)';
 
 export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnostic[] {
   const out: Diagnostic[] = [];

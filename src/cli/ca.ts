@@ -11,6 +11,7 @@ import { verifyChain, type VerifyResult } from '../pki/verify.js';
 import { readCredentialSecret } from '../pki/credential-secret.js';
 import { buildCredentialSecrets, pairCredentialSecrets, parseSecretDocuments } from '../pki/secret-manifest.js';
 import { DurationError, parseDurationNs } from '../shared/duration.js';
+import { outputHelp, parseOutputFormat, renderStructured } from './output-format.js';
 import { createRootCa, issueLeaf, revokeCertificates, rotateLeaf, LEAF_CA_FILE, LEAF_CERT_FILE, LEAF_KEY_FILE, ROOT_CERT_FILE, ROOT_KEY_FILE } from '../pki/custom-ca.js';
 
 export class CliUsageError extends Error {
@@ -77,11 +78,12 @@ function verifySummary(r: VerifyResult, against: string): Record<string, unknown
   return r.ok ? { against, ok: true, path: r.path.map((p) => p.subject || p.uris[0] || p.serialHex) } : { against, ok: false, code: r.code, reason: r.reason };
 }
 
+const INSPECT_FORMATS = ['short', 'json', 'yaml'] as const;
+const SECRET_FORMATS = ['yaml', 'json'] as const;
+
 function print(format: string, value: unknown, table: () => string): void {
-  if (format === 'json') out(JSON.stringify(value, null, 2) + '\n');
-  else if (format === 'yaml') out(stringify(value));
-  else if (format === 'table') out(table());
-  else throw new CliUsageError(`-o must be table, json or yaml, not "${format}"`);
+  const f = parseOutputFormat(format, INSPECT_FORMATS, 'ca inspect');
+  out(f === 'short' ? table() : renderStructured(value, f));
 }
 
 async function readFileText(file: string): Promise<string> {
@@ -227,17 +229,17 @@ export function registerCaCommands(program: Command): void {
     .option('--cacert <file>', 'CA bundle PEM to trust peers with')
     .option('--crl <file>', 'CRL PEM (ca.crl)')
     .option('--type <type>', 'generic, or tls for a kubernetes.io/tls secret plus <name>-cacert', 'generic')
-    .option('-o, --output <format>', 'yaml or json', 'yaml')
+    .option('-o, --output <format>', outputHelp(SECRET_FORMATS), 'yaml')
     .action(async (o: { name: string; namespace: string; cert?: string; key?: string; cacert?: string; crl?: string; type: string; output: string }) => {
+      const format = parseOutputFormat(o.output, SECRET_FORMATS, 'ca secret');
       if (o.type !== 'generic' && o.type !== 'tls') throw new CliUsageError(`--type must be generic or tls, not "${o.type}"`);
       const read = async (f?: string): Promise<string | undefined> => (f ? readFileText(f) : undefined);
       const [certChainPem, privateKeyPem, caPem, crlPem] = await Promise.all([read(o.cert), read(o.key), read(o.cacert), read(o.crl)]);
       const manifests = buildCredentialSecrets({ name: o.name, namespace: o.namespace, type: o.type, ...(certChainPem ? { certChainPem } : {}), ...(privateKeyPem ? { privateKeyPem } : {}), ...(caPem ? { caPem } : {}), ...(crlPem ? { crlPem } : {}) });
       // Read back exactly as a gateway will, so a mismatched key or a garbage file fails here, not at handshake time.
       for (const { secret, cacert } of pairCredentialSecrets(parseSecretDocuments(manifests.map((m) => stringify(m)).join('---\n')))) readCredentialSecret(secret, cacert);
-      if (o.output === 'json') out(JSON.stringify(manifests.length === 1 ? manifests[0] : { apiVersion: 'v1', kind: 'List', items: manifests }, null, 2) + '\n');
-      else if (o.output === 'yaml') out(manifests.map((m) => stringify(m)).join('---\n'));
-      else throw new CliUsageError(`-o must be yaml or json, not "${o.output}"`);
+      if (format === 'json') out(JSON.stringify(manifests.length === 1 ? manifests[0] : { apiVersion: 'v1', kind: 'List', items: manifests }, null, 2) + '\n');
+      else out(manifests.map((m) => stringify(m)).join('---\n'));
     });
 
   ca.command('inspect')
@@ -246,8 +248,9 @@ export function registerCaCommands(program: Command): void {
     .option('--bundle <file>', 'trusted root bundle to verify the chain against (exit 1 if it does not verify)')
     .option('--crl <file>', 'CRL to check revocation against (repeatable)', collect)
     .option('--usage <usage>', 'check the leaf is usable as a server or client certificate')
-    .option('-o, --output <format>', 'table, json or yaml', 'table')
+    .option('-o, --output <format>', outputHelp(INSPECT_FORMATS), 'short')
     .action(async (file: string, o: InspectOptions) => {
+      parseOutputFormat(o.output, INSPECT_FORMATS, 'ca inspect');
       if (o.usage && o.usage !== 'server' && o.usage !== 'client') throw new CliUsageError(`--usage must be server or client, not "${String(o.usage)}"`);
       if (!(await inspect(file, o))) process.exitCode = 1;
     });

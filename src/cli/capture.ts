@@ -6,6 +6,9 @@ import type { Command } from 'commander';
 import { CaptureError } from '../capture/errors.js';
 import { applyCapture, cleanupCapture, DEFAULT_STATE_DIR } from '../capture/iptables.js';
 import { buildCaptureRules, restoreLines, type CaptureConfig } from '../capture/iptables-rules.js';
+import { outputHelp, parseOutputFormat } from './output-format.js';
+
+const CAPTURE_FORMATS = ['short', 'json'] as const;
 
 export interface CaptureCliOptions {
   proxyUid: string;
@@ -63,14 +66,14 @@ export function registerCaptureCommand(program: Command, io: CaptureCliIo = defa
     .option('--reconcile', 'replace capture rules already present instead of failing')
     .option('--netns <name>', 'work in this named network namespace instead of the current one')
     .option('--state-dir <dir>', 'where applied rule sets are recorded for --cleanup', DEFAULT_STATE_DIR)
-    .option('-o, --output <format>', 'text or json', 'text')
+    .option('-o, --output <format>', outputHelp(CAPTURE_FORMATS), 'short')
     .action(async (opts: CaptureCliOptions) => {
       await runCapture(opts, io);
     });
 }
 
 export async function runCapture(opts: CaptureCliOptions, io: CaptureCliIo = defaultIo): Promise<void> {
-  if (opts.output !== 'text' && opts.output !== 'json') throw new CaptureError('E_CAPTURE_CONFIG', `--output must be text or json, got "${opts.output}"`);
+  parseOutputFormat(opts.output, CAPTURE_FORMATS, 'capture');
   const backend = opts.iptablesBackend;
   if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new CaptureError('E_CAPTURE_CONFIG', `--iptables-backend must be auto, nft or legacy, got "${backend}"`);
   const config = captureConfigFromFlags(opts, io.resolvConf ?? '/etc/resolv.conf');

@@ -4,30 +4,18 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { attachLab, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
-import { loadLabFile } from '../lab/lab-file.js';
 import type { LabMode } from '../lab/lab-plan.js';
 import { LabState } from '../lab/lab-state.js';
 import { findDefaultStateDirs } from '../lab/state-dir.js';
 import { formatVerifyReport, verifyLab } from '../lab/verify.js';
 import { pidAlive } from '../lab/child-exit.js';
+import { resolveStateDir } from './lab-locate.js';
+import { outputHelp, parseOutputFormat, renderStructured } from './output-format.js';
+
+const LAB_FORMATS = ['short', 'json', 'yaml'] as const;
 
 class LabCliError extends Error {
   readonly code = 'E_LAB_CLI';
-}
-
-/**
- * The state dir: --state-dir, else the one default state dir (`$TMPDIR/meshgate-lab-<name>-XXXXXX`) of
- * the lab folder's lab, else the one lab with state in the temp dir; only folders this user owns and no
- * one else may write count (state-dir.ts).
- */
-function resolveStateDir(dir: string | undefined, stateDir: string | undefined): string {
-  if (stateDir) return path.resolve(stateDir);
-  const name = dir ? loadLabFile(dir).name : undefined;
-  const candidates = findDefaultStateDirs(name);
-  if (candidates.length === 1) return candidates[0]!;
-  const which = name ? `lab ${name}` : 'a lab';
-  if (candidates.length === 0) throw new LabCliError(`no state dir of ${which} found in ${os.tmpdir()}; give the lab folder or --state-dir`);
-  throw new LabCliError(`several state dirs of ${which}: ${candidates.join(', ')}; give --state-dir`);
 }
 
 function printProgress(e: LabProgress): void {
@@ -61,15 +49,16 @@ export function registerLabCommands(program: Command): Command {
     .option('--mode <mode>', 'netns or loopback (default: netns when root with ip and iptables, else loopback)')
     .option('--state-dir <dir>', 'where state, logs, config folders and tokens go')
     .option('--detach', 'return once the lab is ready; stop it with "lab down"')
-    .option('-o, --output <format>', 'summary as text or json', 'text')
+    .option('-o, --output <format>', `the summary: ${outputHelp(LAB_FORMATS)}`, 'short')
     .description('bring the lab up; in the foreground Ctrl-C tears everything down')
     .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; output: string }) => {
+      const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab up');
       if (opts.mode !== undefined && opts.mode !== 'netns' && opts.mode !== 'loopback') throw new LabCliError(`--mode must be netns or loopback, got "${opts.mode}"`);
       // A failed start tears everything down; its logs are worth keeping to find out why.
       const keepLogsOnFailure = path.join(os.tmpdir(), `meshgate-lab-failed-${process.pid}-logs`);
       const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress, keepLogsOnFailure });
       const { exec: _exec, down: _down, ...summary } = running;
-      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      process.stdout.write(format === 'short' ? formatSummary(summary) : renderStructured(summary, format));
       if (opts.detach) {
         // Every lab process runs in its own session with its output in the state dir's logs.
         process.exit(0);
@@ -107,14 +96,15 @@ export function registerLabCommands(program: Command): Command {
     .command('status')
     .argument('[dir]', 'the lab folder')
     .option('--state-dir <dir>', 'the state dir given to "lab up"')
-    .option('-o, --output <format>', 'text or json', 'text')
+    .option('-o, --output <format>', outputHelp(LAB_FORMATS), 'short')
     .description('what the lab runs, and whether each process is alive')
     .action((dir: string | undefined, opts: { stateDir?: string; output: string }) => {
+      const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab status');
       const stateDir = resolveStateDir(dir, opts.stateDir);
       const state = LabState.load(stateDir);
       const processes = state.value.resources.flatMap((r) => (r.kind === 'process' ? [{ name: r.name, pid: r.pid, alive: pidAlive(r.pid) }] : []));
-      if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify({ labId: state.value.labId, status: state.value.status, mode: state.value.mode, stateDir, processes, summary: state.value.summary ?? null }, null, 2)}\n`);
+      if (format !== 'short') {
+        process.stdout.write(renderStructured({ labId: state.value.labId, status: state.value.status, mode: state.value.mode, stateDir, processes, summary: state.value.summary ?? null }, format));
         return;
       }
       const lines = [`lab ${state.value.labId}: ${state.value.status} (${state.value.mode} mode), state in ${stateDir}`, '', 'PROCESS'.padEnd(60) + 'PID      STATE'];
@@ -130,12 +120,13 @@ export function registerLabCommands(program: Command): Command {
     .command('verify')
     .argument('[dir]', 'the lab folder')
     .option('--state-dir <dir>', 'the state dir given to "lab up"')
-    .option('-o, --output <format>', 'text or json', 'text')
+    .option('-o, --output <format>', outputHelp(LAB_FORMATS), 'short')
     .description('drive a query through the mesh and prove the path: every TLS leg, identities, issuers, bytes, and no plaintext on the wire')
     .action(async (dir: string | undefined, opts: { stateDir?: string; output: string }) => {
+      const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab verify');
       const running = attachLab(resolveStateDir(dir, opts.stateDir));
       const report = await verifyLab(running);
-      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatVerifyReport(report));
+      process.stdout.write(format === 'short' ? formatVerifyReport(report) : renderStructured(report, format));
       if (!report.passed) process.exitCode = 1;
     });
 

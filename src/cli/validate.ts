@@ -4,18 +4,22 @@ import type { Command } from 'commander';
 import { analyzePaths } from '../analyze/index.js';
 import { defaultMeshConfig } from '../config/default-install.js';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.js';
-import { renderDiagnostics, type OutputFormat } from '../analyze/output.js';
+import { renderDiagnostics } from '../analyze/output.js';
+import { outputHelp, parseOutputFormat } from './output-format.js';
+
+export const VALIDATE_FORMATS = ['short', 'json', 'yaml'] as const;
+export type ValidateFormat = (typeof VALIDATE_FORMATS)[number];
 
 export interface ValidateOptions {
   files: string[];
-  output?: OutputFormat;
+  output?: ValidateFormat;
   defaultInstall?: boolean;
 }
 
 export async function runValidate(opts: ValidateOptions, out: (s: string) => void): Promise<number> {
   const r = await analyzePaths(opts.files, { mesh: defaultMeshConfig(), defaultInstall: opts.defaultInstall !== false, analyzers: false });
-  const format = opts.output ?? 'human';
-  if (format === 'human') {
+  const format = opts.output ?? 'short';
+  if (format === 'short') {
     for (const d of r.diagnostics) out(`${formatDiagnostic(d)}\n`);
     const count = r.snapshot.sources.size;
     if (!hasErrors(r.diagnostics)) out(`✔ ${opts.files.join(', ')}: valid (${count} object${count === 1 ? '' : 's'} including the default install${r.diagnostics.length ? `, ${r.diagnostics.length} warning(s)` : ''})\n`);
@@ -28,15 +32,10 @@ export function registerValidateCommand(program: Command): void {
     .command('validate')
     .description('Check Istio and Kubernetes config files: schema, types, enums, duplicates and JSON patches (exit 1 on errors).')
     .requiredOption('-f, --filename <path...>', 'files or directories to validate (directories recursively: .yaml, .yml, .json)')
-    .option('-o, --output <format>', 'output format: human, json or yaml', 'human')
+    .option('-o, --output <format>', outputHelp(VALIDATE_FORMATS), 'short')
     .option('--no-default-install', "do not add the objects Istio's default install creates (gateway Services, istio-system)")
     .action(async (o: { filename: string[]; output: string; defaultInstall: boolean }) => {
-      const format = parseFormat(o.output);
+      const format = parseOutputFormat(o.output, VALIDATE_FORMATS, 'validate');
       process.exitCode = await runValidate({ files: o.filename, output: format, defaultInstall: o.defaultInstall }, (s) => process.stdout.write(s));
     });
-}
-
-export function parseFormat(s: string): OutputFormat {
-  if (s === 'human' || s === 'json' || s === 'yaml') return s;
-  throw Object.assign(new Error(`unknown output format "${s}": expected human, json or yaml`), { code: 'E_CLI_USAGE' });
 }

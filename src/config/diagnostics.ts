@@ -36,6 +36,8 @@ export const DiagnosticCodes = {
   LastGoodRetained: 'MG0009',
   Kustomization: 'MG0010',
   NestingTooDeep: 'MG0011',
+  /** Valid Istio config that meshgate's L4 data plane does not serve (HTTP routes, HTTP-only policy). */
+  NotServed: 'MG0012',
 } as const;
 
 /** JSON path segments (`['spec', 'ports', 0, 'number']`) to `spec.ports[0].number`. */

@@ -6,6 +6,7 @@ import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics
 import type { FieldLocator } from './positions.js';
 import { protocolFromPortName } from './protocol.js';
 import { KIND_SCHEMAS } from './schema/index.js';
+import { checkUnservedFields } from './unserved-fields.js';
 import type { ConfigObject } from './types.js';
 
 type Seg = string | number;
@@ -131,6 +132,7 @@ export function validateObject(raw: unknown, ctx: ValidateContext): ValidateResu
   const before = diagnostics.length;
   checkSemantics(data, report);
   if (diagnostics.slice(before).some((d) => d.level === 'Error')) return { diagnostics };
+  checkUnservedFields(data, report);
   return { object: normalize(data, report), diagnostics };
 }
 

@@ -164,11 +164,13 @@ function upstreamSecurity(
   }
 }
 
-function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string | undefined): Record<string, unknown> {
+function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string | undefined, dr: SelectedDestinationRule | undefined): Record<string, unknown> {
   return {
     services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }],
     default_original_port: port.port,
     ...(subset ? { subset } : {}),
+    // Istio's config path of the DestinationRule in force, which `proxy-config clusters` shows as DESTINATION RULE.
+    ...(dr ? { config: `/apis/networking.istio.io/v1alpha3/namespaces/${dr.rule.metadata.namespace}/destination-rule/${dr.rule.metadata.name}` } : {}),
   };
 }
 
@@ -252,7 +254,7 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
     case 'plaintext':
       break;
   }
-  c.metadata = { filterMetadata: { istio: istioMetadata(svc, port, subset?.name), ...(failClosed ? { meshgate: { security: 'fail_closed', failClosed } } : {}) } };
+  c.metadata = { filterMetadata: { istio: istioMetadata(svc, port, subset?.name, dr), ...(failClosed ? { meshgate: { security: 'fail_closed', failClosed } } : {}) } };
   return { cluster: c, ...(assignment ? { assignment } : {}), security };
 }
 

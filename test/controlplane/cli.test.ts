@@ -43,7 +43,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-test('formats proxy status like istioctl, marking a NACKed type and its reason', () => {
+test('formats proxy status like istioctl (ISTIOD and VERSION columns, -o wide adds identity and snapshot), marking a NACKed type and its reason', () => {
   const s: Syncz = {
     cluster: 'cluster-a',
     proxies: [{
@@ -53,13 +53,16 @@ test('formats proxy status like istioctl, marking a NACKed type and its reason',
       types: { cds: { state: 'SYNCED', sent: 'a', acked: 'a' }, lds: { state: 'STALE', sent: 'b', acked: 'c', nacked: 'b', error: 'port in use' }, eds: { state: 'SYNCED' }, sds: { state: 'NOT SENT' }, nds: { state: 'NOT SENT' } },
     }],
   };
-  assert.equal(formatProxyStatus(s), [
-    'NAME              CLUSTER     CDS      LDS            EDS      SDS        VERSION',
-    'gw.istio-system   cluster-a   SYNCED   STALE (NACK)   SYNCED   NOT SENT   7',
+  assert.equal(formatProxyStatus({ ...s, controlPlane: '127.0.0.1:15014' }), [
+    'NAME              CLUSTER     CDS      LDS            EDS      SDS        ISTIOD            VERSION',
+    'gw.istio-system   cluster-a   SYNCED   STALE (NACK)   SYNCED   NOT SENT   127.0.0.1:15014   -',
     '',
     'gw.istio-system LDS rejected version b: port in use',
     '',
   ].join('\n'));
+  const wide = formatProxyStatus({ ...s, proxies: [{ ...s.proxies[0]!, istioVersion: '1.24.0' }] }, { wide: true });
+  assert.match(wide, /^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+SDS\s+ISTIOD\s+VERSION\s+IDENTITY\s+SNAPSHOT$/m);
+  assert.match(wide, /gw\.istio-system\s+cluster-a\s+SYNCED\s+STALE \(NACK\)\s+SYNCED\s+NOT SENT\s+-\s+1\.24\.0\s+spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/gw\s+7$/m);
 });
 
 test('meshgate control-plane refuses a --gateway-service-account that is not NAMESPACE/NAME, before starting anything', async () => {
@@ -131,8 +134,11 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
     if (listeners > 0 && /mysql-client-7d9f6c\.default\s+cluster-a\s+SYNCED\s+SYNCED\s+SYNCED\s+NOT SENT/.test(table)) break;
     await new Promise((r2) => setTimeout(r2, 200));
   }
-  assert.match(table, /^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+SDS\s+VERSION$/m);
-  assert.match(table, /mysql-client-7d9f6c\.default\s+cluster-a\s+SYNCED\s+SYNCED\s+SYNCED\s+NOT SENT\s+\d+/);
+  assert.match(table, /^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+SDS\s+ISTIOD\s+VERSION$/m);
+  assert.match(table, new RegExp(`mysql-client-7d9f6c\\.default\\s+cluster-a\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+NOT SENT\\s+${serving.http.replace(/\./g, '\\.')}\\s+-$`, 'm'));
+  const bad = await runCli(['proxy-status', '--control-plane', serving.http, '-o', 'table']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /\[E_CLI_USAGE\] unknown output format "table" for "meshgate proxy-status": use one of short, wide, json, yaml/);
   const json = await runCli(['proxy-status', '--control-plane', serving.http, '-o', 'json']);
   assert.equal((JSON.parse(json.stdout) as Syncz).proxies[0]!.identity, 'spiffe://cluster.local/ns/default/sa/mysql-client');
 

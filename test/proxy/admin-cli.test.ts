@@ -36,9 +36,10 @@ test('proxy-config prints listeners, clusters, endpoints and secrets as tables a
   const sec = await run('secrets');
   assert.match(sec, new RegExp(`default\\s+Cert Chain\\s+ACTIVE\\s+true\\s+${id.serial.toLowerCase()}`));
   assert.match(sec, /ROOTCA\s+Ca\s+ACTIVE\s+true/);
-  const j = JSON.parse(await run('listeners', 'json')) as { dynamicListeners: { name: string }[] };
-  assert.equal(j.dynamicListeners[0]!.name, '0.0.0.0_13306');
-  await assert.rejects(runProxyConfig('routes', `127.0.0.1:${admin.port}`, 'short', () => undefined), /unknown config type "routes"/);
+  const j = JSON.parse(await run('listeners', 'json')) as { name: string }[];
+  assert.equal(j[0]!.name, '0.0.0.0_13306', 'as istioctl: -o json prints the listeners themselves');
+  await assert.rejects(runProxyConfig('routes', `127.0.0.1:${admin.port}`, 'short', () => undefined), /config type "routes" is not served by meshgate: its data plane is L4/);
+  await assert.rejects(runProxyConfig('nonsense', `127.0.0.1:${admin.port}`, 'short', () => undefined), /unknown config type "nonsense"/);
   await assert.rejects(runProxyConfig('all', '127.0.0.1:1', 'short', () => undefined), /cannot reach the proxy admin/);
   // The Prometheus and readiness ports serve only their endpoint.
   assert.equal((await fetch(`http://127.0.0.1:${admin.statsPort}/stats/prometheus`)).status, 200);
