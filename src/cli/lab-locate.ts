@@ -1,7 +1,6 @@
 // Finding the running lab and, in it, a proxy by its pod name, as istioctl finds a pod by
 // `POD[.NAMESPACE]`: the lab's state file records every pod's admin address and its cluster's
 // control plane, which is what `proxy-config` and `proxy-status POD` need.
-import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { attachLab, type LabSummary } from '../lab/lab.js';

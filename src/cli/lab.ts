@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { attachLab, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
 import type { LabMode } from '../lab/lab-plan.js';
 import { LabState } from '../lab/lab-state.js';
-import { findDefaultStateDirs } from '../lab/state-dir.js';
 import { formatVerifyReport, verifyLab } from '../lab/verify.js';
 import { pidAlive } from '../lab/child-exit.js';
 import { resolveStateDir } from './lab-locate.js';
