@@ -488,10 +488,12 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       progress({ step: `capture ${key}`, status: 'ready' });
     }
     progress({ step: `proxy ${key}`, status: 'start', detail: bootstrap.node.role });
+    // netns: started as root so it can load the checkout wherever it lives (a 0700 home), then the
+    // proxy drops to uid 1337 itself before opening a socket, which capture's owner match exempts.
     const proxy = await startLabProcess(state, logDir, {
       name: `${key}/proxy`,
-      ...(pod.netns ? { netns: pod.netns, uid: PROXY_UID } : { hostsFile: paths.hostsFile }),
-      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile],
+      ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
+      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile, ...(pod.netns ? ['--run-as', `${PROXY_UID}:${PROXY_UID}`] : [])],
     });
     const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
     const info: LabProxyInfo = { name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) };
