@@ -96,6 +96,8 @@ export interface LabSummary {
   labId: string;
   name: string;
   mode: LabMode;
+  /** Why this mode (`requested`, or what netns mode lacked here). */
+  modeReason?: string;
   stateDir: string;
   labFile: string;
   clusters: LabClusterInfo[];
@@ -323,7 +325,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
     }
   }
   try {
-    const summary = await bringUp(lab, plan, state, stateDir, logDir, progress, timeout);
+    const summary: LabSummary = { ...(await bringUp(lab, plan, state, stateDir, logDir, progress, timeout)), modeReason: why };
     state.update({ status: 'ready', summary });
     return { ...summary, exec: summaryExec(summary), down: () => teardown(state, stateDir, progress) };
   } catch (err) {
