@@ -79,10 +79,22 @@ export function registerLabCommands(program: Command): Command {
         // Every lab process runs in its own session with its output in the state dir's logs.
         process.exit(0);
       }
-      // From here on Ctrl-C / SIGTERM tears the lab down (after the first query, if it is running).
+      // From here on Ctrl-C / SIGTERM tears the lab down (after the first query, if it is running), and
+      // so does the exit of the process that started it: `npm start` dies of a SIGTERM without passing
+      // it on (its `sh -c` child does not either), which would otherwise leave the lab running orphaned.
+      const parent = process.ppid;
       const stopRequested = new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
+        const orphaned = setInterval(() => {
+          if (process.ppid === parent) return;
+          process.stderr.write(`the process that started lab up (pid ${parent}) exited; stopping the lab\n`);
+          stop();
+        }, 1_000);
+        const stop = (): void => {
+          clearInterval(orphaned);
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
       });
       let stopping = false;
       void stopRequested.then(() => (stopping = true));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { findExecutable } from '../../src/capture/command.js';
 import { pidAlive } from '../../src/lab/child-exit.js';
 import { fullLabHint, meshgateInvocation } from '../../src/lab/lab-hints.js';
-import { downLab } from '../../src/lab/lab.js';
+import { downLab, notReadyReason } from '../../src/lab/lab.js';
 import { LabState } from '../../src/lab/lab-state.js';
 import { repoRoot } from './repo-root.js';
 import { builtCli, EXAMPLE, eventually } from './e2e-helpers.js';
@@ -51,7 +51,20 @@ test('the full-lab hint names the fallback and the packages to install, and is a
   }
 });
 
-test('npm start\'s job (lab up in the foreground, embedded PostgreSQL): prints the three legs of a first query, a "lab sql" line that works as printed, and tears down on SIGTERM', { skip: builtCli(), timeout: 240_000 }, async (t) => {
+test('a proxy that never got ready because a port below 1024 was refused: lab up says so and how to allow it', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-lab-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'proxy.log');
+  // The proxy's own NACK line when a user may not bind the egress gateway's port 443 (loopback mode, not root).
+  writeFileSync(log, `${JSON.stringify({ time: '2026-12-05T07:44:24.543Z', level: 'warn', msg: 'xDS update rejected (NACK); keeping the previous config', type: 'type.googleapis.com/envoy.config.listener.v3.Listener', version: '9134217f40297404', error: 'listener "127.184.1.10_443": address: listener "127.184.1.10_443": cannot bind 127.184.1.10:443: listen EACCES: permission denied 127.184.1.10:443' })}\n`);
+  const why = notReadyReason(log);
+  assert.match(why, /^it cannot bind 127\.184\.1\.10:443: ports below \d+ need root \(net\.ipv4\.ip_unprivileged_port_start\)/);
+  assert.match(why, /sudo sysctl -w net\.ipv4\.ip_unprivileged_port_start=0/);
+  writeFileSync(log, '{"level":"info","msg":"admin on 127.0.0.1:15000"}\n');
+  assert.match(notReadyReason(log), /^see .*proxy\.log:\n {4}\{"level":"info","msg":"admin on 127\.0\.0\.1:15000"\}$/);
+});
+
+test('npm start\'s job (lab up in the foreground, embedded PostgreSQL): prints the three legs of a first query, a "lab sql" line that works as printed, and tears down when SIGTERM kills its shell', { skip: builtCli(), timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-lab-start-'));
   const stateDir = path.join(dir, 'state');
   const started: { child?: ChildProcess } = {};
@@ -70,7 +83,9 @@ test('npm start\'s job (lab up in the foreground, embedded PostgreSQL): prints t
   cpSync(EXAMPLE(), path.join(dir, 'lab'), { recursive: true });
   const labFile = path.join(dir, 'lab', 'lab.yaml');
   writeFileSync(labFile, readFileSync(labFile, 'utf8').replace('builtin: database-server', 'builtin: postgres-embedded'));
-  const child = spawn(process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'), 'lab', 'up', path.join(dir, 'lab'), '--mode', 'loopback', '--state-dir', stateDir], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Under a shell that does not pass SIGTERM on, as `npm start` runs it (npm's `sh -c`): killing the
+  // shell must still stop the lab.
+  const child = spawn('sh', ['-c', '"$@"; :', 'sh', process.execPath, path.join(repoRoot(), 'dist/src/cli/main.js'), 'lab', 'up', path.join(dir, 'lab'), '--mode', 'loopback', '--state-dir', stateDir], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
   started.child = child;
   let stdout = '';
   let stderr = '';
@@ -103,7 +118,10 @@ test('npm start\'s job (lab up in the foreground, embedded PostgreSQL): prints t
 
   const pids = LabState.load(stateDir).value.resources.flatMap((r) => (r.kind === 'process' ? [r.pid] : []));
   assert.ok(pids.length >= 8);
+  const labUp = LabState.load(stateDir).value.ownerPid;
   child.kill('SIGTERM');
-  assert.equal(await exited, 0, stderr.slice(-2000));
-  for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is gone after SIGTERM`);
+  await exited;
+  await eventually('lab up, orphaned by the shell, tears the lab down', 60_000, async () => (pidAlive(labUp) ? undefined : true));
+  assert.match(stderr, /the process that started lab up \(pid \d+\) exited; stopping the lab/);
+  for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is gone after the shell's SIGTERM`);
 });
