@@ -1,4 +1,4 @@
-// `meshgate lab up|down|status|verify|exec`: the local multi-cluster lab. Parsing and printing only;
+// `meshgate lab up|down|status|verify|sql|exec`: the local multi-cluster lab. Parsing and printing only;
 // the work lives in src/lab/.
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { attachLab, downLab, upLab, type LabProgress, type LabSummary } from '../lab/lab.js';
 import type { LabMode } from '../lab/lab-plan.js';
 import { LabState } from '../lab/lab-state.js';
-import { formatVerifyReport, verifyLab } from '../lab/verify.js';
+import { clientQueryCommand, execClientQuery, formatVerifyReport, verifyLab } from '../lab/verify.js';
+import { fullLabHint, meshgateInvocation } from '../lab/lab-hints.js';
 import { pidAlive } from '../lab/child-exit.js';
 import { resolveStateDir } from './lab-locate.js';
 import { outputHelp, parseOutputFormat, renderStructured } from './output-format.js';
@@ -30,12 +31,17 @@ export function formatSummary(s: LabSummary): string {
   for (const p of s.proxies) lines.push(`${`${p.cluster}/${p.namespace}/${p.name}`.padEnd(48)}${p.role.padEnd(9)}${p.address.padEnd(17)}${p.adminUrl}`);
   lines.push('', 'WORKLOAD'.padEnd(48) + 'ADDRESS          PORTS  RUNS');
   for (const w of s.workloads) lines.push(`${`${w.cluster}/${w.namespace}/${w.name}`.padEnd(48)}${w.address.padEnd(17)}${w.ports.join(',').padEnd(7)}${w.database ?? (w.pid ? `pid ${w.pid}` : 'idle')}`);
+  const mg = meshgateInvocation();
   if (s.clientTarget) {
     const t = s.clientTarget;
     lines.push('', `client: connect to ${t.host}:${t.port} from ${t.cluster}/${t.workload}${t.netns ? ` (ip netns exec ${t.netns} ...)` : ''}`);
-    lines.push(`        meshgate lab exec --state-dir ${s.stateDir} -- mariadb --no-defaults -h ${t.host} -P ${t.port} -u meshgate -pmeshgate sbtest`);
+    const client = s.workloads.some((w) => w.database !== undefined) ? clientQueryCommand(s, ['SELECT 1']).client : undefined;
+    if (client !== undefined) lines.push(`query:  ${mg} lab sql --state-dir ${s.stateDir} "SELECT 1"    # through the chain, with ${client}`);
+    if (client === 'mariadb') lines.push(`shell:  ${mg} lab exec --state-dir ${s.stateDir} -- mariadb --no-defaults -h ${t.host} -P ${t.port} -u meshgate -pmeshgate sbtest`);
   }
-  lines.push(`verify: meshgate lab verify --state-dir ${s.stateDir}`, `stop:   meshgate lab down --state-dir ${s.stateDir}`);
+  lines.push(`verify: ${mg} lab verify --state-dir ${s.stateDir}`, `stop:   ${mg} lab down --state-dir ${s.stateDir}`);
+  const hint = fullLabHint(s);
+  if (hint !== undefined) lines.push('', `note:   ${hint}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -48,26 +54,54 @@ export function registerLabCommands(program: Command): Command {
     .option('--mode <mode>', 'netns or loopback (default: netns when root with ip and iptables, else loopback)')
     .option('--state-dir <dir>', 'where state, logs, config folders and tokens go')
     .option('--detach', 'return once the lab is ready; stop it with "lab down"')
+    .option('--no-verify', 'in the foreground: skip the first query through the chain')
     .option('-o, --output <format>', `the summary: ${outputHelp(LAB_FORMATS)}`, 'short')
-    .description('bring the lab up; in the foreground Ctrl-C tears everything down')
-    .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; output: string }) => {
+    .description('bring the lab up; in the foreground it runs one query through the chain (as "lab verify"), then runs until Ctrl-C, which tears everything down')
+    .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; verify: boolean; output: string }) => {
       const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab up');
       if (opts.mode !== undefined && opts.mode !== 'netns' && opts.mode !== 'loopback') throw new LabCliError(`--mode must be netns or loopback, got "${opts.mode}"`);
       // A failed start tears everything down; its logs are worth keeping to find out why.
       const keepLogsOnFailure = path.join(os.tmpdir(), `meshgate-lab-failed-${process.pid}-logs`);
       const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress, keepLogsOnFailure });
       const { exec: _exec, down: _down, ...summary } = running;
-      process.stdout.write(format === 'short' ? formatSummary(summary) : renderStructured(summary, format));
       if (opts.detach) {
+        process.stdout.write(format === 'short' ? formatSummary(summary) : renderStructured(summary, format));
         // Every lab process runs in its own session with its output in the state dir's logs.
         process.exit(0);
       }
-      process.stderr.write('lab is running; Ctrl-C stops it\n');
-      await new Promise<void>((resolve) => {
-        const reported = new Set<number>();
-        const stop = (): void => resolve();
+      // From here on Ctrl-C / SIGTERM tears the lab down (after the first query, if it is running), and
+      // so does the exit of the process that started it: `npm start` dies of a SIGTERM without passing
+      // it on (its `sh -c` child does not either), which would otherwise leave the lab running orphaned.
+      const parent = process.ppid;
+      const stopRequested = new Promise<void>((resolve) => {
+        const orphaned = setInterval(() => {
+          if (process.ppid === parent) return;
+          process.stderr.write(`the process that started lab up (pid ${parent}) exited; stopping the lab\n`);
+          stop();
+        }, 1_000);
+        const stop = (): void => {
+          clearInterval(orphaned);
+          resolve();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+      });
+      let stopping = false;
+      void stopRequested.then(() => (stopping = true));
+      if (format === 'short') process.stdout.write(formatSummary(summary));
+      // Show that it works: one query from the client pod through every proxy, each leg's TLS and
+      // identities, as `lab verify` reports them (the wire check only where tcpdump can run).
+      const report = opts.verify ? await verifyLab(running, { wireCheck: 'if-available', timeoutMs: 30_000 }) : undefined;
+      if (format !== 'short') process.stdout.write(renderStructured(report ? { ...summary, verify: report } : summary, format));
+      else if (report) process.stdout.write(`\n${formatVerifyReport(report)}`);
+      if (report && !report.passed) {
+        process.stderr.write(`the first query through the lab failed; logs in ${path.join(running.stateDir, 'logs')}\n`);
+        process.exitCode = 1;
+      }
+      if (!stopping) process.stderr.write('lab is running; Ctrl-C stops it\n');
+      await new Promise<void>((resolve) => {
+        const reported = new Set<number>();
+        void stopRequested.then(resolve);
         // Say so when a lab process dies on its own (its log says why).
         const timer = setInterval(() => {
           const state = LabState.load(running.stateDir);
@@ -76,8 +110,7 @@ export function registerLabCommands(program: Command): Command {
             process.stderr.write(`warning: ${r.name} (pid ${r.pid}) exited; see ${path.join(running.stateDir, 'logs')}\n`);
           }
         }, 2_000);
-        process.once('SIGINT', () => clearInterval(timer));
-        process.once('SIGTERM', () => clearInterval(timer));
+        void stopRequested.then(() => clearInterval(timer));
       });
       await running.down();
     });
@@ -127,6 +160,20 @@ export function registerLabCommands(program: Command): Command {
       const report = await verifyLab(running);
       process.stdout.write(format === 'short' ? formatVerifyReport(report) : renderStructured(report, format));
       if (!report.passed) process.exitCode = 1;
+    });
+
+  lab
+    .command('sql')
+    .argument('<sql>', 'the statement(s), e.g. "SELECT 1"')
+    .option('--lab <dir>', 'the lab folder (to find its default state dir)')
+    .option('--state-dir <dir>', 'the state dir given to "lab up"')
+    .description("run SQL through the chain from the client pod with the lab database's client (mariadb, or node-postgres for the embedded PostgreSQL); rows tab-separated")
+    .action(async (sql: string, opts: { lab?: string; stateDir?: string }) => {
+      const running = attachLab(resolveStateDir(opts.lab, opts.stateDir));
+      const r = await execClientQuery(running, [sql]);
+      process.stdout.write(r.out);
+      process.stderr.write(r.err);
+      process.exitCode = r.code;
     });
 
   lab

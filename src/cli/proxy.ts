@@ -1,6 +1,7 @@
 // `meshgate proxy --bootstrap FILE`: runs one proxy (sidecar, ingress or egress gateway — its xDS config
 // decides) with its agent: workload certificate, ADS, admin. SIGTERM/SIGINT drain gracefully: readiness
 // fails, listeners stop accepting, open connections get the bootstrap's drain timeout to finish.
+// `--run-as UID:GID` starts as root and drops to that user once everything it reads is loaded (run-as.ts).
 import { InvalidArgumentError, type Command } from 'commander';
 import type net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../capture/original-dst.js';
@@ -8,10 +9,13 @@ import { ProxyAgent } from '../proxy/agent.js';
 import { loadBootstrap } from '../proxy/bootstrap.js';
 import type { ConnectionLimitSettings } from '../proxy/connection-limits.js';
 import { defaultLog } from '../proxy/proxy.js';
+import { assertReadableAfterDrop, dropPrivileges, parseRunAs, type RunAs } from '../proxy/run-as.js';
+import { envoyRoot } from '../xds/protos.js';
 
 export interface ProxyCommandOptions {
   bootstrap: string;
   adminPort?: number;
+  runAs?: RunAs;
   globalDownstreamMaxConnections?: number;
   /** `NAME=N` pairs, one per listener. */
   listenerConnectionLimit?: string[];
@@ -49,6 +53,14 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<ProxyAgent> {
   const b = await loadBootstrap(opts.bootstrap);
   if (opts.adminPort !== undefined) b.admin = { ...b.admin, port: opts.adminPort };
   b.connectionLimits = connectionLimitsFromFlags(opts, b.connectionLimits);
+  const runAs = opts.runAs;
+  if (runAs) {
+    // What the proxy would otherwise load on first use from its own installation, which the
+    // proxy's user may not be able to read: Envoy's .proto files (first xDS message) and the addon
+    // (first redirected connection; its absence is reported then, as without --run-as).
+    envoyRoot();
+    originalDstAvailable();
+  }
   let warned = false;
   const originalDestination = (s: net.Socket): { address: string; port: number } | undefined => {
     if (originalDstAvailable()) return getOriginalDestination(s);
@@ -58,7 +70,15 @@ export async function runProxy(opts: ProxyCommandOptions): Promise<ProxyAgent> {
     }
     return undefined;
   };
-  const agent = new ProxyAgent(b, { originalDestination });
+  const beforeFirstSocket = runAs
+    ? (): void => {
+        dropPrivileges(runAs);
+        // The token is read again for every certificate request and ADS reconnection (rotated in place).
+        assertReadableAfterDrop([{ path: b.tokenFile, what: 'workload token' }], runAs);
+        defaultLog('info', `running as uid ${runAs.uid}, gid ${runAs.gid}`);
+      }
+    : undefined;
+  const agent = new ProxyAgent(b, { originalDestination, ...(beforeFirstSocket ? { beforeFirstSocket } : {}) });
   await agent.start();
   return agent;
 }
@@ -74,6 +94,7 @@ export function registerProxyCommand(program: Command): void {
       listenerLimitPair(v);
       return [...prev, v];
     })
+    .option('--run-as <uid:gid>', 'start as root, load code and start-up files, then drop to this user before opening any socket (capture exempts its traffic by uid; Istio: 1337:1337)', parseRunAs)
     .action(async (o: ProxyCommandOptions) => {
       const agent = await runProxy(o);
       const drainMs = (agent.bootstrap.drainTimeoutSeconds ?? 45) * 1000;

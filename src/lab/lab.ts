@@ -96,6 +96,8 @@ export interface LabSummary {
   labId: string;
   name: string;
   mode: LabMode;
+  /** Why this mode (`requested`, or what netns mode lacked here). */
+  modeReason?: string;
   stateDir: string;
   labFile: string;
   clusters: LabClusterInfo[];
@@ -156,13 +158,13 @@ const XDS_PORT = 15012;
 const CP_HTTP_PORT = 15014;
 const DNS_PROXY_PORT = 15053;
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined): Promise<void> {
+async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined, why?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     const dead = alive?.();
     if (dead) throw new LabError('E_LAB_START', `${what}: ${dead}`);
     if (await probe()) return;
-    if (Date.now() > deadline) throw new LabError('E_LAB_START', `${what}: not ready after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new LabError('E_LAB_START', `${what}: not ready after ${timeoutMs} ms${why ? `; ${why()}` : ''}`);
     await new Promise((r) => setTimeout(r, Math.min(100 * (attempt + 1), 500)));
   }
 }
@@ -180,6 +182,26 @@ async function httpOk(url: string): Promise<boolean> {
 
 function exitedMessage(child: ChildProcess, logFile: string): () => string | undefined {
   return () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode}); see ${logFile}:\n${tail(logFile)}` : undefined);
+}
+
+/**
+ * Why a running proxy never got ready, from its log. A listener on a port below the kernel's
+ * net.ipv4.ip_unprivileged_port_start (1024 on most hosts; 0 in Docker containers) needs root: loopback
+ * mode binds each service port on the pod's address, and Istio's default gateways expose 80 and 443.
+ */
+export function notReadyReason(logFile: string): string {
+  const log = tail(logFile, 40);
+  const denied = /cannot bind (\S+): listen EACCES/.exec(log);
+  if (denied) {
+    let start = '1024';
+    try {
+      start = readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim();
+    } catch {
+      // Not Linux, or no /proc: the usual value.
+    }
+    return `it cannot bind ${denied[1]}: ports below ${start} need root (net.ipv4.ip_unprivileged_port_start). Run the lab as root, or allow them: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0. See ${logFile}`;
+  }
+  return `see ${logFile}:\n${tail(logFile)}`;
 }
 
 function tail(file: string, lines = 15): string {
@@ -324,7 +346,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
     }
   }
   try {
-    const summary = await bringUp(lab, plan, state, stateDir, logDir, progress, timeout);
+    const summary: LabSummary = { ...(await bringUp(lab, plan, state, stateDir, logDir, progress, timeout)), modeReason: why };
     state.update({ status: 'ready', summary });
     return { ...summary, exec: summaryExec(summary), down: () => teardown(state, stateDir, progress) };
   } catch (err) {
@@ -500,10 +522,12 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       progress({ step: `capture ${key}`, status: 'ready' });
     }
     progress({ step: `proxy ${key}`, status: 'start', detail: bootstrap.node.role });
+    // netns: started as root so it can load the checkout wherever it lives (a 0700 home), then the
+    // proxy drops to uid 1337 itself before opening a socket, which capture's owner match exempts.
     const proxy = await startLabProcess(state, logDir, {
       name: `${key}/proxy`,
-      ...(pod.netns ? { netns: pod.netns, uid: PROXY_UID } : { hostsFile: paths.hostsFile }),
-      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile],
+      ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
+      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile, ...(pod.netns ? ['--run-as', `${PROXY_UID}:${PROXY_UID}`] : [])],
     });
     const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
     const info: LabProxyInfo = { name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) };
@@ -513,7 +537,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
   for (const p of proxies) {
     const key = `${p.cluster}/${p.namespace}/${p.name}`;
     const proc = proxyProcesses.get(p)!;
-    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), exitedMessage(proc.child, proc.logFile));
+    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), exitedMessage(proc.child, proc.logFile), () => notReadyReason(proc.logFile));
     progress({ step: `proxy ${key}`, status: 'ready', detail: p.adminUrl });
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { LabSummary, RunningLab } from './lab.js';
 import { nodeEntry, privateHostsAvailable } from './lab-process.js';
-import { findPlaintext, startWireCapture, type WireCapture } from './wire-check.js';
+import { findPlaintext, startWireCapture, tcpdumpAvailable, type WireCapture } from './wire-check.js';
 
 export interface VerifyLeg {
   from: string;
@@ -31,7 +31,8 @@ export interface VerifyReport {
   query: { ok: boolean; client: string; detail: string };
   legs: VerifyLeg[];
   proxies: { proxy: string; sent_bytes: number; received_bytes: number; connections_opened: number }[];
-  wire_check: { links_watched: number; plaintext_found: boolean; links: string[]; findings: string[]; error?: string };
+  /** `skipped`: the check could not run here and the caller allowed that (`wireCheck: 'if-available'`). */
+  wire_check: { links_watched: number; plaintext_found: boolean; links: string[]; findings: string[]; error?: string; skipped?: string };
   failures: string[];
 }
 
@@ -206,7 +207,16 @@ function ipOf(addr: string | null | undefined): string | undefined {
   return i > 0 ? addr.slice(0, i) : addr;
 }
 
-export async function verifyLab(lab: RunningLab, opts: { timeoutMs?: number } = {}): Promise<VerifyReport> {
+export interface VerifyOptions {
+  timeoutMs?: number;
+  /**
+   * 'required' (default, `lab verify`): no wire check is a failure. 'if-available' (`lab up`'s first
+   * query): without tcpdump or root the check is reported skipped, the rest still decides.
+   */
+  wireCheck?: 'required' | 'if-available';
+}
+
+export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const failures: string[] = [];
   const proxyName = (p: LabSummary['proxies'][number]): string => `${p.cluster}/${p.namespace}/${p.name}`;
   const offsets = new Map(lab.proxies.map((p) => [p.accessLog, fileSize(p.accessLog)]));
@@ -222,13 +232,18 @@ export async function verifyLab(lab: RunningLab, opts: { timeoutMs?: number } = 
   const wire: VerifyReport['wire_check'] = { links_watched: 0, plaintext_found: false, links: [], findings: [] };
   const query: VerifyReport['query'] = { ok: false, client: '', detail: '' };
   try {
-    try {
-      capture = await startWireCapture({ mode: lab.mode, bridgeNetns: [...lab.bridgeNetns, ...(lab.wanNetns ? [lab.wanNetns] : [])], loopbackNet: lab.loopbackNet }, tmp);
-      wire.links = capture.links;
-      wire.links_watched = capture.links.length;
-    } catch (err) {
-      wire.error = (err as Error).message;
-      failures.push(`wire check: ${wire.error}`);
+    const tcpdump = opts.wireCheck === 'if-available' ? tcpdumpAvailable() : { ok: true };
+    if (!tcpdump.ok) {
+      wire.skipped = tcpdump.reason ?? 'tcpdump unavailable';
+    } else {
+      try {
+        capture = await startWireCapture({ mode: lab.mode, bridgeNetns: [...lab.bridgeNetns, ...(lab.wanNetns ? [lab.wanNetns] : [])], loopbackNet: lab.loopbackNet }, tmp);
+        wire.links = capture.links;
+        wire.links_watched = capture.links.length;
+      } catch (err) {
+        wire.error = (err as Error).message;
+        failures.push(`wire check: ${wire.error}`);
+      }
     }
     query.client = clientQueryCommand(lab, [sql]).client;
     try {
@@ -366,7 +381,8 @@ export function formatVerifyReport(r: VerifyReport): string {
   if (r.legs.length === 0) lines.push('    (no proxy-to-proxy leg found)');
   lines.push('  proxies (from /stats/prometheus):');
   for (const p of r.proxies) lines.push(`    ${p.proxy}: ${p.connections_opened} connections, ${p.sent_bytes} bytes sent, ${p.received_bytes} received`);
-  lines.push(`  wire check: ${r.wire_check.links_watched} links watched, plaintext ${r.wire_check.plaintext_found ? 'FOUND' : 'not found'}${r.wire_check.error ? ` (${r.wire_check.error})` : ''}`);
+  if (r.wire_check.skipped) lines.push(`  wire check: skipped (${r.wire_check.skipped})`);
+  else lines.push(`  wire check: ${r.wire_check.links_watched} links watched, plaintext ${r.wire_check.plaintext_found ? 'FOUND' : 'not found'}${r.wire_check.error ? ` (${r.wire_check.error})` : ''}`);
   for (const f of r.wire_check.findings) lines.push(`    ${f}`);
   if (r.failures.length > 0) {
     lines.push('  failures:');

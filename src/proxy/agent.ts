@@ -33,6 +33,11 @@ export interface AgentOptions {
   resolvConf?: string;
   /** Where the DNS proxy listens (default 127.0.0.1, as Istio's agent); tests may pick another loopback address. */
   dnsAddress?: string;
+  /**
+   * Called once start() has read its start-up files (the mesh root) and before it opens any socket:
+   * where `meshgate proxy --run-as` drops root, so every socket belongs to the proxy's user.
+   */
+  beforeFirstSocket?: () => void;
 }
 
 function loggerFrom(log: LogFn): Logger {
@@ -91,6 +96,7 @@ export class ProxyAgent {
     } catch (err) {
       throw new BootstrapError(b.rootCertFile, `cannot read the mesh root certificate: ${(err as Error).message}`, { cause: err });
     }
+    this.opts.beforeFirstSocket?.();
     this.certs = new WorkloadCertificateManager({
       ttlSeconds: b.certTtlSeconds ?? 86400,
       graceRatio: b.certGraceRatio ?? 0.5,

@@ -24,8 +24,8 @@ export function repoRoot(): string {
 export function netnsSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'network namespaces and iptables need Linux';
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces and iptables)';
-  for (const tool of ['ip', 'iptables', 'iptables-restore', 'iptables-save', 'setpriv']) {
-    if (!findExecutable(tool)) return `${tool} is not installed (Debian: apt-get install iproute2 iptables util-linux)`;
+  for (const tool of ['ip', 'iptables', 'iptables-restore', 'iptables-save']) {
+    if (!findExecutable(tool)) return `${tool} is not installed (Debian: apt-get install iproute2 iptables)`;
   }
   return undefined;
 }
@@ -63,6 +63,9 @@ export function linkNamespaces(a: string, aAddr: string, b: string, bAddr: strin
   sh('ip', ['-n', b, 'link', 'set', 'mgt1', 'up']);
 }
 
+/** The variable the fixtures read their `--run-as` from. */
+export const RUN_AS_ENV = 'MESHGATE_FIXTURE_RUN_AS';
+
 export interface RunAs {
   uid: number;
   gid: number;
@@ -74,23 +77,29 @@ export function fixtureArgv(name: string, args: string[]): string[] {
   return [process.execPath, ...(compiled ? [] : ['--import', 'tsx']), file, ...args];
 }
 
-function wrap(netns: string, argv: string[], as?: RunAs): [string, string[]] {
-  const inner = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', ...argv] : argv;
-  return ['ip', ['netns', 'exec', netns, ...inner]];
+/**
+ * `as`: the fixture starts as root and drops to that user itself once its code is loaded (fixtures/
+ * run-as.ts), as `meshgate proxy --run-as` does, so the tests run from a checkout only root can read.
+ */
+function wrap(netns: string, argv: string[], as?: RunAs): [string, string[], NodeJS.ProcessEnv] {
+  const env = { ...process.env };
+  delete env[RUN_AS_ENV];
+  if (as) env[RUN_AS_ENV] = `${as.uid}:${as.gid}`;
+  return ['ip', ['netns', 'exec', netns, ...argv], env];
 }
 
 /** Runs a command in a namespace to completion (20 s limit) and returns its output. */
 export function runIn(netns: string, argv: string[], opts: { as?: RunAs; input?: string } = {}): { status: number | null; stdout: string; stderr: string } {
-  const [cmd, args] = wrap(netns, argv, opts.as);
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: repoRoot(), input: opts.input, timeout: 20_000 });
+  const [cmd, args, env] = wrap(netns, argv, opts.as);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: repoRoot(), env, input: opts.input, timeout: 20_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Like runIn, without blocking the event loop (for clients of servers running in this process). */
 export function runInAsync(netns: string, argv: string[], opts: { as?: RunAs } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const [cmd, args] = wrap(netns, argv, opts.as);
+  const [cmd, args, env] = wrap(netns, argv, opts.as);
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -111,8 +120,8 @@ export class JsonChild {
   private waiters: Array<() => void> = [];
 
   constructor(t: TestContext, netns: string, argv: string[], as?: RunAs) {
-    const [cmd, args] = wrap(netns, argv, as);
-    this.proc = spawn(cmd, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, args, env] = wrap(netns, argv, as);
+    this.proc = spawn(cmd, args, { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
