@@ -169,7 +169,7 @@ test('proxy-status never prints a private key, even one a NACK reason quotes', a
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  for (const o of ['table', 'json', 'yaml']) {
+  for (const o of ['short', 'wide', 'json', 'yaml']) {
     const r = await runCli(['proxy-status', '--control-plane', url, '-o', o]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /cannot load \[redacted\]/, o);
