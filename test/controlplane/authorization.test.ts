@@ -18,7 +18,7 @@ import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { jsonLogger } from '../../src/xds/log.js';
-import { writeClusterAConfig } from './seed-config.js';
+import { startSeedControlPlane } from './seed-config.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const CREDENTIAL = ['kubernetes://client-credential', 'kubernetes://client-credential-cacert'];
@@ -99,33 +99,15 @@ interface Setup {
  * The seed's cluster A, plus a copy of the gateway credential in `default` (where the old rule — any
  * router of the secret's namespace — would have served it to a sidecar's identity claiming router).
  */
-async function setup(t: { after(fn: () => Promise<void> | void): void }, gatewayServiceAccounts: string[] = []): Promise<Setup> {
-  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-authz-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
-  const configDir = path.join(work, 'config');
-  await writeClusterAConfig(configDir);
-  const state = parseAllDocuments(await readFile(path.join(configDir, 'cluster-state.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { namespace: string } });
-  const secret = state.find((d) => d.kind === 'Secret')!;
-  await writeFile(path.join(configDir, 'default-credential.yaml'), stringify({ ...secret, metadata: { ...secret.metadata, namespace: 'default' } }));
-  const tokens = await TokenIssuer.create(ISSUER);
-  const keyFile = path.join(work, 'token-issuer.pub');
-  await writeFile(keyFile, tokens.publicKeyPem());
-  const logs: string[] = [];
-  const cp = await startControlPlane({
-    configDir,
-    clusterId: 'cluster-a',
-    trustDomain: 'cluster.local',
-    listen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    stateDir: path.join(work, 'state'),
-    tokenPublicKeyFiles: [keyFile],
-    tokenIssuer: ISSUER,
-    debounceMs: 50,
+function setup(t: { after(fn: () => Promise<void> | void): void }, gatewayServiceAccounts: string[] = []): Promise<Setup> {
+  return startSeedControlPlane(t, {
     gatewayServiceAccounts,
-    logger: jsonLogger({ scope: 'cp', write: (l) => logs.push(l) }),
+    prepare: async (configDir) => {
+      const state = parseAllDocuments(await readFile(path.join(configDir, 'cluster-state.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { namespace: string } });
+      const secret = state.find((d) => d.kind === 'Secret')!;
+      await writeFile(path.join(configDir, 'default-credential.yaml'), stringify({ ...secret, metadata: { ...secret.metadata, namespace: 'default' } }));
+    },
   });
-  t.after(() => cp.close());
-  return { cp, tokens, logs };
 }
 
 const tokenFor = (tokens: TokenIssuer, namespace: string, serviceAccount: string) => async (): Promise<AdsClientCredentials> => ({ token: await tokens.mint({ namespace, serviceAccount, ttlSeconds: 600 }) });

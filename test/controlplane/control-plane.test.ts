@@ -19,9 +19,8 @@ import { createCsr } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { jsonLogger } from '../../src/xds/log.js';
 import { NameTableTypeUrl, type NameTable } from '../../src/xds/name-table.js';
-import { writeClusterAConfig } from './seed-config.js';
+import { startSeedControlPlane, type SeedControlPlane } from './seed-config.js';
 
-const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 
 function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
@@ -77,29 +76,8 @@ async function get(cp: ControlPlane, p: string): Promise<{ status: number; text:
   return { status: res.status, text: await res.text() };
 }
 
-async function setup(t: { after(fn: () => Promise<void> | void): void }): Promise<{ cp: ControlPlane; tokens: TokenIssuer; configDir: string; logs: string[] }> {
-  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
-  const configDir = path.join(work, 'config');
-  await writeClusterAConfig(configDir);
-  const tokens = await TokenIssuer.create(ISSUER);
-  const keyFile = path.join(work, 'token-issuer.pub');
-  await writeFile(keyFile, tokens.publicKeyPem());
-  const logs: string[] = [];
-  const cp2 = await startControlPlane({
-    configDir,
-    clusterId: 'cluster-a',
-    trustDomain: 'cluster.local',
-    listen: '127.0.0.1:0',
-    httpListen: '127.0.0.1:0',
-    stateDir: path.join(work, 'state'),
-    tokenPublicKeyFiles: [keyFile],
-    tokenIssuer: ISSUER,
-    debounceMs: 50,
-    logger: jsonLogger({ scope: 'cp', write: (l) => logs.push(l) }),
-  });
-  t.after(() => cp2.close());
-  return { cp: cp2, tokens, configDir, logs };
+function setup(t: { after(fn: () => Promise<void> | void): void }): Promise<SeedControlPlane> {
+  return startSeedControlPlane(t);
 }
 
 const tokenCreds = (tokens: TokenIssuer, n: ProxyNode) => async (): Promise<AdsClientCredentials> => ({ token: await tokens.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 600 }) });

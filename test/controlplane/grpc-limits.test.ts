@@ -6,41 +6,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
+import type { ControlPlane } from '../../src/controlplane/control-plane.js';
 import { DEFAULT_XDS_SERVER_LIMITS, type XdsServerLimits } from '../../src/controlplane/grpc-server-options.js';
 import { AdsClient, DEFAULT_XDS_SERVER_NAME } from '../../src/xds/ads-client.js';
 import { ADS_METHOD_PATH } from '../../src/xds/discovery.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
-import { jsonLogger } from '../../src/xds/log.js';
-import { writeClusterAConfig } from './seed-config.js';
+import { startSeedControlPlane } from './seed-config.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
-const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 const sidecarBase = { role: 'sidecar' as const, ips: ['10.10.0.5'], podName: 'mysql-client-7d9f6c', namespace: 'default', serviceAccount: 'mysql-client', labels: { app: 'mysql-client' }, clusterId: 'cluster-a', interceptionMode: 'REDIRECT' as const, domainSuffix: 'cluster.local' };
 const sidecar: ProxyNode = { ...sidecarBase, id: formatNodeId(sidecarBase) };
 
-async function setup(t: T, serverLimits?: Partial<XdsServerLimits>): Promise<{ cp: ControlPlane; tokens: TokenIssuer }> {
-  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-limits-'));
-  t.after(() => rm(work, { recursive: true, force: true }));
-  const configDir = path.join(work, 'config');
-  await writeClusterAConfig(configDir);
-  const tokens = await TokenIssuer.create(ISSUER);
-  const keyFile = path.join(work, 'token-issuer.pub');
-  await writeFile(keyFile, tokens.publicKeyPem());
-  const cp = await startControlPlane({
-    configDir, clusterId: 'cluster-a', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0',
-    stateDir: path.join(work, 'state'), tokenPublicKeyFiles: [keyFile], tokenIssuer: ISSUER, debounceMs: 50,
-    logger: jsonLogger({ scope: 'cp', write: () => { /* quiet */ } }), serverLimits,
-  });
-  t.after(() => cp.close());
-  return { cp, tokens };
+function setup(t: T, serverLimits?: Partial<XdsServerLimits>): Promise<{ cp: ControlPlane; tokens: TokenIssuer }> {
+  return startSeedControlPlane(t, serverLimits ? { serverLimits } : {});
 }
 
 test('an oversized request ends its call with RESOURCE_EXHAUSTED and the server keeps serving other proxies', async (t) => {

@@ -2,13 +2,17 @@
 // (examples/mysql-cross-cluster/cluster-a: the seed's YAML, the egress Gateway and the Service patch)
 // plus what a live cluster would hold — the egress gateway's `client-credential` (issued here by a
 // throwaway root R) and the two pods.
-import { cp, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
+import { TokenIssuer } from '../../src/pki/workload-token.js';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/controlplane/control-plane.js';
+import { jsonLogger } from '../../src/xds/log.js';
 
 export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -41,4 +45,50 @@ export async function writeClusterAConfig(configDir: string): Promise<void> {
     },
   ];
   await writeFile(path.join(configDir, 'cluster-state.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+}
+
+export const SEED_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+export interface SeedControlPlane {
+  cp: ControlPlane;
+  tokens: TokenIssuer;
+  configDir: string;
+  /** The control plane's JSON log lines. */
+  logs: string[];
+}
+
+/**
+ * A real control plane serving cluster A of the seed from a temporary folder, with a token issuer
+ * whose public key it trusts; `prepare` may add files to the config folder before it starts. Closed
+ * and removed after the test.
+ */
+export async function startSeedControlPlane(
+  t: { after(fn: () => Promise<void> | void): void },
+  opts: Partial<ControlPlaneOptions> & { prepare?: (configDir: string) => Promise<void> } = {},
+): Promise<SeedControlPlane> {
+  const { prepare, ...options } = opts;
+  const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const configDir = path.join(work, 'config');
+  await writeClusterAConfig(configDir);
+  await prepare?.(configDir);
+  const tokens = await TokenIssuer.create(SEED_TOKEN_ISSUER);
+  const keyFile = path.join(work, 'token-issuer.pub');
+  await writeFile(keyFile, tokens.publicKeyPem());
+  const logs: string[] = [];
+  const cp = await startControlPlane({
+    configDir,
+    clusterId: 'cluster-a',
+    trustDomain: 'cluster.local',
+    listen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    stateDir: path.join(work, 'state'),
+    tokenPublicKeyFiles: [keyFile],
+    tokenIssuer: SEED_TOKEN_ISSUER,
+    debounceMs: 50,
+    logger: jsonLogger({ scope: 'cp', write: (l) => logs.push(l) }),
+    ...options,
+  });
+  t.after(() => cp.close());
+  return { cp, tokens, configDir, logs };
 }
