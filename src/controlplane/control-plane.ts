@@ -16,7 +16,7 @@ import { MeshCA } from '../pki/mesh-ca.js';
 import { addCertificateService } from '../pki/ca-service.js';
 import { writePrivateFile } from '../pki/private-file.js';
 import { TokenVerifier } from '../pki/workload-token.js';
-import { AdsServer } from '../xds/ads-server.js';
+import { AdsServer } from '../xds/server/ads-server.js';
 import { SnapshotCache } from '../xds/snapshot-cache.js';
 import { makeAuthenticator, type PeerIdentity } from '../xds/peer-identity.js';
 import { createXdsServerCredentials } from '../xds/server-credentials.js';

@@ -1,7 +1,7 @@
 // What `/debug/syncz` reports and `meshgate proxy-status` prints, as istiod's syncz and istioctl do:
 // per connected proxy its identity and, per xDS type, the version sent, the version ACKed and whether
 // they agree (SYNCED), differ (STALE: in flight or NACKed) or nothing was sent (NOT SENT).
-import type { ConnectionStatus } from '../xds/ads-server.js';
+import type { ConnectionStatus } from '../xds/server/ads-server.js';
 import { shortType } from './metrics.js';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NOT SENT';

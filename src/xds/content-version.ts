@@ -15,3 +15,8 @@ export function contentVersion(typeUrl: string, sorted: readonly NamedContent[])
   for (const r of sorted) h.update(`\0${r.name}\0${r.hash}`);
   return h.digest('hex').slice(0, 16);
 }
+
+/** The order `contentVersion` wants: byte order of the names. */
+export function byResourceName(a: NamedContent, b: NamedContent): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

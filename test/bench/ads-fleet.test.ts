@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AdsFleet, benchNode, clusterNameAndType } from '../../bench/controlplane/ads-fleet.js';
 import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { TokenIssuer, TokenVerifier } from '../../src/pki/workload-token.js';
-import { AdsServer } from '../../src/xds/ads-server.js';
+import { AdsServer } from '../../src/xds/server/ads-server.js';
 import { encodeResource } from '../../src/xds/codec.js';
 import { TypeUrl, type Cluster, type Listener, type ProxyResources } from '../../src/xds/envoy-types.js';
 import { makeAuthenticator } from '../../src/xds/peer-identity.js';

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { TokenIssuer, TokenVerifier } from '../../src/pki/workload-token.js';
 import { addCertificateService } from '../../src/pki/ca-service.js';
-import { AdsServer } from '../../src/xds/ads-server.js';
+import { AdsServer } from '../../src/xds/server/ads-server.js';
 import { SnapshotCache } from '../../src/xds/snapshot-cache.js';
 import { makeAuthenticator } from '../../src/xds/peer-identity.js';
 import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';

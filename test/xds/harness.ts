@@ -6,13 +6,13 @@ import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { createCsr } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { TokenIssuer, TokenVerifier } from '../../src/pki/workload-token.js';
-import { AdsServer } from '../../src/xds/ads-server.js';
+import { AdsServer } from '../../src/xds/server/ads-server.js';
 import { SnapshotCache } from '../../src/xds/snapshot-cache.js';
 import { makeAuthenticator, type PeerIdentity } from '../../src/xds/peer-identity.js';
 import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import type { ProxyRole } from '../../src/xds/node.js';
-import type { NodeBindingOptions } from '../../src/xds/node-binding.js';
+import type { NodeBindingOptions } from '../../src/xds/server/node-binding.js';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const ISSUER = 'https://kubernetes.default.svc.cluster.local';

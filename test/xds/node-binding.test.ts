@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import type { Listener } from '../../src/xds/envoy-types.js';
-import { NodeIdentityBindings } from '../../src/xds/node-binding.js';
+import { NodeIdentityBindings } from '../../src/xds/server/node-binding.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import type { ProxyNode } from '../../src/xds/node.js';
 import { jsonLogger } from '../../src/xds/log.js';

@@ -8,7 +8,7 @@
 // its own. Node's TLS layer keeps, per connection, an output buffer as large as the largest single write
 // it was given, so one 1 MB response to each of 2,000 proxies left 2 GB behind; pieces written one after
 // another keep that at the piece size.
-import { encodeDeltaResources, encodeDeltaResponse, type DeltaResource } from './delta-discovery.js';
+import { encodeDeltaResources, encodeDeltaResponse, type DeltaResource } from '../delta-discovery.js';
 
 /** What identifies a resource's content to a delta client: its name and version (our content hash). */
 export interface Versioned {
