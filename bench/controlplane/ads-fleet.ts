@@ -11,7 +11,7 @@ import { DELTA_ADS_METHOD_PATH, encodeDeltaRequest, type DeltaDiscoveryRequest }
 import { contentVersion } from '../../src/xds/content-version.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
-import { XDS_CHANNEL_OPTIONS } from '../../src/xds/ads-client.js';
+import { XDS_CHANNEL_OPTIONS } from '../../src/xds/client/ads-client.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 
 /** What a light client keeps of a DiscoveryResponse: no resource is decoded. */

@@ -7,7 +7,7 @@
 // before the first config arrives so the proxy never reports ready without it.
 import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
-import { AdsClient } from '../xds/ads-client.js';
+import { AdsClient } from '../xds/client/ads-client.js';
 import { DnsProxy, readResolvConf, type DnsEndpoint } from '../capture/dns-proxy.js';
 import { NameTableTypeUrl, type NameTable } from '../xds/name-table.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';

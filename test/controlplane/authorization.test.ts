@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
-import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
+import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import type { Cluster, Listener, Secret } from '../../src/xds/envoy-types.js';
 import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';

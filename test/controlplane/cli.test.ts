@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProxyStatus, type Syncz } from '../../src/cli/proxy-status.js';
-import { AdsClient } from '../../src/xds/ads-client.js';
+import { AdsClient } from '../../src/xds/client/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { edsNamesOf } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId } from '../../src/xds/node.js';

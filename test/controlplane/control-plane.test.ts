@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
-import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
+import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import type { Cluster, Listener, Secret } from '../../src/xds/envoy-types.js';
 import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';

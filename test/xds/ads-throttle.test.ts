@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { AdsClient } from '../../src/xds/ads-client.js';
+import { AdsClient } from '../../src/xds/client/ads-client.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
 import { TypeUrl, type Cluster } from '../../src/xds/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';

@@ -2,7 +2,7 @@
 // real workload certificates and tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
+import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../../src/xds/envoy-types.js';
 import { snapshotFromResources, edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';

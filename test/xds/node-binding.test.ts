@@ -3,7 +3,7 @@
 // workload certificates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdsClient, type AdsClientCredentials } from '../../src/xds/ads-client.js';
+import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
 import { TypeUrl } from '../../src/xds/envoy-types.js';
 import type { Listener } from '../../src/xds/envoy-types.js';
 import { NodeIdentityBindings } from '../../src/xds/server/node-binding.js';

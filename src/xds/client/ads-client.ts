@@ -1,21 +1,24 @@
 // The proxy's side of ADS, as Envoy's gRPC mux does it: one stream, a subscription per type (CDS and
 // LDS wildcard from the start; EDS, SDS and NDS as the proxy asks), each response handed to the proxy
 // and then ACKed, or NACKed with the proxy's error while the proxy keeps its last good config. The
-// stream is incremental by default (DeltaAggregatedResources, as Istio's sidecars use it: the client
-// keeps each type's resources and applies the changes and removals a response carries, handing the
-// proxy the whole resulting set) or state of the world (`protocol: 'sotw'`). When the stream breaks
-// the client reconnects with bounded exponential backoff and resends, per type, its names and what it
-// holds (the last ACKed version, or each resource's version), so the server can skip what it already
-// has. Running config is never cleared here: while disconnected the proxy keeps serving it.
+// stream is incremental by default (delta.ts, as Istio's sidecars use it) or state of the world
+// (`protocol: 'sotw'`, sotw.ts). When the stream breaks the client reconnects with bounded exponential
+// backoff and resends, per type, its names and what it holds (the last ACKed version, or each
+// resource's version), so the server can skip what it already has. Running config is never cleared
+// here: while disconnected the proxy keeps serving it.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { TypeUrl } from './envoy-types.js';
-import type { ProxyNode } from './node.js';
-import { proxyNodeToMessage } from './node-message.js';
-import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from './discovery.js';
-import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-discovery.js';
-import { decodeAny } from './codec.js';
-import { silentLogger, type Logger } from './log.js';
+import { TypeUrl } from '../envoy-types.js';
+import type { ProxyNode } from '../node.js';
+import { proxyNodeToMessage } from '../node-message.js';
+import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
+import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from '../delta-discovery.js';
+import { silentLogger, type Logger } from '../log.js';
+import { newSubscription, normalize, subscriptionStatus, type OnResources, type Subscription, type SubscriptionStatus } from './subscription.js';
+import { applySotwResponse, sotwRequest } from './sotw.js';
+import { DeltaSubscriptions } from './delta.js';
+
+export type { SubscriptionStatus } from './subscription.js';
 
 export interface AdsClientCredentials {
   token?: string;
@@ -34,7 +37,7 @@ export interface AdsClientOptions {
   /** Called on every connection attempt, so rotated tokens and certificates are used. */
   credentials: () => Promise<AdsClientCredentials>;
   /** Applies a response; throwing NACKs it with the error's message and keeps the previous config. */
-  onResources: (typeUrl: string, resources: object[], version: string) => Promise<void>;
+  onResources: OnResources;
   /** Subscriptions opened on start; default CDS then LDS, both wildcard (as Envoy does). */
   initialSubscriptions?: { typeUrl: string; names: string[] }[];
   backoff?: { initialMs?: number; maxMs?: number };
@@ -43,24 +46,7 @@ export interface AdsClientOptions {
   logger?: Logger;
 }
 
-export interface SubscriptionStatus {
-  names: string[];
-  ackedVersion: string;
-  lastNonce: string;
-  lastError?: string;
-}
-
-interface Subscription extends SubscriptionStatus {
-  requested: boolean;
-  /** Delta: the resources held (applied and ACKed), by name, with the version the server gave each. */
-  held: Map<string, { version: string; json: object }>;
-  /** Delta: the names this stream has told the server it subscribes to. */
-  sentNames: string[];
-}
-
 export const DEFAULT_XDS_SERVER_NAME = 'istiod.istio-system.svc';
-/** google.rpc.Code INVALID_ARGUMENT, what Envoy puts in a NACK's error_detail. */
-const INVALID_ARGUMENT = 3;
 
 /**
  * gRPC channel settings of an xDS client, as Envoy's own: HTTP/2 flow-control windows of 256 MiB
@@ -79,6 +65,8 @@ export const XDS_CHANNEL_OPTIONS: grpc.ChannelOptions = {
  */
 export class AdsClient extends EventEmitter {
   private readonly subs = new Map<string, Subscription>();
+  /** Incremental: what each type holds and what this stream was told (unused by state of the world). */
+  private readonly delta = new DeltaSubscriptions();
   private readonly log: Logger;
   private client: grpc.Client | undefined;
   private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
@@ -109,7 +97,7 @@ export class AdsClient extends EventEmitter {
 
   status(): Record<string, SubscriptionStatus> {
     const out: Record<string, SubscriptionStatus> = {};
-    for (const [t, { requested: _r, held: _h, sentNames: _s, ...s }] of this.subs) out[t] = { ...s, names: [...s.names] };
+    for (const [t, s] of this.subs) out[t] = subscriptionStatus(s);
     return out;
   }
 
@@ -191,7 +179,7 @@ export class AdsClient extends EventEmitter {
           this.emit('connected');
         }
       }
-      this.queue = this.queue.then(() => ('systemVersionInfo' in res ? this.handleDeltaResponse(stream, res) : this.handleResponse(stream, res)));
+      this.queue = this.queue.then(() => this.handleResponse(stream, res));
     });
     const onGone = (err?: Error): void => {
       if (stream !== this.stream) return;
@@ -219,75 +207,26 @@ export class AdsClient extends EventEmitter {
 
   private sendRequest(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): void {
     if (!this.stream || !this.writeFirst) return;
-    if (this.opts.protocol !== 'sotw') return this.sendDeltaRequest(typeUrl, sub, initial, errorMessage, nonce);
-    const req: DiscoveryRequest = {
-      versionInfo: sub.ackedVersion,
-      resourceNames: sub.names,
-      typeUrl,
-      responseNonce: initial ? '' : nonce ?? sub.lastNonce,
-    };
-    if (errorMessage !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorMessage };
+    const req = this.opts.protocol !== 'sotw' ? this.delta.request(typeUrl, sub, initial, errorMessage, nonce) : sotwRequest(typeUrl, sub, initial, errorMessage, nonce);
+    if (!req) return;
     sub.requested = true;
     this.writeFirst(req);
   }
 
-  /**
-   * Delta: on a new stream, the names and what is held; afterwards, subscription changes, or the ACK
-   * (NACK with `errorMessage`) of the response `nonce`.
-   */
-  private sendDeltaRequest(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): void {
-    const req: DeltaDiscoveryRequest = { typeUrl, resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], initialResourceVersions: {}, responseNonce: '' };
-    if (initial || !sub.requested) {
-      // A wildcard type subscribes with no names (Envoy's legacy wildcard); a named type with none waits.
-      if (!WILDCARD_TYPES.has(typeUrl) && sub.names.length === 0) return;
-      req.resourceNamesSubscribe = [...sub.names];
-      for (const [name, r] of sub.held) if (WILDCARD_TYPES.has(typeUrl) || sub.names.includes(name)) req.initialResourceVersions[name] = r.version;
-    } else if (nonce !== undefined) {
-      req.responseNonce = nonce;
-      if (errorMessage !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorMessage };
-    } else {
-      const now = new Set(sub.names);
-      const before = new Set(sub.sentNames);
-      req.resourceNamesSubscribe = sub.names.filter((n) => !before.has(n));
-      req.resourceNamesUnsubscribe = sub.sentNames.filter((n) => !now.has(n));
-      if (req.resourceNamesSubscribe.length === 0 && req.resourceNamesUnsubscribe.length === 0) return;
-      // What is unsubscribed is forgotten, as Envoy does; the server sends nothing for it.
-      for (const n of req.resourceNamesUnsubscribe) sub.held.delete(n);
-    }
-    sub.sentNames = [...sub.names];
-    sub.requested = true;
-    this.writeFirst!(req);
-  }
-
-  /** Delta: apply the changes and removals to what is held, hand the proxy the whole set, ACK or NACK. */
-  private async handleDeltaResponse(stream: unknown, res: DeltaDiscoveryResponse): Promise<void> {
+  /** Hands a response to the proxy, records the outcome, and ACKs or NACKs it. */
+  private async handleResponse(stream: unknown, res: DiscoveryResponse | DeltaDiscoveryResponse): Promise<void> {
     const sub = this.subs.get(res.typeUrl);
     if (!sub) {
       this.log.warn('xDS response for a type never subscribed; ignored', { type: res.typeUrl });
       return;
     }
-    const unchanged = res.resources.length === 0 && res.removedResources.length === 0 && sub.ackedVersion !== '';
-    let error: string | undefined;
-    const next = new Map(sub.held);
-    try {
-      for (const r of res.resources) {
-        const { '@type': _t, ...json } = decodeAny({ typeUrl: res.typeUrl, value: r.value });
-        next.set(r.name, { version: r.version, json });
-      }
-      for (const n of res.removedResources) next.delete(n);
-      // Nothing new (the answer to a resumed stream that already holds everything): nothing to apply.
-      if (!unchanged) {
-        const names = [...next.keys()].sort();
-        await this.opts.onResources(res.typeUrl, names.map((n) => (next.get(n) as { json: object }).json), res.systemVersionInfo);
-      }
-    } catch (err) {
-      error = (err as Error).message ?? String(err);
-    }
-    if (error === undefined) sub.held = next;
-    this.settle(sub, res.typeUrl, res.systemVersionInfo, error, !unchanged);
+    const { version, error, announce } = 'systemVersionInfo' in res ? await this.delta.apply(sub, res, this.opts.onResources) : await applySotwResponse(res, this.opts.onResources);
+    this.settle(sub, res.typeUrl, version, error, announce);
+    // A response that finished applying after its stream broke is kept (it applied) but not answered:
+    // its nonce means nothing to the next stream, which starts again from version_info alone.
     if (stream !== this.stream) return;
     sub.lastNonce = res.nonce;
-    this.sendDeltaRequest(res.typeUrl, sub, false, error, res.nonce);
+    this.sendRequest(res.typeUrl, sub, false, error, res.nonce);
   }
 
   /** Records a response as applied (`error` undefined) or refused, and says so (`ack` only when `announce`). */
@@ -303,31 +242,6 @@ export class AdsClient extends EventEmitter {
     }
   }
 
-  private async handleResponse(stream: unknown, res: DiscoveryResponse): Promise<void> {
-    const sub = this.subs.get(res.typeUrl);
-    if (!sub) {
-      this.log.warn('xDS response for a type never subscribed; ignored', { type: res.typeUrl });
-      return;
-    }
-    let error: string | undefined;
-    try {
-      const resources = res.resources.map((r, i) => {
-        if (r.typeUrl !== res.typeUrl) throw new Error(`resource ${i} has type ${r.typeUrl} in a ${res.typeUrl} response`);
-        const { '@type': _t, ...json } = decodeAny(r);
-        return json;
-      });
-      await this.opts.onResources(res.typeUrl, resources, res.versionInfo);
-    } catch (err) {
-      error = (err as Error).message ?? String(err);
-    }
-    this.settle(sub, res.typeUrl, res.versionInfo, error, true);
-    // A response that finished applying after its stream broke is kept (it applied) but not answered:
-    // its nonce means nothing to the next stream, which starts again from version_info alone.
-    if (stream !== this.stream) return;
-    sub.lastNonce = res.nonce;
-    this.sendRequest(res.typeUrl, sub, false, error, res.nonce);
-  }
-
   private teardown(): void {
     const stream = this.stream;
     const client = this.client;
@@ -337,8 +251,8 @@ export class AdsClient extends EventEmitter {
     for (const s of this.subs.values()) {
       s.requested = false;
       s.lastNonce = '';
-      s.sentNames = [];
     }
+    this.delta.newStream();
     if (stream) {
       stream.removeAllListeners('data');
       // A cancelled call still emits 'error' (CANCELLED); keep a listener so it is not thrown.
@@ -361,14 +275,6 @@ export class AdsClient extends EventEmitter {
       this.connect();
     }, delay);
   }
-}
-
-function newSubscription(names: string[]): Subscription {
-  return { names: normalize(names), ackedVersion: '', lastNonce: '', requested: false, held: new Map(), sentNames: [] };
-}
-
-function normalize(names: string[]): string[] {
-  return [...new Set(names)].sort();
 }
 
 function sameNames(a: string[], b: string[]): boolean {
