@@ -67,7 +67,7 @@ export function bootstrapFromEnv(env: NodeJS.ProcessEnv, role: ProxyRole = 'side
   const ip = required(env, BOOTSTRAP_ENV.instanceIp);
   if (net.isIP(ip) === 0) throw new BootstrapError(WHERE, `${BOOTSTRAP_ENV.instanceIp}: "${ip}" is not an IP address`);
   const ports = json(env, BOOTSTRAP_ENV.podPorts, isPorts);
-  const mode = env[BOOTSTRAP_ENV.interceptionMode] ?? (role === 'sidecar' ? 'REDIRECT' : 'NONE');
+  const mode = env[BOOTSTRAP_ENV.interceptionMode] || 'REDIRECT';
   if (mode !== 'REDIRECT' && mode !== 'NONE') throw new BootstrapError(WHERE, `${BOOTSTRAP_ENV.interceptionMode}: must be REDIRECT or NONE, got "${mode}"`);
   const ips = [ip];
   const caAddress = env[BOOTSTRAP_ENV.caAddress];
@@ -83,7 +83,8 @@ export function bootstrapFromEnv(env: NodeJS.ProcessEnv, role: ProxyRole = 'side
       clusterId: env[BOOTSTRAP_ENV.clusterId] || 'Kubernetes',
       domainSuffix: 'cluster.local',
       ...(ports ? { workloadPorts: [...new Set(ports.filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort))] } : {}),
-      // Gateways are alone in their pod and bind 0.0.0.0, as Istio's; sidecars are captured by iptables.
+      // REDIRECT: sidecars are captured by iptables and gateways bind 0.0.0.0, as Istio's (the model binds
+      // a pod address only for NONE, the lab's loopback mode).
       interceptionMode: mode,
     },
     discoveryAddress: required(env, BOOTSTRAP_ENV.discoveryAddress),
