@@ -19,10 +19,22 @@ import { startDiscoveryServer } from './kubectl-discovery.js';
 
 const DEFAULTS = defaultInstallOptions(packageVersion());
 
-function find(objects: K8sObject[], kind: string, name: string, ns?: string): Record<string, any> {
+interface Port { name: string; port: number; targetPort: number }
+interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
+interface Webhook { namespaceSelector: unknown; clientConfig: { service: { name: string }; caBundle?: string } }
+interface PodTemplate { metadata: { labels: Record<string, string> }; spec: { containers: { command: string[]; image: string; ports: unknown[] }[] } }
+/** The fields the assertions read, typed once. */
+interface Loose extends K8sObject {
+  spec: { ports: Port[]; selector: Record<string, string> & { matchLabels: Record<string, string> }; template: PodTemplate };
+  rules: Rule[];
+  webhooks: Webhook[];
+  data: Record<string, string>;
+}
+
+function find(objects: K8sObject[], kind: string, name: string, ns?: string): Loose {
   const o = objects.find((x) => x.kind === kind && x.metadata.name === name && (ns === undefined || x.metadata.namespace === ns));
   assert.ok(o, `${kind} ${ns ?? ''}/${name} is rendered`);
-  return o as Record<string, any>;
+  return o as Loose;
 }
 
 async function install(args: string[]): Promise<{ out: string; err: string }> {
@@ -52,15 +64,15 @@ test('manifests/meshgate.yaml is what the code renders now (npm run manifests:up
 test('the schema check passes every rendering and catches broken objects', () => {
   const variants: InstallOptions[] = [DEFAULTS, { ...DEFAULTS, namespace: 'mesh', revision: 'canary', injectionNamespaces: ['default', 'shop'], rootCertPem: 'x' }];
   for (const v of variants) assert.deepEqual(checkManifests(renderInstall(v)), [], JSON.stringify(v));
-  const broken = renderInstall(DEFAULTS) as Record<string, any>[];
-  const istiod = broken.find((o) => o.kind === 'Deployment' && o.metadata.name === 'istiod')!;
+  const broken = renderInstall(DEFAULTS);
+  const istiod = find(broken, 'Deployment', 'istiod');
   istiod.spec.selector.matchLabels.app = 'other';
-  istiod.spec.template.spec.containers[0].ports.push({ containerPort: 15012, name: 'grpc-again', protocol: 'TCP' });
-  broken.find((o) => o.kind === 'ClusterRole')!.rules[0].verbs.push('*');
-  broken.find((o) => o.kind === 'Service' && o.metadata.name === 'istio-egressgateway')!.spec.ports[0].targetPort = 9999;
-  broken.find((o) => o.kind === 'Service' && o.metadata.name === 'istiod')!.spec.selector.app = 'nothing';
+  istiod.spec.template.spec.containers[0]!.ports.push({ containerPort: 15012, name: 'grpc-again', protocol: 'TCP' });
+  find(broken, 'ClusterRole', 'istiod-istio-system').rules[0]!.verbs.push('*');
+  find(broken, 'Service', 'istio-egressgateway').spec.ports[0]!.targetPort = 9999;
+  find(broken, 'Service', 'istiod').spec.selector.app = 'nothing';
   broken.push({ apiVersion: 'v1', kind: 'Widget', metadata: { name: 'x' } });
-  const problems = checkManifests(broken as K8sObject[]).join('\n');
+  const problems = checkManifests(broken).join('\n');
   assert.match(problems, /Deployment istio-system\/istiod: spec.selector does not match the pod template's labels/);
   assert.match(problems, /container port 15012\/TCP is declared twice/);
   assert.match(problems, /verb "\*" is not an RBAC verb/);
@@ -95,26 +107,26 @@ test('kubectl apply --dry-run=client --validate=false accepts every object and w
 test('Istio\'s shape: ports, labels, least-privilege RBAC, webhook selectors and caBundle from the mesh root', async () => {
   const objects = renderInstall(DEFAULTS);
   const svc = find(objects, 'Service', 'istiod', 'istio-system');
-  assert.deepEqual(svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort]), [['grpc-xds', 15012, 15012], ['http-monitoring', 15014, 15014], ['https-webhook', 443, 15017]]);
+  assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['grpc-xds', 15012, 15012], ['http-monitoring', 15014, 15014], ['https-webhook', 443, 15017]]);
   const ingress = find(objects, 'Service', 'istio-ingressgateway', 'istio-system');
-  assert.deepEqual(ingress.spec.ports.map((p: any) => [p.name, p.port]), [['status-port', 15021], ['tls-mysql', 13306], ['tls', 15443]]);
+  assert.deepEqual(ingress.spec.ports.map((p) => [p.name, p.port]), [['status-port', 15021], ['tls-mysql', 13306], ['tls', 15443]]);
   assert.deepEqual(ingress.spec.selector, { app: 'istio-ingressgateway', istio: 'ingressgateway' });
-  assert.deepEqual(find(objects, 'Service', 'istio-egressgateway').spec.ports.map((p: any) => p.port), [15443]);
+  assert.deepEqual(find(objects, 'Service', 'istio-egressgateway').spec.ports.map((p) => p.port), [15443]);
   assert.equal(find(objects, 'Deployment', 'istio-egressgateway').spec.template.metadata.labels.istio, 'egressgateway');
-  const gwCmd = find(objects, 'Deployment', 'istio-ingressgateway').spec.template.spec.containers[0].command;
+  const gwCmd = find(objects, 'Deployment', 'istio-ingressgateway').spec.template.spec.containers[0]!.command;
   assert.deepEqual(gwCmd, ['meshgate', 'proxy', '--from-env', '--role', 'router', '--write-bootstrap', '/etc/istio/proxy/bootstrap.json']);
   const cr = find(objects, 'ClusterRole', 'istiod-istio-system');
-  const verbs = new Set(cr.rules.flatMap((r: any) => r.verbs));
+  const verbs = new Set(cr.rules.flatMap((r) => r.verbs));
   assert.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'the control plane only reads');
-  assert.ok(!cr.rules.some((r: any) => r.resources.includes('secrets')), 'no Secret anywhere in the cluster');
+  assert.ok(!cr.rules.some((r) => r.resources.includes('secrets')), 'no Secret anywhere in the cluster');
   assert.deepEqual(find(objects, 'Role', 'istiod', 'istio-system').rules, [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }]);
   const mwc = find(objects, 'MutatingWebhookConfiguration', 'istio-sidecar-injector');
-  assert.deepEqual(mwc.webhooks[0].namespaceSelector, { matchLabels: { 'istio-injection': 'enabled' } });
-  assert.deepEqual(mwc.webhooks[0].clientConfig.service, { name: 'istiod', namespace: 'istio-system', path: '/inject', port: 443 });
-  assert.equal(mwc.webhooks[0].clientConfig.caBundle, undefined, 'no root known in a bare dry run');
-  assert.match(mwc.metadata.annotations['meshgate.io/root-cert-source'], /--root-cert/);
-  assert.equal(find(objects, 'Namespace', 'default').metadata.labels['istio-injection'], 'enabled');
-  const cmd = find(objects, 'Deployment', 'istiod').spec.template.spec.containers[0].command as string[];
+  assert.deepEqual(mwc.webhooks[0]!.namespaceSelector, { matchLabels: { 'istio-injection': 'enabled' } });
+  assert.deepEqual(mwc.webhooks[0]!.clientConfig.service, { name: 'istiod', namespace: 'istio-system', path: '/inject', port: 443 });
+  assert.equal(mwc.webhooks[0]!.clientConfig.caBundle, undefined, 'no root known in a bare dry run');
+  assert.match(mwc.metadata.annotations!['meshgate.io/root-cert-source']!, /--root-cert/);
+  assert.equal(find(objects, 'Namespace', 'default').metadata.labels!['istio-injection'], 'enabled');
+  const cmd = find(objects, 'Deployment', 'istiod').spec.template.spec.containers[0]!.command;
   assert.deepEqual(cmd.slice(cmd.indexOf('--injection-webhook-listen'), cmd.indexOf('--injection-webhook-listen') + 2), ['--injection-webhook-listen', '0.0.0.0:15017']);
 
   const ca = await MeshCA.createSelfSigned({ trustDomain: 'cluster.local' });
@@ -126,10 +138,10 @@ test('Istio\'s shape: ports, labels, least-privilege RBAC, webhook selectors and
     const list = JSON.parse(out) as { kind: string; items: K8sObject[] };
     assert.equal(list.kind, 'List');
     const w = find(list.items, 'MutatingWebhookConfiguration', 'istio-sidecar-injector-canary');
-    assert.equal(Buffer.from(w.webhooks[0].clientConfig.caBundle, 'base64').toString(), ca.rootBundlePem());
-    assert.equal(w.webhooks[0].clientConfig.service.name, 'istiod-canary');
+    assert.equal(Buffer.from(w.webhooks[0]!.clientConfig.caBundle!, 'base64').toString(), ca.rootBundlePem());
+    assert.equal(w.webhooks[0]!.clientConfig.service.name, 'istiod-canary');
     assert.equal(find(list.items, 'ConfigMap', 'istio-ca-root-cert', 'default').data['root-cert.pem'], ca.rootBundlePem());
-    const istiod = find(list.items, 'Deployment', 'istiod-canary').spec.template.spec.containers[0];
+    const istiod = find(list.items, 'Deployment', 'istiod-canary').spec.template.spec.containers[0]!;
     assert.equal(istiod.image, 'registry.example/meshgate:1');
     assert.ok(istiod.command.includes('cluster-a.local'));
   } finally {
