@@ -4,6 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsonpatch from 'fast-json-patch';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startControlPlane } from '../../src/controlplane/control-plane.js';
+import { jsonLogger } from '../../src/xds/log.js';
 import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { startInjectionWebhook } from '../../src/inject/webhook-server.js';
 import type { Container, Pod } from '../../src/inject/pod.js';
@@ -121,4 +126,24 @@ test('bad requests: not a review 400, wrong path 404, wrong content type 415; no
   assert.deepEqual(svc.json.response, { uid: 'uid-svc', allowed: true });
   const broken = await postReview(address, root, review({ metadata: {}, spec: {} }, 'uid-broken'));
   assert.equal((broken.json.response as { allowed: boolean }).allowed, false, 'a Pod that cannot be read is refused, as Istio does');
+});
+
+test('the control plane serves the webhook with its mesh root, for istiod in its system namespace, injecting its trust domain and cluster', async (t) => {
+  const work = await mkdtemp(path.join(tmpdir(), 'mg-cp-webhook-'));
+  t.after(() => rm(work, { recursive: true, force: true }));
+  await mkdir(path.join(work, 'config'));
+  const cp = await startControlPlane({
+    configDir: path.join(work, 'config'), clusterId: 'cluster-a', trustDomain: 'cluster-a.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0',
+    stateDir: path.join(work, 'state'), tokenPublicKeyFiles: [], tokenIssuer: 'x', logger: jsonLogger({ scope: 'cp', write: () => undefined }),
+    injectionWebhook: { listen: '127.0.0.1:0', image: 'registry.example/meshgate:1', systemNamespace: 'mesh', revision: 'canary' },
+  });
+  t.after(() => cp.close());
+  assert.ok(cp.injectionWebhookAddress);
+  const pod = clientPod();
+  const { json } = await postReview(cp.injectionWebhookAddress, cp.rootCertPem, review(pod), { servername: 'istiod.mesh.svc' });
+  const out = applyResponse(pod, json.response as Record<string, unknown>);
+  const proxy = out.spec.containers.find((c: Container) => c.name === 'istio-proxy')!;
+  const env = Object.fromEntries((proxy.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+  assert.deepEqual({ image: proxy.image, d: env.DISCOVERY_ADDRESS, td: env.TRUST_DOMAIN, c: env.ISTIO_META_CLUSTER_ID }, { image: 'registry.example/meshgate:1', d: 'istiod.mesh.svc:15012', td: 'cluster-a.local', c: 'cluster-a' });
+  assert.equal(JSON.parse(out.metadata.annotations!['sidecar.istio.io/status']!).revision, 'canary');
 });
