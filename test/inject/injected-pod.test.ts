@@ -145,7 +145,7 @@ test('the injected mysql-client Pod: its init command installs capture and its p
   chmodSync(tokenFile, 0o600);
   assert.equal((vols.get('istiod-ca-cert')!.configMap as { name: string }).name, 'istio-ca-root-cert');
   writeFileSync(path.join(volDir('istiod-ca-cert'), 'root-cert.pem'), rootPem); // the ConfigMap's key root-cert.pem
-  chmodSync(volDir('istio-envoy'), 0o777); // emptyDir
+  // The kubelet's modes: an emptyDir is world-writable, the other volume folders readable.
   for (const name of ['istio-token', 'istiod-ca-cert', 'istio-envoy']) chmodSync(volDir(name), name === 'istio-envoy' ? 0o777 : 0o755);
   chmodSync(path.join(dir, 'volumes'), 0o755);
   chmodSync(dir, 0o755);
