@@ -24,6 +24,10 @@ interface ControlPlaneCliOptions {
   maxWorkloadCertTtl: string;
   gatewayServiceAccount: string[];
   logLevel: string;
+  injectionWebhookListen?: string;
+  injectionImage: string;
+  systemNamespace: string;
+  revision?: string;
 }
 
 function parseLevel(s: string): LogLevel {
@@ -47,6 +51,10 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--debounce-ms <ms>', 'wait this long after a config change before pushing', '100')
     .option('--max-workload-cert-ttl <duration>', "longest workload certificate the CA signs (Istio's MAX_WORKLOAD_CERT_TTL); a longer request is refused, as Istio does", '24h')
     .option('--gateway-service-account <namespace/name>', "a service account that may hold its namespace's gateway credentials (kubernetes:// secrets) besides those of Pods a Gateway selects (repeatable)", (v: string, prev: string[]) => [...prev, v], [])
+    .option('--injection-webhook-listen <host:port>', "serve the sidecar injection webhook (HTTPS, /inject; Istio: 15017) with a certificate from the mesh CA")
+    .option('--injection-image <image>', 'the image the webhook injects (meshgate capture and meshgate proxy)', 'meshgate:latest')
+    .option('--system-namespace <ns>', "the namespace of the control plane's istiod Service (its webhook certificate names istiod.NS.svc)", 'istio-system')
+    .option('--revision <rev>', "the control plane revision injected pods record (Istio's istio.io/rev)")
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (o: ControlPlaneCliOptions) => {
       const debounceMs = Number(o.debounceMs);
@@ -79,6 +87,7 @@ export function registerControlPlaneCommand(program: Command): void {
         debounceMs,
         maxWorkloadCertTtlSeconds: Math.floor(maxTtlMs / 1000),
         gatewayServiceAccounts,
+        ...(o.injectionWebhookListen ? { injectionWebhook: { listen: o.injectionWebhookListen, image: o.injectionImage, systemNamespace: o.systemNamespace, ...(o.revision ? { revision: o.revision } : {}) } } : {}),
         logger,
       });
       await new Promise<void>((resolve) => {

@@ -20,6 +20,7 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'control-plane', load: async () => (await import('./control-plane.js')).registerControlPlaneCommand },
   { name: 'proxy-status', load: async () => (await import('./proxy-status.js')).registerProxyStatusCommand },
   { name: 'proxy', load: async () => (await import('./proxy.js')).registerProxyCommand },
+  { name: 'install', load: async () => (await import('./install.js')).registerInstallCommand },
   { name: 'proxy-config', load: async () => (await import('./proxy-config.js')).registerProxyConfigCommand },
 ];
 

@@ -1,4 +1,4 @@
-// `meshgate proxy --bootstrap FILE`: runs one proxy (sidecar, ingress or egress gateway — its xDS config
+// `meshgate proxy --bootstrap FILE` (or `--from-env` in an injected pod): runs one proxy (sidecar, ingress or egress gateway — its xDS config
 // decides) with its agent: workload certificate, ADS, admin. SIGTERM/SIGINT drain gracefully: readiness
 // fails, listeners stop accepting, open connections get the bootstrap's drain timeout to finish.
 // `--run-as UID:GID` starts as root and drops to that user once everything it reads is loaded (run-as.ts).
@@ -7,13 +7,22 @@ import type net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../capture/original-dst.js';
 import { ProxyAgent } from '../proxy/agent.js';
 import { loadBootstrap } from '../proxy/bootstrap.js';
+import { bootstrapFromEnv } from '../proxy/bootstrap-env.js';
+import { writeFile } from 'node:fs/promises';
 import type { ConnectionLimitSettings } from '../proxy/connection-limits.js';
+import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { defaultLog } from '../proxy/proxy.js';
 import { assertReadableAfterDrop, dropPrivileges, parseRunAs, type RunAs } from '../proxy/run-as.js';
 import { envoyRoot } from '../xds/protos.js';
 
 export interface ProxyCommandOptions {
-  bootstrap: string;
+  bootstrap?: string;
+  /** Build the bootstrap from the pod's environment (bootstrap-env.ts) instead of a file. */
+  fromEnv?: boolean;
+  /** With fromEnv: `sidecar` (default) or `router` (a gateway). */
+  role?: string;
+  /** With fromEnv: write the bootstrap built to this file (the pod's bootstrap emptyDir), for people and proxy-config. */
+  writeBootstrap?: string;
   adminPort?: number;
   runAs?: RunAs;
   globalDownstreamMaxConnections?: number;
@@ -49,8 +58,22 @@ function count(flag: string): (v: string) => number {
   };
 }
 
-export async function runProxy(opts: ProxyCommandOptions): Promise<ProxyAgent> {
-  const b = await loadBootstrap(opts.bootstrap);
+class ProxyUsageError extends Error {
+  readonly code = 'E_CLI_USAGE';
+}
+
+async function bootstrapFor(opts: ProxyCommandOptions, env: NodeJS.ProcessEnv): Promise<ProxyBootstrap> {
+  if (Boolean(opts.fromEnv) === Boolean(opts.bootstrap)) throw new ProxyUsageError('give exactly one of --bootstrap FILE and --from-env');
+  if (opts.bootstrap) return loadBootstrap(opts.bootstrap);
+  const role = opts.role ?? 'sidecar';
+  if (role !== 'sidecar' && role !== 'router') throw new ProxyUsageError(`--role must be sidecar or router, got "${role}"`);
+  const b = bootstrapFromEnv(env, role);
+  if (opts.writeBootstrap) await writeFile(opts.writeBootstrap, `${JSON.stringify(b, null, 2)}\n`, { mode: 0o644 });
+  return b;
+}
+
+export async function runProxy(opts: ProxyCommandOptions, env: NodeJS.ProcessEnv = process.env): Promise<ProxyAgent> {
+  const b = await bootstrapFor(opts, env);
   if (opts.adminPort !== undefined) b.admin = { ...b.admin, port: opts.adminPort };
   b.connectionLimits = connectionLimitsFromFlags(opts, b.connectionLimits);
   const runAs = opts.runAs;
@@ -87,7 +110,10 @@ export function registerProxyCommand(program: Command): void {
   program
     .command('proxy')
     .description('Run a proxy (Envoy + pilot-agent roles) from a bootstrap file: certificate from the CA, config over ADS, admin on loopback.')
-    .requiredOption('--bootstrap <file>', 'the proxy bootstrap (YAML or JSON): node identity, control plane address, root certificate, token file')
+    .option('--bootstrap <file>', 'the proxy bootstrap (YAML or JSON): node identity, control plane address, root certificate, token file')
+    .option('--from-env', "build the bootstrap from the pod's environment instead (POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, DISCOVERY_ADDRESS, TRUST_DOMAIN, ...; what the injector writes)")
+    .option('--role <role>', 'with --from-env: sidecar (default) or router (a gateway)')
+    .option('--write-bootstrap <file>', 'with --from-env: also write the bootstrap built to this file')
     .option('--admin-port <port>', 'override the admin port (Istio: 15000)', (v) => Number.parseInt(v, 10))
     .option('--global-downstream-max-connections <n>', "refuse new connections beyond N open over all listeners (Envoy's overload manager limit; default 50000, lower when the file-descriptor limit cannot carry it)", count('--global-downstream-max-connections'))
     .option('--listener-connection-limit <name=n>', "refuse new connections to listener NAME beyond N open (Envoy's envoy.resource_limits.listener.NAME.connection_limit); repeatable", (v: string, prev: string[] = []) => {

@@ -29,6 +29,7 @@ import { ProxyPusher } from './proxy-pusher.js';
 import { startDebugServer, type DebugServer } from './debug-server.js';
 import { xdsServerOptions, type XdsServerLimits } from './grpc-server-options.js';
 import { buildSyncz, type ProxySync } from './sync-status.js';
+import { startInjectionWebhook } from '../inject/webhook-server.js';
 
 export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:15014';
@@ -59,6 +60,11 @@ export interface ControlPlaneOptions {
    */
   gatewayServiceAccounts?: string[];
   logger?: Logger;
+  /**
+   * The sidecar injection webhook (Istio: istiod's /inject on 15017): where it listens, the image it
+   * injects, and the namespace of the `istiod` Service whose names its certificate carries.
+   */
+  injectionWebhook?: { listen: string; image: string; systemNamespace: string; revision?: string };
   /** The gRPC server's limits (defaults: DEFAULT_XDS_SERVER_LIMITS). */
   serverLimits?: Partial<XdsServerLimits>;
 }
@@ -72,6 +78,8 @@ export interface ControlPlane {
   address: string;
   /** host:port of /ready, /metrics, /debug/syncz. */
   httpAddress: string;
+  /** host:port of the injection webhook (HTTPS, /inject), when started. */
+  injectionWebhookAddress?: string;
   rootCertPem: string;
   rootCertFile: string;
   ca: MeshCA;
@@ -255,11 +263,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       },
     });
     cleanups.push(() => debug.close());
-    log.info('control plane serving', { xds: address, http: debug.address, cluster: opts.clusterId, trustDomain: opts.trustDomain, rootCertFile });
+    let injectionWebhookAddress: string | undefined;
+    if (opts.injectionWebhook) {
+      const w = opts.injectionWebhook;
+      const svc = `istiod.${w.systemNamespace}`;
+      const webhook = await startInjectionWebhook({
+        listen: w.listen,
+        ca,
+        dnsNames: [`${svc}.svc`, svc, `${svc}.svc.cluster.local`],
+        // Proxies dial the istiod Service's name; the names they verify are SERVING_DNS_NAMES.
+        settings: { image: w.image, discoveryAddress: `${svc}.svc:15012`, trustDomain: opts.trustDomain, clusterId: opts.clusterId, ...(w.revision ? { revision: w.revision } : {}) },
+        logger: log,
+      });
+      cleanups.push(() => webhook.close());
+      injectionWebhookAddress = webhook.address;
+    }
+    log.info('control plane serving', { xds: address, http: debug.address, ...(injectionWebhookAddress ? { injectionWebhook: injectionWebhookAddress } : {}), cluster: opts.clusterId, trustDomain: opts.trustDomain, rootCertFile });
 
     return {
       address,
       httpAddress: debug.address,
+      ...(injectionWebhookAddress ? { injectionWebhookAddress } : {}),
       rootCertPem,
       rootCertFile,
       ca,
