@@ -35,6 +35,8 @@ const cases: ConformanceCase[] = [
   { source: `${VT} TestValidateTlsOptions "crl specified for SIMPLE TLS"`, yaml: gw('{number: 443, name: tls, protocol: TLS}', '{mode: SIMPLE, serverCertificate: cert, privateKey: key, caCrl: crl}'), expect: ['Error [IST0106] spec.servers[0].tls.caCrl: CRL is not supported with SIMPLE TLS'] },
   { source: `${VT} TestValidateServerPort (validateServerPort "targetPort has no impact on Gateways")`, yaml: gw('{number: 443, name: tls, protocol: TLS, targetPort: 8443}', '{mode: PASSTHROUGH}'), expect: ['Error [IST0106] spec.servers[0].port.targetPort: targetPort has no impact on Gateways'] },
 
+  { source: `${VT} TestValidateServer "happy" (a TCP server without TLS settings)`, yaml: gw('{number: 3306, name: tcp, protocol: TCP}'), expect: [] },
+
   // ---- ServiceEntry (TestValidateServiceEntries)
   { source: `${VT} TestValidateServiceEntries "discovery type DNS"`, yaml: se('  hosts: [google.com]\n  ports: [{number: 80, name: http-valid1, protocol: HTTP}]\n  endpoints: [{address: lon.google.com, ports: {http-valid1: 8080}}]\n  resolution: DNS\n'), expect: [] },
   { source: `${VT} TestValidateServiceEntries "discovery type DNS, no endpoints" (wildcard host)`, yaml: se('  hosts: ["*.google.com"]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  resolution: DNS\n'), expect: ['Error [IST0106] spec.hosts[0]: hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode DNS, domain name "*.google.com" invalid (label "*" invalid)'] },
@@ -52,6 +54,8 @@ const cases: ConformanceCase[] = [
   { source: `${VT} TestValidateServiceEntries "selector and endpoints"`, yaml: se('  hosts: [google.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  workloadSelector: {labels: {app: x}}\n  endpoints: [{address: 1.1.1.1}]\n  resolution: STATIC\n'), expect: ['Error [IST0106] spec.workloadSelector: only one of WorkloadSelector or Endpoints is allowed in Service Entry'] },
   { source: `${VT} TestValidateServiceEntries "discovery type none, conflicting port names"`, yaml: se('  hosts: [google.com]\n  addresses: [240.0.0.1]\n  ports: [{number: 80, name: http, protocol: HTTP}, {number: 81, name: http, protocol: HTTP}]\n'), expect: ['Error [IST0106] spec.ports[1].name: service entry port name "http" already defined (spec.ports[0])'] },
 
+  { source: `${VT} TestValidateServiceEntries "discovery type DNS Round Robin"`, yaml: se('  hosts: [google.com]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  endpoints: [{address: a.google.com}]\n  resolution: DNS_ROUND_ROBIN\n'), expect: [] },
+
   // ---- VirtualService (TestValidateVirtualService)
   { source: `${VT} TestValidateVirtualService "delegate with no hosts"`, yaml: vs('  http:\n  - route:\n    - destination: {host: foo.bar}\n'), expect: [] },
   { source: `${VT} TestValidateVirtualService (delegate: "delegate virtual service must have no tcp route specified")`, yaml: vs(`  tcp:\n${tcpRoute}`), expect: ['Error [IST0106] spec.tcp: delegate virtual service must have no tcp route specified'] },
@@ -64,6 +68,9 @@ const cases: ConformanceCase[] = [
   { source: `${VT} TestValidateVirtualService "ip address as sni host"`, yaml: vs('  hosts: [foo.bar]\n  tls:\n  - match: [{sniHosts: [1.1.1.1]}]\n    route:\n    - destination: {host: foo.bar}\n'), expect: ['Warning [IST0133] spec.tls[0].match[0].sniHosts[0]: using an IP address ("1.1.1.1") goes against SNI spec and most clients do not support this'] },
   { source: `${VT} TestValidateTLSRoute (validateSniHost "not a compatible subset")`, yaml: vs('  hosts: [foo.bar]\n  tls:\n  - match: [{sniHosts: [other.bar]}]\n    route:\n    - destination: {host: foo.bar}\n'), expect: ['Error [IST0106] spec.tls[0].match[0].sniHosts[0]: SNI host "other.bar" is not a compatible subset of any of the virtual service hosts: [foo.bar]'] },
 
+  { source: `${VT} TestValidateRouteDestinations (weights that add up to 100)`, yaml: vs('  hosts: [foo.bar]\n  tcp:\n  - route:\n    - {destination: {host: a.bar}, weight: 50}\n    - {destination: {host: b.bar}, weight: 50}\n'), expect: [] },
+  { source: `${VT} TestValidateTLSRoute (an SNI host under the VirtualService's wildcard host)`, yaml: vs('  hosts: ["*.bar"]\n  gateways: [gw]\n  tls:\n  - match: [{sniHosts: [foo.bar]}]\n    route:\n    - destination: {host: foo.bar}\n'), expect: [] },
+
   // ---- DestinationRule (TestValidateDestinationRule, TestValidateTrafficPolicy)
   { source: `${VT} TestValidateDestinationRule "simple destination rule"`, yaml: dr('  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v1}}\n'), expect: [] },
   { source: `${VT} TestValidateDestinationRule "missing subset name"`, yaml: dr('  host: reviews\n  subsets:\n  - {name: "", labels: {version: v1}}\n'), expect: ['Error [IST0106] spec.subsets[0].name: expected a non-empty subset name, found string ""'] },
@@ -73,6 +80,8 @@ const cases: ConformanceCase[] = [
   { source: `pkg/config/validation/agent/validation_test.go TestValidateTLS (MUTUAL without client certificate)`, yaml: dr('  host: reviews\n  trafficPolicy:\n    tls: {mode: MUTUAL, privateKey: /etc/key.pem}\n'), expect: ['Error [IST0106] spec.trafficPolicy.tls.clientCertificate: client certificate required for mutual tls: set credentialName, or clientCertificate and privateKey'] },
   { source: `${VT} TestValidateDestinationRule "InsecureSkipVerify is set true with tls mode simple, and the ca cert is specified by CaCertificates"`, yaml: dr('  host: reviews\n  trafficPolicy:\n    tls: {mode: SIMPLE, caCertificates: /etc/ca.pem, insecureSkipVerify: true}\n'), expect: ['Error [IST0106] spec.trafficPolicy.tls.insecureSkipVerify: cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true'] },
   { source: `${VT} TestValidateTrafficPolicy "invalid traffic policy, missing port in port level settings"`, yaml: dr('  host: reviews\n  trafficPolicy:\n    portLevelSettings:\n    - loadBalancer: {simple: RANDOM}\n'), expect: ['Error [IST0106] spec.trafficPolicy.portLevelSettings[0]: portTrafficPolicy must have valid port'] },
+
+  { source: `pkg/config/validation/agent/validation_test.go TestValidateTLS (MUTUAL with client certificate and key)`, yaml: dr('  host: reviews\n  trafficPolicy:\n    tls: {mode: MUTUAL, clientCertificate: /etc/cert.pem, privateKey: /etc/key.pem}\n'), expect: [] },
 
   // ---- PeerAuthentication (TestValidatePeerAuthentication)
   { source: `${VT} TestValidatePeerAuthentication "port level"`, yaml: sec('PeerAuthentication', 'pa', '  selector: {matchLabels: {app: httpbin}}\n  portLevelMtls:\n    "8080": {mode: DISABLE}\n'), expect: [] },
@@ -84,6 +93,7 @@ const cases: ConformanceCase[] = [
   { source: `${VT} TestValidateAuthorizationPolicy "deny-rules-nil"`, yaml: sec('AuthorizationPolicy', 'ap', '  action: DENY\n'), expect: ['Error [IST0106] spec: DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request'] },
   { source: `${VT} TestValidateAuthorizationPolicy "Ports-empty" family (security.ValidatePorts: a port out of range)`, yaml: sec('AuthorizationPolicy', 'ap', '  rules:\n  - to:\n    - operation: {ports: ["70000"]}\n'), expect: ['Error [IST0106] spec.rules[0].to[0].operation.ports[0]: bad port (70000): out of range'] },
   { source: `${VT} TestValidateAuthorizationPolicy "selector-empty-labels"`, yaml: sec('AuthorizationPolicy', 'ap', '  selector: {}\n  rules: [{}]\n'), expect: ['Warning [IST0133] spec.selector: workload selector specified without labels'] },
+  { source: `${VT} TestValidateAuthorizationPolicy "dry-run-valid-deny" (DENY with a TCP rule)`, yaml: sec('AuthorizationPolicy', 'ap', '  action: DENY\n  rules:\n  - to:\n    - operation: {ports: ["3306"]}\n'), expect: [] },
 ];
 
 for (const c of cases) {
