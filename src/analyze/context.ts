@@ -95,14 +95,18 @@ export const IST = {
   serviceEntryAddressesRequired: () => 'ServiceEntry addresses are required for this protocol.',
   conflictingGateways: (gws: string, selector: string, port: string, hosts: string) => `Conflict with gateways ${gws} (workload selector ${selector}, port ${port}, hosts ${hosts}).`,
   invalidGatewayCredential: (name: string, ns: string) => `The credential referenced by the Gateway ${name} in namespace ${ns} is invalid, which can cause the traffic not to work as expected.`,
+  noMatchingWorkloadsFound: (labels: string) => `No matching workloads for this resource with the following labels: ${labels}`,
+  virtualServiceUnreachableRule: (ruleno: string, reason: string) => `VirtualService rule ${ruleno} not used (${reason}).`,
+  virtualServiceIneffectiveMatch: (ruleno: string, matchno: string, dupno: string) => `VirtualService rule ${ruleno} match ${matchno} is not used (duplicate/overlapping match in rule ${dupno}).`,
+  destinationRuleSubsetNotSelectPods: (subset: string) => `The Subset ${subset} defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream).`,
+  unknownDestinationRuleHost: (host: string) => `The host ${host} defined in the DestinationRule does not match any services in the mesh.`,
+  portNameIsNotUnderNamingConvention: (portName: string, port: number, targetPort: string) => `Port name ${portName} (port: ${port}, targetPort: ${targetPort}) doesn't follow the naming convention of Istio port.`,
   gatewayPortNotDefinedOnService: (port: number, selector: string) =>
     `The gateway is listening on a target port (port ${port}) that is not defined in the Service associated with its workload instances (Pod selector ${selector}). If you need to access the gateway port through the gateway Service, it will not be available.`,
 };
 
 /** meshgate's own analyzer codes, for checks Istio does not have. */
 export const MG = {
-  DestinationRuleHostNotFound: 'MG0101',
-  ServiceEntryDnsUnresolvable: 'MG0102',
   TlsModeMismatch: 'MG0103',
   ConflictingGatewayVirtualServiceHosts: 'MG0104',
 } as const;

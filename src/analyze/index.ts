@@ -8,17 +8,19 @@ import { buildSnapshot } from '../config/snapshot.js';
 import type { ConfigSnapshot, MeshConfig } from '../config/types.js';
 import type { AnalyzeOptions } from './context.js';
 import * as destinationRuleCaCertificates from './destinationrule-ca-certificates.js';
-import * as destinationRuleHost from './destinationrule-host.js';
+import * as authorizationPolicyWorkloads from './authorizationpolicy-workloads.js';
+import * as destinationRuleSubsets from './destinationrule-subsets.js';
 import * as gatewayConflicts from './gateway-conflicts.js';
 import * as gatewayPorts from './gateway-ports.js';
 import * as gatewaySecrets from './gateway-secrets.js';
 import * as serviceEntryAddresses from './serviceentry-addresses.js';
-import * as serviceEntryDns from './serviceentry-dns.js';
+import * as servicePortNames from './service-port-names.js';
 import * as tlsModeMismatch from './tls-mode-mismatch.js';
 import * as virtualServiceConflictingHosts from './virtualservice-conflicting-hosts.js';
 import * as virtualServiceDestinationHosts from './virtualservice-destination-hosts.js';
 import * as virtualServiceDestinationSubsets from './virtualservice-destination-subsets.js';
 import * as virtualServiceGateways from './virtualservice-gateways.js';
+import * as virtualServiceUnreachableRules from './virtualservice-unreachable-rules.js';
 
 export type { AnalyzeOptions } from './context.js';
 
@@ -38,10 +40,12 @@ export const ANALYZERS: readonly Analyzer[] = [
   gatewaySecrets,
   gatewayConflicts,
   destinationRuleCaCertificates,
-  destinationRuleHost,
+  destinationRuleSubsets,
   serviceEntryAddresses,
-  serviceEntryDns,
   tlsModeMismatch,
+  virtualServiceUnreachableRules,
+  authorizationPolicyWorkloads,
+  servicePortNames,
 ];
 
 /** Every analyzer (or those in `opts.only`) over one snapshot. */

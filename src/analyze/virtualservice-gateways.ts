@@ -1,6 +1,6 @@
 // Istio's virtualservice.GatewayAnalyzer: every gateway a VirtualService names must exist (IST0101),
-// and the VirtualService's hosts must be among that gateway's hosts (IST0132). Unlike Istio, IST0132 is
-// only reported for gateways that exist: for a missing one IST0101 already says what is wrong.
+// and the VirtualService's hosts must be among that gateway's hosts (IST0132). As in Istio, a missing
+// gateway has no hosts, so it gets both: IST0101 says it is missing, IST0132 what it would have to serve.
 import type { Diagnostic } from '../config/diagnostics.js';
 import { hostMatches, splitNamespacedHost } from '../config/hosts.js';
 import type { ConfigSnapshot } from '../config/types.js';
@@ -17,14 +17,11 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
       if (gwRef === 'mesh') return;
       const ref = shortOrFullName(ns, gwRef);
       const gw = snap.gateways.find((g) => g.metadata.namespace === ref.namespace && g.metadata.name === ref.name);
-      if (!gw) {
-        out.push(report(snap, vs, 'Error', 'IST0101', IST.referencedResourceNotFound('gateway', gwRef), `spec.gateways[${i}]`));
-        return;
-      }
+      if (!gw) out.push(report(snap, vs, 'Error', 'IST0101', IST.referencedResourceNotFound('gateway', gwRef), `spec.gateways[${i}]`));
       const gwHosts: string[] = [];
-      for (const s of gw.spec.servers) {
+      for (const s of gw?.spec.servers ?? []) {
         for (const h of s.hosts) {
-          const nh = splitNamespacedHost(h, gw.metadata.namespace);
+          const nh = splitNamespacedHost(h, ref.namespace);
           if (nh.namespace === '*' || nh.namespace === ns) gwHosts.push(nh.host);
         }
       }

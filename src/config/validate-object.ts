@@ -6,6 +6,7 @@ import { DiagnosticCodes, formatFieldPath, type Diagnostic } from './diagnostics
 import type { FieldLocator } from './positions.js';
 import { protocolFromPortName } from './protocol.js';
 import { KIND_SCHEMAS } from './schema/index.js';
+import { checkSemantics, type Report } from './validate/index.js';
 import { checkUnservedFields } from './unserved-fields.js';
 import type { ConfigObject } from './types.js';
 
@@ -162,144 +163,7 @@ function issueMessage(issue: z.core.$ZodIssue, value: unknown, path: readonly Se
   }
 }
 
-type Report = (level: Diagnostic['level'], code: string, path: readonly Seg[], message: string, key?: boolean) => void;
-
-const E = DiagnosticCodes.SchemaValidationError;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/** Istio's and Kubernetes' rules that span fields (pkg/config/validation). */
-function checkSemantics(o: Record<string, unknown>, report: Report): void {
-  const spec = (o.spec ?? {}) as Record<string, unknown>;
-  switch (o.kind) {
-    case 'ServiceEntry': {
-      const ports = (spec.ports ?? []) as { number: number; name?: string }[];
-      const names = new Map<string, number>();
-      const numbers = new Map<number, number>();
-      ports.forEach((p, i) => {
-        if (p.name === undefined) report('Error', E, ['spec', 'ports', i, 'name'], 'required field "name" is missing (expected string)');
-        else if (!PORT_NAME.test(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `invalid port name "${p.name}": expected a lower-case RFC 1123 label`);
-        else if (names.has(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
-        else names.set(p.name, i);
-        if (numbers.has(p.number)) report('Error', E, ['spec', 'ports', i, 'number'], `port number ${p.number} is already used by spec.ports[${numbers.get(p.number)}]`);
-        else numbers.set(p.number, i);
-      });
-      const endpoints = (spec.endpoints ?? []) as { address?: string; ports?: Record<string, number> }[];
-      if (spec.workloadSelector && endpoints.length > 0) report('Error', E, ['spec', 'workloadSelector'], 'only one of workloadSelector or endpoints can be set');
-      endpoints.forEach((ep, i) => {
-        for (const pn of Object.keys(ep.ports ?? {})) {
-          if (!names.has(pn)) report('Error', E, ['spec', 'endpoints', i, 'ports', pn], `endpoint port "${pn}" names no port of the ServiceEntry (ports: ${[...names.keys()].join(', ') || 'none'})`, true);
-        }
-      });
-      if (spec.resolution === 'NONE' || spec.resolution === undefined) {
-        endpoints.forEach((ep, i) => {
-          if (ep.address !== undefined && !isIpAddress(ep.address) && !ep.address.startsWith('unix://'))
-            report('Error', E, ['spec', 'endpoints', i, 'address'], `endpoint address "${ep.address}" is not an IP address; resolution NONE needs IP endpoints (use resolution: DNS for host names)`);
-        });
-      }
-      if (spec.resolution === 'STATIC') {
-        endpoints.forEach((ep, i) => {
-          if (ep.address !== undefined && !isIpAddress(ep.address) && !ep.address.startsWith('unix://'))
-            report('Error', E, ['spec', 'endpoints', i, 'address'], `endpoint address "${ep.address}" is not an IP address, as resolution STATIC requires`);
-        });
-      }
-      break;
-    }
-    case 'VirtualService': {
-      const hosts = spec.hosts as string[] | undefined;
-      if (!hosts || hosts.length === 0) report('Error', E, ['spec', 'hosts'], 'a VirtualService must have at least one host');
-      if (!spec.http && !spec.tcp && !spec.tls) report('Error', E, ['spec'], 'http, tcp or tls must be provided in a VirtualService');
-      for (const kind of ['tcp', 'tls'] as const) {
-        const routes = (spec[kind] ?? []) as { route?: unknown[] }[];
-        routes.forEach((r, i) => {
-          if (!r.route || r.route.length === 0) report('Error', E, ['spec', kind, i, 'route'], `a ${kind} route must have at least one destination`);
-        });
-      }
-      break;
-    }
-    case 'DestinationRule': {
-      const subsets = (spec.subsets ?? []) as { name: string; trafficPolicy?: Record<string, unknown> }[];
-      const seen = new Map<string, number>();
-      subsets.forEach((s, i) => {
-        if (seen.has(s.name)) report('Error', E, ['spec', 'subsets', i, 'name'], `subset "${s.name}" is already defined by spec.subsets[${seen.get(s.name)}]`);
-        else seen.set(s.name, i);
-        checkTrafficPolicy(s.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy'], report);
-      });
-      checkTrafficPolicy(spec.trafficPolicy as Record<string, unknown> | undefined, ['spec', 'trafficPolicy'], report);
-      break;
-    }
-    case 'Gateway': {
-      const servers = (spec.servers ?? []) as { port: { number: number; protocol: string; name: string }; tls?: Record<string, unknown>; hosts: string[] }[];
-      const names = new Map<string, number>();
-      servers.forEach((s, i) => {
-        const proto = s.port.protocol.toUpperCase();
-        if ((proto === 'HTTPS' || proto === 'TLS') && !s.tls) report('Error', E, ['spec', 'servers', i, 'tls'], `a server with protocol ${proto} must have tls settings`);
-        if (names.has(s.port.name)) report('Error', E, ['spec', 'servers', i, 'port', 'name'], `port name "${s.port.name}" is already used by spec.servers[${names.get(s.port.name)}]`);
-        else names.set(s.port.name, i);
-        const tls = s.tls;
-        if (tls) {
-          const mode = tls.mode ?? 'SIMPLE';
-          const hasCred = typeof tls.credentialName === 'string' || Array.isArray(tls.credentialNames) || Array.isArray(tls.tlsCertificates);
-          if ((mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !hasCred && !tls.httpsRedirect) {
-            if (!tls.serverCertificate) report('Error', E, ['spec', 'servers', i, 'tls'], `${String(mode)} TLS requires a server certificate: set credentialName, or serverCertificate and privateKey`);
-            else if (!tls.privateKey) report('Error', E, ['spec', 'servers', i, 'tls', 'privateKey'], `${String(mode)} TLS requires a private key`);
-            if ((mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && tls.serverCertificate && !tls.caCertificates) report('Error', E, ['spec', 'servers', i, 'tls', 'caCertificates'], `${String(mode)} TLS requires caCertificates to verify clients`);
-          }
-        }
-        s.hosts.forEach((h, j) => {
-          const slash = h.indexOf('/');
-          if (slash >= 0 && h.indexOf('/', slash + 1) >= 0) report('Error', E, ['spec', 'servers', i, 'hosts', j], `host "${h}" must be "namespace/host" with at most one "/"`);
-        });
-      });
-      break;
-    }
-    case 'Service': {
-      const ports = (spec.ports ?? []) as { name?: string; port: number; protocol?: string }[];
-      const names = new Map<string, number>();
-      ports.forEach((p, i) => {
-        if (ports.length > 1 && !p.name) report('Error', E, ['spec', 'ports', i, 'name'], 'a Service with more than one port must name every port');
-        if (p.name) {
-          if (!PORT_NAME.test(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `invalid port name "${p.name}": expected a lower-case RFC 1123 label`);
-          else if (names.has(p.name)) report('Error', E, ['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
-          else names.set(p.name, i);
-        }
-      });
-      break;
-    }
-    case 'Secret': {
-      const data = (o.data ?? {}) as Record<string, string>;
-      for (const [k, v] of Object.entries(data)) {
-        const clean = v.replace(/[\r\n]/g, '');
-        if (clean.length % 4 !== 0) report('Error', E, ['data', k], `expected base64 data (length a multiple of 4), found ${clean.length} characters`);
-      }
-      break;
-    }
-    default:
-      break;
-  }
-}
-
-function checkTrafficPolicy(tp: Record<string, unknown> | undefined, path: Seg[], report: Report): void {
-  if (!tp) return;
-  const check = (tls: Record<string, unknown> | undefined, p: Seg[]): void => {
-    if (!tls || tls.mode !== 'MUTUAL' || typeof tls.credentialName === 'string') return;
-    if (!tls.clientCertificate) report('Error', E, [...p, 'clientCertificate'], 'MUTUAL TLS requires a client certificate: set credentialName, or clientCertificate and privateKey');
-    if (!tls.privateKey) report('Error', E, [...p, 'privateKey'], 'MUTUAL TLS requires a private key: set credentialName, or clientCertificate and privateKey');
-  };
-  check(tp.tls as Record<string, unknown> | undefined, [...path, 'tls']);
-  const pls = (tp.portLevelSettings ?? []) as { port?: { number?: number }; tls?: Record<string, unknown> }[];
-  const seen = new Map<number, number>();
-  pls.forEach((p, i) => {
-    if (p.port?.number === undefined) report('Error', E, [...path, 'portLevelSettings', i, 'port'], 'port-level settings must name a port number');
-    else if (seen.has(p.port.number)) report('Error', E, [...path, 'portLevelSettings', i, 'port', 'number'], `port ${p.port.number} already has settings in portLevelSettings[${seen.get(p.port.number)}]`);
-    else seen.set(p.port.number, i);
-    check(p.tls, [...path, 'portLevelSettings', i, 'tls']);
-  });
-}
-
-export function isIpAddress(s: string): boolean {
-  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s)) return s.split('.').every((x) => Number(x) <= 255);
-  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
-}
+export { isIpAddress } from './validate/index.js';
 
 /** Istio's and Kubernetes' defaults, so that downstream code never has to guess. */
 function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {

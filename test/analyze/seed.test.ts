@@ -1,5 +1,5 @@
 // The scenario's done-when: the seed's folders validate; analyze on cluster A without the egress
-// Gateway reports it missing (IST0101), and stops once examples/ adds it; the egress Service needs the
+// Gateway reports it missing (IST0101, and IST0132 for its hosts, as Istio), and stops once examples/ adds it; the egress Service needs the
 // 15443 patch (IST0162) and the example has it.
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
@@ -28,6 +28,8 @@ test('the seed client cluster: gateway istio-egressgateway-mysql is not found', 
     `${dir}/destination-rule-originate-mtls.yaml:14:8: Warning [IST0129] (DestinationRule default/originate-mtls-for-mysql) spec.trafficPolicy.portLevelSettings[0].tls.mode: DestinationRule originate-mtls-for-mysql in namespace default has TLS mode set to MUTUAL but no caCertificates are set to validate server identity for host: mysql.fqdn.example at port number:13306`,
     `${dir}/service-entry.yaml:10:6: Warning [IST0134] (ServiceEntry default/mysql-external) spec.ports[0]: ServiceEntry addresses are required for this protocol.`,
     `${dir}/virtual-service.yaml:9:6: Error [IST0101] (VirtualService default/direct-mysql-through-egress-gateway) spec.gateways[0]: Referenced gateway not found: "istio-egressgateway-mysql"`,
+    // Istio reports a missing gateway's hosts too (virtualservice/gateways.go checks hosts after existence).
+    `${dir}/virtual-service.yaml:9:6: Warning [IST0132] (VirtualService default/direct-mysql-through-egress-gateway) spec.gateways[0]: one or more host [mysql.fqdn.example] defined in VirtualService default/direct-mysql-through-egress-gateway not found in Gateway default/istio-egressgateway-mysql.`,
   ]);
 });
 

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import { isSuppressed, parseSuppression, resourceName } from '../../src/analyze/message-filter.js';
 import { meshgateCli, writeFile } from './cli-helpers.js';
 
-// Two namespaces: shop has an Error (IST0101, unknown gateway) and a Warning (MG0012, http routes);
-// bank has a Warning (MG0101, a DestinationRule for no host).
+// Two namespaces: shop has an Error (IST0101, unknown gateway), a Warning (MG0012, http routes)
+// and a Warning for the gateway's hosts (IST0132); bank has a Warning (IST0174, a DestinationRule for no host).
 const CONFIG = [
   'apiVersion: networking.istio.io/v1',
   'kind: VirtualService',
@@ -50,7 +50,7 @@ test('without flags every namespace is reported and an Error exits 79', async (t
   const f = fixture(t);
   const r = await meshgateCli(['analyze', '-f', f]);
   assert.equal(r.code, 79, r.stderr);
-  assert.deepEqual(codes(r.stdout), ['IST0101 shop/web', 'MG0012 shop/web', 'MG0101 bank/ledger']);
+  assert.deepEqual(codes(r.stdout), ['IST0101 shop/web', 'IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger']);
 });
 
 test('--output-threshold hides lower levels but an Error still sets the exit code; a bad level fails clearly', async (t) => {
@@ -59,7 +59,7 @@ test('--output-threshold hides lower levels but an Error still sets the exit cod
   assert.equal(errorsOnly.code, 79);
   assert.deepEqual(codes(errorsOnly.stdout), ['IST0101 shop/web']);
   const warning = await meshgateCli(['analyze', '-f', f, '--output-threshold', 'warning']);
-  assert.deepEqual(codes(warning.stdout), ['IST0101 shop/web', 'MG0012 shop/web', 'MG0101 bank/ledger'], 'levels are case-insensitive, as istioctl');
+  assert.deepEqual(codes(warning.stdout), ['IST0101 shop/web', 'IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger'], 'levels are case-insensitive, as istioctl');
   const bad = await meshgateCli(['analyze', '-f', f, '--output-threshold', 'Severe']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /\[E_CLI_USAGE\] --output-threshold "Severe" is not a level: use one of Info, Warning, Error/);
@@ -70,9 +70,9 @@ test('--suppress takes istioctl\'s CODE=Kind name.namespace, repeatable, with "*
   const f = fixture(t);
   const one = await meshgateCli(['analyze', '-f', f, '--suppress', 'IST0101=VirtualService web.shop']);
   assert.equal(one.code, 0, 'the only Error is suppressed');
-  assert.deepEqual(codes(one.stdout), ['MG0012 shop/web', 'MG0101 bank/ledger']);
-  const wild = await meshgateCli(['analyze', '-f', f, '-S', 'MG*=* *.shop', '--suppress', 'MG0101=DestinationRule ledger.*']);
-  assert.deepEqual(codes(wild.stdout), ['IST0101 shop/web']);
+  assert.deepEqual(codes(one.stdout), ['IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger']);
+  const wild = await meshgateCli(['analyze', '-f', f, '-S', 'MG*=* *.shop', '--suppress', 'IST0174=DestinationRule ledger.*']);
+  assert.deepEqual(codes(wild.stdout), ['IST0101 shop/web', 'IST0132 shop/web']);
   const other = await meshgateCli(['analyze', '-f', f, '--suppress', 'IST0101=VirtualService web.bank']);
   assert.equal(other.code, 79, 'a suppression for another namespace suppresses nothing');
   for (const bad of ['IST0101', 'IST0101=web.shop', '=VirtualService web.shop']) {
@@ -89,13 +89,13 @@ test('-n reports one namespace; -A reports all and overrides -n', async (t) => {
   const f = fixture(t);
   const bank = await meshgateCli(['analyze', '-f', f, '-n', 'bank']);
   assert.equal(bank.code, 0, 'the Error is in shop, not reported for bank');
-  assert.deepEqual(codes(bank.stdout), ['MG0101 bank/ledger']);
+  assert.deepEqual(codes(bank.stdout), ['IST0174 bank/ledger']);
   const empty = await meshgateCli(['analyze', '-f', f, '--namespace', 'payments']);
   assert.equal(empty.code, 0);
   assert.match(empty.stdout, /✔ No validation issues found when analyzing .* \(namespace: payments\)\./);
   const all = await meshgateCli(['analyze', '-f', f, '-n', 'bank', '-A']);
   assert.equal(all.code, 79);
-  assert.deepEqual(codes(all.stdout), ['IST0101 shop/web', 'MG0012 shop/web', 'MG0101 bank/ledger']);
+  assert.deepEqual(codes(all.stdout), ['IST0101 shop/web', 'IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger']);
 });
 
 test('-L lists every analyzer with what it checks, without needing files', async () => {
@@ -103,7 +103,7 @@ test('-L lists every analyzer with what it checks, without needing files', async
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Available analyzers:\n/);
   assert.match(r.stdout, /\t\* virtualservice\.GatewayAnalyzer: each gateway a VirtualService names exists/);
-  assert.equal(r.stdout.trim().split('\n').length, 13, 'a header and twelve analyzers');
+  assert.equal(r.stdout.trim().split('\n').length, 15, 'a header and fourteen analyzers');
   assert.deepEqual(await meshgateCli(['analyze', '--list-analyzers']), r);
 });
 

@@ -99,7 +99,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1alpha3\nkind: ServiceEntry\nmetadata:\n  name: se\nspec:\n  hosts: [db.example]\n  ports:\n  - {number: 3306, name: tcp, protocol: TCP}\n  - {number: 3307, name: tcp, protocol: TCP}\n",
     objects: 0,
     expect: [
-      "x.yaml:9:26: Error [IST0106] (ServiceEntry default/se) spec.ports[1].name: port name \"tcp\" is already used by spec.ports[0]",
+      "x.yaml:9:26: Error [IST0106] (ServiceEntry default/se) spec.ports[1].name: service entry port name \"tcp\" already defined (spec.ports[0])",
     ],
   },
   {
@@ -107,7 +107,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1alpha3\nkind: ServiceEntry\nmetadata:\n  name: se\nspec:\n  hosts: [db.example]\n  resolution: DNS\n  ports:\n  - {number: 3306, name: tcp, protocol: TCP}\n  endpoints:\n  - address: db.example\n    ports:\n      tls: 13306\n",
     objects: 0,
     expect: [
-      "x.yaml:13:7: Error [IST0106] (ServiceEntry default/se) spec.endpoints[0].ports.tls: endpoint port \"tls\" names no port of the ServiceEntry (ports: tcp)",
+      "x.yaml:13:7: Error [IST0106] (ServiceEntry default/se) spec.endpoints[0].ports.tls: endpoint port 13306 is not defined by the service entry: no port is named \"tls\" (ports: tcp)",
     ],
   },
   {
@@ -131,7 +131,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: vs\nspec:\n  hosts: [db.example]\n",
     objects: 0,
     expect: [
-      "x.yaml:6:3: Error [IST0106] (VirtualService default/vs) spec: http, tcp or tls must be provided in a VirtualService",
+      "x.yaml:6:3: Error [IST0106] (VirtualService default/vs) spec: http, tcp or tls must be provided in virtual service",
     ],
   },
   {
@@ -187,7 +187,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: dr\nspec:\n  host: db.example\n  subsets:\n  - name: v1\n  - name: v1\n",
     objects: 0,
     expect: [
-      "x.yaml:9:11: Error [IST0106] (DestinationRule default/dr) spec.subsets[1].name: subset \"v1\" is already defined by spec.subsets[0]",
+      "x.yaml:9:11: Error [IST0106] (DestinationRule default/dr) spec.subsets[1].name: duplicate subset names: v1",
     ],
   },
   {
@@ -195,8 +195,8 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: dr\nspec:\n  host: db.example\n  trafficPolicy:\n    tls:\n      mode: MUTUAL\n",
     objects: 0,
     expect: [
-      "x.yaml:8:5: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.tls.clientCertificate: MUTUAL TLS requires a client certificate: set credentialName, or clientCertificate and privateKey",
-      "x.yaml:8:5: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.tls.privateKey: MUTUAL TLS requires a private key: set credentialName, or clientCertificate and privateKey",
+      "x.yaml:8:5: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.tls.clientCertificate: client certificate required for mutual tls: set credentialName, or clientCertificate and privateKey",
+      "x.yaml:8:5: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.tls.privateKey: private key required for mutual tls: set credentialName, or clientCertificate and privateKey",
     ],
   },
   {
@@ -204,7 +204,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: dr\nspec:\n  host: db.example\n  trafficPolicy:\n    portLevelSettings:\n    - tls:\n        mode: ISTIO_MUTUAL\n",
     objects: 0,
     expect: [
-      "x.yaml:9:7: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.portLevelSettings[0].port: port-level settings must name a port number",
+      "x.yaml:9:7: Error [IST0106] (DestinationRule default/dr) spec.trafficPolicy.portLevelSettings[0]: portTrafficPolicy must have valid port",
     ],
   },
   {
@@ -220,7 +220,7 @@ const cases: Case[] = [
     text: "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: [\"*\"]\n",
     objects: 0,
     expect: [
-      "x.yaml:8:5: Error [IST0106] (Gateway default/gw) spec.servers[0].tls: a server with protocol TLS must have tls settings",
+      "x.yaml:8:5: Error [IST0106] (Gateway default/gw) spec.servers[0].tls: server must have TLS settings for HTTPS/TLS protocols",
     ],
   },
   {
