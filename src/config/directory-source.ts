@@ -76,8 +76,8 @@ export class DirectorySource {
    * 'change' event (someone writing the file in place) withdraws the trust.
    */
   private readonly renamedIn = new Map<string, RenamedIn>();
-  /** Set while one batch of watcher events is being delivered, when a 'rename' named something now gone. */
-  private vanishedInBatch = false;
+  /** The path the previous event of this batch named, if it was a 'rename' of something now gone that was not a loaded config file. */
+  private vanished: string | undefined;
   private batchEnd: NodeJS.Immediate | undefined;
   /** performance.now() of the first event not yet followed by a store update. */
   private firstEventAt: number | undefined;
@@ -144,26 +144,34 @@ export class DirectorySource {
   }
 
   /**
-   * Tells a rename into place from a write in place. libuv delivers the events of one inotify read one after
-   * another before anything else runs, and a rename's two events are queued together by the kernel; the
-   * batch ends at the next check phase (setImmediate). If the pair were ever split across two reads the
-   * file is simply not trusted and waits for the stability window, as before.
+   * Tells a rename into place from a write in place. The kernel queues a rename's two events back to back
+   * (the old name, then the new one, in this folder), and libuv delivers the events of one read one after
+   * another before anything else runs; the batch ends at the next check phase (setImmediate). Trusted: a
+   * config file that appears right after another name in its folder vanished, that name not being the file
+   * itself (an editor moving the original aside and writing a new one in place) nor a loaded config file
+   * (a deletion). If the pair were ever split across two reads the file is not trusted and waits for the
+   * stability window, as before. Left open: a temporary file deleted and, within the same batch, a
+   * new config file created in place right after it — which no writer that takes care does.
    */
   private noteRename(file: string, event: string, name: string): void {
+    const previous = this.vanished;
+    this.vanished = undefined;
     if (event !== 'rename') {
       this.renamedIn.delete(file); // written in place after all: the stability window applies
       return;
     }
     const st = statSync(file, { throwIfNoEntry: false });
     if (!st) {
-      this.vanishedInBatch = true;
+      if (this.loaded.has(file)) return;
+      this.vanished = file;
       this.batchEnd ??= setImmediate(() => {
         this.batchEnd = undefined;
-        this.vanishedInBatch = false;
+        this.vanished = undefined;
       });
       return;
     }
-    if (this.vanishedInBatch && st.isFile() && isConfigFileName(name)) this.renamedIn.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
+    const pair = previous !== undefined && previous !== file && path.dirname(previous) === path.dirname(file);
+    if (pair && st.isFile() && isConfigFileName(name)) this.renamedIn.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
     else this.renamedIn.delete(file);
   }
 

@@ -121,4 +121,9 @@ test('a file renamed into place is read without waiting for the stability window
   await writeFile(path.join(dir, 'c.yaml'), sa('c', 'v2-written-in-place'));
   await new Promise((r) => setTimeout(r, 500));
   assert.ok(names().includes('c:v1'), 'the in-place rewrite of a renamed file still waits for the window');
+  // An editor's save: the original moved aside, a new file written in place under the same name.
+  await rename(path.join(dir, 'a.yaml'), path.join(dir, 'a.yaml~'));
+  await writeFile(path.join(dir, 'a.yaml'), sa('a', 'v3-editor'));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(!names().includes('a:v3-editor'), 'a file written in place where the original was moved aside waits for the window');
 });
