@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { upLab, type LabProxyInfo, type RunningLab } from '../src/lab/lab.js';
 import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type BenchLeaf } from './certs.js';
-import { presentedSerial, type TlsProbe } from './loads/rotation.js';
+import { presentedSerial, type RotationHook, type TlsProbe } from './loads/rotation.js';
 import { runChurn } from './loads/churn.js';
 import { packageRoot } from '../src/capture/repo-root.js';
 
@@ -40,7 +40,7 @@ export interface MeshgateChain {
   proxies: { name: string; pid: number }[];
   lab: RunningLab;
   /** Rotation of the ingress gateway's R-signed credential (a new Secret in cluster B's config folder). */
-  rotation: { probe: TlsProbe; rotate(): Promise<string> };
+  rotation: RotationHook;
   stop(): Promise<void>;
 }
 
@@ -204,10 +204,9 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
       lab,
       rotation: {
         probe,
-        async rotate(): Promise<string> {
+        async prepare() {
           const leaf = await issueIngressServerCredential(certs.root);
-          await writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem);
-          return leaf.serialHex;
+          return { serial: leaf.serialHex, replace: () => writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem) };
         },
       },
       stop: down,

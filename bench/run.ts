@@ -11,7 +11,7 @@ import { startHaproxyChain, type HaproxyChain } from './haproxy-chain.js';
 import { openIdleConnections } from './loads/idle.js';
 import { runIperf } from './loads/iperf.js';
 import { runChurn } from './loads/churn.js';
-import { measureRotation, type TlsProbe } from './loads/rotation.js';
+import { measureRotation, type RotationHook } from './loads/rotation.js';
 import { prepareSysbench, runSysbench, type MySqlTarget } from './loads/sysbench.js';
 import { describeMachine } from './machine.js';
 import { repoRoot, startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
@@ -27,7 +27,7 @@ interface ChainUnderTest {
   target: { host: string; port: number };
   /** The four proxies' pids (none for direct). */
   pids: number[];
-  rotation?: { probe: TlsProbe; rotate(): Promise<string> };
+  rotation?: RotationHook;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -111,7 +111,7 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
         if (c.loads.includes('rotation') && chain.kind !== 'direct') {
           await run.attempt(`rotation ${chain.kind}`, async () => {
             if (!chain.rotation) throw new Error(`no rotation hook for the ${chain.kind} chain`);
-            const res = await measureRotation({ probe: chain.rotation.probe, query: target, rotate: chain.rotation.rotate });
+            const res = await measureRotation({ probe: chain.rotation.probe, query: target, prepare: () => chain.rotation!.prepare() });
             log(`rotation ${chain.kind}: ${res.rotationMs.toFixed(0)} ms, ${res.failedQueries}/${res.queries} queries failed`);
             if (!Number.isFinite(res.rotationMs)) throw new Error(`the new credential was not presented within 30 s (${res.failedQueries}/${res.queries} queries failed)`);
             await run.add(chain.kind, r, 'rotation', { rotation_ms: res.rotationMs, rotation_failed_queries: res.failedQueries }, res);
@@ -204,10 +204,9 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
     pids: chain.proxies.map((p) => p.pid),
     rotation: {
       probe: { ...chain.ingressTarget, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem },
-      async rotate(): Promise<string> {
+      async prepare() {
         const leaf = await issueIngressServerCredential(certs.root);
-        await chain.writeIngressCredential(leaf);
-        return leaf.serialHex;
+        return { serial: leaf.serialHex, replace: () => chain.writeIngressCredential(leaf) };
       },
     },
   };

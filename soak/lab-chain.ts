@@ -88,10 +88,9 @@ async function startChain(certs: BenchCertificates, log: (line: string) => void)
       lab,
       rotation: {
         probe,
-        async rotate(): Promise<string> {
+        async prepare() {
           const leaf = await issueIngressServerCredential(certs.root);
-          await writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem);
-          return leaf.serialHex;
+          return { serial: leaf.serialHex, replace: () => writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem) };
         },
       },
       stop,

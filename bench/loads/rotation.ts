@@ -49,7 +49,7 @@ export function presentedSerial(p: TlsProbe, timeoutMs = 5000): Promise<string> 
 }
 
 export interface RotationResult {
-  /** ms from the credential file being replaced to the first handshake presenting the new serial; NaN if never. */
+  /** ms from the credential file being replaced (the write of an issued credential starts) to the first handshake presenting the new serial; NaN if never. */
   rotationMs: number;
   queries: number;
   failedQueries: number;
@@ -76,11 +76,22 @@ async function queryOnce(t: QueryTarget): Promise<boolean> {
   }
 }
 
+/** A new credential issued but not yet in place: `replace()` puts it on disk, the moment measured from. */
+export interface PreparedCredential {
+  serial: string;
+  replace(): Promise<void>;
+}
+
+/** A chain's rotation hook. Issuing the credential (key generation, signing) is the operator's work, done before the clock starts. */
+export interface RotationHook {
+  probe: TlsProbe;
+  prepare(): Promise<PreparedCredential>;
+}
+
 export async function measureRotation(opts: {
   probe: TlsProbe;
   query: QueryTarget;
-  /** Replaces the credential on disk and returns the new serial. */
-  rotate: () => Promise<string>;
+  prepare: RotationHook['prepare'];
   timeoutMs?: number;
   /** Queries keep running this long after the new serial is seen. */
   settleMs?: number;
@@ -95,9 +106,11 @@ export async function measureRotation(opts: {
     }
   })();
   try {
+    const next = await opts.prepare();
+    const newSerial = next.serial;
     await new Promise((r) => setTimeout(r, 500));
     const t0 = performance.now();
-    const newSerial = await opts.rotate();
+    await next.replace();
     const deadline = t0 + (opts.timeoutMs ?? 30_000);
     let rotationMs = Number.NaN;
     while (performance.now() < deadline) {

@@ -108,7 +108,9 @@ export async function gatewayCredentialExpires(report: SoakReport, chain: SoakCh
     await after.closeAll();
     if (r.opened > 0) findings.push(`after expiry ${r.opened}/5 connections still went through (not fail-closed)`);
     // Restore a valid credential.
-    const serial = await chain.chain.rotation.rotate();
+    const next = await chain.chain.rotation.prepare();
+    await next.replace();
+    const serial = next.serial;
     const back = Date.now() + 30_000;
     let ok = 0;
     while (Date.now() < back) {

@@ -5,7 +5,9 @@
 // apart), so a half-written file is never taken for the new version. The first look follows the event at
 // once; only the second waits. An event naming a config file looks at that file alone; anything else
 // (a folder, a kustomization, a Kubernetes `..data` swap, the periodic rescan) walks the whole tree.
-import { watch, type FSWatcher } from 'node:fs';
+// A file renamed into place (write a temporary name, then rename: the lab, kubectl-style tools, editors)
+// is complete the moment it appears, so it is read at once: see `renamedIn`.
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DiagnosticCodes, type Diagnostic } from './diagnostics.js';
@@ -21,17 +23,30 @@ export interface DirectorySourceOptions {
   debounceMs?: number;
   /** Period of the fallback rescan; 2 s by default. */
   rescanMs?: number;
+  /** Called after each update the store took: ms from the first file event behind it (undefined: the periodic rescan). */
+  onApplied?: (sinceEventMs: number | undefined) => void;
 }
 
 interface Seen {
   mtimeMs: number;
   size: number;
+  /** The inode: a file renamed over another is a different file even with the same size and mtime. */
+  ino?: number;
+}
+
+function sameFile(a: Seen, b: Seen): boolean {
+  return a.mtimeMs === b.mtimeMs && a.size === b.size && (a.ino === undefined || b.ino === undefined || a.ino === b.ino);
 }
 
 /** One file's new content (undefined: removed) for the store. */
 interface FileChange {
   sourceId: string;
   result: LoadResult | undefined;
+}
+
+/** A file renamed into place, as stat showed it when the rename's event arrived. */
+interface RenamedIn extends Seen {
+  ino: number;
 }
 
 interface PendingLook extends Seen {
@@ -54,6 +69,18 @@ export class DirectorySource {
   /** Other paths named by events: a full scan is due if one is a folder or held config files. */
   private readonly unknown = new Set<string>();
   private needFull = false;
+  /**
+   * Files whose event showed them renamed into place, not written in place: readable at once. inotify
+   * reports a rename as two events delivered together (the old name, now gone, then the new one); Node
+   * names both 'rename', like a file created in place, so the pair is what tells them apart. A later
+   * 'change' event (someone writing the file in place) withdraws the trust.
+   */
+  private readonly renamedIn = new Map<string, RenamedIn>();
+  /** The path the previous event of this batch named, if it was a 'rename' of something now gone that was not a loaded config file. */
+  private vanished: string | undefined;
+  private batchEnd: NodeJS.Immediate | undefined;
+  /** performance.now() of the first event not yet followed by a store update. */
+  private firstEventAt: number | undefined;
   private scanTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -77,6 +104,7 @@ export class DirectorySource {
     this.closed = true;
     if (this.scanTimer) clearTimeout(this.scanTimer);
     if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.batchEnd) clearImmediate(this.batchEnd);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.running;
@@ -106,11 +134,45 @@ export class DirectorySource {
     this.scanTimer.unref();
   }
 
-  private onEvent(dir: string, name: string | null): void {
+  private onEvent(dir: string, event: string, name: string | null): void {
+    this.firstEventAt ??= performance.now();
+    if (name) this.noteRename(path.join(dir, name), event, name);
     if (!name || name.startsWith('.') || isKustomizationFile(name)) return this.requestScan(0, true);
     const file = path.join(dir, name);
     (isConfigFileName(name) ? this.touched : this.unknown).add(file);
     this.requestScan(0, false);
+  }
+
+  /**
+   * Tells a rename into place from a write in place. The kernel queues a rename's two events back to back
+   * (the old name, then the new one, in this folder), and libuv delivers the events of one read one after
+   * another before anything else runs; the batch ends at the next check phase (setImmediate). Trusted: a
+   * config file that appears right after another name in its folder vanished, that name not being the file
+   * itself (an editor moving the original aside and writing a new one in place) nor a loaded config file
+   * (a deletion). If the pair were ever split across two reads the file is not trusted and waits for the
+   * stability window, as before. Left open: a temporary file deleted and, within the same batch, a
+   * new config file created in place right after it — which no writer that takes care does.
+   */
+  private noteRename(file: string, event: string, name: string): void {
+    const previous = this.vanished;
+    this.vanished = undefined;
+    if (event !== 'rename') {
+      this.renamedIn.delete(file); // written in place after all: the stability window applies
+      return;
+    }
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (!st) {
+      if (this.loaded.has(file)) return;
+      this.vanished = file;
+      this.batchEnd ??= setImmediate(() => {
+        this.batchEnd = undefined;
+        this.vanished = undefined;
+      });
+      return;
+    }
+    const pair = previous !== undefined && previous !== file && path.dirname(previous) === path.dirname(file);
+    if (pair && st.isFile() && isConfigFileName(name)) this.renamedIn.set(file, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
+    else this.renamedIn.delete(file);
   }
 
   private async tick(): Promise<void> {
@@ -144,8 +206,14 @@ export class DirectorySource {
    * may have (its first look in this state is recorded).
    */
   private stableIn(f: string, s: Seen, now: number): number {
+    const r = this.renamedIn.get(f);
+    if (r) {
+      this.renamedIn.delete(f);
+      // Still the very file that was renamed in (same inode, untouched since): complete, read it now.
+      if (r.ino === s.ino && sameFile(r, s)) return 0;
+    }
     const p = this.pending.get(f);
-    if (!p || p.mtimeMs !== s.mtimeMs || p.size !== s.size) {
+    if (!p || !sameFile(p, s)) {
       this.pending.set(f, { ...s, at: now });
       return this.debounceMs;
     }
@@ -178,6 +246,9 @@ export class DirectorySource {
   private applyChanges(changes: FileChange[], lookAgainIn: number): void {
     if (changes.length > 0) {
       for (const diags of this.opts.store.update(changes).values()) this.report(diags);
+      const since = this.firstEventAt === undefined ? undefined : performance.now() - this.firstEventAt;
+      this.firstEventAt = undefined;
+      this.opts.onApplied?.(since);
     }
     if (lookAgainIn === Number.POSITIVE_INFINITY) return;
     for (const f of this.pending.keys()) this.touched.add(f);
@@ -197,7 +268,7 @@ export class DirectorySource {
           this.requestScan(0, true); // a folder with a config file's name: the tree changed shape
           continue;
         }
-        s = { mtimeMs: st.mtimeMs, size: st.size };
+        s = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
       } catch {
         // Gone: removed below if it was loaded.
       }
@@ -207,7 +278,7 @@ export class DirectorySource {
         continue;
       }
       const old = this.loaded.get(f);
-      if (old && old.mtimeMs === s.mtimeMs && old.size === s.size) {
+      if (old && sameFile(old, s)) {
         this.pending.delete(f);
         continue;
       }
@@ -223,7 +294,7 @@ export class DirectorySource {
   private watchDir(dir: string): void {
     if (this.watchers.has(dir) || this.closed) return;
     try {
-      const w = watch(dir, { persistent: false }, (_event, name) => this.onEvent(dir, name));
+      const w = watch(dir, { persistent: false }, (event, name) => this.onEvent(dir, event, name));
       w.on('error', () => {
         // The folder went away or cannot be watched; the periodic rescan still covers it.
         w.close();
@@ -273,7 +344,7 @@ export class DirectorySource {
         const i = next++;
         try {
           const st = await stat(files[i] as string);
-          looked[i] = { mtimeMs: st.mtimeMs, size: st.size };
+          looked[i] = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
         } catch {
           // Deleted between listing and stat: treated as deleted below.
         }
@@ -293,7 +364,7 @@ export class DirectorySource {
       kustomizations.set(path.dirname(f), f);
       newK.set(f, s);
       const old = this.kustomizationSeen.get(f);
-      if (!old || old.mtimeMs !== s.mtimeMs || old.size !== s.size) dirtyDirs.add(path.dirname(f));
+      if (!old || !sameFile(old, s)) dirtyDirs.add(path.dirname(f));
     }
     for (const f of this.kustomizationSeen.keys()) if (!newK.has(f)) dirtyDirs.add(path.dirname(f));
     this.kustomizationSeen = newK;
@@ -306,7 +377,7 @@ export class DirectorySource {
     for (const [f, s] of stats) {
       if (isKustomizationFile(f)) continue;
       const old = this.loaded.get(f);
-      const changed = !old || old.mtimeMs !== s.mtimeMs || old.size !== s.size;
+      const changed = !old || !sameFile(old, s);
       if (!changed && !dirtyDirs.has(path.dirname(f))) continue;
       // At start every file is read as it is; later a changed one only once stable (a file unchanged
       // whose kustomization changed is read again at once).

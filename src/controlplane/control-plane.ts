@@ -161,7 +161,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(store.subscribe((snap, changed) => {
       metrics.configVersion.set(snap.version);
       log.info('config changed', { version: snap.version, changed: [...changed].slice(0, 20), changedCount: changed.size });
-      pusher.configChanged();
+      pusher.configChanged(changed);
     }));
 
     const publicKeys = opts.tokenPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));
@@ -235,6 +235,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const source = new DirectorySource({
       dir: opts.configDir,
       store,
+      onApplied: (sinceEventMs) => {
+        if (sinceEventMs !== undefined) metrics.configReadDelay.observe(sinceEventMs / 1000);
+      },
       onDiagnostics: (diags) => {
         for (const d of diags) {
           metrics.configDiagnostics.inc({ level: d.level });

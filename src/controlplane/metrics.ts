@@ -1,7 +1,7 @@
 // The control plane's Prometheus metrics, under istiod's names where istiod has one (pilot_xds,
 // pilot_xds_pushes, pilot_total_xds_rejects, pilot_xds_cds_reject, ...), meshgate_* otherwise.
 // One registry per control plane: no global state, so tests can run several.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TypeUrl } from '../xds/envoy-types.js';
 import { NameTableTypeUrl } from '../xds/name-table.js';
 
@@ -28,6 +28,9 @@ export class ControlPlaneMetrics {
   readonly configDiagnostics = new Counter({ name: 'meshgate_config_diagnostics_total', help: 'Diagnostics reported while loading configuration, by level; on an Error the last valid version of the object stays in force.', labelNames: ['level'], registers: [this.registry] });
   readonly configVersion = new Gauge({ name: 'meshgate_config_version', help: 'Version of the configuration snapshot in force.', registers: [this.registry] });
   readonly snapshotRejects = new Counter({ name: 'meshgate_xds_snapshot_rejects_total', help: 'Per-proxy snapshots refused as inconsistent or invalid; the previous one stays served.', registers: [this.registry] });
+  /** Istio's buckets (seconds). `push`: 'credential' for the immediate push of a Secret change, 'full' for the debounced one. */
+  readonly convergence = new Histogram({ name: 'pilot_proxy_convergence_time', help: 'Delay in seconds between a config change and a proxy being given the resulting configuration.', labelNames: ['push'], buckets: [0.1, 0.5, 1, 3, 5, 10, 20, 30], registers: [this.registry] });
+  readonly configReadDelay = new Histogram({ name: 'meshgate_config_read_delay_seconds', help: 'Delay in seconds from a change in the config folder being noticed to the config store holding it.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly generateErrors = new Counter({ name: 'pilot_total_xds_internal_errors', help: 'Total number of internal XDS errors in pilot.', registers: [this.registry] });
 
   constructor() {

@@ -5,6 +5,11 @@
 // whose generated resources did not change gets no new version. Proxies of the same shape (the model's
 // proxyShapeKey: role, namespace, labels, ...) share one generated snapshot per config version, so a
 // fleet of identical sidecars costs one generation, one consistency check and one encoding.
+// A change made of Secrets alone (a gateway credential rotated) is first pushed at once to the gateways
+// that hold one of those credentials — as istiod's SDS push goes only to the proxies watching the secret —
+// and then the debounced push follows as for any change, so nothing else can be missed (a gateway that
+// was waiting for a credential that did not exist yet gets it there). A burst of Secret changes gets one
+// immediate push per debounce window, then waits for the debounce.
 // State is per stream (the ADS server's connection id, which is also the snapshot's key in the cache),
 // as istiod keeps one Proxy per connection: a proxy that reconnects with new labels while its old
 // stream lingers gets config for the new labels, and the old stream keeps its own until it closes.
@@ -12,6 +17,8 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { generateProxyResources, proxyShapeKey } from '../model/generate.js';
 import type { ModelOptions } from '../model/gateway-identity.js';
 import { buildNameTable } from '../model/name-table.js';
+import { sdsNamesOfSecret } from '../model/secrets.js';
+import { TypeUrl } from '../xds/envoy-types.js';
 import type { ProxyNode } from '../xds/node.js';
 import { snapshotFromResources, type Snapshot, type SnapshotCache } from '../xds/snapshot-cache.js';
 import type { Logger } from '../xds/log.js';
@@ -25,6 +32,21 @@ export interface ProxyPusherOptions {
   debounceMs: number;
   /** The control plane's settings the model reads (which service accounts may hold gateway credentials). */
   model?: ModelOptions;
+  /** The clock (performance.now() by default). */
+  now?: () => number;
+}
+
+/** The SDS names the changed `Secret/<namespace>/<name>` keys can alter, by namespace; undefined if `changed` holds anything else. */
+function changedCredentials(changed: ReadonlySet<string>): Map<string, Set<string>> | undefined {
+  const out = new Map<string, Set<string>>();
+  for (const k of changed) {
+    const m = /^Secret\/([^/]+)\/(.+)$/.exec(k);
+    if (!m) return undefined;
+    const [, ns, name] = m as unknown as [string, string, string];
+    if (!out.has(ns)) out.set(ns, new Set());
+    for (const n of sdsNamesOfSecret(name)) out.get(ns)!.add(n);
+  }
+  return out.size > 0 ? out : undefined;
 }
 
 export class ProxyPusher {
@@ -35,8 +57,15 @@ export class ProxyPusher {
   /** Snapshots generated from `shapesOf`, by proxy shape; emptied when the config changes. */
   private shapes = new Map<string, Snapshot>();
   private shapesOf: ConfigSnapshot | undefined;
+  /** When the oldest config change not yet pushed to every proxy happened. */
+  private changedAt: number | undefined;
+  /** When the last immediate credential push ran. */
+  private lastImmediateAt = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
 
-  constructor(private readonly opts: ProxyPusherOptions) {}
+  constructor(private readonly opts: ProxyPusherOptions) {
+    this.now = opts.now ?? (() => performance.now());
+  }
 
   /** A stream (snapshot key `key`) for `node` opened: build its snapshot now so its first request is answered. */
   connected(key: string, node: ProxyNode): void {
@@ -50,9 +79,19 @@ export class ProxyPusher {
     this.opts.cache.clearSnapshot(key);
   }
 
-  /** Config changed: regenerate every connected proxy after the debounce window. */
-  configChanged(): void {
+  /**
+   * Config changed (`changed`: the store's `Kind/namespace/name` keys): regenerate every connected proxy
+   * after the debounce window; a change of Secrets alone first reaches the gateways that may hold them.
+   */
+  configChanged(changed: ReadonlySet<string> = new Set()): void {
     if (this.closed) return;
+    const now = this.now();
+    this.changedAt ??= now;
+    const credentials = changedCredentials(changed);
+    if (credentials && now - this.lastImmediateAt >= this.opts.debounceMs) {
+      this.lastImmediateAt = now;
+      this.pushCredentials(credentials, now);
+    }
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -61,7 +100,33 @@ export class ProxyPusher {
   }
 
   pushAll(): void {
+    const started = this.now();
     for (const [key, node] of this.streams) this.regenerate(key, node);
+    this.pushed('full', this.streams.size, started, this.changedAt);
+    this.changedAt = undefined;
+  }
+
+  /** Regenerates the gateways whose snapshot holds one of `credentials` (SDS names by namespace). */
+  private pushCredentials(credentials: ReadonlyMap<string, ReadonlySet<string>>, changedAt: number): void {
+    const started = this.now();
+    let n = 0;
+    for (const [key, node] of this.streams) {
+      const names = credentials.get(node.namespace);
+      if (node.role !== 'router' || !names) continue;
+      const held = this.opts.cache.getSnapshot(key)?.resources.get(TypeUrl.Secret);
+      if (!held || ![...names].some((name) => held.has(name))) continue;
+      this.regenerate(key, node);
+      n++;
+    }
+    this.pushed('credential', n, started, changedAt);
+  }
+
+  /** Istio's pilot_proxy_convergence_time, and a debug line saying where the time went. */
+  private pushed(kind: 'full' | 'credential', proxies: number, started: number, changedAt: number | undefined): void {
+    if (changedAt === undefined || proxies === 0) return;
+    const done = this.now();
+    for (let i = 0; i < proxies; i++) this.opts.metrics.convergence.observe({ push: kind }, (done - changedAt) / 1000);
+    this.opts.log.info('config pushed', { push: kind, proxies, sinceChangeMs: Math.round(done - changedAt), generateMs: Math.round(done - started), configVersion: this.opts.config().version });
   }
 
   close(): void {

@@ -35,8 +35,26 @@ export function readCredential(snapshot: ConfigSnapshot, namespace: string, cred
   const caSecret = findSecret(snapshot, namespace, `${credentialName}${CACERT_SUFFIX}`);
   const primary = base ?? caSecret;
   if (!primary) return { problem: { secret: `${namespace}/${credentialName}`, code: 'E_CREDENTIAL_MISSING', message: `secret ${namespace}/${credentialName} does not exist` } };
+  const companion = base ? caSecret : undefined;
+  let byCompanion = credentialsRead.get(primary);
+  if (!byCompanion) credentialsRead.set(primary, (byCompanion = new Map()));
+  let r = byCompanion.get(companion ?? NO_COMPANION);
+  if (!r) byCompanion.set(companion ?? NO_COMPANION, (r = readUncached(primary, companion)));
+  return r;
+}
+
+/**
+ * What each Secret (with its `-cacert` companion, if any) yields, kept as long as the Secret objects live.
+ * Config snapshots keep unchanged objects across versions, and a gateway's builders ask for a credential
+ * several times per generation: without this every generation parses and checks every credential again,
+ * and a rotated one is read once instead of once per question.
+ */
+const credentialsRead = new WeakMap<KubeSecret, Map<KubeSecret | typeof NO_COMPANION, { credential?: Credential; problem?: CredentialProblem }>>();
+const NO_COMPANION = Symbol('no companion');
+
+function readUncached(primary: KubeSecret, companion: KubeSecret | undefined): { credential?: Credential; problem?: CredentialProblem } {
   try {
-    return { credential: readCredentialSecret(primary, base ? caSecret : undefined) };
+    return { credential: readCredentialSecret(primary, companion) };
   } catch (err) {
     if (err instanceof CredentialError) return { problem: { secret: err.secret, code: err.code, message: err.message } };
     throw err;
@@ -58,6 +76,11 @@ export function credentialSecrets(snapshot: ConfigSnapshot, namespace: string, c
     out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}${CACERT_SUFFIX}`, validationContext: { trustedCa: inline(cred.caPem), ...(cred.crlPem ? { crl: inline(cred.crlPem) } : {}) } });
   }
   return out;
+}
+
+/** The SDS resources a change to Secret NAME can alter: its own credential and its CA (also when NAME is itself a `-cacert` companion). */
+export function sdsNamesOfSecret(name: string): string[] {
+  return [`${CREDENTIAL_PREFIX}${name}`, `${CREDENTIAL_PREFIX}${name}${CACERT_SUFFIX}`];
 }
 
 /** Every SDS resource name generated listeners and clusters refer to (proxy-local ones excluded). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -95,4 +95,35 @@ test('a file is read only after it has stayed unchanged for the debounce window,
   await writeFile(path.join(dir, 'h.yaml'), full);
   await waitFor('both files to load', () => names().includes('h:whole') && names().includes('other:a'));
   assert.deepEqual(diags.filter((d) => d.level === 'Error'), [], 'the half-written file was never read');
+});
+
+test('a file renamed into place is read without waiting for the stability window; a file created in place still waits for it', async (t) => {
+  // A window no test run reaches: whatever loads here did not wait for it.
+  const { dir, src, names } = await setup(t, { debounceMs: 60_000, rescanMs: 60_000 });
+  await writeFile(path.join(dir, 'a.yaml'), sa('a', 'v1'));
+  await src.start();
+  // Written under a temporary name, then renamed over the old file: what the lab and Kubernetes-style tools do.
+  await writeFile(path.join(dir, '.a.yaml.tmp'), sa('a', 'v2'));
+  await rename(path.join(dir, '.a.yaml.tmp'), path.join(dir, 'a.yaml'));
+  await waitFor('the renamed file to be read', () => names().includes('a:v2'));
+  // A temporary name without a leading dot, and a new file rather than a replacement.
+  await writeFile(path.join(dir, 'n.yaml.tmp-1'), sa('n'));
+  await rename(path.join(dir, 'n.yaml.tmp-1'), path.join(dir, 'n.yaml'));
+  await waitFor('the renamed new file to be read', () => names().includes('n:a'));
+  // Created in place: it may still be half written, so it waits for the (here unreachable) window.
+  await writeFile(path.join(dir, 'b.yaml'), sa('b'));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(!names().includes('b:a'), 'a file written in place is not read before it has been stable for the window');
+  // A renamed-in file that is then written in place loses the trust: the rewrite waits for the window.
+  await writeFile(path.join(dir, '.c.yaml.tmp'), sa('c', 'v1'));
+  await rename(path.join(dir, '.c.yaml.tmp'), path.join(dir, 'c.yaml'));
+  await waitFor('c to be read', () => names().includes('c:v1'));
+  await writeFile(path.join(dir, 'c.yaml'), sa('c', 'v2-written-in-place'));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(names().includes('c:v1'), 'the in-place rewrite of a renamed file still waits for the window');
+  // An editor's save: the original moved aside, a new file written in place under the same name.
+  await rename(path.join(dir, 'a.yaml'), path.join(dir, 'a.yaml~'));
+  await writeFile(path.join(dir, 'a.yaml'), sa('a', 'v3-editor'));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(!names().includes('a:v3-editor'), 'a file written in place where the original was moved aside waits for the window');
 });

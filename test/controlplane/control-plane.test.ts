@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import http from 'node:http';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises';
+import { parseAllDocuments, stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
@@ -15,7 +16,7 @@ import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { requestCertificate } from '../../src/pki/ca-service.js';
-import { createCsr } from '../../src/pki/certificate.js';
+import { createCsr, issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { jsonLogger } from '../../src/xds/log.js';
 import { NameTableTypeUrl, type NameTable } from '../../src/xds/name-table.js';
@@ -254,4 +255,37 @@ test('a proxy that rejects its listeners is counted in pilot_total_xds_rejects a
   assert.match(lds.error!, /permission denied/);
   assert.equal(lds.acked, undefined, 'nothing was ever accepted');
   assert.equal(syncz.proxies[0]!.types.cds!.state, 'SYNCED');
+});
+
+test('a gateway credential replaced by rename reaches the gateways holding it without waiting for the push debounce; other proxies get nothing', async (t) => {
+  // A debounce no test run reaches: what arrives did not wait for it.
+  const { cp: plane, tokens, configDir } = await startSeedControlPlane(t, { debounceMs: 60_000 });
+  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
+  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
+  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
+  sidecar.client.start();
+  gateway.client.start();
+  await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
+  const pushes: { node: ProxyNode; typeUrl: string }[] = [];
+  plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
+
+  const rootKeys = await generateKeyPair('ec-p256');
+  const rootPem = await issueCertificate({ subject: 'CN=Root CA R2 (test)', publicKeyPem: rootKeys.publicKeyPem, issuer: 'self', selfPrivateKeyPem: rootKeys.privateKeyPem, isCa: true, ttlSeconds: 3600 });
+  const leafKeys = await generateKeyPair('ec-p256');
+  const leafPem = await issueCertificate({ subject: 'CN=client.mysql.fqdn.example', publicKeyPem: leafKeys.publicKeyPem, issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem }, usage: 'client', dns: ['mysql.fqdn.example'], ttlSeconds: 3600 });
+  const file = path.join(configDir, 'cluster-state.yaml');
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; stringData?: Record<string, string> });
+  const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'client-credential')!;
+  secret.stringData = { 'tls.crt': leafPem, 'tls.key': leafKeys.privateKeyPem, 'ca.crt': rootPem };
+  await writeFile(path.join(configDir, '.cluster-state.yaml.tmp'), docs.map((d) => stringify(d)).join('---\n'));
+  await rename(path.join(configDir, '.cluster-state.yaml.tmp'), file);
+
+  const served = (): string => {
+    const s = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).find((x) => x.name === 'kubernetes://client-credential');
+    const chain = s?.tlsCertificate?.certificateChain;
+    return chain?.inlineBytes ? Buffer.from(chain.inlineBytes, 'base64').toString('utf8') : (chain?.inlineString ?? '');
+  };
+  await until(() => served().includes(leafPem.trim()), 'the gateway to be served the new credential');
+  assert.deepEqual([...new Set(pushes.map((p) => p.node.id))], [egressGateway.id], 'only the gateway holding the credential was pushed');
+  assert.match((await get(plane, '/metrics')).text, /^pilot_proxy_convergence_time_count\{push="credential"\} 1$/m);
 });

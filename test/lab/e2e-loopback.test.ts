@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { verifyLab } from '../../src/lab/verify.js';
 import { runMariaDbSql } from '../../src/lab/mariadb.js';
-import { accessLogSince, builtCli, clientSql, eventually, exampleLab, meshgate, replaceFile, serialOf, sizeOf, tenThousandRows } from './e2e-helpers.js';
+import { accessLogSince, builtCli, clientSql, eventually, exampleLab, isPostgres, meshgate, replaceFile, serialOf, sizeOf, tenThousandRows } from './e2e-helpers.js';
 
 const skip = builtCli();
 
@@ -85,12 +85,17 @@ test('loopback lab: the seed scenario end to end, its failure modes and rotation
     await eventually('queries work again', 30_000, works);
   });
 
-  await t.test('rotating the gateway credential: new connections present the new serial, no query fails', async () => {
+  await t.test('rotating the gateway credential by rename: new connections present the new serial, an open session keeps the old one, no query fails', async () => {
     const creds = lab.credentialsDir!;
     const oldSerial = serialOf(path.join(creds, 'client-credential/cert.pem'));
     let failures = 0;
     let queries = 0;
     let stop = false;
+    const logOffset = sizeOf(ingressB.accessLog);
+    // One session that stays open across the rotation: its gateway-to-gateway leg was set up with the old credential.
+    const sleep = isPostgres(lab) ? 'SELECT pg_sleep(8)' : 'SELECT SLEEP(8)';
+    const held = clientSql(lab, ['SELECT 41', sleep, 'SELECT 42'], 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
     const loop = (async () => {
       for (let i = 0; i < 400 && !stop; i++) {
         const r = await clientSql(lab, ['SELECT 1'], 20_000);
@@ -98,7 +103,6 @@ test('loopback lab: the seed scenario end to end, its failure modes and rotation
         if (r.code !== 0) failures++;
       }
     })();
-    const logOffset = sizeOf(ingressB.accessLog);
     meshgate(['ca', 'rotate', '--ca', path.join(creds, 'root-ca'), '--from', path.join(creds, 'client-credential'), '--out', path.join(creds, 'client-credential-rotated')]);
     const newSerial = serialOf(path.join(creds, 'client-credential-rotated/cert.pem'));
     assert.notEqual(newSerial, oldSerial);
@@ -113,5 +117,13 @@ test('loopback lab: the seed scenario end to end, its failure modes and rotation
     }
     assert.ok(queries > 0);
     assert.equal(failures, 0, `${failures} of ${queries} queries failed during rotation`);
+    const session = await held;
+    assert.equal(session.code, 0, `the session open across the rotation failed: ${session.err}`);
+    assert.match(session.out, /41[\s\S]*42/, 'the open session ran its statements before and after the rotation');
+    const serialOfEntry = (e: Record<string, unknown>): string => String(e.downstream_peer_serial ?? '').toLowerCase().replace(/^0+/, '');
+    const long = await eventually('the open session\'s access log entry at the ingress gateway', 10_000, async () =>
+      accessLogSince(ingressB.accessLog, logOffset).find((e) => Number(e.duration) >= 7000),
+    );
+    assert.equal(serialOfEntry(long), oldSerial, 'the connection opened before the rotation kept the old certificate');
   });
 });
