@@ -51,7 +51,8 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   await waitFor(() => agent.proxy.isReady() && agent.proxy.listenerAddress(good.name) !== undefined, 30_000, 'LDS and CDS applied');
   await waitFor(async () => (await roundTrip(lport, 'through the agent')).echoed === 'through the agent', 30_000, 'traffic once EDS arrived');
 
-  // v2 adds a listener on a port that is taken: the proxy refuses, the agent NACKs, v1 keeps serving.
+  // v2 adds a listener on a port that is taken: the proxy applies the rest and leaves that one out, the
+  // agent NACKs naming it (Envoy's listener manager), v1's listener keeps serving.
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => blocker.close(() => r())));
@@ -60,14 +61,15 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   const nack = new Promise<{ error: string }>((resolve) => agent.ads!.on('nack', resolve));
   cp.cache.setSnapshot(node.id, snapshotFromResources('v2', { listeners: [good, bad], clusters: [cluster], endpoints: [cla], secrets: [] }));
   const { error } = await nack;
-  assert.match(error, new RegExp(`listener "127.0.0.1_${taken}": address: .*EADDRINUSE`));
+  assert.match(error, new RegExp(`listener "127.0.0.1_${taken}": cannot bind 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`));
   assert.equal((await roundTrip(lport, 'old config')).echoed, 'old config');
 
   const admin = `http://127.0.0.1:${agent.admin!.port}`;
-  const dump = await (await fetch(`${admin}/config_dump`)).json() as { configs: { '@type': string; dynamicListeners?: { name: string; activeState: { versionInfo: string } }[] }[] };
+  const dump = await (await fetch(`${admin}/config_dump`)).json() as { configs: { '@type': string; dynamicListeners?: { name: string; activeState?: { versionInfo: string }; errorState?: { details: string } }[] }[] };
   const ld = dump.configs.find((c) => c['@type'].endsWith('ListenersConfigDump'))!;
-  assert.deepEqual(ld.dynamicListeners!.map((l) => l.name), [good.name], 'the refused v2 listener is not in the running config');
-  assert.ok(ld.dynamicListeners![0]!.activeState.versionInfo !== '', 'the listener carries the xDS version it came with');
+  assert.deepEqual(ld.dynamicListeners!.filter((l) => l.activeState).map((l) => l.name), [good.name], 'the listener that cannot bind is not in the running config');
+  assert.match(ld.dynamicListeners!.find((l) => l.name === bad.name)!.errorState!.details, /EADDRINUSE/);
+  assert.ok(ld.dynamicListeners![0]!.activeState!.versionInfo !== '', 'the listener carries the xDS version it came with');
   const secretsDump = JSON.stringify(dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump')));
   assert.ok(!secretsDump.includes('PRIVATE KEY'), 'config_dump never shows a private key');
   const prom = await (await fetch(`${admin}/stats/prometheus`)).text();
