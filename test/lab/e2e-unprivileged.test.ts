@@ -83,6 +83,10 @@ test('npm start as uid 65534 without MariaDB, ports below 1024 reserved to root:
   assert.equal(up.status, 0, `lab up as uid ${NOBODY} failed:\n${up.stderr.slice(-3000)}`);
   assert.match(up.stdout, /is ready in loopback mode/);
   assert.match(up.stdout, /postgres-embedded/);
+  // The summary says what is not served and how to have it.
+  const note = /^note: +(\d+ listener\(s\) could not bind.*)$/m.exec(up.stdout)?.[1] ?? '';
+  assert.match(note, /cluster-a\/default\/mysql-client 127\.\d+\.1\.10:80 \(EACCES\), 127\.\d+\.1\.10:443 \(EACCES\)|cluster-a\/default\/mysql-client 127\.\d+\.1\.10:443 \(EACCES\), 127\.\d+\.1\.10:80 \(EACCES\)/, up.stdout);
+  assert.match(note, /sudo sysctl -w net\.ipv4\.ip_unprivileged_port_start=0/);
 
   const printed = /^query: +(.+?) +# through the chain, with node-postgres$/m.exec(up.stdout)?.[1];
   assert.ok(printed, `a "lab sql" line in:\n${up.stdout}`);
