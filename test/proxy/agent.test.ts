@@ -14,6 +14,7 @@ import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { ProxyAgent } from '../../src/proxy/agent.js';
 import { loadBootstrap } from '../../src/proxy/bootstrap.js';
 import type { Cluster, ClusterLoadAssignment, Listener } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { echoServer, roundTrip, tcpProxyFilter, waitFor } from './helpers.js';
 
 test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flows, a refused update is NACKed, admin answers', async (t) => {
@@ -70,6 +71,12 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   assert.deepEqual(ld.dynamicListeners!.filter((l) => l.activeState).map((l) => l.name), [good.name], 'the listener that cannot bind is not in the running config');
   assert.match(ld.dynamicListeners!.find((l) => l.name === bad.name)!.errorState!.details, /EADDRINUSE/);
   assert.ok(ld.dynamicListeners![0]!.activeState!.versionInfo !== '', 'the listener carries the xDS version it came with');
+  // Once the port is free, the next LDS update that carries the listener binds it and is ACKed.
+  await new Promise<void>((r) => blocker.close(() => r()));
+  const ack = new Promise<void>((resolve) => agent.ads!.on('ack', (e: { typeUrl: string }) => { if (e.typeUrl === TypeUrl.Listener) resolve(); }));
+  cp.cache.setSnapshot(node.id, snapshotFromResources('v3', { listeners: [good, { ...bad, trafficDirection: 'INBOUND' }], clusters: [cluster], endpoints: [cla], secrets: [] }));
+  await ack;
+  assert.equal((await roundTrip(taken, 'retried')).echoed, 'retried');
   const secretsDump = JSON.stringify(dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump')));
   assert.ok(!secretsDump.includes('PRIVATE KEY'), 'config_dump never shows a private key');
   const prom = await (await fetch(`${admin}/stats/prometheus`)).text();
