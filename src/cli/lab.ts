@@ -8,6 +8,7 @@ import type { LabMode } from '../lab/lab-plan.js';
 import { LabState } from '../lab/lab-state.js';
 import { clientQueryCommand, execClientQuery, formatVerifyReport, verifyLab } from '../lab/verify.js';
 import { fullLabHint, meshgateInvocation } from '../lab/lab-hints.js';
+import { unboundListenersHint } from '../lab/unbound-listeners.js';
 import { pidAlive } from '../lab/child-exit.js';
 import { resolveStateDir } from './lab-locate.js';
 import { outputHelp, parseOutputFormat, renderStructured } from './output-format.js';
@@ -42,6 +43,8 @@ export function formatSummary(s: LabSummary): string {
   lines.push(`verify: ${mg} lab verify --state-dir ${s.stateDir}`, `stop:   ${mg} lab down --state-dir ${s.stateDir}`);
   const hint = fullLabHint(s);
   if (hint !== undefined) lines.push('', `note:   ${hint}`);
+  const unbound = unboundListenersHint(s.unboundListeners ?? []);
+  if (unbound !== undefined) lines.push(`${hint === undefined ? '\n' : ''}note:   ${unbound}`);
   return `${lines.join('\n')}\n`;
 }
 

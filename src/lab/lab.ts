@@ -19,6 +19,7 @@ import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
 import { startClusterDns } from './cluster-dns.js';
 import { packageRoot } from '../capture/repo-root.js';
+import { collectUnboundListeners, type UnboundListener } from './unbound-listeners.js';
 
 export class LabError extends Error {
   constructor(
@@ -112,6 +113,8 @@ export interface LabSummary {
   bridgeNetns: string[];
   /** Whether names resolve by DNS (cluster DNS servers and sidecar DNS proxies) rather than hosts files. */
   dnsCapture?: boolean;
+  /** Listeners the proxies could not bind and left out (loopback mode as a user other than root: ports below 1024). */
+  unboundListeners?: UnboundListener[];
 }
 
 export interface RunningLab extends LabSummary {
@@ -185,22 +188,10 @@ function exitedMessage(child: ChildProcess, logFile: string): () => string | und
 }
 
 /**
- * Why a running proxy never got ready, from its log. A listener on a port below the kernel's
- * net.ipv4.ip_unprivileged_port_start (1024 on most hosts; 0 in Docker containers) needs root: loopback
- * mode binds each service port on the pod's address, and Istio's default gateways expose 80 and 443.
+ * Why a running proxy never got ready, from its log. (A listener that cannot bind is not a reason any
+ * more: the proxy leaves it out and becomes ready; the summary names it, see unbound-listeners.ts.)
  */
 export function notReadyReason(logFile: string): string {
-  const log = tail(logFile, 40);
-  const denied = /cannot bind (\S+): listen EACCES/.exec(log);
-  if (denied) {
-    let start = '1024';
-    try {
-      start = readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim();
-    } catch {
-      // Not Linux, or no /proc: the usual value.
-    }
-    return `it cannot bind ${denied[1]}: ports below ${start} need root (net.ipv4.ip_unprivileged_port_start). Run the lab as root, or allow them: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0. See ${logFile}`;
-  }
   return `see ${logFile}:\n${tail(logFile)}`;
 }
 
@@ -540,6 +531,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), exitedMessage(proc.child, proc.logFile), () => notReadyReason(proc.logFile));
     progress({ step: `proxy ${key}`, status: 'ready', detail: p.adminUrl });
   }
+  const unbound = await collectUnboundListeners(proxies);
 
   let clientTarget: LabSummary['clientTarget'];
   if (lab.client) {
@@ -568,6 +560,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     ...(lab.credentials ? { credentialsDir: path.join(stateDir, 'credentials') } : {}),
     bridgeNetns: plan.clusters.flatMap((c) => (c.netns ? [c.netns] : [])),
     ...(plan.mode === 'netns' ? { dnsCapture: plan.dnsCapture } : {}),
+    ...(unbound.length > 0 ? { unboundListeners: unbound } : {}),
   };
 }
 

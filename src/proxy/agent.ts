@@ -2,7 +2,8 @@
 // workload's token and keeps it renewed, serves it to the proxy as the local secrets `default` and
 // `ROOTCA`, starts admin, and opens the ADS stream: CDS and LDS wildcard, then EDS and SDS for the names
 // the clusters and listeners refer to. Each update is applied to the proxy; what the proxy rejects is
-// NACKed with its reason while the previous config keeps serving. With `dns` in the bootstrap it also
+// NACKed with its reason while the previous config keeps serving (an LDS update whose listeners partly
+// failed to bind is applied except for those, and NACKed naming them, as Envoy does). With `dns` in the bootstrap it also
 // subscribes to the name table (NDS) and runs the sidecar's DNS proxy on 127.0.0.1:15053, started
 // before the first config arrives so the proxy never reports ready without it.
 import { readFile } from 'node:fs/promises';
@@ -18,7 +19,7 @@ import { requestCertificate } from '../pki/ca-service.js';
 import { WorkloadCertificateManager, type WorkloadCertificate } from '../pki/workload-certificate.js';
 import type { ProxyBootstrap } from './bootstrap-types.js';
 import { startAdmin, type AdminServer } from './admin.js';
-import { BootstrapError } from './errors.js';
+import { BootstrapError, ListenersNotBoundError } from './errors.js';
 import { parseDnsUpstream } from './bootstrap.js';
 import { defaultLog, Proxy } from './proxy.js';
 import type { LogFn, OriginalDestination } from './proxy-context.js';
@@ -173,9 +174,18 @@ export class ProxyAgent {
         break;
       }
       case TypeUrl.Listener: {
-        const ls = resources as Listener[];
-        await this.proxy.applyListeners(ls, version);
-        this.listeners = ls;
+        try {
+          await this.proxy.applyListeners(resources as Listener[], version);
+        } catch (err) {
+          // Listeners that could not bind were left out and the rest applied: the secrets those name are
+          // still needed (readiness waits for them), so the subscription follows before the NACK.
+          if (err instanceof ListenersNotBoundError) {
+            this.listeners = this.proxy.runningListenerConfigs();
+            this.updateSecretSubscription();
+          }
+          throw err;
+        }
+        this.listeners = this.proxy.runningListenerConfigs();
         this.updateSecretSubscription();
         break;
       }

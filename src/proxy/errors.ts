@@ -19,9 +19,25 @@ export class ProxyConfigError extends Error {
 /** A listener could not bind its address (port in use, address not local, permission). */
 export class ListenerBindError extends Error {
   readonly code = 'E_LISTENER_BIND';
-  constructor(readonly listener: string, readonly address: string, cause: Error) {
+  /** The errno name from the bind (EACCES, EADDRINUSE, EADDRNOTAVAIL, ...), or UNKNOWN. */
+  readonly errno: string;
+  constructor(readonly listener: string, readonly address: string, cause: Error & { code?: string }) {
     super(`listener "${listener}": cannot bind ${address}: ${cause.message}`, { cause });
     this.name = 'ListenerBindError';
+    this.errno = typeof cause.code === 'string' ? cause.code : 'UNKNOWN';
+  }
+}
+
+/**
+ * An LDS update applied except for the listeners that could not bind, as Envoy's listener manager does:
+ * the others serve, the failing ones are left out (a listener they would replace keeps running) and
+ * the agent NACKs the update naming them. Not a ProxyConfigError: the running config did change.
+ */
+export class ListenersNotBoundError extends Error {
+  readonly code = 'E_LISTENERS_NOT_BOUND';
+  constructor(readonly failures: ListenerBindError[]) {
+    super(`error adding listener(s), the others were applied: ${failures.map((f) => f.message).join('; ')}`);
+    this.name = 'ListenersNotBoundError';
   }
 }
 

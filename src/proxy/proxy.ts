@@ -1,6 +1,8 @@
 // The proxy: Envoy's L4 data plane driven by Envoy v3 resources in canonical JSON form. The agent (or a
 // test) feeds it listeners, clusters, endpoints and secrets; each apply* validates the whole update first
-// and throws ProxyConfigError (the agent NACKs it) leaving the running configuration untouched.
+// and throws ProxyConfigError (the agent NACKs it) leaving the running configuration untouched. The one
+// exception is Envoy's: listeners that cannot bind are left out of an LDS update that is otherwise
+// applied (ListenersNotBoundError, NACKed with their names; config_dump shows their error_state).
 import type net from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
@@ -9,7 +11,7 @@ import { redactSecrets } from '../xds/redact.js';
 import type { ProxyNode } from '../xds/node.js';
 import { AccessLogger, type AccessLogOptions } from './access-log.js';
 import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
-import { ListenerBindError, ProxyConfigError } from './errors.js';
+import { ListenerBindError, ListenersNotBoundError, ProxyConfigError } from './errors.js';
 import { CompiledListener, ListenerRuntime, type ListenerDeps } from './listener.js';
 import type { DownstreamConnection, LogFn, OriginalDestination, ProxySession } from './proxy-context.js';
 import { SecretStore } from './secrets.js';
@@ -60,6 +62,8 @@ export class Proxy implements ListenerDeps {
   readonly limits: ConnectionLimits;
   private readonly listeners = new Map<string, ListenerRuntime>();
   private readonly listenerVersions = new Map<string, Versioned<Listener>>();
+  /** Listeners of the last LDS update that could not bind (Envoy's UpdateFailureState per listener). */
+  private readonly listenerErrors = new Map<string, { failedConfiguration: Listener; lastUpdateAttempt: string; details: string; versionInfo: string }>();
   private readonly clusters = new Map<string, ClusterRuntime>();
   private readonly clusterVersions = new Map<string, Versioned<Cluster>>();
   private readonly endpoints = new Map<string, Versioned<ClusterLoadAssignment>>();
@@ -122,7 +126,10 @@ export class Proxy implements ListenerDeps {
         if (c.port !== 0 && bound.has(k)) throw new ProxyConfigError(`listener "${c.name}"`, 'address', `${k} is also the address of listener "${bound.get(k)}"`);
         bound.set(k, c.name);
       }
-      // Bind every new socket before changing anything, so a bind failure rejects the whole update.
+      // Bind every new socket before changing anything. A listener that cannot bind is left out and the
+      // rest applied, as Envoy's listener manager does (lds_api.cc adds each listener on its own and NACKs
+      // with the failing ones named); a listener it would replace keeps serving, and a later update that
+      // still carries it tries the bind again (it is not among the running listeners).
       const fresh: ListenerRuntime[] = [];
       const updates: [ListenerRuntime, CompiledListener][] = [];
       for (const c of compiled.values()) {
@@ -132,16 +139,24 @@ export class Proxy implements ListenerDeps {
         const rt = new ListenerRuntime(c, this);
         fresh.push(rt);
       }
-      try {
-        for (const rt of fresh) await rt.bind();
-      } catch (err) {
-        await Promise.all(fresh.map((rt) => rt.close(0)));
-        if (err instanceof ListenerBindError) throw new ProxyConfigError(`listener "${err.listener}"`, 'address', err.message);
-        throw err;
+      const failures: ListenerBindError[] = [];
+      const serving: ListenerRuntime[] = [];
+      for (const rt of fresh) {
+        try {
+          await rt.bind();
+          serving.push(rt);
+        } catch (err) {
+          await rt.close(0);
+          if (!(err instanceof ListenerBindError)) {
+            await Promise.all(serving.map((rt2) => rt2.close(0)));
+            throw err;
+          }
+          failures.push(err);
+        }
       }
       const at = new Date().toISOString();
       for (const [rt, c] of updates) rt.update(c);
-      for (const rt of fresh) {
+      for (const rt of serving) {
         const old = this.listeners.get(rt.name);
         this.listeners.set(rt.name, rt);
         if (old) void old.close(this.drainTimeoutMs());
@@ -154,11 +169,24 @@ export class Proxy implements ListenerDeps {
           void rt.close(this.drainTimeoutMs());
         }
       }
+      const failed = new Set(failures.map((f) => f.listener));
       for (const c of compiled.values()) {
+        if (failed.has(c.name)) continue;
         const prev = this.listenerVersions.get(c.name);
         if (!prev || JSON.stringify(prev.value) !== c.json) this.listenerVersions.set(c.name, { value: c.raw, version, lastUpdated: at });
       }
+      // Envoy's config_dump error_state: the last failed attempt per listener, until it binds or leaves the update.
+      for (const name of this.listenerErrors.keys()) if (!failed.has(name)) this.listenerErrors.delete(name);
+      for (const f of failures) {
+        this.listenerErrors.set(f.listener, { failedConfiguration: compiled.get(f.listener)!.raw, lastUpdateAttempt: at, details: f.message, versionInfo: version });
+        this.stats.listenerCreateFailures.inc({ listener: f.listener, reason: f.errno });
+        this.log('error', `listener "${f.listener}" failed to bind ${f.address} (${f.errno}); the other listeners of the update are applied`, { listener: f.listener, address: f.address, errno: f.errno });
+      }
+      // Readiness is not held back by a listener that cannot bind: Envoy marks LDS initialized after the
+      // first update whatever its per-listener errors (a bind that keeps failing would otherwise keep
+      // the whole proxy out of service, including the listeners that serve).
       this.listenersReceived = true;
+      if (failures.length > 0) throw new ListenersNotBoundError(failures);
       this.stats.configUpdates.inc({ type: 'listener', result: 'accepted' });
     } catch (err) {
       this.stats.configUpdates.inc({ type: 'listener', result: 'rejected' });
@@ -393,6 +421,11 @@ export class Proxy implements ListenerDeps {
     return [...this.listeners.keys()];
   }
 
+  /** The listener resources in force (what config_dump shows as active), for the secrets they name. */
+  runningListenerConfigs(): Listener[] {
+    return [...this.listenerVersions.values()].map((v) => v.value);
+  }
+
   /**
    * Ready once the first LDS and CDS updates were applied and every SDS secret their listeners and
    * clusters name has arrived (Envoy's initial fetch, with its warming), and not draining. Once ready,
@@ -417,7 +450,15 @@ export class Proxy implements ListenerDeps {
     });
     configs.push({
       '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-      dynamicListeners: [...this.listenerVersions.entries()].map(([name, v]) => ({ name, activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } })),
+      dynamicListeners: [...new Set([...this.listenerVersions.keys(), ...this.listenerErrors.keys()])].map((name) => {
+        const v = this.listenerVersions.get(name);
+        const e = this.listenerErrors.get(name);
+        return {
+          name,
+          ...(v ? { activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } } : {}),
+          ...(e ? { errorState: { failedConfiguration: { '@type': TypeUrl.Listener, ...e.failedConfiguration }, lastUpdateAttempt: e.lastUpdateAttempt, details: e.details, versionInfo: e.versionInfo } } : {}),
+        };
+      }),
     });
     if (includeEds) {
       configs.push({

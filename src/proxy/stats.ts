@@ -33,6 +33,8 @@ export class ProxyStats {
   readonly upstreamOverflow: Counter<'cluster'>;
   readonly outlierEjections: Counter<'cluster'>;
   readonly configUpdates: Counter<'type' | 'result'>;
+  /** Envoy's listener_manager.listener_create_failure: a listener of an LDS update that could not bind (by errno). */
+  readonly listenerCreateFailures: Counter<'listener' | 'reason'>;
 
   constructor() {
     const r = [this.registry];
@@ -50,6 +52,7 @@ export class ProxyStats {
     this.upstreamOverflow = new Counter({ name: 'meshgate_proxy_upstream_overflow_total', help: 'Connections refused by the circuit breaker (max_connections)', labelNames: ['cluster'], registers: r });
     this.outlierEjections = new Counter({ name: 'meshgate_proxy_outlier_ejections_total', help: 'Hosts ejected by outlier detection', labelNames: ['cluster'], registers: r });
     this.configUpdates = new Counter({ name: 'meshgate_proxy_config_updates_total', help: 'xDS updates applied or rejected, by type', labelNames: ['type', 'result'], registers: r });
+    this.listenerCreateFailures = new Counter({ name: 'meshgate_proxy_listener_create_failures_total', help: 'Listeners of an LDS update that could not bind their address, by listener and errno (Envoy: listener_manager.listener_create_failure)', labelNames: ['listener', 'reason'], registers: r });
   }
 
   /**

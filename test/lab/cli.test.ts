@@ -7,7 +7,8 @@ import path from 'node:path';
 import { findExecutable } from '../../src/capture/command.js';
 import { pidAlive } from '../../src/lab/child-exit.js';
 import { fullLabHint, meshgateInvocation } from '../../src/lab/lab-hints.js';
-import { downLab, notReadyReason } from '../../src/lab/lab.js';
+import { downLab } from '../../src/lab/lab.js';
+import { unboundListenersHint, unboundListenersOf } from '../../src/lab/unbound-listeners.js';
 import { LabState } from '../../src/lab/lab-state.js';
 import { repoRoot } from './repo-root.js';
 import { builtCli, EXAMPLE, eventually } from './e2e-helpers.js';
@@ -51,17 +52,23 @@ test('the full-lab hint names the fallback and the packages to install, and is a
   }
 });
 
-test('a proxy that never got ready because a port below 1024 was refused: lab up says so and how to allow it', (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshgate-lab-cli-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const log = path.join(dir, 'proxy.log');
-  // The proxy's own NACK line when a user may not bind the egress gateway's port 443 (loopback mode, not root).
-  writeFileSync(log, `${JSON.stringify({ time: '2026-12-05T07:44:24.543Z', level: 'warn', msg: 'xDS update rejected (NACK); keeping the previous config', type: 'type.googleapis.com/envoy.config.listener.v3.Listener', version: '9134217f40297404', error: 'listener "127.184.1.10_443": address: listener "127.184.1.10_443": cannot bind 127.184.1.10:443: listen EACCES: permission denied 127.184.1.10:443' })}\n`);
-  const why = notReadyReason(log);
-  assert.match(why, /^it cannot bind 127\.184\.1\.10:443: ports below \d+ need root \(net\.ipv4\.ip_unprivileged_port_start\)/);
-  assert.match(why, /sudo sysctl -w net\.ipv4\.ip_unprivileged_port_start=0/);
-  writeFileSync(log, '{"level":"info","msg":"admin on 127.0.0.1:15000"}\n');
-  assert.match(notReadyReason(log), /^see .*proxy\.log:\n {4}\{"level":"info","msg":"admin on 127\.0\.0\.1:15000"\}$/);
+test('listeners the proxies could not bind: read from config_dump error_state (not those still running an earlier version), named with errno and, for EACCES, the sysctl that allows them', () => {
+  const failed = (name: string, address: string, port: number, details: string, active = false): Record<string, unknown> => ({
+    name, ...(active ? { activeState: { listener: { name } } } : {}),
+    errorState: { details, failedConfiguration: { '@type': 'type.googleapis.com/envoy.config.listener.v3.Listener', name, address: { socketAddress: { address, portValue: port } } } },
+  });
+  const dump = { configs: [{ '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', dynamicListeners: [
+    { name: '127.184.1.10_3306', activeState: { listener: {} } },
+    failed('127.184.1.10_443', '127.184.1.10', 443, 'listener "127.184.1.10_443": cannot bind 127.184.1.10:443: listen EACCES: permission denied 127.184.1.10:443'),
+    failed('127.184.1.10_80', '127.184.1.10', 80, 'listener "127.184.1.10_80": cannot bind 127.184.1.10:80: listen EACCES: permission denied 127.184.1.10:80'),
+    failed('127.184.1.10_9000', '127.184.1.10', 9001, 'listener "127.184.1.10_9000": cannot bind 127.184.1.10:9001: listen EADDRINUSE: address already in use', true),
+  ] }] };
+  const unbound = unboundListenersOf('cluster-a/default/mysql-client', dump);
+  assert.deepEqual(unbound.map((u) => `${u.listener} ${u.address} ${u.errno}`), ['127.184.1.10_443 127.184.1.10:443 EACCES', '127.184.1.10_80 127.184.1.10:80 EACCES']);
+  const hint = unboundListenersHint(unbound, 1024)!;
+  assert.equal(hint, '2 listener(s) could not bind and are left out; their proxies serve the rest: cluster-a/default/mysql-client 127.184.1.10:443 (EACCES), 127.184.1.10:80 (EACCES). Ports below 1024 need root (net.ipv4.ip_unprivileged_port_start); to have them too: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0, or run the lab as root.');
+  assert.equal(unboundListenersHint([]), undefined);
+  assert.doesNotMatch(unboundListenersHint([{ proxy: 'p', listener: 'l', address: '127.0.0.1:9', errno: 'EADDRINUSE' }])!, /sysctl/);
 });
 
 test('npm start\'s job (lab up in the foreground, embedded PostgreSQL): prints the three legs of a first query, a "lab sql" line that works as printed, and tears down when SIGTERM kills its shell', { skip: builtCli(), timeout: 240_000 }, async (t) => {

@@ -14,6 +14,7 @@ import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
 import { ProxyAgent } from '../../src/proxy/agent.js';
 import { loadBootstrap } from '../../src/proxy/bootstrap.js';
 import type { Cluster, ClusterLoadAssignment, Listener } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/xds/envoy-types.js';
 import { echoServer, roundTrip, tcpProxyFilter, waitFor } from './helpers.js';
 
 test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flows, a refused update is NACKed, admin answers', async (t) => {
@@ -51,7 +52,8 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   await waitFor(() => agent.proxy.isReady() && agent.proxy.listenerAddress(good.name) !== undefined, 30_000, 'LDS and CDS applied');
   await waitFor(async () => (await roundTrip(lport, 'through the agent')).echoed === 'through the agent', 30_000, 'traffic once EDS arrived');
 
-  // v2 adds a listener on a port that is taken: the proxy refuses, the agent NACKs, v1 keeps serving.
+  // v2 adds a listener on a port that is taken: the proxy applies the rest and leaves that one out, the
+  // agent NACKs naming it (Envoy's listener manager), v1's listener keeps serving.
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => blocker.close(() => r())));
@@ -60,14 +62,21 @@ test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flow
   const nack = new Promise<{ error: string }>((resolve) => agent.ads!.on('nack', resolve));
   cp.cache.setSnapshot(node.id, snapshotFromResources('v2', { listeners: [good, bad], clusters: [cluster], endpoints: [cla], secrets: [] }));
   const { error } = await nack;
-  assert.match(error, new RegExp(`listener "127.0.0.1_${taken}": address: .*EADDRINUSE`));
+  assert.match(error, new RegExp(`listener "127.0.0.1_${taken}": cannot bind 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`));
   assert.equal((await roundTrip(lport, 'old config')).echoed, 'old config');
 
   const admin = `http://127.0.0.1:${agent.admin!.port}`;
-  const dump = await (await fetch(`${admin}/config_dump`)).json() as { configs: { '@type': string; dynamicListeners?: { name: string; activeState: { versionInfo: string } }[] }[] };
+  const dump = await (await fetch(`${admin}/config_dump`)).json() as { configs: { '@type': string; dynamicListeners?: { name: string; activeState?: { versionInfo: string }; errorState?: { details: string } }[] }[] };
   const ld = dump.configs.find((c) => c['@type'].endsWith('ListenersConfigDump'))!;
-  assert.deepEqual(ld.dynamicListeners!.map((l) => l.name), [good.name], 'the refused v2 listener is not in the running config');
-  assert.ok(ld.dynamicListeners![0]!.activeState.versionInfo !== '', 'the listener carries the xDS version it came with');
+  assert.deepEqual(ld.dynamicListeners!.filter((l) => l.activeState).map((l) => l.name), [good.name], 'the listener that cannot bind is not in the running config');
+  assert.match(ld.dynamicListeners!.find((l) => l.name === bad.name)!.errorState!.details, /EADDRINUSE/);
+  assert.ok(ld.dynamicListeners![0]!.activeState!.versionInfo !== '', 'the listener carries the xDS version it came with');
+  // Once the port is free, the next LDS update that carries the listener binds it and is ACKed.
+  await new Promise<void>((r) => blocker.close(() => r()));
+  const ack = new Promise<void>((resolve) => agent.ads!.on('ack', (e: { typeUrl: string }) => { if (e.typeUrl === TypeUrl.Listener) resolve(); }));
+  cp.cache.setSnapshot(node.id, snapshotFromResources('v3', { listeners: [good, { ...bad, trafficDirection: 'INBOUND' }], clusters: [cluster], endpoints: [cla], secrets: [] }));
+  await ack;
+  assert.equal((await roundTrip(taken, 'retried')).echoed, 'retried');
   const secretsDump = JSON.stringify(dump.configs.find((c) => c['@type'].endsWith('SecretsConfigDump')));
   assert.ok(!secretsDump.includes('PRIVATE KEY'), 'config_dump never shows a private key');
   const prom = await (await fetch(`${admin}/stats/prometheus`)).text();
