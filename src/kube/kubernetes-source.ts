@@ -157,6 +157,7 @@ export class KubernetesSource {
     if (started.length > 0) {
       await this.waitSynced(started).catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, message: (err as Error).message }]));
     }
+    this.flush(); // the Secrets a new Gateway names arrive with it, not a batch later
   }
 
   private stage(c: Change): void {

@@ -14,9 +14,13 @@ function collect(v: unknown, out: Set<string>, depth = 0): void {
     return;
   }
   for (const [k, x] of Object.entries(v)) {
-    if (k === 'credentialName' && typeof x === 'string' && x !== '') out.add(x);
-    else if (k === 'credentialNames' && Array.isArray(x)) for (const n of x) if (typeof n === 'string' && n !== '') out.add(n);
-    else collect(x, out, depth + 1);
+    if (k === 'credentialName' && typeof x === 'string' && x !== '') {
+      out.add(x);
+    } else if (k === 'credentialNames' && Array.isArray(x)) {
+      for (const n of x) if (typeof n === 'string' && n !== '') out.add(n);
+    } else {
+      collect(x, out, depth + 1);
+    }
   }
 }
 
