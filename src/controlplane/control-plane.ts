@@ -151,7 +151,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const metrics = new ControlPlaneMetrics();
     const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };
     const store = new ConfigStore(mesh, { onListenerError: (err) => log.error('config subscriber failed', { error: (err as Error).message }) });
-    store.setSource('default-install', defaultInstallResult(mesh));
+    // From a folder, what Istio's install puts in a cluster is added; an API server holds it itself.
+    if (opts.kubeconfig === undefined) store.setSource('default-install', defaultInstallResult(mesh));
     metrics.configVersion.set(store.snapshot().version);
 
     const cache = new SnapshotCache();
