@@ -12,6 +12,7 @@ export const systemPackages = [
   { pkg: 'sysbench', bin: ['/usr/bin/sysbench'] },
   { pkg: 'iperf3', bin: ['/usr/bin/iperf3'] },
   { pkg: 'procps', bin: ['/usr/bin/ps', '/bin/ps'] },
+  { pkg: 'kubernetes-client', bin: ['/usr/bin/kubectl'] },
 ];
 
 export function missingPackages() {
