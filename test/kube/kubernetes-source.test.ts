@@ -120,3 +120,15 @@ test('a dropped watch resumes from its resourceVersion without a relist; a drop 
     return s === 'a:20,new:3';
   });
 });
+
+test('an API server that goes away: list/watch failures are reported and retried with growing backoff; the store keeps the last config', async (t) => {
+  const { d, store, src } = await setup(t);
+  const waits: number[] = [];
+  (src as unknown as { opts: { onWatchError: (p: string, e: unknown, w: number) => void } }).opts.onWatchError = (_p, _e, w) => waits.push(w);
+  d.store.create(type('Service'), 'default', service('kept', 1));
+  await src.start();
+  await d.close();
+  await waitFor('three failed attempts on one collection', () => waits.filter((w) => w >= 800).length > 0, 15_000);
+  assert.ok(waits.includes(200) && waits.includes(400), `backoff grows from 200 ms: ${waits.join(',')}`);
+  assert.deepEqual(store.snapshot().services.map((s) => s.metadata.name), ['kept']);
+});
