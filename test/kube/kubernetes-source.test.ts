@@ -101,14 +101,17 @@ test('a dropped watch resumes from its resourceVersion without a relist; a drop 
   const servicesPath = '/api/v1/services';
   const listsOf = () => lists.filter((p) => p === servicesPath).length;
   assert.equal(listsOf(), 1);
-  await waitFor('watches open', () => d.watchCount() >= 6);
+  await waitFor('watches open', () => d.watchCount() >= 11);
+  const servicesWatch = d.watchRequests().find((u) => u.startsWith(`${servicesPath}?`))!;
+  assert.match(servicesWatch, /allowWatchBookmarks=true/, `the informer asks for bookmarks: ${d.watchRequests().join(' ')}`);
+  assert.match(servicesWatch, /resourceVersion=\d+/, 'and watches from the list\'s resourceVersion');
   // Drop every watch; the changes made meanwhile are replayed from the history on re-watch.
   d.dropWatches();
   d.store.update(type('Service'), 'default', 'a', service('a', 10));
   await waitFor('the change after a plain drop', () => store.snapshot().services.find((s) => s.metadata.name === 'a')?.spec.ports?.[0]?.port === 10);
   assert.equal(listsOf(), 1, 'no relist after a plain drop');
   // Drop again, change, delete and compact before the informer is back: its resourceVersion is gone.
-  await waitFor('watches open again', () => d.watchCount() >= 6);
+  await waitFor('watches open again', () => d.watchCount() >= 11);
   d.dropWatches();
   d.store.update(type('Service'), 'default', 'a', service('a', 20));
   d.store.delete(type('Service'), 'default', 'gone');

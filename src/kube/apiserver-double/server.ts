@@ -46,6 +46,8 @@ export interface ApiServerDouble {
   dropWatches(): number;
   /** Open watch streams. */
   watchCount(): number;
+  /** The last 1000 watch requests (path and query), to check what clients ask for. */
+  watchRequests(): readonly string[];
   close(): Promise<void>;
 }
 
@@ -164,12 +166,15 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
   for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'istio-system']) store.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const bookmarkMs = opts.bookmarkIntervalMs ?? 1000;
   const watches = new Set<ServerResponse>();
+  const watchLog: string[] = [];
   const sockets = new Set<Socket>();
 
   const serveWatch = (req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, labels: Selector, fields: Selector): void => {
     const { resource, version, namespace } = route;
     const matches = (o: JsonObject): boolean => (namespace === undefined || (o.metadata as JsonObject).namespace === namespace) && labels(o) && fields(o);
     const rvParam = q.get('resourceVersion') ?? '';
+    watchLog.push(req.url ?? '');
+    if (watchLog.length > 1000) watchLog.shift();
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const write = (type: string, object: JsonObject): void => {
       res.write(`${JSON.stringify({ type, object })}\n`);
@@ -325,6 +330,7 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
       return n;
     },
     watchCount: () => watches.size,
+    watchRequests: () => watchLog,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
