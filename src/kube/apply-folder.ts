@@ -27,12 +27,12 @@ function keyOf(o: Raw): string {
 }
 
 /** The raw documents of the files under `dir`, with the folder's JSON patches applied to their targets. */
-export async function folderObjects(dir: string, baseObjects: Raw[] = []): Promise<Raw[]> {
+export async function folderObjects(dir: string, baseObjects: readonly object[] = []): Promise<Raw[]> {
   const loaded = await loadConfigPaths([dir]);
   const errors = loaded.diagnostics.filter((d) => d.level === 'Error');
   if (errors.length > 0) throw new ApplyFolderError(`${dir} does not load: ${errors.map((d) => d.message).join('; ')}`);
   const objects = new Map<string, Raw>();
-  for (const b of baseObjects) objects.set(keyOf(b), structuredClone(b));
+  for (const b of baseObjects) objects.set(keyOf(b as Raw), structuredClone(b) as Raw);
   const files = [...new Set(loaded.objects.map((o) => o.source.file))];
   for (const f of files) {
     for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {

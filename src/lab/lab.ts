@@ -466,7 +466,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       await waitFor(`API server of ${c.name}`, timeout, async () => existsSync(file), exitedMessage(api.child, api.logFile));
       // What `istioctl install` and the user's `kubectl apply` (patches applied first) would have put there.
       const mesh = { ...defaultMeshConfig(), trustDomain: c.trustDomain };
-      await applyObjects(kubeconfig, await folderObjects(prepared.paths.configDir, defaultInstallObjects(mesh) as unknown as Parameters<typeof folderObjects>[1]));
+      await applyObjects(kubeconfig, await folderObjects(prepared.paths.configDir, defaultInstallObjects(mesh)));
       progress({ step: `API server ${c.name}`, status: 'ready', detail: kubeconfig });
     }
     progress({ step: `control plane ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${XDS_PORT}` });

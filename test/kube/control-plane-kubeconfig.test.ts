@@ -41,7 +41,7 @@ test('a control plane on --kubeconfig serves the seed applied to the API server,
   });
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeKubeconfig(kubeconfig, { server: d.url, caPem: d.caPem, token: d.token });
-  const objects = await folderObjects(path.join(root, 'examples/mysql-cross-cluster/cluster-b'), defaultInstallObjects(defaultMeshConfig()) as unknown as Parameters<typeof folderObjects>[1]);
+  const objects = await folderObjects(path.join(root, 'examples/mysql-cross-cluster/cluster-b'), defaultInstallObjects(defaultMeshConfig()));
   await applyObjects(kubeconfig, objects);
   const cp = await startControlPlane({ kubeconfig, clusterId: 'cluster-b', trustDomain: 'cluster.local', stateDir: path.join(dir, 'state'), tokenPublicKeyFiles: [], tokenIssuer: 'x', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', logger: silentLogger });
   t.after(() => cp.close());

@@ -8,7 +8,8 @@
 //   write      create (POST), update (PUT, with optimistic concurrency on metadata.resourceVersion),
 //              patch (merge, strategic merge, JSON patch), delete
 // Not served: server-side apply, protobuf, aggregated discovery, OpenAPI (kubectl then skips client-side
-// validation, hence `--validate=false`), admission, garbage collection, finalizers.
+// validation, hence `--validate=false`), admission, garbage collection, finalizers, paging (`limit`/
+// `continue`), and a DELETED event when an update makes an object leave a watch's label selector.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
