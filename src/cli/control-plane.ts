@@ -1,7 +1,8 @@
 // `meshgate control-plane --config DIR --cluster-id ID --trust-domain TD`: istiod's job for one cluster.
-// Watches DIR, serves xDS and the CA on --listen (TLS, mesh root written to STATE/root-cert.pem), and
+// Watches DIR (or, with --kubeconfig, the API server's objects), serves xDS and the CA on --listen (TLS, mesh root written to STATE/root-cert.pem), and
 // /ready, /metrics, /debug/syncz on --http-listen. Logs JSON lines to stderr; runs until SIGTERM/SIGINT.
 import type { Command } from 'commander';
+import os from 'node:os';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
@@ -11,7 +12,9 @@ import { jsonLogger, type LogLevel } from '../xds/log.js';
 export const DEFAULT_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 interface ControlPlaneCliOptions {
-  config: string;
+  config?: string;
+  kubeconfig?: string;
+  configSource?: string;
   clusterId: string;
   trustDomain: string;
   listen: string;
@@ -39,7 +42,9 @@ export function registerControlPlaneCommand(program: Command): void {
   program
     .command('control-plane')
     .description("Run the control plane (istiod's job): watch a config folder, run the mesh CA, serve xDS to proxies.")
-    .requiredOption('--config <dir>', 'folder of Istio/Kubernetes YAML or JSON to serve (watched for changes)')
+    .option('--config <dir>', 'folder of Istio/Kubernetes YAML or JSON to serve (watched for changes)')
+    .option('--kubeconfig <file>', 'read config from this kubeconfig\'s API server (list + watch) instead of a folder')
+    .option('--config-source <source>', 'directory (with --config) or kubernetes (with --kubeconfig, else $KUBECONFIG, else ~/.kube/config)')
     .requiredOption('--cluster-id <id>', "this cluster's id (Istio's CLUSTER_ID)")
     .option('--trust-domain <domain>', 'SPIFFE trust domain of this cluster', 'cluster.local')
     .option('--listen <host:port>', 'xDS and CA gRPC (TLS) address', DEFAULT_XDS_LISTEN)
@@ -73,9 +78,14 @@ export function registerControlPlaneCommand(program: Command): void {
           throw Object.assign(new Error(`--gateway-service-account: ${(err as Error).message}`), { code: 'E_CLI_USAGE' });
         }
       });
+      const source = o.configSource ?? (o.kubeconfig !== undefined ? 'kubernetes' : 'directory');
+      if (source !== 'directory' && source !== 'kubernetes') throw Object.assign(new Error(`--config-source must be directory or kubernetes, got "${source}"`), { code: 'E_CLI_USAGE' });
+      if (source === 'directory' && o.config === undefined) throw Object.assign(new Error('give --config DIR, or --kubeconfig FILE (--config-source kubernetes)'), { code: 'E_CLI_USAGE' });
+      if (source === 'kubernetes' && o.config !== undefined) throw Object.assign(new Error('--config and the kubernetes config source exclude each other'), { code: 'E_CLI_USAGE' });
+      const kubeconfig = source === 'kubernetes' ? (o.kubeconfig ?? process.env.KUBECONFIG?.split(path.delimiter)[0] ?? path.join(os.homedir(), '.kube', 'config')) : undefined;
       const logger = jsonLogger({ scope: 'control-plane', level: parseLevel(o.logLevel) });
       const cp = await startControlPlane({
-        configDir: o.config,
+        ...(kubeconfig !== undefined ? { kubeconfig } : { configDir: o.config as string }),
         clusterId: o.clusterId,
         trustDomain: o.trustDomain,
         listen: o.listen,

@@ -56,16 +56,18 @@ export function registerLabCommands(program: Command): Command {
     .argument('<dir>', 'the lab folder (holding lab.yaml) or the lab file')
     .option('--mode <mode>', 'netns or loopback (default: netns when root with ip and iptables, else loopback)')
     .option('--state-dir <dir>', 'where state, logs, config folders and tokens go')
+    .option('--config-source <source>', "directory (each control plane watches its cluster's folder) or kubernetes (an API-server double per cluster, loaded with that folder; loopback mode); default: the lab file's configSource")
     .option('--detach', 'return once the lab is ready; stop it with "lab down"')
     .option('--no-verify', 'in the foreground: skip the first query through the chain')
     .option('-o, --output <format>', `the summary: ${outputHelp(LAB_FORMATS)}`, 'short')
     .description('bring the lab up; in the foreground it runs one query through the chain (as "lab verify"), then runs until Ctrl-C, which tears everything down')
-    .action(async (dir: string, opts: { mode?: string; stateDir?: string; detach?: boolean; verify: boolean; output: string }) => {
+    .action(async (dir: string, opts: { mode?: string; stateDir?: string; configSource?: string; detach?: boolean; verify: boolean; output: string }) => {
+      if (opts.configSource !== undefined && opts.configSource !== 'directory' && opts.configSource !== 'kubernetes') throw new LabCliError(`--config-source must be directory or kubernetes, got "${opts.configSource}"`);
       const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab up');
       if (opts.mode !== undefined && opts.mode !== 'netns' && opts.mode !== 'loopback') throw new LabCliError(`--mode must be netns or loopback, got "${opts.mode}"`);
       // A failed start tears everything down; its logs are worth keeping to find out why.
       const keepLogsOnFailure = path.join(os.tmpdir(), `meshgate-lab-failed-${process.pid}-logs`);
-      const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), onProgress: printProgress, keepLogsOnFailure });
+      const running = await upLab({ labFile: dir, ...(opts.mode ? { mode: opts.mode as LabMode } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}), ...(opts.configSource ? { configSource: opts.configSource as 'directory' | 'kubernetes' } : {}), onProgress: printProgress, keepLogsOnFailure });
       const { exec: _exec, down: _down, ...summary } = running;
       if (opts.detach) {
         process.stdout.write(format === 'short' ? formatSummary(summary) : renderStructured(summary, format));

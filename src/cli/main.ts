@@ -18,6 +18,7 @@ const COMMANDS: readonly { name: string; load: () => Promise<Register> }[] = [
   { name: 'ca', load: async () => (await import('./ca.js')).registerCaCommands },
   { name: 'lab', load: async () => (await import('./lab.js')).registerLabCommands },
   { name: 'control-plane', load: async () => (await import('./control-plane.js')).registerControlPlaneCommand },
+  { name: 'apiserver-double', load: async () => (await import('./apiserver-double.js')).registerApiServerDoubleCommand },
   { name: 'proxy-status', load: async () => (await import('./proxy-status.js')).registerProxyStatusCommand },
   { name: 'proxy', load: async () => (await import('./proxy.js')).registerProxyCommand },
   { name: 'install', load: async () => (await import('./install.js')).registerInstallCommand },

@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigStore } from '../config/store.js';
 import { DirectorySource } from '../config/directory-source.js';
+import { KubernetesSource } from '../kube/kubernetes-source.js';
 import { defaultInstallResult, defaultMeshConfig } from '../config/default-install.js';
-import { formatDiagnostic } from '../config/diagnostics.js';
+import { formatDiagnostic, type Diagnostic } from '../config/diagnostics.js';
 import { proxyMayReadSecret } from '../model/secrets.js';
 import { parseServiceAccountRef, type ModelOptions } from '../model/gateway-identity.js';
 import { MeshCA } from '../pki/mesh-ca.js';
@@ -38,7 +39,10 @@ export const SERVING_DNS_NAMES = ['istiod.istio-system.svc', 'istiod.istio-syste
 const SERVING_TTL_SECONDS = 24 * 3600;
 
 export interface ControlPlaneOptions {
-  configDir: string;
+  /** The folder of YAML/JSON to serve; or, with `kubeconfig`, none. */
+  configDir?: string;
+  /** Read config from this kubeconfig's API server through informers instead of a folder. */
+  kubeconfig?: string;
   clusterId: string;
   trustDomain: string;
   /** host:port for xDS and the CA service; default 127.0.0.1:15012. */
@@ -138,11 +142,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   try {
     // Settings are checked before anything is created on disk.
     const model: ModelOptions = { gatewayServiceAccounts: new Set((opts.gatewayServiceAccounts ?? []).map(parseServiceAccountRef)) };
-    // A mistyped --config would otherwise serve an empty mesh without a word.
-    const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
-      throw new ControlPlaneError(`config folder ${opts.configDir} cannot be read: ${err.code ?? err.message}`, { cause: err });
-    });
-    if (!dirStat.isDirectory()) throw new ControlPlaneError(`config folder ${opts.configDir} is not a directory`);
+    if ((opts.configDir === undefined) === (opts.kubeconfig === undefined)) throw new ControlPlaneError('give exactly one config source: a config folder or a kubeconfig');
+    if (opts.configDir !== undefined) {
+      // A mistyped --config would otherwise serve an empty mesh without a word.
+      const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
+        throw new ControlPlaneError(`config folder ${opts.configDir} cannot be read: ${err.code ?? err.message}`, { cause: err });
+      });
+      if (!dirStat.isDirectory()) throw new ControlPlaneError(`config folder ${opts.configDir} is not a directory`);
+    }
     await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
     const ca = await loadOrCreateCa(opts, log);
     const rootCertPem = ca.rootBundlePem();
@@ -152,7 +159,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const metrics = new ControlPlaneMetrics();
     const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };
     const store = new ConfigStore(mesh, { onListenerError: (err) => log.error('config subscriber failed', { error: (err as Error).message }) });
-    store.setSource('default-install', defaultInstallResult(mesh));
+    // From a folder, what Istio's install puts in a cluster is added; an API server holds it itself.
+    if (opts.kubeconfig === undefined) store.setSource('default-install', defaultInstallResult(mesh));
     metrics.configVersion.set(store.snapshot().version);
 
     const cache = new SnapshotCache();
@@ -232,26 +240,42 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
 
     let configLoaded = false;
-    const source = new DirectorySource({
-      dir: opts.configDir,
-      store,
-      onApplied: (sinceEventMs) => {
-        if (sinceEventMs !== undefined) metrics.configReadDelay.observe(sinceEventMs / 1000);
-      },
-      onDiagnostics: (diags) => {
-        for (const d of diags) {
-          metrics.configDiagnostics.inc({ level: d.level });
-          const line = formatDiagnostic(d);
-          if (d.level === 'Error') log.error('config invalid; the last valid version stays in force', { diagnostic: line, code: d.code });
-          else if (d.level === 'Warning') log.warn('config warning', { diagnostic: line, code: d.code });
-          else log.info('config note', { diagnostic: line, code: d.code });
-        }
-      },
-    });
+    const onDiagnostics = (diags: Diagnostic[]): void => {
+      for (const d of diags) {
+        metrics.configDiagnostics.inc({ level: d.level });
+        const line = formatDiagnostic(d);
+        if (d.level === 'Error') log.error('config invalid; the last valid version stays in force', { diagnostic: line, code: d.code });
+        else if (d.level === 'Warning') log.warn('config warning', { diagnostic: line, code: d.code });
+        else log.info('config note', { diagnostic: line, code: d.code });
+      }
+    };
+    const source = opts.kubeconfig !== undefined
+      ? new KubernetesSource({
+          kubeconfig: opts.kubeconfig,
+          store,
+          onDiagnostics,
+          reportEvents: true,
+          onList: (p) => {
+            metrics.kubeLists.inc({ path: p });
+            log.info('kubernetes list', { path: p });
+          },
+          onWatchError: (p, err, retryInMs) => {
+            metrics.kubeWatchErrors.inc({ path: p });
+            log.warn('kubernetes list/watch failed; retrying', { path: p, error: (err as Error).message ?? String(err), retryInMs });
+          },
+        })
+      : new DirectorySource({
+          dir: opts.configDir as string,
+          store,
+          onDiagnostics,
+          onApplied: (sinceEventMs) => {
+            if (sinceEventMs !== undefined) metrics.configReadDelay.observe(sinceEventMs / 1000);
+          },
+        });
     cleanups.push(() => source.close());
     await source.start();
     configLoaded = true;
-    log.info('config loaded', { dir: opts.configDir, version: store.snapshot().version });
+    log.info('config loaded', { ...(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : { dir: opts.configDir }), version: store.snapshot().version });
 
     const syncz = (): ProxySync[] => buildSyncz(ads.connectionStatus(), opts.trustDomain, (id) => cache.getSnapshot(id)?.version);
     const debug: DebugServer = await startDebugServer(opts.httpListen ?? DEFAULT_HTTP_LISTEN, {

@@ -26,6 +26,8 @@ export class ControlPlaneMetrics {
   readonly unauthenticated = new Counter({ name: 'meshgate_xds_auth_failures_total', help: 'xDS streams refused because the peer could not prove an identity matching its node.', registers: [this.registry] });
   readonly deniedResources = new Counter({ name: 'meshgate_xds_denied_resources_total', help: 'Resources withheld from a proxy not authorized for them (SDS secrets).', labelNames: ['type'], registers: [this.registry] });
   readonly configDiagnostics = new Counter({ name: 'meshgate_config_diagnostics_total', help: 'Diagnostics reported while loading configuration, by level; on an Error the last valid version of the object stays in force.', labelNames: ['level'], registers: [this.registry] });
+  readonly kubeLists = new Counter({ name: 'meshgate_kube_lists_total', help: 'Complete lists read from the Kubernetes API server, by collection: one at start, one more after each 410 Gone.', labelNames: ['path'], registers: [this.registry] });
+  readonly kubeWatchErrors = new Counter({ name: 'meshgate_kube_watch_errors_total', help: 'Kubernetes list or watch failures (each retried with backoff), by collection.', labelNames: ['path'], registers: [this.registry] });
   readonly configVersion = new Gauge({ name: 'meshgate_config_version', help: 'Version of the configuration snapshot in force.', registers: [this.registry] });
   readonly snapshotRejects = new Counter({ name: 'meshgate_xds_snapshot_rejects_total', help: 'Per-proxy snapshots refused as inconsistent or invalid; the previous one stays served.', registers: [this.registry] });
   /** Istio's buckets (seconds). `push`: 'credential' for the immediate push of a Secret change, 'full' for the debounced one. */

@@ -69,6 +69,8 @@ export const dnsTargetSchema = z.union([
 export const labFileSchema = z
   .object({
     name: name.default('lab'),
+    /** Where each control plane reads config: its cluster's folder, or an API-server double per cluster loaded with it. */
+    configSource: z.enum(['directory', 'kubernetes']).default('directory'),
     clusters: z.array(clusterSchema).min(1),
     /** Names resolvable inside the lab, each pointing at a gateway's public address or a workload. */
     dns: z.record(z.string(), dnsTargetSchema).default({}),

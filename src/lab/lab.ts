@@ -11,6 +11,8 @@ import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { formatNodeId } from '../xds/node.js';
 import { startAdminRelay } from './admin-relays.js';
 import { createDefaultStateDir, prepareGivenStateDir } from './state-dir.js';
+import { applyObjects, folderObjects } from '../kube/apply-folder.js';
+import { defaultInstallObjects, defaultMeshConfig } from '../config/default-install.js';
 import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
 import { loadLabFile, type LabFile } from './lab-file.js';
 import { loopbackOctetFor, newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
@@ -53,13 +55,17 @@ export interface UpLabOptions {
    * capturing DNS to their DNS proxy. false: the lab file's `dns:` names come from the pods' hosts files.
    */
   dnsCapture?: boolean;
+  /** Overrides the lab file's `configSource`: `kubernetes` gives each cluster an API-server double (loopback mode). */
+  configSource?: 'directory' | 'kubernetes';
 }
 
 export interface LabClusterInfo {
   name: string;
   trustDomain: string;
-  /** The folder the control plane watches: edit it to change the cluster's config. */
+  /** The folder the control plane watches: edit it to change the cluster's config (config source `directory`). */
   configDir: string;
+  /** Config source `kubernetes`: the kubeconfig of the cluster's API-server double, loaded from configDir at start. */
+  kubeconfig?: string;
   controlPlaneUrl: string;
   controlPlanePid?: number;
   /** netns mode with DNS capture: the cluster DNS server (port 53 on the bridge address) and its pid. */
@@ -159,6 +165,8 @@ const STATS_PORT = 15090;
 const READINESS_PORT = 15021;
 const XDS_PORT = 15012;
 const CP_HTTP_PORT = 15014;
+/** The API-server double's port in the kubernetes config source (kube-apiserver's usual 6443). */
+const KUBE_API_PORT = 6443;
 const DNS_PROXY_PORT = 15053;
 
 async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined, why?: () => string): Promise<void> {
@@ -315,6 +323,11 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const timeout = opts.readyTimeoutMs ?? 60_000;
   const lab = loadLabFile(opts.labFile);
   const { mode, why } = chooseMode(opts.mode);
+  const configSource = opts.configSource ?? lab.configSource;
+  // The double listens on the cluster's loopback address, which only loopback mode's host side shares
+  // with the control plane; in netns mode the control plane's namespace would need it inside.
+  if (configSource === 'kubernetes' && mode !== 'loopback') throw new LabError('E_LAB_START', 'the kubernetes config source runs in loopback mode only (--mode loopback)');
+  lab.configSource = configSource;
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
   const plan = planLab(lab, mode, await unusedLabId(), { dnsCapture: opts.dnsCapture ?? true });
   const ownsStateDir = opts.stateDir === undefined;
@@ -432,6 +445,21 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       dns = { address: c.dnsAddress!, port: 53, pid: proc.pid };
       progress({ step: `cluster DNS ${c.name}`, status: 'ready', detail: `${c.dnsAddress}:53 in ${c.netns}` });
     }
+    let kubeconfig: string | undefined;
+    if (lab.configSource === 'kubernetes') {
+      kubeconfig = path.join(prepared.paths.root, 'kubeconfig');
+      progress({ step: `API server ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${KUBE_API_PORT}` });
+      const api = await startLabProcess(state, logDir, {
+        name: `${c.name}/apiserver`,
+        argv: [...meshgate, 'apiserver-double', '--listen', `${c.controlPlaneAddress}:${KUBE_API_PORT}`, '--kubeconfig-out', kubeconfig, '--cluster-name', c.name],
+      });
+      const file = kubeconfig;
+      await waitFor(`API server of ${c.name}`, timeout, async () => existsSync(file), exitedMessage(api.child, api.logFile));
+      // What `istioctl install` and the user's `kubectl apply` (patches applied first) would have put there.
+      const mesh = { ...defaultMeshConfig(), trustDomain: c.trustDomain };
+      await applyObjects(kubeconfig, await folderObjects(prepared.paths.configDir, defaultInstallObjects(mesh)));
+      progress({ step: `API server ${c.name}`, status: 'ready', detail: kubeconfig });
+    }
     progress({ step: `control plane ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${XDS_PORT}` });
     const cp = await startLabProcess(state, logDir, {
       name: `${c.name}/control-plane`,
@@ -439,7 +467,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       argv: [
         ...meshgate,
         'control-plane',
-        '--config', prepared.paths.configDir,
+        ...(kubeconfig !== undefined ? ['--kubeconfig', kubeconfig] : ['--config', prepared.paths.configDir]),
         '--cluster-id', c.name,
         '--trust-domain', c.trustDomain,
         '--listen', `${c.controlPlaneAddress}:${XDS_PORT}`,
@@ -455,7 +483,7 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     // The proxies (uid 1337 in netns mode) read the mesh root from here.
     chmodSync(prepared.paths.controlPlaneDir, 0o755);
     chmodSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem'), 0o644);
-    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, controlPlaneUrl: url, controlPlanePid: cp.pid, ...(dns ? { dns } : {}) });
+    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, ...(kubeconfig !== undefined ? { kubeconfig } : {}), controlPlaneUrl: url, controlPlanePid: cp.pid, ...(dns ? { dns } : {}) });
     progress({ step: `control plane ${c.name}`, status: 'ready', detail: url });
   }
 

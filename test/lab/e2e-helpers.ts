@@ -20,7 +20,7 @@ export function builtCli(): string | false {
 type After = { after: (fn: () => Promise<void> | void) => void };
 
 /** The example lab (or a copy with its database swapped) up in `mode`, torn down after the test. */
-export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'postgres-embedded' } = {}): Promise<RunningLab> {
+export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'postgres-embedded'; configSource?: 'directory' | 'kubernetes' } = {}): Promise<RunningLab> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshgate-e2e-'));
   let lab: RunningLab | undefined;
   // One hook, in this order: the lab's state file lives in tmp, so tmp goes only after lab down.
@@ -43,7 +43,7 @@ export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'po
   }
   const progress: string[] = [];
   try {
-    lab = await upLab({ labFile: labDir, mode, stateDir: path.join(tmp, 'state'), onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`) });
+    lab = await upLab({ labFile: labDir, mode, stateDir: path.join(tmp, 'state'), ...(opts.configSource ? { configSource: opts.configSource } : {}), onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`) });
   } catch (err) {
     throw new Error(`lab up failed: ${(err as Error).message}\nprogress:\n  ${progress.join('\n  ')}`, { cause: err });
   }
