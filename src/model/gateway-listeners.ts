@@ -12,7 +12,7 @@ import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRout
 import { isExportedTo } from './services.js';
 import { credentialAvailability } from './secrets.js';
 import { credentialsRefusedReason } from './gateway-identity.js';
-import { downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
+import { ALL_ISTIO_MTLS_ALPNS, downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
 import { selectDestinationRule } from './traffic-policy.js';
 
 export interface GatewayChainNote {
@@ -98,11 +98,12 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
     };
   }
   if (mode === 'AUTO_PASSTHROUGH') {
-    // Istio routes by the SNI a mesh client sets (`outbound_.PORT_.SUBSET_.HOST`) with the sni_cluster
-    // filter; meshgate writes the same routing as one explicit chain per service port and subset.
+    // Istio's builtAutoPassthroughFilterChains: one chain per service port and subset, matched by the SNI a
+    // mesh client sets (`outbound_.PORT_.SUBSET_.HOST`) and by Istio's mTLS ALPNs, so only mesh mTLS passes.
     const chains: FilterChain[] = [];
     const notes: GatewayChainNote[] = [];
     for (const svc of ctx.visible) {
+      if (svc.location === 'MESH_EXTERNAL') continue;
       if (svc.hostname.startsWith('*') || !hosts.some((h) => hostMatches(h, svc.hostname))) continue;
       const dr = selectDestinationRule(ctx.snapshot, ctx.node, svc.hostname, svc.namespace);
       const subsets = [undefined, ...(dr?.rule.spec.subsets ?? []).map((s) => s.name)];
@@ -110,7 +111,7 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
         for (const subset of subsets) {
           const sni = outboundSni(p.port, subset, svc.hostname);
           const target = directTarget(outboundClusterName(p.port, subset, svc.hostname));
-          chains.push({ name: `${gwRef}|${serverLabel}|${sni}`, filterChainMatch: { serverNames: [sni] }, filters: [tcpProxyFilter(target)] });
+          chains.push({ name: `${gwRef}|${serverLabel}|${sni}`, filterChainMatch: { serverNames: [sni], applicationProtocols: [...ALL_ISTIO_MTLS_ALPNS] }, filters: [tcpProxyFilter(target)] });
           notes.push(note({ serverNames: [sni], target }));
         }
       }

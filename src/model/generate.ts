@@ -30,7 +30,7 @@ export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode
   if (ctx.isRouter) {
     listeners.push(...buildGatewayListeners(ctx).listeners);
   } else {
-    clusters.push(passthroughCluster(), inboundPassthroughCluster());
+    clusters.push(passthroughCluster(), inboundPassthroughCluster(ctx.node.ips[0] ?? '127.0.0.1'));
     listeners.push(...buildOutboundListeners(ctx).listeners);
     const inbound = buildInbound(ctx);
     listeners.push(...inbound.listeners);

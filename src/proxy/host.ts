@@ -2,6 +2,8 @@
 // outlier detection need, and who the control plane says runs there (for Istio's destination labels).
 import type { WorkloadMetadata } from '../xds/workload-metadata.js';
 
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+
 export class UpstreamHost {
   readonly key: string;
   /** Open connections to this host (least-request's "active requests" for TCP). */
@@ -22,6 +24,8 @@ export class UpstreamHost {
     readonly locality: string = '',
     /** The workload behind this endpoint, from its `istio.workload` metadata (decoded once per update). */
     readonly workload?: WorkloadMetadata,
+    /** The endpoint's `envoy.transport_socket_match` metadata (Istio's `tlsMode`), for transport socket matching. */
+    readonly socketMatch: Readonly<Record<string, unknown>> = NO_METADATA,
   ) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
