@@ -271,6 +271,33 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   return { cluster: c, ...(assignment ? { assignment } : {}), security };
 }
 
+/** Keeps the endpoints whose metadata says a sidecar runs there (`tlsMode: istio`). */
+function meshEndpointsOnly(cla: ClusterLoadAssignment, clusterName: string): ClusterLoadAssignment {
+  return {
+    clusterName,
+    endpoints: cla.endpoints
+      .map((l) => ({ ...l, lbEndpoints: l.lbEndpoints.filter((e) => (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: unknown } | undefined)?.tlsMode === 'istio') }))
+      .filter((l) => l.lbEndpoints.length > 0),
+  };
+}
+
+/**
+ * Istio's SNI-DNAT cluster `outbound_.PORT_.SUBSET_.HOST` for AUTO_PASSTHROUGH gateway servers: the
+ * outbound cluster under the SNI name a mesh client sets, with no transport socket of its own (the
+ * client's mTLS passes through untouched to the destination's sidecar) and only endpoints that have one.
+ */
+export function buildSniDnatCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset?: Subset): BuiltCluster {
+  const built = buildOutboundCluster(ctx, svc, port, subset);
+  const name = outboundSni(port.port, subset?.name, svc.hostname);
+  const c: Cluster = { ...built.cluster, name };
+  delete c.transportSocket;
+  delete c.transportSocketMatches;
+  if (c.edsClusterConfig) c.edsClusterConfig = { ...c.edsClusterConfig, serviceName: name };
+  if (c.loadAssignment) c.loadAssignment = meshEndpointsOnly(c.loadAssignment, name);
+  const security: UpstreamSecurity = built.security.kind === 'fail_closed' ? built.security : { kind: 'plaintext', why: 'AUTO_PASSTHROUGH: the client\'s mTLS passes through' };
+  return { cluster: c, ...(built.assignment ? { assignment: meshEndpointsOnly(built.assignment, name) } : {}), security };
+}
+
 /** Every outbound cluster for the services a proxy sees: each port, and each subset of the winning DestinationRule. */
 export function buildOutboundClusters(ctx: ModelContext): BuiltCluster[] {
   const out: BuiltCluster[] = [];
