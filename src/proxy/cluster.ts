@@ -107,8 +107,8 @@ interface SocketMatch {
 }
 
 /** Whether every key of `match` has the same value in the endpoint's metadata (Envoy's subset match; `{}` matches all). */
-function socketMatches(m: SocketMatch, metadata: Readonly<Record<string, unknown>>): boolean {
-  for (const [k, v] of m.match) if (!(k in metadata) || JSON.stringify(metadata[k]) !== v) return false;
+function socketMatches(m: SocketMatch, metadata: ReadonlyMap<string, string>): boolean {
+  for (const [k, v] of m.match) if (metadata.get(k) !== v) return false;
   return true;
 }
 
@@ -292,7 +292,7 @@ export class ClusterRuntime {
    * Istio's auto mTLS relies on it: `tlsMode: istio` endpoints get mTLS, the others plaintext.
    */
   transportFor(host: UpstreamHost): { name: string; tls: UpstreamTls | undefined } {
-    for (const m of this.socketMatches) if (socketMatches(m, host.socketMatch)) return m;
+    for (const m of this.socketMatches) if (socketMatches(m, host.socketMatchValues)) return m;
     return { name: '', tls: this.upstreamTls };
   }
 

@@ -3,6 +3,7 @@
 import type { WorkloadMetadata } from '../xds/workload-metadata.js';
 
 const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+const NO_VALUES: ReadonlyMap<string, string> = new Map();
 
 export class UpstreamHost {
   readonly key: string;
@@ -28,7 +29,12 @@ export class UpstreamHost {
     readonly socketMatch: Readonly<Record<string, unknown>> = NO_METADATA,
   ) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    // Compared per connection by transport socket matching: encoded once per EDS update, not per connection.
+    this.socketMatchValues = socketMatch === NO_METADATA ? NO_VALUES : new Map(Object.entries(socketMatch).map(([k, v]) => [k, JSON.stringify(v)]));
   }
+
+  /** `socketMatch` with each value as canonical JSON, for equality tests. */
+  readonly socketMatchValues: ReadonlyMap<string, string>;
 
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;
