@@ -1,7 +1,8 @@
 // Outbound clusters (Istio's buildOutboundClusters + applyTrafficPolicy + auto mTLS) and the special
 // clusters every proxy gets. One cluster per service port, plus one per DestinationRule subset.
 import type { ClientTLSSettings, Subset } from '../config/types.js';
-import type { Cluster, ClusterLoadAssignment, OutlierDetection as EnvoyOutlierDetection } from '../xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, OutlierDetection as EnvoyOutlierDetection, TransportSocket, TransportSocketMatch } from '../xds/envoy-types.js';
+import { TypeUrl } from '../xds/envoy-types.js';
 import {
   BLACKHOLE_CLUSTER,
   DEFAULT_CONNECT_TIMEOUT,
@@ -14,6 +15,7 @@ import {
 } from './context.js';
 import { toProtoDuration, toSeconds } from './duration.js';
 import { loadAssignment } from './endpoints.js';
+import { inboundBindAddress } from './inbound-listeners.js';
 import { peerAuthenticationMode } from './peer-authentication.js';
 import type { MeshService, MeshServicePort, ServiceEndpoint } from './services.js';
 import { serviceEndpoints, serviceIdentities } from './service-endpoints.js';
@@ -110,13 +112,11 @@ function upstreamSecurity(
   isOriginalDst: boolean,
 ): UpstreamSecurity {
   if (tls === undefined) {
-    // Auto mTLS: ISTIO_MUTUAL toward workloads that have a proxy, plaintext otherwise. Istio decides per
-    // endpoint with transport socket matches; meshgate decides per cluster and needs every endpoint to
-    // have a proxy (a mixed cluster stays plaintext, as Istio's non-mesh endpoints would).
+    // Auto mTLS (Istio's buildUpstreamTLSSettings + applyUpstreamTLSSettings): ISTIO_MUTUAL decided per
+    // endpoint with transport socket matches — endpoints whose metadata says `tlsMode: istio` get mTLS,
+    // the others plaintext — so a service with some endpoints outside the mesh works.
     if (svc.location === 'MESH_EXTERNAL') return { kind: 'plaintext', why: 'MESH_EXTERNAL service: no auto mTLS' };
     if (isOriginalDst) return { kind: 'plaintext', why: 'original-destination cluster: no auto mTLS' };
-    if (endpoints.length === 0) return { kind: 'plaintext', why: 'no endpoints to detect a proxy on' };
-    if (!endpoints.every((e) => e.hasProxy)) return { kind: 'plaintext', why: 'auto mTLS: not every endpoint has a proxy' };
     const disabled = endpoints.some((e) => peerAuthenticationMode(ctx.snapshot, e.namespace, e.labels, e.port) === 'DISABLE');
     if (disabled) return { kind: 'plaintext', why: 'auto mTLS: destination PeerAuthentication is DISABLE' };
     return { kind: 'istio_mutual', sni: outboundSni(port.port, subset, svc.hostname), sans: serviceIdentities(ctx.snapshot, svc, ctx.trustDomain), auto: true };
@@ -162,6 +162,18 @@ function upstreamSecurity(
       return { kind, ...(tls.sni ? { sni: tls.sni } : {}), sans: names.sans, sanSource: names.source, files: true };
     }
   }
+}
+
+/**
+ * Istio's auto mTLS shape: `tlsMode-istio` for endpoints whose `envoy.transport_socket_match` metadata
+ * holds `tlsMode: istio` (a sidecar runs there), then `tlsMode-disabled`, matching every other endpoint,
+ * in plaintext.
+ */
+function autoMtlsSocketMatches(mtls: TransportSocket): TransportSocketMatch[] {
+  return [
+    { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transportSocket: mtls },
+    { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } } },
+  ];
 }
 
 function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string | undefined, dr: SelectedDestinationRule | undefined): Record<string, unknown> {
@@ -229,7 +241,8 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   let failClosed: string | undefined;
   switch (security.kind) {
     case 'istio_mutual':
-      c.transportSocket = tlsTransportSocket(istioMutualUpstream(security.sni, security.sans));
+      if (security.auto) c.transportSocketMatches = autoMtlsSocketMatches(tlsTransportSocket(istioMutualUpstream(security.sni, security.sans)));
+      else c.transportSocket = tlsTransportSocket(istioMutualUpstream(security.sni, security.sans));
       break;
     case 'simple':
     case 'mutual': {
@@ -258,6 +271,33 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   return { cluster: c, ...(assignment ? { assignment } : {}), security };
 }
 
+/** Keeps the endpoints whose metadata says a sidecar runs there (`tlsMode: istio`). */
+function meshEndpointsOnly(cla: ClusterLoadAssignment, clusterName: string): ClusterLoadAssignment {
+  return {
+    clusterName,
+    endpoints: cla.endpoints
+      .map((l) => ({ ...l, lbEndpoints: l.lbEndpoints.filter((e) => (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: unknown } | undefined)?.tlsMode === 'istio') }))
+      .filter((l) => l.lbEndpoints.length > 0),
+  };
+}
+
+/**
+ * Istio's SNI-DNAT cluster `outbound_.PORT_.SUBSET_.HOST` for AUTO_PASSTHROUGH gateway servers: the
+ * outbound cluster under the SNI name a mesh client sets, with no transport socket of its own (the
+ * client's mTLS passes through untouched to the destination's sidecar) and only endpoints that have one.
+ */
+export function buildSniDnatCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset?: Subset): BuiltCluster {
+  const built = buildOutboundCluster(ctx, svc, port, subset);
+  const name = outboundSni(port.port, subset?.name, svc.hostname);
+  const c: Cluster = { ...built.cluster, name };
+  delete c.transportSocket;
+  delete c.transportSocketMatches;
+  if (c.edsClusterConfig) c.edsClusterConfig = { ...c.edsClusterConfig, serviceName: name };
+  if (c.loadAssignment) c.loadAssignment = meshEndpointsOnly(c.loadAssignment, name);
+  const security: UpstreamSecurity = built.security.kind === 'fail_closed' ? built.security : { kind: 'plaintext', why: 'AUTO_PASSTHROUGH: the client\'s mTLS passes through' };
+  return { cluster: c, ...(built.assignment ? { assignment: meshEndpointsOnly(built.assignment, name) } : {}), security };
+}
+
 /** Every outbound cluster for the services a proxy sees: each port, and each subset of the winning DestinationRule. */
 export function buildOutboundClusters(ctx: ModelContext): BuiltCluster[] {
   const out: BuiltCluster[] = [];
@@ -281,6 +321,11 @@ export function passthroughCluster(): Cluster {
   return { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeout: DEFAULT_CONNECT_TIMEOUT, lbPolicy: 'CLUSTER_PROVIDED', circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] } };
 }
 
-export function inboundPassthroughCluster(): Cluster {
-  return { name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeout: DEFAULT_CONNECT_TIMEOUT, lbPolicy: 'CLUSTER_PROVIDED', circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] } };
+/** Istio binds the inbound passthrough's source to 127.0.0.6 (::6), which istio-iptables does not capture again. */
+export function inboundPassthroughCluster(podAddress: string): Cluster {
+  return {
+    name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeout: DEFAULT_CONNECT_TIMEOUT, lbPolicy: 'CLUSTER_PROVIDED',
+    circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
+    upstreamBindConfig: { sourceAddress: { address: inboundBindAddress(podAddress), portValue: 0 } },
+  };
 }

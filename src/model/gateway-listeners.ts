@@ -2,17 +2,18 @@
 // matches this gateway pod's labels, grouped by port into one listener each; per server a filter chain
 // matched by SNI from its `hosts`, TLS terminated as `tls.mode` says (or passed through), and routed by
 // the VirtualServices bound to that Gateway: tcp routes after termination, tls routes on passthrough.
-import type { Gateway, GatewayServer, VirtualService } from '../config/types.js';
+import type { Gateway, GatewayServer, Subset, VirtualService } from '../config/types.js';
+import type { MeshService, MeshServicePort } from './services.js';
 import type { FilterChain, Listener } from '../xds/envoy-types.js';
 import { TypeUrl } from '../xds/envoy-types.js';
 import { hostMatches, resolveShortHost, splitNamespacedHost } from '../config/hosts.js';
-import { outboundClusterName, outboundSni, type ModelContext } from './context.js';
+import { outboundSni, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';
 import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
 import { isExportedTo } from './services.js';
 import { credentialAvailability } from './secrets.js';
 import { credentialsRefusedReason } from './gateway-identity.js';
-import { downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
+import { ALL_ISTIO_MTLS_ALPNS, downstreamTransportSocket, gatewayDownstream } from './tls-context.js';
 import { selectDestinationRule } from './traffic-policy.js';
 
 export interface GatewayChainNote {
@@ -70,10 +71,18 @@ function sniForServer(hosts: readonly string[]): string[] | undefined {
   return [...new Set(hosts)].sort(byString);
 }
 
+/** A service port (and subset) an AUTO_PASSTHROUGH server routes to: it needs its SNI-DNAT cluster. */
+export interface SniDnatTarget {
+  svc: MeshService;
+  port: MeshServicePort;
+  subset?: Subset;
+}
+
 interface ServerChains {
   chains: FilterChain[];
   notes: GatewayChainNote[];
   tls: boolean;
+  sniDnat?: SniDnatTarget[];
 }
 
 function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, listenerName: string): ServerChains {
@@ -98,24 +107,29 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
     };
   }
   if (mode === 'AUTO_PASSTHROUGH') {
-    // Istio routes by the SNI a mesh client sets (`outbound_.PORT_.SUBSET_.HOST`) with the sni_cluster
-    // filter; meshgate writes the same routing as one explicit chain per service port and subset.
+    // Istio's builtAutoPassthroughFilterChains: one chain per service port and subset, matched by the SNI a
+    // mesh client sets (`outbound_.PORT_.SUBSET_.HOST`) and by Istio's mTLS ALPNs, so only mesh mTLS passes.
     const chains: FilterChain[] = [];
     const notes: GatewayChainNote[] = [];
+    const sniDnat: SniDnatTarget[] = [];
     for (const svc of ctx.visible) {
+      if (svc.location === 'MESH_EXTERNAL') continue;
       if (svc.hostname.startsWith('*') || !hosts.some((h) => hostMatches(h, svc.hostname))) continue;
       const dr = selectDestinationRule(ctx.snapshot, ctx.node, svc.hostname, svc.namespace);
-      const subsets = [undefined, ...(dr?.rule.spec.subsets ?? []).map((s) => s.name)];
+      const subsets = [undefined, ...(dr?.rule.spec.subsets ?? [])];
       for (const p of [...svc.ports].sort((a, b) => a.port - b.port)) {
+        if (p.protocol === 'UDP') continue;
         for (const subset of subsets) {
-          const sni = outboundSni(p.port, subset, svc.hostname);
-          const target = directTarget(outboundClusterName(p.port, subset, svc.hostname));
-          chains.push({ name: `${gwRef}|${serverLabel}|${sni}`, filterChainMatch: { serverNames: [sni] }, filters: [tcpProxyFilter(target)] });
+          const sni = outboundSni(p.port, subset?.name, svc.hostname);
+          // Istio's SNI-DNAT cluster, named like the SNI: no TLS of its own, so the client's mTLS passes through.
+          const target = directTarget(sni);
+          sniDnat.push({ svc, port: p, ...(subset ? { subset } : {}) });
+          chains.push({ name: `${gwRef}|${serverLabel}|${sni}`, filterChainMatch: { serverNames: [sni], applicationProtocols: [...ALL_ISTIO_MTLS_ALPNS] }, filters: [tcpProxyFilter(target)] });
           notes.push(note({ serverNames: [sni], target }));
         }
       }
     }
-    return { chains, notes, tls: true };
+    return { chains, notes, tls: true, sniDnat };
   }
   const terminates = mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL' || mode === 'ISTIO_MUTUAL';
   const target = selectTcpRoute(ctx, vss, gwRef, port);
@@ -149,6 +163,8 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
 export interface GatewayListenersResult {
   listeners: Listener[];
   notes: GatewayChainNote[];
+  /** The SNI-DNAT clusters AUTO_PASSTHROUGH chains route to (each once). */
+  sniDnat: SniDnatTarget[];
 }
 
 /**
@@ -159,6 +175,7 @@ export interface GatewayListenersResult {
 export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult {
   const byName = new Map<string, { address: string; port: number; chains: FilterChain[]; tls: boolean }>();
   const notes: GatewayChainNote[] = [];
+  const sniDnat = new Map<string, SniDnatTarget>();
   for (const gw of gatewaysForProxy(ctx)) {
     for (const server of gw.spec.servers) {
       const port = gatewayListenPort(ctx, server.port.number);
@@ -178,6 +195,7 @@ export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult
       }
       l.tls ||= r.tls;
       notes.push(...r.notes);
+      for (const d of r.sniDnat ?? []) sniDnat.set(outboundSni(d.port.port, d.subset?.name, d.svc.hostname), d);
     }
   }
   const listeners: Listener[] = [];
@@ -193,5 +211,5 @@ export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult
       trafficDirection: 'OUTBOUND',
     });
   }
-  return { listeners, notes };
+  return { listeners, notes, sniDnat: [...sniDnat.values()] };
 }

@@ -4,7 +4,7 @@
 import type { ConfigSnapshot } from '../config/types.js';
 import type { Cluster, ClusterLoadAssignment, Listener, ProxyResources } from '../xds/envoy-types.js';
 import type { ProxyNode } from '../xds/node.js';
-import { blackHoleCluster, buildOutboundClusters, inboundPassthroughCluster, passthroughCluster } from './clusters.js';
+import { blackHoleCluster, buildOutboundClusters, buildSniDnatCluster, inboundPassthroughCluster, passthroughCluster } from './clusters.js';
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';
 import type { ModelOptions } from './gateway-identity.js';
@@ -28,9 +28,15 @@ export function generateProxyResources(snapshot: ConfigSnapshot, node: ProxyNode
   const listeners: Listener[] = [];
   clusters.push(blackHoleCluster());
   if (ctx.isRouter) {
-    listeners.push(...buildGatewayListeners(ctx).listeners);
+    const gw = buildGatewayListeners(ctx);
+    listeners.push(...gw.listeners);
+    for (const d of gw.sniDnat) {
+      const b = buildSniDnatCluster(ctx, d.svc, d.port, d.subset);
+      clusters.push(b.cluster);
+      if (b.assignment) endpoints.push(b.assignment);
+    }
   } else {
-    clusters.push(passthroughCluster(), inboundPassthroughCluster());
+    clusters.push(passthroughCluster(), inboundPassthroughCluster(ctx.node.ips[0] ?? '127.0.0.1'));
     listeners.push(...buildOutboundListeners(ctx).listeners);
     const inbound = buildInbound(ctx);
     listeners.push(...inbound.listeners);

@@ -10,12 +10,12 @@ import { buildRbacFilters } from './authorization.js';
 import { byString, labelsMatch } from './labels.js';
 import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
 import { directTarget, tcpProxyFilter } from './routes.js';
-import { ALPN_IN_MESH, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
+import { ALL_ISTIO_MTLS_ALPNS, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
 import { encodeWorkloadMetadata, mergeWorkloadMetadata, spiffePrincipal, workloadMetadataOf, type EncodedWorkload, type WorkloadMetadata } from '../xds/workload-metadata.js';
 
 export const VIRTUAL_INBOUND = 'virtualInbound';
 export const VIRTUAL_INBOUND_PORT = 15006;
-/** Where the application listens, from the sidecar's point of view (Istio before 1.10; see the report). */
+/** Where the application listens without capture (captureMode NONE): there is no original destination to dial. */
 export const APPLICATION_ADDRESS = '127.0.0.1';
 
 export interface InboundPort {
@@ -73,8 +73,8 @@ function chainsFor(label: string, base: FilterChainMatch, mode: EffectiveMtlsMod
       return [chain(`${label}|plaintext`, { ...base }, filters, false)];
     case 'PERMISSIVE':
       return [
-        // A mesh client announces itself with Istio's ALPN; other TLS is the application's own and passes through.
-        chain(`${label}|mtls`, { ...base, transportProtocol: 'tls', applicationProtocols: [...ALPN_IN_MESH] }, filters, true),
+        // A mesh client announces itself with one of Istio's ALPNs; other TLS is the application's own and passes through.
+        chain(`${label}|mtls`, { ...base, transportProtocol: 'tls', applicationProtocols: [...ALL_ISTIO_MTLS_ALPNS] }, filters, true),
         chain(`${label}|tls-passthrough`, { ...base, transportProtocol: 'tls' }, filters, false),
         chain(`${label}|plaintext`, { ...base, transportProtocol: 'raw_buffer' }, filters, false),
       ];
@@ -117,7 +117,7 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   const clusters: Cluster[] = ports.map((p) => {
     // Istio's defaultEndpoint `0.0.0.0:PORT` means the application listens on the pod's own address.
     const ep = p.endpoint ? { address: p.endpoint.address === '0.0.0.0' ? podAddress : p.endpoint.address, port: p.endpoint.port } : undefined;
-    return inboundCluster(p.port, p.services, ep, (host) => {
+    return inboundCluster(p.port, p.services, { ...(ep ? { endpoint: ep } : {}), podAddress, noCapture: !capture }, (host) => {
       const svc = ctx.push.serviceByHost.get(host);
       return svc ? { name: svc.name, namespace: svc.namespace } : undefined;
     });
@@ -163,18 +163,47 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   return { listeners: [listener], clusters };
 }
 
-/** `inbound|PORT||`: the application on the pod's loopback, or where a Sidecar's defaultEndpoint says. */
-export function inboundCluster(port: number, services: readonly string[], endpoint?: { address: string; port: number }, serviceOf?: (host: string) => { name: string; namespace: string } | undefined): Cluster {
+/**
+ * Istio's source address for the sidecar's inbound connections to the application (InboundPassthroughBindIpv4/6):
+ * istio-iptables returns traffic from it on lo (`-A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN`), so a
+ * connection to the pod's own IP is not captured again.
+ */
+export function inboundBindAddress(podAddress: string): string {
+  return podAddress.includes(':') ? '::6' : '127.0.0.6';
+}
+
+/** Istio disables host cleanup on inbound ORIGINAL_DST clusters: the longest Duration Go can hold. */
+const NO_CLEANUP = '9223372035s';
+
+export interface InboundTarget {
+  /** A Sidecar's defaultEndpoint (0.0.0.0 already replaced by the pod address); undefined: the original destination. */
+  endpoint?: { address: string; port: number };
+  /** The pod's own address (the family of the bind address). */
+  podAddress: string;
+  /** captureMode NONE: there is no original destination to read, so the application is dialled on 127.0.0.1:PORT. */
+  noCapture?: boolean;
+}
+
+/**
+ * `inbound|PORT||`, as Istio builds it since 1.10: an ORIGINAL_DST cluster, so the sidecar dials the address
+ * the client dialled (the pod IP) and applications listening only on the pod IP work, with the source bound
+ * to 127.0.0.6. A Sidecar's defaultEndpoint makes it STATIC (`127.0.0.1:PORT` is the pre-1.10 behaviour
+ * and binds nothing; the pod address binds 127.0.0.6 too). Without capture it stays `127.0.0.1:PORT`.
+ */
+export function inboundCluster(port: number, services: readonly string[], target: InboundTarget, serviceOf?: (host: string) => { name: string; namespace: string } | undefined): Cluster {
   const name = inboundClusterName(port);
-  const target = endpoint ?? { address: APPLICATION_ADDRESS, port };
+  const fixed = target.endpoint ?? (target.noCapture ? { address: APPLICATION_ADDRESS, port } : undefined);
+  const loopback = fixed !== undefined && (fixed.address === '127.0.0.1' || fixed.address === '::1');
   return {
     name,
-    type: 'STATIC',
+    type: fixed ? 'STATIC' : 'ORIGINAL_DST',
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
-    lbPolicy: 'ROUND_ROBIN',
+    lbPolicy: fixed ? 'ROUND_ROBIN' : 'CLUSTER_PROVIDED',
+    ...(fixed ? {} : { cleanupInterval: NO_CLEANUP }),
     // Istio's default thresholds (2^32-1) on inbound clusters too; Envoy's own default would cap a pod at 1,024 connections.
     circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
-    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: target.address, portValue: target.port } } } }] }] },
+    ...(fixed ? { loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: fixed.address, portValue: fixed.port } } } }] }] } } : {}),
+    ...(loopback ? {} : { upstreamBindConfig: { sourceAddress: { address: inboundBindAddress(target.podAddress), portValue: 0 } } }),
     // As Istio: each service's host, name and namespace (destination_service_name/namespace on inbound).
     metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host, ...serviceOf?.(host) })) } } },
   };

@@ -23,6 +23,12 @@ export const CREDENTIAL_PREFIX = 'kubernetes://';
 export const CACERT_SUFFIX = '-cacert';
 /** ALPN a mesh client offers on ISTIO_MUTUAL (Istio's ALPNInMeshWithMxc). */
 export const ALPN_IN_MESH = ['istio-peer-exchange', 'istio'];
+/** Every ALPN an Istio mesh client may offer (Istio's allIstioMtlsALPNs): PERMISSIVE and AUTO_PASSTHROUGH chains match on it. */
+export const ALL_ISTIO_MTLS_ALPNS = ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+/** What a server terminating mesh mTLS for TCP offers (Istio's ALPNDownstreamWithMxc): sidecar inbound and ISTIO_MUTUAL gateway servers. */
+export const ALPN_DOWNSTREAM_WITH_MXC = ['istio-peer-exchange', 'h2', 'http/1.1'];
+/** What other terminating gateway servers offer (Istio's ALPNHttp). */
+export const ALPN_HTTP = ['h2', 'http/1.1'];
 /** Where Istio looks for the system CA bundle when a SIMPLE/MUTUAL rule names no CA (Debian's path). */
 export const SYSTEM_CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
 /** Istio's inbound cipher list for mesh mTLS (security/model). */
@@ -145,14 +151,16 @@ const PROTOCOL_VERSION: Record<TLSProtocol, TlsParameters['tlsMinimumProtocolVer
   TLSV1_3: 'TLSv1_3',
 };
 
-/** Gateway servers: TLS 1.2 minimum unless the server says otherwise (Istio's gateway default). */
-export function gatewayTlsParams(tls: ServerTLSSettings): TlsParameters {
-  const params: TlsParameters = {
-    tlsMinimumProtocolVersion: tls.minProtocolVersion && tls.minProtocolVersion !== 'TLS_AUTO' ? PROTOCOL_VERSION[tls.minProtocolVersion] : 'TLSv1_2',
-  };
+/**
+ * Gateway servers: only what the server sets (Istio's applyServerTLSSettings, SIMPLE/MUTUAL/OPTIONAL_MUTUAL);
+ * unset, Envoy's server defaults apply (TLS 1.2 to 1.3), which the proxy shares.
+ */
+export function gatewayTlsParams(tls: ServerTLSSettings): TlsParameters | undefined {
+  const params: TlsParameters = {};
+  if (tls.minProtocolVersion && tls.minProtocolVersion !== 'TLS_AUTO') params.tlsMinimumProtocolVersion = PROTOCOL_VERSION[tls.minProtocolVersion];
   if (tls.maxProtocolVersion && tls.maxProtocolVersion !== 'TLS_AUTO') params.tlsMaximumProtocolVersion = PROTOCOL_VERSION[tls.maxProtocolVersion];
   if (tls.cipherSuites && tls.cipherSuites.length > 0) params.cipherSuites = [...tls.cipherSuites];
-  return params;
+  return Object.keys(params).length > 0 ? params : undefined;
 }
 
 /**
@@ -160,8 +168,11 @@ export function gatewayTlsParams(tls: ServerTLSSettings): TlsParameters {
  * modes SIMPLE, MUTUAL, OPTIONAL_MUTUAL and ISTIO_MUTUAL.
  */
 export function gatewayDownstream(tls: ServerTLSSettings): DownstreamTlsContext {
-  const common: CommonTlsContext = { tlsParams: gatewayTlsParams(tls) };
   const mode = tls.mode ?? 'SIMPLE';
+  // Istio's BuildListenerTLSContext: a TCP server terminating ISTIO_MUTUAL offers the metadata-exchange ALPN, others HTTP's.
+  const common: CommonTlsContext = { alpnProtocols: [...(mode === 'ISTIO_MUTUAL' ? ALPN_DOWNSTREAM_WITH_MXC : ALPN_HTTP)] };
+  const params = mode === 'ISTIO_MUTUAL' ? undefined : gatewayTlsParams(tls);
+  if (params) common.tlsParams = params;
   const sans = tls.subjectAltNames ?? [];
   const defaultValidation: CertificateValidationContext = sans.length > 0 ? { matchTypedSubjectAltNames: typedSans(sans) } : {};
   if (mode === 'ISTIO_MUTUAL') {
@@ -192,17 +203,17 @@ export function gatewayDownstream(tls: ServerTLSSettings): DownstreamTlsContext 
   return { commonTlsContext: common, requireClientCertificate: mode === 'MUTUAL' };
 }
 
-/** Sidecar inbound mesh mTLS (Istio's inbound DownstreamTlsContext): any SPIFFE identity the mesh root signed. */
+/**
+ * Sidecar inbound mesh mTLS for TCP (Istio's BuildInboundTLS): any client certificate the mesh root signed
+ * (no name check without trust domain aliases), offering the metadata-exchange ALPN.
+ */
 export function inboundMeshDownstream(): DownstreamTlsContext {
   return {
     commonTlsContext: {
       tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3', cipherSuites: [...MESH_CIPHER_SUITES] },
       tlsCertificateSdsSecretConfigs: [sdsSecret(SDS_DEFAULT)],
-      combinedValidationContext: {
-        defaultValidationContext: { matchTypedSubjectAltNames: [{ sanType: 'URI', matcher: { prefix: 'spiffe://' } }] },
-        validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA),
-      },
-      alpnProtocols: [...ALPN_IN_MESH],
+      combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA) },
+      alpnProtocols: [...ALPN_DOWNSTREAM_WITH_MXC],
     },
     requireClientCertificate: true,
   };

@@ -5,8 +5,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import dns from 'node:dns';
-import type { Cluster, ClusterLoadAssignment } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, TransportSocket } from '../xds/envoy-types.js';
+import { TRANSPORT_SOCKET_MATCH_KEY, TypeUrl } from '../xds/envoy-types.js';
 import { optionalDurationMs } from './duration.js';
 import { decodeWorkloadMetadata } from '../xds/workload-metadata.js';
 import { ProxyConfigError } from './errors.js';
@@ -76,7 +76,9 @@ function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: str
       const w = e.loadBalancingWeight ?? 1;
       if (!Number.isInteger(w) || w < 1) throw new ProxyConfigError(res, `${f}.loadBalancingWeight`, 'must be a positive integer');
       const hs = e.healthStatus ?? 'UNKNOWN';
-      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality, decodeWorkloadMetadata(e.metadata?.filterMetadata)));
+      const sm = e.metadata?.filterMetadata?.[TRANSPORT_SOCKET_MATCH_KEY];
+      if (sm !== undefined && (typeof sm !== 'object' || sm === null || Array.isArray(sm))) throw new ProxyConfigError(res, `${f}.metadata.filterMetadata.${TRANSPORT_SOCKET_MATCH_KEY}`, 'must be an object');
+      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality, decodeWorkloadMetadata(e.metadata?.filterMetadata), sm));
     });
   });
   return hosts;
@@ -88,6 +90,52 @@ export function validateAssignment(cla: ClusterLoadAssignment): void {
   hostsFromAssignment(cla, `cluster load assignment "${cla.clusterName}"`, '');
 }
 
+/** A cluster's transport socket: plain TCP (undefined) or an UpstreamTlsContext, compiled. */
+function compileTransportSocket(ts: TransportSocket | undefined, res: string, field: string): UpstreamTls | undefined {
+  const tc = ts?.typedConfig;
+  if (!tc) return undefined;
+  if (tc['@type'] === TypeUrl.UpstreamTlsContext) return new UpstreamTls(tc as never, res, `${field}.typedConfig`);
+  if (tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, `${field}.typedConfig.@type`, `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
+  return undefined;
+}
+
+/** One of Envoy's transport_socket_matches, compiled: `match` is a subset test on the endpoint's metadata. */
+interface SocketMatch {
+  name: string;
+  match: [string, string][];
+  tls: UpstreamTls | undefined;
+}
+
+/** Whether every key of `match` has the same value in the endpoint's metadata (Envoy's subset match; `{}` matches all). */
+function socketMatches(m: SocketMatch, metadata: ReadonlyMap<string, string>): boolean {
+  for (const [k, v] of m.match) if (metadata.get(k) !== v) return false;
+  return true;
+}
+
+function compileSocketMatches(raw: Cluster['transportSocketMatches'], res: string): SocketMatch[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw new ProxyConfigError(res, 'transportSocketMatches', 'must be a list');
+  return raw.map((m, i) => {
+    const f = `transportSocketMatches[${i}]`;
+    if (!m || typeof m.name !== 'string' || m.name === '') throw new ProxyConfigError(res, `${f}.name`, 'must be a non-empty string');
+    const match = m.match ?? {};
+    if (typeof match !== 'object' || Array.isArray(match)) throw new ProxyConfigError(res, `${f}.match`, 'must be an object (a Struct)');
+    return { name: m.name, match: Object.entries(match).map(([k, v]) => [k, JSON.stringify(v)] as [string, string]), tls: compileTransportSocket(m.transportSocket, res, `${f}.transportSocket`) };
+  });
+}
+
+/** Envoy's upstream_bind_config: the source address to bind before connecting (port 0: any port). */
+function compileBindConfig(b: Cluster['upstreamBindConfig'], res: string): string | undefined {
+  if (b === undefined) return undefined;
+  const sa = b.sourceAddress;
+  if (!sa || typeof sa.address !== 'string' || !net.isIP(sa.address)) throw new ProxyConfigError(res, 'upstreamBindConfig.sourceAddress.address', `must be an IP address, got ${JSON.stringify(sa?.address)}`);
+  // A fixed source port would let only one upstream connection exist at a time; Istio always sends 0.
+  if ((sa.portValue ?? 0) !== 0) throw new ProxyConfigError(res, 'upstreamBindConfig.sourceAddress.portValue', 'only 0 (any port) is supported');
+  if (b.freebind === true) throw new ProxyConfigError(res, 'upstreamBindConfig.freebind', 'IP_FREEBIND is not supported; the resource is refused rather than served without it');
+  if ((b.extraSourceAddresses ?? []).length > 0) throw new ProxyConfigError(res, 'upstreamBindConfig.extraSourceAddresses', 'extra (dual-stack) source addresses are not supported; the resource is refused rather than served without them');
+  return sa.address;
+}
+
 export class ClusterRuntime {
   readonly name: string;
   readonly type: NonNullable<Cluster['type']>;
@@ -95,7 +143,11 @@ export class ClusterRuntime {
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
   readonly lbPolicy: LbPolicy;
+  /** The cluster's own transport socket: for endpoints no transport socket match selects. */
   readonly upstreamTls: UpstreamTls | undefined;
+  private readonly socketMatches: SocketMatch[];
+  /** upstream_bind_config's source address (Istio's 127.0.0.6 on inbound clusters). */
+  readonly sourceAddress: string | undefined;
   /** Istio's cluster metadata: the service this cluster stands for (destination_service). */
   readonly service: { host: string; name: string; namespace: string };
   private readonly lb: LoadBalancer;
@@ -132,12 +184,9 @@ export class ClusterRuntime {
     this.outlier = c.outlierDetection ? new OutlierDetector(c.outlierDetection, res, 'outlierDetection') : undefined;
     const ka = c.upstreamConnectionOptions?.tcpKeepalive;
     this.keepalive = { enable: ka !== undefined, delayMs: (ka?.keepaliveTime ?? 7200) * 1000 };
-    const ts = c.transportSocket;
-    if (ts) {
-      const tc = ts.typedConfig;
-      if (tc?.['@type'] === TypeUrl.UpstreamTlsContext) this.upstreamTls = new UpstreamTls(tc as never, res, 'transportSocket.typedConfig');
-      else if (tc && tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, 'transportSocket.typedConfig.@type', `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
-    }
+    this.upstreamTls = compileTransportSocket(c.transportSocket, res, 'transportSocket');
+    this.socketMatches = compileSocketMatches(c.transportSocketMatches, res);
+    this.sourceAddress = compileBindConfig(c.upstreamBindConfig, res);
     const svc = (c.metadata?.filterMetadata?.istio?.services as { host?: string; name?: string; namespace?: string }[] | undefined)?.[0];
     const hostFromName = c.name.split('|')[3] ?? c.name;
     this.service = { host: svc?.host ?? hostFromName, name: svc?.name ?? hostFromName.split('.')[0] ?? '', namespace: svc?.namespace ?? hostFromName.split('.')[1] ?? '' };
@@ -198,8 +247,10 @@ export class ClusterRuntime {
   /** EDS: replaces the host set, keeping per-host state (ejections, active counts) of hosts that stay. */
   setAssignment(cla: ClusterLoadAssignment): void {
     const hosts = hostsFromAssignment(cla, `cluster load assignment "${cla.clusterName}"`, '');
-    const old = new Map(this.hosts.map((h) => [`${h.key}|${h.weight}|${h.healthy}`, h]));
-    this.hosts = hosts.map((h) => old.get(`${h.key}|${h.weight}|${h.healthy}`) ?? h);
+    // The transport socket match metadata is part of a host's identity: a pod that gains a sidecar must get mTLS.
+    const id = (h: UpstreamHost): string => `${h.key}|${h.weight}|${h.healthy}|${JSON.stringify(h.socketMatch)}`;
+    const old = new Map(this.hosts.map((h) => [id(h), h]));
+    this.hosts = hosts.map((h) => old.get(id(h)) ?? h);
   }
 
   close(): void {
@@ -235,9 +286,21 @@ export class ClusterRuntime {
     return this.active < this.maxConnections;
   }
 
+  /**
+   * The transport for one endpoint, as Envoy's transport_socket_matches: the first match whose criteria
+   * are all in the endpoint's `envoy.transport_socket_match` metadata, else the cluster's transportSocket.
+   * Istio's auto mTLS relies on it: `tlsMode: istio` endpoints get mTLS, the others plaintext.
+   */
+  transportFor(host: UpstreamHost): { name: string; tls: UpstreamTls | undefined } {
+    for (const m of this.socketMatches) if (socketMatches(m, host.socketMatchValues)) return m;
+    return { name: '', tls: this.upstreamTls };
+  }
+
   /** Opens a connection to `host`; calls back exactly once. */
   connect(host: UpstreamHost, cb: (err: UpstreamFailure | undefined, conn: UpstreamConnection | undefined) => void): void {
-    const t = this.upstreamTls;
+    const t = this.transportFor(host).tls;
+    // Bind the source only when its family matches the destination's (Envoy picks among source addresses by family).
+    const localAddress = this.sourceAddress !== undefined && net.isIP(this.sourceAddress) === net.isIP(host.address) ? this.sourceAddress : undefined;
     let opts: tls.ConnectionOptions | undefined;
     if (t) {
       const o = t.connectOptions(this.deps.secrets, host.key);
@@ -255,11 +318,11 @@ export class ClusterRuntime {
       // (TLSSocket.prototype.setSession is public but not in the typings; without it, fall back to the option.)
       const { session, ...rest } = opts;
       const once = session !== undefined && typeof (tls.TLSSocket.prototype as Partial<SessionSetter>).setSession === 'function';
-      const ts = tls.connect({ ...(once ? rest : opts), host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions);
+      const ts = tls.connect({ ...(once ? rest : opts), host: host.address, port: host.port, ...(localAddress ? { localAddress } : {}), highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions);
       if (once) (ts as tls.TLSSocket & SessionSetter).setSession(session);
       sock = ts;
     } else {
-      sock = net.connect({ host: host.address, port: host.port, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
+      sock = net.connect({ host: host.address, port: host.port, ...(localAddress ? { localAddress } : {}), highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
     }
     const timer = setTimeout(() => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }), this.connectTimeoutMs);
     const finish = (err: UpstreamFailure | undefined, verifiedPeer?: PeerIdentity): void => {

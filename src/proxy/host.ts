@@ -2,6 +2,9 @@
 // outlier detection need, and who the control plane says runs there (for Istio's destination labels).
 import type { WorkloadMetadata } from '../xds/workload-metadata.js';
 
+const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
+const NO_VALUES: ReadonlyMap<string, string> = new Map();
+
 export class UpstreamHost {
   readonly key: string;
   /** Open connections to this host (least-request's "active requests" for TCP). */
@@ -22,9 +25,16 @@ export class UpstreamHost {
     readonly locality: string = '',
     /** The workload behind this endpoint, from its `istio.workload` metadata (decoded once per update). */
     readonly workload?: WorkloadMetadata,
+    /** The endpoint's `envoy.transport_socket_match` metadata (Istio's `tlsMode`), for transport socket matching. */
+    readonly socketMatch: Readonly<Record<string, unknown>> = NO_METADATA,
   ) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    // Compared per connection by transport socket matching: encoded once per EDS update, not per connection.
+    this.socketMatchValues = socketMatch === NO_METADATA ? NO_VALUES : new Map(Object.entries(socketMatch).map(([k, v]) => [k, JSON.stringify(v)]));
   }
+
+  /** `socketMatch` with each value as canonical JSON, for equality tests. */
+  readonly socketMatchValues: ReadonlyMap<string, string>;
 
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;

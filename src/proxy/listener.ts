@@ -124,7 +124,8 @@ export class CompiledListener {
     });
     this.defaultChain = raw.defaultFilterChain ? compileChain(raw.defaultFilterChain, 'defaultFilterChain') : undefined;
     if (this.chains.length === 0 && !this.defaultChain && !this.useOriginalDst) throw new ProxyConfigError(res, 'filterChains', 'a listener needs at least one filter chain or a defaultFilterChain');
-    this.inspectTls = tlsInspector || needsTlsInspection(this.matches);
+    // A chain with alpnProtocols needs the client's ALPN list before the handshake (see DownstreamTls.server).
+    this.inspectTls = tlsInspector || needsTlsInspection(this.matches) || [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].some((c) => c.tls?.offersAlpn === true);
     this.accessLogs = compileAccessLogs(raw.accessLog, res, 'accessLog');
   }
 
@@ -366,7 +367,7 @@ export class ListenerRuntime {
     }
     if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
     if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
-    const srv = chain.tls.server(this.deps.secrets);
+    const srv = chain.tls.server(this.deps.secrets, r.kind === 'tls' ? r.alpn : undefined);
     if ('unavailable' in srv) {
       this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`, '');
       return;

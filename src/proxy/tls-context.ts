@@ -80,6 +80,9 @@ export class DownstreamTls {
   readonly requireClientCertificate: boolean;
   readonly requireSni: boolean;
   private cached: DownstreamServer | undefined;
+  /** The same server without ALPN, built on first need, for clients whose ALPN shares nothing with ours. */
+  private cachedNoAlpn: DownstreamServer | undefined;
+  private material: { cert?: string; key?: string; ca?: string; crl?: string } | undefined;
   private cachedGeneration = -1;
 
   /** Node's single 48-byte ticket key, from Envoy's first 80-byte key (undefined: a random key per server). */
@@ -112,26 +115,43 @@ export class DownstreamTls {
     return [this.c.cert, this.c.ca].flatMap((m) => (m && 'secret' in m ? [m.secret] : []));
   }
 
-  /** The TLS server for the current secret versions (built once per version), or why there is none. */
-  server(store: SecretStore): DownstreamServer | { unavailable: string } {
-    if (this.cached && this.cachedGeneration === store.generation) return this.cached;
-    const r = resolve(this.c, store);
-    if ('unavailable' in r) return r;
-    this.cachedGeneration = store.generation;
-    if (this.cached && this.cached.versionKey === r.versionKey) return this.cached;
-    let server: tls.Server;
-    try {
-      server = this.newServer(r);
-    } catch (err) {
-      // Inline material that only fails once combined (e.g. a CRL with this CA): refuse, never serve plain.
-      this.cachedGeneration = -1;
-      return { unavailable: `the TLS context cannot be built from its secrets: ${(err as Error).message}` };
-    }
-    this.cached = { server, versionKey: r.versionKey };
-    return this.cached;
+  /** Whether this context sets alpnProtocols (the listener then reads the ClientHello's ALPN list first). */
+  get offersAlpn(): boolean {
+    return this.c.alpn.length > 0;
   }
 
-  private newServer(r: { cert?: string; key?: string; ca?: string; crl?: string }): tls.Server {
+  /**
+   * The TLS server for the current secret versions (built once per version), or why there is none.
+   * `clientAlpn` is what the ClientHello offered (from the TLS inspector): when it shares nothing with
+   * this context's alpnProtocols, Envoy's server goes on without ALPN (BoringSSL's NOACK) where Node's
+   * would end the handshake with a no_application_protocol alert, so a server without ALPN takes it.
+   */
+  server(store: SecretStore, clientAlpn?: readonly string[]): DownstreamServer | { unavailable: string } {
+    const withoutAlpn = this.c.alpn.length > 0 && clientAlpn !== undefined && clientAlpn.length > 0 && !clientAlpn.some((p) => this.c.alpn.includes(p));
+    if (!this.cached || this.cachedGeneration !== store.generation) {
+      const r = resolve(this.c, store);
+      if ('unavailable' in r) return r;
+      this.cachedGeneration = store.generation;
+      if (!this.cached || this.cached.versionKey !== r.versionKey) {
+        let server: tls.Server;
+        try {
+          server = this.newServer(r, this.c.alpn);
+        } catch (err) {
+          // Inline material that only fails once combined (e.g. a CRL with this CA): refuse, never serve plain.
+          this.cachedGeneration = -1;
+          return { unavailable: `the TLS context cannot be built from its secrets: ${(err as Error).message}` };
+        }
+        this.cached = { server, versionKey: r.versionKey };
+        this.material = r;
+        this.cachedNoAlpn = undefined;
+      }
+    }
+    if (!withoutAlpn) return this.cached;
+    this.cachedNoAlpn ??= { server: this.newServer(this.material!, []), versionKey: this.cached.versionKey };
+    return this.cachedNoAlpn;
+  }
+
+  private newServer(r: { cert?: string; key?: string; ca?: string; crl?: string }, alpn: readonly string[]): tls.Server {
     return new tls.Server({
       cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
       // Envoy's server default minimum is TLS 1.2.
@@ -140,7 +160,7 @@ export class DownstreamTls {
       requestCert: r.ca !== undefined,
       // Verification is checked in verify() so that each refusal gets a precise reason.
       rejectUnauthorized: false,
-      ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+      ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
       ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs,
       handshakeTimeout: this.handshakeTimeoutMs,
       secureOptions: this.secureOptions,

@@ -308,9 +308,31 @@ export interface Cluster {
   circuitBreakers?: CircuitBreakers;
   outlierDetection?: OutlierDetection;
   transportSocket?: TransportSocket;
+  /** Per-endpoint transport: the first entry whose `match` is a subset of the endpoint's `envoy.transport_socket_match` metadata. */
+  transportSocketMatches?: TransportSocketMatch[];
+  /** Envoy's upstream_bind_config: the source address upstream connections bind before connecting. */
+  upstreamBindConfig?: BindConfig;
+  /** ORIGINAL_DST clusters: how often unused hosts are removed (Envoy's default 5s). */
+  cleanupInterval?: Duration;
   upstreamConnectionOptions?: { tcpKeepalive?: TcpKeepalive };
   metadata?: { filterMetadata?: Record<string, Record<string, unknown>> };
 }
+
+export interface TransportSocketMatch {
+  name: string;
+  /** google.protobuf.Struct as plain JSON; `{}` matches every endpoint. */
+  match?: Record<string, unknown>;
+  transportSocket?: TransportSocket;
+}
+
+export interface BindConfig {
+  sourceAddress?: SocketAddress;
+  freebind?: boolean;
+  extraSourceAddresses?: { address: SocketAddress }[];
+}
+
+/** The endpoint metadata namespace Envoy reads for transport socket matching (Istio writes `tlsMode` there). */
+export const TRANSPORT_SOCKET_MATCH_KEY = 'envoy.transport_socket_match';
 
 /** Everything one proxy is given, keyed by resource name within each type. */
 export interface ProxyResources {

@@ -47,7 +47,9 @@ export function referencedSecrets(typeUrl: string, json: object): string[] {
     const l = json as { filterChains?: { transportSocket?: unknown }[]; defaultFilterChain?: { transportSocket?: unknown } };
     for (const fc of [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) names.push(...sdsNames(fc.transportSocket));
   } else if (typeUrl === TypeUrl.Cluster) {
-    names.push(...sdsNames((json as { transportSocket?: unknown }).transportSocket));
+    const c = json as { transportSocket?: unknown; transportSocketMatches?: { transportSocket?: unknown }[] };
+    names.push(...sdsNames(c.transportSocket));
+    for (const m of c.transportSocketMatches ?? []) names.push(...sdsNames(m.transportSocket));
   }
   return [...new Set(names)].filter((n) => !PROXY_LOCAL_SECRETS.has(n));
 }

@@ -147,27 +147,50 @@ test('ServiceEntry resolutions: DNS is STRICT_DNS, DNS_ROUND_ROBIN is LOGICAL_DN
   assert.equal(get(m, 'outbound|443||e.example').loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress?.address, 'e.example');
 });
 
-test('auto mTLS: ISTIO_MUTUAL toward pods with a proxy, plaintext toward pods without, toward a mixed set, MESH_EXTERNAL, or PeerAuthentication DISABLE', () => {
+/** Auto mTLS is per endpoint: the `tlsMode-istio` transport socket match's UpstreamTlsContext. */
+function autoMtls(c: Cluster): UpstreamTlsContext & { '@type': string } {
+  assert.equal(c.transportSocket, undefined, `${c.name}: auto mTLS must not set a cluster-wide transport socket`);
+  assert.deepEqual(c.transportSocketMatches?.map((m) => [m.name, m.match, m.transportSocket?.name]), [
+    ['tlsMode-istio', { tlsMode: 'istio' }, 'envoy.transport_sockets.tls'],
+    ['tlsMode-disabled', {}, 'envoy.transport_sockets.raw_buffer'],
+  ], `${c.name}: transport socket matches`);
+  return c.transportSocketMatches![0]!.transportSocket!.typedConfig as UpstreamTlsContext & { '@type': string };
+}
+
+function endpointTlsModes(objects: ConfigObject[], cluster: string): Record<string, string> {
+  const r = generateProxyResources(snapshotOf(objects), client);
+  const out: Record<string, string> = {};
+  for (const e of r.endpoints.find((x) => x.clusterName === cluster)?.endpoints.flatMap((l) => l.lbEndpoints) ?? []) {
+    out[e.endpoint.address.socketAddress?.address ?? ''] = (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: string } | undefined)?.tlsMode ?? 'none';
+  }
+  return out;
+}
+
+test('auto mTLS per endpoint: transport socket matches on tlsMode, endpoints with a proxy marked istio; none for MESH_EXTERNAL or PeerAuthentication DISABLE', () => {
   const withProxy = get(clustersOf(backend), 'outbound|5432||db.default.svc.cluster.local');
-  const tls = upstream(withProxy);
+  const tls = autoMtls(withProxy);
   assert.equal(tls.sni, 'outbound_.5432_._.db.default.svc.cluster.local');
   assert.deepEqual(tls.commonTlsContext?.combinedValidationContext?.defaultValidationContext.matchTypedSubjectAltNames, [{ sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/default/sa/db' } }]);
   assert.deepEqual(tls.commonTlsContext?.alpnProtocols, ['istio-peer-exchange', 'istio']);
 
   const labelled = [service('l', 'default', { app: 'l' }, [{ name: 'tcp', port: 1 }]), pod('l-1', 'default', '10.1.1.1', { app: 'l', 'security.istio.io/tlsMode': 'istio' })];
-  assert.ok(get(clustersOf(labelled), 'outbound|1||l.default.svc.cluster.local').transportSocket, 'the tlsMode label counts as a proxy');
+  autoMtls(get(clustersOf(labelled), 'outbound|1||l.default.svc.cluster.local'));
+  assert.deepEqual(endpointTlsModes(labelled, 'outbound|1||l.default.svc.cluster.local'), { '10.1.1.1': 'istio' }, 'the tlsMode label counts as a proxy');
 
+  // A mixed set: the cluster has both matches, each endpoint says which applies to it.
   const plain = [service('p', 'default', { app: 'p' }, [{ name: 'tcp', port: 1 }]), pod('p-1', 'default', '10.1.2.1', { app: 'p' })];
-  assert.equal(get(clustersOf(plain), 'outbound|1||p.default.svc.cluster.local').transportSocket, undefined);
-
   const mixed = [...plain, pod('p-2', 'default', '10.1.2.2', { app: 'p' }, { sidecar: true })];
-  assert.equal(get(clustersOf(mixed), 'outbound|1||p.default.svc.cluster.local').transportSocket, undefined);
+  autoMtls(get(clustersOf(mixed), 'outbound|1||p.default.svc.cluster.local'));
+  assert.deepEqual(endpointTlsModes(mixed, 'outbound|1||p.default.svc.cluster.local'), { '10.1.2.1': 'none', '10.1.2.2': 'istio' });
 
   const disabled: ConfigObject[] = [...backend, { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'off', namespace: 'default' }, spec: { mtls: { mode: 'DISABLE' } } }];
-  assert.equal(get(clustersOf(disabled), 'outbound|5432||db.default.svc.cluster.local').transportSocket, undefined);
+  const off = get(clustersOf(disabled), 'outbound|5432||db.default.svc.cluster.local');
+  assert.equal(off.transportSocket, undefined);
+  assert.equal(off.transportSocketMatches, undefined);
 
   const ext = [se('ext', { hosts: ['x.example'], ports: [{ number: 1, name: 'tcp', protocol: 'TCP' }], resolution: 'STATIC', location: 'MESH_EXTERNAL', endpoints: [{ address: '192.0.2.1', labels: { 'security.istio.io/tlsMode': 'istio' } }] })];
   assert.equal(get(clustersOf(ext), 'outbound|1||x.example').transportSocket, undefined);
+  assert.equal(get(clustersOf(ext), 'outbound|1||x.example').transportSocketMatches, undefined);
 });
 
 test('explicit ISTIO_MUTUAL keeps the rule\'s SNI and subjectAltNames; DISABLE turns auto mTLS off', () => {

@@ -52,7 +52,7 @@ function downstream(l: Listener | undefined, i = 0): DownstreamTlsContext {
   return l?.filterChains[i]?.transportSocket?.typedConfig as DownstreamTlsContext;
 }
 
-test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, TLS 1.2 minimum, listener on the Service targetPort', () => {
+test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, HTTP ALPN and Envoy\'s TLS defaults, listener on the Service targetPort', () => {
   const m = gwListeners([
     ...backends,
     ...credentials,
@@ -66,7 +66,9 @@ test('SIMPLE with credentialName: SNI from hosts, kubernetes:// certificate, TLS
   assert.equal(d.requireClientCertificate, false);
   assert.equal(d.commonTlsContext?.tlsCertificateSdsSecretConfigs?.[0]?.name, 'kubernetes://db-cert');
   assert.equal(d.commonTlsContext?.combinedValidationContext, undefined);
-  assert.deepEqual(d.commonTlsContext?.tlsParams, { tlsMinimumProtocolVersion: 'TLSv1_2' });
+  // Istio's BuildListenerTLSContext: no tlsParams unless the server sets them (Envoy's server default is TLS 1.2-1.3).
+  assert.equal(d.commonTlsContext?.tlsParams, undefined);
+  assert.deepEqual(d.commonTlsContext?.alpnProtocols, ['h2', 'http/1.1']);
   assert.equal((l.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|5432||db.default.svc.cluster.local');
 });
 
@@ -108,7 +110,28 @@ test('PASSTHROUGH routes by tls sniHosts without terminating; AUTO_PASSTHROUGH r
   const auto = m.get('0.0.0.0_15443');
   const names = auto?.filterChains.map((c) => c.filterChainMatch?.serverNames?.[0]);
   assert.deepEqual(names, ['outbound_.5432_._.db.default.svc.cluster.local', 'outbound_.8443_._.web.default.svc.cluster.local']);
-  assert.equal((auto?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound|5432||db.default.svc.cluster.local');
+  // Istio's builtAutoPassthroughFilterChains: only a mesh client's mTLS (one of Istio's ALPNs) passes, to the SNI-DNAT cluster.
+  assert.deepEqual(auto?.filterChains[0]?.filterChainMatch?.applicationProtocols, ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
+  assert.equal((auto?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster, 'outbound_.5432_._.db.default.svc.cluster.local');
+});
+
+test('AUTO_PASSTHROUGH routes to SNI-DNAT clusters: no TLS of their own (the client\'s mTLS passes through), EDS under the SNI name, only endpoints with a sidecar', () => {
+  const r = generateProxyResources(snapshotOf([
+    ...backends,
+    pod('db-2', 'default', '10.1.0.2', { app: 'db' }),
+    gateway('gw', [{ port: { number: 15443, name: 'auto', protocol: 'TLS' }, hosts: ['*.default.svc.cluster.local'], tls: { mode: 'AUTO_PASSTHROUGH' } }]),
+  ]), gwNode);
+  const name = 'outbound_.5432_._.db.default.svc.cluster.local';
+  const dnat = r.clusters.find((c) => c.name === name);
+  assert.ok(dnat, `no ${name}; clusters: ${r.clusters.map((c) => c.name).join(', ')}`);
+  assert.equal(dnat.transportSocket, undefined);
+  assert.equal(dnat.transportSocketMatches, undefined);
+  assert.equal(dnat.edsClusterConfig?.serviceName, name);
+  // The ordinary outbound cluster keeps auto mTLS for the gateway's own connections.
+  assert.ok(r.clusters.find((c) => c.name === 'outbound|5432||db.default.svc.cluster.local')?.transportSocketMatches);
+  const eps = r.endpoints.find((e) => e.clusterName === name)?.endpoints.flatMap((l) => l.lbEndpoints.map((e) => e.endpoint.address.socketAddress?.address));
+  assert.deepEqual(eps, ['10.1.0.1']);
+  assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], 'every chain\'s cluster and every EDS name is served');
 });
 
 test('routes pick by match.gateways and match.port; a server no route matches yields no listener', () => {

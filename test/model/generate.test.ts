@@ -82,6 +82,8 @@ test('egress gateway matches its golden file: terminates ISTIO_MUTUAL on 15443 a
   const l = r.listeners.find((x) => x.name === '0.0.0.0_15443');
   assert.ok(l, `no 0.0.0.0_15443 listener; listeners: ${r.listeners.map((x) => x.name).join(', ')}`);
   assert.deepEqual(l.filterChains[0]?.filterChainMatch?.serverNames, ['mysql.fqdn.example']);
+  // Istio's BuildListenerTLSContext for a TCP server terminating ISTIO_MUTUAL: the metadata-exchange ALPN.
+  assert.deepEqual((l.filterChains[0]?.transportSocket?.typedConfig as TransportCfg).commonTlsContext?.alpnProtocols, ['istio-peer-exchange', 'h2', 'http/1.1']);
   assert.equal((l.filterChains[0]?.filters[0]?.typedConfig as { cluster?: string }).cluster, 'outbound|13306||mysql.fqdn.example');
   const c = r.clusters.find((x) => x.name === 'outbound|13306||mysql.fqdn.example');
   assert.ok(c);
@@ -101,7 +103,17 @@ test('ingress gateway matches its golden file: MUTUAL on 13306 with kubernetes:/
   assert.ok(l, `no 0.0.0.0_13306 listener; listeners: ${r.listeners.map((x) => x.name).join(', ')}`);
   assert.equal((l.filterChains[0]?.filters[0]?.typedConfig as { cluster?: string }).cluster, 'outbound|3306||mysql.default.svc.cluster.local');
   const c = r.clusters.find((x) => x.name === 'outbound|3306||mysql.default.svc.cluster.local');
-  assert.equal((c?.transportSocket?.typedConfig as TransportCfg).sni, 'outbound_.3306_._.mysql.default.svc.cluster.local');
+  // Auto mTLS per endpoint: mTLS for `tlsMode: istio` endpoints, plaintext for the rest (Istio's transport socket matches).
+  assert.equal(c?.transportSocket, undefined);
+  assert.deepEqual(c?.transportSocketMatches?.map((m) => [m.name, m.match]), [['tlsMode-istio', { tlsMode: 'istio' }], ['tlsMode-disabled', {}]]);
+  const mtls = c?.transportSocketMatches?.[0]?.transportSocket?.typedConfig as TransportCfg;
+  assert.equal(mtls.sni, 'outbound_.3306_._.mysql.default.svc.cluster.local');
+  assert.deepEqual(mtls.commonTlsContext?.alpnProtocols, ['istio-peer-exchange', 'istio']);
+  const mysqlEndpoints = r.endpoints.find((e) => e.clusterName === c?.name)?.endpoints.flatMap((e) => e.lbEndpoints) ?? [];
+  assert.ok(mysqlEndpoints.length > 0 && mysqlEndpoints.every((e) => (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: string } | undefined)?.tlsMode === 'istio'));
+  // Istio's BuildListenerTLSContext for a MUTUAL gateway server: HTTP's ALPN, no tlsParams unless the server sets them.
+  const gwTls = l.filterChains[0]?.transportSocket?.typedConfig as TransportCfg & { commonTlsContext?: { tlsParams?: unknown } };
+  assert.deepEqual(gwTls.commonTlsContext?.alpnProtocols, ['h2', 'http/1.1']);
   assert.deepEqual(r.secrets.map((s) => s.name), ['kubernetes://mysql-credential', 'kubernetes://mysql-credential-cacert']);
 });
 
@@ -111,7 +123,16 @@ test('server sidecar matches its golden file: virtualInbound accepts mesh mTLS a
   assert.ok(vi);
   const names = vi.filterChains.map((c) => c.name);
   assert.ok(names.includes('inbound|3306|mtls') && names.includes('inbound|3306|plaintext'), `chains: ${names.join(', ')}`);
-  assert.ok(r.clusters.some((c) => c.name === 'inbound|3306||'));
+  // Istio's PERMISSIVE TCP chain matches every Istio mTLS ALPN and its TLS context offers the metadata-exchange ALPN.
+  const mtls = vi.filterChains.find((c) => c.name === 'inbound|3306|mtls');
+  assert.deepEqual(mtls?.filterChainMatch?.applicationProtocols, ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
+  assert.deepEqual((mtls?.transportSocket?.typedConfig as TransportCfg).commonTlsContext?.alpnProtocols, ['istio-peer-exchange', 'h2', 'http/1.1']);
+  // Istio >= 1.10: the inbound cluster dials the original destination (the pod IP) from 127.0.0.6.
+  const inbound = r.clusters.find((c) => c.name === 'inbound|3306||');
+  assert.equal(inbound?.type, 'ORIGINAL_DST');
+  assert.equal(inbound?.lbPolicy, 'CLUSTER_PROVIDED');
+  assert.equal(inbound?.loadAssignment, undefined);
+  assert.deepEqual(inbound?.upstreamBindConfig, { sourceAddress: { address: '127.0.0.6', portValue: 0 } });
 });
 
 test('generation is deterministic: the same snapshot gives byte-identical output', async () => {

@@ -32,20 +32,29 @@ function chainsFor(l: Listener, port: number): FilterChain[] {
   return l.filterChains.filter((c) => c.filterChainMatch?.destinationPort === port);
 }
 
-test('inbound ports are the Service targetPorts (named ones resolved on the pod), each with an inbound|PORT|| cluster to the application', () => {
+test('inbound ports are the Service targetPorts (named ones resolved on the pod), each with an inbound|PORT|| cluster dialling the original destination from 127.0.0.6', () => {
   const r = generateProxyResources(snapshotOf(base), server);
   const l = r.listeners.find((x) => x.name === 'virtualInbound');
   assert.deepEqual([...new Set(l?.filterChains.map((c) => c.filterChainMatch?.destinationPort).filter((p) => p !== undefined))], [15006, 9100, 15432]);
   const c = r.clusters.find((x) => x.name === 'inbound|15432||');
-  assert.equal(c?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress?.portValue, 15432);
+  // Istio >= 1.10: ORIGINAL_DST (the pod IP the client dialled), source bound to 127.0.0.6, host cleanup off.
+  assert.equal(c?.type, 'ORIGINAL_DST');
+  assert.equal(c?.lbPolicy, 'CLUSTER_PROVIDED');
+  assert.equal(c?.cleanupInterval, '9223372035s');
+  assert.equal(c?.loadAssignment, undefined);
+  assert.deepEqual(c?.upstreamBindConfig, { sourceAddress: { address: '127.0.0.6', portValue: 0 } });
+  assert.deepEqual(r.clusters.find((x) => x.name === 'InboundPassthroughCluster')?.upstreamBindConfig, { sourceAddress: { address: '127.0.0.6', portValue: 0 } });
   assert.deepEqual(l?.listenerFilters?.map((f) => f.name), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
 });
 
 test('PERMISSIVE (the default) accepts mesh mTLS by ALPN, other TLS as is, and plaintext', () => {
   const chains = chainsFor(inbound(base), 15432);
   assert.deepEqual(chains.map((c) => c.name), ['inbound|15432|mtls', 'inbound|15432|tls-passthrough', 'inbound|15432|plaintext']);
-  assert.deepEqual(chains[0]?.filterChainMatch, { destinationPort: 15432, transportProtocol: 'tls', applicationProtocols: ['istio-peer-exchange', 'istio'] });
-  assert.equal((chains[0]?.transportSocket?.typedConfig as { requireClientCertificate?: boolean }).requireClientCertificate, true);
+  // Istio's allIstioMtlsALPNs on the match; the TLS context offers ALPNDownstreamWithMxc.
+  assert.deepEqual(chains[0]?.filterChainMatch, { destinationPort: 15432, transportProtocol: 'tls', applicationProtocols: ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'] });
+  const ctx = chains[0]?.transportSocket?.typedConfig as { requireClientCertificate?: boolean; commonTlsContext?: { alpnProtocols?: string[] } };
+  assert.equal(ctx.requireClientCertificate, true);
+  assert.deepEqual(ctx.commonTlsContext?.alpnProtocols, ['istio-peer-exchange', 'h2', 'http/1.1']);
   assert.equal(chains[2]?.transportSocket, undefined);
   assert.equal(chains[2]?.filterChainMatch?.transportProtocol, 'raw_buffer');
 });

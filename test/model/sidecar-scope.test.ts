@@ -45,3 +45,30 @@ test('ingress with defaultEndpoint: the inbound cluster dials where the applicat
   const c = r.clusters.find((x) => x.name === 'inbound|5432||');
   assert.deepEqual(c?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress, { address: '127.0.0.1', portValue: 15432 });
 });
+
+test('defaultEndpoint with capture: 127.0.0.1:PORT is STATIC and binds nothing (pre-1.10 Istio), 0.0.0.0:PORT dials the pod IP from 127.0.0.6, none is ORIGINAL_DST', () => {
+  const node = sidecarNode({ podName: 'db-1', namespace: 'default', labels: { app: 'db' }, ips: ['10.1.0.5'] });
+  const ingress = [
+    { port: { number: 5432, protocol: 'TCP', name: 'loop' }, defaultEndpoint: '127.0.0.1:15432' },
+    { port: { number: 5433, protocol: 'TCP', name: 'pod' }, defaultEndpoint: '0.0.0.0:15433' },
+    { port: { number: 5434, protocol: 'TCP', name: 'orig' } },
+  ];
+  const r = generateProxyResources(snapshotOf([...base, sidecar('db', 'default', { workloadSelector: { labels: { app: 'db' } }, ingress })]), node);
+  const c = (port: number) => r.clusters.find((x) => x.name === `inbound|${port}||`);
+  assert.equal(c(5432)?.type, 'STATIC');
+  assert.deepEqual(c(5432)?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress, { address: '127.0.0.1', portValue: 15432 });
+  assert.equal(c(5432)?.upstreamBindConfig, undefined);
+  assert.equal(c(5433)?.type, 'STATIC');
+  assert.deepEqual(c(5433)?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress, { address: '10.1.0.5', portValue: 15433 });
+  assert.deepEqual(c(5433)?.upstreamBindConfig, { sourceAddress: { address: '127.0.0.6', portValue: 0 } });
+  assert.equal(c(5434)?.type, 'ORIGINAL_DST');
+  assert.deepEqual(c(5434)?.upstreamBindConfig, { sourceAddress: { address: '127.0.0.6', portValue: 0 } });
+});
+
+test('captureMode NONE without defaultEndpoint: the inbound cluster stays 127.0.0.1:PORT (no original destination to dial)', () => {
+  const node = sidecarNode({ podName: 'db-1', namespace: 'default', labels: { app: 'db' }, ips: ['127.0.20.5'], interceptionMode: 'NONE' });
+  const c = generateProxyResources(snapshotOf(base), node).clusters.find((x) => x.name === 'inbound|5432||');
+  assert.equal(c?.type, 'STATIC');
+  assert.deepEqual(c?.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.endpoint.address.socketAddress, { address: '127.0.0.1', portValue: 5432 });
+  assert.equal(c?.upstreamBindConfig, undefined);
+});

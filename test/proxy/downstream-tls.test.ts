@@ -4,6 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import {
   caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, metric, newProxy, port, roundTrip,
@@ -201,4 +202,32 @@ test('TLS parameters: a TLS 1.3-only chain refuses a TLS 1.2 client; cipher suit
   assert.ok(reasons.some((r) => /unsupported protocol/.test(r)), reasons.join(' | '));
   assert.ok(reasons.some((r) => /no shared cipher/.test(r)), reasons.join(' | '));
   assert.equal(logs.find((l) => l.listener === 'v12' && !l.downstreamTransportFailureReason)!.downstreamTlsCipher, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+});
+
+/** One TLS client offering `alpn`: what the server selected, or the error. */
+function alpnClient(p: number, alpn: string[] | undefined): Promise<{ ok: boolean; alpn: string | false; echoed: string; error?: string }> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: p, ca: meshCa.certPem, servername: 'mysql.db.svc.cluster.local', ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => s.end('x'));
+    let echoed = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (echoed += d));
+    s.on('end', () => resolve({ ok: true, alpn: s.alpnProtocol ?? false, echoed }));
+    s.on('error', (e) => resolve({ ok: false, alpn: false, echoed, error: e.message }));
+  });
+}
+
+test('alpnProtocols: an overlapping client ALPN is negotiated; one sharing nothing, or none, completes the handshake without ALPN as Envoy does', async (t) => {
+  const echo = await echoServer(t);
+  const { proxy } = newProxy(t);
+  proxy.setLocalSecret('default', certSecret('default', serverCert));
+  proxy.applyClusters([staticCluster('backend', [{ port: echo.port }])]);
+  const ts = downstreamTls({ requireClientCert: false, ca: '' });
+  (ts.typedConfig as { commonTlsContext: { alpnProtocols?: string[] } }).commonTlsContext.alpnProtocols = ['h2', 'http/1.1'];
+  // No tls_inspector and no TLS match: the ALPN list alone makes the listener read the ClientHello first.
+  await proxy.applyListeners([listener('gw', 0, [{ name: 'simple', transportSocket: ts, filters: [tcpProxyFilter('backend')] }])]);
+  const p = port(proxy, 'gw');
+  assert.deepEqual(await alpnClient(p, ['http/1.1', 'other']), { ok: true, alpn: 'http/1.1', echoed: 'x' });
+  // Node's own server would answer this with a no_application_protocol alert; Envoy's (BoringSSL) goes on without ALPN.
+  assert.deepEqual(await alpnClient(p, ['mysql']), { ok: true, alpn: false, echoed: 'x' });
+  assert.deepEqual(await alpnClient(p, undefined), { ok: true, alpn: false, echoed: 'x' });
 });
