@@ -1,6 +1,6 @@
 // `npm run soak`: load, faults and hostile input against meshgate's real parts, bounded in count and
 // time, on loopback only. Prints a table and writes soak/results/latest.json; exits non-zero when any
-// expectation fails. `--quick` is the CI version. See soak/README section in the top-level README.
+// expectation fails. `--quick` is the CI version. See docs/soak.md.
 import { SoakReport, renderTable, writeResults } from './results.js';
 import { parseSoakArgs, SoakUsageError, type SoakOptions } from './options.js';
 import { FULL_TLS, QUICK_TLS, runTlsAttacks } from './hostile/tls-attacks.js';
@@ -66,7 +66,7 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
     if (!chain && (want('load') || want('faults'))) {
       // Each expectation that could not be checked is listed as failed, so the table never looks greener than it is.
       const notRun = [...(want('load') ? ['load: long-lived connections through the chain'] : []), ...(want('faults') ? ['fault: control plane killed', 'fault: egress gateway killed and restarted', 'fault: ingress gateway killed and restarted', 'fault: egress gateway restart during MariaDB transactions', 'fault: upstream endpoint unreachable', 'fault: a push the proxy cannot apply', 'fault: workload certificate about to expire', 'fault: gateway credential expires'] : [])];
-      for (const name of notRun) report.fault({ name, expectation: 'see README (soak)', passed: false, detail: 'not run: the lab chain did not start' });
+      for (const name of notRun) report.fault({ name, expectation: 'see docs/soak.md', passed: false, detail: 'not run: the lab chain did not start' });
     }
     if (chain && want('load')) {
       log(`load: ${o.connections} connections`);
