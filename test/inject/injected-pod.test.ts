@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import jsonpatch from 'fast-json-patch';
@@ -26,13 +26,19 @@ function skipReason(): string | undefined {
   if (r) return r;
   for (const tool of ['unshare', 'setpriv', 'mount']) if (!findExecutable(tool)) return `${tool} is not installed (Debian: util-linux, mount)`;
   if (!existsSync(path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'))) return 'dist/src/cli/main.js is not built';
+  // The container sees the checkout as the image's /app (bound below); the checkout folder itself must
+  // let others in, as the image's does (its parents need not: a 0700 home is fine).
+  if ((statSync(repoRoot()).mode & 0o005) !== 0o005) return `the checkout ${repoRoot()} is not readable by others (the proxy runs as uid 1337, as in the image)`;
   return undefined;
 }
 
-/** The image's `meshgate` on PATH is this checkout's CLI. */
-function meshgate(command: string[]): string[] {
+/** Where the container finds the image's files: the checkout bound under the container's own /run. */
+const IMAGE_ROOT = '/run/meshgate-image';
+
+/** The image's `meshgate` on PATH is this checkout's CLI, as the container sees it (IMAGE_ROOT). */
+function meshgate(command: string[], root = repoRoot()): string[] {
   assert.equal(command[0], 'meshgate', `the container runs the meshgate executable, got ${command[0]}`);
-  return [process.execPath, path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), ...command.slice(1)];
+  return [process.execPath, path.join(root, 'dist', 'src', 'cli', 'main.js'), ...command.slice(1)];
 }
 
 /** A container's environment as the kubelet resolves it (values and the downward API fieldRefs). */
@@ -162,11 +168,13 @@ test('the injected mysql-client Pod: its init command installs capture and its p
     'set -e',
     `mount -t overlay overlay -o lowerdir=/etc,upperdir=${dir}/etc/upper,workdir=${dir}/etc/work /etc`,
     'mount -t tmpfs tmpfs /run',
+    // The image's files: this checkout, reachable by uid 1337 whatever its parents' modes (a 0700 home).
+    `mkdir -p ${IMAGE_ROOT} && mount --bind '${repoRoot()}' ${IMAGE_ROOT}`,
     ...mounts,
     `exec setpriv --reuid=${sc.runAsUser} --regid=${sc.runAsGroup} --clear-groups -- "$@"`,
   ].join('\n');
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOSTNAME: pod.metadata.name, ...containerEnv(pod, proxy) };
-  const p = started(undo, ['ip', 'netns', 'exec', podNs, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'istio-proxy', ...meshgate(proxy.command!)], { env });
+  const p = started(undo, ['ip', 'netns', 'exec', podNs, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'istio-proxy', ...meshgate(proxy.command!, IMAGE_ROOT)], { env });
 
   // The Pod's readiness probe, from outside the pod's namespace as the kubelet's (port 15021 is never captured).
   const probe = proxy.readinessProbe as { httpGet: { path: string; port: number } };
