@@ -6,7 +6,7 @@
 // 2. Type-check and build with tsc (a type error fails the run).
 // 3. Lint (eslint), then run every test file under dist/test/ with node's own test runner.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { systemPackages, missingPackages } from './system-packages.mjs';
@@ -48,6 +48,8 @@ if (run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc')
   console.error('# type check failed');
   process.exit(1);
 }
+// The `meshgate` bin is executable whoever links it (npm marks it only when it first links the package).
+chmodSync(path.join('dist', 'src', 'cli', 'main.js'), 0o755);
 
 const only = process.argv.slice(2);
 if (only.length === 0) {
