@@ -15,7 +15,7 @@ COPY src ./src
 COPY test ./test
 COPY bench ./bench
 COPY soak ./soak
-RUN npx tsc -p tsconfig.json
+RUN npm run build
 
 # Runtime: production dependencies only, the compiled CLI, the addon, iptables for `meshgate capture`.
 FROM node:20-slim
