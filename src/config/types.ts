@@ -3,6 +3,16 @@
 // YAML. These are the validated shapes: the loader (`config/load.ts`) checks `unknown` input against
 // the schemas in `config/schema/` and only then hands out these types; everything downstream trusts them.
 
+import type { z } from 'zod';
+import type { destination, typeWorkloadSelector } from './schema/common.js';
+import type { serviceSpec } from './schema/core.js';
+import type { clientTlsSettings, destinationRuleSpec, subset, trafficPolicy } from './schema/destination-rule.js';
+import type { gatewayServer, gatewaySpec, serverTlsSettings } from './schema/gateway.js';
+import type { authorizationPolicySpec, peerAuthenticationSpec } from './schema/security.js';
+import type { serviceEntrySpec, workloadEntrySpec } from './schema/service-entry.js';
+import type { sidecarSpec } from './schema/sidecar.js';
+import type { tcpRoute, tlsRoute, virtualServiceSpec } from './schema/virtual-service.js';
+
 export interface ObjectMeta {
   name: string;
   namespace: string; // defaulted to "default" by the loader, as kubectl does; "" for cluster-scoped Namespace objects
@@ -29,226 +39,36 @@ export interface KubeObject<K extends string, S> {
 }
 
 // ---------------------------------------------------------------- networking.istio.io
+// The spec types are the schemas' output types: each field is declared once, in `config/schema/`, and
+// what validation accepts is exactly what the model can read.
 
-export interface PortSelector {
-  number?: number;
-}
+type Item<T> = NonNullable<T> extends readonly (infer E)[] ? E : never;
 
-export interface WorkloadSelector {
-  matchLabels?: Record<string, string>;
-}
+export type WorkloadSelector = z.output<typeof typeWorkloadSelector>;
 
-export type ServiceEntryLocation = 'MESH_EXTERNAL' | 'MESH_INTERNAL';
-export type ServiceEntryResolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
-export type PortProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPC-WEB' | 'HTTP2' | 'MONGO' | 'MYSQL' | 'REDIS' | 'TCP' | 'TLS' | 'UDP';
+export type WorkloadEntrySpec = z.output<typeof workloadEntrySpec>;
+export type ServiceEntrySpec = z.output<typeof serviceEntrySpec>;
 
-export interface ServicePort {
-  number: number;
-  protocol?: string; // upper-case name from PortProtocol; derived from `name` prefix when absent
-  name: string;
-  targetPort?: number;
-}
+export type Destination = z.output<typeof destination>;
+export type TCPRoute = z.output<typeof tcpRoute>;
+export type TLSRoute = z.output<typeof tlsRoute>;
+export type RouteDestination = Item<TCPRoute['route']>;
+export type L4MatchAttributes = Item<TCPRoute['match']>;
+export type VirtualServiceSpec = z.output<typeof virtualServiceSpec>;
 
-export interface WorkloadEntrySpec {
-  address?: string;
-  ports?: Record<string, number>;
-  labels?: Record<string, string>;
-  network?: string;
-  locality?: string;
-  weight?: number;
-  serviceAccount?: string;
-}
+export type ClientTLSSettings = z.output<typeof clientTlsSettings>;
+export type TrafficPolicy = z.output<typeof trafficPolicy>;
+export type PortTrafficPolicy = Item<TrafficPolicy['portLevelSettings']>;
+export type Subset = z.output<typeof subset>;
+export type DestinationRuleSpec = z.output<typeof destinationRuleSpec>;
 
-export interface ServiceEntrySpec {
-  hosts: string[];
-  addresses?: string[];
-  ports?: ServicePort[];
-  location?: ServiceEntryLocation;
-  resolution?: ServiceEntryResolution;
-  endpoints?: WorkloadEntrySpec[];
-  workloadSelector?: { labels?: Record<string, string> };
-  exportTo?: string[];
-  subjectAltNames?: string[];
-}
+export type ServerTLSSettings = z.output<typeof serverTlsSettings>;
+export type ServerTLSMode = NonNullable<ServerTLSSettings['mode']>;
+export type TLSProtocol = NonNullable<ServerTLSSettings['minProtocolVersion']>;
+export type GatewayServer = z.output<typeof gatewayServer>;
+export type GatewaySpec = z.output<typeof gatewaySpec>;
 
-export interface Destination {
-  host: string;
-  subset?: string;
-  port?: PortSelector;
-}
-
-export interface RouteDestination {
-  destination: Destination;
-  weight?: number;
-}
-
-export interface L4MatchAttributes {
-  destinationSubnets?: string[];
-  port?: number;
-  sourceLabels?: Record<string, string>;
-  gateways?: string[];
-  sourceNamespace?: string;
-}
-
-export interface TLSMatchAttributes extends L4MatchAttributes {
-  sniHosts: string[];
-}
-
-export interface TCPRoute {
-  match?: L4MatchAttributes[];
-  route?: RouteDestination[];
-}
-
-export interface TLSRoute {
-  match: TLSMatchAttributes[];
-  route?: RouteDestination[];
-}
-
-export interface VirtualServiceSpec {
-  hosts?: string[];
-  gateways?: string[];
-  /** HTTP routes are parsed and kept but not served by meshgate's L4 data plane. */
-  http?: Record<string, unknown>[];
-  tls?: TLSRoute[];
-  tcp?: TCPRoute[];
-  exportTo?: string[];
-}
-
-export type ClientTLSMode = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
-
-export interface ClientTLSSettings {
-  mode?: ClientTLSMode;
-  clientCertificate?: string;
-  privateKey?: string;
-  caCertificates?: string;
-  caCrl?: string;
-  credentialName?: string;
-  subjectAltNames?: string[];
-  sni?: string;
-  insecureSkipVerify?: boolean;
-}
-
-export type SimpleLB = 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
-
-export interface LoadBalancerSettings {
-  simple?: SimpleLB;
-  consistentHash?: Record<string, unknown>;
-  localityLbSetting?: Record<string, unknown>;
-  warmupDurationSecs?: string;
-}
-
-export interface TCPSettings {
-  maxConnections?: number;
-  connectTimeout?: string; // protobuf Duration in YAML form, e.g. "10s", "500ms"
-  tcpKeepalive?: { probes?: number; time?: string; interval?: string };
-  maxConnectionDuration?: string;
-  idleTimeout?: string;
-}
-
-export interface ConnectionPoolSettings {
-  tcp?: TCPSettings;
-  http?: Record<string, unknown>;
-}
-
-export interface OutlierDetection {
-  splitExternalLocalOriginErrors?: boolean;
-  consecutiveLocalOriginFailures?: number;
-  consecutiveGatewayErrors?: number;
-  consecutive5xxErrors?: number;
-  consecutiveErrors?: number; // deprecated alias kept by Istio
-  interval?: string;
-  baseEjectionTime?: string;
-  maxEjectionPercent?: number;
-  minHealthPercent?: number;
-}
-
-export interface PortTrafficPolicy {
-  port?: PortSelector;
-  loadBalancer?: LoadBalancerSettings;
-  connectionPool?: ConnectionPoolSettings;
-  outlierDetection?: OutlierDetection;
-  tls?: ClientTLSSettings;
-}
-
-export interface TrafficPolicy {
-  loadBalancer?: LoadBalancerSettings;
-  connectionPool?: ConnectionPoolSettings;
-  outlierDetection?: OutlierDetection;
-  tls?: ClientTLSSettings;
-  portLevelSettings?: PortTrafficPolicy[];
-  tunnel?: Record<string, unknown>;
-  proxyProtocol?: Record<string, unknown>;
-}
-
-export interface Subset {
-  name: string;
-  labels?: Record<string, string>;
-  trafficPolicy?: TrafficPolicy;
-}
-
-export interface DestinationRuleSpec {
-  host: string;
-  trafficPolicy?: TrafficPolicy;
-  subsets?: Subset[];
-  exportTo?: string[];
-  workloadSelector?: WorkloadSelector;
-}
-
-export type ServerTLSMode = 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
-export type TLSProtocol = 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
-
-export interface ServerTLSSettings {
-  httpsRedirect?: boolean;
-  mode?: ServerTLSMode;
-  serverCertificate?: string;
-  privateKey?: string;
-  caCertificates?: string;
-  caCrl?: string;
-  credentialName?: string;
-  credentialNames?: string[];
-  subjectAltNames?: string[];
-  verifyCertificateSpki?: string[];
-  verifyCertificateHash?: string[];
-  minProtocolVersion?: TLSProtocol;
-  maxProtocolVersion?: TLSProtocol;
-  cipherSuites?: string[];
-}
-
-export interface GatewayPort {
-  number: number;
-  protocol: string;
-  name: string;
-  targetPort?: number;
-}
-
-export interface GatewayServer {
-  port: GatewayPort;
-  bind?: string;
-  hosts: string[];
-  tls?: ServerTLSSettings;
-  defaultEndpoint?: string;
-  name?: string;
-}
-
-export interface GatewaySpec {
-  servers: GatewayServer[];
-  selector?: Record<string, string>;
-}
-
-export interface IstioEgressListener {
-  port?: { number: number; protocol?: string; name?: string; targetPort?: number };
-  bind?: string;
-  captureMode?: 'DEFAULT' | 'IPTABLES' | 'NONE';
-  hosts: string[];
-}
-
-export interface SidecarSpec {
-  /** networking.v1alpha3.WorkloadSelector: `labels`, unlike the security APIs' `matchLabels`. */
-  workloadSelector?: { labels?: Record<string, string> };
-  ingress?: Record<string, unknown>[];
-  egress?: IstioEgressListener[];
-  outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: Destination };
-}
+export type SidecarSpec = z.output<typeof sidecarSpec>;
 
 export type ServiceEntry = KubeObject<'ServiceEntry', ServiceEntrySpec>;
 export type VirtualService = KubeObject<'VirtualService', VirtualServiceSpec>;
@@ -258,75 +78,18 @@ export type Sidecar = KubeObject<'Sidecar', SidecarSpec>;
 
 // ---------------------------------------------------------------- security.istio.io
 
-export type PeerAuthenticationMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
-
-export interface PeerAuthenticationSpec {
-  selector?: WorkloadSelector;
-  mtls?: { mode?: PeerAuthenticationMode };
-  portLevelMtls?: Record<string, { mode?: PeerAuthenticationMode }>;
-}
-
-export interface AuthorizationSource {
-  principals?: string[];
-  notPrincipals?: string[];
-  requestPrincipals?: string[];
-  notRequestPrincipals?: string[];
-  namespaces?: string[];
-  notNamespaces?: string[];
-  ipBlocks?: string[];
-  notIpBlocks?: string[];
-  remoteIpBlocks?: string[];
-  notRemoteIpBlocks?: string[];
-}
-
-export interface AuthorizationOperation {
-  ports?: string[];
-  notPorts?: string[];
-  hosts?: string[];
-  notHosts?: string[];
-  methods?: string[];
-  notMethods?: string[];
-  paths?: string[];
-  notPaths?: string[];
-}
-
-export interface AuthorizationRule {
-  from?: { source: AuthorizationSource }[];
-  to?: { operation: AuthorizationOperation }[];
-  when?: { key: string; values?: string[]; notValues?: string[] }[];
-}
-
-export interface AuthorizationPolicySpec {
-  selector?: WorkloadSelector;
-  rules?: AuthorizationRule[];
-  action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
-  provider?: { name: string };
-}
+export type PeerAuthenticationSpec = z.output<typeof peerAuthenticationSpec>;
+export type PeerAuthenticationMode = NonNullable<NonNullable<PeerAuthenticationSpec['mtls']>['mode']>;
+export type AuthorizationPolicySpec = z.output<typeof authorizationPolicySpec>;
+export type AuthorizationRule = Item<AuthorizationPolicySpec['rules']>;
+export type AuthorizationSource = Item<AuthorizationRule['from']>['source'];
 
 export type PeerAuthentication = KubeObject<'PeerAuthentication', PeerAuthenticationSpec>;
 export type AuthorizationPolicy = KubeObject<'AuthorizationPolicy', AuthorizationPolicySpec>;
 
 // ---------------------------------------------------------------- core/v1
 
-export interface KubeServicePort {
-  name?: string;
-  protocol?: 'TCP' | 'UDP' | 'SCTP';
-  appProtocol?: string;
-  port: number;
-  targetPort?: number | string;
-  nodePort?: number;
-}
-
-export interface ServiceSpec {
-  selector?: Record<string, string>;
-  ports?: KubeServicePort[];
-  clusterIP?: string;
-  clusterIPs?: string[];
-  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
-  externalName?: string;
-  loadBalancerIP?: string;
-  externalIPs?: string[];
-}
+export type ServiceSpec = z.output<typeof serviceSpec>;
 
 export type Service = KubeObject<'Service', ServiceSpec> & { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } };
 

@@ -14,7 +14,9 @@ export interface MeshServicePort {
   targetPort?: number | string;
 }
 
-export type MeshResolution = 'EDS' | 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+/** A ServiceEntry's resolution as validated, or EDS for a Kubernetes Service. DYNAMIC_DNS has no cluster
+ *  of its own yet: `clusters.ts` builds it as the DNS_ROUND_ROBIN one (LOGICAL_DNS). */
+export type MeshResolution = 'EDS' | 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
 
 export interface MeshService {
   hostname: string;

@@ -12,10 +12,13 @@ export const workloadEntrySpec = obj({
   serviceAccount: str.optional(),
 });
 
+/** networking.v1.ServicePort: unlike a Sidecar's or a Gateway's Port, its name is required in Istio's API. */
+export const servicePort = istioPort.extend({ name: str });
+
 export const serviceEntrySpec = obj({
   hosts: z.array(host).min(1, 'expected at least one host'),
   addresses: strList.optional(),
-  ports: z.array(istioPort).optional(),
+  ports: z.array(servicePort).optional(),
   location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
   resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']).optional(),
   endpoints: z.array(workloadEntrySpec).optional(),

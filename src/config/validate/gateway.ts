@@ -12,7 +12,7 @@ interface Tls {
   caCrl?: string;
   credentialName?: string;
   credentialNames?: string[];
-  tlsCertificates?: { serverCertificate?: string; privateKey?: string }[];
+  tlsCertificates?: unknown[];
 }
 interface Server {
   port: { number: number; protocol: string; name: string; targetPort?: number };
@@ -58,6 +58,11 @@ function checkServer(c: Checker, s: Server, at: Seg[]): void {
 
 function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
   if (!tls) return;
+  // Istio reads `tlsCertificates` (several server certificates, e.g. RSA and ECDSA); meshgate's listeners
+  // serve one certificate from credentialName(s) or serverCertificate/privateKey only. Accepting the field
+  // would let a server pass as having a certificate and then serve none: it is refused, and it is never
+  // counted as a credential below.
+  if (tls.tlsCertificates !== undefined) c.error([...at, 'tlsCertificates'], 'tlsCertificates is not served by meshgate: give the server certificate as credentialName, or as serverCertificate and privateKey');
   // Istio's enum default: an unset mode is PASSTHROUGH.
   const mode = tls.mode ?? 'PASSTHROUGH';
   if (mode === 'ISTIO_MUTUAL') {
@@ -65,12 +70,11 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
     if (tls.serverCertificate) c.error([...at, 'serverCertificate'], 'ISTIO_MUTUAL TLS cannot have associated server certificate');
     if (tls.privateKey) c.error([...at, 'privateKey'], 'ISTIO_MUTUAL TLS cannot have associated private key');
     if (tls.caCertificates) c.error([...at, 'caCertificates'], 'ISTIO_MUTUAL TLS cannot have associated CA bundle');
-    if (tls.tlsCertificates?.length) c.error([...at, 'tlsCertificates'], 'ISTIO_MUTUAL TLS cannot have associated tlsCertificates');
     if (tls.credentialName) c.error([...at, 'credentialName'], 'ISTIO_MUTUAL TLS cannot have associated credentialName');
     if (tls.credentialNames?.length) c.error([...at, 'credentialNames'], 'ISTIO_MUTUAL TLS cannot have associated credentialNames');
     return;
   }
-  const hasCerts = !!(tls.caCrl || tls.serverCertificate || tls.privateKey || tls.caCertificates || tls.tlsCertificates?.length || tls.credentialName || tls.credentialNames?.length);
+  const hasCerts = !!(tls.caCrl || tls.serverCertificate || tls.privateKey || tls.caCertificates || tls.credentialName || tls.credentialNames?.length);
   if ((mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') && hasCerts) {
     const unset = tls.mode === undefined ? ' (tls.mode is unset, which Istio reads as PASSTHROUGH)' : '';
     c.warn(tls.mode === undefined ? at : [...at, 'mode'], `${mode} mode does not use certificates, they will be ignored${unset}`);
@@ -79,19 +83,14 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
   if (tls.serverCertificate && tls.privateKey) sources++;
   if (tls.credentialName) sources++;
   if (tls.credentialNames?.length) sources++;
-  if (tls.tlsCertificates?.length) sources++;
   if (sources > 1) c.error(at, 'only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified');
   const terminates = mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
   if (terminates && (tls.credentialName || tls.credentialNames?.length)) return; // fetched over SDS; files not needed
   if (terminates) {
     const prefix = mode === 'SIMPLE' ? 'SIMPLE TLS' : 'MUTUAL TLS';
     if (mode !== 'SIMPLE' && !tls.caCertificates) c.error([...at, 'caCertificates'], `${prefix} requires a client CA bundle`);
-    if ((tls.tlsCertificates?.length ?? 0) > 2) c.warn([...at, 'tlsCertificates'], `${prefix} can support up to 2 server certificates`);
-    const certs = tls.tlsCertificates?.length ? tls.tlsCertificates.map((t, k) => ({ ...t, path: [...at, 'tlsCertificates', k] })) : [{ serverCertificate: tls.serverCertificate, privateKey: tls.privateKey, path: at }];
-    for (const cert of certs) {
-      if (!cert.serverCertificate) c.error([...cert.path, 'serverCertificate'], `${prefix} requires a server certificate`);
-      if (!cert.privateKey) c.error([...cert.path, 'privateKey'], `${prefix} requires a private key`);
-    }
+    if (!tls.serverCertificate) c.error([...at, 'serverCertificate'], `${prefix} requires a server certificate`);
+    if (!tls.privateKey) c.error([...at, 'privateKey'], `${prefix} requires a private key`);
   }
   if (tls.caCrl) {
     if (tls.credentialName) c.error([...at, 'caCrl'], 'CRL is not supported with credentialName. CRL has to be specified in the credential');
