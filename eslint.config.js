@@ -3,19 +3,22 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // Which src/ folders each folder may import. Anything not listed is a boundary violation. src/shared holds
-// small grammars every layer reads the same way (durations) and imports nothing.
+// small grammars every layer reads the same way (durations) and imports nothing. src/envoy holds Envoy's and
+// Istio's vocabulary (resource types, node identity, NDS, workload metadata): types and pure helpers, no I/O,
+// so the model depends on what it produces, not on the transport that carries it.
 const allowed = {
   shared: [],
+  envoy: [],
   config: ['shared'],
   analyze: ['config', 'shared'],
   pki: ['shared'],
-  xds: ['pki', 'shared'],
-  model: ['config', 'xds', 'pki', 'shared'],
-  controlplane: ['config', 'analyze', 'model', 'xds', 'pki', 'shared'],
-  capture: ['xds', 'pki', 'shared'],
-  proxy: ['xds', 'pki', 'capture', 'shared'],
-  lab: ['config', 'analyze', 'model', 'xds', 'pki', 'controlplane', 'proxy', 'capture', 'shared'],
-  cli: ['config', 'analyze', 'model', 'xds', 'pki', 'controlplane', 'proxy', 'capture', 'lab', 'shared'],
+  xds: ['envoy', 'pki', 'shared'],
+  model: ['config', 'envoy', 'pki', 'shared'],
+  controlplane: ['config', 'analyze', 'model', 'envoy', 'xds', 'pki', 'shared'],
+  capture: ['envoy', 'xds', 'pki', 'shared'],
+  proxy: ['envoy', 'xds', 'pki', 'capture', 'shared'],
+  lab: ['config', 'analyze', 'model', 'envoy', 'xds', 'pki', 'controlplane', 'proxy', 'capture', 'shared'],
+  cli: ['config', 'analyze', 'model', 'envoy', 'xds', 'pki', 'controlplane', 'proxy', 'capture', 'lab', 'shared'],
 };
 const folders = Object.keys(allowed);
 

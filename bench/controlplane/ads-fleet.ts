@@ -9,10 +9,10 @@ import protobuf from 'protobufjs';
 import { ADS_METHOD_PATH, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/xds/discovery.js';
 import { DELTA_ADS_METHOD_PATH, encodeDeltaRequest, type DeltaDiscoveryRequest } from '../../src/xds/delta-discovery.js';
 import { contentVersion } from '../../src/xds/content-version.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { XDS_CHANNEL_OPTIONS } from '../../src/xds/client/ads-client.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 
 /** What a light client keeps of a DiscoveryResponse: no resource is decoded. */
 export interface LightResponse {

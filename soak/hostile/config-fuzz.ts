@@ -16,7 +16,7 @@ import { loadConfigPaths, loadConfigText, type LoadResult, type LoadedPatch } fr
 import { ConfigStore } from '../../src/config/store.js';
 import { objectKey, type ConfigObject, type ConfigSnapshot, type JsonPatchOp } from '../../src/config/types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { isAlive, repoRoot } from '../child.js';
 import type { SoakReport } from '../results.js';
 import { controlPlaneReady, discoveryRequest, egressGatewayNode, openRawStream, sidecarNode, type ControlPlaneTarget } from './controlplane.js';

@@ -11,7 +11,7 @@ import { createBenchCa, issueBenchLeaf } from '../../bench/certs.js';
 import { ProcessGroup, type BenchProcess } from '../../bench/processes.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { repoRoot, soakScript, startJsonReady } from '../child.js';
 

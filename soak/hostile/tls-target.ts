@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Proxy } from '../../src/proxy/proxy.js';
-import { TypeUrl, type Listener, type Secret } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type Listener, type Secret } from '../../src/envoy/envoy-types.js';
 import { TARGET_CREDENTIAL, TARGET_LISTENER, type TlsTargetConfig } from './tls-target-config.js';
 
 const file = process.argv[2];

@@ -3,7 +3,7 @@
 // `name.namespace.svc` and, from their own namespace, `name`; wildcard hosts for their subdomains; and
 // names that the client's first search domain was appended to answered with a CNAME to the real host.
 import net from 'node:net';
-import type { NameTable } from '../xds/name-table.js';
+import type { NameTable } from '../envoy/name-table.js';
 import { DnsType, type DnsAnswer } from './dns-wire.js';
 
 /** Istio's agent answers with this TTL (seconds). */

@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { NameTable } from '../xds/name-table.js';
+import type { NameTable } from '../envoy/name-table.js';
 import { CaptureError } from './errors.js';
 import { DnsLookupTable, type LookupContext } from './dns-lookup-table.js';
 import { DNS_EDNS_UDP_SIZE, DNS_MAX_MESSAGE, DnsRcode, decodeQuery, encodeBareResponse, encodeMessage, readName, type DnsHeader, type DnsQuestion } from './dns-wire.js';

@@ -4,7 +4,7 @@
 // proxy's did (canonicalResource), so only real differences show. Secrets are compared by name only:
 // their contents are key material and never printed.
 import { canonicalResource } from '../xds/codec.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { unifiedDiff } from './unified-diff.js';
 
 type Json = Record<string, unknown>;

@@ -2,8 +2,8 @@
 // pilot_xds_pushes, pilot_total_xds_rejects, pilot_xds_cds_reject, ...), meshgate_* otherwise.
 // One registry per control plane: no global state, so tests can run several.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { TypeUrl } from '../xds/envoy-types.js';
-import { NameTableTypeUrl } from '../xds/name-table.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
+import { NameTableTypeUrl } from '../envoy/name-table.js';
 
 /** Istio's short type label: cds, eds, lds, sds, nds. */
 export function shortType(typeUrl: string): string {

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DnsProxy } from '../capture/dns-proxy.js';
-import type { NameTable } from '../xds/name-table.js';
+import type { NameTable } from '../envoy/name-table.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { listen: { type: 'string' }, table: { type: 'string' }, 'ready-file': { type: 'string' } } });

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import net from 'node:net';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { NameInfo, NameTable } from '../xds/name-table.js';
+import type { NameInfo, NameTable } from '../envoy/name-table.js';
 import type { LabPlan, PlannedCluster } from './lab-plan.js';
 import type { LabState } from './lab-state.js';
 import { nodeEntry, startLabProcess, type LabProcess } from './lab-process.js';

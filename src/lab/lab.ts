@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
-import { formatNodeId } from '../xds/node.js';
+import { formatNodeId } from '../envoy/node.js';
 import { startAdminRelay } from './admin-relays.js';
 import { createDefaultStateDir, prepareGivenStateDir } from './state-dir.js';
 import { applyObjects, folderObjects } from '../kube/apply-folder.js';

@@ -4,8 +4,8 @@
 // request.* conditions) cannot be checked on a TCP connection: Istio drops such an ALLOW rule (it
 // never matches) and ignores those fields in a DENY rule (so it matches more) — meshgate does the same.
 import type { AuthorizationPolicy, AuthorizationRule, AuthorizationSource, ConfigSnapshot } from '../config/types.js';
-import type { CidrRange, Filter, NetworkRbac, RbacPermission, RbacPolicy, RbacPrincipal, StringMatcher } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { CidrRange, Filter, NetworkRbac, RbacPermission, RbacPolicy, RbacPrincipal, StringMatcher } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { byString, labelsMatch } from './labels.js';
 
 function cidr(block: string): CidrRange {

@@ -1,8 +1,8 @@
 // Outbound clusters (Istio's buildOutboundClusters + applyTrafficPolicy + auto mTLS) and the special
 // clusters every proxy gets. One cluster per service port, plus one per DestinationRule subset.
 import type { ClientTLSSettings, Subset } from '../config/types.js';
-import type { Cluster, ClusterLoadAssignment, OutlierDetection as EnvoyOutlierDetection, TransportSocket, TransportSocketMatch } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, OutlierDetection as EnvoyOutlierDetection, TransportSocket, TransportSocketMatch } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import {
   BLACKHOLE_CLUSTER,
   DEFAULT_CONNECT_TIMEOUT,

@@ -1,7 +1,7 @@
 // What every builder reads: the snapshot, the proxy asking, and the service registry built once per
 // generation (Istio's PushContext + Proxy). Read-only.
 import type { ConfigSnapshot, Pod } from '../config/types.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { visibleServices, type MeshService } from './services.js';
 import { pushContext, type PushContext } from './push-context.js';
 import { sidecarAllows, sidecarScopeFor, type SidecarScope } from './sidecar-scope.js';

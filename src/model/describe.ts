@@ -2,7 +2,7 @@
 // per cluster its discovery, balancing and TLS (with the places meshgate is stricter than Istio), per
 // listener where each filter chain sends traffic. Built from the same builders as the resources.
 import type { ConfigSnapshot } from '../config/types.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { buildOutboundClusters, type BuiltCluster } from './clusters.js';
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';

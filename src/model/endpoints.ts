@@ -2,10 +2,10 @@
 // assignments inline in STATIC/DNS clusters. Endpoint metadata carries Istio's tlsMode so a reader (or
 // a real Envoy with transport socket matches) can see which backends speak mesh mTLS, and, for pods,
 // Istio's telemetry string (`istio.workload`) plus app/version, which the proxy's metric labels use.
-import type { ClusterLoadAssignment, HealthStatusEndpoint, LocalityLbEndpoints } from '../xds/envoy-types.js';
+import type { ClusterLoadAssignment, HealthStatusEndpoint, LocalityLbEndpoints } from '../envoy/envoy-types.js';
 import type { ServiceEndpoint } from './services.js';
 import { byString } from './labels.js';
-import { encodeWorkloadMetadata, workloadMetadataOf } from '../xds/workload-metadata.js';
+import { encodeWorkloadMetadata, workloadMetadataOf } from '../envoy/workload-metadata.js';
 
 function lbEndpoint(ep: ServiceEndpoint, clusterId: string): HealthStatusEndpoint {
   const out: HealthStatusEndpoint = {

@@ -4,8 +4,8 @@
 // the VirtualServices bound to that Gateway: tcp routes after termination, tls routes on passthrough.
 import type { Gateway, GatewayServer, Subset, VirtualService } from '../config/types.js';
 import type { MeshService, MeshServicePort } from './services.js';
-import type { FilterChain, Listener } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { FilterChain, Listener } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { hostMatches, resolveShortHost, splitNamespacedHost } from '../config/hosts.js';
 import { outboundSni, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';

@@ -2,8 +2,8 @@
 // gets (Istio's ConfigGenerator: BuildListeners, BuildClusters, BuildEndpoints, secrets). Pure: no I/O,
 // no clocks, and the same input always yields the same output in the same order.
 import type { ConfigSnapshot } from '../config/types.js';
-import type { Cluster, ClusterLoadAssignment, Listener, ProxyResources } from '../xds/envoy-types.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { Cluster, ClusterLoadAssignment, Listener, ProxyResources } from '../envoy/envoy-types.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { blackHoleCluster, buildOutboundClusters, buildSniDnatCluster, inboundPassthroughCluster, passthroughCluster } from './clusters.js';
 import { buildContext } from './context.js';
 import { buildGatewayListeners } from './gateway-listeners.js';

@@ -3,15 +3,15 @@
 // DISABLE plaintext — then L4 authorization (RBAC) and tcp_proxy to the application. With capture,
 // everything arrives on `virtualInbound` (15006) and chains are matched by original destination port;
 // without capture (captureMode NONE) each port is its own listener bound to the pod's address.
-import type { Cluster, Filter, FilterChain, FilterChainMatch, Listener } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { Cluster, Filter, FilterChain, FilterChainMatch, Listener } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, INBOUND_PASSTHROUGH_CLUSTER, UNLIMITED, inboundClusterName, type ModelContext } from './context.js';
 import { buildRbacFilters } from './authorization.js';
 import { byString, labelsMatch } from './labels.js';
 import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
 import { directTarget, tcpProxyFilter } from './routes.js';
 import { ALL_ISTIO_MTLS_ALPNS, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
-import { encodeWorkloadMetadata, mergeWorkloadMetadata, spiffePrincipal, workloadMetadataOf, type EncodedWorkload, type WorkloadMetadata } from '../xds/workload-metadata.js';
+import { encodeWorkloadMetadata, mergeWorkloadMetadata, spiffePrincipal, workloadMetadataOf, type EncodedWorkload, type WorkloadMetadata } from '../envoy/workload-metadata.js';
 
 export const VIRTUAL_INBOUND = 'virtualInbound';
 export const VIRTUAL_INBOUND_PORT = 15006;

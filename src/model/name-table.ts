@@ -4,8 +4,8 @@
 // 240.240.0.0/16 (Istio's DNS auto-allocation range).
 import { createHash } from 'node:crypto';
 import type { ConfigSnapshot } from '../config/types.js';
-import type { NameInfo, NameTable } from '../xds/name-table.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { NameInfo, NameTable } from '../envoy/name-table.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { byString } from './labels.js';
 import { visibleServices, type MeshService } from './services.js';
 import { pushContext } from './push-context.js';

@@ -2,8 +2,8 @@
 // per service address and port — `VIP_PORT` for services with an address, `0.0.0.0_PORT` for those
 // without (a DNS ServiceEntry) — reached through `virtualOutbound` (15001, useOriginalDst) when
 // iptables captures traffic, or bound to the pod's own address when capture is off (captureMode NONE).
-import type { CidrRange, FilterChain, Listener } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { CidrRange, FilterChain, Listener } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { hostMatches } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type ModelContext } from './context.js';
 import { destinationIdleTimeout, directTarget, MESH_GATEWAY, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, virtualServicesForHost, type RouteTarget } from './routes.js';

@@ -2,8 +2,8 @@
 // VirtualServices apply to a host from a given gateway ("mesh" for sidecars), which route matches,
 // and the tcp_proxy filter that sends the connection to the route's weighted destinations.
 import type { L4MatchAttributes, RouteDestination, TLSRoute, VirtualService } from '../config/types.js';
-import type { Filter, TcpProxy } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { Filter, TcpProxy } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { hostMatches, resolveShortHost } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';

@@ -5,9 +5,9 @@
 // `ca.crt`), which also refuses a key that does not belong to its certificate.
 import type { ConfigSnapshot, Secret as KubeSecret } from '../config/types.js';
 import { CredentialError, readCredentialSecret, type Credential } from '../pki/credential-secret.js';
-import type { ProxyNode } from '../xds/node.js';
-import { TypeUrl, type Cluster, type Listener, type Secret } from '../xds/envoy-types.js';
-import { referencedSecrets } from '../xds/resource-refs.js';
+import type { ProxyNode } from '../envoy/node.js';
+import { TypeUrl, type Cluster, type Listener, type Secret } from '../envoy/envoy-types.js';
+import { referencedSecrets } from '../envoy/resource-refs.js';
 import { CACERT_SUFFIX, CREDENTIAL_PREFIX, SDS_DEFAULT, SDS_ROOTCA } from './tls-context.js';
 import { identityMayHoldCredentials, type ModelOptions, type WorkloadIdentity } from './gateway-identity.js';
 

@@ -2,7 +2,7 @@
 // sees (egress hosts `namespace/host`), what it does with unknown destinations, and — the form Istio
 // uses without traffic capture — explicit ingress ports with the endpoint the application listens on.
 import type { ConfigSnapshot, Sidecar } from '../config/types.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { hostMatches } from '../config/hosts.js';
 import { byString, labelsMatch } from './labels.js';
 import type { MeshService } from './services.js';

@@ -12,8 +12,8 @@ import type {
   TlsParameters,
   TransportSocket,
   UpstreamTlsContext,
-} from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+} from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 
 /** Istio's SDS resource names. */
 export const SDS_DEFAULT = 'default';

@@ -3,7 +3,7 @@
 // fields it omits take defaults, they are not inherited —, and a subset's policy overrides the
 // destination's field by field, then its own port-level entry replaces all four again.
 import type { ConfigSnapshot, DestinationRule, PortTrafficPolicy, Subset, TrafficPolicy } from '../config/types.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { hostMatches, hostSubsetOf } from '../config/hosts.js';
 import { byString, labelsMatch } from './labels.js';
 import { isExportedTo } from './services.js';

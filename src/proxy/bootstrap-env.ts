@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { ProxyBootstrap } from './bootstrap-types.js';
 import { BootstrapError } from './errors.js';
-import { formatNodeId, type ProxyRole } from '../xds/node.js';
+import { formatNodeId, type ProxyRole } from '../envoy/node.js';
 
 /** Where the injector mounts the projected token and the mesh root (Istio's paths). */
 export const POD_TOKEN_FILE = '/var/run/secrets/tokens/istio-token';

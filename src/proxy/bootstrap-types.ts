@@ -1,7 +1,7 @@
 // The proxy's bootstrap file (JSON or YAML), the counterpart of Envoy's bootstrap plus pilot-agent's
 // environment: who the proxy is, where the control plane and the CA are, and where admin listens.
 // `meshgate proxy --bootstrap FILE` reads it; the lab writes one per pod and gateway.
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import type { ConnectionLimitSettings } from './connection-limits.js';
 
 export interface ProxyBootstrap {

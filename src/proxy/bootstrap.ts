@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ProxyBootstrap } from './bootstrap-types.js';
 import { connectionLimitSettingsError } from './connection-limits.js';
 import { BootstrapError } from './errors.js';
-import { formatNodeId } from '../xds/node.js';
+import { formatNodeId } from '../envoy/node.js';
 
 function str(o: Record<string, unknown>, k: string, file: string, where = ''): string {
   const v = o[k];

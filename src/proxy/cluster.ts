@@ -5,10 +5,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import dns from 'node:dns';
-import type { Cluster, ClusterLoadAssignment, TransportSocket } from '../xds/envoy-types.js';
-import { TRANSPORT_SOCKET_MATCH_KEY, TypeUrl } from '../xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, TransportSocket } from '../envoy/envoy-types.js';
+import { TRANSPORT_SOCKET_MATCH_KEY, TypeUrl } from '../envoy/envoy-types.js';
 import { optionalDurationMs } from './duration.js';
-import { decodeWorkloadMetadata } from '../xds/workload-metadata.js';
+import { decodeWorkloadMetadata } from '../envoy/workload-metadata.js';
 import { ProxyConfigError } from './errors.js';
 import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-balancer.js';

@@ -3,7 +3,7 @@
 // TLS parameters as OpenSSL takes them; and resolving that against the secret store per secret version.
 // Fields the proxy does not implement are refused by tls-fields.ts; this file reads the rest.
 import tls from 'node:tls';
-import type { CertificateValidationContext, CommonTlsContext, StringMatcher, TlsParameters } from '../xds/envoy-types.js';
+import type { CertificateValidationContext, CommonTlsContext, StringMatcher, TlsParameters } from '../envoy/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
 import { compileSanMatchers, compileStringMatcher, type CompiledSanMatcher } from './matchers.js';
 import { readDataSource, type SecretStore } from './secrets.js';

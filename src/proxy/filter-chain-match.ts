@@ -3,7 +3,7 @@
 // transport protocol, application protocols, direct source IP, source IP, source port. At each step the
 // most specific candidates win and the rest are dropped for good — Envoy walks a tree and never backtracks,
 // so a connection that matches a port-specific chain on port but fails its SNI gets no chain at all.
-import type { FilterChainMatch } from '../xds/envoy-types.js';
+import type { FilterChainMatch } from '../envoy/envoy-types.js';
 import { cidrContains, compileCidr, ipBytes, type CompiledCidr } from './matchers.js';
 import { ProxyConfigError } from './errors.js';
 

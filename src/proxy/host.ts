@@ -1,6 +1,6 @@
 // One upstream host of a cluster, with the per-host state load balancing, the circuit breaker and
 // outlier detection need, and who the control plane says runs there (for Istio's destination labels).
-import type { WorkloadMetadata } from '../xds/workload-metadata.js';
+import type { WorkloadMetadata } from '../envoy/workload-metadata.js';
 
 const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({});
 const NO_VALUES: ReadonlyMap<string, string> = new Map();

@@ -6,8 +6,8 @@
 // changed or removed are drained (closed after the drain timeout), the others keep running untouched.
 import net from 'node:net';
 import type tls from 'node:tls';
-import type { FilterChain, Listener, NetworkRbac, TcpProxy } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { FilterChain, Listener, NetworkRbac, TcpProxy } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { addResponseFlag, newStreamInfo, type AccessLogger } from './access-log.js';
 import { SOCKET_HIGH_WATER_MARK } from './cluster.js';
 import { optionalDurationMs } from './duration.js';

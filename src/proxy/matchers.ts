@@ -1,7 +1,7 @@
 // Envoy's StringMatcher, CIDR ranges and SAN matchers (envoy.type.matcher.v3, config.core.v3.CidrRange),
 // compiled once per config update so the per-connection check is a few comparisons.
 import net from 'node:net';
-import type { CidrRange, StringMatcher, SubjectAltNameMatcher } from '../xds/envoy-types.js';
+import type { CidrRange, StringMatcher, SubjectAltNameMatcher } from '../envoy/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
 
 export type CompiledStringMatcher = (s: string) => boolean;

@@ -4,7 +4,7 @@
 // (a 503), counted against consecutive_5xx and consecutive_gateway_failure. An ejected host comes back
 // after base_ejection_time × number of times it was ejected; at most max_ejection_percent of the hosts
 // are ejected at once, but always at least one, as in current Envoy.
-import type { OutlierDetection } from '../xds/envoy-types.js';
+import type { OutlierDetection } from '../envoy/envoy-types.js';
 import { optionalDurationMs } from './duration.js';
 import { ProxyConfigError } from './errors.js';
 import type { UpstreamHost } from './host.js';

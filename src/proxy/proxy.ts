@@ -4,11 +4,11 @@
 // exception is Envoy's: listeners that cannot bind are left out of an LDS update that is otherwise
 // applied (ListenersNotBoundError, NACKed with their names; config_dump shows their error_state).
 import type net from 'node:net';
-import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
-import { referencedSecrets } from '../xds/resource-refs.js';
+import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
+import { referencedSecrets } from '../envoy/resource-refs.js';
 import { redactSecrets } from '../xds/redact.js';
-import type { ProxyNode } from '../xds/node.js';
+import type { ProxyNode } from '../envoy/node.js';
 import { AccessLogger, type AccessLogOptions } from './access-log.js';
 import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
 import { ListenerBindError, ListenersNotBoundError, ProxyConfigError } from './errors.js';
@@ -20,7 +20,7 @@ import { peerIdentityOf } from './tls-context.js';
 import { X509Certificate } from 'node:crypto';
 import { CertificateExpiryWatch } from './certificate-expiry.js';
 import type { UpstreamHost } from './host.js';
-import { decodeWorkloadMetadata, UNKNOWN, workloadMetadataOf, type WorkloadMetadata } from '../xds/workload-metadata.js';
+import { decodeWorkloadMetadata, UNKNOWN, workloadMetadataOf, type WorkloadMetadata } from '../envoy/workload-metadata.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from './connection-limits.js';
 
 export interface ProxyOptions {

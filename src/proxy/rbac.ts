@@ -1,7 +1,7 @@
 // The RBAC network filter (envoy.filters.network.rbac): L4 authorization from the peer certificate's
 // principal, the source address and the destination. Istio's AuthorizationPolicy for TCP becomes this.
 // Evaluated once per connection after the TLS handshake, before any upstream connection is opened.
-import type { NetworkRbac, RbacPermission, RbacPrincipal } from '../xds/envoy-types.js';
+import type { NetworkRbac, RbacPermission, RbacPrincipal } from '../envoy/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
 import { cidrContains, compileCidr, compileStringMatcher, ipBytes } from './matchers.js';
 

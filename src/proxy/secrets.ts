@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import type { DataSource, Secret } from '../xds/envoy-types.js';
+import type { DataSource, Secret } from '../envoy/envoy-types.js';
 import { ProxyConfigError } from './errors.js';
 import { checkTlsFields } from './tls-fields.js';
 

@@ -3,8 +3,8 @@
 // moves bytes both ways with backpressure, half-close in each direction, reset propagation and an idle
 // timeout. Every failure becomes an Envoy response flag (NC, UH, UO, UF, URX) and a counter.
 import net from 'node:net';
-import type { AccessLog, TcpProxy } from '../xds/envoy-types.js';
-import { TypeUrl } from '../xds/envoy-types.js';
+import type { AccessLog, TcpProxy } from '../envoy/envoy-types.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
 import { addResponseFlag, type AccessLogger } from './access-log.js';
 import type { UpstreamConnection, UpstreamFailure } from './cluster.js';
 import { optionalDurationMs } from './duration.js';

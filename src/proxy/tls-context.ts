@@ -6,7 +6,7 @@
 import tls from 'node:tls';
 import { constants, createHash } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
-import type { DownstreamTlsContext, UpstreamTlsContext } from '../xds/envoy-types.js';
+import type { DownstreamTlsContext, UpstreamTlsContext } from '../envoy/envoy-types.js';
 import { compileCommon, resolve, type CompiledCommon } from './common-tls-context.js';
 import { ProxyConfigError } from './errors.js';
 import { optionalDurationMs } from './duration.js';

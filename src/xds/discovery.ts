@@ -4,8 +4,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { envoyRoot } from './protos.js';
-import { TypeUrl } from './envoy-types.js';
-import { NameTableTypeUrl } from './name-table.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
+import { NameTableTypeUrl } from '../envoy/name-table.js';
 import { messageFromJson, messageToJson, XdsCodecError } from './codec.js';
 import type { NodeMessage } from './node-message.js';
 

@@ -1,7 +1,7 @@
 // ProxyNode ⇄ Envoy's `config.core.v3.Node` (canonical JSON), with the metadata keys pilot-agent sets
 // (NAMESPACE, SERVICE_ACCOUNT, LABELS, CLUSTER_ID, INSTANCE_IPS comma-separated, INTERCEPTION_MODE, NAME,
 // ISTIO_VERSION, DNS_DOMAIN, POD_PORTS as a JSON string) so that istiod and meshgate read each other's nodes.
-import { DEFAULT_DOMAIN_SUFFIX, parseNodeId, type ProxyNode } from './node.js';
+import { DEFAULT_DOMAIN_SUFFIX, parseNodeId, type ProxyNode } from '../envoy/node.js';
 
 /** envoy.config.core.v3.Node in canonical JSON, the fields meshgate sets. */
 export interface NodeMessage {

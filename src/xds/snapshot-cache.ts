@@ -6,13 +6,13 @@
 // half-built configuration. An inconsistent snapshot is refused and the previous one stays served.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { TypeUrl } from './envoy-types.js';
-import type { ProxyResources } from './envoy-types.js';
-import { NameTableTypeUrl, type NameTable } from './name-table.js';
+import { TypeUrl } from '../envoy/envoy-types.js';
+import type { ProxyResources } from '../envoy/envoy-types.js';
+import { NameTableTypeUrl, type NameTable } from '../envoy/name-table.js';
 import { encodeResource, XdsCodecError } from './codec.js';
-import { edsNamesOf, referencedSecrets, resourceName, tcpProxyClusters, type AnyJson } from './resource-refs.js';
+import { edsNamesOf, referencedSecrets, resourceName, tcpProxyClusters, type AnyJson } from '../envoy/resource-refs.js';
 
-export { PROXY_LOCAL_SECRETS, edsNamesOf, referencedSecrets, resourceName } from './resource-refs.js';
+export { PROXY_LOCAL_SECRETS, edsNamesOf, referencedSecrets, resourceName } from '../envoy/resource-refs.js';
 
 export interface Snapshot {
   version: string;

@@ -9,7 +9,7 @@ import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { TokenIssuer, TokenVerifier } from '../../src/pki/workload-token.js';
 import { AdsServer } from '../../src/xds/server/ads-server.js';
 import { encodeResource } from '../../src/xds/codec.js';
-import { TypeUrl, type Cluster, type Listener, type ProxyResources } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type Cluster, type Listener, type ProxyResources } from '../../src/envoy/envoy-types.js';
 import { makeAuthenticator } from '../../src/xds/peer-identity.js';
 import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';
 import { SnapshotCache, snapshotFromResources } from '../../src/xds/snapshot-cache.js';

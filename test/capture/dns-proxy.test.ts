@@ -4,7 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { DnsProxy, type DnsProxyOptions } from '../../src/capture/dns-proxy.js';
 import { DnsRcode, DnsType, decodeMessage, encodeQuery } from '../../src/capture/dns-wire.js';
-import type { NameTable } from '../../src/xds/name-table.js';
+import type { NameTable } from '../../src/envoy/name-table.js';
 import { queryTcp, queryUdp, startTestDnsServer, type TestDnsServer } from './dns-test-server.js';
 
 const TABLE: NameTable = {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { compareProxyConfig, formatComparison, type ControlPlaneDump, type ProxyDump } from '../../src/cli/config-compare.js';
 import { unifiedDiff } from '../../src/cli/unified-diff.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 
 test('equal texts have no diff; a changed line gives a hunk with three lines of context', () => {
   assert.equal(unifiedDiff('a\nb\n', 'a\nb\n', 'x', 'y'), '');

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatProxyStatus, type Syncz } from '../../src/cli/proxy-status.js';
 import { AdsClient } from '../../src/xds/client/ads-client.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { edsNamesOf } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId } from '../../src/xds/node.js';
+import { formatNodeId } from '../../src/envoy/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { writeClusterAConfig, repoRoot } from './seed-config.js';
 

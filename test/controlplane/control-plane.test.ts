@@ -10,16 +10,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/control-plane.js';
 import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import type { Cluster, Listener, Secret } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import type { Cluster, Listener, Secret } from '../../src/envoy/envoy-types.js';
 import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { requestCertificate } from '../../src/pki/ca-service.js';
 import { createCsr, issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { jsonLogger } from '../../src/xds/log.js';
-import { NameTableTypeUrl, type NameTable } from '../../src/xds/name-table.js';
+import { NameTableTypeUrl, type NameTable } from '../../src/envoy/name-table.js';
 import { startSeedControlPlane, type SeedControlPlane } from './seed-config.js';
 
 

@@ -11,8 +11,8 @@ import type { ControlPlane } from '../../src/controlplane/control-plane.js';
 import { DEFAULT_XDS_SERVER_LIMITS, type XdsServerLimits } from '../../src/controlplane/grpc-server-options.js';
 import { AdsClient, DEFAULT_XDS_SERVER_NAME } from '../../src/xds/client/ads-client.js';
 import { ADS_METHOD_PATH } from '../../src/xds/discovery.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { startSeedControlPlane } from './seed-config.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { Cluster, UpstreamTlsContext } from '../../src/xds/envoy-types.js';
+import type { Cluster, UpstreamTlsContext } from '../../src/envoy/envoy-types.js';
 import type { ConfigObject, DestinationRule, ServiceEntry, TrafficPolicy } from '../../src/config/types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { effectivePolicy } from '../../src/model/traffic-policy.js';

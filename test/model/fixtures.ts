@@ -9,7 +9,7 @@ import { defaultInstallResult, defaultMeshConfig } from '../../src/config/defaul
 import { loadConfigPaths } from '../../src/config/load.js';
 import { buildSnapshot } from '../../src/config/snapshot.js';
 import type { ConfigObject, ConfigSnapshot, MeshConfig, Pod, Service } from '../../src/config/types.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 
 /** The repository root, found by walking up to package.json (works from test/ and dist/test/). */
 export function repoRoot(): string {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { ConfigObject, Gateway, GatewayServer, Secret, VirtualService } from '../../src/config/types.js';
-import type { DownstreamTlsContext, Listener, TcpProxy } from '../../src/xds/envoy-types.js';
+import type { DownstreamTlsContext, Listener, TcpProxy } from '../../src/envoy/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { proxyMayReadSecret } from '../../src/model/secrets.js';
 import { parseServiceAccountRef } from '../../src/model/gateway-identity.js';

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { generateProxyResources } from '../../src/model/generate.js';
 import type { ConfigSnapshot } from '../../src/config/types.js';
-import type { ProxyResources } from '../../src/xds/envoy-types.js';
-import type { ProxyNode } from '../../src/xds/node.js';
+import type { ProxyResources } from '../../src/envoy/envoy-types.js';
+import type { ProxyNode } from '../../src/envoy/node.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, repoRoot, serverSidecar } from './fixtures.js';
 
 const UPDATE = process.env.MESHGATE_GOLDEN_UPDATE === '1';

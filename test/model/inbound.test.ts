@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AuthorizationPolicy, ConfigObject, PeerAuthentication } from '../../src/config/types.js';
-import type { FilterChain, Listener, NetworkRbac } from '../../src/xds/envoy-types.js';
+import type { FilterChain, Listener, NetworkRbac } from '../../src/envoy/envoy-types.js';
 import { tcpRule } from '../../src/model/authorization.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { pod, service, sidecarNode, snapshotOf } from './fixtures.js';

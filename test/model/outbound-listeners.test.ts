@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfigObject, VirtualService } from '../../src/config/types.js';
-import type { Listener, TcpProxy } from '../../src/xds/envoy-types.js';
+import type { Listener, TcpProxy } from '../../src/envoy/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { pod, service, sidecarNode, snapshotOf } from './fixtures.js';
 

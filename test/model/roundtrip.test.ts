@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { canonicalResource } from '../../src/xds/codec.js';
 import { checkSnapshotConsistency, snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { TypeUrl, type ProxyResources } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type ProxyResources } from '../../src/envoy/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { generateProxyResources, proxyShapeKey } from '../../src/model/generate.js';
 import { buildNameTable } from '../../src/model/name-table.js';
 import type { ConfigSnapshot } from '../../src/config/types.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
 
 /** The node fields proxyShapeKey covers (podName through the pod it names, ips where the model binds them). */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { TypeUrl, type TransportSocket } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type TransportSocket } from '../../src/envoy/envoy-types.js';
 import { startAdmin } from '../../src/proxy/admin.js';
 import { runProxyConfig } from '../../src/cli/proxy-config.js';
 import { caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR, upstreamTls } from './helpers.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { ProxyAgent } from '../../src/proxy/agent.js';
 import { loadBootstrap, parseDnsUpstream } from '../../src/proxy/bootstrap.js';
 import { buildNameTable } from '../../src/model/name-table.js';

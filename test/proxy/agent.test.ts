@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { startControlPlane } from './control-plane-fixture.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { ProxyAgent } from '../../src/proxy/agent.js';
 import { loadBootstrap } from '../../src/proxy/bootstrap.js';
-import type { Cluster, ClusterLoadAssignment, Listener } from '../../src/xds/envoy-types.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, Listener } from '../../src/envoy/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { echoServer, roundTrip, tcpProxyFilter, waitFor } from './helpers.js';
 
 test('agent: workload certificate from the CA, CDS/EDS/LDS applied, traffic flows, a refused update is NACKed, admin answers', async (t) => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Gateway } from '../../src/config/types.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { downstreamTransportSocket, inboundMeshDownstream } from '../../src/model/tls-context.js';
 import { pod, routerNode, service, snapshotOf } from '../model/fixtures.js';

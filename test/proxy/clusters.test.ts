@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { closedPort, echoServer, listener, metric, newProxy, port, roundTrip, staticCluster, tcpProxyFilter, waitFor } from './helpers.js';
-import type { Cluster, ClusterLoadAssignment } from '../../src/xds/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment } from '../../src/envoy/envoy-types.js';
 
 async function lbProxy(t: Parameters<typeof newProxy>[0], cluster: Cluster, opts: Parameters<typeof newProxy>[1] = {}) {
   const r = newProxy(t, opts);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CompiledListener } from '../../src/proxy/listener.js';
 import { ClusterRuntime, systemResolver, validateAssignment } from '../../src/proxy/cluster.js';
 import { SecretStore } from '../../src/proxy/secrets.js';
-import type { ProxyResources } from '../../src/xds/envoy-types.js';
+import type { ProxyResources } from '../../src/envoy/envoy-types.js';
 
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));

@@ -5,8 +5,8 @@ import tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { issueCertificate, type CertificateUsage } from '../../src/pki/certificate.js';
-import type { Cluster, FilterChain, Listener, Secret, SubjectAltNameMatcher, TransportSocket } from '../../src/xds/envoy-types.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import type { Cluster, FilterChain, Listener, Secret, SubjectAltNameMatcher, TransportSocket } from '../../src/envoy/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { Proxy, type ProxyOptions } from '../../src/proxy/proxy.js';
 import type { StreamInfo } from '../../src/proxy/access-log.js';
 

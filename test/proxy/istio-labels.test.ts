@@ -10,7 +10,7 @@ import net from 'node:net';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { startAdmin } from '../../src/proxy/admin.js';
 import type { Proxy } from '../../src/proxy/proxy.js';
-import type { ProxyNode } from '../../src/xds/node.js';
+import type { ProxyNode } from '../../src/envoy/node.js';
 import { caSecret, certSecret, echoServer, issue, makeCa, newProxy, spiffe, type Pair } from './helpers.js';
 import { pod, service, sidecarNode, snapshotOf } from '../model/fixtures.js';
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { inspectClientHello, MAX_CLIENT_HELLO } from '../../src/proxy/tls-inspector.js';
 import { compileChainMatch, selectFilterChain, type ConnectionFacts } from '../../src/proxy/filter-chain-match.js';
-import type { FilterChainMatch } from '../../src/xds/envoy-types.js';
+import type { FilterChainMatch } from '../../src/envoy/envoy-types.js';
 
 /** The ClientHello Node's TLS client sends, captured from a real socket pair. */
 async function captureClientHello(opts: tls.ConnectionOptions): Promise<Buffer> {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId } from '../../src/xds/node.js';
-import type { Cluster, Listener } from '../../src/xds/envoy-types.js';
+import { formatNodeId } from '../../src/envoy/node.js';
+import type { Cluster, Listener } from '../../src/envoy/envoy-types.js';
 import { startControlPlane } from './control-plane-fixture.js';
 import { closedPort, echoServer, roundTrip, staticCluster, tcpProxyFilter, waitFor } from './helpers.js';
 

@@ -7,7 +7,7 @@ import {
   caSecret, certSecret, closedPort, echoServer, issue, listener, makeCa, metric, newProxy, port, roundTrip,
   spiffe, staticCluster, tcpProxyFilter, upstreamTls, uriSan, waitFor,
 } from './helpers.js';
-import type { Cluster } from '../../src/xds/envoy-types.js';
+import type { Cluster } from '../../src/envoy/envoy-types.js';
 
 async function plainProxy(t: Parameters<typeof newProxy>[0], clusters: Cluster[], tcp: Record<string, unknown> = {}, clusterName = clusters[0]?.name ?? 'none') {
   const r = newProxy(t);

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { Cluster, DownstreamTlsContext, Listener, Secret, TransportSocket } from '../../src/xds/envoy-types.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
+import type { Cluster, DownstreamTlsContext, Listener, Secret, TransportSocket } from '../../src/envoy/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { ProxyConfigError } from '../../src/proxy/errors.js';
 import {
   caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe,

@@ -10,7 +10,7 @@ import {
   spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR, waitFor,
 } from './helpers.js';
 import { ProxyConfigError } from '../../src/proxy/errors.js';
-import type { Listener } from '../../src/xds/envoy-types.js';
+import type { Listener } from '../../src/envoy/envoy-types.js';
 
 test('invalid updates are rejected with the resource and field named, and the old config keeps serving', async (t) => {
   const echo = await echoServer(t);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { AdsClient } from '../../src/xds/client/ads-client.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
-import { TypeUrl, type Cluster } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type Cluster } from '../../src/envoy/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { startHarness, testNode, until, type Harness } from './harness.js';

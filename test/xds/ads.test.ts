@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../../src/envoy/envoy-types.js';
 import { snapshotFromResources, edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
-import type { ProxyNode } from '../../src/xds/node.js';
+import type { ProxyNode } from '../../src/envoy/node.js';
 import type { MeshCA } from '../../src/pki/mesh-ca.js';
 import { startHarness, testNode, workloadCert, waitFor, until, type Harness } from './harness.js';
 

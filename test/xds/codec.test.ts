@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeResource, decodeResource, encodeAny, decodeAny, encodeMessage, decodeMessage, XdsCodecError } from '../../src/xds/codec.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import { NameTableTypeUrl } from '../../src/xds/name-table.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import { NameTableTypeUrl } from '../../src/envoy/name-table.js';
 import * as fx from './fixtures.js';
 
 const shapes: [string, string, object][] = [

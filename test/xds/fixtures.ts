@@ -1,8 +1,8 @@
-// Envoy resources in canonical proto3 JSON covering every shape in src/xds/envoy-types.ts, written the
+// Envoy resources in canonical proto3 JSON covering every shape in src/envoy/envoy-types.ts, written the
 // way the control plane's model emits them for the seed scenario (names in Istio's conventions).
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../../src/xds/envoy-types.js';
-import type { NameTable } from '../../src/xds/name-table.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../../src/envoy/envoy-types.js';
+import type { NameTable } from '../../src/envoy/name-table.js';
 
 export const EGRESS_CLUSTER = 'outbound|15443|mysql|istio-egressgateway.istio-system.svc.cluster.local';
 export const MYSQL_CLUSTER = 'outbound|13306||mysql.fqdn.example';

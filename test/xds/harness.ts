@@ -10,8 +10,8 @@ import { AdsServer } from '../../src/xds/server/ads-server.js';
 import { SnapshotCache } from '../../src/xds/snapshot-cache.js';
 import { makeAuthenticator, type PeerIdentity } from '../../src/xds/peer-identity.js';
 import { createXdsServerCredentials } from '../../src/xds/server-credentials.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
-import type { ProxyRole } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
+import type { ProxyRole } from '../../src/envoy/node.js';
 import type { NodeBindingOptions } from '../../src/xds/server/node-binding.js';
 
 export const TRUST_DOMAIN = 'cluster.local';

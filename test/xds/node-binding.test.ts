@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdsClient, type AdsClientCredentials } from '../../src/xds/client/ads-client.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import type { Listener } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import type { Listener } from '../../src/envoy/envoy-types.js';
 import { NodeIdentityBindings } from '../../src/xds/server/node-binding.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import type { ProxyNode } from '../../src/xds/node.js';
+import type { ProxyNode } from '../../src/envoy/node.js';
 import { jsonLogger } from '../../src/xds/log.js';
 import { startHarness, testNode, until, waitFor, workloadCert, type Harness } from './harness.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { proxyNodeToMessage, proxyNodeFromMessage, NodeMessageError } from '../../src/xds/node-message.js';
 import { encodeMessage, decodeMessage } from '../../src/xds/codec.js';
-import { formatNodeId, type ProxyNode } from '../../src/xds/node.js';
+import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 
 const base = { role: 'sidecar' as const, ips: ['10.10.0.5', 'fd00::5'], podName: 'mysql-client-7d9f6c', namespace: 'default', domainSuffix: 'cluster.local' };
 const node: ProxyNode = {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatNodeId, parseNodeId, NodeIdError } from '../../src/xds/node.js';
+import { formatNodeId, parseNodeId, NodeIdError } from '../../src/envoy/node.js';
 
 test('parses an Istio sidecar node id into role, address, pod and namespace', () => {
   const parsed = parseNodeId('sidecar~10.0.0.7~mysql-client-5d8f.default~default.svc.cluster.local');

@@ -6,7 +6,7 @@ import { generateKeyPair } from '../../src/pki/keys.js';
 import { issueCertificate } from '../../src/pki/certificate.js';
 import { REDACTED, redactSecrets } from '../../src/xds/redact.js';
 import { hostHeaderProblem, isLoopbackAddress, mutatingRequestProblem } from '../../src/xds/debug-http-guard.js';
-import { TypeUrl, type Cluster, type Listener, type Secret } from '../../src/xds/envoy-types.js';
+import { TypeUrl, type Cluster, type Listener, type Secret } from '../../src/envoy/envoy-types.js';
 
 async function credential(): Promise<{ certPem: string; keyPem: string }> {
   const k = await generateKeyPair();

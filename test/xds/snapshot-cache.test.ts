@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SnapshotCache, SnapshotInconsistentError, checkSnapshotConsistency, snapshotFromResources, referencedSecrets } from '../../src/xds/snapshot-cache.js';
-import { TypeUrl } from '../../src/xds/envoy-types.js';
-import type { Listener } from '../../src/xds/envoy-types.js';
+import { TypeUrl } from '../../src/envoy/envoy-types.js';
+import type { Listener } from '../../src/envoy/envoy-types.js';
 import * as fx from './fixtures.js';
 
 const complete = () => snapshotFromResources('1', {

@@ -8,8 +8,8 @@
 // here: while disconnected the proxy keeps serving it.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { TypeUrl } from '../envoy-types.js';
-import type { ProxyNode } from '../node.js';
+import { TypeUrl } from '../../envoy/envoy-types.js';
+import type { ProxyNode } from '../../envoy/node.js';
 import { proxyNodeToMessage } from '../node-message.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
 import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from '../delta-discovery.js';

@@ -7,9 +7,9 @@
 // next once the previous has reached the socket (stream-writer.ts).
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { TypeUrl } from '../envoy-types.js';
-import { NameTableTypeUrl } from '../name-table.js';
-import type { ProxyNode } from '../node.js';
+import { TypeUrl } from '../../envoy/envoy-types.js';
+import { NameTableTypeUrl } from '../../envoy/name-table.js';
+import type { ProxyNode } from '../../envoy/node.js';
 import { adsServiceDefinition, type DiscoveryRequest } from '../discovery.js';
 import type { EncodedResource, SnapshotCache } from '../snapshot-cache.js';
 import { deltaAdsMethod, type DeltaDiscoveryRequest } from '../delta-discovery.js';

@@ -3,7 +3,7 @@
 // once per name and stream; a name the proxy may never have is refused whether or not it exists now, as
 // Istio's SDS checks the names asked for (a proxy fishing for another workload's credential).
 import type { EventEmitter } from 'node:events';
-import type { ProxyNode } from '../node.js';
+import type { ProxyNode } from '../../envoy/node.js';
 import type { PeerIdentity } from '../peer-identity.js';
 import type { EncodedResource } from '../snapshot-cache.js';
 import type { Logger } from '../log.js';

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { byResourceName, contentVersion } from '../content-version.js';
 import { WILDCARD_TYPES } from '../discovery.js';
 import type { DeltaDiscoveryRequest } from '../delta-discovery.js';
-import type { ProxyNode } from '../node.js';
+import type { ProxyNode } from '../../envoy/node.js';
 import type { EncodedResource } from '../snapshot-cache.js';
 import { DeltaPreparer, NOTHING_HELD, type HeldMap } from './delta-diff.js';
 import { typeState, type AdsStream, type DeltaAdsCall, type ProtocolHost, type TypeState } from './stream.js';

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { byResourceName, contentVersion } from '../content-version.js';
 import { encodeAnyList, encodeDiscoveryResponse, WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
-import type { ProxyNode } from '../node.js';
+import type { ProxyNode } from '../../envoy/node.js';
 import type { EncodedResource } from '../snapshot-cache.js';
 import { typeState, type AdsCall, type AdsStream, type ProtocolHost, type TypeState } from './stream.js';
 

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import { WILDCARD_TYPES, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../delta-discovery.js';
-import { spiffeId, type ProxyNode } from '../node.js';
+import { spiffeId, type ProxyNode } from '../../envoy/node.js';
 import { proxyNodeFromMessage, type NodeMessage } from '../node-message.js';
 import type { AuthenticatableCall, PeerIdentity } from '../peer-identity.js';
 import type { Logger } from '../log.js';
