@@ -154,7 +154,8 @@ export class ClusterRuntime {
   private readonly outlier: OutlierDetector | undefined;
   private readonly keepalive: { enable: boolean; delayMs: number };
   hosts: UpstreamHost[] = [];
-  active = 0;
+  /** Open upstream connections of this cluster (what max_connections bounds); see connectionOpened. */
+  private activeConnections = 0;
   private dnsTimer: NodeJS.Timeout | undefined;
   private readonly dnsRefreshMs: number;
   private readonly respectDnsTtl: boolean;
@@ -283,7 +284,28 @@ export class ClusterRuntime {
 
   /** Whether the circuit breaker lets one more connection through. */
   hasCapacity(): boolean {
-    return this.active < this.maxConnections;
+    return this.activeConnections < this.maxConnections;
+  }
+
+  get active(): number {
+    return this.activeConnections;
+  }
+
+  /**
+   * Counts a connection to `host` from the moment it is attempted (Envoy's circuit breaker counts pending
+   * connections too) on the cluster and the host. Returns its release, which counts it closed once
+   * however many times it is called (connect failure, close after connect, session closed meanwhile).
+   */
+  connectionOpened(host: UpstreamHost): () => void {
+    this.activeConnections++;
+    host.connectionOpened();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.activeConnections--;
+      host.connectionClosed();
+    };
   }
 
   /**

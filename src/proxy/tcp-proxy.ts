@@ -134,23 +134,20 @@ class TcpProxySession {
     const host = cluster.chooseHost(this.c.originalDst, exclude);
     if (!host) return this.fail('UH', `no healthy upstream in cluster "${cluster.name}"`);
     this.attempts++;
-    cluster.active++;
-    host.active++;
+    const release = cluster.connectionOpened(host);
     si.upstreamHost = host.key;
     cluster.connect(host, (err, conn) => {
       if (err || !conn) {
-        cluster.active--;
-        host.active--;
+        release();
         this.onConnectFailed(err!, cluster.name);
         return;
       }
       if (this.closed) {
-        cluster.active--;
-        host.active--;
+        release();
         conn.socket.destroy();
         return;
       }
-      this.onConnected(conn, () => { cluster.active--; host.active--; });
+      this.onConnected(conn, release);
     });
   }
 
