@@ -12,7 +12,7 @@ import { ListenerBindError } from './errors.js';
 import { selectFilterChain, type ConnectionFacts } from './filter-chain-match.js';
 import type { CompiledChain, CompiledListener } from './listener-compile.js';
 import type { DownstreamConnection, OriginalDestination, ProxyContext } from './proxy-context.js';
-import { reasonLabel } from './stats.js';
+import { downstreamTlsFailure, responseFlagOf, type ConnectionFailureCode, type TlsFailure } from './failure.js';
 import type { ConnectionLimits, Overflow } from './connection-limits.js';
 import { inspectClientHello, type InspectResult } from './tls-inspector.js';
 
@@ -63,16 +63,6 @@ function raiseHighWaterMark(t: tls.TLSSocket, hwm: number): void {
   for (const st of [states._readableState, states._writableState]) {
     if (st && typeof st.highWaterMark === 'number' && st.highWaterMark < hwm) st.highWaterMark = hwm;
   }
-}
-
-function describeTlsError(err: Error & { code?: string; reason?: string }): string {
-  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS handshake timeout';
-  if (err.code === 'ECONNRESET') return 'connection reset by peer during TLS handshake';
-  const r = err.reason ?? err.message.split('\n')[0] ?? 'unknown';
-  if (/unsupported protocol/i.test(r)) return `TLS handshake failed: unsupported protocol (client's TLS version is below this chain's minimum)`;
-  if (/no shared cipher/i.test(r)) return 'TLS handshake failed: no shared cipher';
-  if (/peer did not return a certificate/i.test(r)) return 'peer did not return a certificate';
-  return `TLS handshake failed: ${r}`;
 }
 
 export class ListenerRuntime {
@@ -200,11 +190,11 @@ export class ListenerRuntime {
       if (buf.length > 0) raw.unshift(buf);
       buf = EMPTY;
       if (r === 'timeout') {
-        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`, ''); return; }
+        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`); return; }
         this.dispatch(cfg, conn, { kind: 'raw' });
         return;
       }
-      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB', ''); return; }
+      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB'); return; }
       this.dispatch(cfg, conn, r);
     };
     const onData = (chunk: Buffer): void => {
@@ -235,7 +225,7 @@ export class ListenerRuntime {
     const chain = i >= 0 ? cfg.chains[i]! : cfg.defaultChain;
     if (!chain) {
       const what = facts.transportProtocol === 'tls' ? `TLS, SNI "${facts.serverName || '(none)'}", ALPN [${facts.applicationProtocols.join(',')}]` : 'plaintext (not TLS)';
-      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`, 'NR');
+      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`);
       return;
     }
     si.filterChain = chain.name;
@@ -246,10 +236,10 @@ export class ListenerRuntime {
       cfg.loggersByChain.set(chain, loggers);
     }
     if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
-    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
+    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none'); return; }
     const srv = chain.tls.server(this.deps.secrets, r.kind === 'tls' ? r.alpn : undefined);
     if ('unavailable' in srv) {
-      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`, '');
+      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`);
       return;
     }
     if (!serversWithHandlers.has(srv.server)) {
@@ -268,21 +258,21 @@ export class ListenerRuntime {
     conn.socket = t;
     raiseHighWaterMark(t, SOCKET_HIGH_WATER_MARK);
     t.on('error', () => { /* reported on the raw socket or by the network filter; never crash on a late TLS error */ });
-    if (err) { this.handshakeFailed(cfg, conn, describeTlsError(err)); return; }
+    if (err) { this.handshakeFailed(cfg, conn, downstreamTlsFailure(err)); return; }
     const check = chain.tls!.verify(t);
     conn.downstreamPeer = check.peer;
     conn.si.downstreamTlsVersion = t.getProtocol() ?? '';
     conn.si.downstreamTlsCipher = t.getCipher()?.standardName ?? '';
     conn.si.downstreamPeerPrincipal = check.peer?.principal ?? '';
     conn.si.downstreamPeerSerial = check.peer?.serial ?? '';
-    if (!check.ok) { this.handshakeFailed(cfg, conn, check.reason); return; }
+    if (!check.ok) { this.handshakeFailed(cfg, conn, check); return; }
     this.serve(cfg, conn, chain, p.loggers);
   }
 
-  private handshakeFailed(cfg: CompiledListener, conn: DownstreamConnection, reason: string): void {
-    this.deps.stats.handshakeFailures.inc({ side: 'downstream', name: cfg.name, reason: reasonLabel(reason) });
-    conn.si.downstreamTransportFailureReason = reason;
-    this.refuse(cfg, conn, 'tls_handshake_failed', reason, '');
+  private handshakeFailed(cfg: CompiledListener, conn: DownstreamConnection, f: TlsFailure): void {
+    this.deps.stats.handshakeFailures.inc({ side: 'downstream', name: cfg.name, reason: f.code });
+    conn.si.downstreamTransportFailureReason = f.reason;
+    this.refuse(cfg, conn, 'tls_handshake_failed', f.reason);
   }
 
   private serve(cfg: CompiledListener, conn: DownstreamConnection, chain: CompiledChain, loggers: AccessLogger[]): void {
@@ -293,13 +283,14 @@ export class ListenerRuntime {
         remoteIp: raw.remoteAddress ?? '', directRemoteIp: raw.remoteAddress ?? '',
         destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
       });
-      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, '', loggers); return; }
+      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, loggers); return; }
     }
     chain.tcpProxy.start(this.deps, conn, loggers);
   }
 
-  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: string, details: string, flag: string, loggers?: AccessLogger[]): void {
+  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: ConnectionFailureCode, details: string, loggers?: AccessLogger[]): void {
     const si = conn.si;
+    const flag = responseFlagOf(reason);
     if (flag) addResponseFlag(si, flag);
     si.connectionTerminationDetails = details;
     this.deps.stats.downstreamRefused.inc({ listener: cfg.name, reason });
