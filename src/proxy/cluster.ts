@@ -10,6 +10,7 @@ import { TRANSPORT_SOCKET_MATCH_KEY, TypeUrl } from '../envoy/envoy-types.js';
 import { optionalDurationMs } from './duration.js';
 import { decodeWorkloadMetadata } from '../envoy/workload-metadata.js';
 import { ProxyConfigError } from './errors.js';
+import { upstreamTlsErrorCode, type TlsFailureCode } from './failure.js';
 import { UpstreamHost } from './host.js';
 import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-balancer.js';
 import { OutlierDetector } from './outlier-detection.js';
@@ -46,6 +47,8 @@ export interface UpstreamConnection {
 export type UpstreamFailureKind = 'connect' | 'timeout' | 'tls' | 'no-secret';
 export interface UpstreamFailure {
   kind: UpstreamFailureKind;
+  /** For `tls` and `no-secret`: why the handshake failed (the handshake failure counter's label). */
+  tls?: TlsFailureCode;
   reason: string;
   host: UpstreamHost;
 }
@@ -154,7 +157,8 @@ export class ClusterRuntime {
   private readonly outlier: OutlierDetector | undefined;
   private readonly keepalive: { enable: boolean; delayMs: number };
   hosts: UpstreamHost[] = [];
-  active = 0;
+  /** Open upstream connections of this cluster (what max_connections bounds); see connectionOpened. */
+  private activeConnections = 0;
   private dnsTimer: NodeJS.Timeout | undefined;
   private readonly dnsRefreshMs: number;
   private readonly respectDnsTtl: boolean;
@@ -283,7 +287,28 @@ export class ClusterRuntime {
 
   /** Whether the circuit breaker lets one more connection through. */
   hasCapacity(): boolean {
-    return this.active < this.maxConnections;
+    return this.activeConnections < this.maxConnections;
+  }
+
+  get active(): number {
+    return this.activeConnections;
+  }
+
+  /**
+   * Counts a connection to `host` from the moment it is attempted (Envoy's circuit breaker counts pending
+   * connections too) on the cluster and the host. Returns its release, which counts it closed once
+   * however many times it is called (connect failure, close after connect, session closed meanwhile).
+   */
+  connectionOpened(host: UpstreamHost): () => void {
+    this.activeConnections++;
+    host.connectionOpened();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.activeConnections--;
+      host.connectionClosed();
+    };
   }
 
   /**
@@ -305,7 +330,7 @@ export class ClusterRuntime {
     if (t) {
       const o = t.connectOptions(this.deps.secrets, host.key);
       if ('unavailable' in o) {
-        cb({ kind: 'no-secret', reason: `upstream TLS context of cluster "${this.name}": ${o.unavailable}`, host }, undefined);
+        cb({ kind: 'no-secret', tls: 'secret_not_ready', reason: `upstream TLS context of cluster "${this.name}": ${o.unavailable}`, host }, undefined);
         return;
       }
       opts = o;
@@ -351,7 +376,7 @@ export class ClusterRuntime {
     };
     const onError = (e: NodeJS.ErrnoException): void => {
       const tlsStage = t !== undefined && sock.connecting === false;
-      finish({ kind: tlsStage ? 'tls' : 'connect', reason: tlsStage ? `TLS error: ${e.message}` : `${e.code ?? 'error'}: ${e.message}`, host });
+      finish(tlsStage ? { kind: 'tls', tls: upstreamTlsErrorCode(e), reason: `TLS error: ${e.message}`, host } : { kind: 'connect', reason: `${e.code ?? 'error'}: ${e.message}`, host });
     };
     sock.on('error', onError);
     if (sock instanceof tls.TLSSocket) {
@@ -360,7 +385,7 @@ export class ClusterRuntime {
         const check = t!.verify(sock, host.key);
         if (!check.ok) {
           t!.dropSession(host.key);
-          finish({ kind: 'tls', reason: check.reason, host });
+          finish({ kind: 'tls', tls: check.code, reason: check.reason, host });
           return;
         }
         finish(undefined, check.peer);

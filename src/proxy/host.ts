@@ -7,8 +7,8 @@ const NO_VALUES: ReadonlyMap<string, string> = new Map();
 
 export class UpstreamHost {
   readonly key: string;
-  /** Open connections to this host (least-request's "active requests" for TCP). */
-  active = 0;
+  /** Open connections to this host (least-request's "active requests" for TCP); counted by its cluster. */
+  private activeConnections = 0;
   consecutiveFailures = 0;
   ejectedUntil = 0;
   ejections = 0;
@@ -35,6 +35,19 @@ export class UpstreamHost {
 
   /** `socketMatch` with each value as canonical JSON, for equality tests. */
   readonly socketMatchValues: ReadonlyMap<string, string>;
+
+  get active(): number {
+    return this.activeConnections;
+  }
+
+  /** Counts a connection opened to this host (its cluster calls it; see ClusterRuntime.connectionOpened). */
+  connectionOpened(): void {
+    this.activeConnections++;
+  }
+
+  connectionClosed(): void {
+    this.activeConnections--;
+  }
 
   isEjected(now: number): boolean {
     return this.ejectedUntil > now;

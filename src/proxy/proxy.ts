@@ -3,24 +3,25 @@
 // and throws ProxyConfigError (the agent NACKs it) leaving the running configuration untouched. The one
 // exception is Envoy's: listeners that cannot bind are left out of an LDS update that is otherwise
 // applied (ListenersNotBoundError, NACKed with their names; config_dump shows their error_state).
+// This file is the facade: the listener, cluster and secret managers do the work, config-dump.ts and
+// istio-labels.ts read them; what listeners and filters need from the proxy is the ListenerDeps below.
 import type net from 'node:net';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import { referencedSecrets } from '../envoy/resource-refs.js';
-import { redactSecrets } from '../xds/redact.js';
 import type { ProxyNode } from '../envoy/node.js';
 import { AccessLogger, type AccessLogOptions } from './access-log.js';
-import { ClusterRuntime, systemResolver, validateAssignment, type DnsResolver } from './cluster.js';
-import { ListenerBindError, ListenersNotBoundError, ProxyConfigError } from './errors.js';
-import { CompiledListener, ListenerRuntime, type ListenerDeps } from './listener.js';
+import type { ClusterRuntime, DnsResolver } from './cluster.js';
+import { ClusterManager, type ClusterStatus } from './cluster-manager.js';
+import { configDump } from './config-dump.js';
+import { IstioLabels } from './istio-labels.js';
+import { ListenerManager } from './listener-manager.js';
+import type { ListenerDeps, ListenerRuntime } from './listener-runtime.js';
 import type { DownstreamConnection, LogFn, OriginalDestination, ProxySession } from './proxy-context.js';
-import { SecretStore } from './secrets.js';
+import type { SecretStore } from './secrets.js';
+import { SecretManager, type CertificateInfo } from './secret-manager.js';
 import { ProxyStats } from './stats.js';
-import { peerIdentityOf } from './tls-context.js';
-import { X509Certificate } from 'node:crypto';
-import { CertificateExpiryWatch } from './certificate-expiry.js';
 import type { UpstreamHost } from './host.js';
-import { decodeWorkloadMetadata, UNKNOWN, workloadMetadataOf, type WorkloadMetadata } from '../envoy/workload-metadata.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from './connection-limits.js';
 
 export interface ProxyOptions {
@@ -42,43 +43,29 @@ export interface ProxyOptions {
   connectionLimits?: ConnectionLimitSettings;
 }
 
-interface Versioned<T> { value: T; version: string; lastUpdated: string }
-
 export const defaultLog: LogFn = (level, msg, fields) => {
   if (level === 'debug' && process.env.MESHGATE_DEBUG !== '1') return;
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 };
 
-function namespaceOfPrincipal(p: string): string {
-  return /\/ns\/([^/]+)\//.exec(p)?.[1] ?? 'unknown';
-}
-
 export class Proxy implements ListenerDeps {
-  readonly secrets = new SecretStore();
   readonly stats = new ProxyStats();
+  readonly secrets: SecretStore;
   readonly log: LogFn;
   readonly random: () => number;
   readonly now: () => number;
   readonly limits: ConnectionLimits;
-  private readonly listeners = new Map<string, ListenerRuntime>();
-  private readonly listenerVersions = new Map<string, Versioned<Listener>>();
-  /** Listeners of the last LDS update that could not bind (Envoy's UpdateFailureState per listener). */
-  private readonly listenerErrors = new Map<string, { failedConfiguration: Listener; lastUpdateAttempt: string; details: string; versionInfo: string }>();
-  private readonly clusters = new Map<string, ClusterRuntime>();
-  private readonly clusterVersions = new Map<string, Versioned<Cluster>>();
-  private readonly endpoints = new Map<string, Versioned<ClusterLoadAssignment>>();
-  private readonly secretVersions = new Map<string, { version: string; lastUpdated: string }>();
+  private readonly listenerManager: ListenerManager;
+  private readonly clusterManager: ClusterManager;
+  private readonly secretManager: SecretManager;
+  private readonly labels: IstioLabels;
   private readonly loggers = new Map<string, AccessLogger>();
   private readonly mainLogger: AccessLogger | undefined;
   private readonly sessions = new Set<ProxySession>();
   private readonly reportTimer: NodeJS.Timeout;
-  private readonly expiry: CertificateExpiryWatch;
-  private listenersReceived = false;
-  private clustersReceived = false;
   /** The initial fetch completed (see isReady); stays true. */
   private initialized = false;
   private closing = false;
-  private serial = Promise.resolve();
 
   constructor(private readonly opts: ProxyOptions = {}) {
     this.log = opts.log ?? defaultLog;
@@ -87,8 +74,12 @@ export class Proxy implements ListenerDeps {
     if (opts.accessLog && (opts.accessLog.path || opts.accessLog.sink)) this.mainLogger = new AccessLogger(opts.accessLog);
     this.reportTimer = setInterval(() => { for (const s of this.sessions) s.report(); }, opts.reportIntervalMs ?? 15_000);
     this.reportTimer.unref();
-    this.expiry = new CertificateExpiryWatch(this.stats.registry, () => this.certs(), this.log, this.now);
+    this.secretManager = new SecretManager(this.stats, this.log, this.now);
+    this.secrets = this.secretManager.store;
     this.limits = new ConnectionLimits(opts.connectionLimits ?? {}, this.stats, this.log, this.now);
+    this.listenerManager = new ListenerManager(this);
+    this.clusterManager = new ClusterManager({ secrets: this.secrets, stats: this.stats, resolver: opts.resolver, random: this.random, now: this.now, log: this.log });
+    this.labels = new IstioLabels(opts.node, this.secrets, this.clusterManager, this.listenerManager);
   }
 
   /** Changes connection caps for new connections (admin's /runtime_modify); open connections are never closed by it. */
@@ -104,179 +95,33 @@ export class Proxy implements ListenerDeps {
 
   /** LDS, state of the world: listeners not in `ls` are removed (their connections drain). */
   applyListeners(ls: Listener[], version = ''): Promise<void> {
-    // Updates run one after another: a second LDS push waits for the first one's binds.
-    const run = this.serial.then(() => this.applyListenersNow(ls, version));
-    this.serial = run.catch(() => undefined);
-    return run;
-  }
-
-  private async applyListenersNow(ls: Listener[], version: string): Promise<void> {
-    try {
-      if (!Array.isArray(ls)) throw new ProxyConfigError('listeners', '(update)', 'must be a list of Listener');
-      const compiled = new Map<string, CompiledListener>();
-      ls.forEach((l, i) => {
-        const c = new CompiledListener(l, this.listeners.get(l?.name)?.config);
-        if (compiled.has(c.name)) throw new ProxyConfigError(`listener "${c.name}"`, 'name', `appears twice in the update (index ${i})`);
-        compiled.set(c.name, c);
-      });
-      const bound = new Map<string, string>();
-      for (const c of compiled.values()) {
-        if (!c.bindToPort) continue;
-        const k = `${c.address}:${c.port}`;
-        if (c.port !== 0 && bound.has(k)) throw new ProxyConfigError(`listener "${c.name}"`, 'address', `${k} is also the address of listener "${bound.get(k)}"`);
-        bound.set(k, c.name);
-      }
-      // Bind every new socket before changing anything. A listener that cannot bind is left out and the
-      // rest applied, as Envoy's listener manager does (lds_api.cc adds each listener on its own and NACKs
-      // with the failing ones named); a listener it would replace keeps serving, and a later update that
-      // still carries it tries the bind again (it is not among the running listeners).
-      const fresh: ListenerRuntime[] = [];
-      const updates: [ListenerRuntime, CompiledListener][] = [];
-      for (const c of compiled.values()) {
-        const cur = this.listeners.get(c.name);
-        if (cur && cur.config.json === c.json) continue;
-        if (cur && cur.config.sameSocket(c)) { updates.push([cur, c]); continue; }
-        const rt = new ListenerRuntime(c, this);
-        fresh.push(rt);
-      }
-      const failures: ListenerBindError[] = [];
-      const serving: ListenerRuntime[] = [];
-      for (const rt of fresh) {
-        try {
-          await rt.bind();
-          serving.push(rt);
-        } catch (err) {
-          await rt.close(0);
-          if (!(err instanceof ListenerBindError)) {
-            await Promise.all(serving.map((rt2) => rt2.close(0)));
-            throw err;
-          }
-          failures.push(err);
-        }
-      }
-      const at = new Date().toISOString();
-      for (const [rt, c] of updates) rt.update(c);
-      for (const rt of serving) {
-        const old = this.listeners.get(rt.name);
-        this.listeners.set(rt.name, rt);
-        if (old) void old.close(this.drainTimeoutMs());
-      }
-      for (const [name, rt] of this.listeners) {
-        if (!compiled.has(name)) {
-          this.listeners.delete(name);
-          this.listenerVersions.delete(name);
-          this.log('info', `listener "${name}" removed; draining ${rt.connections.size} connection(s)`);
-          void rt.close(this.drainTimeoutMs());
-        }
-      }
-      const failed = new Set(failures.map((f) => f.listener));
-      for (const c of compiled.values()) {
-        if (failed.has(c.name)) continue;
-        const prev = this.listenerVersions.get(c.name);
-        if (!prev || JSON.stringify(prev.value) !== c.json) this.listenerVersions.set(c.name, { value: c.raw, version, lastUpdated: at });
-      }
-      // Envoy's config_dump error_state: the last failed attempt per listener, until it binds or leaves the update.
-      for (const name of this.listenerErrors.keys()) if (!failed.has(name)) this.listenerErrors.delete(name);
-      for (const f of failures) {
-        this.listenerErrors.set(f.listener, { failedConfiguration: compiled.get(f.listener)!.raw, lastUpdateAttempt: at, details: f.message, versionInfo: version });
-        this.stats.listenerCreateFailures.inc({ listener: f.listener, reason: f.errno });
-        this.log('error', `listener "${f.listener}" failed to bind ${f.address} (${f.errno}); the other listeners of the update are applied`, { listener: f.listener, address: f.address, errno: f.errno });
-      }
-      // Readiness is not held back by a listener that cannot bind: Envoy marks LDS initialized after the
-      // first update whatever its per-listener errors (a bind that keeps failing would otherwise keep
-      // the whole proxy out of service, including the listeners that serve).
-      this.listenersReceived = true;
-      if (failures.length > 0) throw new ListenersNotBoundError(failures);
-      this.stats.configUpdates.inc({ type: 'listener', result: 'accepted' });
-    } catch (err) {
-      this.stats.configUpdates.inc({ type: 'listener', result: 'rejected' });
-      throw err;
-    }
+    return this.listenerManager.apply(ls, version);
   }
 
   /** CDS, state of the world. Unchanged clusters keep their state (ejections, DNS results). */
   applyClusters(cs: Cluster[], version = ''): void {
-    try {
-      if (!Array.isArray(cs)) throw new ProxyConfigError('clusters', '(update)', 'must be a list of Cluster');
-      const next = new Map<string, ClusterRuntime>();
-      const deps = {
-        secrets: this.secrets, resolver: this.opts.resolver ?? systemResolver, random: this.random, now: this.now,
-        log: this.log, onEjected: (cluster: string) => this.stats.outlierEjections.inc({ cluster }),
-      };
-      cs.forEach((c, i) => {
-        if (next.has(c?.name)) throw new ProxyConfigError(`cluster "${c.name}"`, 'name', `appears twice in the update (index ${i})`);
-        const cur = this.clusters.get(c?.name);
-        next.set(c?.name, cur && JSON.stringify(cur.raw) === JSON.stringify(c) ? cur : new ClusterRuntime(c, deps));
-      });
-      const at = new Date().toISOString();
-      for (const [name, rt] of this.clusters) if (next.get(name) !== rt) rt.close();
-      this.clusters.clear();
-      for (const [name, rt] of next) {
-        this.clusters.set(name, rt);
-        const prev = this.clusterVersions.get(name);
-        if (!prev || prev.value !== rt.raw) {
-          this.clusterVersions.set(name, { value: rt.raw, version, lastUpdated: at });
-          if (rt.type === 'EDS') {
-            const cla = this.endpoints.get(rt.edsServiceName);
-            if (cla) rt.setAssignment(cla.value);
-          }
-          rt.start();
-        }
-      }
-      for (const name of this.clusterVersions.keys()) if (!next.has(name)) this.clusterVersions.delete(name);
-      this.clustersReceived = true;
-      this.stats.configUpdates.inc({ type: 'cluster', result: 'accepted' });
-    } catch (err) {
-      this.stats.configUpdates.inc({ type: 'cluster', result: 'rejected' });
-      throw err;
-    }
+    this.clusterManager.applyClusters(cs, version);
   }
 
   /** EDS: replaces the endpoints of the named clusters (others keep theirs). */
   applyEndpoints(clas: ClusterLoadAssignment[], version = ''): void {
-    try {
-      if (!Array.isArray(clas)) throw new ProxyConfigError('endpoints', '(update)', 'must be a list of ClusterLoadAssignment');
-      clas.forEach(validateAssignment);
-      const at = new Date().toISOString();
-      for (const cla of clas) {
-        this.endpoints.set(cla.clusterName, { value: cla, version, lastUpdated: at });
-        for (const rt of this.clusters.values()) if (rt.type === 'EDS' && rt.edsServiceName === cla.clusterName) rt.setAssignment(cla);
-      }
-      this.stats.configUpdates.inc({ type: 'endpoint', result: 'accepted' });
-    } catch (err) {
-      this.stats.configUpdates.inc({ type: 'endpoint', result: 'rejected' });
-      throw err;
-    }
+    this.clusterManager.applyEndpoints(clas, version);
   }
 
   /** SDS: adds or replaces the given secrets; new handshakes use them at once, open connections keep theirs. */
   applySecrets(ss: Secret[], version = ''): void {
-    try {
-      const changed = this.secrets.apply(ss, 'sds');
-      const at = new Date().toISOString();
-      for (const n of changed) this.secretVersions.set(n, { version, lastUpdated: at });
-      if (changed.length > 0) this.log('info', `secrets updated: ${changed.join(', ')}`);
-      this.expiry.secretsChanged(changed);
-      this.stats.configUpdates.inc({ type: 'secret', result: 'accepted' });
-    } catch (err) {
-      this.stats.configUpdates.inc({ type: 'secret', result: 'rejected' });
-      throw err;
-    }
+    this.secretManager.apply(ss, version);
   }
 
   /** The agent's local SDS: the workload certificate (`default`) and the mesh trust bundle (`ROOTCA`). */
   setLocalSecret(name: 'default' | 'ROOTCA', secret: Secret): void {
-    const changed = this.secrets.apply([{ ...secret, name }], 'local');
-    const at = new Date().toISOString();
-    for (const n of changed) this.secretVersions.set(n, { version: 'local', lastUpdated: at });
-    if (changed.length > 0) this.log('info', `local secret "${name}" updated`);
-    this.expiry.secretsChanged(changed);
+    this.secretManager.setLocal(name, secret);
   }
 
   // ------------------------------------------------------------------ ListenerDeps / ProxyContext
 
   getCluster(name: string): ClusterRuntime | undefined {
-    return this.clusters.get(name);
+    return this.clusterManager.get(name);
   }
 
   originalDestination(sock: net.Socket): OriginalDestination | undefined {
@@ -284,13 +129,7 @@ export class Proxy implements ListenerDeps {
   }
 
   findListenerFor(dst: OriginalDestination, _from: ListenerRuntime): ListenerRuntime | undefined {
-    let wildcard: ListenerRuntime | undefined;
-    for (const l of this.listeners.values()) {
-      if (l.config.port !== dst.port) continue;
-      if (l.config.address === dst.address) return l;
-      if (l.config.address === '0.0.0.0' || l.config.address === '::') wildcard = l;
-    }
-    return wildcard;
+    return this.listenerManager.findFor(dst);
   }
 
   drainTimeoutMs(): number {
@@ -323,84 +162,7 @@ export class Proxy implements ListenerDeps {
   }
 
   istioLabels(c: DownstreamConnection, upstream?: UpstreamHost): Record<string, string> {
-    const own = this.ownWorkload();
-    const ownPrincipal = this.ownPrincipal() || UNKNOWN;
-    const si = c.si;
-    const cluster = this.clusters.get(si.upstreamCluster);
-    const svc = cluster?.service;
-    const inbound = c.trafficDirection === 'INBOUND';
-    const peerDown = c.downstreamPeer?.principal ?? '';
-    const peerUp = si.upstreamPeerPrincipal;
-    // The peer: on inbound, the verified client's entry in the listener's peer table; on outbound, the
-    // chosen endpoint's metadata. Only a verified principal selects a table entry.
-    const peer = inbound ? (peerDown ? this.inboundPeers(si.listener).get(peerDown) : undefined) : upstream?.workload;
-    const src = inbound ? peer : own;
-    const dst = inbound ? own : peer;
-    return {
-      reporter: inbound ? 'destination' : 'source',
-      source_workload: src?.workload ?? UNKNOWN,
-      source_workload_namespace: inbound ? (peer?.namespace ?? (peerDown ? namespaceOfPrincipal(peerDown) : UNKNOWN)) : own.namespace,
-      source_principal: inbound ? peerDown || UNKNOWN : ownPrincipal,
-      destination_workload: dst?.workload ?? UNKNOWN,
-      destination_workload_namespace: inbound ? own.namespace : (peer?.namespace ?? (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || UNKNOWN)),
-      destination_principal: inbound ? ownPrincipal : peerUp || UNKNOWN,
-      destination_service: svc?.host || UNKNOWN,
-      destination_service_name: svc?.name || UNKNOWN,
-      destination_service_namespace: svc?.namespace || UNKNOWN,
-      connection_security_policy: inbound ? (c.downstreamPeer ? 'mutual_tls' : 'none') : UNKNOWN,
-      response_flags: si.responseFlags || '-',
-      source_app: src?.app ?? UNKNOWN,
-      source_version: src?.version ?? UNKNOWN,
-      source_canonical_service: src?.canonicalService ?? UNKNOWN,
-      source_canonical_revision: src?.canonicalRevision ?? UNKNOWN,
-      source_cluster: src?.cluster ?? UNKNOWN,
-      destination_app: dst?.app ?? UNKNOWN,
-      destination_version: dst?.version ?? UNKNOWN,
-      destination_canonical_service: dst?.canonicalService ?? UNKNOWN,
-      destination_canonical_revision: dst?.canonicalRevision ?? UNKNOWN,
-      destination_cluster: dst?.cluster ?? UNKNOWN,
-      request_protocol: 'tcp',
-    };
-  }
-
-  private ownWorkloadCache: WorkloadMetadata | undefined;
-  /** This proxy's own workload, from its node (labels, pod name, CLUSTER_ID), as Istio's stats name it. */
-  private ownWorkload(): WorkloadMetadata {
-    const n = this.opts.node;
-    if (!n) return { workload: UNKNOWN, namespace: UNKNOWN, canonicalService: UNKNOWN, canonicalRevision: UNKNOWN, cluster: UNKNOWN, app: UNKNOWN, version: UNKNOWN };
-    this.ownWorkloadCache ??= workloadMetadataOf({ podName: n.podName, namespace: n.namespace, labels: n.labels, cluster: n.clusterId });
-    return this.ownWorkloadCache;
-  }
-
-  /** The peer table an inbound listener carries, decoded once per listener version. */
-  private readonly peerTables = new WeakMap<Listener, Map<string, WorkloadMetadata>>();
-  private inboundPeers(listenerName: string): Map<string, WorkloadMetadata> {
-    const l = this.listenerVersions.get(listenerName)?.value;
-    if (!l) return new Map();
-    let table = this.peerTables.get(l);
-    if (!table) {
-      table = new Map();
-      const peers = l.metadata?.filterMetadata?.meshgate?.peers;
-      if (peers && typeof peers === 'object') {
-        for (const [principal, entry] of Object.entries(peers as Record<string, unknown>)) {
-          const m = decodeWorkloadMetadata(entry as Record<string, unknown>);
-          if (m) table.set(principal, m);
-        }
-      }
-      this.peerTables.set(l, table);
-    }
-    return table;
-  }
-
-  private ownPrincipalCache: { version: number; principal: string } | undefined;
-  private ownPrincipal(): string {
-    const s = this.secrets.get('default');
-    if (!s?.certChainPem) return '';
-    if (this.ownPrincipalCache?.version !== s.version) {
-      const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.certChainPem)?.[0];
-      this.ownPrincipalCache = { version: s.version, principal: first ? peerIdentityOf(new X509Certificate(first))?.principal ?? '' : '' };
-    }
-    return this.ownPrincipalCache.principal;
+    return this.labels.of(c, upstream);
   }
 
   // ------------------------------------------------------------------ introspection and lifecycle
@@ -414,16 +176,16 @@ export class Proxy implements ListenerDeps {
 
   /** The bound address of a listener (useful when the config asked for port 0). */
   listenerAddress(name: string): { address: string; port: number } | undefined {
-    return this.listeners.get(name)?.boundAddress();
+    return this.listenerManager.address(name);
   }
 
   listenerNames(): string[] {
-    return [...this.listeners.keys()];
+    return this.listenerManager.names();
   }
 
   /** The listener resources in force (what config_dump shows as active), for the secrets they name. */
   runningListenerConfigs(): Listener[] {
-    return [...this.listenerVersions.values()].map((v) => v.value);
+    return this.listenerManager.running();
   }
 
   /**
@@ -432,95 +194,42 @@ export class Proxy implements ListenerDeps {
    * a secret withdrawn later does not make the proxy unready again (as Envoy's init manager).
    */
   isReady(): boolean {
-    if (this.closing || !this.listenersReceived || !this.clustersReceived) return false;
+    if (this.closing || !this.listenerManager.received || !this.clusterManager.received) return false;
     if (this.initialized) return true;
-    for (const v of this.listenerVersions.values()) for (const n of referencedSecrets(TypeUrl.Listener, v.value)) if (!this.secrets.get(n)) return false;
-    for (const v of this.clusterVersions.values()) for (const n of referencedSecrets(TypeUrl.Cluster, v.value)) if (!this.secrets.get(n)) return false;
+    for (const v of this.listenerManager.versions.values()) for (const n of referencedSecrets(TypeUrl.Listener, v.value)) if (!this.secrets.get(n)) return false;
+    for (const v of this.clusterManager.versions.values()) for (const n of referencedSecrets(TypeUrl.Cluster, v.value)) if (!this.secrets.get(n)) return false;
     this.initialized = true;
     return true;
   }
 
-  /** Config in Envoy's /config_dump JSON shape. */
+  /** Config in Envoy's /config_dump JSON shape (secrets redacted). */
   configDump(includeEds = false): { configs: Record<string, unknown>[] } {
-    const configs: Record<string, unknown>[] = [];
-    configs.push({ '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: this.opts.node ? { id: this.opts.node.id, cluster: this.opts.node.namespace, metadata: { NAMESPACE: this.opts.node.namespace, SERVICE_ACCOUNT: this.opts.node.serviceAccount, LABELS: this.opts.node.labels, CLUSTER_ID: this.opts.node.clusterId } } : {} } });
-    configs.push({
-      '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-      dynamicActiveClusters: [...this.clusterVersions.values()].map((v) => ({ versionInfo: v.version, cluster: { '@type': TypeUrl.Cluster, ...v.value }, lastUpdated: v.lastUpdated })),
-    });
-    configs.push({
-      '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
-      dynamicListeners: [...new Set([...this.listenerVersions.keys(), ...this.listenerErrors.keys()])].map((name) => {
-        const v = this.listenerVersions.get(name);
-        const e = this.listenerErrors.get(name);
-        return {
-          name,
-          ...(v ? { activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } } : {}),
-          ...(e ? { errorState: { failedConfiguration: { '@type': TypeUrl.Listener, ...e.failedConfiguration }, lastUpdateAttempt: e.lastUpdateAttempt, details: e.details, versionInfo: e.versionInfo } } : {}),
-        };
-      }),
-    });
-    if (includeEds) {
-      configs.push({
-        '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
-        dynamicEndpointConfigs: [...this.endpoints.values()].map((v) => ({ versionInfo: v.version, endpointConfig: { '@type': TypeUrl.ClusterLoadAssignment, ...v.value }, lastUpdated: v.lastUpdated })),
-      });
-    }
-    configs.push({
-      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
-      dynamicActiveSecrets: this.secrets.all().map((s) => ({
-        name: s.name, versionInfo: this.secretVersions.get(s.name)?.version ?? '', lastUpdated: this.secretVersions.get(s.name)?.lastUpdated,
-        secret: { '@type': TypeUrl.Secret, ...s.raw },
-      })),
-    });
-    // Envoy prints private keys and generic secrets as "[redacted]", in SDS secrets and inline alike.
-    return redactSecrets({ configs });
+    return configDump({ node: this.opts.node, listeners: this.listenerManager, clusters: this.clusterManager, secrets: this.secretManager }, includeEds);
   }
 
   /** Live host state per cluster, for /clusters and `proxy-config endpoints`. */
-  clusterStatus(): { name: string; hosts: { address: string; port: number; healthy: boolean; ejected: boolean; active: number; weight: number }[] }[] {
-    const now = this.now();
-    return [...this.clusters.values()].map((c) => ({
-      name: c.name,
-      hosts: c.hosts.map((h) => ({ address: h.address, port: h.port, healthy: h.healthy, ejected: h.isEjected(now), active: h.active, weight: h.weight })),
-    }));
+  clusterStatus(): ClusterStatus[] {
+    return this.clusterManager.status();
   }
 
   /** Every certificate the proxy holds: serial, SANs, issuer, expiry (Envoy's /certs). */
-  certs(): { name: string; kind: 'certificate' | 'ca'; serial: string; subject: string; sans: string[]; issuer: string; validFrom: string; validTo: string; daysUntilExpiration: number }[] {
-    const out: ReturnType<Proxy['certs']> = [];
-    for (const s of this.secrets.all()) {
-      for (const [kind, pem] of [['certificate', s.certChainPem], ['ca', s.trustedCaPem]] as const) {
-        if (!pem) continue;
-        for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-          const x = new X509Certificate(block);
-          out.push({
-            name: s.name, kind, serial: x.serialNumber, subject: x.subject, sans: (x.subjectAltName ?? '').split(', ').filter(Boolean),
-            issuer: x.issuer, validFrom: new Date(x.validFrom).toISOString(), validTo: new Date(x.validTo).toISOString(),
-            daysUntilExpiration: Math.floor((new Date(x.validTo).getTime() - this.now()) / 86_400_000),
-          });
-          if (kind === 'certificate') break; // the leaf is what is "in use"; the chain's CAs are listed by the ROOTCA entry
-        }
-      }
-    }
-    return out;
+  certs(): CertificateInfo[] {
+    return this.secretManager.certs();
   }
 
   /** Stops accepting on every listener; open connections run until the drain timeout (SIGTERM, /drain_listeners). */
   async drainListeners(drainMs = this.drainTimeoutMs()): Promise<void> {
     this.closing = true;
-    const ls = [...this.listeners.values()];
-    this.listeners.clear();
-    await Promise.all(ls.map((l) => l.close(drainMs)));
+    await this.listenerManager.drainAll(drainMs);
   }
 
   /** Drains (up to drainMs), then releases everything. */
   async close(drainMs = 0): Promise<void> {
     await this.drainListeners(drainMs);
     clearInterval(this.reportTimer);
-    this.expiry.close();
+    this.secretManager.close();
     this.limits.close();
-    for (const c of this.clusters.values()) c.close();
+    this.clusterManager.close();
     await Promise.all([...this.loggers.values(), ...(this.mainLogger ? [this.mainLogger] : [])].map((l) => l.close()));
   }
 }

@@ -72,10 +72,3 @@ export class ProxyStats {
 
 export interface GlobalConnections { active: number; limit: number }
 
-/** A short, bounded label for a failure reason (the full text goes to the access log). */
-export function reasonLabel(reason: string): string {
-  reason = reason.replace(/\s*\(.*\)\s*$/, '');
-  const i = reason.indexOf(':');
-  const head = (i > 0 && !reason.startsWith('certificate verify failed') ? reason.slice(0, i) : reason).slice(0, 80);
-  return head.replace(/spiffe:\/\/\S+/g, 'spiffe://...');
-}

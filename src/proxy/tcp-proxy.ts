@@ -1,7 +1,7 @@
 // The tcp_proxy network filter (envoy.filters.network.tcp_proxy): picks the cluster (single or
 // weighted), opens the upstream connection (circuit breaker, up to max_connect_attempts hosts), then
 // moves bytes both ways with backpressure, half-close in each direction, reset propagation and an idle
-// timeout. Every failure becomes an Envoy response flag (NC, UH, UO, UF, URX) and a counter.
+// timeout. Every failure is a code (failure.ts) that sets its Envoy response flag and a counter.
 import net from 'node:net';
 import type { AccessLog, TcpProxy } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
@@ -11,7 +11,7 @@ import { optionalDurationMs } from './duration.js';
 import { ProxyConfigError } from './errors.js';
 import type { UpstreamHost } from './host.js';
 import type { DownstreamConnection, ProxyContext } from './proxy-context.js';
-import { reasonLabel } from './stats.js';
+import { responseFlagOf, type ConnectionFailureCode } from './failure.js';
 
 export interface AccessLogTarget { path: string; format: 'text' | 'json' }
 
@@ -126,38 +126,35 @@ class TcpProxySession {
   private tryConnect(exclude: UpstreamHost | undefined): void {
     const si = this.c.si;
     const cluster = this.ctx.getCluster(this.clusterName);
-    if (!cluster) return this.fail('NC', `no cluster "${this.clusterName}"`);
+    if (!cluster) return this.fail('no_cluster', `no cluster "${this.clusterName}"`);
     if (!cluster.hasCapacity()) {
       this.ctx.stats.upstreamOverflow.inc({ cluster: cluster.name });
-      return this.fail('UO', `circuit breaker: cluster "${cluster.name}" is at max_connections ${cluster.maxConnections}`);
+      return this.fail('upstream_overflow', `circuit breaker: cluster "${cluster.name}" is at max_connections ${cluster.maxConnections}`);
     }
     const host = cluster.chooseHost(this.c.originalDst, exclude);
-    if (!host) return this.fail('UH', `no healthy upstream in cluster "${cluster.name}"`);
+    if (!host) return this.fail('no_healthy_upstream', `no healthy upstream in cluster "${cluster.name}"`);
     this.attempts++;
-    cluster.active++;
-    host.active++;
+    const release = cluster.connectionOpened(host);
     si.upstreamHost = host.key;
     cluster.connect(host, (err, conn) => {
       if (err || !conn) {
-        cluster.active--;
-        host.active--;
+        release();
         this.onConnectFailed(err!, cluster.name);
         return;
       }
       if (this.closed) {
-        cluster.active--;
-        host.active--;
+        release();
         conn.socket.destroy();
         return;
       }
-      this.onConnected(conn, () => { cluster.active--; host.active--; });
+      this.onConnected(conn, release);
     });
   }
 
   private onConnectFailed(err: UpstreamFailure, cluster: string): void {
     const si = this.c.si;
     this.ctx.stats.upstreamConnectFailures.inc({ cluster, reason: err.kind });
-    if (err.kind === 'tls' || err.kind === 'no-secret') this.ctx.stats.handshakeFailures.inc({ side: 'upstream', name: cluster, reason: reasonLabel(err.reason) });
+    if (err.tls) this.ctx.stats.handshakeFailures.inc({ side: 'upstream', name: cluster, reason: err.tls });
     si.upstreamTransportFailureReason = err.reason;
     this.ctx.log('warn', `upstream connect to ${err.host.key} (cluster "${cluster}") failed: ${err.reason}`, { cluster, host: err.host.key, kind: err.kind });
     if (this.closed) return;
@@ -165,15 +162,17 @@ class TcpProxySession {
       this.tryConnect(err.host);
       return;
     }
-    if (this.cfg.maxConnectAttempts > 1) addResponseFlag(si, 'URX');
-    this.fail('UF', `upstream connect failure: ${err.reason}`);
+    if (this.cfg.maxConnectAttempts > 1) addResponseFlag(si, responseFlagOf('upstream_retry_limit_exceeded'));
+    this.fail('upstream_connect_failed', `upstream connect failure: ${err.reason}`);
   }
 
-  private fail(flag: string, details: string): void {
+  private fail(code: ConnectionFailureCode, details: string): void {
     const si = this.c.si;
+    const flag = responseFlagOf(code);
     addResponseFlag(si, flag);
     if (!si.connectionTerminationDetails) si.connectionTerminationDetails = details;
-    if (flag !== 'UF') this.ctx.log('warn', `listener "${si.listener}": ${details}`, { listener: si.listener, flag });
+    // A connect failure was logged with its host by onConnectFailed.
+    if (code !== 'upstream_connect_failed') this.ctx.log('warn', `listener "${si.listener}": ${details}`, { listener: si.listener, flag });
     this.report();
     this.c.socket.destroy();
   }
@@ -253,14 +252,14 @@ class TcpProxySession {
   private onDownError(e: NodeJS.ErrnoException): void {
     const si = this.c.si;
     if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `downstream ${e.code ?? 'error'}: ${e.message}`;
-    addResponseFlag(si, 'DC');
+    addResponseFlag(si, responseFlagOf('downstream_connection_termination'));
     if (this.upstream) resetOrDestroy(this.upstream);
   }
 
   private onUpError(e: NodeJS.ErrnoException): void {
     const si = this.c.si;
     if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `upstream ${e.code ?? 'error'}: ${e.message}`;
-    addResponseFlag(si, 'UC');
+    addResponseFlag(si, responseFlagOf('upstream_connection_termination'));
     resetOrDestroy(this.c.socket);
   }
 

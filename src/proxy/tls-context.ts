@@ -13,6 +13,7 @@ import { optionalDurationMs } from './duration.js';
 import { checkSans, parseSubjectAltName, principalOf, type PeerSans } from './matchers.js';
 import { readDataSourceBytes, type SecretStore } from './secrets.js';
 import { checkTlsFields } from './tls-fields.js';
+import type { TlsFailureCode } from './failure.js';
 
 
 /** What the proxy learned about the peer's certificate, read once per handshake. */
@@ -57,14 +58,14 @@ function describeVerifyError(code: string | undefined, peer: PeerIdentity): stri
 }
 
 /** The result of a TLS handshake once the peer has been checked. */
-export type PeerCheck = { ok: true; peer: PeerIdentity | undefined } | { ok: false; reason: string; peer: PeerIdentity | undefined };
+export type PeerCheck = { ok: true; peer: PeerIdentity | undefined } | { ok: false; code: TlsFailureCode; reason: string; peer: PeerIdentity | undefined };
 
 function checkPeer(sock: tls.TLSSocket, c: CompiledCommon, hasCa: boolean, requireCert: boolean): PeerCheck {
   const peer = peerIdentityOf(sock.getPeerX509Certificate());
-  if (!peer) return requireCert ? { ok: false, reason: 'peer did not return a certificate', peer } : { ok: true, peer };
-  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, reason: describeVerifyError(sock.authorizationError as unknown as string, peer), peer };
+  if (!peer) return requireCert ? { ok: false, code: 'no_peer_certificate', reason: 'peer did not return a certificate', peer } : { ok: true, peer };
+  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, code: 'certificate_verify_failed', reason: describeVerifyError(sock.authorizationError as unknown as string, peer), peer };
   const san = checkSans(c.sanMatchers, peer.sans);
-  if (san) return { ok: false, reason: san, peer };
+  if (san) return { ok: false, code: 'san_mismatch', reason: san, peer };
   return { ok: true, peer };
 }
 

@@ -56,15 +56,15 @@ test('mutual TLS: a client with a mesh certificate and the expected SAN is proxi
   assert.equal(await metric(proxy, 'istio_tcp_sent_bytes_total'), 5);
 });
 
-interface Case { name: string; client: () => Promise<Parameters<typeof roundTrip>[2] | 'plain' | 'garbage' | 'silent'>; reason: RegExp; counter: string }
+interface Case { name: string; client: () => Promise<Parameters<typeof roundTrip>[2] | 'plain' | 'garbage' | 'silent'>; reason: RegExp; counter: string; /** The handshake failure counter's reason code. */ tls?: string }
 
 const cases: Case[] = [
-  { name: 'a client with no certificate', client: async () => ({ ca: meshCa.certPem }), reason: /peer did not return a certificate/, counter: 'tls_handshake_failed' },
-  { name: 'a certificate from another CA', client: async () => { const c = await issue(otherCa, { uris: [spiffe('app', 'client')] }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /certificate verify failed: unable to get local issuer certificate/, counter: 'tls_handshake_failed' },
-  { name: 'an expired certificate', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'client')], now: new Date(Date.now() - 7200_000), ttlSeconds: 3600 }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /certificate verify failed: certificate has expired/, counter: 'tls_handshake_failed' },
-  { name: 'a certificate with the wrong SAN', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'intruder')] }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /SAN mismatch: got spiffe:\/\/cluster.local\/ns\/app\/sa\/intruder, want URI:spiffe:\/\/cluster.local\/ns\/app\/sa\/client/, counter: 'tls_handshake_failed' },
-  { name: 'a client certificate without the clientAuth usage', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'client')], usage: 'server' }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /unsupported certificate purpose/, counter: 'tls_handshake_failed' },
-  { name: 'a TLS 1.0/1.1 client', client: async () => ({ ...goodClient(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), reason: /unsupported protocol|version/, counter: 'tls_handshake_failed' },
+  { name: 'a client with no certificate', client: async () => ({ ca: meshCa.certPem }), reason: /peer did not return a certificate/, counter: 'tls_handshake_failed', tls: 'no_peer_certificate' },
+  { name: 'a certificate from another CA', client: async () => { const c = await issue(otherCa, { uris: [spiffe('app', 'client')] }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /certificate verify failed: unable to get local issuer certificate/, counter: 'tls_handshake_failed', tls: 'certificate_verify_failed' },
+  { name: 'an expired certificate', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'client')], now: new Date(Date.now() - 7200_000), ttlSeconds: 3600 }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /certificate verify failed: certificate has expired/, counter: 'tls_handshake_failed', tls: 'certificate_verify_failed' },
+  { name: 'a certificate with the wrong SAN', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'intruder')] }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /SAN mismatch: got spiffe:\/\/cluster.local\/ns\/app\/sa\/intruder, want URI:spiffe:\/\/cluster.local\/ns\/app\/sa\/client/, counter: 'tls_handshake_failed', tls: 'san_mismatch' },
+  { name: 'a client certificate without the clientAuth usage', client: async () => { const c = await issue(meshCa, { uris: [spiffe('app', 'client')], usage: 'server' }); return { cert: c.certPem, key: c.keyPem, ca: meshCa.certPem }; }, reason: /unsupported certificate purpose/, counter: 'tls_handshake_failed', tls: 'certificate_verify_failed' },
+  { name: 'a TLS 1.0/1.1 client', client: async () => ({ ...goodClient(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), reason: /unsupported protocol|version/, counter: 'tls_handshake_failed', tls: 'unsupported_protocol' },
   { name: 'plain bytes to a TLS port', client: async () => 'plain', reason: /no filter chain matches plaintext/, counter: 'no_matching_filter_chain' },
   { name: 'random garbage to a TLS port', client: async () => 'garbage', reason: /no filter chain matches/, counter: 'no_matching_filter_chain' },
   { name: 'a client that connects and sends nothing', client: async () => 'silent', reason: /no data within the listener filter timeout/, counter: 'listener_filters_timeout' },
@@ -94,6 +94,8 @@ for (const c of cases) {
     assert.ok(warnings.some((w) => c.reason.test(w)), `a log line names the reason; got ${warnings.join(' | ')}`);
     assert.equal(await metric(proxy, 'meshgate_proxy_downstream_refused_total', { listener: 'inbound', reason: c.counter }), 1);
     if (c.counter === 'tls_handshake_failed') assert.equal(await metric(proxy, 'meshgate_proxy_tls_handshake_failures_total', { side: 'downstream' }), 1);
+    // The label is the failure's code, never its message text (which names certificates and principals).
+    if (c.tls) assert.equal(await metric(proxy, 'meshgate_proxy_tls_handshake_failures_total', { side: 'downstream', reason: c.tls }), 1, `reason label ${c.tls}`);
     if (c.counter === 'no_matching_filter_chain') assert.equal(si.responseFlags, 'NR');
     assert.equal(echo.accepted(), 0, 'no upstream connection was opened');
     const ok = await roundTrip(p, 'next', goodClient());
@@ -201,6 +203,9 @@ test('TLS parameters: a TLS 1.3-only chain refuses a TLS 1.2 client; cipher suit
   assert.equal(reasons.length, 2);
   assert.ok(reasons.some((r) => /unsupported protocol/.test(r)), reasons.join(' | '));
   assert.ok(reasons.some((r) => /no shared cipher/.test(r)), reasons.join(' | '));
+  // Classified by Node's TLS error code (ERR_SSL_*), not by matching the text.
+  assert.equal(await metric(proxy, 'meshgate_proxy_tls_handshake_failures_total', { side: 'downstream', name: 'v13', reason: 'unsupported_protocol' }), 1);
+  assert.equal(await metric(proxy, 'meshgate_proxy_tls_handshake_failures_total', { side: 'downstream', name: 'v12', reason: 'no_shared_cipher' }), 1);
   assert.equal(logs.find((l) => l.listener === 'v12' && !l.downstreamTransportFailureReason)!.downstreamTlsCipher, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
 });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CompiledListener } from '../../src/proxy/listener.js';
+import { CompiledListener } from '../../src/proxy/listener-compile.js';
 import { ClusterRuntime, systemResolver, validateAssignment } from '../../src/proxy/cluster.js';
 import { SecretStore } from '../../src/proxy/secrets.js';
 import type { ProxyResources } from '../../src/envoy/envoy-types.js';

@@ -1,142 +1,22 @@
-// A listener (listener.v3.Listener): binds its address (unless `bindToPort: false`, Istio's virtual
-// listeners that only receive connections handed over by the `useOriginalDst` listener on 15001/15006),
-// runs the listener filters (tls_inspector, original_dst) with their timeout, picks a filter chain,
-// terminates TLS when the chain has a DownstreamTlsContext, runs RBAC and hands the connection to
-// tcp_proxy. Updates swap the compiled config for new connections; connections on chains the update
-// changed or removed are drained (closed after the drain timeout), the others keep running untouched.
+// A listener at run time: binds its address (unless `bindToPort: false`, Istio's virtual listeners that
+// only receive connections handed over by the `useOriginalDst` listener on 15001/15006), runs the
+// listener filters (tls_inspector, original_dst) with their timeout, picks a filter chain, terminates
+// TLS when the chain has a DownstreamTlsContext, runs RBAC and hands the connection to tcp_proxy.
+// Updates swap the compiled config (listener-compile.ts) for new connections; connections on chains the
+// update changed or removed are drained (closed after the drain timeout), the others keep running untouched.
 import net from 'node:net';
 import type tls from 'node:tls';
-import type { FilterChain, Listener, NetworkRbac, TcpProxy } from '../envoy/envoy-types.js';
-import { TypeUrl } from '../envoy/envoy-types.js';
 import { addResponseFlag, newStreamInfo, type AccessLogger } from './access-log.js';
 import { SOCKET_HIGH_WATER_MARK } from './cluster.js';
-import { optionalDurationMs } from './duration.js';
-import { ListenerBindError, ProxyConfigError } from './errors.js';
-import { chainMatchKey, compileChainMatch, needsTlsInspection, selectFilterChain, type CompiledChainMatch, type ConnectionFacts } from './filter-chain-match.js';
+import { ListenerBindError } from './errors.js';
+import { selectFilterChain, type ConnectionFacts } from './filter-chain-match.js';
+import type { CompiledChain, CompiledListener } from './listener-compile.js';
 import type { DownstreamConnection, OriginalDestination, ProxyContext } from './proxy-context.js';
-import { RbacFilter } from './rbac.js';
-import { reasonLabel } from './stats.js';
-import { compileAccessLogs, TcpProxyFilter, type AccessLogTarget } from './tcp-proxy.js';
+import { downstreamTlsFailure, responseFlagOf, type ConnectionFailureCode, type TlsFailure } from './failure.js';
 import type { ConnectionLimits, Overflow } from './connection-limits.js';
 import { inspectClientHello, type InspectResult } from './tls-inspector.js';
-import { DownstreamTls } from './tls-context.js';
 
 const EMPTY = Buffer.alloc(0);
-
-/** Envoy's default listener_filters_timeout. */
-export const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 10_000;
-
-export class CompiledChain {
-  readonly name: string;
-  readonly match: CompiledChainMatch;
-  readonly tls: DownstreamTls | undefined;
-  readonly rbac: RbacFilter[] = [];
-  readonly tcpProxy: TcpProxyFilter;
-  readonly json: string;
-
-  constructor(readonly raw: FilterChain, res: string, field: string, handshakeTimeoutMs: number) {
-    if (!raw || typeof raw !== 'object') throw new ProxyConfigError(res, field, 'must be a FilterChain object');
-    this.json = JSON.stringify(raw);
-    this.name = raw.name ?? '';
-    this.match = compileChainMatch(raw.filterChainMatch, res, `${field}.filterChainMatch`);
-    const ts = raw.transportSocket;
-    if (ts) {
-      const tc = ts.typedConfig;
-      const hsMs = optionalDurationMs(raw.transportSocketConnectTimeout, handshakeTimeoutMs, res, `${field}.transportSocketConnectTimeout`);
-      if (tc?.['@type'] === TypeUrl.DownstreamTlsContext) this.tls = new DownstreamTls(tc as never, res, `${field}.transportSocket.typedConfig`, hsMs);
-      else if (tc && tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, `${field}.transportSocket.typedConfig.@type`, `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
-    }
-    if (!Array.isArray(raw.filters) || raw.filters.length === 0) throw new ProxyConfigError(res, `${field}.filters`, 'must be a non-empty list ending with tcp_proxy');
-    let tcp: TcpProxyFilter | undefined;
-    raw.filters.forEach((f, i) => {
-      const ff = `${field}.filters[${i}]`;
-      const type = f?.typedConfig?.['@type'];
-      if (tcp) throw new ProxyConfigError(res, ff, 'tcp_proxy must be the last network filter');
-      if (type === TypeUrl.TcpProxy) tcp = new TcpProxyFilter(f.typedConfig as unknown as TcpProxy, res, `${ff}.typedConfig`);
-      else if (type === TypeUrl.RBAC) this.rbac.push(new RbacFilter(f.typedConfig as unknown as NetworkRbac, res, `${ff}.typedConfig`));
-      else throw new ProxyConfigError(res, `${ff}.typedConfig.@type`, `unsupported network filter ${JSON.stringify(type ?? f?.name)} (supported: tcp_proxy, rbac)`);
-    });
-    if (!tcp) throw new ProxyConfigError(res, `${field}.filters`, 'the last network filter must be envoy.filters.network.tcp_proxy');
-    this.tcpProxy = tcp;
-  }
-}
-
-export class CompiledListener {
-  readonly name: string;
-  readonly address: string;
-  readonly port: number;
-  readonly bindToPort: boolean;
-  readonly useOriginalDst: boolean;
-  /** Envoy's ignore_global_conn_limit: connections here neither count toward nor are refused by the global cap. */
-  readonly ignoreGlobalConnLimit: boolean;
-  readonly originalDstFilter: boolean;
-  readonly inspectTls: boolean;
-  readonly filtersTimeoutMs: number;
-  readonly continueOnTimeout: boolean;
-  readonly chains: CompiledChain[];
-  readonly matches: CompiledChainMatch[];
-  readonly defaultChain: CompiledChain | undefined;
-  readonly trafficDirection: 'UNSPECIFIED' | 'INBOUND' | 'OUTBOUND';
-  readonly accessLogs: AccessLogTarget[];
-  readonly json: string;
-  /** Access loggers per chain, resolved on first use instead of per connection. */
-  readonly loggersByChain = new Map<CompiledChain, AccessLogger[]>();
-
-  /** `previous` lends its compiled chains where they are unchanged, so their connections keep running. */
-  constructor(readonly raw: Listener, previous: CompiledListener | undefined) {
-    if (!raw || typeof raw.name !== 'string' || raw.name === '') throw new ProxyConfigError('listener', 'name', 'must be a non-empty string');
-    const res = `listener "${raw.name}"`;
-    this.name = raw.name;
-    this.json = JSON.stringify(raw);
-    const sa = raw.address?.socketAddress;
-    if (!sa || typeof sa.address !== 'string' || !net.isIP(sa.address)) throw new ProxyConfigError(res, 'address.socketAddress.address', `must be an IP address, got ${JSON.stringify(sa?.address)}`);
-    if (!Number.isInteger(sa.portValue ?? 0) || (sa.portValue ?? 0) < 0 || (sa.portValue ?? 0) > 65535) throw new ProxyConfigError(res, 'address.socketAddress.portValue', `must be 0..65535, got ${JSON.stringify(sa.portValue)}`);
-    this.address = sa.address;
-    this.port = sa.portValue ?? 0;
-    this.bindToPort = raw.bindToPort !== false;
-    this.useOriginalDst = raw.useOriginalDst === true;
-    this.ignoreGlobalConnLimit = raw.ignoreGlobalConnLimit === true;
-    this.trafficDirection = raw.trafficDirection ?? 'UNSPECIFIED';
-    this.filtersTimeoutMs = optionalDurationMs(raw.listenerFiltersTimeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, res, 'listenerFiltersTimeout');
-    this.continueOnTimeout = raw.continueOnListenerFiltersTimeout === true;
-    let tlsInspector = false;
-    let originalDst = false;
-    (raw.listenerFilters ?? []).forEach((f, i) => {
-      const type = f?.typedConfig?.['@type'];
-      if (type === TypeUrl.TlsInspector || f?.name === 'envoy.filters.listener.tls_inspector') tlsInspector = true;
-      else if (type === TypeUrl.OriginalDst || f?.name === 'envoy.filters.listener.original_dst') originalDst = true;
-      else throw new ProxyConfigError(res, `listenerFilters[${i}]`, `unsupported listener filter ${JSON.stringify(type ?? f?.name)} (supported: tls_inspector, original_dst)`);
-    });
-    this.originalDstFilter = originalDst;
-    if (!Array.isArray(raw.filterChains)) throw new ProxyConfigError(res, 'filterChains', 'must be a list');
-    const reuse = new Map<string, CompiledChain>();
-    for (const c of [...(previous?.chains ?? []), ...(previous?.defaultChain ? [previous.defaultChain] : [])]) reuse.set(c.json, c);
-    const hsMs = 10_000;
-    const compileChain = (c: FilterChain, f: string): CompiledChain => reuse.get(JSON.stringify(c)) ?? new CompiledChain(c, res, f, hsMs);
-    this.chains = raw.filterChains.map((c, i) => compileChain(c, `filterChains[${i}]`));
-    this.matches = this.chains.map((c) => c.match);
-    const seen = new Map<string, number>();
-    this.matches.forEach((m, i) => {
-      const k = chainMatchKey(m);
-      const j = seen.get(k);
-      if (j !== undefined) throw new ProxyConfigError(res, `filterChains[${i}].filterChainMatch`, `same match as filterChains[${j}] (Envoy rejects duplicate matchers)`);
-      seen.set(k, i);
-    });
-    this.defaultChain = raw.defaultFilterChain ? compileChain(raw.defaultFilterChain, 'defaultFilterChain') : undefined;
-    if (this.chains.length === 0 && !this.defaultChain && !this.useOriginalDst) throw new ProxyConfigError(res, 'filterChains', 'a listener needs at least one filter chain or a defaultFilterChain');
-    // A chain with alpnProtocols needs the client's ALPN list before the handshake (see DownstreamTls.server).
-    this.inspectTls = tlsInspector || needsTlsInspection(this.matches) || [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].some((c) => c.tls?.offersAlpn === true);
-    this.accessLogs = compileAccessLogs(raw.accessLog, res, 'accessLog');
-  }
-
-  allChains(): CompiledChain[] {
-    return this.defaultChain ? [...this.chains, this.defaultChain] : this.chains;
-  }
-
-  sameSocket(o: CompiledListener): boolean {
-    return o.address === this.address && o.port === this.port && o.bindToPort === this.bindToPort;
-  }
-}
 
 export interface ListenerDeps extends ProxyContext {
   originalDestination(sock: net.Socket): OriginalDestination | undefined;
@@ -183,16 +63,6 @@ function raiseHighWaterMark(t: tls.TLSSocket, hwm: number): void {
   for (const st of [states._readableState, states._writableState]) {
     if (st && typeof st.highWaterMark === 'number' && st.highWaterMark < hwm) st.highWaterMark = hwm;
   }
-}
-
-function describeTlsError(err: Error & { code?: string; reason?: string }): string {
-  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'TLS handshake timeout';
-  if (err.code === 'ECONNRESET') return 'connection reset by peer during TLS handshake';
-  const r = err.reason ?? err.message.split('\n')[0] ?? 'unknown';
-  if (/unsupported protocol/i.test(r)) return `TLS handshake failed: unsupported protocol (client's TLS version is below this chain's minimum)`;
-  if (/no shared cipher/i.test(r)) return 'TLS handshake failed: no shared cipher';
-  if (/peer did not return a certificate/i.test(r)) return 'peer did not return a certificate';
-  return `TLS handshake failed: ${r}`;
 }
 
 export class ListenerRuntime {
@@ -320,11 +190,11 @@ export class ListenerRuntime {
       if (buf.length > 0) raw.unshift(buf);
       buf = EMPTY;
       if (r === 'timeout') {
-        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`, ''); return; }
+        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`); return; }
         this.dispatch(cfg, conn, { kind: 'raw' });
         return;
       }
-      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB', ''); return; }
+      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB'); return; }
       this.dispatch(cfg, conn, r);
     };
     const onData = (chunk: Buffer): void => {
@@ -355,7 +225,7 @@ export class ListenerRuntime {
     const chain = i >= 0 ? cfg.chains[i]! : cfg.defaultChain;
     if (!chain) {
       const what = facts.transportProtocol === 'tls' ? `TLS, SNI "${facts.serverName || '(none)'}", ALPN [${facts.applicationProtocols.join(',')}]` : 'plaintext (not TLS)';
-      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`, 'NR');
+      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`);
       return;
     }
     si.filterChain = chain.name;
@@ -366,10 +236,10 @@ export class ListenerRuntime {
       cfg.loggersByChain.set(chain, loggers);
     }
     if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
-    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none', ''); return; }
+    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none'); return; }
     const srv = chain.tls.server(this.deps.secrets, r.kind === 'tls' ? r.alpn : undefined);
     if ('unavailable' in srv) {
-      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`, '');
+      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`);
       return;
     }
     if (!serversWithHandlers.has(srv.server)) {
@@ -388,21 +258,21 @@ export class ListenerRuntime {
     conn.socket = t;
     raiseHighWaterMark(t, SOCKET_HIGH_WATER_MARK);
     t.on('error', () => { /* reported on the raw socket or by the network filter; never crash on a late TLS error */ });
-    if (err) { this.handshakeFailed(cfg, conn, describeTlsError(err)); return; }
+    if (err) { this.handshakeFailed(cfg, conn, downstreamTlsFailure(err)); return; }
     const check = chain.tls!.verify(t);
     conn.downstreamPeer = check.peer;
     conn.si.downstreamTlsVersion = t.getProtocol() ?? '';
     conn.si.downstreamTlsCipher = t.getCipher()?.standardName ?? '';
     conn.si.downstreamPeerPrincipal = check.peer?.principal ?? '';
     conn.si.downstreamPeerSerial = check.peer?.serial ?? '';
-    if (!check.ok) { this.handshakeFailed(cfg, conn, check.reason); return; }
+    if (!check.ok) { this.handshakeFailed(cfg, conn, check); return; }
     this.serve(cfg, conn, chain, p.loggers);
   }
 
-  private handshakeFailed(cfg: CompiledListener, conn: DownstreamConnection, reason: string): void {
-    this.deps.stats.handshakeFailures.inc({ side: 'downstream', name: cfg.name, reason: reasonLabel(reason) });
-    conn.si.downstreamTransportFailureReason = reason;
-    this.refuse(cfg, conn, 'tls_handshake_failed', reason, '');
+  private handshakeFailed(cfg: CompiledListener, conn: DownstreamConnection, f: TlsFailure): void {
+    this.deps.stats.handshakeFailures.inc({ side: 'downstream', name: cfg.name, reason: f.code });
+    conn.si.downstreamTransportFailureReason = f.reason;
+    this.refuse(cfg, conn, 'tls_handshake_failed', f.reason);
   }
 
   private serve(cfg: CompiledListener, conn: DownstreamConnection, chain: CompiledChain, loggers: AccessLogger[]): void {
@@ -413,13 +283,14 @@ export class ListenerRuntime {
         remoteIp: raw.remoteAddress ?? '', directRemoteIp: raw.remoteAddress ?? '',
         destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
       });
-      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, '', loggers); return; }
+      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, loggers); return; }
     }
     chain.tcpProxy.start(this.deps, conn, loggers);
   }
 
-  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: string, details: string, flag: string, loggers?: AccessLogger[]): void {
+  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: ConnectionFailureCode, details: string, loggers?: AccessLogger[]): void {
     const si = conn.si;
+    const flag = responseFlagOf(reason);
     if (flag) addResponseFlag(si, flag);
     si.connectionTerminationDetails = details;
     this.deps.stats.downstreamRefused.inc({ listener: cfg.name, reason });
