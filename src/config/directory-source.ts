@@ -125,9 +125,11 @@ export class DirectorySource {
         .catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: this.dir, message: `directory scan failed: ${(err as Error).message}` }]))
         .finally(() => {
           this.running = undefined;
+          // Events that arrived during the look are looked at now: each file's own stability window
+          // (stableIn) decides when it is read, and a file renamed into place is read at once.
           if (this.again) {
             this.again = false;
-            this.requestScan(this.debounceMs, false);
+            this.requestScan(0, false);
           }
         });
     }, delayMs);

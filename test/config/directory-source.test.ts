@@ -127,3 +127,17 @@ test('a file renamed into place is read without waiting for the stability window
   await new Promise((r) => setTimeout(r, 500));
   assert.ok(!names().includes('a:v3-editor'), 'a file written in place where the original was moved aside waits for the window');
 });
+
+test('a file renamed into place while a look is running is read when that look ends, not after the stability window', async (t) => {
+  const { dir, src, names } = await setup(t, { debounceMs: 60_000, rescanMs: 60_000 });
+  // Enough files that a full scan takes a while: the rename below lands while it runs.
+  await Promise.all(Array.from({ length: 400 }, (_, i) => writeFile(path.join(dir, `f${i}.yaml`), sa(`f${i}`))));
+  await src.start();
+  for (let round = 0; round < 5; round++) {
+    // A dotfile event asks for a full scan at once; the rename follows while it runs.
+    await writeFile(path.join(dir, `.r${round}.yaml.tmp`), sa(`r${round}`));
+    await new Promise((r) => setTimeout(r, 5));
+    await rename(path.join(dir, `.r${round}.yaml.tmp`), path.join(dir, `r${round}.yaml`));
+    await waitFor(`r${round} to be read`, () => names().includes(`r${round}:a`), 5000);
+  }
+});
