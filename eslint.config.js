@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // Which src/ folders each folder may import. Anything not listed is a boundary violation. src/shared holds
-// small grammars every layer reads the same way (durations) and imports nothing. src/envoy holds Envoy's and
+// what every layer reads the same way (durations, the logger, the package root) and imports nothing. src/envoy holds Envoy's and
 // Istio's vocabulary (resource types, node identity, NDS, workload metadata): types and pure helpers, no I/O,
 // so the model depends on what it produces, not on the transport that carries it.
 const allowed = {

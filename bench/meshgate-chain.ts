@@ -10,13 +10,12 @@ import net from 'node:net';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { upLab, type LabProxyInfo, type RunningLab } from '../src/lab/lab.js';
 import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type BenchLeaf } from './certs.js';
 import { presentedSerial, type RotationHook, type TlsProbe } from './loads/rotation.js';
 import { runChurn } from './loads/churn.js';
-import { packageRoot } from '../src/capture/repo-root.js';
+import { packageRoot } from '../src/shared/package-root.js';
 
 export class MeshgateChainError extends Error {
   readonly code = 'E_BENCH_MESHGATE';
@@ -44,13 +43,8 @@ export interface MeshgateChain {
   stop(): Promise<void>;
 }
 
-/** The folder holding package.json, from bench/ (tsx) or dist/bench/ (compiled). */
-export function repoRoot(): string {
-  return packageRoot(path.dirname(fileURLToPath(import.meta.url)));
-}
-
 export function benchLabFile(): string {
-  return path.join(repoRoot(), 'bench', 'lab', 'lab.yaml');
+  return path.join(packageRoot(), 'bench', 'lab', 'lab.yaml');
 }
 
 /** The client sidecar, the egress gateway (client cluster), the ingress gateway (server cluster), the server sidecar. */

@@ -14,13 +14,14 @@ import { runChurn } from './loads/churn.js';
 import { measureRotation, type RotationHook } from './loads/rotation.js';
 import { prepareSysbench, runSysbench, type MySqlTarget } from './loads/sysbench.js';
 import { describeMachine } from './machine.js';
-import { repoRoot, startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
+import { startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup } from './processes.js';
 import { measureCpu, rssKb } from './procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
 import { figureSpecs, helpText, parseArgs, type BenchConfig } from './run-config.js';
 import { startMariaDb } from '../src/lab/mariadb.js';
+import { packageRoot } from '../src/shared/package-root.js';
 
 interface ChainUnderTest {
   kind: ChainKind;
@@ -221,7 +222,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
-  const root = repoRoot();
+  const root = packageRoot();
   const config = parseArgs(argv, path.join(root, 'bench', 'results'));
   const writer = await createResultWriter(config.resultsDir);
   const machine = describeMachine(root);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { BenchProcess, ProcessGroup } from '../bench/processes.js';
-import { packageRoot } from '../src/capture/repo-root.js';
+import { packageRoot } from '../src/shared/package-root.js';
 
 export class SoakChildError extends Error {
   readonly code = 'E_SOAK_CHILD';
@@ -20,14 +20,9 @@ export function soakScript(rel: string): string[] {
   return [process.execPath, '--import', 'tsx', path.join(here, `${rel}.ts`)];
 }
 
-/** The folder holding package.json. */
-export function repoRoot(): string {
-  return packageRoot(here);
-}
-
 /** Starts a child that prints one JSON line when ready; resolves with that line parsed. */
 export async function startJsonReady<T>(group: ProcessGroup, name: string, argv: string[], timeoutMs = 30_000): Promise<{ proc: BenchProcess; ready: T }> {
-  const proc = group.start(name, argv[0]!, argv.slice(1), { cwd: repoRoot() });
+  const proc = group.start(name, argv[0]!, argv.slice(1), { cwd: packageRoot() });
   let buf = '';
   const ready = await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new SoakChildError(`${name} did not report ready within ${timeoutMs} ms: ${proc.output()}`)), timeoutMs);

@@ -1,7 +1,7 @@
 // `npm run soak -- [--quick] [--only load,faults,tls,xds,config,security] [--connections N] [--fuzz-cases N] [--out FILE]`
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { repoRoot } from './child.js';
+import { packageRoot } from '../src/shared/package-root.js';
 
 export const PHASES = ['load', 'faults', 'tls', 'xds', 'config', 'security'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -63,7 +63,7 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
     phases: [...PHASES],
     connections: quick ? 300 : 5000,
     fuzzCases: quick ? 1000 : 10_000,
-    out: path.join(repoRoot(), 'soak', 'results', 'latest.json'),
+    out: path.join(packageRoot(), 'soak', 'results', 'latest.json'),
   };
   if (flags.only !== undefined) {
     const list = flags.only.split(',').map((s) => s.trim()).filter(Boolean);

@@ -12,7 +12,7 @@ import { createCsr } from '../src/pki/certificate.js';
 import { requestCertificate } from '../src/pki/ca-service.js';
 import { TokenIssuer } from '../src/pki/workload-token.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN } from '../src/controlplane/control-plane.js';
-import { repoRoot } from './child.js';
+import { packageRoot } from '../src/shared/package-root.js';
 import type { SoakReport } from './results.js';
 import { TOKEN_ISSUER, type ControlPlaneTarget } from './hostile/controlplane.js';
 
@@ -173,7 +173,7 @@ export async function caRefusals(cp: ControlPlaneTarget): Promise<{ tried: numbe
 
 export async function npmAudit(): Promise<{ passed: boolean; detail: string }> {
   try {
-    const { stdout } = await execFileP('npm', ['audit', '--audit-level=high', '--json'], { cwd: repoRoot(), timeout: 90_000, maxBuffer: 32 << 20 }).catch((err: { stdout?: string; message: string }) => {
+    const { stdout } = await execFileP('npm', ['audit', '--audit-level=high', '--json'], { cwd: packageRoot(), timeout: 90_000, maxBuffer: 32 << 20 }).catch((err: { stdout?: string; message: string }) => {
       // npm audit exits 1 when it finds vulnerabilities at the level; its JSON is still on stdout.
       if (err.stdout) return { stdout: err.stdout };
       throw err;

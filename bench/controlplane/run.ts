@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
-import { repoRoot } from '../meshgate-chain.js';
+import { packageRoot } from '../../src/shared/package-root.js';
 import { freePorts } from '../ports.js';
 import { ProcessGroup } from '../processes.js';
 import { cpuSeconds, rssKb } from '../procstat.js';
@@ -56,7 +56,7 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 export async function runControlPlaneBench(opts: { services: number; clients: number; log: (line: string) => void }): Promise<ControlPlaneBenchResult> {
-  const cli = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const cli = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new ControlPlaneBenchError(`meshgate is not built (${cli} missing): run npm run build`);
   const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-cp-'));
   const group = new ProcessGroup();

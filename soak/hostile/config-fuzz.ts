@@ -17,13 +17,14 @@ import { ConfigStore } from '../../src/config/store.js';
 import { objectKey, type ConfigObject, type ConfigSnapshot, type JsonPatchOp } from '../../src/config/types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { TypeUrl } from '../../src/envoy/envoy-types.js';
-import { isAlive, repoRoot } from '../child.js';
+import { isAlive } from '../child.js';
+import { packageRoot } from '../../src/shared/package-root.js';
 import type { SoakReport } from '../results.js';
 import { controlPlaneReady, discoveryRequest, egressGatewayNode, openRawStream, sidecarNode, type ControlPlaneTarget } from './controlplane.js';
 
 export const FUZZ_SEED = 20261126;
 
-const exampleDir = (): string => path.join(repoRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a');
+const exampleDir = (): string => path.join(packageRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a');
 
 interface GoodFile { name: string; text: string }
 

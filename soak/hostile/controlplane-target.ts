@@ -3,7 +3,7 @@
 // node controlplane-target.js CONFIG_DIR STATE_DIR TOKEN_PUBLIC_KEY ISSUER LOG_FILE; prints one JSON line when ready.
 import { appendFileSync } from 'node:fs';
 import { startControlPlane } from '../../src/controlplane/control-plane.js';
-import { jsonLogger } from '../../src/xds/log.js';
+import { jsonLogger } from '../../src/shared/log.js';
 
 const [configDir, stateDir, tokenKey, issuer, logFile] = process.argv.slice(2);
 if (!configDir || !stateDir || !tokenKey || !issuer || !logFile) {

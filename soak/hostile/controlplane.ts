@@ -13,7 +13,8 @@ import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
 import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
-import { repoRoot, soakScript, startJsonReady } from '../child.js';
+import { soakScript, startJsonReady } from '../child.js';
+import { packageRoot } from '../../src/shared/package-root.js';
 
 export const TOKEN_ISSUER = 'https://kubernetes.default.svc/soak';
 export const XDS_SERVER_NAME = 'istiod.istio-system.svc';
@@ -49,7 +50,7 @@ export async function startControlPlaneTarget(): Promise<ControlPlaneTarget> {
   try {
     const configDir = path.join(work, 'config');
     const stateDir = path.join(work, 'state');
-    await cp(path.join(repoRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
+    await cp(path.join(packageRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
     // The egress gateway's credential, as an operator would apply it (Istio's tls.crt/tls.key/ca.crt form).
     const root = await createBenchCa('soak root R');
     const leaf = await issueBenchLeaf(root, { commonName: 'mysql-client', dns: ['mysql-client.example'], usage: 'client' });

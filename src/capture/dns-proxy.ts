@@ -10,14 +10,13 @@ import type { NameTable } from '../envoy/name-table.js';
 import { CaptureError } from './errors.js';
 import { DnsLookupTable, type LookupContext } from './dns-lookup-table.js';
 import { DNS_EDNS_UDP_SIZE, DNS_MAX_MESSAGE, DnsRcode, decodeQuery, encodeBareResponse, encodeMessage, readName, type DnsHeader, type DnsQuestion } from './dns-wire.js';
+import type { LogFn } from '../shared/log.js';
 
 export interface DnsEndpoint {
   address: string;
   port: number;
 }
 
-export type DnsLogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type DnsLog = (level: DnsLogLevel, message: string, fields?: Record<string, unknown>) => void;
 
 export interface DnsProxyOptions extends LookupContext {
   /** Where to answer, UDP and TCP on the same port (Istio: 127.0.0.1:15053). Port 0 picks one. */
@@ -26,7 +25,7 @@ export interface DnsProxyOptions extends LookupContext {
   upstream: DnsEndpoint[];
   /** The current name table; undefined before the first push (queries are then all forwarded). */
   table: () => NameTable | undefined;
-  log?: DnsLog;
+  log?: LogFn;
   /** How long one upstream attempt may take (default 2 s); all attempts together are bounded by upstream.length × this. */
   upstreamTimeoutMs?: number;
   /** A client TCP connection with no query for this long is closed (default 10 s). */
@@ -55,7 +54,7 @@ export class DnsProxy {
   private readonly inFlight = new Set<(err: Error) => void>();
   private cached: { nt: NameTable; table: DnsLookupTable } | undefined;
   private closed = false;
-  private readonly log: DnsLog;
+  private readonly log: LogFn;
 
   constructor(private readonly opts: DnsProxyOptions) {
     if (net.isIP(opts.listen.address) === 0) throw new CaptureError('E_DNS_LISTEN', `DNS proxy listen address "${opts.listen.address}" is not an IP address`);

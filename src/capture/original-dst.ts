@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type net from 'node:net';
 import path from 'node:path';
 import { CaptureError } from './errors.js';
-import { packageRoot } from './repo-root.js';
+import { packageRoot } from '../shared/package-root.js';
 
 export interface OriginalDestination {
   address: string;

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { startApiServerDouble } from '../kube/apiserver-double/server.js';
 import { writeKubeconfig } from '../kube/kubeconfig.js';
+import { jsonLogger } from '../shared/log.js';
 
 export function registerApiServerDoubleCommand(program: Command): void {
   program
@@ -20,7 +21,7 @@ export function registerApiServerDoubleCommand(program: Command): void {
       if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw Object.assign(new Error(`--listen must be host:port, got "${o.listen}"`), { code: 'E_CLI_USAGE' });
       const d = await startApiServerDouble({ host: o.listen.slice(0, i), port, token: randomBytes(24).toString('base64url') });
       writeKubeconfig(o.kubeconfigOut, { server: d.url, caPem: d.caPem, token: d.token, clusterName: o.clusterName });
-      process.stderr.write(`${JSON.stringify({ msg: 'apiserver-double serving', url: d.url, kubeconfig: o.kubeconfigOut })}\n`);
+      jsonLogger({ scope: 'apiserver-double' }).info('apiserver-double serving', { url: d.url, kubeconfig: o.kubeconfigOut });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', () => resolve());
         process.once('SIGINT', () => resolve());

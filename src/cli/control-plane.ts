@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN, startControlPlane } from '../controlplane/control-plane.js';
 import { parseServiceAccountRef } from '../model/gateway-identity.js';
-import { jsonLogger, type LogLevel } from '../xds/log.js';
+import { jsonLogger, type LogLevel } from '../shared/log.js';
 
 export const DEFAULT_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 

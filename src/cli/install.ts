@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { packageRoot } from '../capture/repo-root.js';
+import { packageRoot } from '../shared/package-root.js';
 import { checkManifests } from '../install/manifest-check.js';
 import { defaultInstallOptions, renderInstall, type InstallOptions } from '../install/manifests.js';
 import { manifestsJson, manifestsYaml } from '../install/manifests-yaml.js';

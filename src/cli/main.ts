@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../capture/repo-root.js';
+import { packageRoot } from '../shared/package-root.js';
 
 type Register = (program: Command) => void;
 

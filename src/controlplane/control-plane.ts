@@ -23,7 +23,7 @@ import { makeAuthenticator, type PeerIdentity } from '../xds/peer-identity.js';
 import { createXdsServerCredentials } from '../xds/server-credentials.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import { redactSecrets } from '../xds/redact.js';
-import { jsonLogger, type Logger } from '../xds/log.js';
+import { jsonLogger, type Logger } from '../shared/log.js';
 import type { ProxyNode } from '../envoy/node.js';
 import { ControlPlaneMetrics, shortType } from './metrics.js';
 import { ProxyPusher } from './proxy-pusher.js';

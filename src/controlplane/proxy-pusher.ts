@@ -21,7 +21,7 @@ import { sdsNamesOfSecret } from '../model/secrets.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import type { ProxyNode } from '../envoy/node.js';
 import { snapshotFromResources, type Snapshot, type SnapshotCache } from '../xds/snapshot-cache.js';
-import type { Logger } from '../xds/log.js';
+import type { Logger } from '../shared/log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 
 export interface ProxyPusherOptions {

@@ -5,7 +5,7 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MeshCA } from '../pki/mesh-ca.js';
-import type { Logger } from '../xds/log.js';
+import type { Logger } from '../shared/log.js';
 import { AdmissionReviewError, parseAdmissionReview, reviewPod } from './admission-review.js';
 import type { InjectionSettings } from './sidecar-injection.js';
 

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DnsProxy } from '../capture/dns-proxy.js';
 import type { NameTable } from '../envoy/name-table.js';
+import { jsonLogFn } from '../shared/log.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { listen: { type: 'string' }, table: { type: 'string' }, 'ready-file': { type: 'string' } } });
@@ -12,9 +13,7 @@ async function main(): Promise<void> {
   const cut = values.listen.lastIndexOf(':');
   const listen = { address: values.listen.slice(0, cut), port: Number(values.listen.slice(cut + 1)) };
   const table = JSON.parse(readFileSync(values.table, 'utf8')) as NameTable;
-  const log = (level: string, message: string, fields?: Record<string, unknown>): void => {
-    if (level !== 'debug') process.stdout.write(`${new Date().toISOString()} ${level} ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
-  };
+  const log = jsonLogFn({ scope: 'cluster-dns', write: (line) => process.stdout.write(line) });
   // No upstream: the lab has no route to the host's resolvers, so unknown names fail at once (SERVFAIL).
   const server = new DnsProxy({ listen, upstream: [], table: () => table, log });
   const at = await server.start();

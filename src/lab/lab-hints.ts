@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { findExecutable } from '../capture/command.js';
 import type { LabSummary } from './lab.js';
-import { repoRoot } from './lab.js';
+import { packageRoot } from '../shared/package-root.js';
 import { mariaDbAvailable } from './mariadb.js';
 
 /** The Debian packages the full lab uses: netns mode (ip, iptables), MariaDB and its client, lab verify's wire check. */
@@ -17,7 +17,7 @@ export const FULL_LAB_PACKAGES = ['mariadb-server', 'mariadb-client', 'iptables'
  * executable, which only the owner may do); else node and the compiled CLI's full path.
  */
 export function meshgateInvocation(cwd = process.cwd()): string {
-  const root = repoRoot();
+  const root = packageRoot();
   const main = path.join(root, 'dist', 'src', 'cli', 'main.js');
   if (findExecutable('meshgate') !== undefined) return 'meshgate';
   const rel = path.relative(root, cwd);

@@ -6,7 +6,6 @@ import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:chi
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { formatNodeId } from '../envoy/node.js';
 import { startAdminRelay } from './admin-relays.js';
@@ -20,7 +19,7 @@ import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
 import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
 import { startClusterDns } from './cluster-dns.js';
-import { packageRoot } from '../capture/repo-root.js';
+import { packageRoot } from '../shared/package-root.js';
 import { collectUnboundListeners, type UnboundListener } from './unbound-listeners.js';
 
 export class LabError extends Error {
@@ -129,21 +128,16 @@ export interface RunningLab extends LabSummary {
   down(): Promise<void>;
 }
 
-/** The repository root (holds package.json), from src/lab or dist/src/lab. */
-export function repoRoot(): string {
-  return packageRoot(path.dirname(fileURLToPath(import.meta.url)));
-}
-
 /** `meshgate` as a command line: the compiled CLI run by this same node. */
 export function meshgateCommand(): string[] {
-  const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const main = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main)) throw new LabError('E_LAB_START', `${main} is missing: run "npm run build" first`);
   return [process.execPath, main];
 }
 
 
 function cliHasCommand(command: string): boolean {
-  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], { encoding: 'utf8', timeout: 30_000 });
   return r.status === 0;
 }
 

@@ -13,7 +13,7 @@ import { DnsProxy, readResolvConf, type DnsEndpoint } from '../capture/dns-proxy
 import { NameTableTypeUrl, type NameTable } from '../envoy/name-table.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
-import type { Logger } from '../xds/log.js';
+import { loggerFrom } from '../shared/log.js';
 import { edsNamesOf, referencedSecrets } from '../envoy/resource-refs.js';
 import { requestCertificate } from '../pki/ca-service.js';
 import { WorkloadCertificateManager, type WorkloadCertificate } from '../pki/workload-certificate.js';
@@ -39,13 +39,6 @@ export interface AgentOptions {
    * where `meshgate proxy --run-as` drops root, so every socket belongs to the proxy's user.
    */
   beforeFirstSocket?: () => void;
-}
-
-function loggerFrom(log: LogFn): Logger {
-  return {
-    debug: (m, f) => log('debug', m, f), info: (m, f) => log('info', m, f),
-    warn: (m, f) => log('warn', m, f), error: (m, f) => log('error', m, f),
-  };
 }
 
 export class ProxyAgent {

@@ -4,6 +4,7 @@
 // already expired, and an error line at the moment a certificate in use expires. Handshakes with an
 // expired certificate fail on their own (the peer refuses it); this makes the failure visible beforehand.
 import { Gauge, type Registry } from 'prom-client';
+import type { LogFn } from '../shared/log.js';
 
 export interface CertificateInUse {
   name: string;
@@ -12,7 +13,6 @@ export interface CertificateInUse {
   validTo: string;
 }
 
-type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 /** Warn when a certificate that arrives has less than this left (Istio's workload certs live 24 h). */
 const WARN_WITHIN_MS = 12 * 3600_000;

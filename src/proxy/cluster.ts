@@ -16,6 +16,7 @@ import { createLoadBalancer, type LbPolicy, type LoadBalancer } from './load-bal
 import { OutlierDetector } from './outlier-detection.js';
 import type { SecretStore } from './secrets.js';
 import { UpstreamTls, type PeerIdentity } from './tls-context.js';
+import type { LogFn } from '../shared/log.js';
 
 /** Resolves a host name to addresses (and TTLs when known). Tests and the lab pass their own. */
 export type DnsResolver = (hostname: string, family: 0 | 4 | 6) => Promise<{ address: string; ttlSeconds?: number }[]>;
@@ -58,7 +59,7 @@ export interface ClusterDeps {
   resolver: DnsResolver;
   random: () => number;
   now: () => number;
-  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log: LogFn;
   onEjected: (cluster: string, host: UpstreamHost) => void;
 }
 

@@ -8,8 +8,8 @@ import type { SecretStore } from './secrets.js';
 import type { ProxyStats } from './stats.js';
 import type { PeerIdentity } from './tls-context.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+import type { LogFn } from '../shared/log.js';
+export type { LogFn, LogLevel } from '../shared/log.js';
 
 export interface OriginalDestination {
   address: string;

@@ -6,6 +6,7 @@
 // This file is the facade: the listener, cluster and secret managers do the work, config-dump.ts and
 // istio-labels.ts read them; what listeners and filters need from the proxy is the ListenerDeps below.
 import type net from 'node:net';
+import { jsonLogFn } from '../shared/log.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Secret } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import { referencedSecrets } from '../envoy/resource-refs.js';
@@ -43,10 +44,8 @@ export interface ProxyOptions {
   connectionLimits?: ConnectionLimitSettings;
 }
 
-export const defaultLog: LogFn = (level, msg, fields) => {
-  if (level === 'debug' && process.env.MESHGATE_DEBUG !== '1') return;
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-};
+/** The proxy's log when none is given: the one JSON logger, scope `proxy` (debug with MESHGATE_DEBUG=1). */
+export const defaultLog: LogFn = jsonLogFn({ scope: 'proxy' });
 
 export class Proxy implements ListenerDeps {
   readonly stats = new ProxyStats();

@@ -11,7 +11,8 @@ import { defaultMeshConfig } from '../../src/config/default-install.js';
 import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import { runAnalyze } from '../../src/cli/analyze.js';
 import { runValidate } from '../../src/cli/validate.js';
-import { repoRoot, seedDir } from '../config/repo-root.js';
+import { seedDir } from '../config/seed-dir.js';
+import { repoRoot } from '../repo-root.js';
 
 const mesh = defaultMeshConfig();
 const exampleA = () => path.join(repoRoot(), 'examples/mysql-cross-cluster/cluster-a');

@@ -1,24 +1,14 @@
 // Test harness for capture: network namespaces this run creates (names unique per run, removed by
 // name in t.after), and child processes running inside them, optionally as another user.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { findExecutable } from '../../src/capture/command.js';
+import { repoRoot } from '../repo-root.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const compiled = import.meta.url.endsWith('.js');
-
-/** The package root, found from this file in test/capture/ or dist/test/capture/. */
-export function repoRoot(): string {
-  let dir = here;
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`package.json not found above ${here}`);
-}
 
 /** Why tests that need root and netfilter cannot run here, or undefined when they can. */
 export function netnsSkipReason(): string | undefined {

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../../src/capture/original-dst.js';
-import { fixtureArgv, repoRoot } from './netns-harness.js';
+import { fixtureArgv } from './netns-harness.js';
+import { repoRoot } from '../repo-root.js';
 
 const skip = originalDstAvailable() ? undefined : 'the SO_ORIGINAL_DST addon is not built (run `npm ci` or `npx --yes node-gyp rebuild`)';
 

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../config/repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 export interface CliResult {
   code: number;

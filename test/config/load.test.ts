@@ -9,7 +9,8 @@ import { parseDuration } from '../../src/config/load.js';
 import { loadConfigPaths, loadConfigText, MAX_CONFIG_FILE_BYTES } from '../../src/config/load.js';
 import { buildSnapshot } from '../../src/config/snapshot.js';
 import type { Secret, Service, ServiceEntry } from '../../src/config/types.js';
-import { repoRoot, seedDir } from './repo-root.js';
+import { seedDir } from './seed-dir.js';
+import { repoRoot } from '../repo-root.js';
 
 const mesh = defaultMeshConfig();
 const install = () => defaultInstallObjects(mesh).map((object) => ({ object, source: { file: '<install>', line: 1, column: 1 } }));

@@ -13,7 +13,7 @@ import { DirectorySource } from '../../src/config/directory-source.js';
 import { loadConfigPaths, loadConfigText } from '../../src/config/load.js';
 import { findExcessiveNesting, MAX_CONFIG_NESTING_DEPTH } from '../../src/config/nesting-depth.js';
 import { ConfigStore } from '../../src/config/store.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const here = fileURLToPath(import.meta.url);
 const compiled = !here.endsWith('.ts');

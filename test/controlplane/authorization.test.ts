@@ -17,7 +17,7 @@ import type { Cluster, Listener, Secret } from '../../src/envoy/envoy-types.js';
 import { edsNamesOf, referencedSecrets } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
-import { jsonLogger } from '../../src/xds/log.js';
+import { jsonLogger } from '../../src/shared/log.js';
 import { startSeedControlPlane } from './seed-config.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';

@@ -12,7 +12,8 @@ import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { edsNamesOf } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId } from '../../src/envoy/node.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
-import { writeClusterAConfig, repoRoot } from './seed-config.js';
+import { writeClusterAConfig } from './seed-config.js';
+import { repoRoot } from '../repo-root.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const here = fileURLToPath(import.meta.url);

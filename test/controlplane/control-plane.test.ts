@@ -18,7 +18,7 @@ import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { requestCertificate } from '../../src/pki/ca-service.js';
 import { createCsr, issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
-import { jsonLogger } from '../../src/xds/log.js';
+import { jsonLogger } from '../../src/shared/log.js';
 import { NameTableTypeUrl, type NameTable } from '../../src/envoy/name-table.js';
 import { startSeedControlPlane, type SeedControlPlane } from './seed-config.js';
 

@@ -4,24 +4,14 @@
 // throwaway root R) and the two pods.
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { issueCertificate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/controlplane/control-plane.js';
-import { jsonLogger } from '../../src/xds/log.js';
-
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error('no package.json above the test file');
-}
+import { jsonLogger } from '../../src/shared/log.js';
+import { repoRoot } from '../repo-root.js';
 
 export async function writeClusterAConfig(configDir: string): Promise<void> {
   await cp(path.join(repoRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'example'), { recursive: true });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../config/repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');

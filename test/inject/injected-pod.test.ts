@@ -14,7 +14,8 @@ import jsonpatch from 'fast-json-patch';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
 import { findExecutable } from '../../src/capture/command.js';
 import type { Container, Pod } from '../../src/inject/pod.js';
-import { createNetns, linkNamespaces, netnsSkipReason, repoRoot, sh } from '../capture/netns-harness.js';
+import { createNetns, linkNamespaces, netnsSkipReason, sh } from '../capture/netns-harness.js';
+import { repoRoot } from '../repo-root.js';
 import { clientPod, review } from './injection-fixture.js';
 
 const CP_IP = '198.18.250.1';

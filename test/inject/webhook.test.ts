@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startControlPlane } from '../../src/controlplane/control-plane.js';
-import { jsonLogger } from '../../src/xds/log.js';
+import { jsonLogger } from '../../src/shared/log.js';
 import { MeshCA } from '../../src/pki/mesh-ca.js';
 import { startInjectionWebhook } from '../../src/inject/webhook-server.js';
 import type { Container, Pod } from '../../src/inject/pod.js';

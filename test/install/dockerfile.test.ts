@@ -10,7 +10,7 @@ import path from 'node:path';
 import { findExecutable } from '../../src/capture/command.js';
 import { defaultInstallOptions, renderInstall } from '../../src/install/manifests.js';
 import { injectPod } from '../../src/inject/sidecar-injection.js';
-import { repoRoot } from '../capture/netns-harness.js';
+import { repoRoot } from '../repo-root.js';
 import { clientPod, SETTINGS } from '../inject/injection-fixture.js';
 
 const root = repoRoot();

@@ -14,7 +14,7 @@ import { registerInstallCommand, installHeader, packageVersion, renderInstallTex
 import { checkManifests } from '../../src/install/manifest-check.js';
 import { defaultInstallOptions, renderInstall, type InstallOptions, type K8sObject } from '../../src/install/manifests.js';
 import { MeshCA } from '../../src/pki/mesh-ca.js';
-import { repoRoot } from '../capture/netns-harness.js';
+import { repoRoot } from '../repo-root.js';
 import { startDiscoveryServer } from './kubectl-discovery.js';
 
 const DEFAULTS = defaultInstallOptions(packageVersion());

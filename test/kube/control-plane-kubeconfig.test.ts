@@ -10,7 +10,7 @@ import { startControlPlane } from '../../src/controlplane/control-plane.js';
 import { startApiServerDouble } from '../../src/kube/apiserver-double/server.js';
 import { applyObjects, folderObjects } from '../../src/kube/apply-folder.js';
 import { writeKubeconfig } from '../../src/kube/kubeconfig.js';
-import { silentLogger } from '../../src/xds/log.js';
+import { silentLogger } from '../../src/shared/log.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const cli = path.join(root, 'dist/src/cli/main.js');

@@ -10,7 +10,7 @@ import { fullLabHint, meshgateInvocation } from '../../src/lab/lab-hints.js';
 import { downLab } from '../../src/lab/lab.js';
 import { unboundListenersHint, unboundListenersOf } from '../../src/lab/unbound-listeners.js';
 import { LabState } from '../../src/lab/lab-state.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 import { builtCli, EXAMPLE, eventually } from './e2e-helpers.js';
 
 const cli = (args: string[]): { status: number | null; stdout: string; stderr: string } =>

@@ -8,7 +8,7 @@ import { loadLabFile } from '../../src/lab/lab-file.js';
 import { planLab } from '../../src/lab/lab-plan.js';
 import { clusterPaths, loopbackSidecarObject, podObject, prepareCluster, readSecretsFolder, writeClusterSecrets } from '../../src/lab/cluster-runtime.js';
 import { certsFromAdmin, sumMetric } from '../../src/lab/verify.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const lab = loadLabFile(path.join(repoRoot(), 'examples/mysql-cross-cluster'));
 

@@ -13,7 +13,7 @@ import { clusterDnsTable, servicesWithClusterIp } from '../../src/lab/cluster-dn
 import { nodeEntry } from '../../src/lab/lab-process.js';
 import { DnsRcode, DnsType, decodeMessage, encodeQuery } from '../../src/capture/dns-wire.js';
 import { queryTcp, queryUdp } from '../capture/dns-test-server.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const fixture = path.join(repoRoot(), 'test/lab/fixtures/two-clusters');
 

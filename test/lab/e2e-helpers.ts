@@ -9,7 +9,7 @@ import path from 'node:path';
 import { upLab, type RunningLab } from '../../src/lab/lab.js';
 import type { LabMode } from '../../src/lab/lab-plan.js';
 import { execClientQuery } from '../../src/lab/verify.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 export const EXAMPLE = (): string => path.join(repoRoot(), 'examples/mysql-cross-cluster');
 

@@ -12,7 +12,7 @@ import type { VerifyReport } from '../../src/lab/verify.js';
 import { netnsModeAvailable } from '../../src/lab/netns-topology.js';
 import { pidAlive } from '../../src/lab/child-exit.js';
 import { builtCli, EXAMPLE } from './e2e-helpers.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const netns = netnsModeAvailable();
 const addon = path.join(repoRoot(), 'build', 'Release', 'original_dst.node');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pidAlive, terminatePid } from '../../src/lab/child-exit.js';
 import { builtCli, EXAMPLE, eventually } from './e2e-helpers.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const NOBODY = 65534;
 const MARIADB_BINARIES = ['mariadbd', 'mariadb-install-db', 'mariadb'].flatMap((n) => ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'].map((d) => path.join(d, n))).filter((f) => existsSync(f));

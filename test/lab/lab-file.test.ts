@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadLabFile, LabFileError } from '../../src/lab/lab-file.js';
 import { planLab, podKey, loopbackOctetFor } from '../../src/lab/lab-plan.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const fixture = path.join(repoRoot(), 'test/lab/fixtures/two-clusters');
 

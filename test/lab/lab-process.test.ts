@@ -11,7 +11,7 @@ import { createNetnsTopology, netnsModeAvailable } from '../../src/lab/netns-top
 import { startAdminRelay } from '../../src/lab/admin-relays.js';
 import { privateHostsAvailable, startLabProcess } from '../../src/lab/lab-process.js';
 import { pidAlive } from '../../src/lab/child-exit.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const netns = netnsModeAvailable();
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createDefaultStateDir, findDefaultStateDirs, prepareGivenStateDir } from '../../src/lab/state-dir.js';
 import { LabState } from '../../src/lab/lab-state.js';
 import { upLab } from '../../src/lab/lab.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 import { builtCli } from './e2e-helpers.js';
 
 const isRoot = process.getuid?.() === 0;

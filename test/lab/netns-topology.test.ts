@@ -9,7 +9,7 @@ import { planLab, newLabId } from '../../src/lab/lab-plan.js';
 import { LabState } from '../../src/lab/lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from '../../src/lab/netns-topology.js';
 import { terminateChild } from '../../src/lab/child-exit.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../repo-root.js';
 
 const avail = netnsModeAvailable();
 const skip = avail.ok ? false : avail.reason;

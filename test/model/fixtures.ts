@@ -2,24 +2,13 @@
 // (the seed's YAML plus the egress Gateway, the Service patches and the mysql Service) and test-only
 // objects (gateway credentials from test certificates, the pods) loaded through the real config loader
 // onto Istio's default install, and the four proxies of the three-leg path.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defaultInstallResult, defaultMeshConfig } from '../../src/config/default-install.js';
 import { loadConfigPaths } from '../../src/config/load.js';
 import { buildSnapshot } from '../../src/config/snapshot.js';
 import type { ConfigObject, ConfigSnapshot, MeshConfig, Pod, Service } from '../../src/config/types.js';
 import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
-
-/** The repository root, found by walking up to package.json (works from test/ and dist/test/). */
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-}
+import { repoRoot } from '../repo-root.js';
 
 export const FIXTURES = (): string => path.join(repoRoot(), 'test', 'model', 'fixtures');
 

@@ -9,7 +9,8 @@ import { generateProxyResources } from '../../src/model/generate.js';
 import type { ConfigSnapshot } from '../../src/config/types.js';
 import type { ProxyResources } from '../../src/envoy/envoy-types.js';
 import type { ProxyNode } from '../../src/envoy/node.js';
-import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, repoRoot, serverSidecar } from './fixtures.js';
+import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
+import { repoRoot } from '../repo-root.js';
 
 const UPDATE = process.env.MESHGATE_GOLDEN_UPDATE === '1';
 

@@ -7,15 +7,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import type { CertificateInfo } from '../../src/pki/certificate.js';
-
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'src'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`package.json not found above ${fileURLToPath(import.meta.url)}`);
-}
+import { repoRoot } from '../repo-root.js';
 
 /** Whether this file runs compiled (dist/test/...) rather than through tsx. */
 export function runningCompiled(): boolean {

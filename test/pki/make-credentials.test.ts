@@ -7,7 +7,8 @@ import { pairCredentialSecrets, parseSecretDocuments } from '../../src/pki/secre
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { splitPemBundle } from '../../src/pki/pem.js';
 import { verifyChain } from '../../src/pki/verify.js';
-import { assertOpensslAgrees, meshgateCommand, opensslSkip, opensslVerify, repoRoot, run, tempDir } from './helpers.js';
+import { assertOpensslAgrees, meshgateCommand, opensslSkip, opensslVerify, run, tempDir } from './helpers.js';
+import { repoRoot } from '../repo-root.js';
 
 test('make-credentials.sh produces the two gateway Secrets from root R using only meshgate ca', { skip: opensslSkip }, async (t) => {
   const dir = tempDir(t);

@@ -6,17 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CompiledListener } from '../../src/proxy/listener-compile.js';
 import { ClusterRuntime, systemResolver, validateAssignment } from '../../src/proxy/cluster.js';
 import { SecretStore } from '../../src/proxy/secrets.js';
 import type { ProxyResources } from '../../src/envoy/envoy-types.js';
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6 && !existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir);
-  return dir;
-}
+import { repoRoot } from '../repo-root.js';
 
 const goldenDir = path.join(repoRoot(), 'test', 'model', 'golden');
 const files = existsSync(goldenDir) ? readdirSync(goldenDir).filter((f) => f.endsWith('.json')) : [];

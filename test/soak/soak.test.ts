@@ -18,7 +18,7 @@ import { runConfigFuzz } from '../../soak/hostile/config-fuzz.js';
 import { startControlPlaneTarget, type ControlPlaneTarget } from '../../soak/hostile/controlplane.js';
 import { runSecurityChecks, listeningSockets, privateKeyFiles, secretsInLogs } from '../../soak/security.js';
 import { HeldConnections } from '../../soak/held-connections.js';
-import { repoRoot } from '../../soak/child.js';
+import { repoRoot } from '../repo-root.js';
 
 const lines: string[] = [];
 const log = (l: string): void => { lines.push(l); };

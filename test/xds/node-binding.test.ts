@@ -9,7 +9,7 @@ import type { Listener } from '../../src/envoy/envoy-types.js';
 import { NodeIdentityBindings } from '../../src/xds/server/node-binding.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import type { ProxyNode } from '../../src/envoy/node.js';
-import { jsonLogger } from '../../src/xds/log.js';
+import { jsonLogger } from '../../src/shared/log.js';
 import { startHarness, testNode, until, waitFor, workloadCert, type Harness } from './harness.js';
 
 const SLEEP = 'spiffe://cluster.local/ns/default/sa/sleep';

@@ -13,7 +13,7 @@ import type { ProxyNode } from '../../envoy/node.js';
 import { proxyNodeToMessage } from '../node-message.js';
 import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
 import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from '../delta-discovery.js';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
 import { newSubscription, normalize, subscriptionStatus, type OnResources, type Subscription, type SubscriptionStatus } from './subscription.js';
 import { applySotwResponse, sotwRequest } from './sotw.js';
 import { DeltaSubscriptions } from './delta.js';

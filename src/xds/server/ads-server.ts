@@ -14,7 +14,7 @@ import { adsServiceDefinition, type DiscoveryRequest } from '../discovery.js';
 import type { EncodedResource, SnapshotCache } from '../snapshot-cache.js';
 import { deltaAdsMethod, type DeltaDiscoveryRequest } from '../delta-discovery.js';
 import type { AuthenticatableCall, PeerIdentity } from '../peer-identity.js';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
 import type { NodeBindingOptions } from './node-binding.js';
 import { ResourceSelector } from './authorize.js';
 import { PushThrottle } from './push-throttle.js';

@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { ProxyNode } from '../../envoy/node.js';
 import type { PeerIdentity } from '../peer-identity.js';
 import type { EncodedResource } from '../snapshot-cache.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../shared/log.js';
 
 /** A subscription as selection sees it (both protocols). */
 export interface SelectionState {

@@ -10,7 +10,7 @@ import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../delta-dis
 import { spiffeId, type ProxyNode } from '../../envoy/node.js';
 import { proxyNodeFromMessage, type NodeMessage } from '../node-message.js';
 import type { AuthenticatableCall, PeerIdentity } from '../peer-identity.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../shared/log.js';
 import { NodeIdentityBindings, type NodeBindingOptions } from './node-binding.js';
 import type { SelectionState } from './authorize.js';
 import type { InFlightSlot, PushThrottle } from './push-throttle.js';

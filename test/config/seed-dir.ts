@@ -1,18 +1,9 @@
-// The repository root, found by walking up to package.json, so that tests find fixtures both from
-// test/config/ (tsx) and from dist/test/config/ (compiled).
+// The seed scenario's folders for the tests: ../shared/scenario when present, else the seed's files copied
+// out of the example.
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error('package.json not found above the test file');
-}
+import { repoRoot } from '../repo-root.js';
 
 export function seedDir(which: 'client-cluster' | 'server-cluster'): string {
   const shared = path.resolve(repoRoot(), '..', 'shared', 'scenario', which);
