@@ -228,16 +228,18 @@ export async function startHaproxyChain(opts: StartHaproxyChainOptions): Promise
       let last = '';
       watcher = watch(dir, (_event, file) => {
         if (file !== HAPROXY_FILES.ingressServer) return;
-        loading = loading.then(async () => {
-          const text = await readFile(ingressCredentialFile, 'utf8');
-          if (text === last || !text.includes('PRIVATE KEY')) return;
-          last = text;
-          const set = await haproxyCommand(socket, `set ssl cert ${ingressCredentialFile} <<\n${text}\n`);
-          const commit = await haproxyCommand(socket, `commit ssl cert ${ingressCredentialFile}`);
-          if (!/Success/i.test(commit)) throw new HaproxyError(`commit ssl cert failed: ${set.trim()} / ${commit.trim()}`);
-        }).catch((err: unknown) => {
-          process.stderr.write(`bench: HAProxy credential reload failed: ${(err as Error).message}\n`);
-        });
+        loading = loading
+          .then(async () => {
+            const text = await readFile(ingressCredentialFile, 'utf8');
+            if (text === last || !text.includes('PRIVATE KEY')) return;
+            last = text;
+            const set = await haproxyCommand(socket, `set ssl cert ${ingressCredentialFile} <<\n${text}\n`);
+            const commit = await haproxyCommand(socket, `commit ssl cert ${ingressCredentialFile}`);
+            if (!/Success/i.test(commit)) throw new HaproxyError(`commit ssl cert failed: ${set.trim()} / ${commit.trim()}`);
+          })
+          .catch((err: unknown) => {
+            process.stderr.write(`bench: HAProxy credential reload failed: ${(err as Error).message}\n`);
+          });
       });
     }
     return {

@@ -51,7 +51,10 @@ export function benchLabFile(): string {
 export function pathProxies(proxies: readonly LabProxyInfo[]): LabProxyInfo[] {
   const find = (what: string, pred: (p: LabProxyInfo) => boolean): LabProxyInfo => {
     const p = proxies.find(pred);
-    if (!p) throw new MeshgateChainError(`the lab has no ${what} proxy; it has: ${proxies.map((x) => `${x.cluster}/${x.namespace}/${x.name} (${x.role})`).join(', ')}`);
+    if (!p)
+      throw new MeshgateChainError(
+        `the lab has no ${what} proxy; it has: ${proxies.map((x) => `${x.cluster}/${x.namespace}/${x.name} (${x.role})`).join(', ')}`,
+      );
     return p;
   };
   return [
@@ -72,14 +75,36 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
  */
 export async function writeCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<void> {
   const file = path.join(configDir, 'lab-secrets', `${name}.yaml`);
-  type SecretDoc = { apiVersion?: string; kind?: string; metadata?: Record<string, unknown>; type?: string; data?: Record<string, string>; stringData?: unknown };
-  const docs: SecretDoc[] = existsSync(file) ? parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as SecretDoc).filter((d) => d !== null) : [];
-  const meta = (d: SecretDoc | undefined, n: string): Record<string, unknown> => ({ name: n, namespace: (d?.metadata?.namespace as string | undefined) ?? 'istio-system' });
+  type SecretDoc = {
+    apiVersion?: string;
+    kind?: string;
+    metadata?: Record<string, unknown>;
+    type?: string;
+    data?: Record<string, string>;
+    stringData?: unknown;
+  };
+  const docs: SecretDoc[] = existsSync(file)
+    ? parseAllDocuments(await readFile(file, 'utf8'))
+        .map((d) => d.toJS() as SecretDoc)
+        .filter((d) => d !== null)
+    : [];
+  const meta = (d: SecretDoc | undefined, n: string): Record<string, unknown> => ({
+    name: n,
+    namespace: (d?.metadata?.namespace as string | undefined) ?? 'istio-system',
+  });
   const main = docs.find((d) => d.kind === 'Secret' && d.metadata?.name === name);
   const companion = docs.find((d) => d.kind === 'Secret' && d.metadata?.name === `${name}-cacert`);
   const out: SecretDoc[] = [
-    { apiVersion: 'v1', kind: 'Secret', metadata: meta(main, name), type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), ...(companion ? {} : { 'ca.crt': b64(caPem) }) } },
-    ...(companion ? [{ apiVersion: 'v1', kind: 'Secret', metadata: meta(companion, `${name}-cacert`), type: 'Opaque', data: { 'ca.crt': b64(caPem) } }] : []),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta(main, name),
+      type: 'Opaque',
+      data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), ...(companion ? {} : { 'ca.crt': b64(caPem) }) },
+    },
+    ...(companion
+      ? [{ apiVersion: 'v1', kind: 'Secret', metadata: meta(companion, `${name}-cacert`), type: 'Opaque', data: { 'ca.crt': b64(caPem) } }]
+      : []),
     ...docs.filter((d) => d !== main && d !== companion),
   ];
   const tmp = path.join(path.dirname(file), `.${name}.yaml.bench-tmp`);
@@ -92,12 +117,21 @@ export async function writeCredentialSecret(configDir: string, name: string, lea
  * object whose `ingress[].defaultEndpoint` (127.0.0.1:<free port>) is where its sidecar forwards; the
  * lab writes it into the cluster's config folder (`lab-sidecars.yaml`). Without one, the pod address.
  */
-export async function serverBackendAddress(configDir: string, workload: { name: string; namespace: string; address: string }, port: number): Promise<{ host: string; port: number }> {
+export async function serverBackendAddress(
+  configDir: string,
+  workload: { name: string; namespace: string; address: string },
+  port: number,
+): Promise<{ host: string; port: number }> {
   const file = path.join(configDir, 'lab-sidecars.yaml');
   if (!existsSync(file)) return { host: workload.address, port };
   for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
-    const o = doc.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: { ingress?: { port?: { number?: number }; defaultEndpoint?: string }[] } } | null;
-    if (o?.kind !== 'Sidecar' || o.metadata?.name !== `lab-${workload.name}` || (o.metadata?.namespace ?? 'default') !== workload.namespace) continue;
+    const o = doc.toJS() as {
+      kind?: string;
+      metadata?: { name?: string; namespace?: string };
+      spec?: { ingress?: { port?: { number?: number }; defaultEndpoint?: string }[] };
+    } | null;
+    if (o?.kind !== 'Sidecar' || o.metadata?.name !== `lab-${workload.name}` || (o.metadata?.namespace ?? 'default') !== workload.namespace)
+      continue;
     const endpoint = o.spec?.ingress?.find((i) => i.port?.number === port)?.defaultEndpoint;
     const m = endpoint?.match(/^(.+):(\d+)$/);
     if (m) return { host: m[1]!, port: Number(m[2]) };
@@ -125,7 +159,11 @@ async function waitForSerial(probe: TlsProbe, serial: string, timeoutMs: number)
  * backend's address meanwhile): the ingress presenting its new certificate does not yet mean the egress
  * gateway trusts root R, and the first load would meet "self-signed certificate in certificate chain".
  */
-async function waitForChain(client: { host: string; port: number }, backend: { host: string; port: number }, timeoutMs: number): Promise<void> {
+async function waitForChain(
+  client: { host: string; port: number },
+  backend: { host: string; port: number },
+  timeoutMs: number,
+): Promise<void> {
   const echo = net.createServer((s) => {
     s.on('error', () => s.destroy()); // a probe that gives up resets; nothing to report
     s.pipe(s);
@@ -139,7 +177,10 @@ async function waitForChain(client: { host: string; port: number }, backend: { h
     for (;;) {
       const r = await runChurn({ host: client.host, port: client.port, connections: 1, concurrency: 1, timeoutMs: 2000, maxSeconds: 5 });
       if (r.failures === 0 && r.connections === 1) return;
-      if (Date.now() > deadline) throw new MeshgateChainError(`no connection made it through the meshgate chain to ${backend.host}:${backend.port} within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new MeshgateChainError(
+          `no connection made it through the meshgate chain to ${backend.host}:${backend.port} within ${timeoutMs} ms`,
+        );
       await new Promise((res) => setTimeout(res, 200));
     }
   } finally {
@@ -182,7 +223,14 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
       return c.configDir;
     };
     const certs = opts.certs;
-    const probe: TlsProbe = { host: ingress.address, port: INGRESS_PORT, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem };
+    const probe: TlsProbe = {
+      host: ingress.address,
+      port: INGRESS_PORT,
+      servername: MYSQL_SNI,
+      caPem: certs.root.certPem,
+      certPem: certs.egressClient.certPem,
+      keyPem: certs.egressClient.keyPem,
+    };
     // The same R-signed gateway credentials as the HAProxy chain: the client one first, so the egress
     // gateway trusts R before the ingress starts presenting an R-signed certificate.
     await writeCredentialSecret(clusterDir(BENCH_CLIENT_CLUSTER), EGRESS_SECRET, certs.egressClient, certs.root.certPem);
@@ -200,7 +248,10 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
         probe,
         async prepare() {
           const leaf = await issueIngressServerCredential(certs.root);
-          return { serial: leaf.serialHex, replace: () => writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem) };
+          return {
+            serial: leaf.serialHex,
+            replace: () => writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem),
+          };
         },
       },
       stop: down,

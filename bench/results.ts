@@ -109,11 +109,24 @@ export function renderTable(specs: readonly FigureSpec[], figures: readonly Figu
     const sm = spreadOf(samples, f.name, 'meshgate');
     const sh = spreadOf(samples, f.name, 'haproxy');
     const pct = (x: number | null): string => (x === null ? '-' : `${Math.round(x * 100)}%`);
-    return [spec?.label ?? f.name, f.unit, fmt(f.meshgate), fmt(f.haproxy), fmt(f.direct), f.ratio === null ? '-' : `${f.ratio.toFixed(2)}×`, `${pct(sm)} / ${pct(sh)}`];
+    return [
+      spec?.label ?? f.name,
+      f.unit,
+      fmt(f.meshgate),
+      fmt(f.haproxy),
+      fmt(f.direct),
+      f.ratio === null ? '-' : `${f.ratio.toFixed(2)}×`,
+      `${pct(sm)} / ${pct(sh)}`,
+    ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i <= 1 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i <= 1 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 export interface ResultWriter {

@@ -17,7 +17,10 @@ interface RawLine {
 }
 
 export async function resummarize(file: string): Promise<{ latest: LatestResult; table: string; missing: string[] }> {
-  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RawLine);
+  const lines = (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as RawLine);
   const start = lines.find((l) => l.kind === 'start');
   if (!start?.config || !start.machine) throw new Error(`${file}: no start record with config and machine`);
   const samples: Sample[] = [];

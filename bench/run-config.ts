@@ -68,7 +68,8 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
   const repeats = Number(flags.repeats ?? (quick ? 1 : 3));
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new BenchUsageError('--repeats must be an integer from 1 to 20');
   const only = flags.only?.split(',').map((s) => s.trim()) ?? [...LOADS];
-  for (const l of only) if (!LOADS.includes(l as LoadName)) throw new BenchUsageError(`--only: unknown load "${l}" (loads: ${LOADS.join(', ')})`);
+  for (const l of only)
+    if (!LOADS.includes(l as LoadName)) throw new BenchUsageError(`--only: unknown load "${l}" (loads: ${LOADS.join(', ')})`);
   const chains = (flags.chains?.split(',').map((s) => s.trim()) ?? ['meshgate', 'haproxy', 'direct']) as ChainKind[];
   for (const c of chains) if (!['meshgate', 'haproxy', 'direct'].includes(c)) throw new BenchUsageError(`--chains: unknown chain "${c}"`);
   let controlPlane = quick ? { services: 50, clients: 100 } : { services: 1000, clients: 2000 };
@@ -82,7 +83,9 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     repeats,
     loads: only as LoadName[],
     chains,
-    sysbench: quick ? { seconds: 3, warmupSeconds: 0, tableSize: 1000, threads: [1, 16] } : { seconds: 20, warmupSeconds: 2, tableSize: 10_000, threads: [1, 16] },
+    sysbench: quick
+      ? { seconds: 3, warmupSeconds: 0, tableSize: 1000, threads: [1, 16] }
+      : { seconds: 20, warmupSeconds: 2, tableSize: 10_000, threads: [1, 16] },
     bulk: { seconds: quick ? 2 : 10 },
     churn: quick ? { connections: 200, concurrency: 16, warmup: 16 } : { connections: 3000, concurrency: 16, warmup: 100 },
     idle: { counts: idleCounts(quick), concurrency: 32 },
@@ -95,7 +98,10 @@ export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${
 
 /** What `npm run bench -- --help` prints: the usage line and every option with its help. */
 export function helpText(): string {
-  return benchCommand().usage('[options]').helpInformation().replace(/^Usage: .*\n/, `${USAGE}\n`);
+  return benchCommand()
+    .usage('[options]')
+    .helpInformation()
+    .replace(/^Usage: .*\n/, `${USAGE}\n`);
 }
 
 /** The figures a run with this config produces. */
@@ -130,7 +136,13 @@ export function figureSpecs(c: BenchConfig): FigureSpec[] {
   if (has('idle')) {
     for (const n of c.idle.counts) {
       specs.push(
-        { name: `idle_${n}_kb_per_conn_per_proxy`, unit: 'kB/conn', better: 'lower', label: `idle memory/conn/proxy, ${n} conns`, direct: false },
+        {
+          name: `idle_${n}_kb_per_conn_per_proxy`,
+          unit: 'kB/conn',
+          better: 'lower',
+          label: `idle memory/conn/proxy, ${n} conns`,
+          direct: false,
+        },
         { name: `idle_${n}_rss_mb_max_proxy`, unit: 'MB', better: 'lower', label: `  RSS of the largest proxy, ${n} conns`, direct: false },
       );
     }
@@ -144,10 +156,31 @@ export function figureSpecs(c: BenchConfig): FigureSpec[] {
   if (has('controlplane') && c.chains.includes('meshgate')) {
     const s = `${c.controlPlane.services} svc, ${c.controlPlane.clients} clients`;
     specs.push(
-      { name: 'controlplane_first_push_s', unit: 's', better: 'lower', label: `control plane first full push (${s})`, direct: false, meshgateOnly: true },
-      { name: 'controlplane_change_s', unit: 's', better: 'lower', label: '  one-object change to all affected', direct: false, meshgateOnly: true },
+      {
+        name: 'controlplane_first_push_s',
+        unit: 's',
+        better: 'lower',
+        label: `control plane first full push (${s})`,
+        direct: false,
+        meshgateOnly: true,
+      },
+      {
+        name: 'controlplane_change_s',
+        unit: 's',
+        better: 'lower',
+        label: '  one-object change to all affected',
+        direct: false,
+        meshgateOnly: true,
+      },
       { name: 'controlplane_rss_mb', unit: 'MB', better: 'lower', label: '  control plane RSS', direct: false, meshgateOnly: true },
-      { name: 'controlplane_cpu_s', unit: 'CPU-s', better: 'lower', label: '  control plane CPU (push + change)', direct: false, meshgateOnly: true },
+      {
+        name: 'controlplane_cpu_s',
+        unit: 'CPU-s',
+        better: 'lower',
+        label: '  control plane CPU (push + change)',
+        direct: false,
+        meshgateOnly: true,
+      },
     );
   }
   return specs;

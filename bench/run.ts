@@ -47,13 +47,26 @@ function order(chains: ChainUnderTest[], repeat: number): ChainUnderTest[] {
  * MESHGATE_BENCH_PROFILE=DIR: while `fn` runs on the meshgate chain in the first repeat, a CPU profile of
  * its egress gateway (the proxy with two TLS legs) is taken for `seconds` into DIR (bench/profile-proxy.ts).
  */
-async function withProxyProfile<T>(chain: ChainUnderTest, repeat: number, label: string, seconds: number, fn: () => Promise<T>): Promise<T> {
+async function withProxyProfile<T>(
+  chain: ChainUnderTest,
+  repeat: number,
+  label: string,
+  seconds: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const dir = process.env.MESHGATE_BENCH_PROFILE;
   if (!dir || chain.kind !== 'meshgate' || repeat !== 0 || chain.pids.length < 2) return fn();
   const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './profile-proxy.ts' : './profile-proxy.js', import.meta.url));
   const out = path.join(dir, `meshgate-egress-gateway-${label}.cpuprofile`);
   const group = new ProcessGroup();
-  const proc = group.start('profiler', process.execPath, [...(script.endsWith('.ts') ? process.execArgv : []), '--experimental-websocket', script, String(chain.pids[1]), String(seconds), out]);
+  const proc = group.start('profiler', process.execPath, [
+    ...(script.endsWith('.ts') ? process.execArgv : []),
+    '--experimental-websocket',
+    script,
+    String(chain.pids[1]),
+    String(seconds),
+    out,
+  ]);
   try {
     return await fn();
   } finally {
@@ -101,11 +114,20 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
         if (c.loads.includes('sysbench')) {
           for (const threads of c.sysbench.threads) {
             await run.attempt(`sysbench t=${threads} ${chain.kind}`, async () => {
-              if (c.sysbench.warmupSeconds > 0) await runSysbench(target, { threads, seconds: c.sysbench.warmupSeconds, tableSize: c.sysbench.tableSize });
-              const { result, cpuSeconds } = await measureCpu(chain.pids, () => runSysbench(target, { threads, seconds: c.sysbench.seconds, tableSize: c.sysbench.tableSize }));
+              if (c.sysbench.warmupSeconds > 0)
+                await runSysbench(target, { threads, seconds: c.sysbench.warmupSeconds, tableSize: c.sysbench.tableSize });
+              const { result, cpuSeconds } = await measureCpu(chain.pids, () =>
+                runSysbench(target, { threads, seconds: c.sysbench.seconds, tableSize: c.sysbench.tableSize }),
+              );
               log(`sysbench t=${threads} ${chain.kind}: ${result.qps.toFixed(0)} qps, p95 ${result.p95Ms} ms, errors ${result.errors}`);
               const n = `sysbench_point_select_t${threads}`;
-              await run.add(chain.kind, r, 'sysbench', { [`${n}_qps`]: result.qps, [`${n}_avg_ms`]: result.avgMs, [`${n}_p95_ms`]: result.p95Ms, [`${n}_p99_ms`]: result.p99Ms }, { ...result, proxyCpuSeconds: cpuSeconds });
+              await run.add(
+                chain.kind,
+                r,
+                'sysbench',
+                { [`${n}_qps`]: result.qps, [`${n}_avg_ms`]: result.avgMs, [`${n}_p95_ms`]: result.p95Ms, [`${n}_p99_ms`]: result.p99Ms },
+                { ...result, proxyCpuSeconds: cpuSeconds },
+              );
             });
           }
         }
@@ -114,7 +136,8 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
             if (!chain.rotation) throw new Error(`no rotation hook for the ${chain.kind} chain`);
             const res = await measureRotation({ probe: chain.rotation.probe, query: target, prepare: () => chain.rotation!.prepare() });
             log(`rotation ${chain.kind}: ${res.rotationMs.toFixed(0)} ms, ${res.failedQueries}/${res.queries} queries failed`);
-            if (!Number.isFinite(res.rotationMs)) throw new Error(`the new credential was not presented within 30 s (${res.failedQueries}/${res.queries} queries failed)`);
+            if (!Number.isFinite(res.rotationMs))
+              throw new Error(`the new credential was not presented within 30 s (${res.failedQueries}/${res.queries} queries failed)`);
             await run.add(chain.kind, r, 'rotation', { rotation_ms: res.rotationMs, rotation_failed_queries: res.failedQueries }, res);
           });
         }
@@ -132,11 +155,20 @@ async function bulkPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
       for (const chain of order(chains, r)) {
         for (const direction of ['upload', 'download'] as const) {
           await run.attempt(`iperf3 ${direction} ${chain.kind}`, async () => {
-            const { result, cpuSeconds } = await withProxyProfile(chain, r, `bulk-${direction}`, Math.max(1, run.config.bulk.seconds - 1), () =>
-              measureCpu(chain.pids, () => runIperf({ ...chain.target, seconds: run.config.bulk.seconds, reverse: direction === 'download' })),
+            const { result, cpuSeconds } = await withProxyProfile(
+              chain,
+              r,
+              `bulk-${direction}`,
+              Math.max(1, run.config.bulk.seconds - 1),
+              () =>
+                measureCpu(chain.pids, () =>
+                  runIperf({ ...chain.target, seconds: run.config.bulk.seconds, reverse: direction === 'download' }),
+                ),
             );
             const gib = result.bytes / 2 ** 30;
-            log(`iperf3 ${direction} ${chain.kind}: ${result.megabytesPerSecond.toFixed(0)} MB/s${chain.pids.length ? `, ${(cpuSeconds / gib).toFixed(2)} CPU-s/GiB` : ''}`);
+            log(
+              `iperf3 ${direction} ${chain.kind}: ${result.megabytesPerSecond.toFixed(0)} MB/s${chain.pids.length ? `, ${(cpuSeconds / gib).toFixed(2)} CPU-s/GiB` : ''}`,
+            );
             const values: Record<string, number> = { [`bulk_${direction}_mb_per_s`]: result.megabytesPerSecond };
             if (chain.pids.length > 0) values[`bulk_${direction}_cpu_s_per_gib`] = cpuSeconds / gib;
             await run.add(chain.kind, r, 'bulk', values, { ...result, direction, proxyCpuSeconds: cpuSeconds });
@@ -160,9 +192,13 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
           await run.attempt(`churn ${chain.kind}`, async () => {
             await runChurn({ ...chain.target, connections: c.churn.warmup, concurrency: c.churn.concurrency });
             const { result, cpuSeconds } = await withProxyProfile(chain, r, 'churn', c.quick ? 1 : 5, () =>
-              measureCpu(chain.pids, () => runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency })),
+              measureCpu(chain.pids, () =>
+                runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency }),
+              ),
             );
-            log(`churn ${chain.kind}: ${result.connsPerSecond.toFixed(0)} conn/s, p95 ${result.p95Ms.toFixed(1)} ms, ${result.failures} failures`);
+            log(
+              `churn ${chain.kind}: ${result.connsPerSecond.toFixed(0)} conn/s, p95 ${result.p95Ms.toFixed(1)} ms, ${result.failures} failures`,
+            );
             if (result.failures > 0) throw new Error(`${result.failures} of ${c.churn.connections} connections failed`);
             const values: Record<string, number> = { churn_conns_per_s: result.connsPerSecond, churn_p95_ms: result.p95Ms };
             if (chain.pids.length > 0) values.churn_cpu_ms_per_conn = (cpuSeconds * 1000) / result.connections;
@@ -177,13 +213,20 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
               const before = chain.pids.map(rssKb);
               const idle = await openIdleConnections({ ...chain.target, count, concurrency: c.idle.concurrency });
               try {
-                if (idle.established < count) throw new Error(`only ${idle.established} of ${count} idle connections opened (${idle.failures} failed)`);
+                if (idle.established < count)
+                  throw new Error(`only ${idle.established} of ${count} idle connections opened (${idle.failures} failed)`);
                 await sleep(2000); // let every proxy finish its per-connection allocations
                 const after = chain.pids.map(rssKb);
                 const perProxy = after.map((a, i) => (a - before[i]!) / count);
                 const mean = perProxy.reduce((s, x) => s + x, 0) / perProxy.length;
                 log(`idle ${count} ${chain.kind}: ${mean.toFixed(1)} kB/conn/proxy (${perProxy.map((x) => x.toFixed(1)).join(', ')})`);
-                await run.add(chain.kind, r, 'idle', { [`idle_${count}_kb_per_conn_per_proxy`]: mean, [`idle_${count}_rss_mb_max_proxy`]: Math.max(...after) / 1024 }, { count, rssBeforeKb: before, rssAfterKb: after, kbPerConnPerProxy: perProxy });
+                await run.add(
+                  chain.kind,
+                  r,
+                  'idle',
+                  { [`idle_${count}_kb_per_conn_per_proxy`]: mean, [`idle_${count}_rss_mb_max_proxy`]: Math.max(...after) / 1024 },
+                  { count, rssBeforeKb: before, rssAfterKb: after, kbPerConnPerProxy: perProxy },
+                );
               } finally {
                 await idle.release();
                 await sleep(1000);
@@ -204,7 +247,13 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
     target: chain.clientTarget,
     pids: chain.proxies.map((p) => p.pid),
     rotation: {
-      probe: { ...chain.ingressTarget, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem },
+      probe: {
+        ...chain.ingressTarget,
+        servername: MYSQL_SNI,
+        caPem: certs.root.certPem,
+        certPem: certs.egressClient.certPem,
+        keyPem: certs.egressClient.keyPem,
+      },
       async prepare() {
         const leaf = await issueIngressServerCredential(certs.root);
         return { serial: leaf.serialHex, replace: () => chain.writeIngressCredential(leaf) };
@@ -228,8 +277,12 @@ export async function main(argv: string[]): Promise<number> {
   const machine = describeMachine(root);
   await writer.record({ kind: 'start', config, machine });
   const run = new Run(config, (e) => writer.record(e));
-  log(`run ${writer.runId}${config.quick ? ' (quick)' : ''}: ${config.repeats} repeat(s), loads ${config.loads.join(', ')}; raw results → ${writer.rawFile}`);
-  log(`file-descriptor limit ${machine.nofileLimit} (not raisable here without CAP_SYS_RESOURCE): idle counts ${config.idle.counts.join(' and ')}`);
+  log(
+    `run ${writer.runId}${config.quick ? ' (quick)' : ''}: ${config.repeats} repeat(s), loads ${config.loads.join(', ')}; raw results → ${writer.rawFile}`,
+  );
+  log(
+    `file-descriptor limit ${machine.nofileLimit} (not raisable here without CAP_SYS_RESOURCE): idle counts ${config.idle.counts.join(' and ')}`,
+  );
 
   const stops: (() => Promise<void>)[] = [];
   const onSignal = (): void => {
@@ -251,7 +304,9 @@ export async function main(argv: string[]): Promise<number> {
         stops.push(() => mg.stop());
         backend = mg.backend;
         chains.push(meshgateUnderTest(mg));
-        log(`meshgate chain ready: client → ${mg.clientTarget.host}:${mg.clientTarget.port}, backend ${mg.backend.host}:${mg.backend.port}`);
+        log(
+          `meshgate chain ready: client → ${mg.clientTarget.host}:${mg.clientTarget.port}, backend ${mg.backend.host}:${mg.backend.port}`,
+        );
       });
     }
     backend ??= { host: '127.0.0.1', port: (await freePorts(1))[0]! };
@@ -260,25 +315,34 @@ export async function main(argv: string[]): Promise<number> {
         const hp = await startHaproxyChain({ certs, backend: backend!, watchIngressCredential: true });
         stops.push(() => hp.stop());
         chains.push(haproxyUnderTest(hp, certs));
-        log(`HAProxy chain ready: client → ${hp.clientTarget.host}:${hp.clientTarget.port}, pids ${hp.proxies.map((p) => p.pid).join(', ')}`);
+        log(
+          `HAProxy chain ready: client → ${hp.clientTarget.host}:${hp.clientTarget.port}, pids ${hp.proxies.map((p) => p.pid).join(', ')}`,
+        );
       });
     }
     if (dataLoads.length > 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [] });
 
     if (chains.length > 0) {
-      if (config.loads.includes('sysbench') || config.loads.includes('rotation')) await run.attempt('MariaDB phase', () => sysbenchPhase(run, chains, backend!));
+      if (config.loads.includes('sysbench') || config.loads.includes('rotation'))
+        await run.attempt('MariaDB phase', () => sysbenchPhase(run, chains, backend!));
       if (config.loads.includes('bulk')) await run.attempt('bulk phase', () => bulkPhase(run, chains, backend!));
-      if (config.loads.includes('churn') || config.loads.includes('idle')) await run.attempt('echo phase', () => echoPhase(run, chains, backend!));
+      if (config.loads.includes('churn') || config.loads.includes('idle'))
+        await run.attempt('echo phase', () => echoPhase(run, chains, backend!));
     }
     await Promise.allSettled(stops.splice(0).map((s) => s()));
 
     if (config.loads.includes('controlplane')) {
       await run.attempt('control-plane benchmark', async () => {
         const cp = await runControlPlaneBench({ services: config.controlPlane.services, clients: config.controlPlane.clients, log });
-        const values: Record<string, number> = { controlplane_first_push_s: cp.firstPushSeconds, controlplane_rss_mb: cp.rssMb, controlplane_cpu_s: cp.cpuSeconds };
+        const values: Record<string, number> = {
+          controlplane_first_push_s: cp.firstPushSeconds,
+          controlplane_rss_mb: cp.rssMb,
+          controlplane_cpu_s: cp.cpuSeconds,
+        };
         if (Number.isFinite(cp.changeSeconds)) values.controlplane_change_s = cp.changeSeconds;
         await run.add('meshgate', 0, 'controlplane', values, cp);
-        if (!Number.isFinite(cp.changeSeconds)) throw new Error(`a one-object change did not reach all ${cp.clients} clients within 120 s (${cp.changeReached} did)`);
+        if (!Number.isFinite(cp.changeSeconds))
+          throw new Error(`a one-object change did not reach all ${cp.clients} clients within 120 s (${cp.changeReached} did)`);
       });
     }
   } finally {
@@ -293,7 +357,11 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(`\n${renderTable(specs, figures, run.samples)}\n\n`);
   process.stdout.write(`median of ${config.repeats} run(s); ratio = meshgate / HAProxy; spread = (max − min) / median\n`);
   process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, Linux ${machine.kernel}\n`);
-  process.stdout.write(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join('; ')}\n`);
+  process.stdout.write(
+    `versions: ${Object.entries(machine.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ')}\n`,
+  );
   process.stdout.write(`results: ${latest} and ${writer.rawFile}\n`);
   const missing = missingFigures(specs, figures, config.chains);
   if (run.problems.length > 0) process.stdout.write(`\nproblems:\n${run.problems.map((p) => `  - ${p}`).join('\n')}\n`);

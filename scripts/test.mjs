@@ -4,7 +4,7 @@
 //    tcpdump, openssl, sysbench, iperf3); as any other user, tests that need a missing one skip and
 //    say which package to install.
 // 2. Type-check and build with tsc (a type error fails the run).
-// 3. Lint (eslint), then run every test file under dist/test/ with node's own test runner.
+// 3. Lint (eslint) and check formatting (prettier), then run every test file under dist/test/ with node's own test runner.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +33,10 @@ if (missing.length > 0) {
   if (isRoot && existsSync('/usr/bin/apt-get') && process.env.MESHGATE_NO_APT !== '1') {
     console.log(`# installing system packages the tests use: ${missing.join(' ')}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    if (run('apt-get', ['update', '-qq'], { env }) !== 0 ||
-        run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env }) !== 0) {
+    if (
+      run('apt-get', ['update', '-qq'], { env }) !== 0 ||
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env }) !== 0
+    ) {
       console.error('# apt-get failed; tests needing those packages will report themselves skipped');
     }
   } else {
@@ -53,9 +55,13 @@ chmodSync(path.join('dist', 'src', 'cli', 'main.js'), 0o755);
 
 const only = process.argv.slice(2);
 if (only.length === 0) {
-  console.log('# linting (eslint: floating promises, import boundaries)');
-  if (run(process.execPath, [path.join('node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test']) !== 0) {
+  console.log('# linting (eslint: floating promises, import boundaries; prettier: formatting)');
+  if (run(process.execPath, [path.join('node_modules', 'eslint', 'bin', 'eslint.js'), 'src', 'test', 'bench', 'soak']) !== 0) {
     console.error('# lint failed');
+    process.exit(1);
+  }
+  if (run(process.execPath, [path.join('node_modules', 'prettier', 'bin', 'prettier.cjs'), '--check', '--log-level', 'warn', '.']) !== 0) {
+    console.error('# formatting differs from prettier: run `npm run format`');
     process.exit(1);
   }
 }

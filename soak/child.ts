@@ -21,11 +21,19 @@ export function soakScript(rel: string): string[] {
 }
 
 /** Starts a child that prints one JSON line when ready; resolves with that line parsed. */
-export async function startJsonReady<T>(group: ProcessGroup, name: string, argv: string[], timeoutMs = 30_000): Promise<{ proc: BenchProcess; ready: T }> {
+export async function startJsonReady<T>(
+  group: ProcessGroup,
+  name: string,
+  argv: string[],
+  timeoutMs = 30_000,
+): Promise<{ proc: BenchProcess; ready: T }> {
   const proc = group.start(name, argv[0]!, argv.slice(1), { cwd: packageRoot() });
   let buf = '';
   const ready = await new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new SoakChildError(`${name} did not report ready within ${timeoutMs} ms: ${proc.output()}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new SoakChildError(`${name} did not report ready within ${timeoutMs} ms: ${proc.output()}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer): void => {
       buf += chunk.toString('utf8');
       const nl = buf.indexOf('\n');

@@ -50,7 +50,10 @@ export class HeldConnections {
   }
 
   /** Opens `count` connections, `concurrency` at a time, each proven with a first hashed echo of `firstBytes`. */
-  async open(count: number, opts: { concurrency?: number; firstBytes?: number; timeoutMs?: number; maxSeconds?: number } = {}): Promise<{ opened: number; failed: number }> {
+  async open(
+    count: number,
+    opts: { concurrency?: number; firstBytes?: number; timeoutMs?: number; maxSeconds?: number } = {},
+  ): Promise<{ opened: number; failed: number }> {
     const deadline = Date.now() + (opts.maxSeconds ?? 300) * 1000;
     let next = 0;
     let opened = 0;
@@ -77,7 +80,15 @@ export class HeldConnections {
   private connect(timeoutMs: number): Promise<Held> {
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host: this.target.host, port: this.target.port });
-      const c: Held = { id: this.conns.length, sock, sentHash: createHash('sha256'), recvHash: createHash('sha256'), sent: 0, received: 0, closed: false };
+      const c: Held = {
+        id: this.conns.length,
+        sock,
+        sentHash: createHash('sha256'),
+        recvHash: createHash('sha256'),
+        sent: 0,
+        received: 0,
+        closed: false,
+      };
       const timer = setTimeout(() => {
         sock.destroy();
         reject(new HeldConnectionError(`connect to ${this.target.host}:${this.target.port}: no answer within ${timeoutMs} ms`));
@@ -96,7 +107,9 @@ export class HeldConnections {
         c.endedAt = Date.now();
         c.waiter?.();
       };
-      sock.on('error', (e: NodeJS.ErrnoException) => ended(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : e.code ?? e.message));
+      sock.on('error', (e: NodeJS.ErrnoException) =>
+        ended(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : (e.code ?? e.message)),
+      );
       sock.on('end', () => ended('closed'));
       sock.on('close', () => ended('closed'));
       sock.once('connect', () => {
@@ -170,10 +183,15 @@ export class HeldConnections {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
-      if (c.sock.destroyed) return resolve();
-      c.sock.once('close', () => resolve());
-      c.sock.destroy();
-    })));
+    await Promise.all(
+      this.conns.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.sock.destroyed) return resolve();
+            c.sock.once('close', () => resolve());
+            c.sock.destroy();
+          }),
+      ),
+    );
   }
 }

@@ -10,8 +10,18 @@ import path from 'node:path';
 import { startEchoServer, type RunningBackend } from '../bench/backends.js';
 import { generateBenchCertificates, issueIngressServerCredential, MYSQL_SNI, type BenchCertificates } from '../bench/certs.js';
 import {
-  benchLabFile, BENCH_CLIENT_CLUSTER, BENCH_SERVER_CLUSTER, BENCH_SERVER_PORT, BENCH_SERVER_WORKLOAD, EGRESS_SECRET, INGRESS_PORT, INGRESS_SECRET,
-  pathProxies, serverBackendAddress, writeCredentialSecret, type MeshgateChain,
+  benchLabFile,
+  BENCH_CLIENT_CLUSTER,
+  BENCH_SERVER_CLUSTER,
+  BENCH_SERVER_PORT,
+  BENCH_SERVER_WORKLOAD,
+  EGRESS_SECRET,
+  INGRESS_PORT,
+  INGRESS_SECRET,
+  pathProxies,
+  serverBackendAddress,
+  writeCredentialSecret,
+  type MeshgateChain,
 } from '../bench/meshgate-chain.js';
 import { presentedSerial, type TlsProbe } from '../bench/loads/rotation.js';
 import { upLab } from '../src/lab/lab.js';
@@ -46,7 +56,10 @@ export async function getText(url: string): Promise<string> {
   return t;
 }
 
-export interface ProxySync { proxy: string; types: Record<string, { state: string; error?: string; lastError?: string }> }
+export interface ProxySync {
+  proxy: string;
+  types: Record<string, { state: string; error?: string; lastError?: string }>;
+}
 
 /**
  * bench/meshgate-chain.ts's startMeshgateChain, with a state folder of the soak's own, so a soak and a
@@ -56,7 +69,12 @@ async function startChain(certs: BenchCertificates, log: (line: string) => void)
   const stateDir = mkdtempSync(path.join(tmpdir(), 'meshgate-soak-lab-'));
   let lab: Awaited<ReturnType<typeof upLab>>;
   try {
-    lab = await upLab({ labFile: benchLabFile(), mode: 'loopback', stateDir, onProgress: (e) => log(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`) });
+    lab = await upLab({
+      labFile: benchLabFile(),
+      mode: 'loopback',
+      stateDir,
+      onProgress: (e) => log(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`),
+    });
   } catch (err) {
     // upLab removed everything it made; the folder is ours.
     rmSync(stateDir, { recursive: true, force: true });
@@ -71,13 +89,21 @@ async function startChain(certs: BenchCertificates, log: (line: string) => void)
     if (!server || !lab.clientTarget) throw new SoakChainError('the bench lab file has no server workload or no client');
     const ingress = pathProxies(lab.proxies)[2]!;
     const dir = (name: string): string => lab.clusters.find((c) => c.name === name)!.configDir;
-    const probe: TlsProbe = { host: ingress.address, port: INGRESS_PORT, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem };
+    const probe: TlsProbe = {
+      host: ingress.address,
+      port: INGRESS_PORT,
+      servername: MYSQL_SNI,
+      caPem: certs.root.certPem,
+      certPem: certs.egressClient.certPem,
+      keyPem: certs.egressClient.keyPem,
+    };
     await writeCredentialSecret(dir(BENCH_CLIENT_CLUSTER), EGRESS_SECRET, certs.egressClient, certs.root.certPem);
     await writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, certs.ingressServer, certs.root.certPem);
     const deadline = Date.now() + 30_000;
     let last = '';
     while (last !== certs.ingressServer.serialHex) {
-      if (Date.now() > deadline) throw new SoakChainError(`the ingress gateway did not present the R-signed credential within 30 s (last: ${last})`);
+      if (Date.now() > deadline)
+        throw new SoakChainError(`the ingress gateway did not present the R-signed credential within 30 s (last: ${last})`);
       last = await presentedSerial(probe).catch((err: Error) => err.message);
       if (last !== certs.ingressServer.serialHex) await sleep(100);
     }
@@ -90,7 +116,10 @@ async function startChain(certs: BenchCertificates, log: (line: string) => void)
         probe,
         async prepare() {
           const leaf = await issueIngressServerCredential(certs.root);
-          return { serial: leaf.serialHex, replace: () => writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem) };
+          return {
+            serial: leaf.serialHex,
+            replace: () => writeCredentialSecret(dir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem),
+          };
         },
       },
       stop,
@@ -106,7 +135,11 @@ export class SoakChain {
   /** The four proxies on the path, in path order; pids are updated when one is restarted. */
   readonly proxies: LabProxyInfo[];
 
-  private constructor(readonly chain: MeshgateChain, public echo: RunningBackend, readonly certs: BenchCertificates) {
+  private constructor(
+    readonly chain: MeshgateChain,
+    public echo: RunningBackend,
+    readonly certs: BenchCertificates,
+  ) {
     this.proxies = pathProxies(chain.lab.proxies).map((p) => ({ ...p }));
   }
 
@@ -184,7 +217,8 @@ export class SoakChain {
     }
     const deadline = Date.now() + timeoutMs;
     while (!(await httpOk(`${p.adminUrl}/ready`))) {
-      if (Date.now() > deadline) throw new SoakChainError(`${PATH_NAMES[i]} not ready ${timeoutMs} ms after its restart; see ${this.proxyLogFile(i)}`);
+      if (Date.now() > deadline)
+        throw new SoakChainError(`${PATH_NAMES[i]} not ready ${timeoutMs} ms after its restart; see ${this.proxyLogFile(i)}`);
       await sleep(200);
     }
   }
@@ -202,9 +236,24 @@ export class SoakChain {
       const cp = clusterPaths(this.stateDir, c);
       const host = new URL(c.controlPlaneUrl).hostname;
       const argv = [
-        ...meshgateCommand(), 'control-plane', '--config', cp.configDir, '--cluster-id', c.name, '--trust-domain', c.trustDomain,
-        '--listen', `${host}:15012`, '--http-listen', `${host}:15014`, '--state-dir', cp.controlPlaneDir,
-        '--token-public-key', cp.tokenPublicKeyFile, '--token-issuer', cp.tokenIssuer,
+        ...meshgateCommand(),
+        'control-plane',
+        '--config',
+        cp.configDir,
+        '--cluster-id',
+        c.name,
+        '--trust-domain',
+        c.trustDomain,
+        '--listen',
+        `${host}:15012`,
+        '--http-listen',
+        `${host}:15014`,
+        '--state-dir',
+        cp.controlPlaneDir,
+        '--token-public-key',
+        cp.tokenPublicKeyFile,
+        '--token-issuer',
+        cp.tokenIssuer,
       ];
       const fd = openSync(this.logFileOf(`${c.name}/control-plane`), 'a', 0o644);
       try {
@@ -217,7 +266,10 @@ export class SoakChain {
     const deadline = Date.now() + timeoutMs;
     for (const c of this.clusters) {
       while (!(await httpOk(`${c.controlPlaneUrl}/ready`))) {
-        if (Date.now() > deadline) throw new SoakChainError(`control plane ${c.name} not ready ${timeoutMs} ms after its restart; see ${this.logFileOf(`${c.name}/control-plane`)}`);
+        if (Date.now() > deadline)
+          throw new SoakChainError(
+            `control plane ${c.name} not ready ${timeoutMs} ms after its restart; see ${this.logFileOf(`${c.name}/control-plane`)}`,
+          );
         await sleep(200);
       }
     }
@@ -236,9 +288,19 @@ export class SoakChain {
     while (Date.now() < deadline) {
       try {
         const all = (await Promise.all(this.clusters.map((c) => this.syncz(c)))).flat();
-        last = all.map((p) => `${p.proxy}: ${Object.entries(p.types).map(([t, s]) => `${t}=${s.state}`).join(',')}`).join('; ');
+        last = all
+          .map(
+            (p) =>
+              `${p.proxy}: ${Object.entries(p.types)
+                .map(([t, s]) => `${t}=${s.state}`)
+                .join(',')}`,
+          )
+          .join('; ');
         // NOT SENT is a type the proxy never subscribed to (NDS without DNS capture): nothing to agree on.
-        const synced = (p: ProxySync): boolean => p.types.cds?.state === 'SYNCED' && p.types.lds?.state === 'SYNCED' && Object.values(p.types).every((s) => s.state === 'SYNCED' || s.state === 'NOT SENT');
+        const synced = (p: ProxySync): boolean =>
+          p.types.cds?.state === 'SYNCED' &&
+          p.types.lds?.state === 'SYNCED' &&
+          Object.values(p.types).every((s) => s.state === 'SYNCED' || s.state === 'NOT SENT');
         if (all.length >= expected && all.every(synced)) return last;
       } catch (err) {
         last = (err as Error).message;

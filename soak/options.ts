@@ -24,7 +24,8 @@ export const USAGE = `usage: npm run soak -- [--quick] [--only ${PHASES.join(','
 
 function positiveInt(flag: string, v: string | undefined): number {
   const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < 1) throw new SoakUsageError(`${flag} needs a positive integer, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  if (v === undefined || !Number.isInteger(n) || n < 1)
+    throw new SoakUsageError(`${flag} needs a positive integer, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
   return n;
 }
 
@@ -44,7 +45,11 @@ export function soakCommand(): Command {
 
 /** What `--help` prints: the usage line, then every option with its help. */
 export function helpText(): string {
-  return soakCommand().usage('[options]').helpInformation().replace(/^Usage: .*\n/, `${USAGE}\n`).trimEnd();
+  return soakCommand()
+    .usage('[options]')
+    .helpInformation()
+    .replace(/^Usage: .*\n/, `${USAGE}\n`)
+    .trimEnd();
 }
 
 export function parseSoakArgs(argv: readonly string[]): SoakOptions {
@@ -66,9 +71,13 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
     out: path.join(packageRoot(), 'soak', 'results', 'latest.json'),
   };
   if (flags.only !== undefined) {
-    const list = flags.only.split(',').map((s) => s.trim()).filter(Boolean);
+    const list = flags.only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = list.filter((p) => !(PHASES as readonly string[]).includes(p));
-    if (list.length === 0 || bad.length > 0) throw new SoakUsageError(`--only takes phases from ${PHASES.join(', ')}; got ${JSON.stringify(flags.only)}`);
+    if (list.length === 0 || bad.length > 0)
+      throw new SoakUsageError(`--only takes phases from ${PHASES.join(', ')}; got ${JSON.stringify(flags.only)}`);
     o.phases = list as Phase[];
   }
   if (flags.connections !== undefined) o.connections = positiveInt('--connections', flags.connections);

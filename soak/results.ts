@@ -36,7 +36,10 @@ export class SoakReport {
   bytesSent = 0;
   bytesLost = 0;
 
-  constructor(readonly quick: boolean, private readonly log: (line: string) => void = () => undefined) {}
+  constructor(
+    readonly quick: boolean,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
 
   fault(r: FaultResult): void {
     this.faults.push(r);
@@ -108,11 +111,13 @@ export function renderTable(r: SoakResults): string {
   lines.push('');
   const w = Math.min(56, Math.max(...r.faults.map((f) => f.name.length), 10));
   lines.push(`  ${pad('check', w)}  result  detail`);
-  for (const f of r.faults) lines.push(`  ${pad(f.name, w)}  ${f.passed ? 'pass  ' : 'FAIL  '}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
+  for (const f of r.faults)
+    lines.push(`  ${pad(f.name, w)}  ${f.passed ? 'pass  ' : 'FAIL  '}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
   lines.push('');
   const fw = Math.max(...r.bad_inputs.map((b) => b.family.length), 6);
   lines.push(`  ${pad('hostile input', fw)}  tried  handled`);
-  for (const b of r.bad_inputs) lines.push(`  ${pad(b.family, fw)}  ${pad(String(b.tried), 5)}  ${b.handled}${b.handled === b.tried ? '' : '  FAIL'}`);
+  for (const b of r.bad_inputs)
+    lines.push(`  ${pad(b.family, fw)}  ${pad(String(b.tried), 5)}  ${b.handled}${b.handled === b.tried ? '' : '  FAIL'}`);
   return lines.join('\n');
 }
 

@@ -42,7 +42,11 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
         cp = await startControlPlaneTarget();
         cleanups.push(() => cp!.stop());
       } catch (err) {
-        await report.check('control plane for the xDS, config and CA checks starts', 'a control plane with the example config starts on loopback', () => Promise.reject(err));
+        await report.check(
+          'control plane for the xDS, config and CA checks starts',
+          'a control plane with the example config starts on loopback',
+          () => Promise.reject(err),
+        );
       }
     }
     if (cp && want('xds')) {
@@ -60,13 +64,32 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
         chain = await SoakChain.start((line) => log(line));
         cleanups.push(() => chain!.stop());
       } catch (err) {
-        await report.check('lab chain starts', 'the lab brings up two control planes and the four proxies of the seed, and an echo backend', () => Promise.reject(err));
+        await report.check(
+          'lab chain starts',
+          'the lab brings up two control planes and the four proxies of the seed, and an echo backend',
+          () => Promise.reject(err),
+        );
       }
     }
     if (!chain && (want('load') || want('faults'))) {
       // Each expectation that could not be checked is listed as failed, so the table never looks greener than it is.
-      const notRun = [...(want('load') ? ['load: long-lived connections through the chain'] : []), ...(want('faults') ? ['fault: control plane killed', 'fault: egress gateway killed and restarted', 'fault: ingress gateway killed and restarted', 'fault: egress gateway restart during MariaDB transactions', 'fault: upstream endpoint unreachable', 'fault: a push the proxy cannot apply', 'fault: workload certificate about to expire', 'fault: gateway credential expires'] : [])];
-      for (const name of notRun) report.fault({ name, expectation: 'see docs/soak.md', passed: false, detail: 'not run: the lab chain did not start' });
+      const notRun = [
+        ...(want('load') ? ['load: long-lived connections through the chain'] : []),
+        ...(want('faults')
+          ? [
+              'fault: control plane killed',
+              'fault: egress gateway killed and restarted',
+              'fault: ingress gateway killed and restarted',
+              'fault: egress gateway restart during MariaDB transactions',
+              'fault: upstream endpoint unreachable',
+              'fault: a push the proxy cannot apply',
+              'fault: workload certificate about to expire',
+              'fault: gateway credential expires',
+            ]
+          : []),
+      ];
+      for (const name of notRun)
+        report.fault({ name, expectation: 'see docs/soak.md', passed: false, detail: 'not run: the lab chain did not start' });
     }
     if (chain && want('load')) {
       log(`load: ${o.connections} connections`);
@@ -95,8 +118,11 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
         t.secrets.push(...cp.secretsToNeverLog);
       }
       if (chain) {
-        chain.proxies.forEach((p, i) => t.processes.push({ name: `${['client sidecar', 'egress gateway', 'ingress gateway', 'server sidecar'][i]} (admin)`, pid: p.pid }));
-        for (const c of chain.clusters) if (c.controlPlanePid !== undefined) t.processes.push({ name: `control plane ${c.name}`, pid: c.controlPlanePid });
+        chain.proxies.forEach((p, i) =>
+          t.processes.push({ name: `${['client sidecar', 'egress gateway', 'ingress gateway', 'server sidecar'][i]} (admin)`, pid: p.pid }),
+        );
+        for (const c of chain.clusters)
+          if (c.controlPlanePid !== undefined) t.processes.push({ name: `control plane ${c.name}`, pid: c.controlPlanePid });
         t.keyDirs.push(chain.stateDir);
         t.logs.push(...logFilesUnder(path.join(chain.stateDir, 'logs')));
         const c = chain.certs;

@@ -22,7 +22,10 @@ export class SecurityCheckError extends Error {
   readonly code = 'E_SOAK_SECURITY';
 }
 
-export interface ListeningSocket { address: string; port: number }
+export interface ListeningSocket {
+  address: string;
+  port: number;
+}
 
 function parseHexAddress(hex: string, v6: boolean): string {
   if (!v6) {
@@ -32,10 +35,17 @@ function parseHexAddress(hex: string, v6: boolean): string {
   }
   const words: string[] = [];
   for (let i = 0; i < 32; i += 8) {
-    const w = hex.slice(i, i + 8).match(/../g)!.reverse().join('');
+    const w = hex
+      .slice(i, i + 8)
+      .match(/../g)!
+      .reverse()
+      .join('');
     words.push(w.slice(0, 4), w.slice(4, 8));
   }
-  return words.map((w) => w.replace(/^0+(?=.)/, '')).join(':').toLowerCase();
+  return words
+    .map((w) => w.replace(/^0+(?=.)/, ''))
+    .join(':')
+    .toLowerCase();
 }
 
 /** The TCP sockets process `pid` listens on (its own descriptors, in its own network namespace). */
@@ -50,7 +60,10 @@ export function listeningSockets(pid: number): ListeningSocket[] {
     }
   }
   const out: ListeningSocket[] = [];
-  for (const [file, v6] of [['tcp', false], ['tcp6', true]] as const) {
+  for (const [file, v6] of [
+    ['tcp', false],
+    ['tcp6', true],
+  ] as const) {
     let text: string;
     try {
       text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
@@ -93,7 +106,11 @@ export function privateKeyFiles(dirs: string[]): { file: string; mode: number }[
       if (st.isDirectory()) walk(p, depth + 1);
       else if (st.isFile() && st.size < 4 << 20) {
         const text = readFileSync(p, 'utf8');
-        if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) || /\b(tls\.key|key|ca-key\.pem)\s*:/.test(text) && /LS0tLS1CRUdJTi[A-Za-z0-9+/=]*/.test(text)) out.push({ file: p, mode: st.mode & 0o777 });
+        if (
+          /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) ||
+          (/\b(tls\.key|key|ca-key\.pem)\s*:/.test(text) && /LS0tLS1CRUdJTi[A-Za-z0-9+/=]*/.test(text))
+        )
+          out.push({ file: p, mode: st.mode & 0o777 });
       }
     }
   };
@@ -105,7 +122,10 @@ const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
 /** Lines of `files` that hold a private key (PEM, base64 PEM, or one of `secrets`) or a JWT. */
 export function secretsInLogs(files: string[], secrets: string[]): string[] {
-  const bodies = secrets.map((s) => s.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '')).filter((b) => b.length > 40).map((b) => b.slice(0, 40));
+  const bodies = secrets
+    .map((s) => s.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''))
+    .filter((b) => b.length > 40)
+    .map((b) => b.slice(0, 40));
   const found: string[] = [];
   for (const f of files) {
     let text: string;
@@ -115,7 +135,13 @@ export function secretsInLogs(files: string[], secrets: string[]): string[] {
       continue; // a process that never started has no log
     }
     text.split('\n').forEach((line, i) => {
-      if (/PRIVATE KEY/.test(line) || /LS0tLS1CRUdJTiBQUklWQVRFIEtFWS|LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS/.test(line) || JWT.test(line) || bodies.some((b) => line.includes(b))) found.push(`${f}:${i + 1}`);
+      if (
+        /PRIVATE KEY/.test(line) ||
+        /LS0tLS1CRUdJTiBQUklWQVRFIEtFWS|LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS/.test(line) ||
+        JWT.test(line) ||
+        bodies.some((b) => line.includes(b))
+      )
+        found.push(`${f}:${i + 1}`);
     });
   }
   return found;
@@ -141,8 +167,15 @@ export async function caRefusals(cp: ControlPlaneTarget): Promise<{ tried: numbe
   const csrBoth = await createCsr({ privateKeyPem: keys.privateKeyPem, uris: [own, other] });
   const good = await cp.tokens.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 });
   const foreign = await (await TokenIssuer.create(TOKEN_ISSUER)).mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 });
-  const expired = await TokenIssuer.fromPrivateKey(TOKEN_ISSUER, { privateKeyPem: cp.tokens.privateKeyPem(), publicKeyPem: cp.tokens.publicKeyPem() }, { now: () => new Date(Date.now() - 7200_000) }).mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 60 });
-  const wrongIssuer = await TokenIssuer.fromPrivateKey('https://elsewhere.example', { privateKeyPem: cp.tokens.privateKeyPem(), publicKeyPem: cp.tokens.publicKeyPem() }).mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 });
+  const expired = await TokenIssuer.fromPrivateKey(
+    TOKEN_ISSUER,
+    { privateKeyPem: cp.tokens.privateKeyPem(), publicKeyPem: cp.tokens.publicKeyPem() },
+    { now: () => new Date(Date.now() - 7200_000) },
+  ).mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 60 });
+  const wrongIssuer = await TokenIssuer.fromPrivateKey('https://elsewhere.example', {
+    privateKeyPem: cp.tokens.privateKeyPem(),
+    publicKeyPem: cp.tokens.publicKeyPem(),
+  }).mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 });
   const base = { address: cp.address, rootCertPem: cp.rootCertPem, ttlSeconds: 3600, timeoutMs: 10_000 };
   const cases: [string, Parameters<typeof requestCertificate>[0]][] = [
     ['no token', { ...base, token: '', csrPem: csrOwn }],
@@ -153,7 +186,10 @@ export async function caRefusals(cp: ControlPlaneTarget): Promise<{ tried: numbe
     ["a valid token asking for another service account's identity", { ...base, token: good, csrPem: csrOther }],
     ['a valid token asking for its own and another identity', { ...base, token: good, csrPem: csrBoth }],
     ['impersonation metadata', { ...base, token: good, csrPem: csrOther, metadata: { ImpersonatedIdentity: other } }],
-    ['a CSR that is not a CSR', { ...base, token: good, csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' }],
+    [
+      'a CSR that is not a CSR',
+      { ...base, token: good, csrPem: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' },
+    ],
   ];
   let handled = 0;
   const failures: string[] = [];
@@ -173,19 +209,33 @@ export async function caRefusals(cp: ControlPlaneTarget): Promise<{ tried: numbe
 
 export async function npmAudit(): Promise<{ passed: boolean; detail: string }> {
   try {
-    const { stdout } = await execFileP('npm', ['audit', '--audit-level=high', '--json'], { cwd: packageRoot(), timeout: 90_000, maxBuffer: 32 << 20 }).catch((err: { stdout?: string; message: string }) => {
+    const { stdout } = await execFileP('npm', ['audit', '--audit-level=high', '--json'], {
+      cwd: packageRoot(),
+      timeout: 90_000,
+      maxBuffer: 32 << 20,
+    }).catch((err: { stdout?: string; message: string }) => {
       // npm audit exits 1 when it finds vulnerabilities at the level; its JSON is still on stdout.
       if (err.stdout) return { stdout: err.stdout };
       throw err;
     });
-    const j = JSON.parse(stdout) as { metadata?: { vulnerabilities?: Record<string, number> }; message?: string; error?: { code?: string; summary?: string } };
+    const j = JSON.parse(stdout) as {
+      metadata?: { vulnerabilities?: Record<string, number> };
+      message?: string;
+      error?: { code?: string; summary?: string };
+    };
     if (j.error) {
       const why = [j.message, j.error.code, j.error.summary].filter((s) => s).join('; ') || 'no reason given';
-      return { passed: true, detail: `not run: the registry did not answer the audit (${why}); run npm audit where the registry is reachable` };
+      return {
+        passed: true,
+        detail: `not run: the registry did not answer the audit (${why}); run npm audit where the registry is reachable`,
+      };
     }
     const v = j.metadata?.vulnerabilities ?? {};
     const high = (v.high ?? 0) + (v.critical ?? 0);
-    const summary = Object.entries(v).filter(([k]) => k !== 'total').map(([k, n]) => `${k} ${n}`).join(', ');
+    const summary = Object.entries(v)
+      .filter(([k]) => k !== 'total')
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     return { passed: high === 0, detail: `${high === 0 ? 'clean at high severity' : `${high} high/critical`}: ${summary}` };
   } catch (err) {
     return { passed: true, detail: `not run: npm audit failed to run (${(err as Error).message.split('\n')[0]}); it needs the registry` };
@@ -204,44 +254,68 @@ export interface SecurityTargets {
 }
 
 export async function runSecurityChecks(report: SoakReport, t: SecurityTargets, log: (line: string) => void): Promise<void> {
-  await report.check('security: admin and control ports bound to loopback', 'every listening socket of every proxy and control-plane process is on 127.0.0.0/8 or ::1', async () => {
-    if (t.processes.length === 0) throw new SecurityCheckError('no process to check');
-    // The control plane's defaults, used when no address is given: loopback, as istiod's debug port is.
-    for (const d of [DEFAULT_XDS_LISTEN, DEFAULT_HTTP_LISTEN]) if (!isLoopback(d.slice(0, d.lastIndexOf(':')))) throw new SecurityCheckError(`the control plane's default listen address ${d} is not loopback`);
-    const seen: string[] = [`control-plane defaults ${DEFAULT_XDS_LISTEN}, ${DEFAULT_HTTP_LISTEN}`];
-    for (const p of t.processes) {
-      const socks = listeningSockets(p.pid);
-      const open = socks.filter((s) => !isLoopback(s.address));
-      if (open.length > 0) throw new SecurityCheckError(`${p.name} (pid ${p.pid}) listens on ${open.map((s) => `${s.address}:${s.port}`).join(', ')}`);
-      seen.push(`${p.name}: ${socks.map((s) => `${s.address}:${s.port}`).join(' ')}`);
-    }
-    return seen.join('; ');
-  });
-  await report.check('security: private key files are 0600', 'every file holding a private key (mesh CA, credentials, Secrets) is readable by its owner only', async () => {
-    const files = privateKeyFiles(t.keyDirs);
-    if (files.length === 0) throw new SecurityCheckError(`no private key file found under ${t.keyDirs.join(', ')}: nothing was checked`);
-    const loose = files.filter((f) => (f.mode & 0o077) !== 0);
-    if (loose.length > 0) throw new SecurityCheckError(loose.map((f) => `${f.file} is ${f.mode.toString(8)}`).join(', '));
-    return `${files.length} key file(s), all 0600 or stricter`;
-  });
-  await report.check('security: no private key or token in logs', 'no log line holds a PEM or base64 private key, a known key, or a JWT', async () => {
-    if (t.logs.length === 0) throw new SecurityCheckError('no log file to scan');
-    const found = secretsInLogs(t.logs, t.secrets);
-    if (found.length > 0) throw new SecurityCheckError(`secret material at ${found.slice(0, 5).join(', ')}`);
-    return `${t.logs.length} log file(s) scanned, none`;
-  });
+  await report.check(
+    'security: admin and control ports bound to loopback',
+    'every listening socket of every proxy and control-plane process is on 127.0.0.0/8 or ::1',
+    async () => {
+      if (t.processes.length === 0) throw new SecurityCheckError('no process to check');
+      // The control plane's defaults, used when no address is given: loopback, as istiod's debug port is.
+      for (const d of [DEFAULT_XDS_LISTEN, DEFAULT_HTTP_LISTEN])
+        if (!isLoopback(d.slice(0, d.lastIndexOf(':'))))
+          throw new SecurityCheckError(`the control plane's default listen address ${d} is not loopback`);
+      const seen: string[] = [`control-plane defaults ${DEFAULT_XDS_LISTEN}, ${DEFAULT_HTTP_LISTEN}`];
+      for (const p of t.processes) {
+        const socks = listeningSockets(p.pid);
+        const open = socks.filter((s) => !isLoopback(s.address));
+        if (open.length > 0)
+          throw new SecurityCheckError(`${p.name} (pid ${p.pid}) listens on ${open.map((s) => `${s.address}:${s.port}`).join(', ')}`);
+        seen.push(`${p.name}: ${socks.map((s) => `${s.address}:${s.port}`).join(' ')}`);
+      }
+      return seen.join('; ');
+    },
+  );
+  await report.check(
+    'security: private key files are 0600',
+    'every file holding a private key (mesh CA, credentials, Secrets) is readable by its owner only',
+    async () => {
+      const files = privateKeyFiles(t.keyDirs);
+      if (files.length === 0) throw new SecurityCheckError(`no private key file found under ${t.keyDirs.join(', ')}: nothing was checked`);
+      const loose = files.filter((f) => (f.mode & 0o077) !== 0);
+      if (loose.length > 0) throw new SecurityCheckError(loose.map((f) => `${f.file} is ${f.mode.toString(8)}`).join(', '));
+      return `${files.length} key file(s), all 0600 or stricter`;
+    },
+  );
+  await report.check(
+    'security: no private key or token in logs',
+    'no log line holds a PEM or base64 private key, a known key, or a JWT',
+    async () => {
+      if (t.logs.length === 0) throw new SecurityCheckError('no log file to scan');
+      const found = secretsInLogs(t.logs, t.secrets);
+      if (found.length > 0) throw new SecurityCheckError(`secret material at ${found.slice(0, 5).join(', ')}`);
+      return `${t.logs.length} log file(s) scanned, none`;
+    },
+  );
   if (t.cp) {
     const cp = t.cp;
     let control = '';
-    await report.check('security: the CA refuses unprovable identities', 'no certificate without a valid token for exactly the identity asked; a valid request still succeeds', async () => {
-      const r = await caRefusals(cp);
-      report.badInput({ family: 'ca: identity the caller cannot prove', tried: r.tried, handled: r.handled });
-      control = r.control;
-      if (r.failures.length > 0) throw new SecurityCheckError(r.failures.join('; '));
-      return `${r.handled}/${r.tried} refused; control: ${control}`;
-    });
+    await report.check(
+      'security: the CA refuses unprovable identities',
+      'no certificate without a valid token for exactly the identity asked; a valid request still succeeds',
+      async () => {
+        const r = await caRefusals(cp);
+        report.badInput({ family: 'ca: identity the caller cannot prove', tried: r.tried, handled: r.handled });
+        control = r.control;
+        if (r.failures.length > 0) throw new SecurityCheckError(r.failures.join('; '));
+        return `${r.handled}/${r.tried} refused; control: ${control}`;
+      },
+    );
   }
   const audit = await npmAudit();
   log(`npm audit: ${audit.detail}`);
-  report.fault({ name: 'security: npm audit --audit-level=high', expectation: 'no high or critical advisory in the dependency tree (needs the registry)', passed: audit.passed, detail: audit.detail });
+  report.fault({
+    name: 'security: npm audit --audit-level=high',
+    expectation: 'no high or critical advisory in the dependency tree (needs the registry)',
+    passed: audit.passed,
+    detail: audit.detail,
+  });
 }

@@ -39,7 +39,11 @@ function anyValue(bytes: Uint8Array): Uint8Array {
  * and DeltaDiscoveryResponse number alike; field 2 (resources) and 6 (delta's removed_resources) are
  * handed to the callers.
  */
-function readEnvelope(buf: Buffer, onResource: (bytes: Uint8Array) => void, onRemoved?: (name: string) => void): { versionInfo: string; typeUrl: string; nonce: string } {
+function readEnvelope(
+  buf: Buffer,
+  onResource: (bytes: Uint8Array) => void,
+  onRemoved?: (name: string) => void,
+): { versionInfo: string; typeUrl: string; nonce: string } {
   const r = protobuf.Reader.create(buf);
   const out = { versionInfo: '', typeUrl: '', nonce: '' };
   while (r.pos < r.len) {
@@ -199,7 +203,15 @@ export class AdsFleet {
     this.clients.push(client);
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${await this.opts.token(i)}`);
-    const state: ClientState = { versions: new Map(), edsNames: new Set(), clusters: new Map(), held: new Map(), firstAt: new Map(), cdsChanges: [], errors: [] };
+    const state: ClientState = {
+      versions: new Map(),
+      edsNames: new Set(),
+      clusters: new Map(),
+      held: new Map(),
+      firstAt: new Map(),
+      cdsChanges: [],
+      errors: [],
+    };
     this.states[i] = state;
     const stream = this.opts.protocol === 'sotw' ? this.openSotw(client, md, i, state) : this.openDelta(client, md, i, state);
     this.streams.push(stream as grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, LightResponse | LightDeltaResponse>);
@@ -217,7 +229,9 @@ export class AdsFleet {
     const key = `${typeUrl}|${held.versions.size}|${held.digest}|${version}`;
     let ok = this.completeness.get(key);
     if (ok === undefined) {
-      const sorted = [...held.versions].map(([name, hash]) => ({ name, hash })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const sorted = [...held.versions]
+        .map(([name, hash]) => ({ name, hash }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       ok = contentVersion(typeUrl, sorted) === version;
       if (this.completeness.size > 100_000) this.completeness.clear();
       this.completeness.set(key, ok);
@@ -233,7 +247,12 @@ export class AdsFleet {
     if (typeUrl === TypeUrl.Cluster && prev !== undefined && prev !== version) state.cdsChanges.push(now);
   }
 
-  private openSotw(client: grpc.Client, md: grpc.Metadata, i: number, state: ClientState): grpc.ClientDuplexStream<DiscoveryRequest, LightResponse> {
+  private openSotw(
+    client: grpc.Client,
+    md: grpc.Metadata,
+    i: number,
+    state: ClientState,
+  ): grpc.ClientDuplexStream<DiscoveryRequest, LightResponse> {
     const stream = client.makeBidiStreamRequest(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeLightResponse, md);
     const node = proxyNodeToMessage(this.opts.node(i));
     let sentNode = false;
@@ -248,7 +267,11 @@ export class AdsFleet {
     stream.on('data', (res: LightResponse) => {
       this.received(state, res.typeUrl, res.versionInfo);
       if (res.typeUrl === TypeUrl.Cluster) {
-        const eds = res.resources.map(clusterNameAndType).filter((c) => c.eds).map((c) => c.name).sort();
+        const eds = res.resources
+          .map(clusterNameAndType)
+          .filter((c) => c.eds)
+          .map((c) => c.name)
+          .sort();
         send(TypeUrl.Cluster, [], res.versionInfo, res.nonce);
         if (eds.length !== state.edsNames.size || eds.some((n) => !state.edsNames.has(n))) {
           state.edsNames = new Set(eds);
@@ -265,12 +288,24 @@ export class AdsFleet {
     return stream;
   }
 
-  private openDelta(client: grpc.Client, md: grpc.Metadata, i: number, state: ClientState): grpc.ClientDuplexStream<DeltaDiscoveryRequest, LightDeltaResponse> {
+  private openDelta(
+    client: grpc.Client,
+    md: grpc.Metadata,
+    i: number,
+    state: ClientState,
+  ): grpc.ClientDuplexStream<DeltaDiscoveryRequest, LightDeltaResponse> {
     const stream = client.makeBidiStreamRequest(DELTA_ADS_METHOD_PATH, encodeDeltaRequest, decodeLightDeltaResponse, md);
     const node = proxyNodeToMessage(this.opts.node(i));
     let sentNode = false;
     const send = (req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): void => {
-      stream.write({ resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], initialResourceVersions: {}, responseNonce: '', ...(sentNode ? {} : { node }), ...req });
+      stream.write({
+        resourceNamesSubscribe: [],
+        resourceNamesUnsubscribe: [],
+        initialResourceVersions: {},
+        responseNonce: '',
+        ...(sentNode ? {} : { node }),
+        ...req,
+      });
       sentNode = true;
     };
     stream.on('data', (res: LightDeltaResponse) => {
@@ -282,7 +317,11 @@ export class AdsFleet {
       for (const n of res.removed) held.delete(n);
       // EDS also waits until every subscribed assignment is there (a response may answer an older subscription).
       const h = held;
-      if (this.holdsVersion(res.typeUrl, h, res.versionInfo) && (res.typeUrl !== TypeUrl.ClusterLoadAssignment || h.versions.size >= state.edsNames.size && [...state.edsNames].every((n) => h.versions.has(n)))) {
+      if (
+        this.holdsVersion(res.typeUrl, h, res.versionInfo) &&
+        (res.typeUrl !== TypeUrl.ClusterLoadAssignment ||
+          (h.versions.size >= state.edsNames.size && [...state.edsNames].every((n) => h.versions.has(n))))
+      ) {
         this.received(state, res.typeUrl, res.versionInfo);
       }
       send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
@@ -314,7 +353,13 @@ export class AdsFleet {
 
   /** Clients that have CDS and LDS (and EDS when CDS named EDS clusters). */
   fullyPushed(): number {
-    return this.states.filter((s) => s && s.versions.has(TypeUrl.Cluster) && s.versions.has(TypeUrl.Listener) && (s.edsNames.size === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment))).length;
+    return this.states.filter(
+      (s) =>
+        s &&
+        s.versions.has(TypeUrl.Cluster) &&
+        s.versions.has(TypeUrl.Listener) &&
+        (s.edsNames.size === 0 || s.versions.has(TypeUrl.ClusterLoadAssignment)),
+    ).length;
   }
 
   /** How many clients have received each type so far, as `CDS 10, EDS 4, LDS 2` (progress reports). */
@@ -353,5 +398,12 @@ export function benchNode(i: number, clusterId: string, namespaces: number): Pro
   const ip = `127.${200 + Math.floor(i / 65_536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
   const podName = `sim-${i}`;
   const base = { role: 'sidecar' as const, ips: [ip], podName, namespace, domainSuffix: 'cluster.local' };
-  return { ...base, id: formatNodeId(base), serviceAccount: 'default', labels: { app: `sim-${i % 50}` }, clusterId, interceptionMode: 'REDIRECT' };
+  return {
+    ...base,
+    id: formatNodeId(base),
+    serviceAccount: 'default',
+    labels: { app: `sim-${i % 50}` },
+    clusterId,
+    interceptionMode: 'REDIRECT',
+  };
 }

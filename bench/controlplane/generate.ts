@@ -61,7 +61,9 @@ export function serviceObjects(i: number, revision = 0): object[] {
 }
 
 export function serviceYaml(i: number, revision = 0): string {
-  return serviceObjects(i, revision).map((o) => `---\n${stringify(o)}`).join('');
+  return serviceObjects(i, revision)
+    .map((o) => `---\n${stringify(o)}`)
+    .join('');
 }
 
 export function serviceFile(dir: string, i: number): string {
@@ -81,19 +83,24 @@ export async function writeMeshConfig(dir: string, count: number): Promise<strin
 }
 
 /** Pod objects for the simulated proxies (as the lab writes them), so the control plane knows each workload. */
-export function simulatedPodsYaml(nodes: { podName: string; namespace: string; ips: string[]; labels: Record<string, string>; serviceAccount: string }[]): string {
+export function simulatedPodsYaml(
+  nodes: { podName: string; namespace: string; ips: string[]; labels: Record<string, string>; serviceAccount: string }[],
+): string {
   return nodes
-    .map((n) => `---\n${stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: n.podName,
-        namespace: n.namespace,
-        labels: n.labels,
-        annotations: { 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], initContainers: ['istio-init'] }) },
-      },
-      spec: { serviceAccountName: n.serviceAccount, containers: [{ name: 'app' }] },
-      status: { phase: 'Running', podIP: n.ips[0], podIPs: [{ ip: n.ips[0] }] },
-    })}`)
+    .map(
+      (n) =>
+        `---\n${stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name: n.podName,
+            namespace: n.namespace,
+            labels: n.labels,
+            annotations: { 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], initContainers: ['istio-init'] }) },
+          },
+          spec: { serviceAccountName: n.serviceAccount, containers: [{ name: 'app' }] },
+          status: { phase: 'Running', podIP: n.ips[0], podIPs: [{ ip: n.ips[0] }] },
+        })}`,
+    )
     .join('');
 }

@@ -36,10 +36,17 @@ const CLUSTER_ID = 'bench';
 const TRUST_DOMAIN = 'cluster.local';
 const XDS_SERVER_NAME = 'istiod.istio-system.svc';
 
-async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, onTick?: () => void, progress?: () => string): Promise<number> {
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+  onTick?: () => void,
+  progress?: () => string,
+): Promise<number> {
   const t0 = performance.now();
   while (!(await check())) {
-    if (performance.now() - t0 > timeoutMs) throw new ControlPlaneBenchError(`${what}: not done within ${timeoutMs / 1000} s${progress ? ` (${progress()})` : ''}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new ControlPlaneBenchError(`${what}: not done within ${timeoutMs / 1000} s${progress ? ` (${progress()})` : ''}`);
     onTick?.();
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -55,7 +62,11 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-export async function runControlPlaneBench(opts: { services: number; clients: number; log: (line: string) => void }): Promise<ControlPlaneBenchResult> {
+export async function runControlPlaneBench(opts: {
+  services: number;
+  clients: number;
+  log: (line: string) => void;
+}): Promise<ControlPlaneBenchResult> {
   const cli = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new ControlPlaneBenchError(`meshgate is not built (${cli} missing): run npm run build`);
   const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-cp-'));
@@ -77,9 +88,24 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
     const profileDir = process.env.MESHGATE_BENCH_PROFILE;
     const cp = group.start('control plane', process.execPath, [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      cli, 'control-plane', '--config', configDir, '--cluster-id', CLUSTER_ID, '--trust-domain', TRUST_DOMAIN,
-      '--listen', `127.0.0.1:${xdsPort}`, '--http-listen', `127.0.0.1:${httpPort}`, '--state-dir', stateDir,
-      '--token-public-key', keyFile, '--token-issuer', issuerName,
+      cli,
+      'control-plane',
+      '--config',
+      configDir,
+      '--cluster-id',
+      CLUSTER_ID,
+      '--trust-domain',
+      TRUST_DOMAIN,
+      '--listen',
+      `127.0.0.1:${xdsPort}`,
+      '--http-listen',
+      `127.0.0.1:${httpPort}`,
+      '--state-dir',
+      stateDir,
+      '--token-public-key',
+      keyFile,
+      '--token-issuer',
+      issuerName,
     ]);
     const exited = (): boolean => cp.child.exitCode !== null || cp.child.signalCode !== null;
     await waitUntil('control plane ready', 120_000, async () => {
@@ -87,31 +113,49 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
       return existsSync(path.join(stateDir, 'root-cert.pem')) && (await httpOk(`http://127.0.0.1:${httpPort}/ready`));
     });
     const rootCertPem = await readFile(path.join(stateDir, 'root-cert.pem'), 'utf8');
-    const tokens = await Promise.all(nodes.map((n) => issuer.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 3600 })));
+    const tokens = await Promise.all(
+      nodes.map((n) => issuer.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 3600 })),
+    );
     let rssMax = rssKb(cp.pid);
     const sample = (): void => {
       rssMax = Math.max(rssMax, rssKb(cp.pid));
     };
     const cpu0 = cpuSeconds(cp.pid);
 
-    fleet = new AdsFleet({ address: `127.0.0.1:${xdsPort}`, rootCertPem, serverName: XDS_SERVER_NAME, count: opts.clients, token: async (i) => tokens[i]!, node: (i) => nodes[i]! });
+    fleet = new AdsFleet({
+      address: `127.0.0.1:${xdsPort}`,
+      rootCertPem,
+      serverName: XDS_SERVER_NAME,
+      count: opts.clients,
+      token: async (i) => tokens[i]!,
+      node: (i) => nodes[i]!,
+    });
     const f = fleet;
     const t0 = performance.now();
     await f.connect();
     const connectSeconds = (performance.now() - t0) / 1000;
     let lastLog = 0;
-    await waitUntil('first full push to every client', 300_000, () => {
-      if (f.errors().length > 0) throw new ControlPlaneBenchError(`ADS streams failed: ${[...new Set(f.errors())].slice(0, 3).join('; ')}`);
-      return f.fullyPushed() === opts.clients;
-    }, () => {
-      sample();
-      if (performance.now() - lastLog > 2000) {
-        lastLog = performance.now();
-        opts.log(`control plane: ${f.fullyPushed()}/${opts.clients} clients fully pushed (${f.progress()})`);
-      }
-    }, () => `${f.fullyPushed()} of ${opts.clients} clients fully pushed`);
+    await waitUntil(
+      'first full push to every client',
+      300_000,
+      () => {
+        if (f.errors().length > 0)
+          throw new ControlPlaneBenchError(`ADS streams failed: ${[...new Set(f.errors())].slice(0, 3).join('; ')}`);
+        return f.fullyPushed() === opts.clients;
+      },
+      () => {
+        sample();
+        if (performance.now() - lastLog > 2000) {
+          lastLog = performance.now();
+          opts.log(`control plane: ${f.fullyPushed()}/${opts.clients} clients fully pushed (${f.progress()})`);
+        }
+      },
+      () => `${f.fullyPushed()} of ${opts.clients} clients fully pushed`,
+    );
     const firstPushSeconds = (performance.now() - t0) / 1000;
-    opts.log(`control plane: first full push to ${opts.clients} clients in ${firstPushSeconds.toFixed(2)} s (streams opened in ${connectSeconds.toFixed(2)} s)`);
+    opts.log(
+      `control plane: first full push to ${opts.clients} clients in ${firstPushSeconds.toFixed(2)} s (streams opened in ${connectSeconds.toFixed(2)} s)`,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const rssMb = rssKb(cp.pid) / 1024;
     sample();
@@ -124,7 +168,13 @@ export async function runControlPlaneBench(opts: { services: number; clients: nu
     await rename(tmp, serviceFile(configDir, changed));
     let changeSeconds = Number.NaN;
     try {
-      await waitUntil('one-object change to every client', 120_000, () => f.cdsChangedSince(c0).count === opts.clients, sample, () => `${f.cdsChangedSince(c0).count} of ${opts.clients} clients saw it`);
+      await waitUntil(
+        'one-object change to every client',
+        120_000,
+        () => f.cdsChangedSince(c0).count === opts.clients,
+        sample,
+        () => `${f.cdsChangedSince(c0).count} of ${opts.clients} clients saw it`,
+      );
       changeSeconds = (f.cdsChangedSince(c0).lastAt - c0) / 1000;
       opts.log(`control plane: one DestinationRule change reached ${opts.clients} clients in ${changeSeconds.toFixed(3)} s`);
     } catch (err) {

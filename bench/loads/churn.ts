@@ -46,7 +46,14 @@ function oneConnection(host: string, port: number, timeoutMs: number): Promise<n
   });
 }
 
-export async function runChurn(opts: { host: string; port: number; connections: number; concurrency?: number; timeoutMs?: number; maxSeconds?: number }): Promise<ChurnResult> {
+export async function runChurn(opts: {
+  host: string;
+  port: number;
+  connections: number;
+  concurrency?: number;
+  timeoutMs?: number;
+  maxSeconds?: number;
+}): Promise<ChurnResult> {
   const concurrency = opts.concurrency ?? 16;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const deadline = Date.now() + (opts.maxSeconds ?? 120) * 1000;

@@ -37,7 +37,14 @@ function openOne(host: string, port: number, timeoutMs: number, held: net.Socket
   });
 }
 
-export async function openIdleConnections(opts: { host: string; port: number; count: number; concurrency?: number; timeoutMs?: number; maxSeconds?: number }): Promise<IdleConnections> {
+export async function openIdleConnections(opts: {
+  host: string;
+  port: number;
+  count: number;
+  concurrency?: number;
+  timeoutMs?: number;
+  maxSeconds?: number;
+}): Promise<IdleConnections> {
   const held: net.Socket[] = [];
   const deadline = Date.now() + (opts.maxSeconds ?? 300) * 1000;
   let next = 0;

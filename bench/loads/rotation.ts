@@ -66,10 +66,26 @@ export interface QueryTarget {
 /** One query on a new connection with the unmodified `mariadb` client; resolves false on any failure. */
 async function queryOnce(t: QueryTarget): Promise<boolean> {
   try {
-    const { stdout } = await execFileP('mariadb', [
-      '--protocol=TCP', '-h', t.host, '-P', String(t.port), `-u${t.user}`, `-p${t.password}`, '--skip-ssl',
-      '--connect-timeout=5', '-N', '-B', '-e', 'SELECT 1', t.database,
-    ], { timeout: 10_000 });
+    const { stdout } = await execFileP(
+      'mariadb',
+      [
+        '--protocol=TCP',
+        '-h',
+        t.host,
+        '-P',
+        String(t.port),
+        `-u${t.user}`,
+        `-p${t.password}`,
+        '--skip-ssl',
+        '--connect-timeout=5',
+        '-N',
+        '-B',
+        '-e',
+        'SELECT 1',
+        t.database,
+      ],
+      { timeout: 10_000 },
+    );
     return stdout.trim() === '1';
   } catch {
     return false; // counted as a failed query by the caller

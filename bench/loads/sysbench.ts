@@ -29,9 +29,15 @@ export interface MySqlTarget {
 
 function commonArgs(t: MySqlTarget, tableSize: number): string[] {
   return [
-    'oltp_point_select', '--db-driver=mysql', `--mysql-host=${t.host}`, `--mysql-port=${t.port}`,
-    `--mysql-user=${t.user}`, `--mysql-password=${t.password}`, `--mysql-db=${t.database}`,
-    '--tables=1', `--table-size=${tableSize}`,
+    'oltp_point_select',
+    '--db-driver=mysql',
+    `--mysql-host=${t.host}`,
+    `--mysql-port=${t.port}`,
+    `--mysql-user=${t.user}`,
+    `--mysql-password=${t.password}`,
+    `--mysql-db=${t.database}`,
+    '--tables=1',
+    `--table-size=${tableSize}`,
   ];
 }
 
@@ -71,7 +77,9 @@ async function sysbench(args: string[], timeoutMs: number): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new SysbenchError(`sysbench ${args.slice(0, 1).join(' ')} ${args.at(-1)}: ${(e.stderr || e.stdout || e.message).toString().slice(-600)}`);
+    throw new SysbenchError(
+      `sysbench ${args.slice(0, 1).join(' ')} ${args.at(-1)}: ${(e.stderr || e.stdout || e.message).toString().slice(-600)}`,
+    );
   }
 }
 
@@ -83,8 +91,15 @@ export async function prepareSysbench(t: MySqlTarget, tableSize: number): Promis
 
 export async function runSysbench(t: MySqlTarget, opts: { threads: number; seconds: number; tableSize: number }): Promise<SysbenchResult> {
   const out = await sysbench(
-    [...commonArgs(t, opts.tableSize), `--threads=${opts.threads}`, `--time=${opts.seconds}`, '--events=0', '--histogram=on',
-      '--mysql-ignore-errors=all', 'run'],
+    [
+      ...commonArgs(t, opts.tableSize),
+      `--threads=${opts.threads}`,
+      `--time=${opts.seconds}`,
+      '--events=0',
+      '--histogram=on',
+      '--mysql-ignore-errors=all',
+      'run',
+    ],
     (opts.seconds + 60) * 1000,
   );
   return parseSysbenchOutput(out, opts.threads);

@@ -76,46 +76,53 @@ spec:
 }
 
 export async function upstreamUnreachable(report: SoakReport, chain: SoakChain): Promise<void> {
-  await report.check('fault: upstream endpoint unreachable', `connects to the dead endpoint fail after the ${CONNECT_TIMEOUT_MS} ms connect timeout; outlier detection ejects it; every later connection reaches the healthy endpoint`, async () => {
-    const [echoPort, tarpitPort] = await freePorts(2);
-    const echo = await startEchoServer('127.0.0.1', echoPort!);
-    let tarpit: ChildProcess | undefined;
-    const file = path.join(chain.configDir('cluster-a'), 'soak-tarpit.yaml');
-    try {
-      tarpit = await startTarpit('127.0.0.1', tarpitPort!);
-      await writeFile(file, config({ host: '127.0.0.1', port: echoPort! }, { host: '127.0.0.1', port: tarpitPort! }));
-      const client = chain.proxies[0]!;
-      const target = { host: chain.target.host, port: PORT };
-      // Wait for the listener to appear on the client sidecar.
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const dump = await getText(`${client.adminUrl}/config_dump`).catch(() => '');
-        if (dump.includes(HOST) && dump.includes(`${PORT}`)) break;
-        if (Date.now() > deadline) throw new Error(`the client sidecar never got the ${HOST} config (30 s)`);
-        await sleep(250);
+  await report.check(
+    'fault: upstream endpoint unreachable',
+    `connects to the dead endpoint fail after the ${CONNECT_TIMEOUT_MS} ms connect timeout; outlier detection ejects it; every later connection reaches the healthy endpoint`,
+    async () => {
+      const [echoPort, tarpitPort] = await freePorts(2);
+      const echo = await startEchoServer('127.0.0.1', echoPort!);
+      let tarpit: ChildProcess | undefined;
+      const file = path.join(chain.configDir('cluster-a'), 'soak-tarpit.yaml');
+      try {
+        tarpit = await startTarpit('127.0.0.1', tarpitPort!);
+        await writeFile(file, config({ host: '127.0.0.1', port: echoPort! }, { host: '127.0.0.1', port: tarpitPort! }));
+        const client = chain.proxies[0]!;
+        const target = { host: chain.target.host, port: PORT };
+        // Wait for the listener to appear on the client sidecar.
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const dump = await getText(`${client.adminUrl}/config_dump`).catch(() => '');
+          if (dump.includes(HOST) && dump.includes(`${PORT}`)) break;
+          if (Date.now() > deadline) throw new Error(`the client sidecar never got the ${HOST} config (30 s)`);
+          await sleep(250);
+        }
+        await sleep(500);
+        const attempts: { ok: boolean; ms: number; error?: string }[] = [];
+        for (let i = 0; i < 16; i++) {
+          const h = new HeldConnections(target);
+          const t0 = Date.now();
+          const r = await h.open(1, { concurrency: 1, timeoutMs: 15_000 });
+          attempts.push({ ok: r.opened === 1, ms: Date.now() - t0, ...(h.openErrors[0] ? { error: h.openErrors[0] } : {}) });
+          await h.closeAll();
+        }
+        const failed = attempts.filter((a) => !a.ok);
+        const lateFailures = attempts.slice(8).filter((a) => !a.ok).length;
+        const stats = await getText(`${client.adminUrl}/stats/prometheus`).catch((e: Error) => `(stats: ${e.message})`);
+        const ejections = [...stats.matchAll(/^meshgate_proxy_outlier_ejections_total\{[^}]*tarpit[^}]*\} (\d+)/gm)].reduce(
+          (s, m) => s + Number(m[1]),
+          0,
+        );
+        const detail = `${attempts.length} connections: ${attempts.length - failed.length} echoed, ${failed.length} failed after ${failed.map((a) => a.ms).join('/')} ms; ${lateFailures} failures among the last 8; ${ejections} ejection(s) counted`;
+        const slow = failed.filter((a) => a.ms < CONNECT_TIMEOUT_MS * 0.8 || a.ms > CONNECT_TIMEOUT_MS + 2500);
+        if (failed.length === 0) throw new Error(`${detail}: no connection was sent to the dead endpoint, so nothing was tested`);
+        if (slow.length > 0 || lateFailures > 0 || ejections < 1) throw new Error(detail);
+        return detail;
+      } finally {
+        await rm(file, { force: true });
+        tarpit?.kill('SIGKILL');
+        await echo.stop();
       }
-      await sleep(500);
-      const attempts: { ok: boolean; ms: number; error?: string }[] = [];
-      for (let i = 0; i < 16; i++) {
-        const h = new HeldConnections(target);
-        const t0 = Date.now();
-        const r = await h.open(1, { concurrency: 1, timeoutMs: 15_000 });
-        attempts.push({ ok: r.opened === 1, ms: Date.now() - t0, ...(h.openErrors[0] ? { error: h.openErrors[0] } : {}) });
-        await h.closeAll();
-      }
-      const failed = attempts.filter((a) => !a.ok);
-      const lateFailures = attempts.slice(8).filter((a) => !a.ok).length;
-      const stats = await getText(`${client.adminUrl}/stats/prometheus`).catch((e: Error) => `(stats: ${e.message})`);
-      const ejections = [...stats.matchAll(/^meshgate_proxy_outlier_ejections_total\{[^}]*tarpit[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
-      const detail = `${attempts.length} connections: ${attempts.length - failed.length} echoed, ${failed.length} failed after ${failed.map((a) => a.ms).join('/')} ms; ${lateFailures} failures among the last 8; ${ejections} ejection(s) counted`;
-      const slow = failed.filter((a) => a.ms < CONNECT_TIMEOUT_MS * 0.8 || a.ms > CONNECT_TIMEOUT_MS + 2500);
-      if (failed.length === 0) throw new Error(`${detail}: no connection was sent to the dead endpoint, so nothing was tested`);
-      if (slow.length > 0 || lateFailures > 0 || ejections < 1) throw new Error(detail);
-      return detail;
-    } finally {
-      await rm(file, { force: true });
-      tarpit?.kill('SIGKILL');
-      await echo.stop();
-    }
-  });
+    },
+  );
 }

@@ -12,14 +12,29 @@ if (!configDir || !stateDir || !tokenKey || !issuer || !logFile) {
 }
 // Every log line goes to LOG_FILE too: the soak scans the whole log for private keys and tokens.
 const cp = await startControlPlane({
-  configDir, clusterId: 'cluster-a', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0',
-  stateDir, tokenPublicKeyFiles: [tokenKey], tokenIssuer: issuer, debounceMs: 20,
-  logger: jsonLogger({ scope: 'control-plane', write: (l) => {
-    process.stderr.write(l);
-    appendFileSync(logFile, l);
-  } }),
+  configDir,
+  clusterId: 'cluster-a',
+  trustDomain: 'cluster.local',
+  listen: '127.0.0.1:0',
+  httpListen: '127.0.0.1:0',
+  stateDir,
+  tokenPublicKeyFiles: [tokenKey],
+  tokenIssuer: issuer,
+  debounceMs: 20,
+  logger: jsonLogger({
+    scope: 'control-plane',
+    write: (l) => {
+      process.stderr.write(l);
+      appendFileSync(logFile, l);
+    },
+  }),
 });
-process.stdout.write(`${JSON.stringify({ address: cp.address, httpAddress: cp.httpAddress, rootCertFile: cp.rootCertFile, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ address: cp.address, httpAddress: cp.httpAddress, rootCertFile: cp.rootCertFile, pid: process.pid })}\n`,
+);
 process.on('SIGTERM', () => {
-  cp.close().then(() => process.exit(0), () => process.exit(1));
+  cp.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });

@@ -10,7 +10,13 @@ import { stringify } from 'yaml';
 import { createBenchCa, issueBenchLeaf } from '../../bench/certs.js';
 import { ProcessGroup, type BenchProcess } from '../../bench/processes.js';
 import { TokenIssuer } from '../../src/pki/workload-token.js';
-import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
+import {
+  ADS_METHOD_PATH,
+  decodeDiscoveryResponse,
+  encodeDiscoveryRequest,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../src/xds/discovery.js';
 import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { soakScript, startJsonReady } from '../child.js';
@@ -35,12 +41,31 @@ export interface ControlPlaneTarget {
 }
 
 export function sidecarNode(namespace = 'default', serviceAccount = 'client', podName = 'client-5d8f7'): ProxyNode {
-  const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName, namespace, serviceAccount, labels: { app: serviceAccount }, clusterId: 'cluster-a', domainSuffix: 'cluster.local', interceptionMode: 'NONE' as const };
+  const n = {
+    role: 'sidecar' as const,
+    ips: ['127.0.0.1'],
+    podName,
+    namespace,
+    serviceAccount,
+    labels: { app: serviceAccount },
+    clusterId: 'cluster-a',
+    domainSuffix: 'cluster.local',
+    interceptionMode: 'NONE' as const,
+  };
   return { ...n, id: formatNodeId(n) };
 }
 
 export function egressGatewayNode(): ProxyNode {
-  const n = { role: 'router' as const, ips: ['127.0.0.2'], podName: 'istio-egressgateway-6c9d8', namespace: 'istio-system', serviceAccount: 'istio-egressgateway-service-account', labels: { app: 'istio-egressgateway', istio: 'egressgateway' }, clusterId: 'cluster-a', domainSuffix: 'cluster.local' };
+  const n = {
+    role: 'router' as const,
+    ips: ['127.0.0.2'],
+    podName: 'istio-egressgateway-6c9d8',
+    namespace: 'istio-system',
+    serviceAccount: 'istio-egressgateway-service-account',
+    labels: { app: 'istio-egressgateway', istio: 'egressgateway' },
+    clusterId: 'cluster-a',
+    domainSuffix: 'cluster.local',
+  };
   return { ...n, id: formatNodeId(n) };
 }
 
@@ -50,23 +75,57 @@ export async function startControlPlaneTarget(): Promise<ControlPlaneTarget> {
   try {
     const configDir = path.join(work, 'config');
     const stateDir = path.join(work, 'state');
-    await cp(path.join(packageRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'cluster-a'), { recursive: true });
+    await cp(path.join(packageRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'cluster-a'), {
+      recursive: true,
+    });
     // The egress gateway's credential, as an operator would apply it (Istio's tls.crt/tls.key/ca.crt form).
     const root = await createBenchCa('soak root R');
     const leaf = await issueBenchLeaf(root, { commonName: 'mysql-client', dns: ['mysql-client.example'], usage: 'client' });
     const b64 = (s: string): string => Buffer.from(s).toString('base64');
-    await writeFile(path.join(configDir, 'credential.yaml'), stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: EGRESS_CREDENTIAL, namespace: 'istio-system' }, type: 'Opaque', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(root.certPem) } }), { mode: 0o600 });
+    await writeFile(
+      path.join(configDir, 'credential.yaml'),
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: EGRESS_CREDENTIAL, namespace: 'istio-system' },
+        type: 'Opaque',
+        data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(root.certPem) },
+      }),
+      { mode: 0o600 },
+    );
     // The egress gateway's Pod, as a live cluster has it: its service account is what may hold the credential.
     const gw = egressGatewayNode();
-    await writeFile(path.join(configDir, 'egress-gateway-pod.yaml'), stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: gw.podName, namespace: gw.namespace, labels: gw.labels }, spec: { serviceAccountName: gw.serviceAccount, containers: [{ name: 'istio-proxy' }] }, status: { phase: 'Running', podIP: gw.ips[0] } }));
+    await writeFile(
+      path.join(configDir, 'egress-gateway-pod.yaml'),
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: gw.podName, namespace: gw.namespace, labels: gw.labels },
+        spec: { serviceAccountName: gw.serviceAccount, containers: [{ name: 'istio-proxy' }] },
+        status: { phase: 'Running', podIP: gw.ips[0] },
+      }),
+    );
     const tokens = await TokenIssuer.create(TOKEN_ISSUER);
     const keyFile = path.join(work, 'token-signing-key.pub.pem');
     await writeFile(keyFile, tokens.publicKeyPem());
     const logFile = path.join(work, 'control-plane.log');
-    const { proc, ready } = await startJsonReady<{ address: string; httpAddress: string; rootCertFile: string }>(group, 'control plane', [...soakScript('hostile/controlplane-target'), configDir, stateDir, keyFile, TOKEN_ISSUER, logFile]);
+    const { proc, ready } = await startJsonReady<{ address: string; httpAddress: string; rootCertFile: string }>(group, 'control plane', [
+      ...soakScript('hostile/controlplane-target'),
+      configDir,
+      stateDir,
+      keyFile,
+      TOKEN_ISSUER,
+      logFile,
+    ]);
     return {
-      address: ready.address, httpAddress: ready.httpAddress, rootCertPem: await readFile(ready.rootCertFile, 'utf8'),
-      configDir, stateDir, logFile, tokens, proc,
+      address: ready.address,
+      httpAddress: ready.httpAddress,
+      rootCertPem: await readFile(ready.rootCertFile, 'utf8'),
+      configDir,
+      stateDir,
+      logFile,
+      tokens,
+      proc,
       secretsToNeverLog: [leaf.keyPem, root.keyPem, tokens.privateKeyPem()],
       async stop(): Promise<void> {
         await group.stopAll();
@@ -104,11 +163,20 @@ export function openRawStream(t: Pick<ControlPlaneTarget, 'address' | 'rootCertP
   const creds = o.cert
     ? grpc.credentials.createSsl(Buffer.from(t.rootCertPem), Buffer.from(o.cert.keyPem), Buffer.from(o.cert.certPem))
     : grpc.credentials.createSsl(Buffer.from(t.rootCertPem));
-  const client = new grpc.Client(t.address, creds, { 'grpc.ssl_target_name_override': XDS_SERVER_NAME, 'grpc.default_authority': XDS_SERVER_NAME });
+  const client = new grpc.Client(t.address, creds, {
+    'grpc.ssl_target_name_override': XDS_SERVER_NAME,
+    'grpc.default_authority': XDS_SERVER_NAME,
+  });
   const md = new grpc.Metadata();
   if (o.token !== undefined) md.set('authorization', `Bearer ${o.token}`);
   const serialize = (x: DiscoveryRequest | Buffer): Buffer => (Buffer.isBuffer(x) ? x : encodeDiscoveryRequest(x));
-  const call = client.makeBidiStreamRequest<DiscoveryRequest | Buffer, DiscoveryResponse>(ADS_METHOD_PATH, serialize, decodeDiscoveryResponse, md, {});
+  const call = client.makeBidiStreamRequest<DiscoveryRequest | Buffer, DiscoveryResponse>(
+    ADS_METHOD_PATH,
+    serialize,
+    decodeDiscoveryResponse,
+    md,
+    {},
+  );
   const responses: DiscoveryResponse[] = [];
   const waiters: ((r: DiscoveryResponse | undefined) => void)[] = [];
   let ended = false;
@@ -132,19 +200,20 @@ export function openRawStream(t: Pick<ControlPlaneTarget, 'address' | 'rootCertP
     responses,
     ended: endedP,
     isEnded: () => ended,
-    nextResponse: (ms) => new Promise((resolve) => {
-      if (ended) return resolve(undefined);
-      const timer = setTimeout(() => {
-        const i = waiters.indexOf(w);
-        if (i >= 0) waiters.splice(i, 1);
-        resolve(undefined);
-      }, ms);
-      const w = (r: DiscoveryResponse | undefined): void => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      waiters.push(w);
-    }),
+    nextResponse: (ms) =>
+      new Promise((resolve) => {
+        if (ended) return resolve(undefined);
+        const timer = setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i >= 0) waiters.splice(i, 1);
+          resolve(undefined);
+        }, ms);
+        const w = (r: DiscoveryResponse | undefined): void => {
+          clearTimeout(timer);
+          resolve(r);
+        };
+        waiters.push(w);
+      }),
     close: () => {
       call.cancel();
       client.close();
@@ -152,7 +221,13 @@ export function openRawStream(t: Pick<ControlPlaneTarget, 'address' | 'rootCertP
   };
 }
 
-export function discoveryRequest(node: ProxyNode | undefined, typeUrl: string, names: string[] = [], nonce = '', version = ''): DiscoveryRequest {
+export function discoveryRequest(
+  node: ProxyNode | undefined,
+  typeUrl: string,
+  names: string[] = [],
+  nonce = '',
+  version = '',
+): DiscoveryRequest {
   return { versionInfo: version, resourceNames: names, typeUrl, responseNonce: nonce, ...(node ? { node: proxyNodeToMessage(node) } : {}) };
 }
 

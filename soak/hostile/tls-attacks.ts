@@ -47,14 +47,30 @@ export async function startTlsTarget(): Promise<TlsTarget> {
     issueBenchLeaf(ca, { commonName: 'intruder', dns: ['intruder.example'], usage: 'client' }),
   ]);
   const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-soak-tls-'));
-  const cfg: TlsTargetConfig = { serverName: SERVER_NAME, certPem: server.certPem, keyPem: server.keyPem, caPem: ca.certPem, allowedSans: [ALLOWED_SAN], timeout: `${TARGET_TIMEOUT_MS / 1000}s` };
+  const cfg: TlsTargetConfig = {
+    serverName: SERVER_NAME,
+    certPem: server.certPem,
+    keyPem: server.keyPem,
+    caPem: ca.certPem,
+    allowedSans: [ALLOWED_SAN],
+    timeout: `${TARGET_TIMEOUT_MS / 1000}s`,
+  };
   const cfgFile = path.join(dir, 'target.json');
   await writeFile(cfgFile, JSON.stringify(cfg), { mode: 0o600 });
   const group = new ProcessGroup();
   try {
-    const { proc, ready } = await startJsonReady<{ host: string; port: number; statusPort: number }>(group, 'tls target', [...soakScript('hostile/tls-target'), cfgFile]);
+    const { proc, ready } = await startJsonReady<{ host: string; port: number; statusPort: number }>(group, 'tls target', [
+      ...soakScript('hostile/tls-target'),
+      cfgFile,
+    ]);
     return {
-      host: ready.host, port: ready.port, statusPort: ready.statusPort, proc, ca, good, outsider,
+      host: ready.host,
+      port: ready.port,
+      statusPort: ready.statusPort,
+      proc,
+      ca,
+      good,
+      outsider,
       async state(): Promise<TlsTargetState> {
         const r = await fetch(`http://127.0.0.1:${ready.statusPort}/state`, { signal: AbortSignal.timeout(5000) });
         return (await r.json()) as TlsTargetState;
@@ -130,7 +146,13 @@ export function captureClientHello(opts: tls.ConnectionOptions = {}): Promise<Bu
       sock.on('error', () => sock.destroy()); // the client's reset after we hang up is expected
     });
     server.listen(0, '127.0.0.1', () => {
-      const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, servername: SERVER_NAME, rejectUnauthorized: false, ...opts });
+      const c = tls.connect({
+        host: '127.0.0.1',
+        port: (server.address() as net.AddressInfo).port,
+        servername: SERVER_NAME,
+        rejectUnauthorized: false,
+        ...opts,
+      });
       c.on('error', () => c.destroy()); // we never answer its hello
     });
     server.on('error', reject);
@@ -140,7 +162,11 @@ export function captureClientHello(opts: tls.ConnectionOptions = {}): Promise<Bu
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `n` attacks, `concurrency` at a time; returns how many were handled and the first few failures. */
-async function runMany(n: number, concurrency: number, one: (i: number) => Promise<{ ok: boolean; why?: string }>): Promise<{ tried: number; handled: number; failures: string[] }> {
+async function runMany(
+  n: number,
+  concurrency: number,
+  one: (i: number) => Promise<{ ok: boolean; why?: string }>,
+): Promise<{ tried: number; handled: number; failures: string[] }> {
   let next = 0;
   let handled = 0;
   const failures: string[] = [];
@@ -206,7 +232,8 @@ function tlsClient(t: TlsTarget, opts: tls.ConnectionOptions, payload: Buffer, l
 async function goodRoundTrip(t: TlsTarget): Promise<void> {
   const payload = randomBytes(4096);
   const r = await tlsClient(t, { cert: t.good.certPem, key: t.good.keyPem }, payload, 10_000);
-  if (!r.secure || r.echoed < payload.length) throw new Error(`a good client was not served after the attacks: ${r.error ?? `echoed ${r.echoed}/${payload.length}`}`);
+  if (!r.secure || r.echoed < payload.length)
+    throw new Error(`a good client was not served after the attacks: ${r.error ?? `echoed ${r.echoed}/${payload.length}`}`);
 }
 
 /** A TLS client attempt counts as refused when it never got a proxied byte back and ended in bounded time. */
@@ -232,8 +259,30 @@ export interface TlsAttackSizes {
   neverReadsBytes: number;
 }
 
-export const QUICK_TLS: TlsAttackSizes = { truncated: 20, garbage: 20, oversized: 5, renegotiation: 3, slowloris: 20, oldVersions: 4, weakCiphers: 4, outsideSan: 5, neverReads: 1, neverReadsBytes: 16 << 20 };
-export const FULL_TLS: TlsAttackSizes = { truncated: 300, garbage: 300, oversized: 40, renegotiation: 20, slowloris: 400, oldVersions: 20, weakCiphers: 20, outsideSan: 50, neverReads: 4, neverReadsBytes: 64 << 20 };
+export const QUICK_TLS: TlsAttackSizes = {
+  truncated: 20,
+  garbage: 20,
+  oversized: 5,
+  renegotiation: 3,
+  slowloris: 20,
+  oldVersions: 4,
+  weakCiphers: 4,
+  outsideSan: 5,
+  neverReads: 1,
+  neverReadsBytes: 16 << 20,
+};
+export const FULL_TLS: TlsAttackSizes = {
+  truncated: 300,
+  garbage: 300,
+  oversized: 40,
+  renegotiation: 20,
+  slowloris: 400,
+  oldVersions: 20,
+  weakCiphers: 20,
+  outsideSan: 50,
+  neverReads: 4,
+  neverReadsBytes: 64 << 20,
+};
 
 const WEAK_CIPHERS = [
   // Offered alone, each must fail: no proxy may agree to a null, anonymous, 3DES or RC4 suite.
@@ -250,7 +299,9 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
   try {
     target = await startTlsTarget();
   } catch (err) {
-    await report.check('hostile TLS: target proxy starts', 'a proxy with an mTLS listener starts for the attacks', () => Promise.reject(err));
+    await report.check('hostile TLS: target proxy starts', 'a proxy with an mTLS listener starts for the attacks', () =>
+      Promise.reject(err),
+    );
     return;
   }
   try {
@@ -258,58 +309,130 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
     const baseline = await target.state();
     const limit = TARGET_TIMEOUT_MS + MARGIN_MS;
     const hello = await captureClientHello();
-    log(`TLS target on ${target.host}:${target.port} (pid ${target.proc.pid}), ClientHello ${hello.length} bytes, RSS ${(baseline.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+    log(
+      `TLS target on ${target.host}:${target.port} (pid ${target.proc.pid}), ClientHello ${hello.length} bytes, RSS ${(baseline.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
 
     const families: [string, () => Promise<{ tried: number; handled: number; failures: string[] }>][] = [
-      ['tls: truncated ClientHello', () => runMany(sizes.truncated, 20, async (i) => {
-        // Cut points spread over the whole record, header included; half of them also half-close.
-        const cut = 1 + ((i * 7919) % (hello.length - 1));
-        return refused(await rawAttack(target, (s) => { s.write(hello.subarray(0, cut)); if (i % 2 === 1) s.end(); }, limit));
-      })],
-      ['tls: garbage ClientHello', () => runMany(sizes.garbage, 20, async (i) => {
-        let bytes: Buffer;
-        if (i % 3 === 0) bytes = randomBytes(1 + (i % 600));
-        else if (i % 3 === 1) {
-          // A record header claiming a handshake, then noise.
-          const body = randomBytes(40 + (i % 400));
-          bytes = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, body.length >> 8, body.length & 0xff]), body]);
-        } else {
-          // The real hello with bytes flipped inside it (lengths, extensions, SNI).
-          bytes = Buffer.from(hello);
-          for (let k = 0; k < 4; k++) bytes[5 + ((i * 131 + k * 977) % (hello.length - 5))]! ^= 0xff;
-        }
-        return refused(await rawAttack(target, (s) => { s.write(bytes); }, limit));
-      })],
-      ['tls: oversized record', () => runMany(sizes.oversized, 5, async (i) => {
-        if (i % 2 === 1) return oversizedAfterHandshake(target, limit);
-        // A record longer than TLS allows (2^14 + 2048), then up to 1 MiB of it: the inspector must not buffer it.
-        const len = 0x4801 + ((i * 4099) % (0xffff - 0x4801));
-        const header = Buffer.from([0x16, 0x03, 0x01, len >> 8, len & 0xff, 0x01]);
-        return refused(await rawAttack(target, async (s) => {
-          s.write(header);
-          for (let k = 0; k < 16 && !s.destroyed; k++) {
-            if (!s.write(randomBytes(65536))) await new Promise((r) => { s.once('drain', r); s.once('close', r); });
-          }
-        }, limit));
-      })],
+      [
+        'tls: truncated ClientHello',
+        () =>
+          runMany(sizes.truncated, 20, async (i) => {
+            // Cut points spread over the whole record, header included; half of them also half-close.
+            const cut = 1 + ((i * 7919) % (hello.length - 1));
+            return refused(
+              await rawAttack(
+                target,
+                (s) => {
+                  s.write(hello.subarray(0, cut));
+                  if (i % 2 === 1) s.end();
+                },
+                limit,
+              ),
+            );
+          }),
+      ],
+      [
+        'tls: garbage ClientHello',
+        () =>
+          runMany(sizes.garbage, 20, async (i) => {
+            let bytes: Buffer;
+            if (i % 3 === 0) bytes = randomBytes(1 + (i % 600));
+            else if (i % 3 === 1) {
+              // A record header claiming a handshake, then noise.
+              const body = randomBytes(40 + (i % 400));
+              bytes = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, body.length >> 8, body.length & 0xff]), body]);
+            } else {
+              // The real hello with bytes flipped inside it (lengths, extensions, SNI).
+              bytes = Buffer.from(hello);
+              for (let k = 0; k < 4; k++) bytes[5 + ((i * 131 + k * 977) % (hello.length - 5))]! ^= 0xff;
+            }
+            return refused(
+              await rawAttack(
+                target,
+                (s) => {
+                  s.write(bytes);
+                },
+                limit,
+              ),
+            );
+          }),
+      ],
+      [
+        'tls: oversized record',
+        () =>
+          runMany(sizes.oversized, 5, async (i) => {
+            if (i % 2 === 1) return oversizedAfterHandshake(target, limit);
+            // A record longer than TLS allows (2^14 + 2048), then up to 1 MiB of it: the inspector must not buffer it.
+            const len = 0x4801 + ((i * 4099) % (0xffff - 0x4801));
+            const header = Buffer.from([0x16, 0x03, 0x01, len >> 8, len & 0xff, 0x01]);
+            return refused(
+              await rawAttack(
+                target,
+                async (s) => {
+                  s.write(header);
+                  for (let k = 0; k < 16 && !s.destroyed; k++) {
+                    if (!s.write(randomBytes(65536)))
+                      await new Promise((r) => {
+                        s.once('drain', r);
+                        s.once('close', r);
+                      });
+                  }
+                },
+                limit,
+              ),
+            );
+          }),
+      ],
       ['tls: renegotiation', () => runMany(sizes.renegotiation, 3, async () => renegotiate(target))],
-      ['tls: slowloris handshake', () => runMany(sizes.slowloris, Math.min(sizes.slowloris, 100), async (i) => {
-        // One byte of a real hello every 400 ms (or a whole hello and then silence): the timeout must end it.
-        return refused(await rawAttack(target, async (s) => {
-          if (i % 2 === 1) { s.write(hello); return; }
-          for (let k = 0; k < hello.length && !s.destroyed; k++) {
-            s.write(hello.subarray(k, k + 1));
-            await sleep(400);
-          }
-        }, limit));
-      })],
-      ['tls: TLS 1.0/1.1 client', () => runMany(sizes.oldVersions, 4, async (i) => {
-        const v = i % 2 === 0 ? 'TLSv1' : 'TLSv1.1';
-        return clientRefused(await tlsClient(target, { cert: target.good.certPem, key: target.good.keyPem, minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' }, Buffer.from('old'), limit));
-      })],
+      [
+        'tls: slowloris handshake',
+        () =>
+          runMany(sizes.slowloris, Math.min(sizes.slowloris, 100), async (i) => {
+            // One byte of a real hello every 400 ms (or a whole hello and then silence): the timeout must end it.
+            return refused(
+              await rawAttack(
+                target,
+                async (s) => {
+                  if (i % 2 === 1) {
+                    s.write(hello);
+                    return;
+                  }
+                  for (let k = 0; k < hello.length && !s.destroyed; k++) {
+                    s.write(hello.subarray(k, k + 1));
+                    await sleep(400);
+                  }
+                },
+                limit,
+              ),
+            );
+          }),
+      ],
+      [
+        'tls: TLS 1.0/1.1 client',
+        () =>
+          runMany(sizes.oldVersions, 4, async (i) => {
+            const v = i % 2 === 0 ? 'TLSv1' : 'TLSv1.1';
+            return clientRefused(
+              await tlsClient(
+                target,
+                { cert: target.good.certPem, key: target.good.keyPem, minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' },
+                Buffer.from('old'),
+                limit,
+              ),
+            );
+          }),
+      ],
       ['tls: weak cipher', () => weakCiphers(target, sizes.weakCiphers, limit, log)],
-      ['tls: client cert SAN outside the allow-list', () => runMany(sizes.outsideSan, 5, async () =>
-        clientRefused(await tlsClient(target, { cert: target.outsider.certPem, key: target.outsider.keyPem }, Buffer.from('intruder'), limit)))],
+      [
+        'tls: client cert SAN outside the allow-list',
+        () =>
+          runMany(sizes.outsideSan, 5, async () =>
+            clientRefused(
+              await tlsClient(target, { cert: target.outsider.certPem, key: target.outsider.keyPem }, Buffer.from('intruder'), limit),
+            ),
+          ),
+      ],
       ['tls: client that never reads', () => runMany(sizes.neverReads, 1, async () => neverReads(target, sizes.neverReadsBytes))],
     ];
     for (const [family, run] of families) {
@@ -319,20 +442,25 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
       if (!isAlive(target.proc)) break;
     }
 
-    await report.check('hostile TLS: no crash, leak or hang', 'after every attack the proxy process is alive, serves a good client, holds no session and its memory is bounded', async () => {
-      if (!isAlive(target.proc)) throw new Error(`the target proxy died: ${target.proc.output()}`);
-      await goodRoundTrip(target);
-      const deadline = Date.now() + 10_000;
-      let st = await target.state();
-      while ((st.sessions > 0 || st.echoSockets > 0) && Date.now() < deadline) {
-        await sleep(200);
-        st = await target.state();
-      }
-      if (st.sessions > 0 || st.echoSockets > 0) throw new Error(`${st.sessions} proxied session(s) and ${st.echoSockets} upstream socket(s) still open 10 s after the attacks`);
-      const growth = (st.rssBytes - baseline.rssBytes) / 2 ** 20;
-      if (growth > 256) throw new Error(`RSS grew by ${growth.toFixed(0)} MiB during the attacks`);
-      return `alive, good client served, 0 sessions, RSS ${(baseline.rssBytes / 2 ** 20).toFixed(0)} → ${(st.rssBytes / 2 ** 20).toFixed(0)} MiB; last refusal: ${st.warnings.at(-1) ?? '(none logged)'}`;
-    });
+    await report.check(
+      'hostile TLS: no crash, leak or hang',
+      'after every attack the proxy process is alive, serves a good client, holds no session and its memory is bounded',
+      async () => {
+        if (!isAlive(target.proc)) throw new Error(`the target proxy died: ${target.proc.output()}`);
+        await goodRoundTrip(target);
+        const deadline = Date.now() + 10_000;
+        let st = await target.state();
+        while ((st.sessions > 0 || st.echoSockets > 0) && Date.now() < deadline) {
+          await sleep(200);
+          st = await target.state();
+        }
+        if (st.sessions > 0 || st.echoSockets > 0)
+          throw new Error(`${st.sessions} proxied session(s) and ${st.echoSockets} upstream socket(s) still open 10 s after the attacks`);
+        const growth = (st.rssBytes - baseline.rssBytes) / 2 ** 20;
+        if (growth > 256) throw new Error(`RSS grew by ${growth.toFixed(0)} MiB during the attacks`);
+        return `alive, good client served, 0 sessions, RSS ${(baseline.rssBytes / 2 ** 20).toFixed(0)} → ${(st.rssBytes / 2 ** 20).toFixed(0)} MiB; last refusal: ${st.warnings.at(-1) ?? '(none logged)'}`;
+      },
+    );
   } finally {
     await target.stop();
   }
@@ -346,7 +474,15 @@ export async function runTlsAttacks(report: SoakReport, sizes: TlsAttackSizes, l
 function renegotiate(t: TlsTarget): Promise<{ ok: boolean; why?: string }> {
   return new Promise((resolve) => {
     let settled = false;
-    const s = tls.connect({ host: t.host, port: t.port, servername: SERVER_NAME, ca: t.ca.certPem, cert: t.good.certPem, key: t.good.keyPem, maxVersion: 'TLSv1.2' });
+    const s = tls.connect({
+      host: t.host,
+      port: t.port,
+      servername: SERVER_NAME,
+      ca: t.ca.certPem,
+      cert: t.good.certPem,
+      key: t.good.keyPem,
+      maxVersion: 'TLSv1.2',
+    });
     const done = (ok: boolean, why?: string): void => {
       if (settled) return;
       settled = true;
@@ -369,7 +505,12 @@ function renegotiate(t: TlsTarget): Promise<{ ok: boolean; why?: string }> {
   });
 }
 
-async function weakCiphers(t: TlsTarget, n: number, limitMs: number, log: (line: string) => void): Promise<{ tried: number; handled: number; failures: string[] }> {
+async function weakCiphers(
+  t: TlsTarget,
+  n: number,
+  limitMs: number,
+  log: (line: string) => void,
+): Promise<{ tried: number; handled: number; failures: string[] }> {
   // Only suites this machine's OpenSSL can offer count as tried; the rest are named in the log.
   const usable: string[] = [];
   for (const c of WEAK_CIPHERS) {
@@ -383,7 +524,12 @@ async function weakCiphers(t: TlsTarget, n: number, limitMs: number, log: (line:
   if (usable.length === 0) return { tried: 0, handled: 0, failures: [] };
   return runMany(n, 4, async (i) => {
     const ciphers = usable[i % usable.length]!;
-    const o = await tlsClient(t, { cert: t.good.certPem, key: t.good.keyPem, ciphers, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }, Buffer.from('weak'), limitMs);
+    const o = await tlsClient(
+      t,
+      { cert: t.good.certPem, key: t.good.keyPem, ciphers, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
+      Buffer.from('weak'),
+      limitMs,
+    );
     if (o.secure) return { ok: false, why: `the proxy negotiated ${ciphers}` };
     return clientRefused(o);
   });
@@ -421,7 +567,14 @@ function oversizedAfterHandshake(t: TlsTarget, limitMs: number): Promise<{ ok: b
 
 /** A good client that writes `bytes` and never reads: the proxy must hold a bounded buffer, not the lot. */
 async function neverReads(t: TlsTarget, bytes: number): Promise<{ ok: boolean; why?: string }> {
-  const s = tls.connect({ host: t.host, port: t.port, servername: SERVER_NAME, ca: t.ca.certPem, cert: t.good.certPem, key: t.good.keyPem });
+  const s = tls.connect({
+    host: t.host,
+    port: t.port,
+    servername: SERVER_NAME,
+    ca: t.ca.certPem,
+    cert: t.good.certPem,
+    key: t.good.keyPem,
+  });
   s.on('error', () => s.destroy()); // ended by us or by the proxy; the verdict is the buffer size below
   try {
     await new Promise<void>((resolve, reject) => {
@@ -448,8 +601,12 @@ async function neverReads(t: TlsTarget, bytes: number): Promise<{ ok: boolean; w
     const st = await t.state();
     maxBuffered = Math.max(maxBuffered, st.bufferedBytes);
     // The proxy may buffer about two high-water marks per direction; 16 MiB is far above that and far below "all of it".
-    if (maxBuffered > 16 << 20) return { ok: false, why: `the proxy buffered ${(maxBuffered / 2 ** 20).toFixed(1)} MiB for a client that never reads` };
-    return { ok: true, why: `wrote ${(written / 2 ** 20).toFixed(1)} MiB, proxy buffered at most ${(maxBuffered / 2 ** 20).toFixed(2)} MiB` };
+    if (maxBuffered > 16 << 20)
+      return { ok: false, why: `the proxy buffered ${(maxBuffered / 2 ** 20).toFixed(1)} MiB for a client that never reads` };
+    return {
+      ok: true,
+      why: `wrote ${(written / 2 ** 20).toFixed(1)} MiB, proxy buffered at most ${(maxBuffered / 2 ** 20).toFixed(2)} MiB`,
+    };
   } finally {
     s.destroy();
   }

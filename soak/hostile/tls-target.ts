@@ -39,40 +39,59 @@ const proxy = new Proxy({
 });
 
 const secrets: Secret[] = [
-  { name: TARGET_CREDENTIAL, tlsCertificate: { certificateChain: { inlineString: cfg.certPem }, privateKey: { inlineString: cfg.keyPem } } },
+  {
+    name: TARGET_CREDENTIAL,
+    tlsCertificate: { certificateChain: { inlineString: cfg.certPem }, privateKey: { inlineString: cfg.keyPem } },
+  },
   { name: `${TARGET_CREDENTIAL}-cacert`, validationContext: { trustedCa: { inlineString: cfg.caPem } } },
 ];
 proxy.applySecrets(secrets, 'soak');
-proxy.applyClusters([{
-  name: 'echo', type: 'STATIC', connectTimeout: '2s',
-  loadAssignment: { clusterName: 'echo', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: echoPort } } } }] }] },
-}], 'soak');
+proxy.applyClusters(
+  [
+    {
+      name: 'echo',
+      type: 'STATIC',
+      connectTimeout: '2s',
+      loadAssignment: {
+        clusterName: 'echo',
+        endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: echoPort } } } }] }],
+      },
+    },
+  ],
+  'soak',
+);
 const listener: Listener = {
   name: TARGET_LISTENER,
   address: { socketAddress: { address: '127.0.0.1', portValue: 0 } },
   listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }],
   listenerFiltersTimeout: cfg.timeout,
-  filterChains: [{
-    name: 'mysql',
-    filterChainMatch: { serverNames: [cfg.serverName] },
-    transportSocketConnectTimeout: cfg.timeout,
-    transportSocket: {
-      name: 'envoy.transport_sockets.tls',
-      typedConfig: {
-        '@type': TypeUrl.DownstreamTlsContext,
-        requireClientCertificate: true,
-        commonTlsContext: {
-          tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2' },
-          tlsCertificateSdsSecretConfigs: [{ name: TARGET_CREDENTIAL, sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
-          combinedValidationContext: {
-            defaultValidationContext: { matchTypedSubjectAltNames: cfg.allowedSans.map((s) => ({ sanType: 'DNS' as const, matcher: { exact: s } })) },
-            validationContextSdsSecretConfig: { name: `${TARGET_CREDENTIAL}-cacert`, sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+  filterChains: [
+    {
+      name: 'mysql',
+      filterChainMatch: { serverNames: [cfg.serverName] },
+      transportSocketConnectTimeout: cfg.timeout,
+      transportSocket: {
+        name: 'envoy.transport_sockets.tls',
+        typedConfig: {
+          '@type': TypeUrl.DownstreamTlsContext,
+          requireClientCertificate: true,
+          commonTlsContext: {
+            tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2' },
+            tlsCertificateSdsSecretConfigs: [{ name: TARGET_CREDENTIAL, sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
+            combinedValidationContext: {
+              defaultValidationContext: {
+                matchTypedSubjectAltNames: cfg.allowedSans.map((s) => ({ sanType: 'DNS' as const, matcher: { exact: s } })),
+              },
+              validationContextSdsSecretConfig: { name: `${TARGET_CREDENTIAL}-cacert`, sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+            },
           },
         },
       },
+      filters: [
+        { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'echo', cluster: 'echo' } },
+      ],
     },
-    filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'echo', cluster: 'echo' } }],
-  }],
+  ],
 };
 await proxy.applyListeners([listener], 'soak');
 const bound = proxy.listenerAddress(TARGET_LISTENER);
@@ -82,7 +101,10 @@ const status = http.createServer((req, res) => {
   if (req.url === '/metrics') {
     proxy.stats.registry.metrics().then(
       (text) => res.end(text),
-      (err: unknown) => { res.statusCode = 500; res.end(String(err)); },
+      (err: unknown) => {
+        res.statusCode = 500;
+        res.end(String(err));
+      },
     );
     return;
   }
@@ -90,18 +112,32 @@ const status = http.createServer((req, res) => {
     const mem = process.memoryUsage();
     const s = proxy.sessionStats();
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, sessions: s.sessions, bufferedBytes: s.bufferedBytes, echoSockets: echoSockets.size, warnings: warnings.slice(-50) }));
+    res.end(
+      JSON.stringify({
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
+        sessions: s.sessions,
+        bufferedBytes: s.bufferedBytes,
+        echoSockets: echoSockets.size,
+        warnings: warnings.slice(-50),
+      }),
+    );
     return;
   }
   res.statusCode = 404;
   res.end('not found\n');
 });
 await new Promise<void>((r) => status.listen(0, '127.0.0.1', r));
-process.stdout.write(`${JSON.stringify({ ready: true, host: bound.address, port: bound.port, statusPort: (status.address() as net.AddressInfo).port, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ready: true, host: bound.address, port: bound.port, statusPort: (status.address() as net.AddressInfo).port, pid: process.pid })}\n`,
+);
 
 process.on('SIGTERM', () => {
   status.close();
   for (const s of echoSockets) s.destroy();
   echo.close();
-  proxy.close(0).then(() => process.exit(0), () => process.exit(1));
+  proxy.close(0).then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });

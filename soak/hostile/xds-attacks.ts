@@ -12,7 +12,17 @@ import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import type { ProxyNode } from '../../src/envoy/node.js';
 import { isAlive } from '../child.js';
 import type { SoakReport } from '../results.js';
-import { controlPlaneReady, discoveryRequest, egressGatewayNode, EGRESS_CREDENTIAL, openRawStream, sidecarNode, TOKEN_ISSUER, type ControlPlaneTarget, type RawStream } from './controlplane.js';
+import {
+  controlPlaneReady,
+  discoveryRequest,
+  egressGatewayNode,
+  EGRESS_CREDENTIAL,
+  openRawStream,
+  sidecarNode,
+  TOKEN_ISSUER,
+  type ControlPlaneTarget,
+  type RawStream,
+} from './controlplane.js';
 
 type Verdict = { ok: boolean; why?: string };
 
@@ -32,14 +42,21 @@ async function refusedWith(s: RawStream, codes: grpc.status[]): Promise<Verdict>
   const end = await Promise.race([s.ended, sleep(ANSWER_MS).then(() => undefined)]);
   if (!end) return { ok: false, why: `stream still open after ${ANSWER_MS} ms with ${s.responses.length} response(s) (a hang)` };
   if (s.responses.length > 0) return { ok: false, why: `the control plane sent ${s.responses.length} response(s) before refusing` };
-  if (!codes.includes(end.code)) return { ok: false, why: `ended with ${grpc.status[end.code]} (${end.details}), expected ${codes.map((c) => grpc.status[c]).join(' or ')}` };
+  if (!codes.includes(end.code))
+    return {
+      ok: false,
+      why: `ended with ${grpc.status[end.code]} (${end.details}), expected ${codes.map((c) => grpc.status[c]).join(' or ')}`,
+    };
   return { ok: true, why: `${grpc.status[end.code]}: ${end.details}` };
 }
 
 /** After a bad message the stream either ended with an error status or still answers a valid request. */
 async function endedOrStillServing(s: RawStream, node: ProxyNode | undefined): Promise<Verdict> {
   const end = await Promise.race([s.ended, sleep(500).then(() => undefined)]);
-  if (end) return end.code !== grpc.status.OK ? { ok: true, why: `${grpc.status[end.code]}: ${end.details}` } : { ok: false, why: 'ended with OK after a malformed message' };
+  if (end)
+    return end.code !== grpc.status.OK
+      ? { ok: true, why: `${grpc.status[end.code]}: ${end.details}` }
+      : { ok: false, why: 'ended with OK after a malformed message' };
   const before = s.responses.length;
   s.send(discoveryRequest(node, TypeUrl.Listener));
   const r = await s.nextResponse(ANSWER_MS);
@@ -49,7 +66,11 @@ async function endedOrStillServing(s: RawStream, node: ProxyNode | undefined): P
   return { ok: false, why: 'the stream neither ended nor answered a valid request afterwards (a hang)' };
 }
 
-async function runMany(n: number, kinds: ((i: number) => Promise<Verdict>)[], concurrency = 8): Promise<{ tried: number; handled: number; failures: string[] }> {
+async function runMany(
+  n: number,
+  kinds: ((i: number) => Promise<Verdict>)[],
+  concurrency = 8,
+): Promise<{ tried: number; handled: number; failures: string[] }> {
   let next = 0;
   let handled = 0;
   const failures: string[] = [];
@@ -65,97 +86,219 @@ async function runMany(n: number, kinds: ((i: number) => Promise<Verdict>)[], co
   return { tried: n, handled, failures };
 }
 
-export interface XdsAttackSizes { identity: number; malformed: number; secrets: number }
+export interface XdsAttackSizes {
+  identity: number;
+  malformed: number;
+  secrets: number;
+}
 export const QUICK_XDS: XdsAttackSizes = { identity: 14, malformed: 20, secrets: 7 };
 export const FULL_XDS: XdsAttackSizes = { identity: 140, malformed: 200, secrets: 70 };
 
-export async function runXdsAttacks(report: SoakReport, cp: ControlPlaneTarget, sizes: XdsAttackSizes, log: (line: string) => void): Promise<void> {
+export async function runXdsAttacks(
+  report: SoakReport,
+  cp: ControlPlaneTarget,
+  sizes: XdsAttackSizes,
+  log: (line: string) => void,
+): Promise<void> {
   const node = sidecarNode();
   const token = (): Promise<string> => cp.tokens.mint({ namespace: node.namespace, serviceAccount: node.serviceAccount, ttlSeconds: 600 });
   const foreignIssuer = await TokenIssuer.create(TOKEN_ISSUER);
-  const pastIssuer = TokenIssuer.fromPrivateKey(TOKEN_ISSUER, { privateKeyPem: cp.tokens.privateKeyPem(), publicKeyPem: cp.tokens.publicKeyPem() }, { now: () => new Date(Date.now() - 3600_000) });
+  const pastIssuer = TokenIssuer.fromPrivateKey(
+    TOKEN_ISSUER,
+    { privateKeyPem: cp.tokens.privateKeyPem(), publicKeyPem: cp.tokens.publicKeyPem() },
+    { now: () => new Date(Date.now() - 3600_000) },
+  );
   const otherCa = await createBenchCa('not the mesh CA');
-  const foreignCert = await issueBenchLeaf(otherCa, { commonName: 'client', uris: ['spiffe://cluster.local/ns/default/sa/client'], usage: 'client' });
+  const foreignCert = await issueBenchLeaf(otherCa, {
+    commonName: 'client',
+    uris: ['spiffe://cluster.local/ns/default/sa/client'],
+    usage: 'client',
+  });
   const cds = discoveryRequest(node, TypeUrl.Cluster);
   const refuse = [grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED];
 
   const identity: ((i: number) => Promise<Verdict>)[] = [
-    async () => withStream(openRawStream(cp), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
-    async () => withStream(openRawStream(cp, { token: 'not.a.jwt' }), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
-    async () => withStream(openRawStream(cp, { token: randomBytes(300).toString('base64url') }), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
-    async () => withStream(openRawStream(cp, { token: await foreignIssuer.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 }) }), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
-    async () => withStream(openRawStream(cp, { token: await pastIssuer.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 60 }) }), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
-    async () => withStream(openRawStream(cp, { token: await cp.tokens.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600, audience: 'not-istio-ca' }) }), async (s) => { s.send(cds); return refusedWith(s, refuse); }),
+    async () =>
+      withStream(openRawStream(cp), async (s) => {
+        s.send(cds);
+        return refusedWith(s, refuse);
+      }),
+    async () =>
+      withStream(openRawStream(cp, { token: 'not.a.jwt' }), async (s) => {
+        s.send(cds);
+        return refusedWith(s, refuse);
+      }),
+    async () =>
+      withStream(openRawStream(cp, { token: randomBytes(300).toString('base64url') }), async (s) => {
+        s.send(cds);
+        return refusedWith(s, refuse);
+      }),
+    async () =>
+      withStream(
+        openRawStream(cp, { token: await foreignIssuer.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600 }) }),
+        async (s) => {
+          s.send(cds);
+          return refusedWith(s, refuse);
+        },
+      ),
+    async () =>
+      withStream(
+        openRawStream(cp, { token: await pastIssuer.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 60 }) }),
+        async (s) => {
+          s.send(cds);
+          return refusedWith(s, refuse);
+        },
+      ),
+    async () =>
+      withStream(
+        openRawStream(cp, {
+          token: await cp.tokens.mint({ namespace: 'default', serviceAccount: 'client', ttlSeconds: 600, audience: 'not-istio-ca' }),
+        }),
+        async (s) => {
+          s.send(cds);
+          return refusedWith(s, refuse);
+        },
+      ),
     // A certificate from another CA: the TLS layer refuses it (UNAVAILABLE on this side) or the authenticator does.
-    async () => withStream(openRawStream(cp, { cert: foreignCert }), async (s) => { s.send(cds); return refusedWith(s, [...refuse, grpc.status.UNAVAILABLE]); }),
+    async () =>
+      withStream(openRawStream(cp, { cert: foreignCert }), async (s) => {
+        s.send(cds);
+        return refusedWith(s, [...refuse, grpc.status.UNAVAILABLE]);
+      }),
     // A valid token for default/client, a node claiming the egress gateway: istiod refuses the mismatch.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send(discoveryRequest(egressGatewayNode(), TypeUrl.Cluster)); return refusedWith(s, refuse); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(discoveryRequest(egressGatewayNode(), TypeUrl.Cluster));
+        return refusedWith(s, refuse);
+      }),
   ];
 
   const malformed: ((i: number) => Promise<Verdict>)[] = [
     // Bytes that are not a DiscoveryRequest at all.
-    async (i) => withStream(openRawStream(cp, { token: await token(), raw: true }), async (s) => { s.send(randomBytes(1 + ((i * 37) % 2000))); return endedOrStillServing(s, node); }),
+    async (i) =>
+      withStream(openRawStream(cp, { token: await token(), raw: true }), async (s) => {
+        s.send(randomBytes(1 + ((i * 37) % 2000)));
+        return endedOrStillServing(s, node);
+      }),
     // The first request without a node.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send(discoveryRequest(undefined, TypeUrl.Cluster)); return refusedWith(s, [grpc.status.INVALID_ARGUMENT]); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(discoveryRequest(undefined, TypeUrl.Cluster));
+        return refusedWith(s, [grpc.status.INVALID_ARGUMENT]);
+      }),
     // A node id that is not Istio's format.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send({ ...cds, node: { id: 'not-a-node-id', metadata: { NAMESPACE: 'default', SERVICE_ACCOUNT: 'client' } } }); return refusedWith(s, [grpc.status.INVALID_ARGUMENT]); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send({ ...cds, node: { id: 'not-a-node-id', metadata: { NAMESPACE: 'default', SERVICE_ACCOUNT: 'client' } } });
+        return refusedWith(s, [grpc.status.INVALID_ARGUMENT]);
+      }),
     // Metadata of the wrong type.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send({ ...cds, node: { id: node.id, metadata: { NAMESPACE: 42, SERVICE_ACCOUNT: ['client'] } } }); return refusedWith(s, [grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED]); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send({ ...cds, node: { id: node.id, metadata: { NAMESPACE: 42, SERVICE_ACCOUNT: ['client'] } } });
+        return refusedWith(s, [grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED]);
+      }),
     // No type_url.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send(discoveryRequest(node, '')); return refusedWith(s, [grpc.status.INVALID_ARGUMENT]); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(discoveryRequest(node, ''));
+        return refusedWith(s, [grpc.status.INVALID_ARGUMENT]);
+      }),
     // A type nobody serves, then a valid one on the same stream.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => { s.send(discoveryRequest(node, 'type.googleapis.com/not.a.Type', ['x'])); return endedOrStillServing(s, undefined); }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(discoveryRequest(node, 'type.googleapis.com/not.a.Type', ['x']));
+        return endedOrStillServing(s, undefined);
+      }),
     // A NACK and an ACK for nonces never sent, and a 1 MiB error message.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => {
-      s.send(cds);
-      const first = await s.nextResponse(ANSWER_MS);
-      if (!first) return { ok: false, why: 'no CDS response for a valid proxy' };
-      s.send({ ...discoveryRequest(undefined, TypeUrl.Cluster, [], 'nonce-never-sent', 'v-bogus'), errorDetail: { code: 3, message: 'x'.repeat(1 << 20) } });
-      s.send(discoveryRequest(undefined, TypeUrl.Cluster, [], `${first.nonce}9999`, first.versionInfo));
-      return endedOrStillServing(s, undefined);
-    }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(cds);
+        const first = await s.nextResponse(ANSWER_MS);
+        if (!first) return { ok: false, why: 'no CDS response for a valid proxy' };
+        s.send({
+          ...discoveryRequest(undefined, TypeUrl.Cluster, [], 'nonce-never-sent', 'v-bogus'),
+          errorDetail: { code: 3, message: 'x'.repeat(1 << 20) },
+        });
+        s.send(discoveryRequest(undefined, TypeUrl.Cluster, [], `${first.nonce}9999`, first.versionInfo));
+        return endedOrStillServing(s, undefined);
+      }),
     // A NACK of a real response carrying a huge error message: recorded, the stream goes on.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => {
-      s.send(cds);
-      const first = await s.nextResponse(ANSWER_MS);
-      if (!first) return { ok: false, why: 'no CDS response for a valid proxy' };
-      s.send({ ...discoveryRequest(undefined, TypeUrl.Cluster, [], first.nonce, ''), errorDetail: { code: 3, message: `soak NACK ${'y'.repeat(512 * 1024)}` } });
-      return endedOrStillServing(s, undefined);
-    }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(cds);
+        const first = await s.nextResponse(ANSWER_MS);
+        if (!first) return { ok: false, why: 'no CDS response for a valid proxy' };
+        s.send({
+          ...discoveryRequest(undefined, TypeUrl.Cluster, [], first.nonce, ''),
+          errorDetail: { code: 3, message: `soak NACK ${'y'.repeat(512 * 1024)}` },
+        });
+        return endedOrStillServing(s, undefined);
+      }),
     // A request over gRPC's 4 MiB message limit: refused by the transport.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => {
-      s.send(discoveryRequest(node, TypeUrl.ClusterLoadAssignment, Array.from({ length: 5000 }, (_, k) => `${k}-${'n'.repeat(1000)}`)));
-      return refusedWith(s, [grpc.status.RESOURCE_EXHAUSTED, grpc.status.INTERNAL, grpc.status.CANCELLED]);
-    }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(
+          discoveryRequest(
+            node,
+            TypeUrl.ClusterLoadAssignment,
+            Array.from({ length: 5000 }, (_, k) => `${k}-${'n'.repeat(1000)}`),
+          ),
+        );
+        return refusedWith(s, [grpc.status.RESOURCE_EXHAUSTED, grpc.status.INTERNAL, grpc.status.CANCELLED]);
+      }),
     // Thousands of distinct names for resources that do not exist: nothing sent, the stream still serves.
-    async () => withStream(openRawStream(cp, { token: await token() }), async (s) => {
-      s.send(discoveryRequest(node, TypeUrl.ClusterLoadAssignment, Array.from({ length: 2000 }, (_, k) => `outbound|${k}||nowhere-${k}.example`)));
-      return endedOrStillServing(s, undefined);
-    }),
+    async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(
+          discoveryRequest(
+            node,
+            TypeUrl.ClusterLoadAssignment,
+            Array.from({ length: 2000 }, (_, k) => `outbound|${k}||nowhere-${k}.example`),
+          ),
+        );
+        return endedOrStillServing(s, undefined);
+      }),
   ];
 
-  const forbidden = [`kubernetes://${EGRESS_CREDENTIAL}`, `kubernetes://${EGRESS_CREDENTIAL}-cacert`, EGRESS_CREDENTIAL, `kubernetes://istio-system/${EGRESS_CREDENTIAL}`, 'kubernetes://../../etc/passwd', `kubernetes://${EGRESS_CREDENTIAL}\u0000`, `KUBERNETES://${EGRESS_CREDENTIAL}`];
-  const secrets: ((i: number) => Promise<Verdict>)[] = forbidden.map((name) => async () => withStream(openRawStream(cp, { token: await token() }), async (s) => {
-    s.send(cds);
-    if (!(await s.nextResponse(ANSWER_MS))) return { ok: false, why: 'no CDS response for a valid proxy' };
-    s.send(discoveryRequest(undefined, TypeUrl.Secret, [name]));
-    await sleep(1500);
-    const got = s.responses.filter((r) => r.typeUrl === TypeUrl.Secret && r.resources.length > 0);
-    if (got.length > 0) return { ok: false, why: `a default/client sidecar received secret(s) for "${name}"` };
-    return { ok: true };
-  }));
+  const forbidden = [
+    `kubernetes://${EGRESS_CREDENTIAL}`,
+    `kubernetes://${EGRESS_CREDENTIAL}-cacert`,
+    EGRESS_CREDENTIAL,
+    `kubernetes://istio-system/${EGRESS_CREDENTIAL}`,
+    'kubernetes://../../etc/passwd',
+    `kubernetes://${EGRESS_CREDENTIAL}\u0000`,
+    `KUBERNETES://${EGRESS_CREDENTIAL}`,
+  ];
+  const secrets: ((i: number) => Promise<Verdict>)[] = forbidden.map(
+    (name) => async () =>
+      withStream(openRawStream(cp, { token: await token() }), async (s) => {
+        s.send(cds);
+        if (!(await s.nextResponse(ANSWER_MS))) return { ok: false, why: 'no CDS response for a valid proxy' };
+        s.send(discoveryRequest(undefined, TypeUrl.Secret, [name]));
+        await sleep(1500);
+        const got = s.responses.filter((r) => r.typeUrl === TypeUrl.Secret && r.resources.length > 0);
+        if (got.length > 0) return { ok: false, why: `a default/client sidecar received secret(s) for "${name}"` };
+        return { ok: true };
+      }),
+  );
 
   // The control: the egress gateway, with its own identity, does get its credential (else the check above proves nothing).
-  const control = await withStream(openRawStream(cp, { token: await cp.tokens.mint({ namespace: 'istio-system', serviceAccount: 'istio-egressgateway-service-account', ttlSeconds: 600 }) }), async (s) => {
-    s.send(discoveryRequest(egressGatewayNode(), TypeUrl.Cluster));
-    if (!(await s.nextResponse(ANSWER_MS))) return { ok: false, why: 'the egress gateway got no CDS response' };
-    s.send(discoveryRequest(undefined, TypeUrl.Secret, [`kubernetes://${EGRESS_CREDENTIAL}`]));
-    for (let k = 0; k < 20; k++) {
-      if (s.responses.some((r) => r.typeUrl === TypeUrl.Secret && r.resources.length > 0)) return { ok: true };
-      await sleep(250);
-    }
-    return { ok: false, why: `the egress gateway did not get its own credential kubernetes://${EGRESS_CREDENTIAL}` };
-  });
+  const control = await withStream(
+    openRawStream(cp, {
+      token: await cp.tokens.mint({ namespace: 'istio-system', serviceAccount: 'istio-egressgateway-service-account', ttlSeconds: 600 }),
+    }),
+    async (s) => {
+      s.send(discoveryRequest(egressGatewayNode(), TypeUrl.Cluster));
+      if (!(await s.nextResponse(ANSWER_MS))) return { ok: false, why: 'the egress gateway got no CDS response' };
+      s.send(discoveryRequest(undefined, TypeUrl.Secret, [`kubernetes://${EGRESS_CREDENTIAL}`]));
+      for (let k = 0; k < 20; k++) {
+        if (s.responses.some((r) => r.typeUrl === TypeUrl.Secret && r.resources.length > 0)) return { ok: true };
+        await sleep(250);
+      }
+      return { ok: false, why: `the egress gateway did not get its own credential kubernetes://${EGRESS_CREDENTIAL}` };
+    },
+  );
 
   const families: [string, number, ((i: number) => Promise<Verdict>)[]][] = [
     ['xds: no valid identity', sizes.identity, identity],
@@ -172,17 +315,21 @@ export async function runXdsAttacks(report: SoakReport, cp: ControlPlaneTarget, 
     report.badInput({ family, tried: r.tried, handled: r.handled });
   }
 
-  await report.check('hostile xDS: no crash, leak or hang', 'after every attack the control plane is alive, ready, and holds no attacker stream', async () => {
-    if (!isAlive(cp.proc)) throw new Error(`the control plane died: ${cp.proc.output()}`);
-    if (!(await controlPlaneReady(cp))) throw new Error('the control plane no longer answers /ready');
-    let open = -1;
-    for (let k = 0; k < 50; k++) {
-      const r = await fetch(`http://${cp.httpAddress}/debug/syncz`, { signal: AbortSignal.timeout(3000) });
-      open = ((await r.json()) as { proxies: unknown[] }).proxies.length;
-      if (open === 0) break;
-      await sleep(200);
-    }
-    if (open !== 0) throw new Error(`${open} stream(s) still registered 10 s after every attacker closed`);
-    return 'alive, /ready 200, 0 streams left';
-  });
+  await report.check(
+    'hostile xDS: no crash, leak or hang',
+    'after every attack the control plane is alive, ready, and holds no attacker stream',
+    async () => {
+      if (!isAlive(cp.proc)) throw new Error(`the control plane died: ${cp.proc.output()}`);
+      if (!(await controlPlaneReady(cp))) throw new Error('the control plane no longer answers /ready');
+      let open = -1;
+      for (let k = 0; k < 50; k++) {
+        const r = await fetch(`http://${cp.httpAddress}/debug/syncz`, { signal: AbortSignal.timeout(3000) });
+        open = ((await r.json()) as { proxies: unknown[] }).proxies.length;
+        if (open === 0) break;
+        await sleep(200);
+      }
+      if (open !== 0) throw new Error(`${open} stream(s) still registered 10 s after every attacker closed`);
+      return 'alive, /ready 200, 0 streams left';
+    },
+  );
 }

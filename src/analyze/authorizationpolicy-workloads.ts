@@ -25,7 +25,8 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     const meshWide = ns === snap.meshConfig.rootNamespace;
     const selector = ap.spec.selector;
     if (!selector) {
-      if (!meshWide && workloadLabels(snap, ns).length === 0) out.push(report(snap, ap, 'Warning', 'IST0127', IST.noMatchingWorkloadsFound(''), 'metadata.name'));
+      if (!meshWide && workloadLabels(snap, ns).length === 0)
+        out.push(report(snap, ap, 'Warning', 'IST0127', IST.noMatchingWorkloadsFound(''), 'metadata.name'));
       continue;
     }
     const sel = selector.matchLabels ?? {};

@@ -9,7 +9,14 @@ export interface AnalyzeOptions {
 }
 
 /** A diagnostic about `o`, positioned at `field` when the source knows where that field is. */
-export function report(snap: ConfigSnapshot, o: ConfigObject, level: DiagnosticLevel, code: string, message: string, field?: string): Diagnostic {
+export function report(
+  snap: ConfigSnapshot,
+  o: ConfigObject,
+  level: DiagnosticLevel,
+  code: string,
+  message: string,
+  field?: string,
+): Diagnostic {
   const key = objectKey(o);
   const src = snap.sources.get(key);
   const d: Diagnostic = { level, code, message, object: key };
@@ -24,7 +31,10 @@ export function report(snap: ConfigSnapshot, o: ConfigObject, level: DiagnosticL
 }
 
 /** The position of `field`, or of its closest ancestor that has one. */
-function bestPosition(positions: ReadonlyMap<string, { line: number; column: number }> | undefined, field: string): { line: number; column: number } | undefined {
+function bestPosition(
+  positions: ReadonlyMap<string, { line: number; column: number }> | undefined,
+  field: string,
+): { line: number; column: number } | undefined {
   if (!positions) return undefined;
   let f = field;
   for (let i = 0; i < 32 && f !== ''; i++) {
@@ -64,7 +74,12 @@ export function findService(snap: ConfigSnapshot, fqdn: string): Service | undef
 export function servicesForWorkloadSelector(snap: ConfigSnapshot, selector: Record<string, string>): Service[] {
   const pods = snap.pods.filter((p) => labelsMatch(selector, p.metadata.labels));
   if (pods.length > 0) {
-    return snap.services.filter((s) => s.spec.selector && Object.keys(s.spec.selector).length > 0 && pods.some((p) => p.metadata.namespace === s.metadata.namespace && labelsMatch(s.spec.selector, p.metadata.labels)));
+    return snap.services.filter(
+      (s) =>
+        s.spec.selector &&
+        Object.keys(s.spec.selector).length > 0 &&
+        pods.some((p) => p.metadata.namespace === s.metadata.namespace && labelsMatch(s.spec.selector, p.metadata.labels)),
+    );
   }
   return snap.services.filter((s) => s.spec.selector && Object.keys(s.spec.selector).length > 0 && labelsMatch(selector, s.spec.selector));
 }
@@ -91,16 +106,22 @@ export const IST = {
     `DestinationRule ${dr} in namespace ${ns} has TLS mode set to ${mode} but no caCertificates are set to validate server identity for host: ${host}`,
   noServerCertificateVerificationPortLevel: (dr: string, ns: string, mode: string, host: string, port: string) =>
     `DestinationRule ${dr} in namespace ${ns} has TLS mode set to ${mode} but no caCertificates are set to validate server identity for host: ${host} at port ${port}`,
-  virtualServiceHostNotFoundInGateway: (hosts: string[], vs: string, gw: string) => `one or more host [${hosts.join(' ')}] defined in VirtualService ${vs} not found in Gateway ${gw}.`,
+  virtualServiceHostNotFoundInGateway: (hosts: string[], vs: string, gw: string) =>
+    `one or more host [${hosts.join(' ')}] defined in VirtualService ${vs} not found in Gateway ${gw}.`,
   serviceEntryAddressesRequired: () => 'ServiceEntry addresses are required for this protocol.',
-  conflictingGateways: (gws: string, selector: string, port: string, hosts: string) => `Conflict with gateways ${gws} (workload selector ${selector}, port ${port}, hosts ${hosts}).`,
-  invalidGatewayCredential: (name: string, ns: string) => `The credential referenced by the Gateway ${name} in namespace ${ns} is invalid, which can cause the traffic not to work as expected.`,
+  conflictingGateways: (gws: string, selector: string, port: string, hosts: string) =>
+    `Conflict with gateways ${gws} (workload selector ${selector}, port ${port}, hosts ${hosts}).`,
+  invalidGatewayCredential: (name: string, ns: string) =>
+    `The credential referenced by the Gateway ${name} in namespace ${ns} is invalid, which can cause the traffic not to work as expected.`,
   noMatchingWorkloadsFound: (labels: string) => `No matching workloads for this resource with the following labels: ${labels}`,
   virtualServiceUnreachableRule: (ruleno: string, reason: string) => `VirtualService rule ${ruleno} not used (${reason}).`,
-  virtualServiceIneffectiveMatch: (ruleno: string, matchno: string, dupno: string) => `VirtualService rule ${ruleno} match ${matchno} is not used (duplicate/overlapping match in rule ${dupno}).`,
-  destinationRuleSubsetNotSelectPods: (subset: string) => `The Subset ${subset} defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream).`,
+  virtualServiceIneffectiveMatch: (ruleno: string, matchno: string, dupno: string) =>
+    `VirtualService rule ${ruleno} match ${matchno} is not used (duplicate/overlapping match in rule ${dupno}).`,
+  destinationRuleSubsetNotSelectPods: (subset: string) =>
+    `The Subset ${subset} defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream).`,
   unknownDestinationRuleHost: (host: string) => `The host ${host} defined in the DestinationRule does not match any services in the mesh.`,
-  portNameIsNotUnderNamingConvention: (portName: string, port: number, targetPort: string) => `Port name ${portName} (port: ${port}, targetPort: ${targetPort}) doesn't follow the naming convention of Istio port.`,
+  portNameIsNotUnderNamingConvention: (portName: string, port: number, targetPort: string) =>
+    `Port name ${portName} (port: ${port}, targetPort: ${targetPort}) doesn't follow the naming convention of Istio port.`,
   gatewayPortNotDefinedOnService: (port: number, selector: string) =>
     `The gateway is listening on a target port (port ${port}) that is not defined in the Service associated with its workload instances (Pod selector ${selector}). If you need to access the gateway port through the gateway Service, it will not be available.`,
 };

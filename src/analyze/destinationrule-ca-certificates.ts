@@ -20,11 +20,30 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     const name = dr.metadata.name;
     const sel = dr.spec.workloadSelector !== undefined;
     const tp = dr.spec.trafficPolicy;
-    if (unverified(tp?.tls, sel)) out.push(report(snap, dr, 'Warning', 'IST0128', IST.noServerCertificateVerificationDestinationLevel(name, ns, tp?.tls?.mode ?? '', dr.spec.host), 'spec.trafficPolicy.tls.mode'));
+    if (unverified(tp?.tls, sel))
+      out.push(
+        report(
+          snap,
+          dr,
+          'Warning',
+          'IST0128',
+          IST.noServerCertificateVerificationDestinationLevel(name, ns, tp?.tls?.mode ?? '', dr.spec.host),
+          'spec.trafficPolicy.tls.mode',
+        ),
+      );
     (tp?.portLevelSettings ?? []).forEach((p, i) => {
       if (!unverified(p.tls, sel)) return;
       // Istio prints the PortSelector message as protobuf text: `number:13306`.
-      out.push(report(snap, dr, 'Warning', 'IST0129', IST.noServerCertificateVerificationPortLevel(name, ns, p.tls.mode ?? '', dr.spec.host, `number:${p.port?.number ?? 0}`), `spec.trafficPolicy.portLevelSettings[${i}].tls.mode`));
+      out.push(
+        report(
+          snap,
+          dr,
+          'Warning',
+          'IST0129',
+          IST.noServerCertificateVerificationPortLevel(name, ns, p.tls.mode ?? '', dr.spec.host, `number:${p.port?.number ?? 0}`),
+          `spec.trafficPolicy.portLevelSettings[${i}].tls.mode`,
+        ),
+      );
     });
   }
   return out;

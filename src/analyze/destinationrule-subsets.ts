@@ -25,7 +25,9 @@ function knownHosts(snap: ConfigSnapshot): Known[] {
     const ns = se.metadata.namespace;
     const exportTo = se.spec.exportTo ?? ['*'];
     const scopes = exportTo.length === 0 || exportTo.includes('*') ? ['*'] : exportTo.map((e) => (e === '.' ? ns : e));
-    for (const h of se.spec.hosts) for (const scope of scopes) out.push({ scope, host: resolveShortHost(h, ns, snap.meshConfig.domainSuffix), selector: se.spec.workloadSelector?.labels ?? {} });
+    for (const h of se.spec.hosts)
+      for (const scope of scopes)
+        out.push({ scope, host: resolveShortHost(h, ns, snap.meshConfig.domainSuffix), selector: se.spec.workloadSelector?.labels ?? {} });
   }
   for (const svc of snap.services) {
     const anno = svc.metadata.annotations?.['networking.istio.io/exportTo'];
@@ -58,7 +60,8 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     if (snap.pods.length === 0) continue;
     (dr.spec.subsets ?? []).forEach((s, i) => {
       const selector = { ...target.selector, ...(s.labels ?? {}) };
-      if (!snap.pods.some((p) => labelsMatch(selector, p.metadata.labels))) out.push(report(snap, dr, 'Error', 'IST0173', IST.destinationRuleSubsetNotSelectPods(s.name), `spec.subsets[${i}].name`));
+      if (!snap.pods.some((p) => labelsMatch(selector, p.metadata.labels)))
+        out.push(report(snap, dr, 'Error', 'IST0173', IST.destinationRuleSubsetNotSelectPods(s.name), `spec.subsets[${i}].name`));
     });
   }
   return out;

@@ -22,9 +22,20 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     const me = `${gw.metadata.namespace}/${gw.metadata.name}`;
     const sel = selectorString(gw.spec.selector);
     gw.spec.servers.forEach((s, i) => {
-      const others = (byKey.get(`${sel}~${s.port.number}`) ?? []).filter((o) => o.gw !== me && s.hosts.some((h) => o.hosts.some((oh) => hostMatches(stripNs(h), stripNs(oh)))));
+      const others = (byKey.get(`${sel}~${s.port.number}`) ?? []).filter(
+        (o) => o.gw !== me && s.hosts.some((h) => o.hosts.some((oh) => hostMatches(stripNs(h), stripNs(oh)))),
+      );
       if (others.length === 0) return;
-      out.push(report(snap, gw, 'Error', 'IST0145', IST.conflictingGateways([...new Set(others.map((o) => o.gw))].join(','), sel, String(s.port.number), s.hosts.join(',')), `spec.servers[${i}]`));
+      out.push(
+        report(
+          snap,
+          gw,
+          'Error',
+          'IST0145',
+          IST.conflictingGateways([...new Set(others.map((o) => o.gw))].join(','), sel, String(s.port.number), s.hosts.join(',')),
+          `spec.servers[${i}]`,
+        ),
+      );
     });
   }
   return out;

@@ -30,7 +30,10 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
       }
     }
     gw.spec.servers.forEach((s, i) => {
-      if (!exposed.has(s.port.number)) out.push(report(snap, gw, 'Warning', 'IST0162', IST.gatewayPortNotDefinedOnService(s.port.number, sel), `spec.servers[${i}].port.number`));
+      if (!exposed.has(s.port.number))
+        out.push(
+          report(snap, gw, 'Warning', 'IST0162', IST.gatewayPortNotDefinedOnService(s.port.number, sel), `spec.servers[${i}].port.number`),
+        );
     });
   }
   return out;

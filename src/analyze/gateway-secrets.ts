@@ -26,8 +26,10 @@ export function credentialProblem(secret: Secret, needsCa: boolean, caSecret: Se
   } catch (err) {
     return `the certificate in Secret ${secret.metadata.namespace}/${secret.metadata.name} cannot be parsed: ${(err as Error).message}`;
   }
-  if (new Date(x509.validTo).getTime() < now.getTime()) return `the certificate in Secret ${secret.metadata.namespace}/${secret.metadata.name} expired on ${new Date(x509.validTo).toISOString()}`;
-  if (new Date(x509.validFrom).getTime() > now.getTime()) return `the certificate in Secret ${secret.metadata.namespace}/${secret.metadata.name} is not valid before ${new Date(x509.validFrom).toISOString()}`;
+  if (new Date(x509.validTo).getTime() < now.getTime())
+    return `the certificate in Secret ${secret.metadata.namespace}/${secret.metadata.name} expired on ${new Date(x509.validTo).toISOString()}`;
+  if (new Date(x509.validFrom).getTime() > now.getTime())
+    return `the certificate in Secret ${secret.metadata.namespace}/${secret.metadata.name} is not valid before ${new Date(x509.validFrom).toISOString()}`;
   if (needsCa && !d['ca.crt'] && !d.cacert && !(caSecret && (caSecret.data['ca.crt'] ?? caSecret.data.cacert)))
     return `MUTUAL TLS needs a CA certificate: Secret ${secret.metadata.namespace}/${secret.metadata.name} has no ca.crt or cacert, and there is no ${secret.metadata.name}-cacert Secret`;
   return undefined;
@@ -54,7 +56,17 @@ export function analyze(snap: ConfigSnapshot, opts?: SecretAnalyzeOptions): Diag
         }
         const caSecret = snap.secrets.find((x) => x.metadata.namespace === ns && x.metadata.name === `${cn}-cacert`);
         const problem = credentialProblem(secret, tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL', caSecret, now);
-        if (problem) out.push(report(snap, gw, 'Error', 'IST0161', `${IST.invalidGatewayCredential(gw.metadata.name, gw.metadata.namespace)} (${problem})`, field));
+        if (problem)
+          out.push(
+            report(
+              snap,
+              gw,
+              'Error',
+              'IST0161',
+              `${IST.invalidGatewayCredential(gw.metadata.name, gw.metadata.namespace)} (${problem})`,
+              field,
+            ),
+          );
       });
     });
   }

@@ -76,11 +76,16 @@ export interface AnalyzePathsResult {
 export async function analyzePaths(paths: string[], opts: AnalyzePathsOptions): Promise<AnalyzePathsResult> {
   const loaded = await loadConfigPaths(paths);
   const base: LoadedObject[] =
-    opts.defaultInstall === false ? [] : defaultInstallObjects(opts.mesh).map((object) => ({ object, source: { file: DEFAULT_INSTALL_FILE, line: 1, column: 1 } }));
+    opts.defaultInstall === false
+      ? []
+      : defaultInstallObjects(opts.mesh).map((object) => ({ object, source: { file: DEFAULT_INSTALL_FILE, line: 1, column: 1 } }));
   // A user's own object of the same Kind/namespace/name (a customised gateway Service) replaces the
   // installed one, as `kubectl apply` over an installation would.
   const userKeys = new Set(loaded.objects.map((o) => `${o.object.kind}/${o.object.metadata.namespace}/${o.object.metadata.name}`));
-  const objects = [...loaded.objects, ...base.filter((b) => !userKeys.has(`${b.object.kind}/${b.object.metadata.namespace}/${b.object.metadata.name}`))];
+  const objects = [
+    ...loaded.objects,
+    ...base.filter((b) => !userKeys.has(`${b.object.kind}/${b.object.metadata.namespace}/${b.object.metadata.name}`)),
+  ];
   const built = buildSnapshot(objects, loaded.patches, opts.mesh, 1);
   const diagnostics = [...loaded.diagnostics, ...built.diagnostics];
   if (opts.analyzers !== false) diagnostics.push(...analyzeSnapshot(built.snapshot, opts));

@@ -34,7 +34,9 @@ export function parseSuppression(value: string): Suppression & { unknownCode: bo
   const code = eq < 0 ? '' : value.slice(0, eq).trim();
   const resource = eq < 0 ? '' : value.slice(eq + 1).trim();
   if (code === '' || !/^\S+ \S+$/.test(resource)) {
-    throw new AnalyzeFlagError(`--suppress "${value}" is not CODE=Kind name[.namespace] (e.g. --suppress "IST0101=VirtualService web.default", "*" matches anything)`);
+    throw new AnalyzeFlagError(
+      `--suppress "${value}" is not CODE=Kind name[.namespace] (e.g. --suppress "IST0101=VirtualService web.default", "*" matches anything)`,
+    );
   }
   return { code, resource, text: value, unknownCode: !CODE.test(code) };
 }
@@ -47,7 +49,12 @@ export function resourceName(objectKey: string): string {
 }
 
 function globMatches(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(value);
 }
 

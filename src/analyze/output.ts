@@ -16,7 +16,9 @@ export function diagnosticRecords(diags: readonly Diagnostic[]): Record<string, 
     ...(d.line !== undefined ? { line: d.line } : {}),
     ...(d.column !== undefined ? { column: d.column } : {}),
     ...(d.field !== undefined ? { field: d.field } : {}),
-    ...(d.code.startsWith('IST') ? { documentationUrl: `https://istio.io/latest/docs/reference/config/analysis/${d.code.toLowerCase()}/` } : {}),
+    ...(d.code.startsWith('IST')
+      ? { documentationUrl: `https://istio.io/latest/docs/reference/config/analysis/${d.code.toLowerCase()}/` }
+      : {}),
   }));
 }
 

@@ -22,7 +22,16 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     (svc.spec.ports ?? []).forEach((p, i) => {
       const proto = protocolFromPortName(p.name, p.appProtocol, p.protocol);
       if (proto !== undefined || WELL_KNOWN_TCP_PORTS.has(p.port)) return;
-      out.push(report(snap, svc, 'Info', 'IST0118', IST.portNameIsNotUnderNamingConvention(p.name ?? '', p.port, String(p.targetPort ?? p.port)), `spec.ports[${i}]`));
+      out.push(
+        report(
+          snap,
+          svc,
+          'Info',
+          'IST0118',
+          IST.portNameIsNotUnderNamingConvention(p.name ?? '', p.port, String(p.targetPort ?? p.port)),
+          `spec.ports[${i}]`,
+        ),
+      );
     });
   }
   return out;

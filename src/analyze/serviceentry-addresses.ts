@@ -13,7 +13,8 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
   for (const se of snap.serviceEntries) {
     if (se.spec.addresses && se.spec.addresses.length > 0) continue;
     (se.spec.ports ?? []).forEach((p, i) => {
-      if (p.protocol === undefined || p.protocol === 'TCP') out.push(report(snap, se, 'Warning', 'IST0134', IST.serviceEntryAddressesRequired(), `spec.ports[${i}]`));
+      if (p.protocol === undefined || p.protocol === 'TCP')
+        out.push(report(snap, se, 'Warning', 'IST0134', IST.serviceEntryAddressesRequired(), `spec.ports[${i}]`));
     });
   }
   return out;

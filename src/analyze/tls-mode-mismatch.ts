@@ -14,7 +14,8 @@ function mismatch(client: ClientTLSSettings['mode'], server: ServerTLSMode | und
   if (s === 'PASSTHROUGH' || s === 'AUTO_PASSTHROUGH') return undefined;
   if (client === 'ISTIO_MUTUAL' && (s === 'MUTUAL' || s === 'SIMPLE' || s === 'OPTIONAL_MUTUAL'))
     return `originates ISTIO_MUTUAL (mesh CA certificates) but the server expects ${s} with credentialName certificates`;
-  if ((client === 'MUTUAL' || client === 'SIMPLE') && s === 'ISTIO_MUTUAL') return `originates ${client} (credentialName certificates) but the server expects ISTIO_MUTUAL (a mesh CA client certificate)`;
+  if ((client === 'MUTUAL' || client === 'SIMPLE') && s === 'ISTIO_MUTUAL')
+    return `originates ${client} (credentialName certificates) but the server expects ISTIO_MUTUAL (a mesh CA client certificate)`;
   if (client === 'SIMPLE' && s === 'MUTUAL') return 'originates SIMPLE (no client certificate) but the server requires one (MUTUAL)';
   if (client === 'DISABLE') return `sends plaintext but the server terminates TLS (${s})`;
   return undefined;
@@ -40,9 +41,14 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
   for (const dr of snap.destinationRules) {
     const svc = findService(snap, dr.spec.host);
     if (!svc?.spec.selector || Object.keys(svc.spec.selector).length === 0) continue;
-    const gateways = snap.gateways.filter((g) => g.spec.selector && Object.keys(g.spec.selector).length > 0 && labelsMatch(g.spec.selector, svc.spec.selector));
+    const gateways = snap.gateways.filter(
+      (g) => g.spec.selector && Object.keys(g.spec.selector).length > 0 && labelsMatch(g.spec.selector, svc.spec.selector),
+    );
     if (gateways.length === 0) continue;
-    const all = [...originations(dr.spec.trafficPolicy, 'spec.trafficPolicy'), ...(dr.spec.subsets ?? []).flatMap((s, i) => originations(s.trafficPolicy, `spec.subsets[${i}].trafficPolicy`))];
+    const all = [
+      ...originations(dr.spec.trafficPolicy, 'spec.trafficPolicy'),
+      ...(dr.spec.subsets ?? []).flatMap((s, i) => originations(s.trafficPolicy, `spec.subsets[${i}].trafficPolicy`)),
+    ];
     for (const o of all) {
       const servicePorts = o.port !== undefined ? [o.port] : (svc.spec.ports ?? []).map((p) => p.port);
       for (const sp of servicePorts) {
@@ -55,13 +61,30 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
   return out;
 }
 
-function check(snap: ConfigSnapshot, dr: DestinationRule, gateways: Gateway[], o: Origination, port: number, listen: Set<number>, out: Diagnostic[]): void {
+function check(
+  snap: ConfigSnapshot,
+  dr: DestinationRule,
+  gateways: Gateway[],
+  o: Origination,
+  port: number,
+  listen: Set<number>,
+  out: Diagnostic[],
+): void {
   for (const gw of gateways) {
     for (const s of gw.spec.servers) {
       if (!listen.has(s.port.number) || !s.tls) continue;
       const why = mismatch(o.tls.mode, s.tls.mode);
       if (why) {
-        out.push(report(snap, dr, 'Error', MG.TlsModeMismatch, `traffic to ${dr.spec.host}:${port} ${why}: Gateway ${gw.metadata.namespace}/${gw.metadata.name} serves port ${s.port.number} with tls mode ${s.tls.mode ?? 'SIMPLE'}; the TLS handshake will fail`, o.field));
+        out.push(
+          report(
+            snap,
+            dr,
+            'Error',
+            MG.TlsModeMismatch,
+            `traffic to ${dr.spec.host}:${port} ${why}: Gateway ${gw.metadata.namespace}/${gw.metadata.name} serves port ${s.port.number} with tls mode ${s.tls.mode ?? 'SIMPLE'}; the TLS handshake will fail`,
+            o.field,
+          ),
+        );
       }
     }
   }

@@ -7,7 +7,8 @@ import type { ConfigSnapshot, VirtualService } from '../config/types.js';
 import { IST, MG, report, shortOrFullName, type AnalyzeOptions } from './context.js';
 
 export const name = 'virtualservice.ConflictingMeshGatewayHostsAnalyzer';
-export const description = 'no two VirtualServices claim one host on the mesh gateway, or L4 routes for one host on one gateway (IST0109, MG0104)';
+export const description =
+  'no two VirtualServices claim one host on the mesh gateway, or L4 routes for one host on one gateway (IST0109, MG0104)';
 
 function scopes(vs: VirtualService): string[] {
   const exportTo = vs.spec.exportTo ?? ['*'];
@@ -36,13 +37,24 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
   for (const [scoped, list] of mesh) {
     if (list.length < 2) continue;
     const names = list.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).join(',');
-    for (const vs of list) out.push(report(snap, vs, 'Error', 'IST0109', IST.conflictingMeshGatewayVirtualServiceHosts(names, scoped), 'metadata.name'));
+    for (const vs of list)
+      out.push(report(snap, vs, 'Error', 'IST0109', IST.conflictingMeshGatewayVirtualServiceHosts(names, scoped), 'metadata.name'));
   }
   for (const [k, list] of gateways) {
     if (list.length < 2) continue;
     const [gw, host] = k.split('|') as [string, string];
     const names = list.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).join(',');
-    for (const vs of list) out.push(report(snap, vs, 'Warning', MG.ConflictingGatewayVirtualServiceHosts, `The VirtualServices ${names} bound to gateway ${gw} define TCP/TLS routes for the same host ${host}; only one of them takes effect. Merge them into one VirtualService.`, 'metadata.name'));
+    for (const vs of list)
+      out.push(
+        report(
+          snap,
+          vs,
+          'Warning',
+          MG.ConflictingGatewayVirtualServiceHosts,
+          `The VirtualServices ${names} bound to gateway ${gw} define TCP/TLS routes for the same host ${host}; only one of them takes effect. Merge them into one VirtualService.`,
+          'metadata.name',
+        ),
+      );
   }
   return out;
 }

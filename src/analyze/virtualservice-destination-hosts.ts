@@ -23,7 +23,10 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
       }
       if (d.destination.port?.number !== undefined) continue;
       const ports = svc ? (svc.spec.ports ?? []).map((p) => p.port) : (se?.spec.ports ?? []).map((p) => p.number);
-      if (ports.length > 1) out.push(report(snap, vs, 'Error', 'IST0112', IST.virtualServiceDestinationPortSelectorRequired(host, ports), `${d.field}.destination`));
+      if (ports.length > 1)
+        out.push(
+          report(snap, vs, 'Error', 'IST0112', IST.virtualServiceDestinationPortSelectorRequired(host, ports), `${d.field}.destination`),
+        );
     }
   }
   return out;

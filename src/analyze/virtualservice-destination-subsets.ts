@@ -16,7 +16,16 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
     for (const d of routeDestinations(vs)) {
       if (!d.destination.subset) continue;
       if (!subsets.has(`${d.destination.host}+${d.destination.subset}`)) {
-        out.push(report(snap, vs, 'Error', 'IST0101', IST.referencedResourceNotFound('host+subset in destinationrule', `${d.destination.host}+${d.destination.subset}`), `${d.field}.destination.subset`));
+        out.push(
+          report(
+            snap,
+            vs,
+            'Error',
+            'IST0101',
+            IST.referencedResourceNotFound('host+subset in destinationrule', `${d.destination.host}+${d.destination.subset}`),
+            `${d.field}.destination.subset`,
+          ),
+        );
       }
     }
   }

@@ -27,7 +27,16 @@ export function analyze(snap: ConfigSnapshot, _opts?: AnalyzeOptions): Diagnosti
       }
       const vsHosts = vs.spec.hosts ?? [];
       if (!gwHosts.some((gh) => vsHosts.some((vh) => hostMatches(gh, vh)))) {
-        out.push(report(snap, vs, 'Warning', 'IST0132', IST.virtualServiceHostNotFoundInGateway(vsHosts, `${ns}/${vs.metadata.name}`, `${ref.namespace}/${ref.name}`), `spec.gateways[${i}]`));
+        out.push(
+          report(
+            snap,
+            vs,
+            'Warning',
+            'IST0132',
+            IST.virtualServiceHostNotFoundInGateway(vsHosts, `${ns}/${vs.metadata.name}`, `${ref.namespace}/${ref.name}`),
+            `spec.gateways[${i}]`,
+          ),
+        );
       }
     });
   }

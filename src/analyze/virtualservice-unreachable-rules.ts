@@ -32,24 +32,62 @@ function analyzeRoutes(snap: ConfigSnapshot, vs: VirtualService, kind: 'tcp' | '
   routes.forEach((r, i) => {
     const matches = r.match ?? [];
     if (matches.length === 0) {
-      if (catchAll >= 0) out.push(report(snap, vs, 'Warning', 'IST0130', IST.virtualServiceUnreachableRule(`#${i}`, 'only the last rule can have no matches'), `spec.${kind}[${i}]`));
+      if (catchAll >= 0)
+        out.push(
+          report(
+            snap,
+            vs,
+            'Warning',
+            'IST0130',
+            IST.virtualServiceUnreachableRule(`#${i}`, 'only the last rule can have no matches'),
+            `spec.${kind}[${i}]`,
+          ),
+        );
       catchAll = i;
       return;
     }
     let duplicates = 0;
     matches.forEach((m, j) => {
       if (catchAll >= 0) {
-        out.push(report(snap, vs, 'Warning', 'IST0130', IST.virtualServiceUnreachableRule(`#${i}`, 'route without matches defined before'), `spec.${kind}[${i}]`));
+        out.push(
+          report(
+            snap,
+            vs,
+            'Warning',
+            'IST0130',
+            IST.virtualServiceUnreachableRule(`#${i}`, 'route without matches defined before'),
+            `spec.${kind}[${i}]`,
+          ),
+        );
         return;
       }
       const key = canonical(m);
       const dup = seen.get(key);
       if (dup !== undefined) {
-        out.push(report(snap, vs, 'Info', 'IST0131', IST.virtualServiceIneffectiveMatch(`#${i}`, `#${j}`, `#${dup}`), `spec.${kind}[${i}].match[${j}]`));
+        out.push(
+          report(
+            snap,
+            vs,
+            'Info',
+            'IST0131',
+            IST.virtualServiceIneffectiveMatch(`#${i}`, `#${j}`, `#${dup}`),
+            `spec.${kind}[${i}].match[${j}]`,
+          ),
+        );
         duplicates++;
       } else seen.set(key, i);
     });
-    if (duplicates === matches.length) out.push(report(snap, vs, 'Warning', 'IST0130', IST.virtualServiceUnreachableRule(`#${i}`, 'all matches used by prior rules'), `spec.${kind}[${i}]`));
+    if (duplicates === matches.length)
+      out.push(
+        report(
+          snap,
+          vs,
+          'Warning',
+          'IST0130',
+          IST.virtualServiceUnreachableRule(`#${i}`, 'all matches used by prior rules'),
+          `spec.${kind}[${i}]`,
+        ),
+      );
   });
 }
 

@@ -23,7 +23,8 @@ export type CommandRunner = (file: string, args: string[], opts?: CommandOptions
 
 /** Runs a command and resolves with its exit status and output; rejects only when it cannot start. */
 export const runCommand: CommandRunner = (file, args, opts = {}) => {
-  const [cmd, argv] = opts.netns !== undefined ? [findExecutable('ip') ?? 'ip', ['netns', 'exec', opts.netns, file, ...args]] : [file, args];
+  const [cmd, argv] =
+    opts.netns !== undefined ? [findExecutable('ip') ?? 'ip', ['netns', 'exec', opts.netns, file, ...args]] : [file, args];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

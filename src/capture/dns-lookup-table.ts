@@ -43,7 +43,8 @@ export class DnsLookupTable {
       const v4 = ips.filter((ip) => net.isIPv4(ip));
       const v6 = ips.filter((ip) => net.isIPv6(ip));
       if (v4.length === 0 && v6.length === 0) continue;
-      const alt = info.registry === 'Kubernetes' ? kubernetesAltHosts(hostname, info, ctx.namespace, proxyDomain) : new Set([fqdn(hostname)]);
+      const alt =
+        info.registry === 'Kubernetes' ? kubernetesAltHosts(hostname, info, ctx.namespace, proxyDomain) : new Set([fqdn(hostname)]);
       for (const h of alt) {
         this.hosts.add(h);
         if (v4.length > 0) this.name4.set(h, v4);
@@ -101,8 +102,8 @@ export class DnsLookupTable {
     }
     // Records are owned by the name asked (so a wildcard answers for the exact name), or by the CNAME target.
     const recordOwner = cnameTarget ?? owner;
-    const v4 = qtype === DnsType.AAAA ? [] : this.name4.get(target) ?? [];
-    const v6 = qtype === DnsType.A ? [] : this.name6.get(target) ?? [];
+    const v4 = qtype === DnsType.AAAA ? [] : (this.name4.get(target) ?? []);
+    const v6 = qtype === DnsType.A ? [] : (this.name6.get(target) ?? []);
     const addresses: DnsAnswer[] = [
       ...v4.map((ip) => ({ name: recordOwner, type: DnsType.A, ttl: MESH_DNS_TTL, data: ip })),
       ...v6.map((ip) => ({ name: recordOwner, type: DnsType.AAAA, ttl: MESH_DNS_TTL, data: ip })),
@@ -113,7 +114,12 @@ export class DnsLookupTable {
   }
 }
 
-function kubernetesAltHosts(hostname: string, info: NameTable['table'][string], proxyNamespace: string | undefined, proxyDomain: string): Set<string> {
+function kubernetesAltHosts(
+  hostname: string,
+  info: NameTable['table'][string],
+  proxyNamespace: string | undefined,
+  proxyDomain: string,
+): Set<string> {
   const out = new Set<string>();
   if (hostname.endsWith('.')) return out;
   out.add(fqdn(hostname));

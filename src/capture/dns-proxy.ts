@@ -9,14 +9,23 @@ import { readFileSync } from 'node:fs';
 import type { NameTable } from '../envoy/name-table.js';
 import { CaptureError } from './errors.js';
 import { DnsLookupTable, type LookupContext } from './dns-lookup-table.js';
-import { DNS_EDNS_UDP_SIZE, DNS_MAX_MESSAGE, DnsRcode, decodeQuery, encodeBareResponse, encodeMessage, readName, type DnsHeader, type DnsQuestion } from './dns-wire.js';
+import {
+  DNS_EDNS_UDP_SIZE,
+  DNS_MAX_MESSAGE,
+  DnsRcode,
+  decodeQuery,
+  encodeBareResponse,
+  encodeMessage,
+  readName,
+  type DnsHeader,
+  type DnsQuestion,
+} from './dns-wire.js';
 import type { LogFn } from '../shared/log.js';
 
 export interface DnsEndpoint {
   address: string;
   port: number;
 }
-
 
 export interface DnsProxyOptions extends LookupContext {
   /** Where to answer, UDP and TCP on the same port (Istio: 127.0.0.1:15053). Port 0 picks one. */
@@ -57,7 +66,8 @@ export class DnsProxy {
   private readonly log: LogFn;
 
   constructor(private readonly opts: DnsProxyOptions) {
-    if (net.isIP(opts.listen.address) === 0) throw new CaptureError('E_DNS_LISTEN', `DNS proxy listen address "${opts.listen.address}" is not an IP address`);
+    if (net.isIP(opts.listen.address) === 0)
+      throw new CaptureError('E_DNS_LISTEN', `DNS proxy listen address "${opts.listen.address}" is not an IP address`);
     for (const u of opts.upstream) {
       if (net.isIP(u.address) === 0) throw new CaptureError('E_DNS_LISTEN', `upstream resolver "${u.address}" is not an IP address`);
     }
@@ -76,13 +86,16 @@ export class DnsProxy {
         tcp.once('error', reject);
         tcp.listen({ host: address, port: wanted, exclusive: true }, () => resolve((tcp.address() as net.AddressInfo).port));
       }).catch((err: unknown) => {
-        throw new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on tcp ${address}:${wanted}: ${(err as Error).message}`, { cause: err });
+        throw new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on tcp ${address}:${wanted}: ${(err as Error).message}`, {
+          cause: err,
+        });
       });
       const udp = dgram.createSocket({ type: family });
       const bound = await new Promise<boolean>((resolve, reject) => {
         udp.once('error', (err: NodeJS.ErrnoException) => {
           if (err.code === 'EADDRINUSE' && wanted === 0) resolve(false);
-          else reject(new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on udp ${address}:${port}: ${err.message}`, { cause: err }));
+          else
+            reject(new CaptureError('E_DNS_LISTEN', `DNS proxy cannot listen on udp ${address}:${port}: ${err.message}`, { cause: err }));
         });
         udp.bind({ address, port, exclusive: true }, () => resolve(true));
       }).catch(async (err: unknown) => {
@@ -218,11 +231,19 @@ export class DnsProxy {
       const out = Buffer.from(raw);
       out.writeUInt16BE(id, 0);
       try {
-        const response = proto === 'udp' ? await this.exchangeUdp(out, id, question, upstream, timeout) : await this.exchangeTcp(out, id, question, upstream, timeout);
+        const response =
+          proto === 'udp'
+            ? await this.exchangeUdp(out, id, question, upstream, timeout)
+            : await this.exchangeTcp(out, id, question, upstream, timeout);
         response.writeUInt16BE(clientId, 0);
         return response;
       } catch (err) {
-        this.log('info', 'upstream DNS failure', { proto, upstream: `${upstream.address}:${upstream.port}`, name: question.name, error: (err as Error).message });
+        this.log('info', 'upstream DNS failure', {
+          proto,
+          upstream: `${upstream.address}:${upstream.port}`,
+          name: question.name,
+          error: (err as Error).message,
+        });
       }
     }
     return undefined;
@@ -232,7 +253,11 @@ export class DnsProxy {
    * One upstream exchange, settled exactly once: by the answer, an error or the timeout. `release` frees
    * the socket; the exchange stays in `inFlight` so close() can end it.
    */
-  private boundedExchange(timeoutMs: number, release: () => void, run: (done: (err: Error | undefined, response?: Buffer) => void) => void): Promise<Buffer> {
+  private boundedExchange(
+    timeoutMs: number,
+    release: () => void,
+    run: (done: (err: Error | undefined, response?: Buffer) => void) => void,
+  ): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const done = (err: Error | undefined, response?: Buffer): void => {
@@ -252,46 +277,65 @@ export class DnsProxy {
 
   private exchangeUdp(query: Buffer, id: number, question: DnsQuestion, upstream: DnsEndpoint, timeoutMs: number): Promise<Buffer> {
     const socket = dgram.createSocket(net.isIPv6(upstream.address) ? 'udp6' : 'udp4');
-    return this.boundedExchange(timeoutMs, () => socket.close(), (done) => {
-      socket.on('error', (err) => done(err));
-      socket.on('message', (msg, rinfo) => {
-        // Only the upstream's answer to this very question counts; anything else is ignored (spoofing, strays).
-        if (rinfo.port !== upstream.port || !sameAddress(rinfo.address, upstream.address)) return;
-        if (isResponseTo(msg, id, question)) done(undefined, msg);
-      });
-      socket.send(query, upstream.port, upstream.address, (err) => {
-        if (err) done(err);
-      });
-    });
+    return this.boundedExchange(
+      timeoutMs,
+      () => socket.close(),
+      (done) => {
+        socket.on('error', (err) => done(err));
+        socket.on('message', (msg, rinfo) => {
+          // Only the upstream's answer to this very question counts; anything else is ignored (spoofing, strays).
+          if (rinfo.port !== upstream.port || !sameAddress(rinfo.address, upstream.address)) return;
+          if (isResponseTo(msg, id, question)) done(undefined, msg);
+        });
+        socket.send(query, upstream.port, upstream.address, (err) => {
+          if (err) done(err);
+        });
+      },
+    );
   }
 
   private exchangeTcp(query: Buffer, id: number, question: DnsQuestion, upstream: DnsEndpoint, timeoutMs: number): Promise<Buffer> {
     const socket = net.connect({ host: upstream.address, port: upstream.port });
     let buf: Buffer = Buffer.alloc(0);
-    return this.boundedExchange(timeoutMs, () => socket.destroy(), (done) => {
-      socket.on('error', (err) => done(err));
-      socket.on('close', () => done(new Error('upstream closed the connection before answering')));
-      socket.on('connect', () => {
-        const frame = Buffer.alloc(2 + query.length);
-        frame.writeUInt16BE(query.length, 0);
-        query.copy(frame, 2);
-        socket.write(frame);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-          buf = buf.subarray(2 + msg.length);
-          if (isResponseTo(msg, id, question)) return done(undefined, msg);
-        }
-      });
-    });
+    return this.boundedExchange(
+      timeoutMs,
+      () => socket.destroy(),
+      (done) => {
+        socket.on('error', (err) => done(err));
+        socket.on('close', () => done(new Error('upstream closed the connection before answering')));
+        socket.on('connect', () => {
+          const frame = Buffer.alloc(2 + query.length);
+          frame.writeUInt16BE(query.length, 0);
+          query.copy(frame, 2);
+          socket.write(frame);
+        });
+        socket.on('data', (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            const msg = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+            buf = buf.subarray(2 + msg.length);
+            if (isResponseTo(msg, id, question)) return done(undefined, msg);
+          }
+        });
+      },
+    );
   }
 }
 
 function headerOnly(raw: Buffer): DnsHeader {
   const flags = raw.readUInt16BE(2);
-  return { id: raw.readUInt16BE(0), qr: (flags & 0x8000) !== 0, opcode: (flags >> 11) & 0xf, aa: false, tc: false, rd: (flags & 0x0100) !== 0, ra: false, ad: false, cd: (flags & 0x0010) !== 0, rcode: 0 };
+  return {
+    id: raw.readUInt16BE(0),
+    qr: (flags & 0x8000) !== 0,
+    opcode: (flags >> 11) & 0xf,
+    aa: false,
+    tc: false,
+    rd: (flags & 0x0100) !== 0,
+    ra: false,
+    ad: false,
+    cd: (flags & 0x0010) !== 0,
+    rcode: 0,
+  };
 }
 
 function isResponseTo(msg: Buffer, id: number, question: DnsQuestion): boolean {

@@ -13,7 +13,9 @@ const require = createRequire(import.meta.url);
 const typeTable = require('dns-packet/types') as { toString(type: number): string; toType(name: string): number };
 const classTable = require('dns-packet/classes') as { toString(klass: number): string; toClass(name: string): number };
 /** dns-packet's name codec, exported beside encode/decode since 5.x but not in its typings. */
-const nameCodec = (packet as unknown as { name: { decode: ((buf: Buffer, offset: number, opts?: { mail?: boolean }) => string) & { bytes: number } } }).name;
+const nameCodec = (
+  packet as unknown as { name: { decode: ((buf: Buffer, offset: number, opts?: { mail?: boolean }) => string) & { bytes: number } } }
+).name;
 
 export const DnsType = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 } as const;
 export const DnsClass = { IN: 1 } as const;
@@ -137,7 +139,13 @@ export function decodeMessage(buf: Buffer): DnsMessage {
   let pos = 12;
   for (let i = 0; i < (decoded.questions?.length ?? 0); i++) pos = readName(buf, pos).next + 4;
   const record = (a: packet.Answer): DnsRecord => {
-    if (a.type === 'OPT') return { name: plainName(a.name), type: DnsType.OPT, class: a.udpPayloadSize, ttl: ((a.extendedRcode << 24) | (a.ednsVersion << 16) | a.flags) >>> 0 };
+    if (a.type === 'OPT')
+      return {
+        name: plainName(a.name),
+        type: DnsType.OPT,
+        class: a.udpPayloadSize,
+        ttl: ((a.extendedRcode << 24) | (a.ednsVersion << 16) | a.flags) >>> 0,
+      };
     const r: DnsRecord = { name: plainName(a.name), type: typeNumber(a.type), class: classNumber(a.class), ttl: a.ttl ?? 0 };
     if (a.type === 'AAAA') r.data = canonicalIpv6(a.data);
     else if (a.type === 'A') r.data = a.data;
@@ -157,7 +165,12 @@ export function decodeMessage(buf: Buffer): DnsMessage {
 export function decodeQuery(buf: Buffer): { header: DnsHeader; question?: DnsQuestion; udpSize: number; hasOpt: boolean } {
   const msg = decodeMessage(buf);
   const opt = msg.additionals.find((r) => r.type === DnsType.OPT);
-  return { header: msg.header, question: msg.questions[0], udpSize: opt ? Math.max(DNS_MIN_UDP_SIZE, opt.class) : DNS_MIN_UDP_SIZE, hasOpt: opt !== undefined };
+  return {
+    header: msg.header,
+    question: msg.questions[0],
+    udpSize: opt ? Math.max(DNS_MIN_UDP_SIZE, opt.class) : DNS_MIN_UDP_SIZE,
+    hasOpt: opt !== undefined,
+  };
 }
 
 /** RFC 5952 text for an IPv6 address (zeros compressed, lower case), as Node's URL parser writes it. */
@@ -188,7 +201,17 @@ function checkName(name: string): void {
 }
 
 function flagsOf(h: DnsHeader): number {
-  return (h.qr ? 0x8000 : 0) | ((h.opcode & 0xf) << 11) | (h.aa ? 0x0400 : 0) | (h.tc ? 0x0200 : 0) | (h.rd ? 0x0100 : 0) | (h.ra ? 0x0080 : 0) | (h.ad ? 0x0020 : 0) | (h.cd ? 0x0010 : 0) | (h.rcode & 0xf);
+  return (
+    (h.qr ? 0x8000 : 0) |
+    ((h.opcode & 0xf) << 11) |
+    (h.aa ? 0x0400 : 0) |
+    (h.tc ? 0x0200 : 0) |
+    (h.rd ? 0x0100 : 0) |
+    (h.ra ? 0x0080 : 0) |
+    (h.ad ? 0x0020 : 0) |
+    (h.cd ? 0x0010 : 0) |
+    (h.rcode & 0xf)
+  );
 }
 
 /** One record's bytes as dns-packet encodes them (owner name uncompressed), without the header. */
@@ -269,7 +292,18 @@ export function encodeMessage(header: DnsHeader, questions: DnsQuestion[], answe
   }
   let additional = 0;
   if (opts.ednsUdpSize !== undefined) {
-    parts.push(recordBytes({ type: 'OPT', name: '.', udpPayloadSize: opts.ednsUdpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }));
+    parts.push(
+      recordBytes({
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: opts.ednsUdpSize,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      }),
+    );
     additional = 1;
   }
   const out = Buffer.concat(parts);

@@ -91,10 +91,20 @@ export interface CaptureRuleSet {
 /** Merges partial settings over the defaults and validates ports, ids and CIDRs. */
 export function resolveCaptureConfig(partial: Partial<CaptureConfig> = {}): CaptureConfig {
   const cfg: CaptureConfig = { ...DEFAULT_CAPTURE_CONFIG, ...stripUndefined(partial) };
-  for (const [name, port] of [['outboundPort', cfg.outboundPort], ['inboundPort', cfg.inboundPort], ['inboundTunnelPort', cfg.inboundTunnelPort], ['dnsPort', cfg.dnsPort]] as const) {
+  for (const [name, port] of [
+    ['outboundPort', cfg.outboundPort],
+    ['inboundPort', cfg.inboundPort],
+    ['inboundTunnelPort', cfg.inboundTunnelPort],
+    ['dnsPort', cfg.dnsPort],
+  ] as const) {
     checkPort(name, port);
   }
-  for (const [name, list] of [['inboundPorts', cfg.inboundPorts === '*' ? [] : cfg.inboundPorts], ['excludeInboundPorts', cfg.excludeInboundPorts], ['includeOutboundPorts', cfg.includeOutboundPorts], ['excludeOutboundPorts', cfg.excludeOutboundPorts]] as const) {
+  for (const [name, list] of [
+    ['inboundPorts', cfg.inboundPorts === '*' ? [] : cfg.inboundPorts],
+    ['excludeInboundPorts', cfg.excludeInboundPorts],
+    ['includeOutboundPorts', cfg.includeOutboundPorts],
+    ['excludeOutboundPorts', cfg.excludeOutboundPorts],
+  ] as const) {
     for (const p of list) checkPort(name, p);
   }
   for (const id of [...cfg.proxyUid, ...cfg.proxyGid]) {
@@ -102,7 +112,11 @@ export function resolveCaptureConfig(partial: Partial<CaptureConfig> = {}): Capt
   }
   if (cfg.includeOutboundIpRanges !== '*') for (const c of cfg.includeOutboundIpRanges) parseCidr('includeOutboundIpRanges', c);
   for (const c of cfg.excludeOutboundIpRanges) {
-    if (c === '*') throw new CaptureError('E_CAPTURE_CONFIG', 'excludeOutboundIpRanges: "*" is not allowed (it would disable outbound capture; use --include-outbound-ip-ranges "" instead)');
+    if (c === '*')
+      throw new CaptureError(
+        'E_CAPTURE_CONFIG',
+        'excludeOutboundIpRanges: "*" is not allowed (it would disable outbound capture; use --include-outbound-ip-ranges "" instead)',
+      );
     parseCidr('excludeOutboundIpRanges', c);
   }
   for (const s of cfg.dnsServers) {
@@ -172,9 +186,49 @@ function buildFamily(cfg: CaptureConfig, family: 4 | 6): IptablesRule[] {
   for (const [flag, id] of owners) {
     // The proxy calling this pod through a service VIP (app → proxy → proxy → app) goes to the inbound listener.
     if (redirectDns && flag === '--uid-owner') {
-      add('nat', ISTIO_OUTPUT, '-o', 'lo', '!', '-d', loopback, '-p', 'tcp', '-m', 'multiport', '!', '--dports', `53,${tunnel}`, '-m', 'owner', flag, id, '-j', ISTIO_IN_REDIRECT);
+      add(
+        'nat',
+        ISTIO_OUTPUT,
+        '-o',
+        'lo',
+        '!',
+        '-d',
+        loopback,
+        '-p',
+        'tcp',
+        '-m',
+        'multiport',
+        '!',
+        '--dports',
+        `53,${tunnel}`,
+        '-m',
+        'owner',
+        flag,
+        id,
+        '-j',
+        ISTIO_IN_REDIRECT,
+      );
     } else {
-      add('nat', ISTIO_OUTPUT, '-o', 'lo', '!', '-d', loopback, '-p', 'tcp', '!', '--dport', tunnel, '-m', 'owner', flag, id, '-j', ISTIO_IN_REDIRECT);
+      add(
+        'nat',
+        ISTIO_OUTPUT,
+        '-o',
+        'lo',
+        '!',
+        '-d',
+        loopback,
+        '-p',
+        'tcp',
+        '!',
+        '--dport',
+        tunnel,
+        '-m',
+        'owner',
+        flag,
+        id,
+        '-j',
+        ISTIO_IN_REDIRECT,
+      );
     }
     // The application calling itself by its own address over lo is not captured, unless the user
     // explicitly included loopback ranges. DNS over TCP to a local resolver still is.
@@ -221,12 +275,17 @@ function addDnsRules(
     add('nat', ISTIO_OUTPUT_DNS, '-p', 'udp', '--dport', '53', '-j', 'REDIRECT', '--to-port', dnsPort);
   } else {
     // Only the resolvers in resolv.conf, so a local dnsmasq forwarding upstream does not loop back to the proxy.
-    for (const s of servers) add('nat', ISTIO_OUTPUT_DNS, '-p', 'tcp', '--dport', '53', '-d', s + hostBits, '-j', 'REDIRECT', '--to-ports', dnsPort);
-    for (const s of servers) add('nat', ISTIO_OUTPUT_DNS, '-p', 'udp', '--dport', '53', '-d', s + hostBits, '-j', 'REDIRECT', '--to-port', dnsPort);
+    for (const s of servers)
+      add('nat', ISTIO_OUTPUT_DNS, '-p', 'tcp', '--dport', '53', '-d', s + hostBits, '-j', 'REDIRECT', '--to-ports', dnsPort);
+    for (const s of servers)
+      add('nat', ISTIO_OUTPUT_DNS, '-p', 'udp', '--dport', '53', '-d', s + hostBits, '-j', 'REDIRECT', '--to-port', dnsPort);
   }
   // Separate conntrack zones for proxy↔upstream (1) and client↔proxy (2) UDP DNS, so the two flows of
   // one query cannot collide in conntrack (Istio's fix for dropped DNS replies).
-  for (const [flag, ids] of [['--uid-owner', cfg.proxyUid], ['--gid-owner', cfg.proxyGid]] as const) {
+  for (const [flag, ids] of [
+    ['--uid-owner', cfg.proxyUid],
+    ['--gid-owner', cfg.proxyGid],
+  ] as const) {
     for (const id of ids) {
       add('raw', ISTIO_OUTPUT_DNS, '-p', 'udp', '--dport', '53', '-m', 'owner', flag, id, '-j', 'CT', '--zone', '1');
       add('raw', ISTIO_OUTPUT_DNS, '-p', 'udp', '--sport', dnsPort, '-m', 'owner', flag, id, '-j', 'CT', '--zone', '2');
@@ -314,7 +373,13 @@ function parseCidr(name: string, cidr: string): { address: string; bits: number;
   const address = slash < 0 ? cidr : cidr.slice(0, slash);
   const family = net.isIP(address);
   const bits = slash < 0 ? (family === 6 ? 128 : 32) : Number(cidr.slice(slash + 1));
-  if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32) || (slash >= 0 && !/^\d+$/.test(cidr.slice(slash + 1)))) {
+  if (
+    family === 0 ||
+    !Number.isInteger(bits) ||
+    bits < 0 ||
+    bits > (family === 6 ? 128 : 32) ||
+    (slash >= 0 && !/^\d+$/.test(cidr.slice(slash + 1)))
+  ) {
     throw new CaptureError('E_CAPTURE_CONFIG', `${name}: "${cidr}" is not a CIDR (e.g. 10.0.0.0/8 or fd00::/8)`);
   }
   return { address, bits, family: family as 4 | 6 };

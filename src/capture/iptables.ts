@@ -6,7 +6,16 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { runCommand, findExecutable, type CommandRunner } from './command.js';
 import { CaptureError } from './errors.js';
-import { CAPTURE_CHAINS, buildCaptureRules, chainsByTable, isBuiltinChain, restoreLines, type CaptureConfig, type CaptureRuleSet, type IptablesRule } from './iptables-rules.js';
+import {
+  CAPTURE_CHAINS,
+  buildCaptureRules,
+  chainsByTable,
+  isBuiltinChain,
+  restoreLines,
+  type CaptureConfig,
+  type CaptureRuleSet,
+  type IptablesRule,
+} from './iptables-rules.js';
 import { isEmptyTable, parseIptablesSave } from './iptables-save.js';
 
 export type IptablesBackend = 'nft' | 'legacy';
@@ -35,8 +44,14 @@ export interface IptablesOptions {
 export const DEFAULT_STATE_DIR = '/run/meshgate/capture';
 
 const TOOL_NAMES: Record<IptablesBackend, Record<4 | 6, [string, string, string]>> = {
-  nft: { 4: ['iptables-nft', 'iptables-nft-restore', 'iptables-nft-save'], 6: ['ip6tables-nft', 'ip6tables-nft-restore', 'ip6tables-nft-save'] },
-  legacy: { 4: ['iptables-legacy', 'iptables-legacy-restore', 'iptables-legacy-save'], 6: ['ip6tables-legacy', 'ip6tables-legacy-restore', 'ip6tables-legacy-save'] },
+  nft: {
+    4: ['iptables-nft', 'iptables-nft-restore', 'iptables-nft-save'],
+    6: ['ip6tables-nft', 'ip6tables-nft-restore', 'ip6tables-nft-save'],
+  },
+  legacy: {
+    4: ['iptables-legacy', 'iptables-legacy-restore', 'iptables-legacy-save'],
+    6: ['ip6tables-legacy', 'ip6tables-legacy-restore', 'ip6tables-legacy-save'],
+  },
 };
 
 /** Finds the iptables programs, telling nf_tables from legacy by `--version`, as istio-iptables does. */
@@ -52,21 +67,32 @@ export async function detectIptables(family: 4 | 6 = 4, opts: IptablesOptions = 
   const plain = findExecutable(prefix);
   if (plain) {
     const v = await run(plain, ['--version'], { netns: opts.netns });
-    const backend: IptablesBackend | undefined = /nf_tables/.test(v.stdout) ? 'nft' : /legacy/.test(v.stdout) || v.status === 0 ? 'legacy' : undefined;
+    const backend: IptablesBackend | undefined = /nf_tables/.test(v.stdout)
+      ? 'nft'
+      : /legacy/.test(v.stdout) || v.status === 0
+        ? 'legacy'
+        : undefined;
     const restore = findExecutable(`${prefix}-restore`);
     const save = findExecutable(`${prefix}-save`);
-    if (backend && restore && save && !candidates[backend]) candidates[backend] = { backend, family, iptables: plain, restore, save, version: v.stdout.trim() };
+    if (backend && restore && save && !candidates[backend])
+      candidates[backend] = { backend, family, iptables: plain, restore, save, version: v.stdout.trim() };
   }
   const available = (Object.keys(candidates) as IptablesBackend[]).join(', ') || 'none';
   if (!candidates.nft && !candidates.legacy) {
-    throw new CaptureError('E_IPTABLES_MISSING', `${prefix}, ${prefix}-restore and ${prefix}-save are not installed; transparent capture needs them (Debian/Ubuntu: apt-get install iptables)`);
+    throw new CaptureError(
+      'E_IPTABLES_MISSING',
+      `${prefix}, ${prefix}-restore and ${prefix}-save are not installed; transparent capture needs them (Debian/Ubuntu: apt-get install iptables)`,
+    );
   }
   let chosen: IptablesTools | undefined;
   const wanted = opts.backend ?? 'auto';
   if (wanted !== 'auto') {
     chosen = candidates[wanted];
     if (!chosen) {
-      throw new CaptureError('E_IPTABLES_BACKEND', `the ${wanted === 'nft' ? 'nf_tables' : 'legacy'} iptables backend was asked for but its programs (${TOOL_NAMES[wanted][family].join(', ')}) are not installed (available: ${available}); install the iptables package that provides it, or use --iptables-backend ${wanted === 'nft' ? 'legacy' : 'nft'}`);
+      throw new CaptureError(
+        'E_IPTABLES_BACKEND',
+        `the ${wanted === 'nft' ? 'nf_tables' : 'legacy'} iptables backend was asked for but its programs (${TOOL_NAMES[wanted][family].join(', ')}) are not installed (available: ${available}); install the iptables package that provides it, or use --iptables-backend ${wanted === 'nft' ? 'legacy' : 'nft'}`,
+      );
     }
   } else if (candidates.nft && candidates.legacy) {
     // Rules already in one backend mean the pod's other tooling uses it: mixing the two splits the ruleset.
@@ -81,7 +107,12 @@ export async function detectIptables(family: 4 | 6 = 4, opts: IptablesOptions = 
   return chosen;
 }
 
-async function defaultBackend(plain: string | undefined, c: Partial<Record<IptablesBackend, IptablesTools>>, run: CommandRunner, netns?: string): Promise<IptablesTools | undefined> {
+async function defaultBackend(
+  plain: string | undefined,
+  c: Partial<Record<IptablesBackend, IptablesTools>>,
+  run: CommandRunner,
+  netns?: string,
+): Promise<IptablesTools | undefined> {
   if (plain) {
     const v = await run(plain, ['--version'], { netns });
     if (/legacy/.test(v.stdout)) return c.legacy;
@@ -144,11 +175,16 @@ export async function applyCapture(config: Partial<CaptureConfig>, opts: ApplyOp
   for (const { family } of families) {
     const tools = await detectIptables(family, opts);
     const saved = parseIptablesSave(await iptablesSave(tools, opts));
-    for (const [table, t] of saved) for (const c of t.chains.keys()) if (CAPTURE_CHAINS.includes(c)) leftovers.push(`${family === 4 ? 'iptables' : 'ip6tables'} ${table}/${c}`);
+    for (const [table, t] of saved)
+      for (const c of t.chains.keys())
+        if (CAPTURE_CHAINS.includes(c)) leftovers.push(`${family === 4 ? 'iptables' : 'ip6tables'} ${table}/${c}`);
   }
   if (leftovers.length > 0) {
     if (!opts.reconcile) {
-      throw new CaptureError('E_IPTABLES_STATE', `capture rules are already present (${leftovers.join(', ')}); remove them with \`meshgate capture --cleanup\` or apply with --reconcile`);
+      throw new CaptureError(
+        'E_IPTABLES_STATE',
+        `capture rules are already present (${leftovers.join(', ')}); remove them with \`meshgate capture --cleanup\` or apply with --reconcile`,
+      );
     }
     await cleanupCapture({ ...opts, config });
   }
@@ -172,7 +208,10 @@ export async function applyCapture(config: Partial<CaptureConfig>, opts: ApplyOp
       await removeFamilies(applied, opts).catch(() => undefined);
       const at = /line:?\s*(\d+)/.exec(r.stderr);
       const failedLine = at ? lines[Number(at[1]) - 1] : undefined;
-      throw new CaptureError('E_IPTABLES_APPLY', `${tools.restore} (${tools.version}) failed: ${r.stderr.trim()}${failedLine ? `\n  at: ${failedLine}` : ''}`);
+      throw new CaptureError(
+        'E_IPTABLES_APPLY',
+        `${tools.restore} (${tools.version}) failed: ${r.stderr.trim()}${failedLine ? `\n  at: ${failedLine}` : ''}`,
+      );
     }
     applied.push(entry);
     restore.push({ family, lines });
@@ -230,7 +269,11 @@ async function removeFamilies(families: AppliedFamily[], opts: IptablesOptions):
         const check = await run(tools.iptables, ['-w', '-t', rule.table, '-C', rule.chain, ...rule.params], { netns: opts.netns });
         if (check.status !== 0) break;
         const del = await run(tools.iptables, ['-w', '-t', rule.table, '-D', rule.chain, ...rule.params], { netns: opts.netns });
-        if (del.status !== 0) throw new CaptureError('E_IPTABLES_CLEANUP', `cannot delete "-t ${rule.table} -A ${rule.chain} ${rule.params.join(' ')}": ${del.stderr.trim()}`);
+        if (del.status !== 0)
+          throw new CaptureError(
+            'E_IPTABLES_CLEANUP',
+            `cannot delete "-t ${rule.table} -A ${rule.chain} ${rule.params.join(' ')}": ${del.stderr.trim()}`,
+          );
         removed.push(`-t ${rule.table} -D ${rule.chain} ${rule.params.join(' ')}`);
       }
     }
@@ -246,8 +289,17 @@ async function removeFamilies(families: AppliedFamily[], opts: IptablesOptions):
     if (lines.length > 0) {
       const r = await run(tools.restore, ['--noflush', '-w'], { netns: opts.netns, input: lines.join('\n') + '\n' });
       if (r.status !== 0) {
-        const refs = [...now.values()].flatMap((t) => t.rules).filter((l) => CAPTURE_CHAINS.some((c) => l.endsWith(`-j ${c}`)) && !f.rules.some((x) => isBuiltinChain(x.chain) && l.startsWith(`-A ${x.chain} `)));
-        throw new CaptureError('E_IPTABLES_CLEANUP', `${tools.restore} could not remove the capture chains: ${r.stderr.trim()}${refs.length ? `\n  still referenced by: ${refs.join('; ')}` : ''}`);
+        const refs = [...now.values()]
+          .flatMap((t) => t.rules)
+          .filter(
+            (l) =>
+              CAPTURE_CHAINS.some((c) => l.endsWith(`-j ${c}`)) &&
+              !f.rules.some((x) => isBuiltinChain(x.chain) && l.startsWith(`-A ${x.chain} `)),
+          );
+        throw new CaptureError(
+          'E_IPTABLES_CLEANUP',
+          `${tools.restore} could not remove the capture chains: ${r.stderr.trim()}${refs.length ? `\n  still referenced by: ${refs.join('; ')}` : ''}`,
+        );
       }
     }
     // 3. nf_tables tables that capture created and that are empty again go too, so the ruleset is as before.
@@ -279,7 +331,9 @@ export function stateFilePath(opts: IptablesOptions = {}): string {
   try {
     id = `netns-${statSync(nsFile).ino}`;
   } catch (err) {
-    throw new CaptureError('E_IPTABLES_STATE', `cannot identify the network namespace (${nsFile}): ${(err as Error).message}`, { cause: err });
+    throw new CaptureError('E_IPTABLES_STATE', `cannot identify the network namespace (${nsFile}): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return path.join(opts.stateDir ?? DEFAULT_STATE_DIR, `${id}.json`);
 }

@@ -69,13 +69,20 @@ export function getOriginalDestination(socket: net.Socket): OriginalDestination 
   const impl = loadAddon();
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
-    throw new CaptureError('E_ORIGINAL_DST', `socket from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} has no file descriptor (closed, or not a TCP socket)`);
+    throw new CaptureError(
+      'E_ORIGINAL_DST',
+      `socket from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} has no file descriptor (closed, or not a TCP socket)`,
+    );
   }
   let result: OriginalDestination | null;
   try {
     result = impl.getOriginalDst(fd);
   } catch (err) {
-    throw new CaptureError('E_ORIGINAL_DST', `SO_ORIGINAL_DST for ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${(err as Error).message}`, { cause: err });
+    throw new CaptureError(
+      'E_ORIGINAL_DST',
+      `SO_ORIGINAL_DST for ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (result === null) return undefined;
   // A v4 NAT record read through a dual-stack socket is already plain IPv4; strip a mapped prefix if any.

@@ -31,7 +31,10 @@ export interface AnalyzeCliOptions {
 export async function runAnalyze(opts: AnalyzeCliOptions, out: (s: string) => void): Promise<number> {
   const r = await analyzePaths(opts.files, { mesh: defaultMeshConfig(), defaultInstall: opts.defaultInstall !== false });
   const namespace = opts.allNamespaces ? undefined : opts.namespace;
-  const selected = selectMessages(r.diagnostics, { ...(opts.suppress ? { suppress: opts.suppress } : {}), ...(namespace !== undefined ? { namespace } : {}) });
+  const selected = selectMessages(r.diagnostics, {
+    ...(opts.suppress ? { suppress: opts.suppress } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+  });
   const shown = atOrAbove(selected, opts.outputThreshold ?? 'Info');
   const format = opts.output ?? 'short';
   if (format === 'short') {
@@ -61,23 +64,43 @@ export function registerAnalyzeCommand(program: Command): void {
     .option('-A, --all-namespaces', 'report findings in every namespace (the default; overrides -n)')
     .option('-L, --list-analyzers', 'list the analyzers and what each checks, then exit')
     .option('--no-default-install', "do not add the objects Istio's default install creates (gateway Services, istio-system)")
-    .action(async (o: { filename?: string[]; output: string; outputThreshold: string; suppress?: string[]; namespace?: string; allNamespaces?: boolean; listAnalyzers?: boolean; defaultInstall: boolean }) => {
-      if (o.listAnalyzers) {
-        process.stdout.write(listAnalyzers());
-        return;
-      }
-      const output = parseOutputFormat(o.output, ANALYZE_FORMATS, 'analyze');
-      const outputThreshold = parseLevel(o.outputThreshold);
-      const suppress = (o.suppress ?? []).map((s) => {
-        const p = parseSuppression(s);
-        // istioctl warns and carries on for a code it does not know.
-        if (p.unknownCode) process.stderr.write(`Warning: --suppress code "${p.code}" is not an IST or MG code and will not have any effect.\n`);
-        return p;
-      });
-      if (!o.filename || o.filename.length === 0) throw new CliUsageError("required option '-f, --filename <path...>' not specified");
-      process.exitCode = await runAnalyze(
-        { files: o.filename, output, outputThreshold, suppress, defaultInstall: o.defaultInstall, ...(o.namespace !== undefined ? { namespace: o.namespace } : {}), ...(o.allNamespaces ? { allNamespaces: true } : {}) },
-        (s) => process.stdout.write(s),
-      );
-    });
+    .action(
+      async (o: {
+        filename?: string[];
+        output: string;
+        outputThreshold: string;
+        suppress?: string[];
+        namespace?: string;
+        allNamespaces?: boolean;
+        listAnalyzers?: boolean;
+        defaultInstall: boolean;
+      }) => {
+        if (o.listAnalyzers) {
+          process.stdout.write(listAnalyzers());
+          return;
+        }
+        const output = parseOutputFormat(o.output, ANALYZE_FORMATS, 'analyze');
+        const outputThreshold = parseLevel(o.outputThreshold);
+        const suppress = (o.suppress ?? []).map((s) => {
+          const p = parseSuppression(s);
+          // istioctl warns and carries on for a code it does not know.
+          if (p.unknownCode)
+            process.stderr.write(`Warning: --suppress code "${p.code}" is not an IST or MG code and will not have any effect.\n`);
+          return p;
+        });
+        if (!o.filename || o.filename.length === 0) throw new CliUsageError("required option '-f, --filename <path...>' not specified");
+        process.exitCode = await runAnalyze(
+          {
+            files: o.filename,
+            output,
+            outputThreshold,
+            suppress,
+            defaultInstall: o.defaultInstall,
+            ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+            ...(o.allNamespaces ? { allNamespaces: true } : {}),
+          },
+          (s) => process.stdout.write(s),
+        );
+      },
+    );
 }

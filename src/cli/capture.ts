@@ -75,7 +75,8 @@ export function registerCaptureCommand(program: Command, io: CaptureCliIo = defa
 export async function runCapture(opts: CaptureCliOptions, io: CaptureCliIo = defaultIo): Promise<void> {
   parseOutputFormat(opts.output, CAPTURE_FORMATS, 'capture');
   const backend = opts.iptablesBackend;
-  if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new CaptureError('E_CAPTURE_CONFIG', `--iptables-backend must be auto, nft or legacy, got "${backend}"`);
+  if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy')
+    throw new CaptureError('E_CAPTURE_CONFIG', `--iptables-backend must be auto, nft or legacy, got "${backend}"`);
   const config = captureConfigFromFlags(opts, io.resolvConf ?? '/etc/resolv.conf');
   const common = { backend, netns: opts.netns, stateDir: opts.stateDir } as const;
 
@@ -93,7 +94,10 @@ export async function runCapture(opts: CaptureCliOptions, io: CaptureCliIo = def
     const result = await cleanupCapture({ ...common, config });
     if (opts.output === 'json') io.out(JSON.stringify(result, null, 2) + '\n');
     else if (result.removed.length === 0) io.out('capture: nothing to remove\n');
-    else io.out(`capture: removed (from the ${result.source === 'state' ? 'recorded rule set' : 'given settings'}):\n${result.removed.map((l) => `  ${l}`).join('\n')}\n`);
+    else
+      io.out(
+        `capture: removed (from the ${result.source === 'state' ? 'recorded rule set' : 'given settings'}):\n${result.removed.map((l) => `  ${l}`).join('\n')}\n`,
+      );
     return;
   }
   const result = await applyCapture(config, { ...common, reconcile: opts.reconcile });
@@ -101,7 +105,9 @@ export async function runCapture(opts: CaptureCliOptions, io: CaptureCliIo = def
     io.out(JSON.stringify(result, null, 2) + '\n');
   } else {
     const count = result.restore.reduce((n, r) => n + r.lines.filter((l) => l.startsWith('-A ')).length, 0);
-    io.out(`capture: ${count} rules applied with ${result.version || result.backend} (outbound → ${config.outboundPort ?? 15001}, inbound → ${config.inboundPort ?? 15006}${config.dns ? ', DNS → 15053' : ''}); recorded in ${result.stateFile}\n`);
+    io.out(
+      `capture: ${count} rules applied with ${result.version || result.backend} (outbound → ${config.outboundPort ?? 15001}, inbound → ${config.inboundPort ?? 15006}${config.dns ? ', DNS → 15053' : ''}); recorded in ${result.stateFile}\n`,
+    );
   }
 }
 
@@ -126,7 +132,10 @@ export function captureConfigFromFlags(opts: CaptureCliOptions, resolvConf: stri
 }
 
 function list(s: string): string[] {
-  return s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 }
 
 function port(flag: string, s: string): number {
@@ -145,7 +154,14 @@ function nameservers(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CaptureError('E_CAPTURE_CONFIG', `--dns: cannot read ${file} for the resolvers to capture (${(err as Error).message}); pass --dns-servers or --capture-all-dns`, { cause: err });
+    throw new CaptureError(
+      'E_CAPTURE_CONFIG',
+      `--dns: cannot read ${file} for the resolvers to capture (${(err as Error).message}); pass --dns-servers or --capture-all-dns`,
+      { cause: err },
+    );
   }
-  return text.split('\n').map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]?.replace(/%.*$/, '')).filter((s): s is string => s !== undefined);
+  return text
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]?.replace(/%.*$/, ''))
+    .filter((s): s is string => s !== undefined);
 }

@@ -50,7 +50,12 @@ function canonical(typeUrl: string, r: Json): Json {
 function stableJson(v: unknown): string {
   const sort = (x: unknown): unknown => {
     if (Array.isArray(x)) return x.map(sort);
-    if (x !== null && typeof x === 'object') return Object.fromEntries(Object.keys(x as Json).sort().map((k) => [k, sort((x as Json)[k])]));
+    if (x !== null && typeof x === 'object')
+      return Object.fromEntries(
+        Object.keys(x as Json)
+          .sort()
+          .map((k) => [k, sort((x as Json)[k])]),
+      );
     return x;
   };
   return `${JSON.stringify(sort(v), null, 2)}\n`;
@@ -67,16 +72,44 @@ function compare(type: TypeComparison['type'], sent: Json[], held: Json[], key: 
 }
 
 export function compareProxyConfig(cp: ControlPlaneDump, proxy: ProxyDump): TypeComparison[] {
-  const clusters = ((section(proxy, 'ClustersConfigDump').dynamicActiveClusters ?? []) as { cluster: Json }[]).map((c) => withoutType(c.cluster));
-  const listeners = ((section(proxy, 'ListenersConfigDump').dynamicListeners ?? []) as { activeState?: { listener: Json } }[]).flatMap((l) => (l.activeState ? [withoutType(l.activeState.listener)] : []));
-  const endpoints = ((section(proxy, 'EndpointsConfigDump').dynamicEndpointConfigs ?? []) as { endpointConfig: Json }[]).map((e) => withoutType(e.endpointConfig));
+  const clusters = ((section(proxy, 'ClustersConfigDump').dynamicActiveClusters ?? []) as { cluster: Json }[]).map((c) =>
+    withoutType(c.cluster),
+  );
+  const listeners = ((section(proxy, 'ListenersConfigDump').dynamicListeners ?? []) as { activeState?: { listener: Json } }[]).flatMap(
+    (l) => (l.activeState ? [withoutType(l.activeState.listener)] : []),
+  );
+  const endpoints = ((section(proxy, 'EndpointsConfigDump').dynamicEndpointConfigs ?? []) as { endpointConfig: Json }[]).map((e) =>
+    withoutType(e.endpointConfig),
+  );
   // The agent's own secrets (workload certificate, mesh root) are marked "local": the control plane never sends them.
-  const secrets = ((section(proxy, 'SecretsConfigDump').dynamicActiveSecrets ?? []) as { name: string; versionInfo?: string }[]).filter((s) => s.versionInfo !== 'local').map((s) => ({ name: s.name }));
+  const secrets = ((section(proxy, 'SecretsConfigDump').dynamicActiveSecrets ?? []) as { name: string; versionInfo?: string }[])
+    .filter((s) => s.versionInfo !== 'local')
+    .map((s) => ({ name: s.name }));
   return [
-    compare('Clusters', (cp.resources.cds ?? []).map((r) => canonical(TypeUrl.Cluster, r)), clusters, 'name'),
-    compare('Listeners', (cp.resources.lds ?? []).map((r) => canonical(TypeUrl.Listener, r)), listeners, 'name'),
-    compare('Endpoints', (cp.resources.eds ?? []).map((r) => canonical(TypeUrl.ClusterLoadAssignment, r)), endpoints, 'clusterName'),
-    compare('Secrets', (cp.resources.sds ?? []).map((r) => ({ name: String(r.name) })), secrets, 'name'),
+    compare(
+      'Clusters',
+      (cp.resources.cds ?? []).map((r) => canonical(TypeUrl.Cluster, r)),
+      clusters,
+      'name',
+    ),
+    compare(
+      'Listeners',
+      (cp.resources.lds ?? []).map((r) => canonical(TypeUrl.Listener, r)),
+      listeners,
+      'name',
+    ),
+    compare(
+      'Endpoints',
+      (cp.resources.eds ?? []).map((r) => canonical(TypeUrl.ClusterLoadAssignment, r)),
+      endpoints,
+      'clusterName',
+    ),
+    compare(
+      'Secrets',
+      (cp.resources.sds ?? []).map((r) => ({ name: String(r.name) })),
+      secrets,
+      'name',
+    ),
   ];
 }
 

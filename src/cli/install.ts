@@ -14,7 +14,10 @@ import { outputHelp, parseOutputFormat } from './output-format.js';
 const INSTALL_FORMATS = ['yaml', 'json'] as const;
 
 class InstallError extends Error {
-  constructor(readonly code: 'E_CLI_USAGE' | 'E_INSTALL_INVALID', message: string) {
+  constructor(
+    readonly code: 'E_CLI_USAGE' | 'E_INSTALL_INVALID',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -48,8 +51,10 @@ export function installHeader(o: InstallOptions): string[] {
     `meshgate ${packageVersion()} install: namespace ${o.namespace}, image ${o.image}, trust domain ${o.trustDomain}, cluster ${o.clusterId}${o.revision ? `, revision ${o.revision}` : ''}`,
     'Apply with: kubectl apply -f <this file>. Before the control plane starts it needs, in its namespace:',
     '  Secret cacerts (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem; meshgate ca create-root makes a root),',
-    '  ConfigMap meshgate-token-keys (sa.pub: the public key that signs the cluster\'s service-account tokens).',
-    ...(o.rootCertPem ? [] : ['The webhook caBundle and istio-ca-root-cert are empty: render with --root-cert cacerts/root-cert.pem to fill them.']),
+    "  ConfigMap meshgate-token-keys (sa.pub: the public key that signs the cluster's service-account tokens).",
+    ...(o.rootCertPem
+      ? []
+      : ['The webhook caBundle and istio-ca-root-cert are empty: render with --root-cert cacerts/root-cert.pem to fill them.']),
   ];
 }
 
@@ -57,7 +62,9 @@ export function registerInstallCommand(program: Command): void {
   const defaults = defaultInstallOptions(packageVersion());
   program
     .command('install')
-    .description('Render the Kubernetes objects that run meshgate (control plane, injection webhook, gateways); --dry-run prints them, no API server is contacted.')
+    .description(
+      'Render the Kubernetes objects that run meshgate (control plane, injection webhook, gateways); --dry-run prints them, no API server is contacted.',
+    )
     .option('--dry-run', 'print the objects instead of applying them (required: meshgate does not talk to an API server here)')
     .option('-o, --output <format>', outputHelp(INSTALL_FORMATS), 'yaml')
     .option('--image <image>', 'the meshgate image for the control plane, the proxies and capture', defaults.image)
@@ -65,11 +72,19 @@ export function registerInstallCommand(program: Command): void {
     .option('--revision <rev>', "a control plane revision (Istio's istio.io/rev); object names get -REV")
     .option('--trust-domain <domain>', 'the SPIFFE trust domain', defaults.trustDomain)
     .option('--cluster-id <id>', "this cluster's id (Istio's CLUSTER_ID)", defaults.clusterId)
-    .option('--injection-namespace <ns>', 'a namespace to label istio-injection=enabled and give istio-ca-root-cert (repeatable; default: default)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--injection-namespace <ns>',
+      'a namespace to label istio-injection=enabled and give istio-ca-root-cert (repeatable; default: default)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--root-cert <file>', "the mesh root (the cacerts Secret's root-cert.pem): the webhook's caBundle and istio-ca-root-cert")
     .action((o: InstallCliOptions) => {
       const format = parseOutputFormat(o.output, INSTALL_FORMATS, 'install');
-      if (!o.dryRun) throw new InstallError('E_CLI_USAGE', 'meshgate install contacts no API server: use --dry-run and apply the output with kubectl apply -f -');
+      if (!o.dryRun)
+        throw new InstallError(
+          'E_CLI_USAGE',
+          'meshgate install contacts no API server: use --dry-run and apply the output with kubectl apply -f -',
+        );
       let rootCertPem: string | undefined;
       if (o.rootCert) {
         try {
@@ -77,7 +92,8 @@ export function registerInstallCommand(program: Command): void {
         } catch (err) {
           throw new InstallError('E_CLI_USAGE', `--root-cert: cannot read ${o.rootCert}: ${(err as Error).message}`);
         }
-        if (!rootCertPem.includes('-----BEGIN CERTIFICATE-----')) throw new InstallError('E_CLI_USAGE', `--root-cert: ${o.rootCert} holds no PEM certificate`);
+        if (!rootCertPem.includes('-----BEGIN CERTIFICATE-----'))
+          throw new InstallError('E_CLI_USAGE', `--root-cert: ${o.rootCert} holds no PEM certificate`);
       }
       const opts: InstallOptions = {
         image: o.image ?? defaults.image,
@@ -89,6 +105,9 @@ export function registerInstallCommand(program: Command): void {
         ...(rootCertPem ? { rootCertPem } : {}),
       };
       process.stdout.write(renderInstallText(opts, format as 'yaml' | 'json', installHeader(opts)));
-      if (!rootCertPem) process.stderr.write('meshgate install: the webhook caBundle and ConfigMap istio-ca-root-cert are empty; pass --root-cert with the root-cert.pem of the cacerts Secret\n');
+      if (!rootCertPem)
+        process.stderr.write(
+          'meshgate install: the webhook caBundle and ConfigMap istio-ca-root-cert are empty; pass --root-cert with the root-cert.pem of the cacerts Secret\n',
+        );
     });
 }

@@ -24,7 +24,8 @@ export function resolveStateDir(dir: string | undefined, stateDir: string | unde
   const candidates = findDefaultStateDirs(name);
   if (candidates.length === 1) return candidates[0]!;
   const which = name ? `lab ${name}` : 'a lab';
-  if (candidates.length === 0) throw new LabLocateError('E_LAB_CLI', `no state dir of ${which} found in ${os.tmpdir()}; give the lab folder or --state-dir`);
+  if (candidates.length === 0)
+    throw new LabLocateError('E_LAB_CLI', `no state dir of ${which} found in ${os.tmpdir()}; give the lab folder or --state-dir`);
   throw new LabLocateError('E_LAB_CLI', `several state dirs of ${which}: ${candidates.join(', ')}; give --state-dir`);
 }
 
@@ -58,18 +59,35 @@ export interface LabLocateOptions {
 }
 
 /** The proxy of pod `ref` in a lab summary; errors name what exists, so a typo is easy to fix. */
-export function findProxyInSummary(summary: LabSummary, ref: string, opts: Pick<LabLocateOptions, 'namespace' | 'cluster'> = {}): LabProxyTarget {
+export function findProxyInSummary(
+  summary: LabSummary,
+  ref: string,
+  opts: Pick<LabLocateOptions, 'namespace' | 'cluster'> = {},
+): LabProxyTarget {
   const { name, namespace } = parsePodRef(ref, opts.namespace);
   if (opts.cluster !== undefined && !summary.clusters.some((c) => c.name === opts.cluster)) {
-    throw new LabLocateError('E_POD_NOT_FOUND', `lab ${summary.name} has no cluster "${opts.cluster}" (clusters: ${summary.clusters.map((c) => c.name).join(', ')})`);
+    throw new LabLocateError(
+      'E_POD_NOT_FOUND',
+      `lab ${summary.name} has no cluster "${opts.cluster}" (clusters: ${summary.clusters.map((c) => c.name).join(', ')})`,
+    );
   }
-  const matches = summary.proxies.filter((p) => p.name === name && p.namespace === namespace && (opts.cluster === undefined || p.cluster === opts.cluster));
+  const matches = summary.proxies.filter(
+    (p) => p.name === name && p.namespace === namespace && (opts.cluster === undefined || p.cluster === opts.cluster),
+  );
   if (matches.length === 0) {
-    const known = summary.proxies.filter((p) => opts.cluster === undefined || p.cluster === opts.cluster).map((p) => `${p.name}.${p.namespace}`);
-    throw new LabLocateError('E_POD_NOT_FOUND', `no proxy for pod ${name}.${namespace}${opts.cluster ? ` in cluster ${opts.cluster}` : ''} in lab ${summary.name} (pods with a proxy: ${[...new Set(known)].sort().join(', ')})`);
+    const known = summary.proxies
+      .filter((p) => opts.cluster === undefined || p.cluster === opts.cluster)
+      .map((p) => `${p.name}.${p.namespace}`);
+    throw new LabLocateError(
+      'E_POD_NOT_FOUND',
+      `no proxy for pod ${name}.${namespace}${opts.cluster ? ` in cluster ${opts.cluster}` : ''} in lab ${summary.name} (pods with a proxy: ${[...new Set(known)].sort().join(', ')})`,
+    );
   }
   if (matches.length > 1) {
-    throw new LabLocateError('E_POD_NOT_FOUND', `pod ${name}.${namespace} runs in several clusters (${matches.map((p) => p.cluster).join(', ')}): choose one with --lab-cluster`);
+    throw new LabLocateError(
+      'E_POD_NOT_FOUND',
+      `pod ${name}.${namespace} runs in several clusters (${matches.map((p) => p.cluster).join(', ')}): choose one with --lab-cluster`,
+    );
   }
   const p = matches[0]!;
   const cp = summary.clusters.find((c) => c.name === p.cluster)?.controlPlaneUrl;

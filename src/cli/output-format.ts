@@ -20,7 +20,9 @@ export function outputHelp(allowed: readonly OutputFormat[]): string {
 export function parseOutputFormat<F extends OutputFormat>(value: string, allowed: readonly F[], command: string): F {
   if ((allowed as readonly string[]).includes(value)) return value as F;
   const known = (OUTPUT_FORMATS as readonly string[]).includes(value);
-  throw new CliUsageError(`${known ? 'unsupported' : 'unknown'} output format "${value}" for "meshgate ${command}": use one of ${allowed.join(', ')}`);
+  throw new CliUsageError(
+    `${known ? 'unsupported' : 'unknown'} output format "${value}" for "meshgate ${command}": use one of ${allowed.join(', ')}`,
+  );
 }
 
 /** A value printed as JSON (two-space indent) or YAML, each ending with a newline. */

@@ -18,11 +18,20 @@ export type ProxyConfigKind = 'all' | 'bootstrap' | 'clusters' | 'endpoints' | '
 /** istioctl's type names and aliases. */
 const TYPE_NAMES: Record<string, ProxyConfigKind> = {
   all: 'all',
-  bootstrap: 'bootstrap', b: 'bootstrap',
-  cluster: 'clusters', clusters: 'clusters', c: 'clusters',
-  endpoint: 'endpoints', endpoints: 'endpoints', ep: 'endpoints',
-  listener: 'listeners', listeners: 'listeners', l: 'listeners',
-  secret: 'secrets', secrets: 'secrets', s: 'secrets',
+  bootstrap: 'bootstrap',
+  b: 'bootstrap',
+  cluster: 'clusters',
+  clusters: 'clusters',
+  c: 'clusters',
+  endpoint: 'endpoints',
+  endpoints: 'endpoints',
+  ep: 'endpoints',
+  listener: 'listeners',
+  listeners: 'listeners',
+  l: 'listeners',
+  secret: 'secrets',
+  secrets: 'secrets',
+  s: 'secrets',
 };
 
 /** istioctl types meshgate has nothing for, and why (asking for them is an error, not an empty table). */
@@ -32,7 +41,17 @@ const NOT_SERVED: Record<string, string> = {
   ecds: 'there is no extension config discovery (ECDS)',
   'rootca-compare': 'compare the ROOTCA entries of "secrets" for two pods instead',
 };
-const NOT_SERVED_ALIASES: Record<string, string> = { route: 'route', routes: 'route', r: 'route', log: 'log', o: 'log', ecds: 'ecds', e: 'ecds', 'rootca-compare': 'rootca-compare', rc: 'rootca-compare' };
+const NOT_SERVED_ALIASES: Record<string, string> = {
+  route: 'route',
+  routes: 'route',
+  r: 'route',
+  log: 'log',
+  o: 'log',
+  ecds: 'ecds',
+  e: 'ecds',
+  'rootca-compare': 'rootca-compare',
+  rc: 'rootca-compare',
+};
 
 export const PROXY_CONFIG_FORMATS = ['short', 'json', 'yaml'] as const;
 export type ProxyConfigFormat = (typeof PROXY_CONFIG_FORMATS)[number];
@@ -42,7 +61,9 @@ export function parseConfigType(type: string): ProxyConfigKind {
   if (kind) return kind;
   const unserved = NOT_SERVED_ALIASES[type.toLowerCase()];
   if (unserved) throw new ProxyConfigCliError(`config type "${type}" is not served by meshgate: ${NOT_SERVED[unserved]}`);
-  throw new ProxyConfigCliError(`unknown config type "${type}" (one of all, bootstrap, cluster(s), endpoint(s), listener(s), secret(s); istioctl's aliases b, c, ep, l, s work too)`);
+  throw new ProxyConfigCliError(
+    `unknown config type "${type}" (one of all, bootstrap, cluster(s), endpoint(s), listener(s), secret(s); istioctl's aliases b, c, ep, l, s work too)`,
+  );
 }
 
 export interface AdminSnapshot {
@@ -58,7 +79,9 @@ export async function fetchAdmin(admin: string): Promise<AdminSnapshot> {
     try {
       res = await fetch(`${base}${p}`, { signal: AbortSignal.timeout(10_000) });
     } catch (err) {
-      throw new ProxyConfigCliError(`cannot reach the proxy admin at ${base}: ${(err as Error).message} (is the proxy running? use --admin host:port)`);
+      throw new ProxyConfigCliError(
+        `cannot reach the proxy admin at ${base}: ${(err as Error).message} (is the proxy running? use --admin host:port)`,
+      );
     }
     if (!res.ok) throw new ProxyConfigCliError(`${base}${p}: HTTP ${res.status}`);
     return res.json();
@@ -93,7 +116,10 @@ const FILTERS_OF: Record<ProxyConfigKind, readonly (keyof ProxyConfigFilters)[]>
 };
 
 /** The filter flags, checked: a bad value or a flag the type does not take fails with the flag's name. */
-export function parseFilters(kind: ProxyConfigKind, raw: { fqdn?: string; port?: string; direction?: string; subset?: string; address?: string; cluster?: string; status?: string }): ProxyConfigFilters {
+export function parseFilters(
+  kind: ProxyConfigKind,
+  raw: { fqdn?: string; port?: string; direction?: string; subset?: string; address?: string; cluster?: string; status?: string },
+): ProxyConfigFilters {
   const f: ProxyConfigFilters = {};
   for (const [k, v] of Object.entries(raw) as [keyof ProxyConfigFilters, string | undefined][]) {
     if (v === undefined) continue;
@@ -127,14 +153,22 @@ function withoutType(r: Json): Json {
   return rest;
 }
 
-interface ClusterRow { fqdn: string; port: string; subset: string; direction: string; type: string; destinationRule: string; cluster: Json }
+interface ClusterRow {
+  fqdn: string;
+  port: string;
+  subset: string;
+  direction: string;
+  type: string;
+  destinationRule: string;
+  cluster: Json;
+}
 
 /** Istio's cluster names are direction|port|subset|fqdn; any other name is shown as the FQDN, as istioctl. */
 function clusterRow(c: Json): ClusterRow {
   const name = String(c.name);
   const p = name.split('|');
   // istioctl shows the DestinationRule from Istio's cluster metadata (`istio.config`, a resource path).
-  const cfg = ((c.metadata as { filterMetadata?: { istio?: { config?: string } } } | undefined)?.filterMetadata?.istio?.config) ?? '';
+  const cfg = (c.metadata as { filterMetadata?: { istio?: { config?: string } } } | undefined)?.filterMetadata?.istio?.config ?? '';
   const m = /\/namespaces\/([^/]+)\/destination-rule\/([^/]+)$/.exec(cfg);
   const destinationRule = m ? `${m[2]}.${m[1]}` : '';
   const type = String(c.type ?? 'STATIC');
@@ -144,23 +178,55 @@ function clusterRow(c: Json): ClusterRow {
 
 export function selectClusters(s: AdminSnapshot, f: ProxyConfigFilters = {}): ClusterRow[] {
   const cs = (dumpOf(s, 'ClustersConfigDump')?.dynamicActiveClusters ?? []) as { cluster: Json }[];
-  return cs.map(({ cluster }) => clusterRow(cluster)).filter((r) =>
-    (f.fqdn === undefined || r.fqdn.includes(f.fqdn)) &&
-    (f.port === undefined || r.port === String(f.port)) &&
-    (f.direction === undefined || r.direction === f.direction) &&
-    (f.subset === undefined || (r.subset !== '-' && r.subset.includes(f.subset))))
-    // istioctl's order: by FQDN, then port, subset and direction.
-    .sort((a, b) => a.fqdn.localeCompare(b.fqdn) || (Number(a.port) || 0) - (Number(b.port) || 0) || a.subset.localeCompare(b.subset) || a.direction.localeCompare(b.direction));
+  return (
+    cs
+      .map(({ cluster }) => clusterRow(cluster))
+      .filter(
+        (r) =>
+          (f.fqdn === undefined || r.fqdn.includes(f.fqdn)) &&
+          (f.port === undefined || r.port === String(f.port)) &&
+          (f.direction === undefined || r.direction === f.direction) &&
+          (f.subset === undefined || (r.subset !== '-' && r.subset.includes(f.subset))),
+      )
+      // istioctl's order: by FQDN, then port, subset and direction.
+      .sort(
+        (a, b) =>
+          a.fqdn.localeCompare(b.fqdn) ||
+          (Number(a.port) || 0) - (Number(b.port) || 0) ||
+          a.subset.localeCompare(b.subset) ||
+          a.direction.localeCompare(b.direction),
+      )
+  );
 }
 
-interface ListenerJson { name?: string; address?: { socketAddress?: { address: string; portValue?: number } }; filterChains?: ChainJson[]; defaultFilterChain?: ChainJson; useOriginalDst?: boolean }
-interface ChainJson { filterChainMatch?: { serverNames?: string[]; transportProtocol?: string; applicationProtocols?: string[]; destinationPort?: number; prefixRanges?: { addressPrefix: string; prefixLen?: number }[] }; filters?: { typedConfig?: Json }[]; name?: string }
+interface ListenerJson {
+  name?: string;
+  address?: { socketAddress?: { address: string; portValue?: number } };
+  filterChains?: ChainJson[];
+  defaultFilterChain?: ChainJson;
+  useOriginalDst?: boolean;
+}
+interface ChainJson {
+  filterChainMatch?: {
+    serverNames?: string[];
+    transportProtocol?: string;
+    applicationProtocols?: string[];
+    destinationPort?: number;
+    prefixRanges?: { addressPrefix: string; prefixLen?: number }[];
+  };
+  filters?: { typedConfig?: Json }[];
+  name?: string;
+}
 
 export function selectListeners(s: AdminSnapshot, f: ProxyConfigFilters = {}): ListenerJson[] {
   const ls = (dumpOf(s, 'ListenersConfigDump')?.dynamicListeners ?? []) as { activeState?: { listener: ListenerJson } }[];
-  return ls.flatMap((l) => (l.activeState ? [l.activeState.listener] : [])).filter((l) =>
-    (f.address === undefined || l.address?.socketAddress?.address === f.address) &&
-    (f.port === undefined || l.address?.socketAddress?.portValue === f.port));
+  return ls
+    .flatMap((l) => (l.activeState ? [l.activeState.listener] : []))
+    .filter(
+      (l) =>
+        (f.address === undefined || l.address?.socketAddress?.address === f.address) &&
+        (f.port === undefined || l.address?.socketAddress?.portValue === f.port),
+    );
 }
 
 function chainMatch(c: ChainJson): string {
@@ -187,10 +253,12 @@ export function selectEndpoints(s: AdminSnapshot, f: ProxyConfigFilters = {}): A
     .filter((c) => f.cluster === undefined || c.name.includes(f.cluster))
     .map((c) => ({
       ...c,
-      hosts: c.hosts.filter((h) =>
-        (f.address === undefined || h.address === f.address) &&
-        (f.port === undefined || h.port === f.port) &&
-        (f.status === undefined || (h.healthy ? 'HEALTHY' : 'UNHEALTHY') === f.status)),
+      hosts: c.hosts.filter(
+        (h) =>
+          (f.address === undefined || h.address === f.address) &&
+          (f.port === undefined || h.port === f.port) &&
+          (f.status === undefined || (h.healthy ? 'HEALTHY' : 'UNHEALTHY') === f.status),
+      ),
     }))
     .filter((c) => c.hosts.length > 0 || Object.keys(f).length === 0);
 }
@@ -199,7 +267,11 @@ export function selectEndpoints(s: AdminSnapshot, f: ProxyConfigFilters = {}): A
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('     ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('     ')
+      .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
@@ -213,7 +285,13 @@ export function formatListeners(s: AdminSnapshot, f?: ProxyConfigFilters): strin
   for (const l of selectListeners(s, f)) {
     const sa = l.address?.socketAddress;
     const chains = [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [{ ...l.defaultFilterChain, name: 'default' }] : [])];
-    if (chains.length === 0) rows.push([sa?.address ?? '-', String(sa?.portValue ?? '-'), 'ALL', l.useOriginalDst ? 'Redirect to listener of original destination' : '-']);
+    if (chains.length === 0)
+      rows.push([
+        sa?.address ?? '-',
+        String(sa?.portValue ?? '-'),
+        'ALL',
+        l.useOriginalDst ? 'Redirect to listener of original destination' : '-',
+      ]);
     for (const c of chains) rows.push([sa?.address ?? '-', String(sa?.portValue ?? '-'), chainMatch(c), chainDestination(c)]);
   }
   return table(['ADDRESSES', 'PORT', 'MATCH', 'DESTINATION'], rows);
@@ -222,7 +300,8 @@ export function formatListeners(s: AdminSnapshot, f?: ProxyConfigFilters): strin
 export function formatEndpoints(s: AdminSnapshot, f?: ProxyConfigFilters): string {
   const rows: string[][] = [];
   for (const c of selectEndpoints(s, f)) {
-    for (const h of c.hosts) rows.push([`${h.address}:${h.port}`, h.healthy ? 'HEALTHY' : 'UNHEALTHY', h.ejected ? 'FAILED' : 'OK', c.name]);
+    for (const h of c.hosts)
+      rows.push([`${h.address}:${h.port}`, h.healthy ? 'HEALTHY' : 'UNHEALTHY', h.ejected ? 'FAILED' : 'OK', c.name]);
   }
   return table(['ENDPOINT', 'STATUS', 'OUTLIER CHECK', 'CLUSTER'], rows);
 }
@@ -233,7 +312,15 @@ export function formatSecrets(s: AdminSnapshot): string {
     const isCa = Array.isArray(c.ca_cert);
     const entry = ((isCa ? c.ca_cert : c.cert_chain) as Json[])[0] ?? {};
     const expires = String(entry.expiration_time ?? '');
-    rows.push([String(c.name), isCa ? 'Ca' : 'Cert Chain', 'ACTIVE', String(Date.parse(expires) > Date.now()), String(entry.serial_number ?? '-'), expires, String(entry.valid_from ?? '')]);
+    rows.push([
+      String(c.name),
+      isCa ? 'Ca' : 'Cert Chain',
+      'ACTIVE',
+      String(Date.parse(expires) > Date.now()),
+      String(entry.serial_number ?? '-'),
+      expires,
+      String(entry.valid_from ?? ''),
+    ]);
   }
   return table(['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE'], rows);
 }
@@ -245,30 +332,47 @@ function bootstrapOf(s: AdminSnapshot): Json {
 export function formatBootstrap(s: AdminSnapshot): string {
   const node = (bootstrapOf(s).node ?? {}) as { id?: string; metadata?: Record<string, unknown> };
   const md = node.metadata ?? {};
-  const labels = Object.entries((md.LABELS ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',');
-  return table(['NODE ID', 'NAMESPACE', 'SERVICE ACCOUNT', 'CLUSTER ID', 'LABELS'], [[node.id ?? '-', String(md.NAMESPACE ?? '-'), String(md.SERVICE_ACCOUNT ?? '-'), String(md.CLUSTER_ID ?? '-'), labels || '-']]);
+  const labels = Object.entries((md.LABELS ?? {}) as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return table(
+    ['NODE ID', 'NAMESPACE', 'SERVICE ACCOUNT', 'CLUSTER ID', 'LABELS'],
+    [[node.id ?? '-', String(md.NAMESPACE ?? '-'), String(md.SERVICE_ACCOUNT ?? '-'), String(md.CLUSTER_ID ?? '-'), labels || '-']],
+  );
 }
 
 export function formatProxyConfig(kind: ProxyConfigKind, s: AdminSnapshot, f: ProxyConfigFilters = {}): string {
   switch (kind) {
-    case 'bootstrap': return formatBootstrap(s);
-    case 'listeners': return formatListeners(s, f);
-    case 'clusters': return formatClusters(s, f);
-    case 'endpoints': return formatEndpoints(s, f);
-    case 'secrets': return formatSecrets(s);
-    case 'all': return [formatClusters(s), formatListeners(s), formatEndpoints(s), formatSecrets(s)].join('\n');
+    case 'bootstrap':
+      return formatBootstrap(s);
+    case 'listeners':
+      return formatListeners(s, f);
+    case 'clusters':
+      return formatClusters(s, f);
+    case 'endpoints':
+      return formatEndpoints(s, f);
+    case 'secrets':
+      return formatSecrets(s);
+    case 'all':
+      return [formatClusters(s), formatListeners(s), formatEndpoints(s), formatSecrets(s)].join('\n');
   }
 }
 
 /** What -o json|yaml prints: the (filtered) resources, as istioctl prints them; `all` is the whole dump. */
 export function proxyConfigJson(kind: ProxyConfigKind, s: AdminSnapshot, f: ProxyConfigFilters = {}): unknown {
   switch (kind) {
-    case 'bootstrap': return { bootstrap: bootstrapOf(s) };
-    case 'listeners': return selectListeners(s, f).map((l) => withoutType(l as Json));
-    case 'clusters': return selectClusters(s, f).map((r) => withoutType(r.cluster));
-    case 'endpoints': return selectEndpoints(s, f);
-    case 'secrets': return { ...dumpOf(s, 'SecretsConfigDump'), certificates: s.certs.certificates };
-    case 'all': return s.configDump;
+    case 'bootstrap':
+      return { bootstrap: bootstrapOf(s) };
+    case 'listeners':
+      return selectListeners(s, f).map((l) => withoutType(l as Json));
+    case 'clusters':
+      return selectClusters(s, f).map((r) => withoutType(r.cluster));
+    case 'endpoints':
+      return selectEndpoints(s, f);
+    case 'secrets':
+      return { ...dumpOf(s, 'SecretsConfigDump'), certificates: s.certs.certificates };
+    case 'all':
+      return s.configDump;
   }
 }
 
@@ -277,7 +381,13 @@ export function isAdminAddress(target: string): boolean {
   return /^https?:\/\//.test(target) || /^(\[[0-9a-fA-F:.]+\]|[\w.-]*):\d+$/.test(target);
 }
 
-export async function runProxyConfig(type: string, admin: string, output: string, out: (s: string) => void, filters: ProxyConfigFilters = {}): Promise<number> {
+export async function runProxyConfig(
+  type: string,
+  admin: string,
+  output: string,
+  out: (s: string) => void,
+  filters: ProxyConfigFilters = {},
+): Promise<number> {
   const kind = parseConfigType(type);
   const format = parseOutputFormat(output, PROXY_CONFIG_FORMATS, 'proxy-config');
   const s = await fetchAdmin(admin);
@@ -304,13 +414,15 @@ export function registerProxyConfigCommand(program: Command): void {
   program
     .command('proxy-config')
     .alias('pc')
-    .description("Print a proxy's live clusters, listeners, endpoints, secrets or bootstrap, as istioctl proxy-config does: by pod (found in the running lab) or by admin address.")
+    .description(
+      "Print a proxy's live clusters, listeners, endpoints, secrets or bootstrap, as istioctl proxy-config does: by pod (found in the running lab) or by admin address.",
+    )
     .argument('<type>', 'all | bootstrap (b) | cluster(s) (c) | endpoint(s) (ep) | listener(s) (l) | secret(s) (s)')
     .argument('[pod]', 'POD[.NAMESPACE] of the running lab, or the admin address host:port (default 127.0.0.1:15000)')
     .option('--admin <host:port>', "the proxy's admin address, instead of a pod")
     .option('-o, --output <format>', outputHelp(PROXY_CONFIG_FORMATS), 'short')
     .option('-n, --namespace <namespace>', 'the namespace of POD when it has no .NAMESPACE', 'default')
-    .option('--lab-cluster <name>', "the lab cluster holding POD, when several do (each has an istio-ingressgateway)")
+    .option('--lab-cluster <name>', 'the lab cluster holding POD, when several do (each has an istio-ingressgateway)')
     .option('--state-dir <dir>', "the lab's state dir (default: the only lab running)")
     .option('--lab <dir>', 'the lab folder, to find its state dir')
     .option('--fqdn <fqdn>', 'clusters: only those whose service FQDN contains this')
@@ -323,13 +435,27 @@ export function registerProxyConfigCommand(program: Command): void {
     .action(async (type: string, target: string | undefined, o: ProxyConfigFlags & { labCluster?: string }) => {
       const kind = parseConfigType(type);
       parseOutputFormat(o.output, PROXY_CONFIG_FORMATS, 'proxy-config');
-      const filters = parseFilters(kind, { fqdn: o.fqdn, port: o.port, direction: o.direction, subset: o.subset, address: o.address, cluster: o.cluster, status: o.status });
+      const filters = parseFilters(kind, {
+        fqdn: o.fqdn,
+        port: o.port,
+        direction: o.direction,
+        subset: o.subset,
+        address: o.address,
+        cluster: o.cluster,
+        status: o.status,
+      });
       let admin = o.admin ?? '127.0.0.1:15000';
-      if (target !== undefined && o.admin !== undefined) throw new CliUsageError(`give a pod or --admin, not both ("${target}" and --admin ${o.admin})`);
+      if (target !== undefined && o.admin !== undefined)
+        throw new CliUsageError(`give a pod or --admin, not both ("${target}" and --admin ${o.admin})`);
       if (target !== undefined) {
         admin = isAdminAddress(target)
           ? target
-          : (await import('./lab-locate.js')).findLabProxy(target, { namespace: o.namespace, ...(o.labCluster ? { cluster: o.labCluster } : {}), ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.lab ? { lab: o.lab } : {}) }).adminUrl;
+          : (await import('./lab-locate.js')).findLabProxy(target, {
+              namespace: o.namespace,
+              ...(o.labCluster ? { cluster: o.labCluster } : {}),
+              ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+              ...(o.lab ? { lab: o.lab } : {}),
+            }).adminUrl;
       }
       process.exitCode = await runProxyConfig(kind, admin, o.output, (s) => process.stdout.write(s), filters);
     });

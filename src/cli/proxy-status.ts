@@ -24,7 +24,12 @@ export class ProxyStatusError extends Error {
 
 export const PROXY_STATUS_FORMATS = ['short', 'wide', 'json', 'yaml'] as const;
 
-const TYPES = [['CDS', 'cds'], ['LDS', 'lds'], ['EDS', 'eds'], ['SDS', 'sds']] as const;
+const TYPES = [
+  ['CDS', 'cds'],
+  ['LDS', 'lds'],
+  ['EDS', 'eds'],
+  ['SDS', 'sds'],
+] as const;
 const DEFAULT_CONTROL_PLANE = 'http://127.0.0.1:15014';
 
 /**
@@ -47,11 +52,22 @@ export function formatProxyStatus(s: Syncz | readonly Syncz[], opts: { wide?: bo
         }
         return t.state;
       });
-      return [p.name, p.clusterId, ...cells, src.controlPlane ?? '-', p.istioVersion ?? '-', ...(opts.wide ? [p.identity, p.snapshotVersion ?? '-'] : [])];
+      return [
+        p.name,
+        p.clusterId,
+        ...cells,
+        src.controlPlane ?? '-',
+        p.istioVersion ?? '-',
+        ...(opts.wide ? [p.identity, p.snapshotVersion ?? '-'] : []),
+      ];
     }),
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .join('')
+      .trimEnd();
   const out = [line(header), ...rows.map(line)];
   if (notes.length > 0) out.push('', ...notes);
   return `${out.join('\n')}\n`;
@@ -117,8 +133,15 @@ export async function podStatus(t: PodStatusTarget, timeoutMs = 10_000): Promise
   const { name, namespace } = parsePodRef(t.pod, t.namespace);
   const syncz = await fetchSyncz(t.controlPlane, timeoutMs);
   const p = syncz.proxies.find((x) => x.name === `${name}.${namespace}` && (t.clusterId === undefined || x.clusterId === t.clusterId));
-  if (!p) throw new ProxyStatusError(`pod ${name}.${namespace} is not connected to the control plane at ${syncz.controlPlane} (connected: ${syncz.proxies.map((x) => x.name).join(', ') || 'none'})`);
-  const cp = (await getJson(`${baseUrl(t.controlPlane)}/debug/config_dump?proxyID=${encodeURIComponent(p.proxy)}`, 'the control plane', timeoutMs)) as ControlPlaneDump;
+  if (!p)
+    throw new ProxyStatusError(
+      `pod ${name}.${namespace} is not connected to the control plane at ${syncz.controlPlane} (connected: ${syncz.proxies.map((x) => x.name).join(', ') || 'none'})`,
+    );
+  const cp = (await getJson(
+    `${baseUrl(t.controlPlane)}/debug/config_dump?proxyID=${encodeURIComponent(p.proxy)}`,
+    'the control plane',
+    timeoutMs,
+  )) as ControlPlaneDump;
   const proxy = (await getJson(`${baseUrl(t.admin)}/config_dump?include_eds`, "the proxy's admin", timeoutMs)) as ProxyDump;
   return { proxy: p.proxy, name: p.name, clusterId: p.clusterId, types: compareProxyConfig(cp, proxy) };
 }
@@ -137,9 +160,14 @@ export function registerProxyStatusCommand(program: Command): void {
   program
     .command('proxy-status')
     .alias('ps')
-    .description('Show every proxy connected to the control plane and whether each xDS type is in sync; with a pod, diff what the control plane sent against what the proxy holds (like istioctl proxy-status).')
-    .argument('[pod]', 'POD[.NAMESPACE]: compare this proxy\'s config with what its control plane sends')
-    .option('--control-plane <url>', "the control plane's monitoring address (/debug/syncz; default: every cluster of the running lab, else http://127.0.0.1:15014)")
+    .description(
+      'Show every proxy connected to the control plane and whether each xDS type is in sync; with a pod, diff what the control plane sent against what the proxy holds (like istioctl proxy-status).',
+    )
+    .argument('[pod]', "POD[.NAMESPACE]: compare this proxy's config with what its control plane sends")
+    .option(
+      '--control-plane <url>',
+      "the control plane's monitoring address (/debug/syncz; default: every cluster of the running lab, else http://127.0.0.1:15014)",
+    )
     .option('--admin <host:port>', "with a pod: the proxy's admin address, instead of finding the pod in the lab")
     .option('-o, --output <format>', outputHelp(PROXY_STATUS_FORMATS), 'short')
     .option('-n, --namespace <namespace>', 'the namespace of POD when it has no .NAMESPACE', 'default')
@@ -152,17 +180,25 @@ export function registerProxyStatusCommand(program: Command): void {
         if (o.admin !== undefined) throw new CliUsageError('--admin needs a pod: meshgate proxy-status POD --admin host:port');
         const all = await Promise.all(controlPlanesFor(o).map((cp) => fetchSyncz(cp)));
         if (format === 'json' || format === 'yaml') process.stdout.write(renderStructured(all.length === 1 ? all[0] : all, format));
-        else if (all.every((s) => s.proxies.length === 0)) process.stdout.write(`no proxies are connected to the control plane of ${all.map((s) => `cluster ${s.cluster}`).join(', ')}\n`);
+        else if (all.every((s) => s.proxies.length === 0))
+          process.stdout.write(`no proxies are connected to the control plane of ${all.map((s) => `cluster ${s.cluster}`).join(', ')}\n`);
         else process.stdout.write(formatProxyStatus(all, { wide: format === 'wide' }));
         return;
       }
       if (format === 'wide') throw new CliUsageError('-o wide is for the table; with a pod use short, json or yaml');
       let target: PodStatusTarget;
-      if (o.controlPlane !== undefined && o.admin !== undefined) target = { pod, namespace: o.namespace, controlPlane: o.controlPlane, admin: o.admin };
+      if (o.controlPlane !== undefined && o.admin !== undefined)
+        target = { pod, namespace: o.namespace, controlPlane: o.controlPlane, admin: o.admin };
       else {
-        const found = findLabProxy(pod, { namespace: o.namespace, ...(o.labCluster ? { cluster: o.labCluster } : {}), ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.lab ? { lab: o.lab } : {}) });
+        const found = findLabProxy(pod, {
+          namespace: o.namespace,
+          ...(o.labCluster ? { cluster: o.labCluster } : {}),
+          ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+          ...(o.lab ? { lab: o.lab } : {}),
+        });
         const controlPlane = o.controlPlane ?? found.controlPlaneUrl;
-        if (!controlPlane) throw new ProxyStatusError(`the lab records no control plane for cluster ${found.cluster}; give --control-plane`);
+        if (!controlPlane)
+          throw new ProxyStatusError(`the lab records no control plane for cluster ${found.cluster}; give --control-plane`);
         target = { pod, namespace: o.namespace, controlPlane, admin: o.admin ?? found.adminUrl, clusterId: found.cluster };
       }
       const status = await podStatus(target);

@@ -31,7 +31,10 @@ export interface ProxyCommandOptions {
 }
 
 /** The command line's connection caps over the bootstrap's (flags win, listener by listener). */
-export function connectionLimitsFromFlags(o: ProxyCommandOptions, fromBootstrap: ConnectionLimitSettings | undefined): ConnectionLimitSettings | undefined {
+export function connectionLimitsFromFlags(
+  o: ProxyCommandOptions,
+  fromBootstrap: ConnectionLimitSettings | undefined,
+): ConnectionLimitSettings | undefined {
   if (o.globalDownstreamMaxConnections === undefined && !o.listenerConnectionLimit?.length) return fromBootstrap;
   const listeners = { ...fromBootstrap?.listeners };
   for (const pair of o.listenerConnectionLimit ?? []) {
@@ -46,7 +49,8 @@ export function connectionLimitsFromFlags(o: ProxyCommandOptions, fromBootstrap:
 function listenerLimitPair(pair: string): [string, number] {
   const i = pair.lastIndexOf('=');
   const n = Number(pair.slice(i + 1));
-  if (i <= 0 || pair.slice(i + 1) === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--listener-connection-limit: "${pair}" is not NAME=N (N a non-negative integer)`);
+  if (i <= 0 || pair.slice(i + 1) === '' || !Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`--listener-connection-limit: "${pair}" is not NAME=N (N a non-negative integer)`);
   return [pair.slice(0, i), n];
 }
 
@@ -89,7 +93,10 @@ export async function runProxy(opts: ProxyCommandOptions, env: NodeJS.ProcessEnv
     if (originalDstAvailable()) return getOriginalDestination(s);
     if (!warned) {
       warned = true;
-      defaultLog('warn', 'SO_ORIGINAL_DST is unavailable (addon not built); useOriginalDst listeners use the local address of each connection');
+      defaultLog(
+        'warn',
+        'SO_ORIGINAL_DST is unavailable (addon not built); useOriginalDst listeners use the local address of each connection',
+      );
     }
     return undefined;
   };
@@ -109,18 +116,35 @@ export async function runProxy(opts: ProxyCommandOptions, env: NodeJS.ProcessEnv
 export function registerProxyCommand(program: Command): void {
   program
     .command('proxy')
-    .description('Run a proxy (Envoy + pilot-agent roles) from a bootstrap file: certificate from the CA, config over ADS, admin on loopback.')
+    .description(
+      'Run a proxy (Envoy + pilot-agent roles) from a bootstrap file: certificate from the CA, config over ADS, admin on loopback.',
+    )
     .option('--bootstrap <file>', 'the proxy bootstrap (YAML or JSON): node identity, control plane address, root certificate, token file')
-    .option('--from-env', "build the bootstrap from the pod's environment instead (POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, DISCOVERY_ADDRESS, TRUST_DOMAIN, ...; what the injector writes)")
+    .option(
+      '--from-env',
+      "build the bootstrap from the pod's environment instead (POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, DISCOVERY_ADDRESS, TRUST_DOMAIN, ...; what the injector writes)",
+    )
     .option('--role <role>', 'with --from-env: sidecar (default) or router (a gateway)')
     .option('--write-bootstrap <file>', 'with --from-env: also write the bootstrap built to this file')
     .option('--admin-port <port>', 'override the admin port (Istio: 15000)', (v) => Number.parseInt(v, 10))
-    .option('--global-downstream-max-connections <n>', "refuse new connections beyond N open over all listeners (Envoy's overload manager limit; default 50000, lower when the file-descriptor limit cannot carry it)", count('--global-downstream-max-connections'))
-    .option('--listener-connection-limit <name=n>', "refuse new connections to listener NAME beyond N open (Envoy's envoy.resource_limits.listener.NAME.connection_limit); repeatable", (v: string, prev: string[] = []) => {
-      listenerLimitPair(v);
-      return [...prev, v];
-    })
-    .option('--run-as <uid:gid>', 'start as root, load code and start-up files, then drop to this user before opening any socket (capture exempts its traffic by uid; Istio: 1337:1337)', parseRunAs)
+    .option(
+      '--global-downstream-max-connections <n>',
+      "refuse new connections beyond N open over all listeners (Envoy's overload manager limit; default 50000, lower when the file-descriptor limit cannot carry it)",
+      count('--global-downstream-max-connections'),
+    )
+    .option(
+      '--listener-connection-limit <name=n>',
+      "refuse new connections to listener NAME beyond N open (Envoy's envoy.resource_limits.listener.NAME.connection_limit); repeatable",
+      (v: string, prev: string[] = []) => {
+        listenerLimitPair(v);
+        return [...prev, v];
+      },
+    )
+    .option(
+      '--run-as <uid:gid>',
+      'start as root, load code and start-up files, then drop to this user before opening any socket (capture exempts its traffic by uid; Istio: 1337:1337)',
+      parseRunAs,
+    )
     .action(async (o: ProxyCommandOptions) => {
       const agent = await runProxy(o);
       const drainMs = (agent.bootstrap.drainTimeoutSeconds ?? 45) * 1000;
@@ -129,10 +153,13 @@ export function registerProxyCommand(program: Command): void {
         if (stopping) return;
         stopping = true;
         defaultLog('info', `${sig}: draining for up to ${drainMs} ms`);
-        agent.stop(drainMs).then(() => process.exit(0), (err: unknown) => {
-          defaultLog('error', `shutdown failed: ${(err as Error).message}`);
-          process.exit(1);
-        });
+        agent.stop(drainMs).then(
+          () => process.exit(0),
+          (err: unknown) => {
+            defaultLog('error', `shutdown failed: ${(err as Error).message}`);
+            process.exit(1);
+          },
+        );
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));

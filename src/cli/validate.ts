@@ -22,7 +22,10 @@ export async function runValidate(opts: ValidateOptions, out: (s: string) => voi
   if (format === 'short') {
     for (const d of r.diagnostics) out(`${formatDiagnostic(d)}\n`);
     const count = r.snapshot.sources.size;
-    if (!hasErrors(r.diagnostics)) out(`✔ ${opts.files.join(', ')}: valid (${count} object${count === 1 ? '' : 's'} including the default install${r.diagnostics.length ? `, ${r.diagnostics.length} warning(s)` : ''})\n`);
+    if (!hasErrors(r.diagnostics))
+      out(
+        `✔ ${opts.files.join(', ')}: valid (${count} object${count === 1 ? '' : 's'} including the default install${r.diagnostics.length ? `, ${r.diagnostics.length} warning(s)` : ''})\n`,
+      );
   } else out(renderDiagnostics(r.diagnostics, format));
   return hasErrors(r.diagnostics) ? 1 : 0;
 }
@@ -36,6 +39,8 @@ export function registerValidateCommand(program: Command): void {
     .option('--no-default-install', "do not add the objects Istio's default install creates (gateway Services, istio-system)")
     .action(async (o: { filename: string[]; output: string; defaultInstall: boolean }) => {
       const format = parseOutputFormat(o.output, VALIDATE_FORMATS, 'validate');
-      process.exitCode = await runValidate({ files: o.filename, output: format, defaultInstall: o.defaultInstall }, (s) => process.stdout.write(s));
+      process.exitCode = await runValidate({ files: o.filename, output: format, defaultInstall: o.defaultInstall }, (s) =>
+        process.stdout.write(s),
+      );
     });
 }

@@ -13,7 +13,12 @@ export function defaultMeshConfig(): MeshConfig {
   return { trustDomain: 'cluster.local', domainSuffix: 'cluster.local', rootNamespace: 'istio-system', outboundTrafficPolicy: 'ALLOW_ANY' };
 }
 
-function gatewayService(name: string, istioLabel: string, ports: { name: string; port: number; targetPort: number }[], ns: string): Service {
+function gatewayService(
+  name: string,
+  istioLabel: string,
+  ports: { name: string; port: number; targetPort: number }[],
+  ns: string,
+): Service {
   const labels = { app: name, istio: istioLabel };
   return {
     apiVersion: 'v1',
@@ -29,7 +34,11 @@ function gatewayService(name: string, istioLabel: string, ports: { name: string;
 
 export function defaultInstallObjects(mesh: MeshConfig): ConfigObject[] {
   const ns = mesh.rootNamespace;
-  const namespace: Namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, namespace: '', labels: { 'kubernetes.io/metadata.name': ns } } };
+  const namespace: Namespace = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: ns, namespace: '', labels: { 'kubernetes.io/metadata.name': ns } },
+  };
   const sa = (name: string): ServiceAccount => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
   return [
     namespace,

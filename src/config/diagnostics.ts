@@ -93,7 +93,10 @@ export class ConfigError extends Error {
   readonly diagnostics: readonly Diagnostic[];
   constructor(diagnostics: readonly Diagnostic[], message?: string) {
     const errors = diagnostics.filter((d) => d.level === 'Error');
-    super(message ?? `configuration is invalid (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map(formatDiagnostic).join('\n')}`);
+    super(
+      message ??
+        `configuration is invalid (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map(formatDiagnostic).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.diagnostics = diagnostics;
   }

@@ -12,7 +12,14 @@ import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DiagnosticCodes, type Diagnostic } from './diagnostics.js';
 import { parseKustomization } from './kustomization.js';
-import { applyKustomization, CONFIG_EXTENSIONS, isKustomizationFile, KUSTOMIZATION_FILES, loadConfigFile, type LoadResult } from './load.js';
+import {
+  applyKustomization,
+  CONFIG_EXTENSIONS,
+  isKustomizationFile,
+  KUSTOMIZATION_FILES,
+  loadConfigFile,
+  type LoadResult,
+} from './load.js';
 import type { ConfigStore } from './store.js';
 
 export interface DirectorySourceOptions {
@@ -122,7 +129,16 @@ export class DirectorySource {
         return;
       }
       this.running = this.tick()
-        .catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: this.dir, message: `directory scan failed: ${(err as Error).message}` }]))
+        .catch((err: unknown) =>
+          this.report([
+            {
+              level: 'Error',
+              code: DiagnosticCodes.UnreadableFile,
+              file: this.dir,
+              message: `directory scan failed: ${(err as Error).message}`,
+            },
+          ]),
+        )
         .finally(() => {
           this.running = undefined;
           // Events that arrived during the look are looked at now: each file's own stability window
@@ -407,7 +423,12 @@ export class DirectorySource {
         const own = k.patches.filter((ref) => ref.path !== undefined && path.resolve(path.dirname(kustomization), ref.path) === f);
         r.diagnostics.push(...applyKustomization(own, path.dirname(kustomization), r.patches, kustomization));
       } catch (err) {
-        r.diagnostics.push({ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: kustomization, message: `cannot read: ${(err as Error).message}` });
+        r.diagnostics.push({
+          level: 'Error',
+          code: DiagnosticCodes.UnreadableFile,
+          file: kustomization,
+          message: `cannot read: ${(err as Error).message}`,
+        });
       }
     }
     this.loaded.set(f, s);

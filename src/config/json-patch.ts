@@ -33,7 +33,8 @@ export function parsePointer(pointer: string): string[] {
     .map((t) => {
       if (/~[^01]|~$/.test(t)) throw new Error(`"${pointer}" is not a JSON pointer: "~" must be followed by 0 or 1`);
       const token = t.replace(/~1/g, '/').replace(/~0/g, '~');
-      if (FORBIDDEN_SEGMENTS.has(token)) throw new Error(`"${pointer}" is refused: "${token}" is not allowed as a path segment (it could change an object's prototype)`);
+      if (FORBIDDEN_SEGMENTS.has(token))
+        throw new Error(`"${pointer}" is refused: "${token}" is not allowed as a path segment (it could change an object's prototype)`);
       return token;
     });
 }
@@ -47,13 +48,17 @@ function pointerOf(tokens: readonly string[]): string {
 }
 
 /** Walks `tokens` with own properties only; says where the walk stopped, for the error message. */
-function walk(doc: unknown, tokens: readonly string[]): { found: true; value: unknown } | { found: false; missing: string; array?: { index: string; length: number } } {
+function walk(
+  doc: unknown,
+  tokens: readonly string[],
+): { found: true; value: unknown } | { found: false; missing: string; array?: { index: string; length: number } } {
   let cur = doc;
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as string;
     if (Array.isArray(cur)) {
       if (!/^(0|[1-9]\d*)$/.test(t)) return { found: false, missing: pointerOf(tokens.slice(0, i + 1)) };
-      if (Number(t) >= cur.length) return { found: false, missing: pointerOf(tokens.slice(0, i + 1)), array: { index: t, length: cur.length } };
+      if (Number(t) >= cur.length)
+        return { found: false, missing: pointerOf(tokens.slice(0, i + 1)), array: { index: t, length: cur.length } };
       cur = cur[Number(t)];
     } else if (isObj(cur) && Object.prototype.hasOwnProperty.call(cur, t)) cur = cur[t];
     else return { found: false, missing: pointerOf(tokens.slice(0, i + 1)) };
@@ -74,12 +79,14 @@ function checkOp(doc: unknown, op: JsonPatchOp): void {
     const w = walk(doc, from);
     if (!w.found) throw new Error(missingMessage(w));
   }
-  if (op.op === 'move' && op.path.startsWith(`${op.from ?? ''}/`)) throw new Error(`cannot move "${op.from}" into its own child "${op.path}"`);
+  if (op.op === 'move' && op.path.startsWith(`${op.from ?? ''}/`))
+    throw new Error(`cannot move "${op.from}" into its own child "${op.path}"`);
   if (op.op === 'remove' && tokens.length === 0) throw new Error('cannot remove the whole document');
   if (op.op === 'remove' || op.op === 'replace' || op.op === 'test') {
     const w = walk(doc, tokens);
     if (!w.found) throw new Error(missingMessage(w));
-    if (op.op === 'test' && !jsonpatch._areEquals(w.value, op.value)) throw new Error(`test failed: the value at "${op.path}" is ${JSON.stringify(w.value)}, not ${JSON.stringify(op.value)}`);
+    if (op.op === 'test' && !jsonpatch._areEquals(w.value, op.value))
+      throw new Error(`test failed: the value at "${op.path}" is ${JSON.stringify(w.value)}, not ${JSON.stringify(op.value)}`);
   }
   if (op.op === 'add' || op.op === 'move' || op.op === 'copy') {
     // RFC 6902 §4.1: the target's parent must exist; in an array the index may be at most its length.
@@ -89,7 +96,8 @@ function checkOp(doc: unknown, op: JsonPatchOp): void {
     const last = tokens[tokens.length - 1] as string;
     if (Array.isArray(parent.value)) {
       if (last !== '-' && !/^(0|[1-9]\d*)$/.test(last)) throw new Error(`"${last}" is not an array index`);
-      if (last !== '-' && Number(last) > parent.value.length) throw new Error(`index ${last} is out of bounds (the array has ${parent.value.length} elements)`);
+      if (last !== '-' && Number(last) > parent.value.length)
+        throw new Error(`index ${last} is out of bounds (the array has ${parent.value.length} elements)`);
     } else if (!isObj(parent.value)) {
       throw new Error(`cannot add "${last}" to a ${parent.value === null ? 'null' : typeof parent.value} value`);
     }

@@ -27,7 +27,14 @@ export function parseKustomization(text: string, file: string): { patches: Kusto
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const p = lc.linePos(e.pos[0]);
-      diagnostics.push({ level: 'Error', code: DiagnosticCodes.YamlSyntax, file, line: p.line, column: p.col, message: `YAML syntax error: ${e.message.split('\n')[0]}` });
+      diagnostics.push({
+        level: 'Error',
+        code: DiagnosticCodes.YamlSyntax,
+        file,
+        line: p.line,
+        column: p.col,
+        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+      });
     }
     return { patches, diagnostics };
   }
@@ -37,7 +44,19 @@ export function parseKustomization(text: string, file: string): { patches: Kusto
     value = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
   } catch (err) {
     // toJS throws on alias bombs ("Excessive alias count"): the user's input, so a diagnostic.
-    return { patches, diagnostics: [{ level: 'Error', code: DiagnosticCodes.YamlSyntax, file, line: 1, column: 1, message: `YAML could not be read: ${(err as Error).message}` }] };
+    return {
+      patches,
+      diagnostics: [
+        {
+          level: 'Error',
+          code: DiagnosticCodes.YamlSyntax,
+          file,
+          line: 1,
+          column: 1,
+          message: `YAML could not be read: ${(err as Error).message}`,
+        },
+      ],
+    };
   }
   const deepPath = findExcessiveValueNesting(value);
   if (deepPath) return { patches, diagnostics: [valueNestingDiagnostic(deepPath, file, { line: 1, column: 1 })] };
@@ -63,7 +82,8 @@ export function parseKustomization(text: string, file: string): { patches: Kusto
       const ref: KustomizePatchRef = { position: locator.locate(p), field: formatFieldPath(p) };
       const t = e.target as Record<string, unknown> | undefined;
       if (t && typeof t === 'object') {
-        if (typeof t.kind !== 'string' || typeof t.name !== 'string') diag('Error', [...p, 'target'], 'target must name a kind and a name (meshgate applies patches to named objects only)');
+        if (typeof t.kind !== 'string' || typeof t.name !== 'string')
+          diag('Error', [...p, 'target'], 'target must name a kind and a name (meshgate applies patches to named objects only)');
         else ref.target = { kind: t.kind, name: t.name, namespace: typeof t.namespace === 'string' ? t.namespace : 'default' };
       } else {
         diag('Warning', p, 'patch has no target; it cannot be applied');

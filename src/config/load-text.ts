@@ -55,7 +55,15 @@ export function fileDiag(level: Diagnostic['level'], code: string, file: string,
 export function loadConfigText(text: string, file: string): LoadResult {
   const out: LoadResult = { objects: [], patches: [], diagnostics: [] };
   if (text.length > MAX_CONFIG_FILE_BYTES) {
-    out.diagnostics.push(fileDiag('Error', DiagnosticCodes.UnreadableFile, file, { line: 1, column: 1 }, `file is ${text.length} characters long; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`));
+    out.diagnostics.push(
+      fileDiag(
+        'Error',
+        DiagnosticCodes.UnreadableFile,
+        file,
+        { line: 1, column: 1 },
+        `file is ${text.length} characters long; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`,
+      ),
+    );
     return out;
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 byte-order mark is not content
@@ -63,12 +71,23 @@ export function loadConfigText(text: string, file: string): LoadResult {
   const bad = text.search(/[\u0000\uFFFD]|[\u0001-\u0008\u000E-\u001F]/);
   if (bad >= 0) {
     const code = text.charCodeAt(bad);
-    const what = code === 0xfffd ? 'bytes that are not valid UTF-8' : `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
-    out.diagnostics.push(fileDiag('Error', DiagnosticCodes.UnreadableFile, file, positionOf(text, bad), `file contains ${what}; it is binary data, not YAML or JSON`));
+    const what =
+      code === 0xfffd ? 'bytes that are not valid UTF-8' : `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+    out.diagnostics.push(
+      fileDiag(
+        'Error',
+        DiagnosticCodes.UnreadableFile,
+        file,
+        positionOf(text, bad),
+        `file contains ${what}; it is binary data, not YAML or JSON`,
+      ),
+    );
     return out;
   }
   if (text.trim() === '') {
-    out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.EmptyFile, file, { line: 1, column: 1 }, 'file is empty; it holds no objects'));
+    out.diagnostics.push(
+      fileDiag('Warning', DiagnosticCodes.EmptyFile, file, { line: 1, column: 1 }, 'file is empty; it holds no objects'),
+    );
     return out;
   }
   const deep = nestingDiagnostic(text, file);
@@ -84,7 +103,10 @@ export function loadConfigText(text: string, file: string): LoadResult {
       const m = /at position (\d+)/.exec(msg);
       const lc = /\(line (\d+) column (\d+)\)/.exec(msg);
       const pos = lc ? { line: Number(lc[1]), column: Number(lc[2]) } : m ? positionOf(text, Number(m[1])) : { line: 1, column: 1 };
-      const short = msg.replace(/^JSON\.parse: /, '').replace(/ in JSON at position \d+.*$/s, '').replace(/ \(line \d+ column \d+\)$/, '');
+      const short = msg
+        .replace(/^JSON\.parse: /, '')
+        .replace(/ in JSON at position \d+.*$/s, '')
+        .replace(/ \(line \d+ column \d+\)$/, '');
       out.diagnostics.push(fileDiag('Error', DiagnosticCodes.YamlSyntax, file, pos, `invalid JSON: ${short}`));
       return out;
     }
@@ -95,7 +117,9 @@ export function loadConfigText(text: string, file: string): LoadResult {
     docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true }) as Document.Parsed[];
   } catch (err) {
     // parseAllDocuments reports syntax problems on the documents; a throw here is a parser bug we report, not hide.
-    out.diagnostics.push(fileDiag('Error', DiagnosticCodes.YamlSyntax, file, { line: 1, column: 1 }, `YAML could not be parsed: ${(err as Error).message}`));
+    out.diagnostics.push(
+      fileDiag('Error', DiagnosticCodes.YamlSyntax, file, { line: 1, column: 1 }, `YAML could not be parsed: ${(err as Error).message}`),
+    );
     return out;
   }
   if (!Array.isArray(docs)) docs = [docs];
@@ -105,14 +129,30 @@ export function loadConfigText(text: string, file: string): LoadResult {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const p = lc.linePos(e.pos[0]);
-        out.diagnostics.push(fileDiag('Error', DiagnosticCodes.YamlSyntax, file, { line: p.line, column: p.col }, `YAML syntax error${docLabel}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`));
+        out.diagnostics.push(
+          fileDiag(
+            'Error',
+            DiagnosticCodes.YamlSyntax,
+            file,
+            { line: p.line, column: p.col },
+            `YAML syntax error${docLabel}: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+          ),
+        );
       }
       found = true; // the document holds something, just not something valid
       return;
     }
     for (const w of doc.warnings) {
       const p = lc.linePos(w.pos[0]);
-      out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.YamlSyntax, file, { line: p.line, column: p.col }, `YAML warning${docLabel}: ${w.message.split('\n')[0]}`));
+      out.diagnostics.push(
+        fileDiag(
+          'Warning',
+          DiagnosticCodes.YamlSyntax,
+          file,
+          { line: p.line, column: p.col },
+          `YAML warning${docLabel}: ${w.message.split('\n')[0]}`,
+        ),
+      );
     }
     // A document with only comments (or a bare `---`) holds nothing.
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null && doc.contents.source === '')) return;
@@ -126,7 +166,9 @@ export function loadConfigText(text: string, file: string): LoadResult {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
       // toJS throws on alias bombs ("Excessive alias count"); that is the user's input, so it is a diagnostic.
-      out.diagnostics.push(fileDiag('Error', DiagnosticCodes.YamlSyntax, file, docStart, `YAML could not be read${docLabel}: ${(err as Error).message}`));
+      out.diagnostics.push(
+        fileDiag('Error', DiagnosticCodes.YamlSyntax, file, docStart, `YAML could not be read${docLabel}: ${(err as Error).message}`),
+      );
       return;
     }
     const deepPath = findExcessiveValueNesting(value);
@@ -138,17 +180,36 @@ export function loadConfigText(text: string, file: string): LoadResult {
       readPatch(value, new FieldLocator(doc, lc, [], docStart), file, docStart, out);
       return;
     }
-    const isList = value !== null && typeof value === 'object' && (value as { kind?: unknown }).kind === 'List' && Array.isArray((value as { items?: unknown }).items);
-    const items: { raw: unknown; base: (string | number)[] }[] = isList ? ((value as { items: unknown[] }).items.map((raw, i) => ({ raw, base: ['items', i] }))) : [{ raw: value, base: [] }];
+    const isList =
+      value !== null &&
+      typeof value === 'object' &&
+      (value as { kind?: unknown }).kind === 'List' &&
+      Array.isArray((value as { items?: unknown }).items);
+    const items: { raw: unknown; base: (string | number)[] }[] = isList
+      ? (value as { items: unknown[] }).items.map((raw, i) => ({ raw, base: ['items', i] }))
+      : [{ raw: value, base: [] }];
     for (const { raw, base } of items) {
       const itemStart = base.length ? new FieldLocator(doc, lc, [], docStart).locate(base) : docStart;
       const locator = new FieldLocator(doc, lc, base, itemStart);
       const r = validateObject(raw, { file, locator });
       out.diagnostics.push(...r.diagnostics);
-      if (r.object) out.objects.push({ object: r.object, source: { file, line: itemStart.line, column: itemStart.column, positions: locator.allPositions() } });
+      if (r.object)
+        out.objects.push({
+          object: r.object,
+          source: { file, line: itemStart.line, column: itemStart.column, positions: locator.allPositions() },
+        });
     }
   });
-  if (!found) out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.EmptyFile, file, { line: 1, column: 1 }, 'file holds no objects (only comments or empty documents)'));
+  if (!found)
+    out.diagnostics.push(
+      fileDiag(
+        'Warning',
+        DiagnosticCodes.EmptyFile,
+        file,
+        { line: 1, column: 1 },
+        'file holds no objects (only comments or empty documents)',
+      ),
+    );
   dropDuplicates(out);
   return out;
 }
@@ -157,20 +218,43 @@ export function loadConfigText(text: string, file: string): LoadResult {
 export function nestingDiagnostic(text: string, file: string): Diagnostic | undefined {
   const at = findExcessiveNesting(text);
   if (at === undefined) return undefined;
-  return fileDiag('Error', DiagnosticCodes.NestingTooDeep, file, positionOf(text, at), `nesting deeper than ${MAX_CONFIG_NESTING_DEPTH} levels here; configuration objects need about 10, so the file is refused unread`);
+  return fileDiag(
+    'Error',
+    DiagnosticCodes.NestingTooDeep,
+    file,
+    positionOf(text, at),
+    `nesting deeper than ${MAX_CONFIG_NESTING_DEPTH} levels here; configuration objects need about 10, so the file is refused unread`,
+  );
 }
 
 /** MG0011 for a parsed value deeper than the limit (YAML aliases can nest far deeper than the text). */
 export function valueNestingDiagnostic(deepPath: readonly (string | number)[], file: string, at: Position, docLabel = ''): Diagnostic {
   const field = formatFieldPath(deepPath.slice(0, 6)) + (deepPath.length > 6 ? `... (${deepPath.length} levels)` : '');
-  return { ...fileDiag('Error', DiagnosticCodes.NestingTooDeep, file, at, `document${docLabel} nests deeper than ${MAX_CONFIG_NESTING_DEPTH} levels once parsed (YAML aliases can nest deeper than the text); refused`), ...(field ? { field } : {}) };
+  return {
+    ...fileDiag(
+      'Error',
+      DiagnosticCodes.NestingTooDeep,
+      file,
+      at,
+      `document${docLabel} nests deeper than ${MAX_CONFIG_NESTING_DEPTH} levels once parsed (YAML aliases can nest deeper than the text); refused`,
+    ),
+    ...(field ? { field } : {}),
+  };
 }
 
 function readPatch(value: unknown[], locator: FieldLocator, file: string, start: Position, out: LoadResult): void {
   const E = DiagnosticCodes.SchemaValidationError;
   const err = (p: (string | number)[], message: string, key = false): void => {
     const pos = locator.locate(p, { key });
-    out.diagnostics.push({ level: 'Error', code: E, message, file, line: pos.line, column: pos.column, field: formatFieldPath(p) || undefined });
+    out.diagnostics.push({
+      level: 'Error',
+      code: E,
+      message,
+      file,
+      line: pos.line,
+      column: pos.column,
+      field: formatFieldPath(p) || undefined,
+    });
   };
   if (value.length === 0) {
     out.diagnostics.push(fileDiag('Warning', DiagnosticCodes.EmptyFile, file, start, 'the JSON patch holds no operations'));
@@ -189,11 +273,21 @@ function readPatch(value: unknown[], locator: FieldLocator, file: string, start:
     }
     const o = v as Record<string, unknown>;
     if (typeof o.op !== 'string' || !(PATCH_OPS as readonly string[]).includes(o.op)) {
-      err([i, 'op'], o.op === undefined ? 'required field "op" is missing (expected one of add, remove, replace, move, copy, test)' : `expected one of ${PATCH_OPS.join(', ')}, found ${describeValue(o.op)}`);
+      err(
+        [i, 'op'],
+        o.op === undefined
+          ? 'required field "op" is missing (expected one of add, remove, replace, move, copy, test)'
+          : `expected one of ${PATCH_OPS.join(', ')}, found ${describeValue(o.op)}`,
+      );
       return;
     }
     if (typeof o.path !== 'string') {
-      err([i, 'path'], o.path === undefined ? 'required field "path" is missing (expected a JSON pointer like "/spec/ports/0")' : `expected a JSON pointer string, found ${describeValue(o.path)}`);
+      err(
+        [i, 'path'],
+        o.path === undefined
+          ? 'required field "path" is missing (expected a JSON pointer like "/spec/ports/0")'
+          : `expected a JSON pointer string, found ${describeValue(o.path)}`,
+      );
       return;
     }
     if (o.path !== '' && !o.path.startsWith('/')) {
@@ -211,7 +305,15 @@ function readPatch(value: unknown[], locator: FieldLocator, file: string, start:
     for (const k of Object.keys(o)) {
       if (!['op', 'path', 'value', 'from'].includes(k)) {
         const pos = locator.locate([i, k], { key: true });
-        out.diagnostics.push({ level: 'Warning', code: DiagnosticCodes.SchemaWarning, message: `unknown field "${k}" in a JSON patch operation; it is ignored`, file, line: pos.line, column: pos.column, field: formatFieldPath([i, k]) });
+        out.diagnostics.push({
+          level: 'Warning',
+          code: DiagnosticCodes.SchemaWarning,
+          message: `unknown field "${k}" in a JSON patch operation; it is ignored`,
+          file,
+          line: pos.line,
+          column: pos.column,
+          field: formatFieldPath([i, k]),
+        });
       }
     }
     const op: JsonPatchOp = { op: o.op as JsonPatchOp['op'], path: o.path };

@@ -10,7 +10,14 @@ import { dropDuplicates, fileDiag, loadConfigText, MAX_CONFIG_FILE_BYTES, type L
 import type { SourceRef } from './types.js';
 
 export { parseDuration } from './duration.js';
-export { loadConfigText, MAX_CONFIG_FILE_BYTES, type LoadedObject, type LoadedPatch, type LoadResult, type PatchTarget } from './load-text.js';
+export {
+  loadConfigText,
+  MAX_CONFIG_FILE_BYTES,
+  type LoadedObject,
+  type LoadedPatch,
+  type LoadResult,
+  type PatchTarget,
+} from './load-text.js';
 
 export const CONFIG_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'] as const;
@@ -21,7 +28,12 @@ async function listFiles(p: string, out: string[], diags: Diagnostic[], depth = 
   try {
     st = await stat(p);
   } catch (err) {
-    diags.push({ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: p, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    diags.push({
+      level: 'Error',
+      code: DiagnosticCodes.UnreadableFile,
+      file: p,
+      message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    });
     return;
   }
   if (st.isFile()) {
@@ -43,12 +55,35 @@ export async function loadConfigFile(file: string): Promise<LoadResult> {
   try {
     const st = await stat(file);
     if (st.size > MAX_CONFIG_FILE_BYTES) {
-      return { objects: [], patches: [], diagnostics: [fileDiag('Error', DiagnosticCodes.UnreadableFile, file, { line: 1, column: 1 }, `file is ${st.size} bytes; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`)] };
+      return {
+        objects: [],
+        patches: [],
+        diagnostics: [
+          fileDiag(
+            'Error',
+            DiagnosticCodes.UnreadableFile,
+            file,
+            { line: 1, column: 1 },
+            `file is ${st.size} bytes; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`,
+          ),
+        ],
+      };
     }
     const buf = await readFile(file);
     return loadConfigText(buf.toString('utf8'), file);
   } catch (err) {
-    return { objects: [], patches: [], diagnostics: [{ level: 'Error', code: DiagnosticCodes.UnreadableFile, file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+    return {
+      objects: [],
+      patches: [],
+      diagnostics: [
+        {
+          level: 'Error',
+          code: DiagnosticCodes.UnreadableFile,
+          file,
+          message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        },
+      ],
+    };
   }
 }
 
@@ -60,7 +95,12 @@ export function isKustomizationFile(file: string): boolean {
  * Gives each untargeted patch loaded from `dir` the target its folder's kustomization names for it,
  * and adds the kustomization's inline patches. Returns the kustomization's own diagnostics.
  */
-export function applyKustomization(refs: readonly KustomizePatchRef[], dir: string, patches: LoadedPatch[], kustomizationFile: string): Diagnostic[] {
+export function applyKustomization(
+  refs: readonly KustomizePatchRef[],
+  dir: string,
+  patches: LoadedPatch[],
+  kustomizationFile: string,
+): Diagnostic[] {
   const diags: Diagnostic[] = [];
   for (const ref of refs) {
     if (ref.inline) {
@@ -71,7 +111,15 @@ export function applyKustomization(refs: readonly KustomizePatchRef[], dir: stri
     const abs = path.resolve(dir, ref.path);
     const matching = patches.filter((p) => path.resolve(p.source.file) === abs);
     if (matching.length === 0) {
-      diags.push({ level: 'Error', code: DiagnosticCodes.Kustomization, file: kustomizationFile, line: ref.position.line, column: ref.position.column, field: ref.field, message: `patch file "${ref.path}" holds no valid JSON patch (missing, or rejected above)` });
+      diags.push({
+        level: 'Error',
+        code: DiagnosticCodes.Kustomization,
+        file: kustomizationFile,
+        line: ref.position.line,
+        column: ref.position.column,
+        field: ref.field,
+        message: `patch file "${ref.path}" holds no valid JSON patch (missing, or rejected above)`,
+      });
       continue;
     }
     for (const p of matching) if (ref.target) p.target = ref.target;
@@ -118,7 +166,12 @@ export async function loadConfigPaths(paths: string[]): Promise<LoadResult> {
     try {
       text = await readFile(kfile, 'utf8');
     } catch (err) {
-      result.diagnostics.push({ level: 'Error', code: DiagnosticCodes.UnreadableFile, file: kfile, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      result.diagnostics.push({
+        level: 'Error',
+        code: DiagnosticCodes.UnreadableFile,
+        file: kfile,
+        message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      });
       continue;
     }
     const k = parseKustomization(text, kfile);

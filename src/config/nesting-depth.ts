@@ -103,7 +103,8 @@ export function findExcessiveNesting(text: string, max = MAX_CONFIG_NESTING_DEPT
       lastToken = c;
       if (plain) {
         if (c === ':' && (spaceAfter || (flow > 0 && (next === ',' || next === ']' || next === '}')))) plain = false;
-        else if (flow > 0 && (c === ',' || c === ']' || c === '}' || c === '[' || c === '{')) plain = false; // handled below
+        else if (flow > 0 && (c === ',' || c === ']' || c === '}' || c === '[' || c === '{'))
+          plain = false; // handled below
         else continue;
         if (c === ':') continue;
       }

@@ -69,7 +69,10 @@ export class FieldLocator {
     if (!this.doc) return out;
     let root: unknown = this.doc.contents;
     for (const seg of this.base) {
-      if (isMap(root)) root = (root.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg)) as { value?: unknown } | undefined)?.value;
+      if (isMap(root))
+        root = (
+          root.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg)) as { value?: unknown } | undefined
+        )?.value;
       else if (isSeq(root) && typeof seg === 'number') root = root.items[seg];
       else return out;
     }

@@ -6,7 +6,16 @@ import { resolveShortHost } from './hosts.js';
 import { JsonPatchError, applyJsonPatch } from './json-patch.js';
 import type { LoadedObject, LoadedPatch } from './load.js';
 import { FieldLocator } from './positions.js';
-import { objectKey, type ConfigObject, type ConfigSnapshot, type DestinationRule, type MeshConfig, type Secret, type SourceRef, type VirtualService } from './types.js';
+import {
+  objectKey,
+  type ConfigObject,
+  type ConfigSnapshot,
+  type DestinationRule,
+  type MeshConfig,
+  type Secret,
+  type SourceRef,
+  type VirtualService,
+} from './types.js';
 import { validateObject } from './validate-object.js';
 import { LineCounter } from 'yaml';
 
@@ -20,7 +29,14 @@ function toRaw(o: ConfigObject): Record<string, unknown> {
   return structuredClone(o) as unknown as Record<string, unknown>;
 }
 
-function patchDiag(level: Diagnostic['level'], code: string, p: LoadedPatch, message: string, opIndex?: number, object?: string): Diagnostic {
+function patchDiag(
+  level: Diagnostic['level'],
+  code: string,
+  p: LoadedPatch,
+  message: string,
+  opIndex?: number,
+  object?: string,
+): Diagnostic {
   const pos = opIndex !== undefined ? (p.source.positions?.get(`[${opIndex}]`) ?? p.source) : p.source;
   const d: Diagnostic = { level, code, message, file: p.source.file, line: pos.line, column: pos.column };
   if (object) d.object = object;
@@ -32,19 +48,34 @@ function patchDiag(level: Diagnostic['level'], code: string, p: LoadedPatch, mes
 export function applyPatchTo(byKey: Map<string, LoadedObject>, p: LoadedPatch): Diagnostic[] {
   if (!p.target) {
     return [
-      patchDiag('Warning', DiagnosticCodes.PatchWithoutTarget, p, `JSON patch has no target (no kustomization.yaml beside it names one); its ${p.ops.length} operation(s) were checked but cannot be applied`),
+      patchDiag(
+        'Warning',
+        DiagnosticCodes.PatchWithoutTarget,
+        p,
+        `JSON patch has no target (no kustomization.yaml beside it names one); its ${p.ops.length} operation(s) were checked but cannot be applied`,
+      ),
     ];
   }
   const key = `${p.target.kind}/${p.target.namespace}/${p.target.name}`;
   const current = byKey.get(key);
-  if (!current) return [patchDiag('Error', DiagnosticCodes.PatchTargetNotFound, p, `the patch target ${key} does not exist`, undefined, key)];
+  if (!current)
+    return [patchDiag('Error', DiagnosticCodes.PatchTargetNotFound, p, `the patch target ${key} does not exist`, undefined, key)];
   let patched: Record<string, unknown>;
   try {
     patched = applyJsonPatch(toRaw(current.object), p.ops);
   } catch (err) {
     if (err instanceof JsonPatchError) {
       const op = p.ops[err.opIndex];
-      return [patchDiag('Error', DiagnosticCodes.PatchFailed, p, `op ${err.opIndex} (${op?.op ?? '?'} ${err.path}) failed on ${key}: ${err.message}; the object is left unpatched`, err.opIndex, key)];
+      return [
+        patchDiag(
+          'Error',
+          DiagnosticCodes.PatchFailed,
+          p,
+          `op ${err.opIndex} (${op?.op ?? '?'} ${err.path}) failed on ${key}: ${err.message}; the object is left unpatched`,
+          err.opIndex,
+          key,
+        ),
+      ];
     }
     throw err;
   }
@@ -53,11 +84,27 @@ export function applyPatchTo(byKey: Map<string, LoadedObject>, p: LoadedPatch): 
   const errors = r.diagnostics.filter((d) => d.level === 'Error');
   if (!r.object || errors.length > 0) {
     return [
-      patchDiag('Error', DiagnosticCodes.PatchFailed, p, `the patched ${key} is invalid, so the patch is not applied: ${errors.map((d) => `${d.field ?? ''}: ${d.message}`).join('; ')}`, undefined, key),
+      patchDiag(
+        'Error',
+        DiagnosticCodes.PatchFailed,
+        p,
+        `the patched ${key} is invalid, so the patch is not applied: ${errors.map((d) => `${d.field ?? ''}: ${d.message}`).join('; ')}`,
+        undefined,
+        key,
+      ),
     ];
   }
   if (objectKey(r.object) !== key) {
-    return [patchDiag('Error', DiagnosticCodes.PatchFailed, p, `the patch renames ${key} to ${objectKey(r.object)}; patches must not change kind, namespace or name`, undefined, key)];
+    return [
+      patchDiag(
+        'Error',
+        DiagnosticCodes.PatchFailed,
+        p,
+        `the patch renames ${key} to ${objectKey(r.object)}; patches must not change kind, namespace or name`,
+        undefined,
+        key,
+      ),
+    ];
   }
   byKey.set(key, { object: r.object, source: current.source });
   return r.diagnostics.map((d) => ({ ...d, object: key }));
@@ -84,9 +131,11 @@ function resolveHostsOnce(o: ConfigObject, domainSuffix: string): ConfigObject {
     const vs = structuredClone(o) as VirtualService;
     const ns = vs.metadata.namespace;
     if (vs.spec.hosts) vs.spec.hosts = vs.spec.hosts.map((h) => resolveShortHost(h, ns, domainSuffix));
-    for (const r of [...(vs.spec.tcp ?? []), ...(vs.spec.tls ?? [])]) for (const d of r.route ?? []) d.destination.host = resolveShortHost(d.destination.host, ns, domainSuffix);
+    for (const r of [...(vs.spec.tcp ?? []), ...(vs.spec.tls ?? [])])
+      for (const d of r.route ?? []) d.destination.host = resolveShortHost(d.destination.host, ns, domainSuffix);
     for (const r of vs.spec.http ?? []) {
-      for (const d of (r.route ?? []) as { destination?: { host?: string } }[]) if (d.destination?.host) d.destination.host = resolveShortHost(d.destination.host, ns, domainSuffix);
+      for (const d of (r.route ?? []) as { destination?: { host?: string } }[])
+        if (d.destination?.host) d.destination.host = resolveShortHost(d.destination.host, ns, domainSuffix);
     }
     return vs;
   }
@@ -97,7 +146,12 @@ export function emptySnapshot(mesh: MeshConfig, version = 0): ConfigSnapshot {
   return buildSnapshot([], [], mesh, version).snapshot;
 }
 
-export function buildSnapshot(objects: LoadedObject[], patches: LoadedPatch[], mesh: MeshConfig, version: number): { snapshot: ConfigSnapshot; diagnostics: Diagnostic[] } {
+export function buildSnapshot(
+  objects: LoadedObject[],
+  patches: LoadedPatch[],
+  mesh: MeshConfig,
+  version: number,
+): { snapshot: ConfigSnapshot; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const byKey = new Map<string, LoadedObject>();
   for (const o of objects) {

@@ -33,7 +33,11 @@ function fingerprint(o: ConfigObject): string {
 }
 
 function serialise(o: ConfigObject): string {
-  return JSON.stringify(o, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data) ? Buffer.from((v as { data: number[] }).data).toString('base64') : v));
+  return JSON.stringify(o, (_k, v: unknown) =>
+    v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)
+      ? Buffer.from((v as { data: number[] }).data).toString('base64')
+      : v,
+  );
 }
 
 export class ConfigStore {
@@ -84,7 +88,13 @@ export class ConfigStore {
   update(changes: readonly { sourceId: string; result: LoadResult | undefined }[]): Map<string, Diagnostic[]> {
     const out = new Map<string, Diagnostic[]>();
     const next = new Map(this.sources);
-    const staged: { sourceId: string; prev: SourceState | undefined; patches: LoadedPatch[]; ownFiles: Set<string>; diags: Diagnostic[] }[] = [];
+    const staged: {
+      sourceId: string;
+      prev: SourceState | undefined;
+      patches: LoadedPatch[];
+      ownFiles: Set<string>;
+      diags: Diagnostic[];
+    }[] = [];
     let removed = false;
     for (const { sourceId, result } of changes) {
       if (!result) {
@@ -102,12 +112,21 @@ export class ConfigStore {
     let rebuild = false;
     for (const st of staged) {
       const { prev, patches } = st;
-      const patchFailed = (d: Diagnostic): boolean => d.level === 'Error' && (d.code === DiagnosticCodes.PatchFailed || d.code === DiagnosticCodes.PatchTargetNotFound) && d.file !== undefined && patches.some((p) => p.source.file === d.file);
+      const patchFailed = (d: Diagnostic): boolean =>
+        d.level === 'Error' &&
+        (d.code === DiagnosticCodes.PatchFailed || d.code === DiagnosticCodes.PatchTargetNotFound) &&
+        d.file !== undefined &&
+        patches.some((p) => p.source.file === d.file);
       if (prev && patches !== prev.patches && prev.patches.length > 0 && built.diagnostics.some(patchFailed)) {
         // Keep the patches that applied last time rather than losing what they added.
         st.diags.push(...built.diagnostics.filter(patchFailed));
         next.set(st.sourceId, { objects: (next.get(st.sourceId) as SourceState).objects, patches: prev.patches });
-        st.diags.push({ level: 'Warning', code: DiagnosticCodes.LastGoodRetained, message: `the new JSON patch does not apply; the last version that applied stays in force`, file: patches[0]?.source.file });
+        st.diags.push({
+          level: 'Warning',
+          code: DiagnosticCodes.LastGoodRetained,
+          message: `the new JSON patch does not apply; the last version that applied stays in force`,
+          file: patches[0]?.source.file,
+        });
         rebuild = true;
       }
     }

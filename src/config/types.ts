@@ -91,7 +91,9 @@ export type AuthorizationPolicy = KubeObject<'AuthorizationPolicy', Authorizatio
 
 export type ServiceSpec = z.output<typeof serviceSpec>;
 
-export type Service = KubeObject<'Service', ServiceSpec> & { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } };
+export type Service = KubeObject<'Service', ServiceSpec> & {
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+};
 
 export interface Secret {
   apiVersion: string;

@@ -21,14 +21,30 @@ function isObject(v: unknown): v is Json {
 function checkTrafficPolicy(tp: unknown, path: Seg[], warn: (p: Seg[], msg: string) => void): void {
   if (!isObject(tp)) return;
   const pool = isObject(tp.connectionPool) ? tp.connectionPool : undefined;
-  if (isObject(pool?.tcp) && pool.tcp.maxConnectionDuration !== undefined) warn([...path, 'connectionPool', 'tcp', 'maxConnectionDuration'], 'maxConnectionDuration is not served by meshgate: connections are not closed after a maximum duration');
-  if (pool?.http !== undefined) warn([...path, 'connectionPool', 'http'], `HTTP connection-pool settings are not served: ${L4}; only connectionPool.tcp applies`);
+  if (isObject(pool?.tcp) && pool.tcp.maxConnectionDuration !== undefined)
+    warn(
+      [...path, 'connectionPool', 'tcp', 'maxConnectionDuration'],
+      'maxConnectionDuration is not served by meshgate: connections are not closed after a maximum duration',
+    );
+  if (pool?.http !== undefined)
+    warn([...path, 'connectionPool', 'http'], `HTTP connection-pool settings are not served: ${L4}; only connectionPool.tcp applies`);
   const lb = isObject(tp.loadBalancer) ? tp.loadBalancer : undefined;
-  if (lb?.consistentHash !== undefined) warn([...path, 'loadBalancer', 'consistentHash'], 'consistent-hash load balancing is not served by meshgate: the cluster balances by least request (or loadBalancer.simple)');
-  if (lb?.localityLbSetting !== undefined) warn([...path, 'loadBalancer', 'localityLbSetting'], 'locality load balancing is not served by meshgate: endpoints are balanced without regard to locality');
-  for (const f of ['warmup', 'warmupDurationSecs'] as const) if (lb?.[f] !== undefined) warn([...path, 'loadBalancer', f], 'slow-start warmup is not served by meshgate: new endpoints get their full share at once');
+  if (lb?.consistentHash !== undefined)
+    warn(
+      [...path, 'loadBalancer', 'consistentHash'],
+      'consistent-hash load balancing is not served by meshgate: the cluster balances by least request (or loadBalancer.simple)',
+    );
+  if (lb?.localityLbSetting !== undefined)
+    warn(
+      [...path, 'loadBalancer', 'localityLbSetting'],
+      'locality load balancing is not served by meshgate: endpoints are balanced without regard to locality',
+    );
+  for (const f of ['warmup', 'warmupDurationSecs'] as const)
+    if (lb?.[f] !== undefined)
+      warn([...path, 'loadBalancer', f], 'slow-start warmup is not served by meshgate: new endpoints get their full share at once');
   if (tp.tunnel !== undefined) warn([...path, 'tunnel'], 'tunnel settings are not served by meshgate: traffic is not tunnelled');
-  if (tp.proxyProtocol !== undefined) warn([...path, 'proxyProtocol'], 'PROXY protocol is not served by meshgate: no PROXY header is sent upstream');
+  if (tp.proxyProtocol !== undefined)
+    warn([...path, 'proxyProtocol'], 'PROXY protocol is not served by meshgate: no PROXY header is sent upstream');
   const pls = Array.isArray(tp.portLevelSettings) ? tp.portLevelSettings : [];
   pls.forEach((p, i) => checkTrafficPolicy(p, [...path, 'portLevelSettings', i], warn));
 }
@@ -42,14 +58,19 @@ export function checkUnservedFields(o: Json, report: Report): void {
       const http = Array.isArray(spec.http) ? spec.http : [];
       if (http.length > 0) {
         const l4 = (Array.isArray(spec.tcp) ? spec.tcp.length : 0) + (Array.isArray(spec.tls) ? spec.tls.length : 0);
-        warn(['spec', 'http'], `HTTP routes are not served: ${L4}; nothing serves ${http.length === 1 ? 'this route' : `these ${http.length} routes`}${l4 > 0 ? ', only the tcp and tls routes apply' : ''}. Use tcp or tls routes`);
+        warn(
+          ['spec', 'http'],
+          `HTTP routes are not served: ${L4}; nothing serves ${http.length === 1 ? 'this route' : `these ${http.length} routes`}${l4 > 0 ? ', only the tcp and tls routes apply' : ''}. Use tcp or tls routes`,
+        );
       }
       break;
     }
     case 'DestinationRule': {
       checkTrafficPolicy(spec.trafficPolicy, ['spec', 'trafficPolicy'], warn);
       const subsets = Array.isArray(spec.subsets) ? spec.subsets : [];
-      subsets.forEach((s, i) => checkTrafficPolicy(isObject(s) ? s.trafficPolicy : undefined, ['spec', 'subsets', i, 'trafficPolicy'], warn));
+      subsets.forEach((s, i) =>
+        checkTrafficPolicy(isObject(s) ? s.trafficPolicy : undefined, ['spec', 'subsets', i, 'trafficPolicy'], warn),
+      );
       break;
     }
     case 'Gateway': {
@@ -58,11 +79,20 @@ export function checkUnservedFields(o: Json, report: Report): void {
         if (!isObject(s)) return;
         const port = isObject(s.port) ? s.port : {};
         const protocol = typeof port.protocol === 'string' ? port.protocol.toUpperCase() : '';
-        if (HTTP_SERVER_PROTOCOLS.has(protocol)) warn(['spec', 'servers', i, 'port', 'protocol'], `a server with protocol ${protocol} is not served: ${L4}; this server gets no listener. Use protocol TLS or TCP`);
+        if (HTTP_SERVER_PROTOCOLS.has(protocol))
+          warn(
+            ['spec', 'servers', i, 'port', 'protocol'],
+            `a server with protocol ${protocol} is not served: ${L4}; this server gets no listener. Use protocol TLS or TCP`,
+          );
         const tls = isObject(s.tls) ? s.tls : {};
-        if (tls.httpsRedirect !== undefined) warn(['spec', 'servers', i, 'tls', 'httpsRedirect'], `httpsRedirect is an HTTP feature and is not served: ${L4}`);
+        if (tls.httpsRedirect !== undefined)
+          warn(['spec', 'servers', i, 'tls', 'httpsRedirect'], `httpsRedirect is an HTTP feature and is not served: ${L4}`);
         for (const f of ['verifyCertificateSpki', 'verifyCertificateHash'] as const) {
-          if (tls[f] !== undefined) warn(['spec', 'servers', i, 'tls', f], `${f} is not served by meshgate: client certificates are verified against caCertificates (and subjectAltNames) only`);
+          if (tls[f] !== undefined)
+            warn(
+              ['spec', 'servers', i, 'tls', f],
+              `${f} is not served by meshgate: client certificates are verified against caCertificates (and subjectAltNames) only`,
+            );
         }
       });
       break;

@@ -78,25 +78,50 @@ export function validateObject(raw: unknown, ctx: ValidateContext): ValidateResu
     diagnostics.push(d);
   };
   if (!isPlainObject(raw)) {
-    report('Error', DiagnosticCodes.SchemaValidationError, [], `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${describeValue(raw)}`);
+    report(
+      'Error',
+      DiagnosticCodes.SchemaValidationError,
+      [],
+      `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${describeValue(raw)}`,
+    );
     return { diagnostics };
   }
   if (typeof raw.kind !== 'string' || raw.kind === '') {
-    report('Error', DiagnosticCodes.SchemaValidationError, ['kind'], raw.kind === undefined ? 'required field "kind" is missing' : `expected string, found ${describeValue(raw.kind)}`);
+    report(
+      'Error',
+      DiagnosticCodes.SchemaValidationError,
+      ['kind'],
+      raw.kind === undefined ? 'required field "kind" is missing' : `expected string, found ${describeValue(raw.kind)}`,
+    );
     return { diagnostics };
   }
   if (typeof raw.apiVersion !== 'string' || raw.apiVersion === '') {
-    report('Error', DiagnosticCodes.SchemaValidationError, ['apiVersion'], raw.apiVersion === undefined ? 'required field "apiVersion" is missing' : `expected string, found ${describeValue(raw.apiVersion)}`);
+    report(
+      'Error',
+      DiagnosticCodes.SchemaValidationError,
+      ['apiVersion'],
+      raw.apiVersion === undefined ? 'required field "apiVersion" is missing' : `expected string, found ${describeValue(raw.apiVersion)}`,
+    );
     return { diagnostics };
   }
   if (raw.kind === 'Kustomization' && raw.apiVersion.startsWith('kustomize.config.k8s.io/')) return { diagnostics, kustomization: true };
   const ks = KIND_SCHEMAS[raw.kind];
   if (!ks) {
-    report('Warning', DiagnosticCodes.UnknownKind, ['kind'], `kind "${raw.kind}" (${raw.apiVersion}) is not one meshgate reads; the object is ignored`);
+    report(
+      'Warning',
+      DiagnosticCodes.UnknownKind,
+      ['kind'],
+      `kind "${raw.kind}" (${raw.apiVersion}) is not one meshgate reads; the object is ignored`,
+    );
     return { diagnostics };
   }
   if (!ks.apiVersions.includes(raw.apiVersion)) {
-    report('Error', DiagnosticCodes.SchemaValidationError, ['apiVersion'], `${raw.kind} is not served as "${raw.apiVersion}"; expected one of ${ks.apiVersions.join(', ')}`);
+    report(
+      'Error',
+      DiagnosticCodes.SchemaValidationError,
+      ['apiVersion'],
+      `${raw.kind} is not served as "${raw.apiVersion}"; expected one of ${ks.apiVersions.join(', ')}`,
+    );
     return { diagnostics };
   }
 
@@ -125,7 +150,12 @@ export function validateObject(raw: unknown, ctx: ValidateContext): ValidateResu
     }
     parsed = ks.schema.safeParse(clone);
     if (!parsed.success) {
-      report('Error', DiagnosticCodes.SchemaValidationError, [], `internal: object did not validate after unknown fields were removed: ${parsed.error.message}`);
+      report(
+        'Error',
+        DiagnosticCodes.SchemaValidationError,
+        [],
+        `internal: object did not validate after unknown fields were removed: ${parsed.error.message}`,
+      );
       return { diagnostics };
     }
   }
@@ -192,10 +222,12 @@ function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {
       (spec as Record<string, unknown>).exportTo ??= ['*'];
       break;
     case 'Gateway':
-      for (const s of ((spec as Record<string, unknown>).servers ?? []) as { port: { protocol: string } }[]) s.port.protocol = s.port.protocol.toUpperCase();
+      for (const s of ((spec as Record<string, unknown>).servers ?? []) as { port: { protocol: string } }[])
+        s.port.protocol = s.port.protocol.toUpperCase();
       break;
     case 'Sidecar':
-      for (const l of ((spec as Record<string, unknown>).egress ?? []) as { port?: { protocol?: string } }[]) if (l.port?.protocol) l.port.protocol = l.port.protocol.toUpperCase();
+      for (const l of ((spec as Record<string, unknown>).egress ?? []) as { port?: { protocol?: string } }[])
+        if (l.port?.protocol) l.port.protocol = l.port.protocol.toUpperCase();
       break;
     case 'PeerAuthentication':
     case 'AuthorizationPolicy':
@@ -203,7 +235,11 @@ function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {
       break;
     case 'Service': {
       o.spec ??= {};
-      for (const p of ((o.spec as Record<string, unknown>).ports ?? []) as { port: number; protocol?: string; targetPort?: number | string }[]) {
+      for (const p of ((o.spec as Record<string, unknown>).ports ?? []) as {
+        port: number;
+        protocol?: string;
+        targetPort?: number | string;
+      }[]) {
         p.protocol ??= 'TCP'; // Kubernetes' default
         p.targetPort ??= p.port; // Kubernetes' default: the target port is the port
       }
@@ -212,7 +248,8 @@ function normalize(o: Record<string, unknown>, _report: Report): ConfigObject {
     case 'Secret': {
       // Kubernetes merges stringData over data; keep only the decoded bytes.
       const out: Record<string, Buffer> = {};
-      for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, string>)) out[k] = Buffer.from(v.replace(/[\r\n]/g, ''), 'base64');
+      for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, string>))
+        out[k] = Buffer.from(v.replace(/[\r\n]/g, ''), 'base64');
       for (const [k, v] of Object.entries((o.stringData ?? {}) as Record<string, string>)) out[k] = Buffer.from(v, 'utf8');
       delete o.stringData;
       o.data = out;

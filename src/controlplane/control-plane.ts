@@ -129,7 +129,9 @@ async function loadOrCreateCa(opts: ControlPlaneOptions, log: Logger): Promise<M
 
 function bind(server: grpc.Server, listen: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(listen, creds, (err, port) => (err ? reject(new ControlPlaneError(`cannot listen on ${listen}: ${err.message}`, { cause: err })) : resolve(port)));
+    server.bindAsync(listen, creds, (err, port) =>
+      err ? reject(new ControlPlaneError(`cannot listen on ${listen}: ${err.message}`, { cause: err })) : resolve(port),
+    );
   });
 }
 
@@ -142,7 +144,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   try {
     // Settings are checked before anything is created on disk.
     const model: ModelOptions = { gatewayServiceAccounts: new Set((opts.gatewayServiceAccounts ?? []).map(parseServiceAccountRef)) };
-    if ((opts.configDir === undefined) === (opts.kubeconfig === undefined)) throw new ControlPlaneError('give exactly one config source: a config folder or a kubeconfig');
+    if ((opts.configDir === undefined) === (opts.kubeconfig === undefined))
+      throw new ControlPlaneError('give exactly one config source: a config folder or a kubeconfig');
     if (opts.configDir !== undefined) {
       // A mistyped --config would otherwise serve an empty mesh without a word.
       const dirStat = await stat(opts.configDir).catch((err: NodeJS.ErrnoException) => {
@@ -158,7 +161,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     const metrics = new ControlPlaneMetrics();
     const mesh = { ...defaultMeshConfig(), trustDomain: opts.trustDomain };
-    const store = new ConfigStore(mesh, { onListenerError: (err) => log.error('config subscriber failed', { error: (err as Error).message }) });
+    const store = new ConfigStore(mesh, {
+      onListenerError: (err) => log.error('config subscriber failed', { error: (err as Error).message }),
+    });
     // From a folder, what Istio's install puts in a cluster is added; an API server holds it itself.
     if (opts.kubeconfig === undefined) store.setSource('default-install', defaultInstallResult(mesh));
     metrics.configVersion.set(store.snapshot().version);
@@ -166,11 +171,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const cache = new SnapshotCache();
     const pusher = new ProxyPusher({ config: () => store.snapshot(), cache, log, metrics, debounceMs: opts.debounceMs ?? 100, model });
     cleanups.push(() => pusher.close());
-    cleanups.push(store.subscribe((snap, changed) => {
-      metrics.configVersion.set(snap.version);
-      log.info('config changed', { version: snap.version, changed: [...changed].slice(0, 20), changedCount: changed.size });
-      pusher.configChanged(changed);
-    }));
+    cleanups.push(
+      store.subscribe((snap, changed) => {
+        metrics.configVersion.set(snap.version);
+        log.info('config changed', { version: snap.version, changed: [...changed].slice(0, 20), changedCount: changed.size });
+        pusher.configChanged(changed);
+      }),
+    );
 
     const publicKeys = opts.tokenPublicKeyFiles.map((f) => readFileSync(f, 'utf8'));
     const verifier = publicKeys.length > 0 ? new TokenVerifier(publicKeys, { issuer: opts.tokenIssuer }) : undefined;
@@ -180,16 +187,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       cache,
       controlPlaneId: `meshgate-${opts.clusterId}`,
       logger: log,
-      authenticate: makeAuthenticator({ trustDomains: [opts.trustDomain], ...(verifier ? { verifyToken: (t: string) => verifier.verify(t) } : {}) }),
+      authenticate: makeAuthenticator({
+        trustDomains: [opts.trustDomain],
+        ...(verifier ? { verifyToken: (t: string) => verifier.verify(t) } : {}),
+      }),
       // Gateway credentials by the proven identity, never the node's claims.
-      authorizeResource: (node: ProxyNode, peer: PeerIdentity, _typeUrl: string, name: string) => proxyMayReadSecret(store.snapshot(), node, peer, name, model),
+      authorizeResource: (node: ProxyNode, peer: PeerIdentity, _typeUrl: string, name: string) =>
+        proxyMayReadSecret(store.snapshot(), node, peer, name, model),
       authorizedTypes: [TypeUrl.Secret],
       // Each stream's config is built from its own node (see proxy-pusher.ts).
       snapshotKey: 'connection',
     });
     ads.on('connected', (e: { connectionId: string; node: ProxyNode }) => {
       metrics.connected.inc({ version: e.node.version ?? 'unknown' });
-      if (e.node.clusterId !== opts.clusterId) log.warn('proxy from another cluster connected', { node: e.node.id, proxyCluster: e.node.clusterId, cluster: opts.clusterId });
+      if (e.node.clusterId !== opts.clusterId)
+        log.warn('proxy from another cluster connected', { node: e.node.id, proxyCluster: e.node.clusterId, cluster: opts.clusterId });
       pusher.connected(e.connectionId, e.node);
     });
     ads.on('disconnected', (e: { connectionId: string; node: ProxyNode }) => {
@@ -197,22 +209,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       pusher.disconnected(e.connectionId);
     });
     ads.on('push', (e: { typeUrl: string }) => metrics.pushes.inc({ type: shortType(e.typeUrl) }));
-    ads.on('nack', (e: { node: ProxyNode; typeUrl: string; errorDetail: { message: string } }) => metrics.reject(e.typeUrl, e.node.id, e.errorDetail.message));
+    ads.on('nack', (e: { node: ProxyNode; typeUrl: string; errorDetail: { message: string } }) =>
+      metrics.reject(e.typeUrl, e.node.id, e.errorDetail.message),
+    );
     ads.on('unauthenticated', () => metrics.unauthenticated.inc());
     ads.on('denied', (e: { typeUrl: string }) => metrics.deniedResources.inc({ type: shortType(e.typeUrl) }));
 
     const serving = await ca.issueServingCertificate(SERVING_DNS_NAMES, SERVING_TTL_SECONDS);
     const tls = createXdsServerCredentials({ rootPem: rootCertPem, ...serving });
     // Renew the serving certificate at half its life; new handshakes get the new one, streams stay up.
-    const renew = setInterval(() => {
-      ca.issueServingCertificate(SERVING_DNS_NAMES, SERVING_TTL_SECONDS).then(
-        (next) => {
-          tls.update(next);
-          log.info('serving certificate renewed');
-        },
-        (err: unknown) => log.error('serving certificate renewal failed', { error: (err as Error).message }),
-      );
-    }, (SERVING_TTL_SECONDS / 2) * 1000);
+    const renew = setInterval(
+      () => {
+        ca.issueServingCertificate(SERVING_DNS_NAMES, SERVING_TTL_SECONDS).then(
+          (next) => {
+            tls.update(next);
+            log.info('serving certificate renewed');
+          },
+          (err: unknown) => log.error('serving certificate renewal failed', { error: (err as Error).message }),
+        );
+      },
+      (SERVING_TTL_SECONDS / 2) * 1000,
+    );
     renew.unref();
     cleanups.push(() => clearInterval(renew));
 
@@ -249,33 +266,37 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         else log.info('config note', { diagnostic: line, code: d.code });
       }
     };
-    const source = opts.kubeconfig !== undefined
-      ? new KubernetesSource({
-          kubeconfig: opts.kubeconfig,
-          store,
-          onDiagnostics,
-          reportEvents: true,
-          onList: (p) => {
-            metrics.kubeLists.inc({ path: p });
-            log.info('kubernetes list', { path: p });
-          },
-          onWatchError: (p, err, retryInMs) => {
-            metrics.kubeWatchErrors.inc({ path: p });
-            log.warn('kubernetes list/watch failed; retrying', { path: p, error: (err as Error).message ?? String(err), retryInMs });
-          },
-        })
-      : new DirectorySource({
-          dir: opts.configDir as string,
-          store,
-          onDiagnostics,
-          onApplied: (sinceEventMs) => {
-            if (sinceEventMs !== undefined) metrics.configReadDelay.observe(sinceEventMs / 1000);
-          },
-        });
+    const source =
+      opts.kubeconfig !== undefined
+        ? new KubernetesSource({
+            kubeconfig: opts.kubeconfig,
+            store,
+            onDiagnostics,
+            reportEvents: true,
+            onList: (p) => {
+              metrics.kubeLists.inc({ path: p });
+              log.info('kubernetes list', { path: p });
+            },
+            onWatchError: (p, err, retryInMs) => {
+              metrics.kubeWatchErrors.inc({ path: p });
+              log.warn('kubernetes list/watch failed; retrying', { path: p, error: (err as Error).message ?? String(err), retryInMs });
+            },
+          })
+        : new DirectorySource({
+            dir: opts.configDir as string,
+            store,
+            onDiagnostics,
+            onApplied: (sinceEventMs) => {
+              if (sinceEventMs !== undefined) metrics.configReadDelay.observe(sinceEventMs / 1000);
+            },
+          });
     cleanups.push(() => source.close());
     await source.start();
     configLoaded = true;
-    log.info('config loaded', { ...(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : { dir: opts.configDir }), version: store.snapshot().version });
+    log.info('config loaded', {
+      ...(opts.kubeconfig !== undefined ? { kubeconfig: opts.kubeconfig } : { dir: opts.configDir }),
+      version: store.snapshot().version,
+    });
 
     const syncz = (): ProxySync[] => buildSyncz(ads.connectionStatus(), opts.trustDomain, (id) => cache.getSnapshot(id)?.version);
     const debug: DebugServer = await startDebugServer(opts.httpListen ?? DEFAULT_HTTP_LISTEN, {
@@ -286,7 +307,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         const s = cache.getSnapshot(ads.snapshotKeyOf(id) ?? id);
         if (!s) return undefined;
         // The snapshot holds gateway credentials' keys inline (SDS): never served, as Envoy's admin.
-        return redactSecrets({ version: s.version, resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])) });
+        return redactSecrets({
+          version: s.version,
+          resources: Object.fromEntries([...s.resources].map(([t, m]) => [shortType(t), [...m.values()]])),
+        });
       },
     });
     cleanups.push(() => debug.close());
@@ -299,13 +323,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ca,
         dnsNames: [`${svc}.svc`, svc, `${svc}.svc.cluster.local`],
         // Proxies dial the istiod Service's name; the names they verify are SERVING_DNS_NAMES.
-        settings: { image: w.image, discoveryAddress: `${svc}.svc:15012`, trustDomain: opts.trustDomain, clusterId: opts.clusterId, ...(w.revision ? { revision: w.revision } : {}) },
+        settings: {
+          image: w.image,
+          discoveryAddress: `${svc}.svc:15012`,
+          trustDomain: opts.trustDomain,
+          clusterId: opts.clusterId,
+          ...(w.revision ? { revision: w.revision } : {}),
+        },
         logger: log,
       });
       cleanups.push(() => webhook.close());
       injectionWebhookAddress = webhook.address;
     }
-    log.info('control plane serving', { xds: address, http: debug.address, ...(injectionWebhookAddress ? { injectionWebhook: injectionWebhookAddress } : {}), cluster: opts.clusterId, trustDomain: opts.trustDomain, rootCertFile });
+    log.info('control plane serving', {
+      xds: address,
+      http: debug.address,
+      ...(injectionWebhookAddress ? { injectionWebhook: injectionWebhookAddress } : {}),
+      cluster: opts.clusterId,
+      trustDomain: opts.trustDomain,
+      rootCertFile,
+    });
 
     return {
       address,

@@ -53,7 +53,14 @@ export async function startDebugServer(listen: string, h: DebugHandlers): Promis
         return send(res, 200, `${JSON.stringify(dump, null, 2)}\n`);
       }
       default:
-        return send(res, 404, JSON.stringify({ error: `no such endpoint ${url.pathname}`, endpoints: ['/ready', '/metrics', '/debug/syncz', '/debug/config_dump?proxyID='] }));
+        return send(
+          res,
+          404,
+          JSON.stringify({
+            error: `no such endpoint ${url.pathname}`,
+            endpoints: ['/ready', '/metrics', '/debug/syncz', '/debug/config_dump?proxyID='],
+          }),
+        );
     }
   });
   await new Promise<void>((resolve, reject) => {

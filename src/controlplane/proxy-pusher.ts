@@ -126,7 +126,13 @@ export class ProxyPusher {
     if (changedAt === undefined || proxies === 0) return;
     const done = this.now();
     for (let i = 0; i < proxies; i++) this.opts.metrics.convergence.observe({ push: kind }, (done - changedAt) / 1000);
-    this.opts.log.info('config pushed', { push: kind, proxies, sinceChangeMs: Math.round(done - changedAt), generateMs: Math.round(done - started), configVersion: this.opts.config().version });
+    this.opts.log.info('config pushed', {
+      push: kind,
+      proxies,
+      sinceChangeMs: Math.round(done - changedAt),
+      generateMs: Math.round(done - started),
+      configVersion: this.opts.config().version,
+    });
   }
 
   close(): void {
@@ -145,12 +151,20 @@ export class ProxyPusher {
       const shape = proxyShapeKey(config, node);
       snapshot = this.shapes.get(shape);
       if (!snapshot) {
-        snapshot = snapshotFromResources(String(config.version), generateProxyResources(config, node, this.opts.model), buildNameTable(config, node));
+        snapshot = snapshotFromResources(
+          String(config.version),
+          generateProxyResources(config, node, this.opts.model),
+          buildNameTable(config, node),
+        );
         this.shapes.set(shape, snapshot);
       }
     } catch (err) {
       this.opts.metrics.generateErrors.inc();
-      this.opts.log.error('generating config for proxy failed; it keeps its previous config', { node: node.id, configVersion: config.version, error: (err as Error).message });
+      this.opts.log.error('generating config for proxy failed; it keeps its previous config', {
+        node: node.id,
+        configVersion: config.version,
+        error: (err as Error).message,
+      });
       return;
     }
     try {
@@ -158,7 +172,11 @@ export class ProxyPusher {
     } catch (err) {
       this.opts.metrics.snapshotRejects.inc();
       const e = err as Error & { problems?: string[] };
-      this.opts.log.error('snapshot refused; the proxy keeps its previous config', { node: node.id, configVersion: config.version, problems: e.problems ?? [e.message] });
+      this.opts.log.error('snapshot refused; the proxy keeps its previous config', {
+        node: node.id,
+        configVersion: config.version,
+        problems: e.problems ?? [e.message],
+      });
     }
   }
 }

@@ -36,7 +36,10 @@ export const SYNCZ_TYPES = ['cds', 'lds', 'eds', 'sds', 'nds'] as const;
 
 export function typeSync(t: ConnectionStatus['types'][string] | undefined): TypeSync {
   if (!t || t.sentVersion === undefined) return { state: 'NOT SENT' };
-  const out: TypeSync = { state: t.ackedVersion === t.sentVersion && t.nackedVersion === undefined ? 'SYNCED' : 'STALE', sent: t.sentVersion };
+  const out: TypeSync = {
+    state: t.ackedVersion === t.sentVersion && t.nackedVersion === undefined ? 'SYNCED' : 'STALE',
+    sent: t.sentVersion,
+  };
   if (t.ackedVersion !== undefined) out.acked = t.ackedVersion;
   if (t.nackedVersion !== undefined) out.nacked = t.nackedVersion;
   if (t.lastError !== undefined) out.error = t.lastError;
@@ -45,7 +48,11 @@ export function typeSync(t: ConnectionStatus['types'][string] | undefined): Type
 }
 
 /** `snapshotVersionOf` is given each stream's snapshot key (ConnectionStatus.snapshotKey). */
-export function buildSyncz(connections: ConnectionStatus[], trustDomain: string, snapshotVersionOf: (snapshotKey: string) => string | undefined): ProxySync[] {
+export function buildSyncz(
+  connections: ConnectionStatus[],
+  trustDomain: string,
+  snapshotVersionOf: (snapshotKey: string) => string | undefined,
+): ProxySync[] {
   return connections
     .map((c) => {
       const types: Record<string, TypeSync> = {};

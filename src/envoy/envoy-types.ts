@@ -141,9 +141,10 @@ export interface Secret {
 
 export interface TransportSocket {
   name: string; // 'envoy.transport_sockets.tls' | 'envoy.transport_sockets.raw_buffer'
-  typedConfig?: ({ '@type': typeof TypeUrl.UpstreamTlsContext } & UpstreamTlsContext) |
-    ({ '@type': typeof TypeUrl.DownstreamTlsContext } & DownstreamTlsContext) |
-    { '@type': typeof TypeUrl.RawBuffer };
+  typedConfig?:
+    | ({ '@type': typeof TypeUrl.UpstreamTlsContext } & UpstreamTlsContext)
+    | ({ '@type': typeof TypeUrl.DownstreamTlsContext } & DownstreamTlsContext)
+    | { '@type': typeof TypeUrl.RawBuffer };
 }
 
 // ---------------------------------------------------------------- Listener (envoy.config.listener.v3)

@@ -44,7 +44,8 @@ export class NodeIdError extends Error {
 /** Parses an Istio node id into role, first IP, pod name and namespace. */
 export function parseNodeId(id: string): Pick<ProxyNode, 'role' | 'ips' | 'podName' | 'namespace' | 'domainSuffix'> {
   const parts = id.split('~');
-  if (parts.length !== 4) throw new NodeIdError(`node id "${id}" must have 4 parts separated by "~" (role~ip~pod.namespace~namespace.svc.domain)`);
+  if (parts.length !== 4)
+    throw new NodeIdError(`node id "${id}" must have 4 parts separated by "~" (role~ip~pod.namespace~namespace.svc.domain)`);
   const [role, ip, podNs, dnsDomain] = parts as [string, string, string, string];
   if (role !== 'sidecar' && role !== 'router') throw new NodeIdError(`node id "${id}": role must be "sidecar" or "router", got "${role}"`);
   const dot = podNs.lastIndexOf('.');

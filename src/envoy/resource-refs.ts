@@ -45,7 +45,8 @@ export function referencedSecrets(typeUrl: string, json: object): string[] {
   const names: string[] = [];
   if (typeUrl === TypeUrl.Listener) {
     const l = json as { filterChains?: { transportSocket?: unknown }[]; defaultFilterChain?: { transportSocket?: unknown } };
-    for (const fc of [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])]) names.push(...sdsNames(fc.transportSocket));
+    for (const fc of [...(l.filterChains ?? []), ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])])
+      names.push(...sdsNames(fc.transportSocket));
   } else if (typeUrl === TypeUrl.Cluster) {
     const c = json as { transportSocket?: unknown; transportSocketMatches?: { transportSocket?: unknown }[] };
     names.push(...sdsNames(c.transportSocket));
@@ -63,4 +64,3 @@ export function edsNamesOf(clusters: Iterable<object>): string[] {
   }
   return out;
 }
-

@@ -42,7 +42,12 @@ export function canonicalRevisionOf(labels: Readonly<Record<string, string>>): s
 }
 
 /** A workload's metadata from its pod name, namespace, labels and cluster; `unknown` where nothing says. */
-export function workloadMetadataOf(w: { podName: string; namespace: string; labels: Readonly<Record<string, string>>; cluster: string }): WorkloadMetadata {
+export function workloadMetadataOf(w: {
+  podName: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  cluster: string;
+}): WorkloadMetadata {
   const workload = workloadNameOfPod(w.podName) || UNKNOWN;
   return {
     workload,

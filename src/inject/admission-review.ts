@@ -38,7 +38,10 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
   if (!body || typeof body !== 'object') throw new AdmissionReviewError('the body is not a JSON object');
   const o = body as Record<string, unknown>;
   if (o.kind !== 'AdmissionReview') throw new AdmissionReviewError(`kind must be AdmissionReview, got ${JSON.stringify(o.kind)}`);
-  if (o.apiVersion !== ADMISSION_API_VERSION) throw new AdmissionReviewError(`apiVersion must be ${ADMISSION_API_VERSION}, got ${JSON.stringify(o.apiVersion)} (the webhook declares admissionReviewVersions: [v1])`);
+  if (o.apiVersion !== ADMISSION_API_VERSION)
+    throw new AdmissionReviewError(
+      `apiVersion must be ${ADMISSION_API_VERSION}, got ${JSON.stringify(o.apiVersion)} (the webhook declares admissionReviewVersions: [v1])`,
+    );
   const r = o.request as Record<string, unknown> | undefined;
   if (!r || typeof r !== 'object') throw new AdmissionReviewError('request: required');
   if (typeof r.uid !== 'string' || r.uid === '') throw new AdmissionReviewError('request.uid: required, a non-empty string');
@@ -52,17 +55,27 @@ export interface ReviewOutcome {
 }
 
 /** Answers one request: the patch for a Pod that gets a sidecar, `allowed: true` and nothing else otherwise. */
-export function reviewPod(request: AdmissionRequest, settings: InjectionSettings, namespaceLabels?: (ns: string) => Record<string, string> | undefined): ReviewOutcome {
+export function reviewPod(
+  request: AdmissionRequest,
+  settings: InjectionSettings,
+  namespaceLabels?: (ns: string) => Record<string, string> | undefined,
+): ReviewOutcome {
   const answer = (response: Omit<AdmissionResponse, 'uid'>, decision: InjectionDecision): ReviewOutcome => ({
     review: { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid: request.uid, ...response } },
     decision,
   });
   const res = request.resource;
-  if (res && (res.resource !== 'pods' || (res.group ?? '') !== '')) return answer({ allowed: true }, { inject: false, reason: `not a Pod (${res.group ?? ''}/${res.resource ?? ''})` });
-  if (request.operation !== undefined && request.operation !== 'CREATE') return answer({ allowed: true }, { inject: false, reason: `operation ${request.operation}` });
+  if (res && (res.resource !== 'pods' || (res.group ?? '') !== ''))
+    return answer({ allowed: true }, { inject: false, reason: `not a Pod (${res.group ?? ''}/${res.resource ?? ''})` });
+  if (request.operation !== undefined && request.operation !== 'CREATE')
+    return answer({ allowed: true }, { inject: false, reason: `operation ${request.operation}` });
   const pod = asPod(request.object);
   // Istio refuses what it cannot read; with failurePolicy Fail the API server then refuses the Pod.
-  if (!pod) return answer({ allowed: false, status: { code: 400, message: 'request.object is not a Pod (metadata, spec.containers with names)' } }, { inject: false, reason: 'not a Pod' });
+  if (!pod)
+    return answer(
+      { allowed: false, status: { code: 400, message: 'request.object is not a Pod (metadata, spec.containers with names)' } },
+      { inject: false, reason: 'not a Pod' },
+    );
   const namespace = request.namespace || pod.metadata.namespace || 'default';
   const decision = injectionDecision(pod, namespace, namespaceLabels?.(namespace));
   if (!decision.inject) return answer({ allowed: true }, decision);

@@ -34,7 +34,10 @@ export function injectionDecision(pod: Pod, namespace: string, namespaceLabels?:
   if (podValue !== undefined && !truthy(podValue)) return { inject: false, reason: `the pod has ${POD_INJECTION_KEY}: "${podValue}"` };
   if (podValue !== undefined) return { inject: true };
   if (namespaceLabels === undefined || nsValue === 'enabled') return { inject: true };
-  return { inject: false, reason: `neither namespace ${namespace} (${NAMESPACE_INJECTION_LABEL}) nor the pod (${POD_INJECTION_KEY}) asks for injection` };
+  return {
+    inject: false,
+    reason: `neither namespace ${namespace} (${NAMESPACE_INJECTION_LABEL}) nor the pod (${POD_INJECTION_KEY}) asks for injection`,
+  };
 }
 
 /** Istio's test: the status annotation it writes, or a container by the proxy's name already present. */

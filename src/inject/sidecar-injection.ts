@@ -53,7 +53,8 @@ function canonicalLabels(pod: Pod): Record<string, string> {
   const l = pod.metadata.labels ?? {};
   return {
     'service.istio.io/canonical-name': l['service.istio.io/canonical-name'] ?? l['app.kubernetes.io/name'] ?? l.app ?? workloadName(pod),
-    'service.istio.io/canonical-revision': l['service.istio.io/canonical-revision'] ?? l['app.kubernetes.io/version'] ?? l.version ?? 'latest',
+    'service.istio.io/canonical-revision':
+      l['service.istio.io/canonical-revision'] ?? l['app.kubernetes.io/version'] ?? l.version ?? 'latest',
   };
 }
 
@@ -98,7 +99,13 @@ export function proxyContainer(pod: Pod, labels: Record<string, string>, s: Inje
     ],
     ports: [{ containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }],
     // Istio's sidecar probe: /healthz/ready on 15021 (the agent answers once the first config is applied).
-    readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 30 },
+    readinessProbe: {
+      httpGet: { path: '/healthz/ready', port: 15021 },
+      initialDelaySeconds: 1,
+      periodSeconds: 2,
+      timeoutSeconds: 3,
+      failureThreshold: 30,
+    },
     resources: RESOURCES,
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -121,7 +128,14 @@ export function injectedVolumes(): ({ name: string } & Record<string, unknown>)[
   return [
     { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
     // A token for the CA's audience, rotated by the kubelet; the agent re-reads it on every use.
-    { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 43200, path: POD_TOKEN_FILE.slice(TOKEN_DIR.length + 1) } }] } },
+    {
+      name: 'istio-token',
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 43200, path: POD_TOKEN_FILE.slice(TOKEN_DIR.length + 1) } },
+        ],
+      },
+    },
     { name: 'istiod-ca-cert', configMap: { name: ROOT_CERT_CONFIGMAP } },
   ];
 }

@@ -66,7 +66,8 @@ export async function startInjectionWebhook(opts: InjectionWebhookOptions): Prom
     const url = new URL(req.url ?? '/', 'https://webhook');
     if (url.pathname !== INJECT_PATH) return send(res, 404, { error: `only ${INJECT_PATH} is served` });
     if (req.method !== 'POST') return send(res, 405, { error: 'POST an AdmissionReview' });
-    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return send(res, 415, { error: 'content-type must be application/json' });
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? ''))
+      return send(res, 415, { error: 'content-type must be application/json' });
     const body = await readBody(req);
     if (!body) return send(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
     let request;
@@ -78,35 +79,45 @@ export async function startInjectionWebhook(opts: InjectionWebhookOptions): Prom
       return send(res, 400, { error: message });
     }
     const { review, decision } = reviewPod(request, opts.settings, opts.namespaceLabels);
-    log?.info('injection webhook', { uid: request.uid, namespace: request.namespace, injected: decision.inject, ...(decision.inject ? {} : { reason: decision.reason }) });
+    log?.info('injection webhook', {
+      uid: request.uid,
+      namespace: request.namespace,
+      injected: decision.inject,
+      ...(decision.inject ? {} : { reason: decision.reason }),
+    });
     send(res, 200, review);
   };
   const i = opts.listen.lastIndexOf(':');
   const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(opts.listen.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new InjectionWebhookError(`--injection-webhook-listen: "${opts.listen}" is not HOST:PORT`);
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InjectionWebhookError(`--injection-webhook-listen: "${opts.listen}" is not HOST:PORT`);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new InjectionWebhookError(`cannot listen on ${opts.listen}: ${err.message}`, { cause: err })));
     server.listen(port, host, () => resolve());
   });
-  const renew = setInterval(() => {
-    opts.ca.issueServingCertificate(opts.dnsNames, SERVING_TTL_SECONDS).then(
-      (next) => {
-        server.setSecureContext({ cert: next.certChainPem, key: next.privateKeyPem, minVersion: 'TLSv1.2' });
-        log?.info('injection webhook certificate renewed');
-      },
-      (err: unknown) => log?.error('injection webhook certificate renewal failed', { error: (err as Error).message }),
-    );
-  }, (SERVING_TTL_SECONDS / 2) * 1000);
+  const renew = setInterval(
+    () => {
+      opts.ca.issueServingCertificate(opts.dnsNames, SERVING_TTL_SECONDS).then(
+        (next) => {
+          server.setSecureContext({ cert: next.certChainPem, key: next.privateKeyPem, minVersion: 'TLSv1.2' });
+          log?.info('injection webhook certificate renewed');
+        },
+        (err: unknown) => log?.error('injection webhook certificate renewal failed', { error: (err as Error).message }),
+      );
+    },
+    (SERVING_TTL_SECONDS / 2) * 1000,
+  );
   renew.unref();
   const bound = server.address();
   const address = typeof bound === 'object' && bound ? `${host.includes(':') ? `[${host}]` : host}:${bound.port}` : opts.listen;
   return {
     address,
-    close: () => new Promise<void>((resolve) => {
-      clearInterval(renew);
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(renew);
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

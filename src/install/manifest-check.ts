@@ -35,7 +35,8 @@ function podSpecProblems(where: string, spec: Obj | undefined): string[] {
   const ports = new Set<string>();
   const portNames = new Set<string>();
   for (const c of containers) {
-    if (typeof c.name !== 'string' || !IANA_SVC_NAME.test(c.name)) out.push(`${where}: container name ${JSON.stringify(c.name)} is not a DNS label`);
+    if (typeof c.name !== 'string' || !IANA_SVC_NAME.test(c.name))
+      out.push(`${where}: container name ${JSON.stringify(c.name)} is not a DNS label`);
     if (typeof c.image !== 'string' || c.image === '') out.push(`${where}: container ${String(c.name)}: image is required`);
     for (const p of arr(c.ports)) {
       const key = `${String(p.containerPort)}/${String(p.protocol ?? 'TCP')}`;
@@ -43,12 +44,15 @@ function podSpecProblems(where: string, spec: Obj | undefined): string[] {
       ports.add(key);
       if (p.name !== undefined) {
         const n = p.name as string;
-        if (n.length > 15 || !IANA_SVC_NAME.test(n)) out.push(`${where}: port name "${n}" is not an IANA service name (15 characters at most)`);
+        if (n.length > 15 || !IANA_SVC_NAME.test(n))
+          out.push(`${where}: port name "${n}" is not an IANA service name (15 characters at most)`);
         if (portNames.has(n)) out.push(`${where}: port name "${n}" is declared twice`);
         portNames.add(n);
       }
     }
-    for (const m of arr(c.volumeMounts)) if (!volumes.has(m.name as string)) out.push(`${where}: container ${String(c.name)} mounts volume "${String(m.name)}", which is not declared`);
+    for (const m of arr(c.volumeMounts))
+      if (!volumes.has(m.name as string))
+        out.push(`${where}: container ${String(c.name)} mounts volume "${String(m.name)}", which is not declared`);
   }
   return out;
 }
@@ -60,7 +64,8 @@ function matches(selector: Record<string, string>, labels: Record<string, string
 /** Every problem found, as `Kind namespace/name: what` lines; empty when the set is consistent. */
 export function checkManifests(objects: readonly K8sObject[]): string[] {
   const out: string[] = [];
-  const has = (kind: string, name: string, ns?: string): boolean => objects.some((o) => o.kind === kind && o.metadata.name === name && (ns === undefined || o.metadata.namespace === ns));
+  const has = (kind: string, name: string, ns?: string): boolean =>
+    objects.some((o) => o.kind === kind && o.metadata.name === name && (ns === undefined || o.metadata.namespace === ns));
   const deployments = objects.filter((o) => o.kind === 'Deployment');
   const seen = new Set<string>();
   for (const o of objects) {
@@ -71,8 +76,10 @@ export function checkManifests(objects: readonly K8sObject[]): string[] {
       continue;
     }
     if (o.apiVersion !== known.apiVersion) out.push(`${where}: apiVersion must be ${known.apiVersion}, got ${o.apiVersion}`);
-    if (typeof o.metadata?.name !== 'string' || !DNS1123_SUBDOMAIN.test(o.metadata.name) || o.metadata.name.length > 253) out.push(`${where}: metadata.name is not a DNS-1123 subdomain`);
-    if (known.namespaced !== (typeof o.metadata.namespace === 'string' && o.metadata.namespace !== '')) out.push(`${where}: metadata.namespace ${known.namespaced ? 'is required' : 'must be absent (cluster-scoped)'}`);
+    if (typeof o.metadata?.name !== 'string' || !DNS1123_SUBDOMAIN.test(o.metadata.name) || o.metadata.name.length > 253)
+      out.push(`${where}: metadata.name is not a DNS-1123 subdomain`);
+    if (known.namespaced !== (typeof o.metadata.namespace === 'string' && o.metadata.namespace !== ''))
+      out.push(`${where}: metadata.namespace ${known.namespaced ? 'is required' : 'must be absent (cluster-scoped)'}`);
     const key = `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
     if (seen.has(key)) out.push(`${where}: rendered twice`);
     seen.add(key);
@@ -102,11 +109,19 @@ export function checkManifests(objects: readonly K8sObject[]): string[] {
           numbers.add(`${String(p.port)}/${String(p.protocol ?? 'TCP')}`);
         }
         if (selector) {
-          const pods = deployments.filter((d) => d.metadata.namespace === o.metadata.namespace && matches(selector, ((d.spec as Obj).template as { metadata?: { labels?: Record<string, string> } }).metadata?.labels));
+          const pods = deployments.filter(
+            (d) =>
+              d.metadata.namespace === o.metadata.namespace &&
+              matches(selector, ((d.spec as Obj).template as { metadata?: { labels?: Record<string, string> } }).metadata?.labels),
+          );
           if (pods.length === 0) out.push(`${where}: the selector matches no rendered Deployment's pods`);
           for (const p of ports) {
             const target = p.targetPort ?? p.port;
-            const declared = pods.some((d) => arr(((d.spec as Obj).template as { spec: Obj }).spec.containers).some((c) => arr(c.ports).some((cp) => cp.containerPort === target || cp.name === target)));
+            const declared = pods.some((d) =>
+              arr(((d.spec as Obj).template as { spec: Obj }).spec.containers).some((c) =>
+                arr(c.ports).some((cp) => cp.containerPort === target || cp.name === target),
+              ),
+            );
             if (pods.length > 0 && !declared) out.push(`${where}: targetPort ${String(target)} is not a port the selected pods declare`);
           }
         }
@@ -115,30 +130,41 @@ export function checkManifests(objects: readonly K8sObject[]): string[] {
       case 'ClusterRole':
       case 'Role':
         for (const r of arr(o.rules)) {
-          for (const v of (r.verbs as string[] | undefined) ?? []) if (!RBAC_VERBS.has(v)) out.push(`${where}: verb "${v}" is not an RBAC verb (or not least privilege)`);
-          if (!Array.isArray(r.apiGroups) || !Array.isArray(r.resources) || (r.resources as string[]).includes('*')) out.push(`${where}: each rule needs apiGroups and named resources`);
+          for (const v of (r.verbs as string[] | undefined) ?? [])
+            if (!RBAC_VERBS.has(v)) out.push(`${where}: verb "${v}" is not an RBAC verb (or not least privilege)`);
+          if (!Array.isArray(r.apiGroups) || !Array.isArray(r.resources) || (r.resources as string[]).includes('*'))
+            out.push(`${where}: each rule needs apiGroups and named resources`);
         }
         break;
       case 'ClusterRoleBinding':
       case 'RoleBinding': {
         const ref = o.roleRef as { kind?: string; name?: string; apiGroup?: string } | undefined;
-        if (!ref || ref.apiGroup !== 'rbac.authorization.k8s.io' || !ref.kind || !ref.name) out.push(`${where}: roleRef needs apiGroup rbac.authorization.k8s.io, kind and name`);
-        else if (!has(ref.kind, ref.name, ref.kind === 'Role' ? o.metadata.namespace : undefined)) out.push(`${where}: roleRef ${ref.kind} ${ref.name} is not rendered`);
-        for (const s of arr(o.subjects)) if (s.kind === 'ServiceAccount' && !has('ServiceAccount', s.name as string, s.namespace as string)) out.push(`${where}: subject ServiceAccount ${String(s.namespace)}/${String(s.name)} is not rendered`);
+        if (!ref || ref.apiGroup !== 'rbac.authorization.k8s.io' || !ref.kind || !ref.name)
+          out.push(`${where}: roleRef needs apiGroup rbac.authorization.k8s.io, kind and name`);
+        else if (!has(ref.kind, ref.name, ref.kind === 'Role' ? o.metadata.namespace : undefined))
+          out.push(`${where}: roleRef ${ref.kind} ${ref.name} is not rendered`);
+        for (const s of arr(o.subjects))
+          if (s.kind === 'ServiceAccount' && !has('ServiceAccount', s.name as string, s.namespace as string))
+            out.push(`${where}: subject ServiceAccount ${String(s.namespace)}/${String(s.name)} is not rendered`);
         break;
       }
       case 'MutatingWebhookConfiguration':
         for (const w of arr(o.webhooks)) {
           const name = String(w.name);
           if (!/\./.test(name)) out.push(`${where}: webhook name ${name} must be fully qualified`);
-          if (!['None', 'NoneOnDryRun'].includes(w.sideEffects as string)) out.push(`${where}: webhook ${name}: sideEffects must be None or NoneOnDryRun (v1)`);
-          if (!Array.isArray(w.admissionReviewVersions) || !(w.admissionReviewVersions as string[]).includes('v1')) out.push(`${where}: webhook ${name}: admissionReviewVersions must include v1`);
+          if (!['None', 'NoneOnDryRun'].includes(w.sideEffects as string))
+            out.push(`${where}: webhook ${name}: sideEffects must be None or NoneOnDryRun (v1)`);
+          if (!Array.isArray(w.admissionReviewVersions) || !(w.admissionReviewVersions as string[]).includes('v1'))
+            out.push(`${where}: webhook ${name}: admissionReviewVersions must include v1`);
           const svc = (w.clientConfig as { service?: { name: string; namespace: string; port?: number } } | undefined)?.service;
           if (!svc) out.push(`${where}: webhook ${name}: clientConfig.service is required`);
           else {
-            const target = objects.find((x) => x.kind === 'Service' && x.metadata.name === svc.name && x.metadata.namespace === svc.namespace);
+            const target = objects.find(
+              (x) => x.kind === 'Service' && x.metadata.name === svc.name && x.metadata.namespace === svc.namespace,
+            );
             if (!target) out.push(`${where}: webhook ${name}: Service ${svc.namespace}/${svc.name} is not rendered`);
-            else if (!arr((target.spec as Obj).ports).some((p) => p.port === (svc.port ?? 443))) out.push(`${where}: webhook ${name}: Service ${svc.name} has no port ${svc.port ?? 443}`);
+            else if (!arr((target.spec as Obj).ports).some((p) => p.port === (svc.port ?? 443)))
+              out.push(`${where}: webhook ${name}: Service ${svc.name} has no port ${svc.port ?? 443}`);
           }
         }
         break;

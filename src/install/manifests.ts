@@ -21,11 +21,16 @@ export interface InstallOptions {
   rootCertPem?: string;
 }
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>;
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+} & Record<string, unknown>;
 
 /** Where the caBundle and the root ConfigMap come from when no root was given (a note on both objects). */
 export const ROOT_SOURCE_ANNOTATION = 'meshgate.io/root-cert-source';
-const ROOT_SOURCE_NOTE = 'empty: render again with --root-cert FILE, the root-cert.pem of the cacerts Secret the control plane signs with (its mesh root)';
+const ROOT_SOURCE_NOTE =
+  'empty: render again with --root-cert FILE, the root-cert.pem of the cacerts Secret the control plane signs with (its mesh root)';
 
 const XDS_PORT = 15012;
 const MONITORING_PORT = 15014;
@@ -52,7 +57,12 @@ function revLabels(o: InstallOptions): Record<string, string> {
 function proxyVolumes(): unknown[] {
   return [
     { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
-    { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 43200, path: POD_TOKEN_FILE.split('/').at(-1) } }] } },
+    {
+      name: 'istio-token',
+      projected: {
+        sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 43200, path: POD_TOKEN_FILE.split('/').at(-1) } }],
+      },
+    },
     { name: 'istiod-ca-cert', configMap: { name: ROOT_CERT_CONFIGMAP } },
   ];
 }
@@ -70,10 +80,17 @@ function fieldEnv(name: string, fieldPath: string): unknown {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
 }
 
-function gateway(o: InstallOptions, g: { name: string; istio: string; ports: { name: string; port: number }[]; serviceType: string }): K8sObject[] {
+function gateway(
+  o: InstallOptions,
+  g: { name: string; istio: string; ports: { name: string; port: number }[]; serviceType: string },
+): K8sObject[] {
   const labels = { app: g.name, istio: g.istio };
   const sa = `${g.name}-service-account`;
-  const podPorts = [...g.ports.map((p) => ({ containerPort: p.port, name: p.name, protocol: 'TCP' })), { containerPort: 15021, name: 'status-port', protocol: 'TCP' }, { containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' }];
+  const podPorts = [
+    ...g.ports.map((p) => ({ containerPort: p.port, name: p.name, protocol: 'TCP' })),
+    { containerPort: 15021, name: 'status-port', protocol: 'TCP' },
+    { containerPort: 15090, name: 'http-envoy-prom', protocol: 'TCP' },
+  ];
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: o.namespace, labels } },
     {
@@ -84,30 +101,45 @@ function gateway(o: InstallOptions, g: { name: string; istio: string; ports: { n
         replicas: 1,
         selector: { matchLabels: labels },
         template: {
-          metadata: { labels: { ...labels, 'sidecar.istio.io/inject': 'false', 'service.istio.io/canonical-name': g.name, 'service.istio.io/canonical-revision': 'latest', ...revLabels(o) } },
+          metadata: {
+            labels: {
+              ...labels,
+              'sidecar.istio.io/inject': 'false',
+              'service.istio.io/canonical-name': g.name,
+              'service.istio.io/canonical-revision': 'latest',
+              ...revLabels(o),
+            },
+          },
           spec: {
             serviceAccountName: sa,
             securityContext: { runAsUser: PROXY_UID, runAsGroup: PROXY_UID, runAsNonRoot: true, fsGroup: PROXY_UID },
-            containers: [{
-              name: 'istio-proxy',
-              image: o.image,
-              command: ['meshgate', 'proxy', '--from-env', '--role', 'router', '--write-bootstrap', BOOTSTRAP_FILE],
-              env: [
-                fieldEnv(BOOTSTRAP_ENV.podName, 'metadata.name'),
-                fieldEnv(BOOTSTRAP_ENV.namespace, 'metadata.namespace'),
-                fieldEnv(BOOTSTRAP_ENV.instanceIp, 'status.podIP'),
-                fieldEnv(BOOTSTRAP_ENV.serviceAccount, 'spec.serviceAccountName'),
-                { name: BOOTSTRAP_ENV.discoveryAddress, value: `istiod${suffix(o)}.${o.namespace}.svc:${XDS_PORT}` },
-                { name: BOOTSTRAP_ENV.trustDomain, value: o.trustDomain },
-                { name: BOOTSTRAP_ENV.clusterId, value: o.clusterId },
-                { name: BOOTSTRAP_ENV.labels, value: JSON.stringify(labels) },
-              ],
-              ports: podPorts,
-              readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, initialDelaySeconds: 1, periodSeconds: 2, failureThreshold: 30 },
-              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2', memory: '1Gi' } },
-              securityContext: RESTRICTED,
-              volumeMounts: proxyMounts(),
-            }],
+            containers: [
+              {
+                name: 'istio-proxy',
+                image: o.image,
+                command: ['meshgate', 'proxy', '--from-env', '--role', 'router', '--write-bootstrap', BOOTSTRAP_FILE],
+                env: [
+                  fieldEnv(BOOTSTRAP_ENV.podName, 'metadata.name'),
+                  fieldEnv(BOOTSTRAP_ENV.namespace, 'metadata.namespace'),
+                  fieldEnv(BOOTSTRAP_ENV.instanceIp, 'status.podIP'),
+                  fieldEnv(BOOTSTRAP_ENV.serviceAccount, 'spec.serviceAccountName'),
+                  { name: BOOTSTRAP_ENV.discoveryAddress, value: `istiod${suffix(o)}.${o.namespace}.svc:${XDS_PORT}` },
+                  { name: BOOTSTRAP_ENV.trustDomain, value: o.trustDomain },
+                  { name: BOOTSTRAP_ENV.clusterId, value: o.clusterId },
+                  { name: BOOTSTRAP_ENV.labels, value: JSON.stringify(labels) },
+                ],
+                ports: podPorts,
+                readinessProbe: {
+                  httpGet: { path: '/healthz/ready', port: 15021 },
+                  initialDelaySeconds: 1,
+                  periodSeconds: 2,
+                  failureThreshold: 30,
+                },
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2', memory: '1Gi' } },
+                securityContext: RESTRICTED,
+                volumeMounts: proxyMounts(),
+              },
+            ],
             volumes: proxyVolumes(),
           },
         },
@@ -120,7 +152,10 @@ function gateway(o: InstallOptions, g: { name: string; istio: string; ports: { n
       spec: {
         type: g.serviceType,
         selector: labels,
-        ports: [...(g.istio === 'ingressgateway' ? [{ name: 'status-port', port: 15021, targetPort: 15021, protocol: 'TCP' }] : []), ...g.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' }))],
+        ports: [
+          ...(g.istio === 'ingressgateway' ? [{ name: 'status-port', port: 15021, targetPort: 15021, protocol: 'TCP' }] : []),
+          ...g.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port, protocol: 'TCP' })),
+        ],
       },
     },
   ];
@@ -130,7 +165,12 @@ function rootConfigMap(o: InstallOptions, namespace: string): K8sObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { 'istio.io/config': 'true' }, ...(o.rootCertPem ? {} : { annotations: { [ROOT_SOURCE_ANNOTATION]: ROOT_SOURCE_NOTE } }) },
+    metadata: {
+      name: ROOT_CERT_CONFIGMAP,
+      namespace,
+      labels: { 'istio.io/config': 'true' },
+      ...(o.rootCertPem ? {} : { annotations: { [ROOT_SOURCE_ANNOTATION]: ROOT_SOURCE_NOTE } }),
+    },
     data: { 'root-cert.pem': o.rootCertPem ?? '' },
   };
 }
@@ -152,14 +192,29 @@ function webhookConfiguration(o: InstallOptions): K8sObject {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: `istio-sidecar-injector${suffix(o)}`, labels: { app: 'sidecar-injector', ...revLabels(o) }, ...(o.rootCertPem ? {} : { annotations: { [ROOT_SOURCE_ANNOTATION]: `caBundle ${ROOT_SOURCE_NOTE}` } }) },
+    metadata: {
+      name: `istio-sidecar-injector${suffix(o)}`,
+      labels: { app: 'sidecar-injector', ...revLabels(o) },
+      ...(o.rootCertPem ? {} : { annotations: { [ROOT_SOURCE_ANNOTATION]: `caBundle ${ROOT_SOURCE_NOTE}` } }),
+    },
     webhooks: [
       // Istio's two selectors: namespaces that opted in (minus pods that opted out), and pods that opted
       // in where their namespace says nothing.
-      { name: 'namespace.sidecar-injector.istio.io', ...common, namespaceSelector: { matchLabels: { 'istio-injection': 'enabled' } }, objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] } },
       {
-        name: 'object.sidecar-injector.istio.io', ...common,
-        namespaceSelector: { matchExpressions: [{ key: 'istio-injection', operator: 'DoesNotExist' }, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public'] }] },
+        name: 'namespace.sidecar-injector.istio.io',
+        ...common,
+        namespaceSelector: { matchLabels: { 'istio-injection': 'enabled' } },
+        objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
+      },
+      {
+        name: 'object.sidecar-injector.istio.io',
+        ...common,
+        namespaceSelector: {
+          matchExpressions: [
+            { key: 'istio-injection', operator: 'DoesNotExist' },
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public'] },
+          ],
+        },
         objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] }] },
       },
     ],
@@ -179,7 +234,11 @@ function controlPlane(o: InstallOptions): K8sObject[] {
       // Read-only, and only the kinds the control plane reads: its config and the workloads it serves.
       rules: [
         { apiGroups: [''], resources: ['pods', 'services', 'namespaces'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'virtualservices', 'destinationrules', 'gateways', 'sidecars'], verbs: ['get', 'list', 'watch'] },
+        {
+          apiGroups: ['networking.istio.io'],
+          resources: ['serviceentries', 'virtualservices', 'destinationrules', 'gateways', 'sidecars'],
+          verbs: ['get', 'list', 'watch'],
+        },
         { apiGroups: ['security.istio.io'], resources: ['peerauthentications', 'authorizationpolicies'], verbs: ['get', 'list', 'watch'] },
       ],
     },
@@ -217,39 +276,53 @@ function controlPlane(o: InstallOptions): K8sObject[] {
           spec: {
             serviceAccountName: name,
             securityContext: { runAsUser: PROXY_UID, runAsGroup: PROXY_UID, runAsNonRoot: true, fsGroup: PROXY_UID },
-            containers: [{
-              name: 'discovery',
-              image: o.image,
-              command: [
-                'meshgate', 'control-plane',
-                '--config', '/etc/meshgate/config',
-                '--cluster-id', o.clusterId,
-                '--trust-domain', o.trustDomain,
-                '--listen', `0.0.0.0:${XDS_PORT}`,
-                '--http-listen', `0.0.0.0:${MONITORING_PORT}`,
-                '--ca-dir', '/etc/cacerts',
-                '--state-dir', '/var/lib/meshgate',
-                '--token-public-key', '/etc/meshgate/token-keys/sa.pub',
-                '--injection-webhook-listen', `0.0.0.0:${WEBHOOK_PORT}`,
-                '--injection-image', o.image,
-                '--system-namespace', o.namespace,
-                ...(o.revision ? ['--revision', o.revision] : []),
-              ],
-              ports: [
-                { containerPort: XDS_PORT, name: 'grpc-xds', protocol: 'TCP' },
-                { containerPort: MONITORING_PORT, name: 'http-monitoring', protocol: 'TCP' },
-                { containerPort: WEBHOOK_PORT, name: 'https-webhook', protocol: 'TCP' },
-              ],
-              readinessProbe: { httpGet: { path: '/ready', port: MONITORING_PORT }, initialDelaySeconds: 1, periodSeconds: 3 },
-              resources: { requests: { cpu: '500m', memory: '512Mi' } },
-              securityContext: RESTRICTED,
-              volumeMounts: [
-                { name: 'cacerts', mountPath: '/etc/cacerts', readOnly: true },
-                { name: 'mesh-config', mountPath: '/etc/meshgate/config', readOnly: true },
-                { name: 'token-keys', mountPath: '/etc/meshgate/token-keys', readOnly: true },
-                { name: 'state', mountPath: '/var/lib/meshgate' },
-              ],
-            }],
+            containers: [
+              {
+                name: 'discovery',
+                image: o.image,
+                command: [
+                  'meshgate',
+                  'control-plane',
+                  '--config',
+                  '/etc/meshgate/config',
+                  '--cluster-id',
+                  o.clusterId,
+                  '--trust-domain',
+                  o.trustDomain,
+                  '--listen',
+                  `0.0.0.0:${XDS_PORT}`,
+                  '--http-listen',
+                  `0.0.0.0:${MONITORING_PORT}`,
+                  '--ca-dir',
+                  '/etc/cacerts',
+                  '--state-dir',
+                  '/var/lib/meshgate',
+                  '--token-public-key',
+                  '/etc/meshgate/token-keys/sa.pub',
+                  '--injection-webhook-listen',
+                  `0.0.0.0:${WEBHOOK_PORT}`,
+                  '--injection-image',
+                  o.image,
+                  '--system-namespace',
+                  o.namespace,
+                  ...(o.revision ? ['--revision', o.revision] : []),
+                ],
+                ports: [
+                  { containerPort: XDS_PORT, name: 'grpc-xds', protocol: 'TCP' },
+                  { containerPort: MONITORING_PORT, name: 'http-monitoring', protocol: 'TCP' },
+                  { containerPort: WEBHOOK_PORT, name: 'https-webhook', protocol: 'TCP' },
+                ],
+                readinessProbe: { httpGet: { path: '/ready', port: MONITORING_PORT }, initialDelaySeconds: 1, periodSeconds: 3 },
+                resources: { requests: { cpu: '500m', memory: '512Mi' } },
+                securityContext: RESTRICTED,
+                volumeMounts: [
+                  { name: 'cacerts', mountPath: '/etc/cacerts', readOnly: true },
+                  { name: 'mesh-config', mountPath: '/etc/meshgate/config', readOnly: true },
+                  { name: 'token-keys', mountPath: '/etc/meshgate/token-keys', readOnly: true },
+                  { name: 'state', mountPath: '/var/lib/meshgate' },
+                ],
+              },
+            ],
             volumes: [
               // Istio's plugged-in CA layout; the root in it is what caBundle and istio-ca-root-cert carry.
               { name: 'cacerts', secret: { secretName: 'cacerts' } },
@@ -284,18 +357,36 @@ export function renderInstall(o: InstallOptions): K8sObject[] {
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: o.namespace, labels: { 'kubernetes.io/metadata.name': o.namespace } } },
     // `kubectl label namespace NS istio-injection=enabled`, as objects.
-    ...injected.map((ns): K8sObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' } } })),
+    ...injected.map((ns): K8sObject => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' } },
+    })),
     ...controlPlane(o),
     webhookConfiguration(o),
     // Istio's istiod writes this ConfigMap into every namespace; meshgate renders it for the ones named.
     rootConfigMap(o, o.namespace),
     ...injected.map((ns) => rootConfigMap(o, ns)),
-    ...gateway(o, { name: 'istio-ingressgateway', istio: 'ingressgateway', serviceType: 'LoadBalancer', ports: [{ name: 'tls-mysql', port: 13306 }, { name: 'tls', port: 15443 }] }),
+    ...gateway(o, {
+      name: 'istio-ingressgateway',
+      istio: 'ingressgateway',
+      serviceType: 'LoadBalancer',
+      ports: [
+        { name: 'tls-mysql', port: 13306 },
+        { name: 'tls', port: 15443 },
+      ],
+    }),
     ...gateway(o, { name: 'istio-egressgateway', istio: 'egressgateway', serviceType: 'ClusterIP', ports: [{ name: 'tls', port: 15443 }] }),
   ];
 }
 
 /** The options `meshgate install` starts from (and `manifests/` is rendered with). */
 export function defaultInstallOptions(version: string): InstallOptions {
-  return { image: `meshgate:${version}`, namespace: 'istio-system', trustDomain: 'cluster.local', clusterId: 'Kubernetes', injectionNamespaces: ['default'] };
+  return {
+    image: `meshgate:${version}`,
+    namespace: 'istio-system',
+    trustDomain: 'cluster.local',
+    clusterId: 'Kubernetes',
+    injectionNamespaces: ['default'],
+  };
 }

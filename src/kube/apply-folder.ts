@@ -38,7 +38,8 @@ export async function folderObjects(dir: string, baseObjects: readonly object[] 
     for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
       const v = doc.toJS() as unknown;
       const items = v && typeof v === 'object' && (v as Raw).kind === 'List' ? ((v as { items?: Raw[] }).items ?? []) : [v as Raw];
-      for (const o of items) if (o && typeof o === 'object' && typeof o.kind === 'string' && o.kind !== 'Kustomization') objects.set(keyOf(o), o);
+      for (const o of items)
+        if (o && typeof o === 'object' && typeof o.kind === 'string' && o.kind !== 'Kustomization') objects.set(keyOf(o), o);
     }
   }
   for (const p of loaded.patches) {

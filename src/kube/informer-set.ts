@@ -37,7 +37,11 @@ export class RunningInformer {
   private markSynced!: () => void;
   lists = 0;
 
-  constructor(kc: KubeConfig, private readonly spec: InformerSpec, private readonly events: InformerEvents) {
+  constructor(
+    kc: KubeConfig,
+    private readonly spec: InformerSpec,
+    private readonly events: InformerEvents,
+  ) {
     this.synced = new Promise((resolve) => {
       this.markSynced = resolve;
     });
@@ -45,18 +49,28 @@ export class RunningInformer {
     // ListWatch calls watch() right after it has applied a list (or to resume): the list is complete.
     let listedSinceWatch = false;
     const bookmarkingWatch = {
-      watch: (path: string, params: Record<string, string | number | boolean | undefined>, cb: (phase: string, obj: unknown, w: unknown) => void, done: (err: unknown) => void) => {
+      watch: (
+        path: string,
+        params: Record<string, string | number | boolean | undefined>,
+        cb: (phase: string, obj: unknown, w: unknown) => void,
+        done: (err: unknown) => void,
+      ) => {
         if (listedSinceWatch) {
           listedSinceWatch = false;
           this.lists++;
           this.events.onList?.(this.spec.path);
           this.markSynced();
         }
-        return watch.watch(path, { ...params, allowWatchBookmarks: true }, (phase, obj, w) => {
-          // A watch that delivers events is healthy again: the next failure starts from the shortest wait.
-          this.backoffMs = BACKOFF_MIN_MS;
-          cb(phase, obj, w);
-        }, done);
+        return watch.watch(
+          path,
+          { ...params, allowWatchBookmarks: true },
+          (phase, obj, w) => {
+            // A watch that delivers events is healthy again: the next failure starts from the shortest wait.
+            this.backoffMs = BACKOFF_MIN_MS;
+            cb(phase, obj, w);
+          },
+          done,
+        );
       },
     };
     const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {

@@ -63,7 +63,14 @@ export class KubernetesSource {
     for (const k of WATCHED_KINDS) {
       const version = k.group === '' ? k.versions[0]! : k.versions.find((v) => served.get(k.group)?.includes(v));
       if (!version) {
-        this.report([{ level: 'Warning', code: DiagnosticCodes.UnreadableFile, file: this.kc.getCurrentCluster()!.server, message: `the API server serves no version of ${k.group} that meshgate reads (${k.versions.join(', ')}): ${k.kind} objects are not watched (Istio's CRDs not installed?)` }]);
+        this.report([
+          {
+            level: 'Warning',
+            code: DiagnosticCodes.UnreadableFile,
+            file: this.kc.getCurrentCluster()!.server,
+            message: `the API server serves no version of ${k.group} that meshgate reads (${k.versions.join(', ')}): ${k.kind} objects are not watched (Istio's CRDs not installed?)`,
+          },
+        ]);
         continue;
       }
       this.informers.set(k.kind, this.informerFor(k, version));
@@ -99,7 +106,9 @@ export class KubernetesSource {
       const groups = await this.kc.makeApiClient(ApisApi).getAPIVersions();
       return new Map(groups.groups.map((g) => [g.name, g.versions.map((v) => v.version)]));
     } catch (err) {
-      throw new KubernetesSourceError(`API server ${this.kc.getCurrentCluster()!.server} cannot be reached: ${(err as Error).message}`, { cause: err });
+      throw new KubernetesSourceError(`API server ${this.kc.getCurrentCluster()!.server} cannot be reached: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -109,10 +118,14 @@ export class KubernetesSource {
       this.kc,
       {
         path: collectionPath(k, version),
-        list: () => this.objectApi.list(apiVersion, k.kind, undefined, undefined, undefined, undefined, fieldSelector) as Promise<KubernetesListObject<KubernetesObject>>,
+        list: () =>
+          this.objectApi.list(apiVersion, k.kind, undefined, undefined, undefined, undefined, fieldSelector) as Promise<
+            KubernetesListObject<KubernetesObject>
+          >,
         ...(fieldSelector ? { fieldSelector } : {}),
         handlers: {
-          upsert: (o) => this.stage({ sourceId: objectSourceId(k.kind, o as KubeObject), result: loadKubeObject(k, version, o as KubeObject) }),
+          upsert: (o) =>
+            this.stage({ sourceId: objectSourceId(k.kind, o as KubeObject), result: loadKubeObject(k, version, o as KubeObject) }),
           remove: (o) => this.stage({ sourceId: objectSourceId(k.kind, o as KubeObject), result: undefined }),
         },
       },
@@ -129,7 +142,15 @@ export class KubernetesSource {
     const timeoutMs = this.opts.syncTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KubernetesSourceError(`the API server ${this.kc.getCurrentCluster()!.server} did not list every kind within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new KubernetesSourceError(
+              `the API server ${this.kc.getCurrentCluster()!.server} did not list every kind within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([Promise.all(infs.map((i) => i.synced)), timeout]);
@@ -155,7 +176,9 @@ export class KubernetesSource {
       for (const o of inf.objects()) this.stage({ sourceId: objectSourceId('Secret', o as KubeObject), result: undefined });
     }
     if (started.length > 0) {
-      await this.waitSynced(started).catch((err: unknown) => this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, message: (err as Error).message }]));
+      await this.waitSynced(started).catch((err: unknown) =>
+        this.report([{ level: 'Error', code: DiagnosticCodes.UnreadableFile, message: (err as Error).message }]),
+      );
     }
     this.flush(); // the Secrets a new Gateway names arrive with it, not a batch later
   }
@@ -183,7 +206,11 @@ export class KubernetesSource {
     const out = this.opts.store.update(changes);
     for (const [sourceId, diags] of out) {
       this.report(diags);
-      if (this.opts.reportEvents && diags.some((d) => d.level === 'Error')) void this.postEvent(sourceId, diags.filter((d) => d.level === 'Error'));
+      if (this.opts.reportEvents && diags.some((d) => d.level === 'Error'))
+        void this.postEvent(
+          sourceId,
+          diags.filter((d) => d.level === 'Error'),
+        );
     }
   }
 
@@ -198,7 +225,10 @@ export class KubernetesSource {
     const [, kind, namespace, name] = m as unknown as [string, string, string, string];
     const ns = namespace === '' ? 'default' : namespace;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const message = diags.map((d) => `${d.field ? `${d.field}: ` : ''}${d.message}`).join('; ').slice(0, 1024);
+    const message = diags
+      .map((d) => `${d.field ? `${d.field}: ` : ''}${d.message}`)
+      .join('; ')
+      .slice(0, 1024);
     try {
       await this.objectApi.create({
         apiVersion: 'v1',
@@ -214,7 +244,13 @@ export class KubernetesSource {
         count: 1,
       } as KubernetesObject);
     } catch (err) {
-      this.report([{ level: 'Info', code: DiagnosticCodes.UnreadableFile, message: `could not post an Event for ${kind} ${namespace}/${name}: ${(err as Error).message}` }]);
+      this.report([
+        {
+          level: 'Info',
+          code: DiagnosticCodes.UnreadableFile,
+          message: `could not post an Event for ${kind} ${namespace}/${name}: ${(err as Error).message}`,
+        },
+      ]);
     }
   }
 }

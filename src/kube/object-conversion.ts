@@ -9,7 +9,14 @@ import { apiVersionOf, type WatchedKind } from './watched-kinds.js';
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string>; managedFields?: unknown; [k: string]: unknown };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    managedFields?: unknown;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 

@@ -18,7 +18,13 @@ function listenHost(pair: RelayPair): Promise<net.Server> {
   });
 }
 
-export async function startAdminRelay(state: LabState, logDir: string, name: string, netns: string, pairs: RelayPair[]): Promise<LabProcess> {
+export async function startAdminRelay(
+  state: LabState,
+  logDir: string,
+  name: string,
+  netns: string,
+  pairs: RelayPair[],
+): Promise<LabProcess> {
   const servers: net.Server[] = [];
   try {
     for (const p of pairs) servers.push(await listenHost(p));

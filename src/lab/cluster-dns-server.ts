@@ -9,7 +9,10 @@ import { jsonLogFn } from '../shared/log.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { listen: { type: 'string' }, table: { type: 'string' }, 'ready-file': { type: 'string' } } });
-  if (!values.listen || !values.table) throw Object.assign(new Error('usage: cluster-dns-server --listen IP:PORT --table FILE [--ready-file FILE]'), { code: 'E_CLUSTER_DNS' });
+  if (!values.listen || !values.table)
+    throw Object.assign(new Error('usage: cluster-dns-server --listen IP:PORT --table FILE [--ready-file FILE]'), {
+      code: 'E_CLUSTER_DNS',
+    });
   const cut = values.listen.lastIndexOf(':');
   const listen = { address: values.listen.slice(0, cut), port: Number(values.listen.slice(cut + 1)) };
   const table = JSON.parse(readFileSync(values.table, 'utf8')) as NameTable;

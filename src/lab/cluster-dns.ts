@@ -23,12 +23,21 @@ export function servicesWithClusterIp(configDir: string, domainSuffix = 'cluster
       if (statSync(file).isDirectory()) walk(file);
       else if (/\.ya?ml$/.test(entry)) {
         for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-          const o = doc.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: { clusterIP?: string; clusterIPs?: string[] } } | null;
+          const o = doc.toJS() as {
+            kind?: string;
+            metadata?: { name?: string; namespace?: string };
+            spec?: { clusterIP?: string; clusterIPs?: string[] };
+          } | null;
           if (o?.kind !== 'Service' || !o.metadata?.name) continue;
           const ips = (o.spec?.clusterIPs ?? (o.spec?.clusterIP ? [o.spec.clusterIP] : [])).filter((ip) => net.isIP(ip) !== 0);
           if (ips.length === 0) continue;
           const namespace = o.metadata.namespace ?? 'default';
-          out[`${o.metadata.name}.${namespace}.svc.${domainSuffix}`] = { ips, registry: 'Kubernetes', shortname: o.metadata.name, namespace };
+          out[`${o.metadata.name}.${namespace}.svc.${domainSuffix}`] = {
+            ips,
+            registry: 'Kubernetes',
+            shortname: o.metadata.name,
+            namespace,
+          };
         }
       }
     }
@@ -40,7 +49,8 @@ export function servicesWithClusterIp(configDir: string, domainSuffix = 'cluster
 /** The cluster DNS server's table: the cluster's Services with addresses, then the lab's `dns:` names. */
 export function clusterDnsTable(plan: LabPlan, cluster: Pick<PlannedCluster, 'name'>, configDir: string): NameTable {
   const table: Record<string, NameInfo> = { ...servicesWithClusterIp(configDir) };
-  for (const [host, address] of Object.entries(plan.clusterDnsNames.get(cluster.name) ?? {})) table[host] = { ips: [address], registry: 'External' };
+  for (const [host, address] of Object.entries(plan.clusterDnsNames.get(cluster.name) ?? {}))
+    table[host] = { ips: [address], registry: 'External' };
   return { table };
 }
 
@@ -48,7 +58,15 @@ export function clusterDnsTable(plan: LabPlan, cluster: Pick<PlannedCluster, 'na
  * Writes the table to `<dir>/dns-table.json` and starts the server in the cluster's namespace; resolves
  * once it answers (its ready file exists), rejects if it exits first or is not ready in `timeoutMs`.
  */
-export async function startClusterDns(state: LabState, logDir: string, plan: LabPlan, cluster: PlannedCluster, configDir: string, dir: string, timeoutMs: number): Promise<LabProcess> {
+export async function startClusterDns(
+  state: LabState,
+  logDir: string,
+  plan: LabPlan,
+  cluster: PlannedCluster,
+  configDir: string,
+  dir: string,
+  timeoutMs: number,
+): Promise<LabProcess> {
   if (!cluster.netns || !cluster.dnsAddress) throw new RangeError(`cluster ${cluster.name}: a cluster DNS server needs netns mode`);
   const tableFile = path.join(dir, 'dns-table.json');
   const readyFile = path.join(dir, 'dns-ready');
@@ -56,12 +74,22 @@ export async function startClusterDns(state: LabState, logDir: string, plan: Lab
   const proc = await startLabProcess(state, logDir, {
     name: `${cluster.name}/cluster-dns`,
     netns: cluster.netns,
-    argv: [...nodeEntry('cluster-dns-server', import.meta.url), '--listen', `${cluster.dnsAddress}:${CLUSTER_DNS_PORT}`, '--table', tableFile, '--ready-file', readyFile],
+    argv: [
+      ...nodeEntry('cluster-dns-server', import.meta.url),
+      '--listen',
+      `${cluster.dnsAddress}:${CLUSTER_DNS_PORT}`,
+      '--table',
+      tableFile,
+      '--ready-file',
+      readyFile,
+    ],
   });
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; !existsSync(readyFile); attempt++) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new Error(`cluster DNS of ${cluster.name} exited (${proc.child.exitCode ?? proc.child.signalCode}); see ${proc.logFile}:\n${tailOf(proc.logFile)}`);
+      throw new Error(
+        `cluster DNS of ${cluster.name} exited (${proc.child.exitCode ?? proc.child.signalCode}); see ${proc.logFile}:\n${tailOf(proc.logFile)}`,
+      );
     }
     if (Date.now() > deadline) throw new Error(`cluster DNS of ${cluster.name}: not ready after ${timeoutMs} ms; see ${proc.logFile}`);
     await new Promise((r) => setTimeout(r, Math.min(50 * (attempt + 1), 300)));
@@ -71,7 +99,12 @@ export async function startClusterDns(state: LabState, logDir: string, plan: Lab
 
 function tailOf(file: string): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-10).map((l) => `    ${l}`).join('\n');
+    return readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-10)
+      .map((l) => `    ${l}`)
+      .join('\n');
   } catch (err) {
     // The log may not exist if the process never started; the caller's message says where to look.
     return `    (no log: ${(err as Error).message})`;

@@ -71,7 +71,9 @@ export function podObject(pod: PlannedPod): object {
       name: pod.name,
       namespace: pod.namespace,
       labels: pod.labels,
-      ...(pod.sidecar ? { annotations: { 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], initContainers: ['istio-init'] }) } } : {}),
+      ...(pod.sidecar
+        ? { annotations: { 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], initContainers: ['istio-init'] }) } }
+        : {}),
     },
     spec: {
       serviceAccountName: pod.serviceAccount,
@@ -94,7 +96,10 @@ export function loopbackSidecarObject(pod: PlannedPod, appPorts: Map<number, num
     metadata: { name: `lab-${pod.name}`, namespace: pod.namespace },
     spec: {
       workloadSelector: { labels: pod.labels },
-      ingress: pod.ports.map((port) => ({ port: { number: port, protocol: 'TCP', name: `tcp-${port}` }, defaultEndpoint: `127.0.0.1:${appPorts.get(port) ?? port}` })),
+      ingress: pod.ports.map((port) => ({
+        port: { number: port, protocol: 'TCP', name: `tcp-${port}` },
+        defaultEndpoint: `127.0.0.1:${appPorts.get(port) ?? port}`,
+      })),
       egress: [{ hosts: ['*/*'] }],
     },
   };
@@ -122,7 +127,11 @@ export function writeClusterSecrets(paths: ClusterPaths, cluster: LabCluster, se
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const name of cluster.secrets) {
     const s = secrets.get(name);
-    if (!s) throw new ClusterRuntimeError('E_LAB_CREDENTIALS', `cluster ${cluster.name} needs Secret "${name}", which the credentials script did not produce (it produced: ${[...secrets.keys()].join(', ') || 'nothing'})`);
+    if (!s)
+      throw new ClusterRuntimeError(
+        'E_LAB_CREDENTIALS',
+        `cluster ${cluster.name} needs Secret "${name}", which the credentials script did not produce (it produced: ${[...secrets.keys()].join(', ') || 'nothing'})`,
+      );
     const docs = [s, ...(secrets.has(`${name}-cacert`) ? [secrets.get(`${name}-cacert`)!] : [])];
     // A temporary name and a rename (private-file.ts), so the control plane's watcher never reads half a Secret.
     writePrivateFileSync(path.join(dir, `${name}.yaml`), docs.map((d) => stringify(d)).join('---\n'));
@@ -130,7 +139,13 @@ export function writeClusterSecrets(paths: ClusterPaths, cluster: LabCluster, se
 }
 
 /** Prepares the cluster's folder: the user's config copied in, Pod objects, a token signing key. */
-export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: PlannedCluster, stateDir: string, appPorts: Map<string, Map<number, number>> = new Map()): Promise<{ paths: ClusterPaths; issuer: TokenIssuer }> {
+export async function prepareCluster(
+  lab: LabFile,
+  plan: LabPlan,
+  cluster: PlannedCluster,
+  stateDir: string,
+  appPorts: Map<string, Map<number, number>> = new Map(),
+): Promise<{ paths: ClusterPaths; issuer: TokenIssuer }> {
   const labCluster = lab.clusters.find((c) => c.name === cluster.name)!;
   const paths = clusterPaths(stateDir, cluster);
   mkdirSync(paths.configDir, { recursive: true });
@@ -144,7 +159,10 @@ export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: Plann
   writeFileSync(path.join(paths.configDir, 'lab-pods.yaml'), pods.map((p) => stringify(podObject(p))).join('---\n'));
   const sidecars = pods.filter((p) => appPorts.has(`${p.cluster}/${p.namespace}/${p.name}`));
   if (sidecars.length > 0) {
-    writeFileSync(path.join(paths.configDir, 'lab-sidecars.yaml'), sidecars.map((p) => stringify(loopbackSidecarObject(p, appPorts.get(`${p.cluster}/${p.namespace}/${p.name}`)!))).join('---\n'));
+    writeFileSync(
+      path.join(paths.configDir, 'lab-sidecars.yaml'),
+      sidecars.map((p) => stringify(loopbackSidecarObject(p, appPorts.get(`${p.cluster}/${p.namespace}/${p.name}`)!))).join('---\n'),
+    );
   }
   const issuer = await TokenIssuer.create(paths.tokenIssuer);
   writePrivateFileSync(paths.tokenPublicKeyFile, issuer.publicKeyPem(), { mode: 0o644 });
@@ -152,11 +170,19 @@ export async function prepareCluster(lab: LabFile, plan: LabPlan, cluster: Plann
 }
 
 /** Makes a pod's folder and token; in netns mode the proxy (uid 1337) owns them. */
-export async function preparePod(stateDir: string, plan: LabPlan, pod: PlannedPod, issuer: TokenIssuer, ttlSeconds = 7 * 24 * 3600): Promise<PodPaths> {
+export async function preparePod(
+  stateDir: string,
+  plan: LabPlan,
+  pod: PlannedPod,
+  issuer: TokenIssuer,
+  ttlSeconds = 7 * 24 * 3600,
+): Promise<PodPaths> {
   const paths = podPaths(stateDir, pod);
   mkdirSync(paths.dir, { recursive: true });
   writePrivateFileSync(paths.tokenFile, await issuer.mint({ namespace: pod.namespace, serviceAccount: pod.serviceAccount, ttlSeconds }));
-  writeFileSync(paths.hostsFile, plan.hosts.get(`${pod.cluster}/${pod.namespace}/${pod.name}`) ?? '127.0.0.1\tlocalhost\n', { mode: 0o644 });
+  writeFileSync(paths.hostsFile, plan.hosts.get(`${pod.cluster}/${pod.namespace}/${pod.name}`) ?? '127.0.0.1\tlocalhost\n', {
+    mode: 0o644,
+  });
   if (plan.mode === 'netns') {
     chownSync(paths.dir, PROXY_UID, PROXY_UID);
     chownSync(paths.tokenFile, PROXY_UID, PROXY_UID);

@@ -54,7 +54,10 @@ export const clusterSchema = z
     name,
     trustDomain: z.string().min(1).default('cluster.local'),
     /** Folders or files of Istio/Kubernetes YAML applied to this cluster, relative to the lab file. */
-    config: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])).default([]),
+    config: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .default([]),
     /** Names of the Secrets (from the credentials script's output) that belong in this cluster. */
     secrets: z.array(z.string()).default([]),
     workloads: z.array(workloadSchema).default([]),
@@ -165,7 +168,8 @@ function checkReferences(lab: LabFile, doc: ReturnType<typeof parseDocument>, co
       const key = `${w.namespace}/${w.name}`;
       if (pods.has(key)) fail(['clusters', i, 'workloads', j, 'name'], `workload "${key}" is declared twice in cluster "${c.name}"`);
       pods.add(key);
-      if (w.run && 'builtin' in w.run && w.ports.length === 0) fail(['clusters', i, 'workloads', j, 'ports'], `built-in "${w.run.builtin}" needs the port it serves on`);
+      if (w.run && 'builtin' in w.run && w.ports.length === 0)
+        fail(['clusters', i, 'workloads', j, 'ports'], `built-in "${w.run.builtin}" needs the port it serves on`);
     });
     c.config.forEach((p, j) => {
       try {
@@ -180,12 +184,14 @@ function checkReferences(lab: LabFile, doc: ReturnType<typeof parseDocument>, co
   for (const [host, target] of Object.entries(lab.dns)) {
     const c = clusters.get(target.cluster);
     if (!c) fail(['dns', host, 'cluster'], `no cluster named "${target.cluster}"`);
-    if ('workload' in target && !c!.workloads.some((w) => w.name === target.workload)) fail(['dns', host, 'workload'], `no workload "${target.workload}" in cluster "${target.cluster}"`);
+    if ('workload' in target && !c!.workloads.some((w) => w.name === target.workload))
+      fail(['dns', host, 'workload'], `no workload "${target.workload}" in cluster "${target.cluster}"`);
   }
   if (lab.client) {
     const c = clusters.get(lab.client.cluster);
     if (!c) fail(['client', 'cluster'], `no cluster named "${lab.client.cluster}"`);
-    if (!c!.workloads.some((w) => w.name === lab.client!.workload)) fail(['client', 'workload'], `no workload "${lab.client.workload}" in cluster "${lab.client.cluster}"`);
+    if (!c!.workloads.some((w) => w.name === lab.client!.workload))
+      fail(['client', 'workload'], `no workload "${lab.client.workload}" in cluster "${lab.client.cluster}"`);
   }
   if (lab.credentials) {
     try {

@@ -39,7 +39,8 @@ export function fullLabHint(s: Pick<LabSummary, 'mode' | 'modeReason' | 'workloa
   const reasons: string[] = [];
   if (s.mode === 'loopback' && s.modeReason !== undefined && s.modeReason !== 'requested') reasons.push(`loopback mode (${s.modeReason})`);
   const mariadb = mariaDbAvailable();
-  if (s.workloads.some((w) => w.database === 'postgres-embedded') && !mariadb.ok) reasons.push(`the embedded PostgreSQL (MariaDB ${mariadb.reason ?? 'missing'})`);
+  if (s.workloads.some((w) => w.database === 'postgres-embedded') && !mariadb.ok)
+    reasons.push(`the embedded PostgreSQL (MariaDB ${mariadb.reason ?? 'missing'})`);
   if (reasons.length === 0) return undefined;
   return `this lab runs ${reasons.join(' and ')}. For the full lab (a network namespace per pod, iptables capture, MariaDB): as root, apt-get install ${FULL_LAB_PACKAGES.join(' ')}, then npm start`;
 }

@@ -80,8 +80,18 @@ export interface PlanOptions {
 }
 
 export const GATEWAYS = [
-  { gateway: 'ingress' as const, name: 'istio-ingressgateway', serviceAccount: 'istio-ingressgateway-service-account', labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' } },
-  { gateway: 'egress' as const, name: 'istio-egressgateway', serviceAccount: 'istio-egressgateway-service-account', labels: { app: 'istio-egressgateway', istio: 'egressgateway' } },
+  {
+    gateway: 'ingress' as const,
+    name: 'istio-ingressgateway',
+    serviceAccount: 'istio-ingressgateway-service-account',
+    labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+  },
+  {
+    gateway: 'egress' as const,
+    name: 'istio-egressgateway',
+    serviceAccount: 'istio-egressgateway-service-account',
+    labels: { app: 'istio-egressgateway', istio: 'egressgateway' },
+  },
 ];
 
 export function podKey(p: Pick<PlannedPod, 'cluster' | 'namespace' | 'name'>): string {
@@ -90,7 +100,9 @@ export function podKey(p: Pick<PlannedPod, 'cluster' | 'namespace' | 'name'>): s
 
 /** A lab id: short enough for interface and namespace names, random enough for labs running side by side. */
 export function newLabId(random: () => number = Math.random): string {
-  return `mg${Math.floor(random() * 0xffffff).toString(16).padStart(6, '0')}`;
+  return `mg${Math.floor(random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0')}`;
 }
 
 /** The 127.b.0.0/16 block a lab uses on the host: derived from its id, away from 127.0.x.x. */
@@ -116,7 +128,10 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string, opts: PlanOp
       controlPlaneHostAddress: `127.${b}.${k}.1`,
       ...(netns ? { netns, subnet: `198.18.${k}.0/24`, dnsAddress: `198.18.${k}.1` } : {}),
     });
-    const make = (index: number, w: Omit<PlannedPod, 'cluster' | 'clusterIndex' | 'index' | 'address' | 'adminAddress' | 'hostAddress' | 'netns' | 'wanAddress'>): PlannedPod => ({
+    const make = (
+      index: number,
+      w: Omit<PlannedPod, 'cluster' | 'clusterIndex' | 'index' | 'address' | 'adminAddress' | 'hostAddress' | 'netns' | 'wanAddress'>,
+    ): PlannedPod => ({
       ...w,
       cluster: c.name,
       clusterIndex: k,
@@ -128,15 +143,47 @@ export function planLab(lab: LabFile, mode: LabMode, labId: string, opts: PlanOp
       ...(mode === 'netns' && w.kind === 'gateway' ? { wanAddress: `198.19.0.${k * 10 + (w.gateway === 'ingress' ? 1 : 2)}` } : {}),
     });
     GATEWAYS.forEach((g, gi) => {
-      pods.push(make(2 + gi, { name: g.name, namespace: 'istio-system', serviceAccount: g.serviceAccount, labels: { ...g.labels }, ports: [], sidecar: true, kind: 'gateway', gateway: g.gateway }));
+      pods.push(
+        make(2 + gi, {
+          name: g.name,
+          namespace: 'istio-system',
+          serviceAccount: g.serviceAccount,
+          labels: { ...g.labels },
+          ports: [],
+          sidecar: true,
+          kind: 'gateway',
+          gateway: g.gateway,
+        }),
+      );
     });
     if (c.workloads.length > 240) throw new RangeError(`cluster ${c.name}: at most 240 workloads`);
     c.workloads.forEach((w, wi) => {
-      pods.push(make(10 + wi, { name: w.name, namespace: w.namespace, serviceAccount: w.serviceAccount ?? 'default', labels: { ...w.labels }, ports: [...w.ports], sidecar: w.sidecar, kind: 'workload', ...(w.run ? { run: w.run } : {}) }));
+      pods.push(
+        make(10 + wi, {
+          name: w.name,
+          namespace: w.namespace,
+          serviceAccount: w.serviceAccount ?? 'default',
+          labels: { ...w.labels },
+          ports: [...w.ports],
+          sidecar: w.sidecar,
+          kind: 'workload',
+          ...(w.run ? { run: w.run } : {}),
+        }),
+      );
     });
   });
   const dnsCapture = mode === 'netns' && opts.dnsCapture === true;
-  const plan: LabPlan = { labId, mode, loopbackOctet: b, clusters, pods, hosts: new Map(), dnsCapture, clusterDnsNames: new Map(), ...(mode === 'netns' ? { wanNetns: `${labId}-wan` } : {}) };
+  const plan: LabPlan = {
+    labId,
+    mode,
+    loopbackOctet: b,
+    clusters,
+    pods,
+    hosts: new Map(),
+    dnsCapture,
+    clusterDnsNames: new Map(),
+    ...(mode === 'netns' ? { wanNetns: `${labId}-wan` } : {}),
+  };
   for (const pod of pods) plan.hosts.set(podKey(pod), hostsFileFor(plan, lab, pod));
   if (mode === 'netns') {
     for (const c of clusters) {

@@ -91,7 +91,9 @@ export function startLabProcess(state: LabState, logDir: string, spec: LabProces
     closeSync(fd);
   }
   return new Promise((resolve, reject) => {
-    child.once('error', (err) => reject(new LabProcessError('E_LAB_PROCESS', `cannot start ${spec.name} (${argv[0]}): ${err.message}`, spec.name, logFile)));
+    child.once('error', (err) =>
+      reject(new LabProcessError('E_LAB_PROCESS', `cannot start ${spec.name} (${argv[0]}): ${err.message}`, spec.name, logFile)),
+    );
     child.once('spawn', () => {
       const pid = child.pid!;
       const startTime = processStartTime(pid);

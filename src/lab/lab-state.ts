@@ -65,10 +65,16 @@ export class LabState {
     if (existsSync(file)) {
       const existing = LabState.load(stateDir);
       if (existing.hasLiveParts()) {
-        throw new LabStateError('E_LAB_STATE', `a lab is already running from ${stateDir} (lab ${existing.data.labId}); run "meshgate lab down --state-dir ${stateDir}" first`);
+        throw new LabStateError(
+          'E_LAB_STATE',
+          `a lab is already running from ${stateDir} (lab ${existing.data.labId}); run "meshgate lab down --state-dir ${stateDir}" first`,
+        );
       }
       if (existing.data.resources.length > 0) {
-        throw new LabStateError('E_LAB_STATE', `${file} still records ${existing.data.resources.length} resource(s) of lab ${existing.data.labId}; run "meshgate lab down --state-dir ${stateDir}" first`);
+        throw new LabStateError(
+          'E_LAB_STATE',
+          `${file} still records ${existing.data.resources.length} resource(s) of lab ${existing.data.labId}; run "meshgate lab down --state-dir ${stateDir}" first`,
+        );
       }
     }
     const s = new LabState(file, { ...init, stateDir, createdAt: new Date().toISOString(), status: 'starting', resources: [] });
@@ -88,7 +94,8 @@ export class LabState {
     } catch (err) {
       throw new LabStateError('E_LAB_STATE', `no lab state in ${stateDir}: ${(err as Error).message}`);
     }
-    if (!Array.isArray(data.resources) || typeof data.labId !== 'string') throw new LabStateError('E_LAB_STATE', `${file} is not a lab state file`);
+    if (!Array.isArray(data.resources) || typeof data.labId !== 'string')
+      throw new LabStateError('E_LAB_STATE', `${file} is not a lab state file`);
     return new LabState(file, data);
   }
 
@@ -169,7 +176,10 @@ export class LabState {
     }
     if (failures.length > 0) {
       this.update({ status: 'failed' });
-      throw new LabStateError('E_LAB_CLEANUP', `could not remove ${failures.length} lab resource(s):\n  ${failures.join('\n  ')}\n(still recorded in ${this.file})`);
+      throw new LabStateError(
+        'E_LAB_CLEANUP',
+        `could not remove ${failures.length} lab resource(s):\n  ${failures.join('\n  ')}\n(still recorded in ${this.file})`,
+      );
     }
     this.update({ status: 'stopped' });
   }

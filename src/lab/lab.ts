@@ -12,7 +12,16 @@ import { startAdminRelay } from './admin-relays.js';
 import { createDefaultStateDir, prepareGivenStateDir } from './state-dir.js';
 import { applyObjects, folderObjects } from '../kube/apply-folder.js';
 import { defaultInstallObjects, defaultMeshConfig } from '../config/default-install.js';
-import { clusterPaths, podPaths, prepareCluster, preparePod, readSecretsFolder, writeClusterSecrets, PROXY_UID, type ClusterPaths } from './cluster-runtime.js';
+import {
+  clusterPaths,
+  podPaths,
+  prepareCluster,
+  preparePod,
+  readSecretsFolder,
+  writeClusterSecrets,
+  PROXY_UID,
+  type ClusterPaths,
+} from './cluster-runtime.js';
 import { loadLabFile, type LabFile } from './lab-file.js';
 import { loopbackOctetFor, newLabId, planLab, type LabMode, type LabPlan, type PlannedPod } from './lab-plan.js';
 import { nodeEntry, startLabProcess, wrapArgv } from './lab-process.js';
@@ -135,9 +144,11 @@ export function meshgateCommand(): string[] {
   return [process.execPath, main];
 }
 
-
 function cliHasCommand(command: string): boolean {
-  const r = spawnSync(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), command, '--help'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return r.status === 0;
 }
 
@@ -163,7 +174,13 @@ const CP_HTTP_PORT = 15014;
 const KUBE_API_PORT = 6443;
 const DNS_PROXY_PORT = 15053;
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, alive?: () => string | undefined, why?: () => string): Promise<void> {
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+  alive?: () => string | undefined,
+  why?: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     const dead = alive?.();
@@ -186,7 +203,10 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 function exitedMessage(child: ChildProcess, logFile: string): () => string | undefined {
-  return () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode}); see ${logFile}:\n${tail(logFile)}` : undefined);
+  return () =>
+    child.exitCode !== null || child.signalCode !== null
+      ? `exited (${child.exitCode ?? child.signalCode}); see ${logFile}:\n${tail(logFile)}`
+      : undefined;
 }
 
 /**
@@ -199,7 +219,12 @@ export function notReadyReason(logFile: string): string {
 
 function tail(file: string, lines = 15): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+    return readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l}`)
+      .join('\n');
   } catch {
     // The log may not exist if the process never started; the message above already says so.
     return '    (no log)';
@@ -269,7 +294,12 @@ async function unusedLabId(): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     const id = newLabId();
     const b = loopbackOctetFor(id);
-    if ((await canBind(`127.${b}.1.1`, CP_HTTP_PORT)) && (await canBind(`127.${b}.101.2`, ADMIN_PORT)) && (await canBind(`127.${b}.1.2`, ADMIN_PORT))) return id;
+    if (
+      (await canBind(`127.${b}.1.1`, CP_HTTP_PORT)) &&
+      (await canBind(`127.${b}.101.2`, ADMIN_PORT)) &&
+      (await canBind(`127.${b}.1.2`, ADMIN_PORT))
+    )
+      return id;
     if (attempt >= 20) throw new LabError('E_LAB_START', 'no free 127.b.0.0/16 block for the lab after 20 tries');
   }
 }
@@ -306,7 +336,11 @@ function summaryExec(summary: LabSummary): RunningLab['exec'] {
 function assertTraversable(dir: string): void {
   for (let d = dir; ; d = path.dirname(d)) {
     const mode = statSync(d).mode;
-    if ((mode & 0o001) === 0) throw new LabError('E_LAB_START', `the proxies (uid ${PROXY_UID}) cannot reach the state dir: ${d} is mode ${(mode & 0o777).toString(8)}; choose a --state-dir under folders others may traverse (o+x)`);
+    if ((mode & 0o001) === 0)
+      throw new LabError(
+        'E_LAB_START',
+        `the proxies (uid ${PROXY_UID}) cannot reach the state dir: ${d} is mode ${(mode & 0o777).toString(8)}; choose a --state-dir under folders others may traverse (o+x)`,
+      );
     if (d === path.dirname(d)) return;
   }
 }
@@ -320,7 +354,8 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   const configSource = opts.configSource ?? lab.configSource;
   // The double listens on the cluster's loopback address, which only loopback mode's host side shares
   // with the control plane; in netns mode the control plane's namespace would need it inside.
-  if (configSource === 'kubernetes' && mode !== 'loopback') throw new LabError('E_LAB_START', 'the kubernetes config source runs in loopback mode only (--mode loopback)');
+  if (configSource === 'kubernetes' && mode !== 'loopback')
+    throw new LabError('E_LAB_START', 'the kubernetes config source runs in loopback mode only (--mode loopback)');
   lab.configSource = configSource;
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
   const plan = planLab(lab, mode, await unusedLabId(), { dnsCapture: opts.dnsCapture ?? true });
@@ -377,10 +412,22 @@ async function teardown(state: LabState, stateDir: string, progress: (e: LabProg
   progress({ step: 'down', status: 'ready' });
 }
 
-async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: string, logDir: string, progress: (e: LabProgress) => void, timeout: number): Promise<LabSummary> {
+async function bringUp(
+  lab: LabFile,
+  plan: LabPlan,
+  state: LabState,
+  stateDir: string,
+  logDir: string,
+  progress: (e: LabProgress) => void,
+  timeout: number,
+): Promise<LabSummary> {
   const meshgate = meshgateCommand();
   if (plan.mode === 'netns') {
-    progress({ step: 'network', status: 'start', detail: `${plan.pods.length} pod namespaces, ${plan.clusters.length} cluster bridges, a WAN` });
+    progress({
+      step: 'network',
+      status: 'start',
+      detail: `${plan.pods.length} pod namespaces, ${plan.clusters.length} cluster bridges, a WAN`,
+    });
     createNetnsTopology(plan, state);
     progress({ step: 'network', status: 'ready' });
   }
@@ -398,7 +445,11 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       // The script splits MESHGATE into words (no quoting), as a shell variable holding a command.
       env: { ...process.env, MESHGATE: meshgate.join(' ') },
     });
-    if (r.status !== 0) throw new LabError('E_LAB_START', `credentials script ${lab.credentials.script} failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}`);
+    if (r.status !== 0)
+      throw new LabError(
+        'E_LAB_START',
+        `credentials script ${lab.credentials.script} failed (exit ${r.status ?? r.signal}):\n${(r.stderr || r.stdout).trim()}`,
+      );
     secrets = readSecretsFolder(out);
     progress({ step: 'credentials', status: 'ready', detail: [...secrets.keys()].join(', ') });
   }
@@ -420,22 +471,32 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
   for (const c of plan.clusters) {
     const prepared = await prepareCluster(lab, plan, c, stateDir, appPorts);
     issuers.set(c.name, prepared);
-    writeClusterSecrets(prepared.paths, lab.clusters.find((lc) => lc.name === c.name)!, secrets);
+    writeClusterSecrets(
+      prepared.paths,
+      lab.clusters.find((lc) => lc.name === c.name)!,
+      secrets,
+    );
     if (plan.mode === 'netns') {
       // The control plane's HTTP port and each proxy's admin listen on loopback inside their own
       // namespace, where no pod can reach them; a relay per namespace, started inside it on a socket
       // bound here on the host's 127.b.k.n, is the lab's (and only the host's) way in.
-      await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, [{ listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: '127.0.0.1', port: CP_HTTP_PORT } }]);
+      await startAdminRelay(state, logDir, `${c.name}/admin-relay`, c.netns!, [
+        { listen: { host: c.controlPlaneHostAddress, port: CP_HTTP_PORT }, target: { host: '127.0.0.1', port: CP_HTTP_PORT } },
+      ]);
       for (const pod of plan.pods.filter((p) => p.cluster === c.name && p.sidecar)) {
-        await startAdminRelay(state, logDir, `${c.name}/${pod.namespace}/${pod.name}/admin-relay`, pod.netns!, [{ listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.adminAddress, port: ADMIN_PORT } }]);
+        await startAdminRelay(state, logDir, `${c.name}/${pod.namespace}/${pod.name}/admin-relay`, pod.netns!, [
+          { listen: { host: pod.hostAddress, port: ADMIN_PORT }, target: { host: pod.adminAddress, port: ADMIN_PORT } },
+        ]);
       }
     }
     let dns: LabClusterInfo['dns'];
     if (plan.dnsCapture) {
       progress({ step: `cluster DNS ${c.name}`, status: 'start', detail: `${c.dnsAddress}:53` });
-      const proc = await startClusterDns(state, logDir, plan, c, prepared.paths.configDir, prepared.paths.root, timeout).catch((err: unknown) => {
-        throw new LabError('E_LAB_START', (err as Error).message);
-      });
+      const proc = await startClusterDns(state, logDir, plan, c, prepared.paths.configDir, prepared.paths.root, timeout).catch(
+        (err: unknown) => {
+          throw new LabError('E_LAB_START', (err as Error).message);
+        },
+      );
       dns = { address: c.dnsAddress!, port: 53, pid: proc.pid };
       progress({ step: `cluster DNS ${c.name}`, status: 'ready', detail: `${c.dnsAddress}:53 in ${c.netns}` });
     }
@@ -445,7 +506,16 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       progress({ step: `API server ${c.name}`, status: 'start', detail: `${c.controlPlaneAddress}:${KUBE_API_PORT}` });
       const api = await startLabProcess(state, logDir, {
         name: `${c.name}/apiserver`,
-        argv: [...meshgate, 'apiserver-double', '--listen', `${c.controlPlaneAddress}:${KUBE_API_PORT}`, '--kubeconfig-out', kubeconfig, '--cluster-name', c.name],
+        argv: [
+          ...meshgate,
+          'apiserver-double',
+          '--listen',
+          `${c.controlPlaneAddress}:${KUBE_API_PORT}`,
+          '--kubeconfig-out',
+          kubeconfig,
+          '--cluster-name',
+          c.name,
+        ],
       });
       const file = kubeconfig;
       await waitFor(`API server of ${c.name}`, timeout, async () => existsSync(file), exitedMessage(api.child, api.logFile));
@@ -462,28 +532,55 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
         ...meshgate,
         'control-plane',
         ...(kubeconfig !== undefined ? ['--kubeconfig', kubeconfig] : ['--config', prepared.paths.configDir]),
-        '--cluster-id', c.name,
-        '--trust-domain', c.trustDomain,
-        '--listen', `${c.controlPlaneAddress}:${XDS_PORT}`,
+        '--cluster-id',
+        c.name,
+        '--trust-domain',
+        c.trustDomain,
+        '--listen',
+        `${c.controlPlaneAddress}:${XDS_PORT}`,
         // netns: loopback of the cluster's namespace (the relay above); pods never reach /debug.
-        '--http-listen', `${plan.mode === 'netns' ? '127.0.0.1' : c.controlPlaneAddress}:${CP_HTTP_PORT}`,
-        '--state-dir', prepared.paths.controlPlaneDir,
-        '--token-public-key', prepared.paths.tokenPublicKeyFile,
-        '--token-issuer', prepared.paths.tokenIssuer,
+        '--http-listen',
+        `${plan.mode === 'netns' ? '127.0.0.1' : c.controlPlaneAddress}:${CP_HTTP_PORT}`,
+        '--state-dir',
+        prepared.paths.controlPlaneDir,
+        '--token-public-key',
+        prepared.paths.tokenPublicKeyFile,
+        '--token-issuer',
+        prepared.paths.tokenIssuer,
       ],
     });
     const url = `http://${c.controlPlaneHostAddress}:${CP_HTTP_PORT}`;
-    await waitFor(`control plane of ${c.name}`, timeout, async () => existsSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem')) && (await httpOk(`${url}/ready`)), exitedMessage(cp.child, cp.logFile));
+    await waitFor(
+      `control plane of ${c.name}`,
+      timeout,
+      async () => existsSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem')) && (await httpOk(`${url}/ready`)),
+      exitedMessage(cp.child, cp.logFile),
+    );
     // The proxies (uid 1337 in netns mode) read the mesh root from here.
     chmodSync(prepared.paths.controlPlaneDir, 0o755);
     chmodSync(path.join(prepared.paths.controlPlaneDir, 'root-cert.pem'), 0o644);
-    clusters.push({ name: c.name, trustDomain: c.trustDomain, configDir: prepared.paths.configDir, ...(kubeconfig !== undefined ? { kubeconfig } : {}), controlPlaneUrl: url, controlPlanePid: cp.pid, ...(dns ? { dns } : {}) });
+    clusters.push({
+      name: c.name,
+      trustDomain: c.trustDomain,
+      configDir: prepared.paths.configDir,
+      ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+      controlPlaneUrl: url,
+      controlPlanePid: cp.pid,
+      ...(dns ? { dns } : {}),
+    });
     progress({ step: `control plane ${c.name}`, status: 'ready', detail: url });
   }
 
   // Workloads first (a sidecar with nothing behind it is fine, but a client before its server is not).
   for (const pod of plan.pods.filter((p) => p.kind === 'workload')) {
-    const info: LabWorkloadInfo = { name: pod.name, namespace: pod.namespace, cluster: pod.cluster, address: pod.address, ports: pod.ports, ...(pod.netns ? { netns: pod.netns } : {}) };
+    const info: LabWorkloadInfo = {
+      name: pod.name,
+      namespace: pod.namespace,
+      cluster: pod.cluster,
+      address: pod.address,
+      ports: pod.ports,
+      ...(pod.netns ? { netns: pod.netns } : {}),
+    };
     workloads.push(info);
     if (!pod.run) continue;
     const key = `${pod.cluster}/${pod.namespace}/${pod.name}`;
@@ -496,23 +593,48 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       const runner = await startLabProcess(state, logDir, {
         name: `${key}/workload`,
         ...(pod.netns ? { netns: pod.netns } : {}),
-        argv: [...nodeEntry('workload-runner', import.meta.url), '--builtin', pod.run.builtin, '--bind', bind, '--port', String(port), '--ready-file', readyFile],
+        argv: [
+          ...nodeEntry('workload-runner', import.meta.url),
+          '--builtin',
+          pod.run.builtin,
+          '--bind',
+          bind,
+          '--port',
+          String(port),
+          '--ready-file',
+          readyFile,
+        ],
       });
       await waitFor(`workload ${key}`, timeout * 2, async () => existsSync(readyFile), exitedMessage(runner.child, runner.logFile));
-      const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { kind: 'mariadb-server' | 'postgres-embedded'; pid: number; socketPath: string };
+      const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as {
+        kind: 'mariadb-server' | 'postgres-embedded';
+        pid: number;
+        socketPath: string;
+      };
       // The database's own process too, so a lab down after a crashed runner still finds it.
       state.add({ kind: 'process', name: `${key}/database`, pid: ready.pid, startTime: processStartTime(ready.pid) ?? '' });
       state.add({ kind: 'dir', path: path.dirname(ready.socketPath) });
       info.pid = runner.pid;
       info.database = ready.kind;
       info.socketPath = ready.socketPath;
-      progress({ step: `workload ${key}`, status: 'ready', detail: `${ready.kind} on ${bind}:${port}${pod.netns ? ` in ${pod.netns}` : ''}` });
+      progress({
+        step: `workload ${key}`,
+        status: 'ready',
+        detail: `${ready.kind} on ${bind}:${port}${pod.netns ? ` in ${pod.netns}` : ''}`,
+      });
     } else {
       const proc = await startLabProcess(state, logDir, {
         name: `${key}/workload`,
         ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
         argv: substitute(pod.run.command, pod, appListen(plan, pod, appPorts)),
-        env: { POD_IP: pod.address, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, APP_BIND: appListen(plan, pod, appPorts).bind, APP_PORT: String(appListen(plan, pod, appPorts).port), ...pod.run.env },
+        env: {
+          POD_IP: pod.address,
+          POD_NAME: pod.name,
+          POD_NAMESPACE: pod.namespace,
+          APP_BIND: appListen(plan, pod, appPorts).bind,
+          APP_PORT: String(appListen(plan, pod, appPorts).port),
+          ...pod.run.env,
+        },
         cwd: lab.dir,
       });
       info.pid = proc.pid;
@@ -530,7 +652,25 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
     writeFileSync(paths.bootstrapFile, `${JSON.stringify(bootstrap, null, 2)}\n`, { mode: 0o644 });
     if (plan.mode === 'netns' && pod.kind === 'workload') {
       progress({ step: `capture ${key}`, status: 'start' });
-      const r = spawnSync(meshgate[0]!, [...meshgate.slice(1), 'capture', '--netns', pod.netns!, '--proxy-uid', String(PROXY_UID), '--proxy-gid', String(PROXY_UID), '--inbound-ports', pod.ports.length > 0 ? pod.ports.join(',') : '', ...(plan.dnsCapture ? ['--dns', '--dns-servers', cluster.dnsAddress!] : []), '--state-dir', path.join(paths.dir, 'capture')], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(
+        meshgate[0]!,
+        [
+          ...meshgate.slice(1),
+          'capture',
+          '--netns',
+          pod.netns!,
+          '--proxy-uid',
+          String(PROXY_UID),
+          '--proxy-gid',
+          String(PROXY_UID),
+          '--inbound-ports',
+          pod.ports.length > 0 ? pod.ports.join(',') : '',
+          ...(plan.dnsCapture ? ['--dns', '--dns-servers', cluster.dnsAddress!] : []),
+          '--state-dir',
+          path.join(paths.dir, 'capture'),
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
       if (r.status !== 0) throw new LabError('E_LAB_START', `capture in ${pod.netns} failed: ${(r.stderr || r.stdout).trim()}`);
       progress({ step: `capture ${key}`, status: 'ready' });
     }
@@ -543,14 +683,31 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
       argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile, ...(pod.netns ? ['--run-as', `${PROXY_UID}:${PROXY_UID}`] : [])],
     });
     const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
-    const info: LabProxyInfo = { name: pod.name, namespace: pod.namespace, cluster: cluster.name, role: bootstrap.node.role, ...(pod.gateway ? { gateway: pod.gateway } : {}), address: pod.address, adminUrl, pid: proxy.pid, accessLog: paths.accessLogFile, ...(pod.netns ? { netns: pod.netns } : {}) };
+    const info: LabProxyInfo = {
+      name: pod.name,
+      namespace: pod.namespace,
+      cluster: cluster.name,
+      role: bootstrap.node.role,
+      ...(pod.gateway ? { gateway: pod.gateway } : {}),
+      address: pod.address,
+      adminUrl,
+      pid: proxy.pid,
+      accessLog: paths.accessLogFile,
+      ...(pod.netns ? { netns: pod.netns } : {}),
+    };
     proxies.push(info);
     proxyProcesses.set(info, proxy);
   }
   for (const p of proxies) {
     const key = `${p.cluster}/${p.namespace}/${p.name}`;
     const proc = proxyProcesses.get(p)!;
-    await waitFor(`proxy ${key}`, timeout, () => httpOk(`${p.adminUrl}/ready`), exitedMessage(proc.child, proc.logFile), () => notReadyReason(proc.logFile));
+    await waitFor(
+      `proxy ${key}`,
+      timeout,
+      () => httpOk(`${p.adminUrl}/ready`),
+      exitedMessage(proc.child, proc.logFile),
+      () => notReadyReason(proc.logFile),
+    );
     progress({ step: `proxy ${key}`, status: 'ready', detail: p.adminUrl });
   }
   const unbound = await collectUnboundListeners(proxies);
@@ -558,7 +715,10 @@ async function bringUp(lab: LabFile, plan: LabPlan, state: LabState, stateDir: s
   let clientTarget: LabSummary['clientTarget'];
   if (lab.client) {
     const pod = plan.pods.find((p) => p.cluster === lab.client!.cluster && p.kind === 'workload' && p.name === lab.client!.workload)!;
-    const [host, port] = [lab.client.target.slice(0, lab.client.target.lastIndexOf(':')), Number(lab.client.target.slice(lab.client.target.lastIndexOf(':') + 1))];
+    const [host, port] = [
+      lab.client.target.slice(0, lab.client.target.lastIndexOf(':')),
+      Number(lab.client.target.slice(lab.client.target.lastIndexOf(':') + 1)),
+    ];
     const paths = podPaths(stateDir, pod);
     clientTarget =
       plan.mode === 'netns'

@@ -159,7 +159,10 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
         { encoding: 'utf8', timeout: 120_000 },
       );
       if (init.status !== 0) {
-        throw new MariaDbError('E_MARIADB_INIT', `mariadb-install-db failed (exit ${init.status ?? init.signal}): ${(init.stderr || init.stdout).trim().slice(-2000)}`);
+        throw new MariaDbError(
+          'E_MARIADB_INIT',
+          `mariadb-install-db failed (exit ${init.status ?? init.signal}): ${(init.stderr || init.stdout).trim().slice(-2000)}`,
+        );
       }
     }
     const argv = wrapWithNetns(opts.netns, [
@@ -184,16 +187,25 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
     };
     started.stdout!.on('data', lines);
     started.stderr!.on('data', lines);
-    const spawnError = new Promise<never>((_, reject) => started.once('error', (e) => reject(new MariaDbError('E_MARIADB_START', `cannot run mariadbd: ${e.message}`))));
+    const spawnError = new Promise<never>((_, reject) =>
+      started.once('error', (e) => reject(new MariaDbError('E_MARIADB_START', `cannot run mariadbd: ${e.message}`))),
+    );
     spawnError.catch(() => undefined); // observed below through Promise.race; this keeps it from being unhandled
 
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     let lastError = '';
     for (;;) {
       if (started.exitCode !== null || started.signalCode !== null) {
-        throw new MariaDbError('E_MARIADB_START', `mariadbd exited (${started.exitCode ?? started.signalCode}) before accepting queries; see the log above`);
+        throw new MariaDbError(
+          'E_MARIADB_START',
+          `mariadbd exited (${started.exitCode ?? started.signalCode}) before accepting queries; see the log above`,
+        );
       }
-      if (Date.now() > deadline) throw new MariaDbError('E_MARIADB_START', `mariadbd did not accept queries within ${opts.readyTimeoutMs ?? 60_000} ms: ${lastError}`);
+      if (Date.now() > deadline)
+        throw new MariaDbError(
+          'E_MARIADB_START',
+          `mariadbd did not accept queries within ${opts.readyTimeoutMs ?? 60_000} ms: ${lastError}`,
+        );
       if (existsSync(socketPath)) {
         try {
           await Promise.race([runMariaDbSql(socketPath, 'SELECT 1', 5_000), spawnError]);

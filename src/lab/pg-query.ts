@@ -15,13 +15,21 @@ async function main(): Promise<void> {
       sql: { type: 'string', multiple: true, default: [] },
     },
   });
-  const client = new pg.Client({ host: values.host, port: Number(values.port), user: values.user, password: values.password, database: values.database, connectionTimeoutMillis: 15_000 });
+  const client = new pg.Client({
+    host: values.host,
+    port: Number(values.port),
+    user: values.user,
+    password: values.password,
+    database: values.database,
+    connectionTimeoutMillis: 15_000,
+  });
   await client.connect();
   try {
     for (const sql of values.sql) {
       const r = await client.query({ text: sql, rowMode: 'array' });
       const results = Array.isArray(r) ? (r as pg.QueryResult<unknown[]>[]) : [r as pg.QueryResult<unknown[]>];
-      for (const res of results) for (const row of res.rows ?? []) process.stdout.write(`${row.map((v) => (v === null ? 'NULL' : String(v))).join('\t')}\n`);
+      for (const res of results)
+        for (const row of res.rows ?? []) process.stdout.write(`${row.map((v) => (v === null ? 'NULL' : String(v))).join('\t')}\n`);
     }
   } finally {
     await client.end();

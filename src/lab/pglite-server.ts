@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   // as MariaDB's socket does.
   const unix = values.socket !== undefined ? new PGLiteSocketServer({ db, path: values.socket, maxConnections }) : undefined;
   await unix?.start();
-  process.stdout.write(`${JSON.stringify({ ready: true, host: values.host, port: Number(values.port), socket: values.socket ?? null, pid: process.pid })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ready: true, host: values.host, port: Number(values.port), socket: values.socket ?? null, pid: process.pid })}\n`,
+  );
 
   let stopping = false;
   const stop = async (): Promise<void> => {

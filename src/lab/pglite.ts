@@ -51,7 +51,16 @@ export async function startPgLite(opts: PgLiteOptions): Promise<RunningPgLite> {
   // Postgres clients expect `<dir>/.s.PGSQL.<port>`; keeping that name lets psql -h <dir> find it.
   const socketPath = path.join(runDir, `.s.PGSQL.${opts.port}`);
   const entry = nodeEntry('pglite-server', import.meta.url);
-  const args = [...entry, '--host', opts.bindAddress, '--port', String(opts.port), '--socket', socketPath, ...(opts.dataDir ? ['--data-dir', opts.dataDir] : [])];
+  const args = [
+    ...entry,
+    '--host',
+    opts.bindAddress,
+    '--port',
+    String(opts.port),
+    '--socket',
+    socketPath,
+    ...(opts.dataDir ? ['--data-dir', opts.dataDir] : []),
+  ];
   const argv = opts.netns !== undefined ? ['ip', 'netns', 'exec', opts.netns, ...args] : args;
   log(`pglite: starting on ${opts.bindAddress}:${opts.port}${opts.netns ? ` in netns ${opts.netns}` : ''}`);
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: process.cwd() });
@@ -61,7 +70,10 @@ export async function startPgLite(opts: PgLiteOptions): Promise<RunningPgLite> {
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new PgLiteError('E_PGLITE_START', `embedded PostgreSQL did not start within ${opts.readyTimeoutMs ?? 60_000} ms`)), opts.readyTimeoutMs ?? 60_000);
+      const timer = setTimeout(
+        () => reject(new PgLiteError('E_PGLITE_START', `embedded PostgreSQL did not start within ${opts.readyTimeoutMs ?? 60_000} ms`)),
+        opts.readyTimeoutMs ?? 60_000,
+      );
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('"ready":true')) {

@@ -49,7 +49,10 @@ export function prepareGivenStateDir(dir: string): string {
   }
   const st = lstatSync(abs);
   const uid = me();
-  if (st.isSymbolicLink()) throw new LabStateDirError(`state dir ${abs} is a symbolic link (owner uid ${st.uid}); give a real directory owned by uid ${uid} with mode 0700`);
+  if (st.isSymbolicLink())
+    throw new LabStateDirError(
+      `state dir ${abs} is a symbolic link (owner uid ${st.uid}); give a real directory owned by uid ${uid} with mode 0700`,
+    );
   if (!st.isDirectory()) throw new LabStateDirError(`state dir ${abs} exists and is not a directory`);
   if (st.uid !== uid || (st.mode & 0o077) !== 0) {
     throw new LabStateDirError(
@@ -76,7 +79,8 @@ export function untrustedStateDirReason(dir: string): string | undefined {
     return `cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
   if (!st.isDirectory()) return `${dir} is not a directory${st.isSymbolicLink() ? ' (a symbolic link)' : ''}`;
-  if (st.uid !== uid || (st.mode & 0o022) !== 0) return `state dir ${dir} is owned by uid ${st.uid} with mode ${describeMode(st)}; only a folder owned by uid ${uid} that no one else may write is trusted`;
+  if (st.uid !== uid || (st.mode & 0o022) !== 0)
+    return `state dir ${dir} is owned by uid ${st.uid} with mode ${describeMode(st)}; only a folder owned by uid ${uid} that no one else may write is trusted`;
   const file = path.join(dir, STATE_FILE);
   let fst: Stats;
   try {
@@ -84,7 +88,8 @@ export function untrustedStateDirReason(dir: string): string | undefined {
   } catch {
     return undefined; // no state file: the caller reports that in its own words
   }
-  if (!fst.isFile() || fst.uid !== uid || (fst.mode & 0o022) !== 0) return `${file} is ${fst.isFile() ? `owned by uid ${fst.uid} with mode ${describeMode(fst)}` : 'not a regular file'}; only a state file owned by uid ${uid} that no one else may write is trusted`;
+  if (!fst.isFile() || fst.uid !== uid || (fst.mode & 0o022) !== 0)
+    return `${file} is ${fst.isFile() ? `owned by uid ${fst.uid} with mode ${describeMode(fst)}` : 'not a regular file'}; only a state file owned by uid ${uid} that no one else may write is trusted`;
   return undefined;
 }
 

@@ -23,7 +23,8 @@ interface DumpedListener {
 
 /** The listeners of one config_dump that failed and are not running an earlier version either. */
 export function unboundListenersOf(proxy: string, dump: { configs?: Record<string, unknown>[] }): UnboundListener[] {
-  const ld = dump.configs?.find((c) => String(c['@type'] ?? '').endsWith('ListenersConfigDump')) as { dynamicListeners?: DumpedListener[] } | undefined;
+  const ld = dump.configs?.find((c) => String(c['@type'] ?? '').endsWith('ListenersConfigDump')) as
+    { dynamicListeners?: DumpedListener[] } | undefined;
   return (ld?.dynamicListeners ?? []).flatMap((l) => {
     if (l.activeState || !l.errorState) return [];
     const sa = l.errorState.failedConfiguration?.address?.socketAddress;
@@ -33,12 +34,17 @@ export function unboundListenersOf(proxy: string, dump: { configs?: Record<strin
 }
 
 /** Asks each proxy's admin for its config_dump; a proxy that does not answer contributes nothing. */
-export async function collectUnboundListeners(proxies: { cluster: string; namespace: string; name: string; adminUrl: string }[]): Promise<UnboundListener[]> {
+export async function collectUnboundListeners(
+  proxies: { cluster: string; namespace: string; name: string; adminUrl: string }[],
+): Promise<UnboundListener[]> {
   const out: UnboundListener[] = [];
   for (const p of proxies) {
     try {
       const r = await fetch(`${p.adminUrl}/config_dump`, { signal: AbortSignal.timeout(5_000) });
-      if (r.ok) out.push(...unboundListenersOf(`${p.cluster}/${p.namespace}/${p.name}`, (await r.json()) as { configs?: Record<string, unknown>[] }));
+      if (r.ok)
+        out.push(
+          ...unboundListenersOf(`${p.cluster}/${p.namespace}/${p.name}`, (await r.json()) as { configs?: Record<string, unknown>[] }),
+        );
     } catch {
       // The summary note is best effort: the proxy's own log and config_dump still say it.
     }
@@ -62,6 +68,8 @@ export function unboundListenersHint(unbound: UnboundListener[], portStart = unp
   for (const u of unbound) byProxy.set(u.proxy, [...(byProxy.get(u.proxy) ?? []), `${u.address} (${u.errno})`]);
   const list = [...byProxy].map(([p, as]) => `${p} ${as.join(', ')}`).join('; ');
   const denied = unbound.some((u) => u.errno === 'EACCES');
-  const why = denied ? ` Ports below ${portStart} need root (net.ipv4.ip_unprivileged_port_start); to have them too: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0, or run the lab as root.` : '';
+  const why = denied
+    ? ` Ports below ${portStart} need root (net.ipv4.ip_unprivileged_port_start); to have them too: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0, or run the lab as root.`
+    : '';
   return `${unbound.length} listener(s) could not bind and are left out; their proxies serve the rest: ${list}.${why}`;
 }

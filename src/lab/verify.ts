@@ -79,16 +79,36 @@ export function clientQueryCommand(lab: LabSummary, sql: string[]): { argv: stri
   if (!t) throw new VerifyError('E_LAB_VERIFY', 'the lab file names no client workload (client:)');
   const db = lab.workloads.find((w) => w.database !== undefined)?.database ?? 'mariadb-server';
   // In loopback mode the name resolves only where a private /etc/hosts can be mounted.
-  const host = lab.mode === 'loopback' && !privateHostsAvailable() ? lab.workloads.find((w) => w.name === t.workload && w.cluster === t.cluster)!.address : t.host;
+  const host =
+    lab.mode === 'loopback' && !privateHostsAvailable()
+      ? lab.workloads.find((w) => w.name === t.workload && w.cluster === t.cluster)!.address
+      : t.host;
   if (db === 'mariadb-server') {
     // The SQL goes to stdin: one argument may not exceed 128 KiB (MAX_ARG_STRLEN), a batch of rows can.
     return {
       client: 'mariadb',
-      argv: ['mariadb', '--no-defaults', '-h', host, '-P', String(t.port), '-u', 'meshgate', '-pmeshgate', 'sbtest', '--batch', '--skip-column-names', '--connect-timeout=15'],
+      argv: [
+        'mariadb',
+        '--no-defaults',
+        '-h',
+        host,
+        '-P',
+        String(t.port),
+        '-u',
+        'meshgate',
+        '-pmeshgate',
+        'sbtest',
+        '--batch',
+        '--skip-column-names',
+        '--connect-timeout=15',
+      ],
       stdin: `${sql.join(';\n')};\n`,
     };
   }
-  return { client: 'node-postgres', argv: [...nodeEntry('pg-query', import.meta.url), '--host', host, '--port', String(t.port), ...sql.flatMap((s) => ['--sql', s])] };
+  return {
+    client: 'node-postgres',
+    argv: [...nodeEntry('pg-query', import.meta.url), '--host', host, '--port', String(t.port), ...sql.flatMap((s) => ['--sql', s])],
+  };
 }
 
 /** Runs SQL in the client pod with the lab's client; resolves with its exit code and output. */
@@ -165,10 +185,16 @@ export function certsFromAdmin(json: unknown): CertInfo[] {
       if (Array.isArray(rawSans)) {
         for (const s of rawSans) {
           if (typeof s === 'string') sans.push(s);
-          else if (s && typeof s === 'object') for (const x of Object.values(s as Record<string, unknown>)) if (typeof x === 'string') sans.push(x);
+          else if (s && typeof s === 'object')
+            for (const x of Object.values(s as Record<string, unknown>)) if (typeof x === 'string') sans.push(x);
         }
       }
-      out.push({ serial: serial.toLowerCase().replace(/^0+/, ''), ...(typeof o.subject === 'string' ? { subject: oneLine(o.subject) } : {}), ...(typeof o.issuer === 'string' ? { issuer: oneLine(o.issuer) } : {}), sans });
+      out.push({
+        serial: serial.toLowerCase().replace(/^0+/, ''),
+        ...(typeof o.subject === 'string' ? { subject: oneLine(o.subject) } : {}),
+        ...(typeof o.issuer === 'string' ? { issuer: oneLine(o.issuer) } : {}),
+        sans,
+      });
     }
     for (const x of Object.values(o)) if (typeof x === 'object') visit(x);
   };
@@ -237,7 +263,10 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
       wire.skipped = tcpdump.reason ?? 'tcpdump unavailable';
     } else {
       try {
-        capture = await startWireCapture({ mode: lab.mode, bridgeNetns: [...lab.bridgeNetns, ...(lab.wanNetns ? [lab.wanNetns] : [])], loopbackNet: lab.loopbackNet }, tmp);
+        capture = await startWireCapture(
+          { mode: lab.mode, bridgeNetns: [...lab.bridgeNetns, ...(lab.wanNetns ? [lab.wanNetns] : [])], loopbackNet: lab.loopbackNet },
+          tmp,
+        );
         wire.links = capture.links;
         wire.links_watched = capture.links.length;
       } catch (err) {
@@ -284,7 +313,12 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
     }
     try {
       const text = await getText(`${p.adminUrl}/stats/prometheus`);
-      proxies.push({ proxy: proxyName(p), sent_bytes: sumMetric(text, 'istio_tcp_sent_bytes_total'), received_bytes: sumMetric(text, 'istio_tcp_received_bytes_total'), connections_opened: sumMetric(text, 'istio_tcp_connections_opened_total') });
+      proxies.push({
+        proxy: proxyName(p),
+        sent_bytes: sumMetric(text, 'istio_tcp_sent_bytes_total'),
+        received_bytes: sumMetric(text, 'istio_tcp_received_bytes_total'),
+        connections_opened: sumMetric(text, 'istio_tcp_connections_opened_total'),
+      });
     } catch (err) {
       failures.push(`${proxyName(p)} /stats/prometheus: ${(err as Error).message}`);
     }
@@ -320,7 +354,8 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
         if (same) {
           same.bytes += leg.bytes;
           for (const k of ['tls_version', 'cipher', 'client_identity', 'server_identity'] as const) {
-            if (same[k] !== leg[k]) failures.push(`leg ${leg.from} -> ${leg.to}: connections disagree on ${k} (${String(same[k])} vs ${String(leg[k])})`);
+            if (same[k] !== leg[k])
+              failures.push(`leg ${leg.from} -> ${leg.to}: connections disagree on ${k} (${String(same[k])} vs ${String(leg[k])})`);
           }
           continue;
         }
@@ -380,9 +415,13 @@ export function formatVerifyReport(r: VerifyReport): string {
   }
   if (r.legs.length === 0) lines.push('    (no proxy-to-proxy leg found)');
   lines.push('  proxies (from /stats/prometheus):');
-  for (const p of r.proxies) lines.push(`    ${p.proxy}: ${p.connections_opened} connections, ${p.sent_bytes} bytes sent, ${p.received_bytes} received`);
+  for (const p of r.proxies)
+    lines.push(`    ${p.proxy}: ${p.connections_opened} connections, ${p.sent_bytes} bytes sent, ${p.received_bytes} received`);
   if (r.wire_check.skipped) lines.push(`  wire check: skipped (${r.wire_check.skipped})`);
-  else lines.push(`  wire check: ${r.wire_check.links_watched} links watched, plaintext ${r.wire_check.plaintext_found ? 'FOUND' : 'not found'}${r.wire_check.error ? ` (${r.wire_check.error})` : ''}`);
+  else
+    lines.push(
+      `  wire check: ${r.wire_check.links_watched} links watched, plaintext ${r.wire_check.plaintext_found ? 'FOUND' : 'not found'}${r.wire_check.error ? ` (${r.wire_check.error})` : ''}`,
+    );
   for (const f of r.wire_check.findings) lines.push(`    ${f}`);
   if (r.failures.length > 0) {
     lines.push('  failures:');

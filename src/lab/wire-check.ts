@@ -36,7 +36,8 @@ export interface WireCapture {
 export function tcpdumpAvailable(): { ok: boolean; reason?: string } {
   const r = spawnSync('tcpdump', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return { ok: false, reason: 'tcpdump is not installed (apt-get install tcpdump)' };
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, reason: 'capturing packets needs root (or CAP_NET_RAW on tcpdump)' };
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    return { ok: false, reason: 'capturing packets needs root (or CAP_NET_RAW on tcpdump)' };
   return { ok: true };
 }
 
@@ -51,7 +52,9 @@ function linksIn(netns: string): string[] {
 
 function startTcpdump(argv: string[], file: string, filter = 'tcp'): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, [...argv.slice(1), '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0]!, [...argv.slice(1), '--immediate-mode', '-U', '-n', '-s', '0', '-w', file, filter], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     const timer = setTimeout(() => reject(new WireCheckError('E_WIRE_CHECK', `tcpdump did not start: ${err.trim()}`)), 15_000);
     child.stderr.on('data', (d: Buffer) => {
@@ -97,7 +100,10 @@ function tailIncludes(file: string, from: number, marker: string): boolean {
 async function probeUntilCaptured(file: string, loopbackNet: string, what: string): Promise<void> {
   const host = probeHost(loopbackNet);
   const marker = `meshgate-wire-probe-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const server = net.createServer((s) => { s.resume(); s.end(); }); // resume: read the probe and its FIN so the socket closes
+  const server = net.createServer((s) => {
+    s.resume();
+    s.end();
+  }); // resume: read the probe and its FIN so the socket closes
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
   try {
     const port = (server.address() as net.AddressInfo).port;
@@ -184,7 +190,11 @@ export async function startWireCapture(target: WireCaptureTarget, dir: string): 
 }
 
 /** Flows whose payload contains any of `needles`, naming the flow and the needle found. */
-export function findPlaintext(flows: Map<string, TcpFlowData>, needles: string[], include: (f: TcpFlowData) => boolean = () => true): { flow: string; needle: string }[] {
+export function findPlaintext(
+  flows: Map<string, TcpFlowData>,
+  needles: string[],
+  include: (f: TcpFlowData) => boolean = () => true,
+): { flow: string; needle: string }[] {
   const found: { flow: string; needle: string }[] = [];
   for (const [key, f] of flows) {
     if (!include(f)) continue;

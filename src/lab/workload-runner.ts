@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   const common = { bindAddress: values.bind, port: Number(values.port), log };
   const db = kind === 'mariadb-server' ? await startMariaDb(common) : kind === 'postgres-embedded' ? await startPgLite(common) : undefined;
   if (!db) throw new Error(`unknown built-in workload "${values.builtin}" (mariadb-server, postgres-embedded, database-server)`);
-  if (values['ready-file']) writeFileSync(values['ready-file'], JSON.stringify({ kind, pid: db.pid, host: db.host, port: db.port, socketPath: db.socketPath }));
+  if (values['ready-file'])
+    writeFileSync(values['ready-file'], JSON.stringify({ kind, pid: db.pid, host: db.host, port: db.port, socketPath: db.socketPath }));
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;

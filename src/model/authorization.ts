@@ -70,10 +70,14 @@ export function tcpRule(rule: AuthorizationRule, action: 'ALLOW' | 'DENY'): TcpR
   }
   for (const t of rule.to ?? []) {
     const o = t.operation;
-    for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const) if (o[k]?.length) httpFields.push(`to.operation.${k}`);
+    for (const k of ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const)
+      if (o[k]?.length) httpFields.push(`to.operation.${k}`);
   }
-  for (const w of rule.when ?? []) if (HTTP_ONLY_CONDITION.test(w.key) || !/^(source\.(ip|namespace|principal)|remote\.ip|destination\.(port|ip))$/.test(w.key)) httpFields.push(`when ${w.key}`);
-  if (httpFields.length > 0 && action === 'ALLOW') return { note: `ALLOW rule uses HTTP-only fields (${httpFields.join(', ')}) and never matches a TCP connection` };
+  for (const w of rule.when ?? [])
+    if (HTTP_ONLY_CONDITION.test(w.key) || !/^(source\.(ip|namespace|principal)|remote\.ip|destination\.(port|ip))$/.test(w.key))
+      httpFields.push(`when ${w.key}`);
+  if (httpFields.length > 0 && action === 'ALLOW')
+    return { note: `ALLOW rule uses HTTP-only fields (${httpFields.join(', ')}) and never matches a TCP connection` };
 
   // from: any of the sources; each source requires all of its fields.
   const fromIds: RbacPrincipal[] = [];
@@ -106,11 +110,13 @@ export function tcpRule(rule: AuthorizationRule, action: 'ALLOW' | 'DENY'): TcpR
         break;
       case 'source.namespace':
         if (vals.length) principals.push(orIds(vals.map((v) => ({ authenticated: { principalName: namespaceMatcher(v) } }))));
-        if (notVals.length) principals.push({ notId: orIds(notVals.map((v) => ({ authenticated: { principalName: namespaceMatcher(v) } }))) });
+        if (notVals.length)
+          principals.push({ notId: orIds(notVals.map((v) => ({ authenticated: { principalName: namespaceMatcher(v) } }))) });
         break;
       case 'source.principal':
         if (vals.length) principals.push(orIds(vals.map((v) => ({ authenticated: { principalName: principalMatcher(v) } }))));
-        if (notVals.length) principals.push({ notId: orIds(notVals.map((v) => ({ authenticated: { principalName: principalMatcher(v) } }))) });
+        if (notVals.length)
+          principals.push({ notId: orIds(notVals.map((v) => ({ authenticated: { principalName: principalMatcher(v) } }))) });
         break;
       case 'destination.port':
         if (vals.length) permissions.push(orRules(vals.map((v) => ({ destinationPort: Number(v) }))));

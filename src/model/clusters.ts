@@ -1,7 +1,13 @@
 // Outbound clusters (Istio's buildOutboundClusters + applyTrafficPolicy + auto mTLS) and the special
 // clusters every proxy gets. One cluster per service port, plus one per DestinationRule subset.
 import type { ClientTLSSettings, Subset } from '../config/types.js';
-import type { Cluster, ClusterLoadAssignment, OutlierDetection as EnvoyOutlierDetection, TransportSocket, TransportSocketMatch } from '../envoy/envoy-types.js';
+import type {
+  Cluster,
+  ClusterLoadAssignment,
+  OutlierDetection as EnvoyOutlierDetection,
+  TransportSocket,
+  TransportSocketMatch,
+} from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import {
   BLACKHOLE_CLUSTER,
@@ -119,7 +125,12 @@ function upstreamSecurity(
     if (isOriginalDst) return { kind: 'plaintext', why: 'original-destination cluster: no auto mTLS' };
     const disabled = endpoints.some((e) => peerAuthenticationMode(ctx.snapshot, e.namespace, e.labels, e.port) === 'DISABLE');
     if (disabled) return { kind: 'plaintext', why: 'auto mTLS: destination PeerAuthentication is DISABLE' };
-    return { kind: 'istio_mutual', sni: outboundSni(port.port, subset, svc.hostname), sans: serviceIdentities(ctx.snapshot, svc, ctx.trustDomain), auto: true };
+    return {
+      kind: 'istio_mutual',
+      sni: outboundSni(port.port, subset, svc.hostname),
+      sans: serviceIdentities(ctx.snapshot, svc, ctx.trustDomain),
+      auto: true,
+    };
   }
   const mode = tls.mode ?? 'DISABLE';
   switch (mode) {
@@ -147,17 +158,36 @@ function upstreamSecurity(
         // identity that may not hold credentials, fails this cluster closed instead of leaving the
         // proxy's whole snapshot waiting for a secret it will never get.
         if (!ctx.mayHoldCredentials) {
-          return { kind: 'fail_closed', reason: `DestinationRule tls.mode ${mode} with credentialName "${tls.credentialName}": the credential is not served to this proxy: ${credentialsRefusedReason(ctx.node)}` };
+          return {
+            kind: 'fail_closed',
+            reason: `DestinationRule tls.mode ${mode} with credentialName "${tls.credentialName}": the credential is not served to this proxy: ${credentialsRefusedReason(ctx.node)}`,
+          };
         }
         const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, tls.credentialName);
-        const missing = [mode === 'MUTUAL' && !have.cert ? 'certificate and key' : '', !tls.insecureSkipVerify && !have.ca ? 'CA certificate' : ''].filter(Boolean);
+        const missing = [
+          mode === 'MUTUAL' && !have.cert ? 'certificate and key' : '',
+          !tls.insecureSkipVerify && !have.ca ? 'CA certificate' : '',
+        ].filter(Boolean);
         if (missing.length > 0) {
-          return { kind: 'fail_closed', reason: `credentialName "${tls.credentialName}" in ${ctx.node.namespace} has no usable ${missing.join(' or ')}${have.problem ? ` (${have.problem})` : ''}` };
+          return {
+            kind: 'fail_closed',
+            reason: `credentialName "${tls.credentialName}" in ${ctx.node.namespace} has no usable ${missing.join(' or ')}${have.problem ? ` (${have.problem})` : ''}`,
+          };
         }
-        return { kind, ...(tls.sni ? { sni: tls.sni } : {}), sans: names.sans, sanSource: names.source, credential: tls.credentialName, files: false };
+        return {
+          kind,
+          ...(tls.sni ? { sni: tls.sni } : {}),
+          sans: names.sans,
+          sanSource: names.source,
+          credential: tls.credentialName,
+          files: false,
+        };
       }
       if (mode === 'MUTUAL' && (!tls.clientCertificate || !tls.privateKey)) {
-        return { kind: 'fail_closed', reason: 'DestinationRule tls.mode MUTUAL needs clientCertificate and privateKey (or credentialName on a gateway)' };
+        return {
+          kind: 'fail_closed',
+          reason: 'DestinationRule tls.mode MUTUAL needs clientCertificate and privateKey (or credentialName on a gateway)',
+        };
       }
       return { kind, ...(tls.sni ? { sni: tls.sni } : {}), sans: names.sans, sanSource: names.source, files: true };
     }
@@ -172,17 +202,28 @@ function upstreamSecurity(
 function autoMtlsSocketMatches(mtls: TransportSocket): TransportSocketMatch[] {
   return [
     { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transportSocket: mtls },
-    { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } } },
+    {
+      name: 'tlsMode-disabled',
+      match: {},
+      transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } },
+    },
   ];
 }
 
-function istioMetadata(svc: MeshService, port: MeshServicePort, subset: string | undefined, dr: SelectedDestinationRule | undefined): Record<string, unknown> {
+function istioMetadata(
+  svc: MeshService,
+  port: MeshServicePort,
+  subset: string | undefined,
+  dr: SelectedDestinationRule | undefined,
+): Record<string, unknown> {
   return {
     services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }],
     default_original_port: port.port,
     ...(subset ? { subset } : {}),
     // Istio's config path of the DestinationRule in force, which `proxy-config clusters` shows as DESTINATION RULE.
-    ...(dr ? { config: `/apis/networking.istio.io/v1alpha3/namespaces/${dr.rule.metadata.namespace}/destination-rule/${dr.rule.metadata.name}` } : {}),
+    ...(dr
+      ? { config: `/apis/networking.istio.io/v1alpha3/namespaces/${dr.rule.metadata.namespace}/destination-rule/${dr.rule.metadata.name}` }
+      : {}),
   };
 }
 
@@ -198,10 +239,18 @@ export function buildOutboundCluster(ctx: ModelContext, svc: MeshService, port: 
   // Endpoint metadata names the cluster (Istio's telemetry string), so the proxy's cluster is part of the key.
   const proxyKey = `${ctx.isRouter ? `router/${ctx.node.namespace}/${ctx.mayHoldCredentials ? 'credentials' : 'none'}` : 'sidecar'}|${ctx.node.clusterId}`;
   if (ctx.push.serviceByHost.get(svc.hostname) !== svc) return buildCluster(ctx, svc, port, subset, dr);
-  return ctx.push.memo(`cluster|${svc.hostname}|${port.port}|${port.name}|${subset?.name ?? ''}|${drKey}|${proxyKey}`, () => buildCluster(ctx, svc, port, subset, dr));
+  return ctx.push.memo(`cluster|${svc.hostname}|${port.port}|${port.name}|${subset?.name ?? ''}|${drKey}|${proxyKey}`, () =>
+    buildCluster(ctx, svc, port, subset, dr),
+  );
 }
 
-function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort, subset: Subset | undefined, dr: SelectedDestinationRule | undefined): BuiltCluster {
+function buildCluster(
+  ctx: ModelContext,
+  svc: MeshService,
+  port: MeshServicePort,
+  subset: Subset | undefined,
+  dr: SelectedDestinationRule | undefined,
+): BuiltCluster {
   const name = outboundClusterName(port.port, subset?.name, svc.hostname);
   const policy = effectivePolicy(dr?.rule, port.port, subset);
   const endpoints = serviceEndpoints(ctx.snapshot, svc, port, subset?.labels);
@@ -241,7 +290,8 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
   let failClosed: string | undefined;
   switch (security.kind) {
     case 'istio_mutual':
-      if (security.auto) c.transportSocketMatches = autoMtlsSocketMatches(tlsTransportSocket(istioMutualUpstream(security.sni, security.sans)));
+      if (security.auto)
+        c.transportSocketMatches = autoMtlsSocketMatches(tlsTransportSocket(istioMutualUpstream(security.sni, security.sans)));
       else c.transportSocket = tlsTransportSocket(istioMutualUpstream(security.sni, security.sans));
       break;
     case 'simple':
@@ -267,7 +317,12 @@ function buildCluster(ctx: ModelContext, svc: MeshService, port: MeshServicePort
     case 'plaintext':
       break;
   }
-  c.metadata = { filterMetadata: { istio: istioMetadata(svc, port, subset?.name, dr), ...(failClosed ? { meshgate: { security: 'fail_closed', failClosed } } : {}) } };
+  c.metadata = {
+    filterMetadata: {
+      istio: istioMetadata(svc, port, subset?.name, dr),
+      ...(failClosed ? { meshgate: { security: 'fail_closed', failClosed } } : {}),
+    },
+  };
   return { cluster: c, ...(assignment ? { assignment } : {}), security };
 }
 
@@ -276,7 +331,12 @@ function meshEndpointsOnly(cla: ClusterLoadAssignment, clusterName: string): Clu
   return {
     clusterName,
     endpoints: cla.endpoints
-      .map((l) => ({ ...l, lbEndpoints: l.lbEndpoints.filter((e) => (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: unknown } | undefined)?.tlsMode === 'istio') }))
+      .map((l) => ({
+        ...l,
+        lbEndpoints: l.lbEndpoints.filter(
+          (e) => (e.metadata?.filterMetadata?.['envoy.transport_socket_match'] as { tlsMode?: unknown } | undefined)?.tlsMode === 'istio',
+        ),
+      }))
       .filter((l) => l.lbEndpoints.length > 0),
   };
 }
@@ -294,7 +354,10 @@ export function buildSniDnatCluster(ctx: ModelContext, svc: MeshService, port: M
   delete c.transportSocketMatches;
   if (c.edsClusterConfig) c.edsClusterConfig = { ...c.edsClusterConfig, serviceName: name };
   if (c.loadAssignment) c.loadAssignment = meshEndpointsOnly(c.loadAssignment, name);
-  const security: UpstreamSecurity = built.security.kind === 'fail_closed' ? built.security : { kind: 'plaintext', why: 'AUTO_PASSTHROUGH: the client\'s mTLS passes through' };
+  const security: UpstreamSecurity =
+    built.security.kind === 'fail_closed'
+      ? built.security
+      : { kind: 'plaintext', why: "AUTO_PASSTHROUGH: the client's mTLS passes through" };
   return { cluster: c, ...(built.assignment ? { assignment: meshEndpointsOnly(built.assignment, name) } : {}), security };
 }
 
@@ -314,17 +377,31 @@ export function buildOutboundClusters(ctx: ModelContext): BuiltCluster[] {
 }
 
 export function blackHoleCluster(): Cluster {
-  return { name: BLACKHOLE_CLUSTER, type: 'STATIC', connectTimeout: DEFAULT_CONNECT_TIMEOUT, loadAssignment: { clusterName: BLACKHOLE_CLUSTER, endpoints: [] } };
+  return {
+    name: BLACKHOLE_CLUSTER,
+    type: 'STATIC',
+    connectTimeout: DEFAULT_CONNECT_TIMEOUT,
+    loadAssignment: { clusterName: BLACKHOLE_CLUSTER, endpoints: [] },
+  };
 }
 
 export function passthroughCluster(): Cluster {
-  return { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeout: DEFAULT_CONNECT_TIMEOUT, lbPolicy: 'CLUSTER_PROVIDED', circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] } };
+  return {
+    name: PASSTHROUGH_CLUSTER,
+    type: 'ORIGINAL_DST',
+    connectTimeout: DEFAULT_CONNECT_TIMEOUT,
+    lbPolicy: 'CLUSTER_PROVIDED',
+    circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
+  };
 }
 
 /** Istio binds the inbound passthrough's source to 127.0.0.6 (::6), which istio-iptables does not capture again. */
 export function inboundPassthroughCluster(podAddress: string): Cluster {
   return {
-    name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connectTimeout: DEFAULT_CONNECT_TIMEOUT, lbPolicy: 'CLUSTER_PROVIDED',
+    name: INBOUND_PASSTHROUGH_CLUSTER,
+    type: 'ORIGINAL_DST',
+    connectTimeout: DEFAULT_CONNECT_TIMEOUT,
+    lbPolicy: 'CLUSTER_PROVIDED',
     circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
     upstreamBindConfig: { sourceAddress: { address: inboundBindAddress(podAddress), portValue: 0 } },
   };

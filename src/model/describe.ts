@@ -29,7 +29,12 @@ function targetText(t: RouteTarget | undefined): string {
 function clusterDescription(b: BuiltCluster): ResourceDescription {
   const c = b.cluster;
   const warnings: string[] = [];
-  const discovery = c.type === 'EDS' ? 'EDS' : c.type === 'ORIGINAL_DST' ? 'original destination' : `${c.type} ${c.loadAssignment?.endpoints.flatMap((l) => l.lbEndpoints.map((e) => `${e.endpoint.address.socketAddress?.address}:${e.endpoint.address.socketAddress?.portValue}`)).join(' ') || '(no endpoints)'}`;
+  const discovery =
+    c.type === 'EDS'
+      ? 'EDS'
+      : c.type === 'ORIGINAL_DST'
+        ? 'original destination'
+        : `${c.type} ${c.loadAssignment?.endpoints.flatMap((l) => l.lbEndpoints.map((e) => `${e.endpoint.address.socketAddress?.address}:${e.endpoint.address.socketAddress?.portValue}`)).join(' ') || '(no endpoints)'}`;
   let tls: string;
   const s = b.security;
   switch (s.kind) {
@@ -44,7 +49,9 @@ function clusterDescription(b: BuiltCluster): ResourceDescription {
       const cred = s.credential ? `credential kubernetes://${s.credential}` : 'files mounted in the proxy';
       tls = `${s.kind.toUpperCase()} with ${cred}${s.sni ? `, SNI ${s.sni}` : ', no SNI'}`;
       if (s.sanSource === 'sni') {
-        warnings.push(`server certificate must name ${s.sans.join(', ')} (the SNI): Istio checks no name here when subjectAltNames is empty (IST0128/IST0129); meshgate verifies it`);
+        warnings.push(
+          `server certificate must name ${s.sans.join(', ')} (the SNI): Istio checks no name here when subjectAltNames is empty (IST0128/IST0129); meshgate verifies it`,
+        );
       } else if (s.sanSource === 'none') {
         warnings.push('no subjectAltNames and no SNI: the server certificate is checked against the CA only, any name accepted (as Istio)');
       } else {
@@ -74,14 +81,19 @@ export function describeProxy(snapshot: ConfigSnapshot, node: ProxyNode, opts: M
     for (const n of buildGatewayListeners(ctx).notes) {
       const d = entry(n.listener);
       if (n.skipped) d.warnings.push(`${n.gateway} server ${n.server}: ${n.skipped}`);
-      else d.summary += `${d.summary ? '; ' : ''}${n.gateway} ${n.mode}${n.serverNames ? ` SNI ${n.serverNames.join(',')}` : ''} → ${targetText(n.target)}`;
+      else
+        d.summary += `${d.summary ? '; ' : ''}${n.gateway} ${n.mode}${n.serverNames ? ` SNI ${n.serverNames.join(',')}` : ''} → ${targetText(n.target)}`;
     }
   } else {
     for (const n of buildOutboundListeners(ctx).notes) {
       const d = entry(n.listener);
-      if (n.shadowedBy) d.warnings.push(`${n.host}:${n.port} is unreachable here: ${n.shadowedBy} already holds this address and port and TCP has no SNI to tell them apart`);
+      if (n.shadowedBy)
+        d.warnings.push(
+          `${n.host}:${n.port} is unreachable here: ${n.shadowedBy} already holds this address and port and TCP has no SNI to tell them apart`,
+        );
       else d.summary += `${d.summary ? '; ' : ''}${n.host}:${n.port} → ${targetText(n.target)}`;
-      if (n.target.unknownHosts) d.warnings.push(`route names unknown host(s) ${n.target.unknownHosts.join(', ')}: sent to BlackHoleCluster`);
+      if (n.target.unknownHosts)
+        d.warnings.push(`route names unknown host(s) ${n.target.unknownHosts.join(', ')}: sent to BlackHoleCluster`);
     }
   }
   out.push(...byListener.values());

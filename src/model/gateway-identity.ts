@@ -30,8 +30,16 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 /** Parses `NAMESPACE/NAME` (Kubernetes naming rules) into its canonical form. */
 export function parseServiceAccountRef(ref: string): string {
   const parts = ref.split('/');
-  if (parts.length !== 2 || !DNS_LABEL.test(parts[0]!) || parts[0]!.length > 63 || !DNS_SUBDOMAIN.test(parts[1]!) || parts[1]!.length > 253) {
-    throw new ServiceAccountRefError(`"${ref}" is not NAMESPACE/NAME of a service account (lower-case DNS names, e.g. istio-system/istio-ingressgateway-service-account)`);
+  if (
+    parts.length !== 2 ||
+    !DNS_LABEL.test(parts[0]!) ||
+    parts[0]!.length > 63 ||
+    !DNS_SUBDOMAIN.test(parts[1]!) ||
+    parts[1]!.length > 253
+  ) {
+    throw new ServiceAccountRefError(
+      `"${ref}" is not NAMESPACE/NAME of a service account (lower-case DNS names, e.g. istio-system/istio-ingressgateway-service-account)`,
+    );
   }
   return `${parts[0]}/${parts[1]}`;
 }
@@ -43,10 +51,13 @@ export function parseServiceAccountRef(ref: string): string {
  */
 export function gatewayServiceAccountsOf(snapshot: ConfigSnapshot): ReadonlySet<string> {
   return pushContext(snapshot).memo('gateway-service-accounts', () => {
-    const selectors = snapshot.gateways.map((g) => g.spec.selector).filter((s): s is Record<string, string> => s !== undefined && Object.keys(s).length > 0);
+    const selectors = snapshot.gateways
+      .map((g) => g.spec.selector)
+      .filter((s): s is Record<string, string> => s !== undefined && Object.keys(s).length > 0);
     const out = new Set<string>();
     for (const p of snapshot.pods) {
-      if (selectors.some((s) => labelsMatch(s, p.metadata.labels))) out.add(`${p.metadata.namespace}/${p.spec.serviceAccountName ?? 'default'}`);
+      if (selectors.some((s) => labelsMatch(s, p.metadata.labels)))
+        out.add(`${p.metadata.namespace}/${p.spec.serviceAccountName ?? 'default'}`);
     }
     return out;
   });
@@ -56,7 +67,12 @@ export function gatewayServiceAccountsOf(snapshot: ConfigSnapshot): ReadonlySet<
  * Whether `identity` may be given the `kubernetes://` credentials of `secretNamespace`: only its own
  * namespace's, and only when it is a gateway's service account there or explicitly allowed.
  */
-export function identityMayHoldCredentials(snapshot: ConfigSnapshot, identity: WorkloadIdentity, secretNamespace: string, opts: ModelOptions = {}): boolean {
+export function identityMayHoldCredentials(
+  snapshot: ConfigSnapshot,
+  identity: WorkloadIdentity,
+  secretNamespace: string,
+  opts: ModelOptions = {},
+): boolean {
   if (identity.namespace !== secretNamespace) return false;
   const key = `${identity.namespace}/${identity.serviceAccount}`;
   return opts.gatewayServiceAccounts?.has(key) === true || gatewayServiceAccountsOf(snapshot).has(key);

@@ -9,7 +9,15 @@ import { TypeUrl } from '../envoy/envoy-types.js';
 import { hostMatches, resolveShortHost, splitNamespacedHost } from '../config/hosts.js';
 import { outboundSni, type ModelContext } from './context.js';
 import { byString, labelsMatch } from './labels.js';
-import { destinationIdleTimeout, directTarget, resolveGatewayRefs, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, type RouteTarget } from './routes.js';
+import {
+  destinationIdleTimeout,
+  directTarget,
+  resolveGatewayRefs,
+  selectTcpRoute,
+  selectTlsRoutes,
+  tcpProxyFilter,
+  type RouteTarget,
+} from './routes.js';
 import { isExportedTo } from './services.js';
 import { credentialAvailability } from './secrets.js';
 import { credentialsRefusedReason } from './gateway-identity.js';
@@ -40,7 +48,8 @@ export function gatewaysForProxy(ctx: ModelContext): Gateway[] {
  */
 export function gatewayListenPort(ctx: ModelContext, serverPort: number): number {
   for (const svc of ctx.registry) {
-    if (svc.registry !== 'Kubernetes' || svc.namespace !== ctx.node.namespace || !svc.selector || Object.keys(svc.selector).length === 0) continue;
+    if (svc.registry !== 'Kubernetes' || svc.namespace !== ctx.node.namespace || !svc.selector || Object.keys(svc.selector).length === 0)
+      continue;
     if (!labelsMatch(svc.selector, ctx.node.labels)) continue;
     const p = svc.ports.find((sp) => sp.port === serverPort);
     if (p && typeof p.targetPort === 'number') return p.targetPort;
@@ -93,15 +102,30 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
   const { hosts, allows } = serverHostMatcher(gw, server);
   const vss = boundVirtualServices(ctx, gwRef, allows);
   const port = server.port.number;
-  const note = (extra: Partial<GatewayChainNote>): GatewayChainNote => ({ listener: listenerName, gateway: gwRef, server: serverLabel, mode, ...extra });
+  const note = (extra: Partial<GatewayChainNote>): GatewayChainNote => ({
+    listener: listenerName,
+    gateway: gwRef,
+    server: serverLabel,
+    mode,
+    ...extra,
+  });
   if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC' || (protocol === 'HTTPS' && !server.tls)) {
-    return { chains: [], notes: [note({ skipped: `protocol ${protocol}: HTTP routing is not served by meshgate's L4 data plane` })], tls: false };
+    return {
+      chains: [],
+      notes: [note({ skipped: `protocol ${protocol}: HTTP routing is not served by meshgate's L4 data plane` })],
+      tls: false,
+    };
   }
   if (mode === 'PASSTHROUGH') {
     const routes = selectTlsRoutes(ctx, vss, gwRef, port, (sni) => hosts.some((h) => hostMatches(h, sni)));
-    if (routes.length === 0) return { chains: [], notes: [note({ skipped: 'no tls route of a bound VirtualService matches this server' })], tls: true };
+    if (routes.length === 0)
+      return { chains: [], notes: [note({ skipped: 'no tls route of a bound VirtualService matches this server' })], tls: true };
     return {
-      chains: routes.map((r) => ({ name: `${gwRef}|${serverLabel}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))] })),
+      chains: routes.map((r) => ({
+        name: `${gwRef}|${serverLabel}|${r.serverNames.join(',')}`,
+        filterChainMatch: { serverNames: r.serverNames },
+        filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))],
+      })),
       notes: routes.map((r) => note({ serverNames: r.serverNames, target: r.target })),
       tls: true,
     };
@@ -124,7 +148,11 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
           // Istio's SNI-DNAT cluster, named like the SNI: no TLS of its own, so the client's mTLS passes through.
           const target = directTarget(sni);
           sniDnat.push({ svc, port: p, ...(subset ? { subset } : {}) });
-          chains.push({ name: `${gwRef}|${serverLabel}|${sni}`, filterChainMatch: { serverNames: [sni], applicationProtocols: [...ALL_ISTIO_MTLS_ALPNS] }, filters: [tcpProxyFilter(target)] });
+          chains.push({
+            name: `${gwRef}|${serverLabel}|${sni}`,
+            filterChainMatch: { serverNames: [sni], applicationProtocols: [...ALL_ISTIO_MTLS_ALPNS] },
+            filters: [tcpProxyFilter(target)],
+          });
           notes.push(note({ serverNames: [sni], target }));
         }
       }
@@ -133,7 +161,8 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
   }
   const terminates = mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL' || mode === 'ISTIO_MUTUAL';
   const target = selectTcpRoute(ctx, vss, gwRef, port);
-  if (!target) return { chains: [], notes: [note({ skipped: 'no tcp route of a bound VirtualService matches this server' })], tls: terminates };
+  if (!target)
+    return { chains: [], notes: [note({ skipped: 'no tcp route of a bound VirtualService matches this server' })], tls: terminates };
   const credential = server.tls?.credentialName ?? server.tls?.credentialNames?.[0];
   if (terminates && mode !== 'ISTIO_MUTUAL' && credential) {
     // A server whose credential cannot be served gets no chain (its SNI is refused) rather than one
@@ -141,13 +170,25 @@ function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, lis
     // whose identity may not hold credentials at all: SDS would never give it the secret, so a chain
     // naming it would leave Envoy's listener warming for good (and fail the snapshot's consistency check).
     if (!ctx.mayHoldCredentials) {
-      return { chains: [], notes: [note({ skipped: `credentialName "${credential}" is not served to this proxy: ${credentialsRefusedReason(ctx.node)}` })], tls: true };
+      return {
+        chains: [],
+        notes: [note({ skipped: `credentialName "${credential}" is not served to this proxy: ${credentialsRefusedReason(ctx.node)}` })],
+        tls: true,
+      };
     }
     const have = credentialAvailability(ctx.snapshot, ctx.node.namespace, credential);
     const needsCa = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
     if (!have.cert || (needsCa && !have.ca)) {
       const what = [!have.cert ? 'certificate and key' : '', needsCa && !have.ca ? 'CA certificate' : ''].filter(Boolean).join(' or ');
-      return { chains: [], notes: [note({ skipped: `credentialName "${credential}" in ${ctx.node.namespace} has no usable ${what}${have.problem ? ` (${have.problem})` : ''}` })], tls: true };
+      return {
+        chains: [],
+        notes: [
+          note({
+            skipped: `credentialName "${credential}" in ${ctx.node.namespace} has no usable ${what}${have.problem ? ` (${have.problem})` : ''}`,
+          }),
+        ],
+        tls: true,
+      };
     }
   }
   const serverNames = terminates ? sniForServer(hosts) : undefined;
@@ -188,7 +229,13 @@ export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult
       for (const c of r.chains) {
         const key = JSON.stringify(c.filterChainMatch ?? {});
         if (l.chains.some((x) => JSON.stringify(x.filterChainMatch ?? {}) === key)) {
-          notes.push({ listener: name, gateway: `${gw.metadata.namespace}/${gw.metadata.name}`, server: c.name ?? '', mode: server.tls?.mode ?? 'NONE', skipped: 'an earlier server on this port already matches the same SNI' });
+          notes.push({
+            listener: name,
+            gateway: `${gw.metadata.namespace}/${gw.metadata.name}`,
+            server: c.name ?? '',
+            mode: server.tls?.mode ?? 'NONE',
+            skipped: 'an earlier server on this port already matches the same SNI',
+          });
           continue;
         }
         l.chains.push(c);
@@ -202,12 +249,17 @@ export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult
   for (const [name, l] of byName) {
     if (l.chains.length === 0) continue; // Istio drops a gateway listener with no routes
     // SNI chains first; a chain without SNI match is the port's catch-all.
-    const chains = [...l.chains.filter((c) => c.filterChainMatch?.serverNames), ...l.chains.filter((c) => !c.filterChainMatch?.serverNames)];
+    const chains = [
+      ...l.chains.filter((c) => c.filterChainMatch?.serverNames),
+      ...l.chains.filter((c) => !c.filterChainMatch?.serverNames),
+    ];
     listeners.push({
       name,
       address: { socketAddress: { address: l.address, portValue: l.port } },
       filterChains: chains,
-      ...(l.tls ? { listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }] } : {}),
+      ...(l.tls
+        ? { listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }] }
+        : {}),
       trafficDirection: 'OUTBOUND',
     });
   }

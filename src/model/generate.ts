@@ -74,15 +74,26 @@ function labelSelectors(snapshot: ConfigSnapshot): LabelSelector[] {
     const ws = s.spec.workloadSelector as { labels?: Record<string, string>; matchLabels?: Record<string, string> } | undefined;
     add(`Sidecar/${s.metadata.namespace}/${s.metadata.name}`, s.metadata.namespace, ws?.labels ?? ws?.matchLabels);
   }
-  for (const dr of snapshot.destinationRules) add(`DestinationRule/${dr.metadata.namespace}/${dr.metadata.name}`, dr.metadata.namespace, dr.spec.workloadSelector?.matchLabels);
+  for (const dr of snapshot.destinationRules)
+    add(`DestinationRule/${dr.metadata.namespace}/${dr.metadata.name}`, dr.metadata.namespace, dr.spec.workloadSelector?.matchLabels);
   for (const svc of pushContext(snapshot).registry) add(`service/${svc.namespace}/${svc.hostname}`, svc.namespace, svc.selector);
-  for (const pa of snapshot.peerAuthentications) add(`PeerAuthentication/${pa.metadata.namespace}/${pa.metadata.name}`, pa.metadata.namespace, pa.spec.selector?.matchLabels);
+  for (const pa of snapshot.peerAuthentications)
+    add(`PeerAuthentication/${pa.metadata.namespace}/${pa.metadata.name}`, pa.metadata.namespace, pa.spec.selector?.matchLabels);
   // An AuthorizationPolicy in the root namespace selects workloads in every namespace.
   const root = snapshot.meshConfig.rootNamespace;
-  for (const ap of snapshot.authorizationPolicies) add(`AuthorizationPolicy/${ap.metadata.namespace}/${ap.metadata.name}`, ap.metadata.namespace === root ? undefined : ap.metadata.namespace, ap.spec.selector?.matchLabels);
+  for (const ap of snapshot.authorizationPolicies)
+    add(
+      `AuthorizationPolicy/${ap.metadata.namespace}/${ap.metadata.name}`,
+      ap.metadata.namespace === root ? undefined : ap.metadata.namespace,
+      ap.spec.selector?.matchLabels,
+    );
   for (const vs of snapshot.virtualServices) {
     const routes = [...(vs.spec.tcp ?? []), ...(vs.spec.tls ?? [])];
-    routes.forEach((r, ri) => (r.match ?? []).forEach((m, mi) => add(`VirtualService/${vs.metadata.namespace}/${vs.metadata.name}#${ri}.${mi}`, undefined, m.sourceLabels)));
+    routes.forEach((r, ri) =>
+      (r.match ?? []).forEach((m, mi) =>
+        add(`VirtualService/${vs.metadata.namespace}/${vs.metadata.name}#${ri}.${mi}`, undefined, m.sourceLabels),
+      ),
+    );
   }
   return out;
 }
@@ -94,7 +105,9 @@ function labelSelectors(snapshot: ConfigSnapshot): LabelSelector[] {
  */
 function labelSignature(snapshot: ConfigSnapshot, node: ProxyNode): string[] {
   const selectors = pushContext(snapshot).memo('label-selectors', () => labelSelectors(snapshot));
-  return selectors.filter((s) => (s.namespace === undefined || s.namespace === node.namespace) && labelsMatch(s.selector, node.labels)).map((s) => s.id);
+  return selectors
+    .filter((s) => (s.namespace === undefined || s.namespace === node.namespace) && labelsMatch(s.selector, node.labels))
+    .map((s) => s.id);
 }
 
 /**
@@ -109,7 +122,8 @@ function labelSignature(snapshot: ConfigSnapshot, node: ProxyNode): string[] {
 export function proxyShapeKey(snapshot: ConfigSnapshot, node: ProxyNode): string {
   const pod = pushContext(snapshot).pod(node.namespace, node.podName);
   const scope = sidecarScopeFor(snapshot, node);
-  const usesAddress = node.role === 'router' || node.interceptionMode === 'NONE' || scope.ingress.some((i) => i.endpoint?.address === '0.0.0.0');
+  const usesAddress =
+    node.role === 'router' || node.interceptionMode === 'NONE' || scope.ingress.some((i) => i.endpoint?.address === '0.0.0.0');
   return JSON.stringify([
     node.role,
     node.namespace,

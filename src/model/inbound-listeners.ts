@@ -5,13 +5,27 @@
 // without capture (captureMode NONE) each port is its own listener bound to the pod's address.
 import type { Cluster, Filter, FilterChain, FilterChainMatch, Listener } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
-import { BLACKHOLE_CLUSTER, DEFAULT_CONNECT_TIMEOUT, INBOUND_PASSTHROUGH_CLUSTER, UNLIMITED, inboundClusterName, type ModelContext } from './context.js';
+import {
+  BLACKHOLE_CLUSTER,
+  DEFAULT_CONNECT_TIMEOUT,
+  INBOUND_PASSTHROUGH_CLUSTER,
+  UNLIMITED,
+  inboundClusterName,
+  type ModelContext,
+} from './context.js';
 import { buildRbacFilters } from './authorization.js';
 import { byString, labelsMatch } from './labels.js';
 import { peerAuthenticationMode, type EffectiveMtlsMode } from './peer-authentication.js';
 import { directTarget, tcpProxyFilter } from './routes.js';
 import { ALL_ISTIO_MTLS_ALPNS, downstreamTransportSocket, inboundMeshDownstream } from './tls-context.js';
-import { encodeWorkloadMetadata, mergeWorkloadMetadata, spiffePrincipal, workloadMetadataOf, type EncodedWorkload, type WorkloadMetadata } from '../envoy/workload-metadata.js';
+import {
+  encodeWorkloadMetadata,
+  mergeWorkloadMetadata,
+  spiffePrincipal,
+  workloadMetadataOf,
+  type EncodedWorkload,
+  type WorkloadMetadata,
+} from '../envoy/workload-metadata.js';
 
 export const VIRTUAL_INBOUND = 'virtualInbound';
 export const VIRTUAL_INBOUND_PORT = 15006;
@@ -35,7 +49,12 @@ export interface InboundPort {
  */
 export function inboundPorts(ctx: ModelContext): InboundPort[] {
   if (ctx.scope.ingress.length > 0) {
-    return ctx.scope.ingress.map((i) => ({ port: i.port, services: [], ...(i.endpoint ? { endpoint: i.endpoint } : {}), ...(i.bind ? { bind: i.bind } : {}) }));
+    return ctx.scope.ingress.map((i) => ({
+      port: i.port,
+      services: [],
+      ...(i.endpoint ? { endpoint: i.endpoint } : {}),
+      ...(i.bind ? { bind: i.bind } : {}),
+    }));
   }
   const ports = new Map<number, Set<string>>();
   const add = (p: number, svc?: string): void => {
@@ -51,7 +70,8 @@ export function inboundPorts(ctx: ModelContext): InboundPort[] {
       let target: number | undefined = typeof p.targetPort === 'number' ? p.targetPort : p.port;
       if (typeof p.targetPort === 'string') {
         target = undefined;
-        for (const c of ctx.pod?.spec.containers ?? []) for (const cp of c.ports ?? []) if (cp.name === p.targetPort) target = cp.containerPort;
+        for (const c of ctx.pod?.spec.containers ?? [])
+          for (const cp of c.ports ?? []) if (cp.name === p.targetPort) target = cp.containerPort;
       }
       if (target !== undefined) add(target, `${svc.hostname}:${p.port}`);
     }
@@ -61,7 +81,12 @@ export function inboundPorts(ctx: ModelContext): InboundPort[] {
 }
 
 function chain(name: string, match: FilterChainMatch, filters: Filter[], mtls: boolean): FilterChain {
-  return { name, filterChainMatch: match, filters, ...(mtls ? { transportSocket: downstreamTransportSocket(inboundMeshDownstream()) } : {}) };
+  return {
+    name,
+    filterChainMatch: match,
+    filters,
+    ...(mtls ? { transportSocket: downstreamTransportSocket(inboundMeshDownstream()) } : {}),
+  };
 }
 
 /** The chains for one destination (a port, or the passthrough catch-all) under one mTLS mode. */
@@ -92,13 +117,19 @@ export function inboundPeerMetadata(ctx: ModelContext): Listener['metadata'] {
     const byPrincipal = new Map<string, WorkloadMetadata[]>();
     for (const pod of ctx.snapshot.pods) {
       const principal = spiffePrincipal(ctx.trustDomain, pod.metadata.namespace, pod.spec.serviceAccountName ?? 'default');
-      const m = workloadMetadataOf({ podName: pod.metadata.name, namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {}, cluster: ctx.node.clusterId });
+      const m = workloadMetadataOf({
+        podName: pod.metadata.name,
+        namespace: pod.metadata.namespace,
+        labels: pod.metadata.labels ?? {},
+        cluster: ctx.node.clusterId,
+      });
       const list = byPrincipal.get(principal);
       if (list) list.push(m);
       else byPrincipal.set(principal, [m]);
     }
     const out: Record<string, EncodedWorkload> = {};
-    for (const principal of [...byPrincipal.keys()].sort(byString)) out[principal] = encodeWorkloadMetadata(mergeWorkloadMetadata(byPrincipal.get(principal)!));
+    for (const principal of [...byPrincipal.keys()].sort(byString))
+      out[principal] = encodeWorkloadMetadata(mergeWorkloadMetadata(byPrincipal.get(principal)!));
     return out;
   });
   return Object.keys(peers).length > 0 ? { filterMetadata: { meshgate: { peers } } } : undefined;
@@ -116,7 +147,9 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   const podAddress = ctx.node.ips[0] ?? '127.0.0.1';
   const clusters: Cluster[] = ports.map((p) => {
     // Istio's defaultEndpoint `0.0.0.0:PORT` means the application listens on the pod's own address.
-    const ep = p.endpoint ? { address: p.endpoint.address === '0.0.0.0' ? podAddress : p.endpoint.address, port: p.endpoint.port } : undefined;
+    const ep = p.endpoint
+      ? { address: p.endpoint.address === '0.0.0.0' ? podAddress : p.endpoint.address, port: p.endpoint.port }
+      : undefined;
     return inboundCluster(p.port, p.services, { ...(ep ? { endpoint: ep } : {}), podAddress, noCapture: !capture }, (host) => {
       const svc = ctx.push.serviceByHost.get(host);
       return svc ? { name: svc.name, namespace: svc.namespace } : undefined;
@@ -132,7 +165,10 @@ export function buildInbound(ctx: ModelContext): InboundResult {
       return {
         name: `${address}_${port}`,
         address: { socketAddress: { address, portValue: port } },
-        filterChains: chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]),
+        filterChains: chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [
+          ...rbac,
+          tcpProxyFilter(directTarget(inboundClusterName(port))),
+        ]),
         listenerFilters: [tlsInspector],
         bindToPort: true,
         trafficDirection: 'INBOUND',
@@ -143,15 +179,26 @@ export function buildInbound(ctx: ModelContext): InboundResult {
   }
   const chains: FilterChain[] = [
     // A connection whose original destination is 15006 itself would loop forever.
-    { name: 'virtualInbound-blackhole', filterChainMatch: { destinationPort: VIRTUAL_INBOUND_PORT }, filters: [tcpProxyFilter(directTarget(BLACKHOLE_CLUSTER))] },
+    {
+      name: 'virtualInbound-blackhole',
+      filterChainMatch: { destinationPort: VIRTUAL_INBOUND_PORT },
+      filters: [tcpProxyFilter(directTarget(BLACKHOLE_CLUSTER))],
+    },
   ];
   for (const { port } of ports) {
     const mode = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels, port);
-    chains.push(...chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]));
+    chains.push(
+      ...chainsFor(`inbound|${port}`, { destinationPort: port }, mode, [...rbac, tcpProxyFilter(directTarget(inboundClusterName(port)))]),
+    );
   }
   // Ports no Service names still get the workload-wide mTLS mode and authorization, then pass through.
   const wide = peerAuthenticationMode(ctx.snapshot, ctx.node.namespace, ctx.node.labels);
-  chains.push(...chainsFor('virtualInbound-ipv4', { prefixRanges: [{ addressPrefix: '0.0.0.0', prefixLen: 0 }] }, wide, [...rbac, tcpProxyFilter(directTarget(INBOUND_PASSTHROUGH_CLUSTER))]));
+  chains.push(
+    ...chainsFor('virtualInbound-ipv4', { prefixRanges: [{ addressPrefix: '0.0.0.0', prefixLen: 0 }] }, wide, [
+      ...rbac,
+      tcpProxyFilter(directTarget(INBOUND_PASSTHROUGH_CLUSTER)),
+    ]),
+  );
   const listener: Listener = {
     name: VIRTUAL_INBOUND,
     address: { socketAddress: { address: '0.0.0.0', portValue: VIRTUAL_INBOUND_PORT } },
@@ -190,7 +237,12 @@ export interface InboundTarget {
  * to 127.0.0.6. A Sidecar's defaultEndpoint makes it STATIC (`127.0.0.1:PORT` is the pre-1.10 behaviour
  * and binds nothing; the pod address binds 127.0.0.6 too). Without capture it stays `127.0.0.1:PORT`.
  */
-export function inboundCluster(port: number, services: readonly string[], target: InboundTarget, serviceOf?: (host: string) => { name: string; namespace: string } | undefined): Cluster {
+export function inboundCluster(
+  port: number,
+  services: readonly string[],
+  target: InboundTarget,
+  serviceOf?: (host: string) => { name: string; namespace: string } | undefined,
+): Cluster {
   const name = inboundClusterName(port);
   const fixed = target.endpoint ?? (target.noCapture ? { address: APPLICATION_ADDRESS, port } : undefined);
   const loopback = fixed !== undefined && (fixed.address === '127.0.0.1' || fixed.address === '::1');
@@ -202,9 +254,22 @@ export function inboundCluster(port: number, services: readonly string[], target
     ...(fixed ? {} : { cleanupInterval: NO_CLEANUP }),
     // Istio's default thresholds (2^32-1) on inbound clusters too; Envoy's own default would cap a pod at 1,024 connections.
     circuitBreakers: { thresholds: [{ maxConnections: UNLIMITED, maxPendingRequests: UNLIMITED, maxRequests: UNLIMITED }] },
-    ...(fixed ? { loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: fixed.address, portValue: fixed.port } } } }] }] } } : {}),
+    ...(fixed
+      ? {
+          loadAssignment: {
+            clusterName: name,
+            endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: fixed.address, portValue: fixed.port } } } }] }],
+          },
+        }
+      : {}),
     ...(loopback ? {} : { upstreamBindConfig: { sourceAddress: { address: inboundBindAddress(target.podAddress), portValue: 0 } } }),
     // As Istio: each service's host, name and namespace (destination_service_name/namespace on inbound).
-    metadata: { filterMetadata: { istio: { services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host, ...serviceOf?.(host) })) } } },
+    metadata: {
+      filterMetadata: {
+        istio: {
+          services: [...new Set(services.map((s) => s.slice(0, s.lastIndexOf(':'))))].map((host) => ({ host, ...serviceOf?.(host) })),
+        },
+      },
+    },
   };
 }

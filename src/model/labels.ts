@@ -2,7 +2,10 @@
 import type { Pod } from '../config/types.js';
 
 /** Kubernetes `matchLabels` semantics: every selector label is present with the same value. An empty selector matches all. */
-export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>> | undefined): boolean {
+export function labelsMatch(
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
   if (!selector) return true;
   for (const [k, v] of Object.entries(selector)) {
     if (labels?.[k] !== v) return false;

@@ -42,7 +42,13 @@ export function allocateAutoVips(services: readonly MeshService[]): Map<string, 
 
 /** Istio allocates for ServiceEntry hosts without addresses, except wildcards and resolution NONE. */
 function needsAutoVip(svc: MeshService): boolean {
-  return svc.registry === 'External' && svc.vips.length === 0 && svc.cidrs.length === 0 && !svc.hostname.startsWith('*') && svc.resolution !== 'NONE';
+  return (
+    svc.registry === 'External' &&
+    svc.vips.length === 0 &&
+    svc.cidrs.length === 0 &&
+    !svc.hostname.startsWith('*') &&
+    svc.resolution !== 'NONE'
+  );
 }
 
 export function buildNameTable(snapshot: ConfigSnapshot, node: ProxyNode): NameTable {

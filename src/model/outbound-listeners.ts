@@ -6,7 +6,16 @@ import type { CidrRange, FilterChain, Listener } from '../envoy/envoy-types.js';
 import { TypeUrl } from '../envoy/envoy-types.js';
 import { hostMatches } from '../config/hosts.js';
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type ModelContext } from './context.js';
-import { destinationIdleTimeout, directTarget, MESH_GATEWAY, selectTcpRoute, selectTlsRoutes, tcpProxyFilter, virtualServicesForHost, type RouteTarget } from './routes.js';
+import {
+  destinationIdleTimeout,
+  directTarget,
+  MESH_GATEWAY,
+  selectTcpRoute,
+  selectTlsRoutes,
+  tcpProxyFilter,
+  virtualServicesForHost,
+  type RouteTarget,
+} from './routes.js';
 import { inboundPorts } from './inbound-listeners.js';
 import type { MeshService, MeshServicePort } from './services.js';
 
@@ -80,7 +89,13 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
       const address = bindAddress(ctx, svc);
       const name = `${address}_${port.port}`;
       if (inboundTaken.has(name)) {
-        notes.push({ listener: name, host: svc.hostname, port: port.port, target: directTarget(outboundClusterName(port.port, undefined, svc.hostname)), shadowedBy: 'this workload\'s own inbound listener' });
+        notes.push({
+          listener: name,
+          host: svc.hostname,
+          port: port.port,
+          target: directTarget(outboundClusterName(port.port, undefined, svc.hostname)),
+          shadowedBy: "this workload's own inbound listener",
+        });
         continue;
       }
       let d = drafts.get(name);
@@ -92,7 +107,11 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
         const vss = virtualServicesForHost(ctx, MESH_GATEWAY, svc.hostname);
         const routed = selectTlsRoutes(ctx, vss, MESH_GATEWAY, port.port, (sni) => hostMatches(sni, svc.hostname));
         for (const r of routed) {
-          d.chains.push({ name: `${name}|${r.serverNames.join(',')}`, filterChainMatch: { serverNames: r.serverNames }, filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))] });
+          d.chains.push({
+            name: `${name}|${r.serverNames.join(',')}`,
+            filterChainMatch: { serverNames: r.serverNames },
+            filters: [tcpProxyFilter(r.target, destinationIdleTimeout(ctx, r.target))],
+          });
           notes.push({ listener: name, host: svc.hostname, port: port.port, target: r.target });
         }
         const covered = routed.some((r) => r.serverNames.includes(svc.hostname));
@@ -110,7 +129,11 @@ export function buildOutboundListeners(ctx: ModelContext): OutboundListenersResu
       const target = tcpTarget(ctx, svc, port);
       if (capture && address === '0.0.0.0' && svc.cidrs.length > 0) {
         // ServiceEntry addresses given as CIDR ranges: the shared listener tells them apart by destination.
-        d.chains.push({ name: `${name}|${svc.hostname}`, filterChainMatch: { prefixRanges: svc.cidrs.map(cidrRange) }, filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))] });
+        d.chains.push({
+          name: `${name}|${svc.hostname}`,
+          filterChainMatch: { prefixRanges: svc.cidrs.map(cidrRange) },
+          filters: [tcpProxyFilter(target, destinationIdleTimeout(ctx, target))],
+        });
         notes.push({ listener: name, host: svc.hostname, port: port.port, target });
         continue;
       }
@@ -151,7 +174,11 @@ export function virtualOutboundListener(ctx: ModelContext): Listener {
     address: { socketAddress: { address: '0.0.0.0', portValue: VIRTUAL_OUTBOUND_PORT } },
     filterChains: [
       // A connection whose original destination is 15001 itself would loop forever.
-      { name: 'virtualOutbound-blackhole', filterChainMatch: { destinationPort: VIRTUAL_OUTBOUND_PORT }, filters: [tcpProxyFilter(directTarget(BLACKHOLE_CLUSTER))] },
+      {
+        name: 'virtualOutbound-blackhole',
+        filterChainMatch: { destinationPort: VIRTUAL_OUTBOUND_PORT },
+        filters: [tcpProxyFilter(directTarget(BLACKHOLE_CLUSTER))],
+      },
       { name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(directTarget(fallbackCluster(ctx)))] },
     ],
     useOriginalDst: true,

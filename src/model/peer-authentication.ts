@@ -16,12 +16,28 @@ function known(m: PeerAuthenticationMode | undefined): EffectiveMtlsMode | undef
 }
 
 /** The mTLS mode a workload (namespace + labels) enforces on one of its ports. */
-export function peerAuthenticationMode(snapshot: ConfigSnapshot, namespace: string, labels: Record<string, string>, port?: number): EffectiveMtlsMode {
+export function peerAuthenticationMode(
+  snapshot: ConfigSnapshot,
+  namespace: string,
+  labels: Record<string, string>,
+  port?: number,
+): EffectiveMtlsMode {
   const root = snapshot.meshConfig.rootNamespace;
   const inNs = snapshot.peerAuthentications.filter((p) => p.metadata.namespace === namespace);
-  const workload = oldestFirst(inNs.filter((p) => p.spec.selector?.matchLabels && Object.keys(p.spec.selector.matchLabels).length > 0 && labelsMatch(p.spec.selector.matchLabels, labels)))[0];
+  const workload = oldestFirst(
+    inNs.filter(
+      (p) =>
+        p.spec.selector?.matchLabels &&
+        Object.keys(p.spec.selector.matchLabels).length > 0 &&
+        labelsMatch(p.spec.selector.matchLabels, labels),
+    ),
+  )[0];
   const nsWide = oldestFirst(inNs.filter((p) => !p.spec.selector?.matchLabels || Object.keys(p.spec.selector.matchLabels).length === 0))[0];
-  const meshWide = oldestFirst(snapshot.peerAuthentications.filter((p) => p.metadata.namespace === root && (!p.spec.selector?.matchLabels || Object.keys(p.spec.selector.matchLabels).length === 0)))[0];
+  const meshWide = oldestFirst(
+    snapshot.peerAuthentications.filter(
+      (p) => p.metadata.namespace === root && (!p.spec.selector?.matchLabels || Object.keys(p.spec.selector.matchLabels).length === 0),
+    ),
+  )[0];
   if (workload && port !== undefined) {
     const pm = known(workload.spec.portLevelMtls?.[String(port)]?.mode);
     if (pm) return pm;

@@ -74,9 +74,14 @@ function build(snapshot: ConfigSnapshot): PushContext {
   const suffix = snapshot.meshConfig.domainSuffix;
   const registry = buildServiceRegistry(snapshot);
   const serviceByHost = new Map(registry.map((s) => [s.hostname, s]));
-  const destinationRules = new HostIndex(snapshot.destinationRules.map((dr) => ({ object: dr, hosts: [resolveShortHost(dr.spec.host, dr.metadata.namespace, suffix)] })));
+  const destinationRules = new HostIndex(
+    snapshot.destinationRules.map((dr) => ({ object: dr, hosts: [resolveShortHost(dr.spec.host, dr.metadata.namespace, suffix)] })),
+  );
   const virtualServices = new HostIndex(
-    snapshot.virtualServices.map((vs) => ({ object: vs, hosts: (vs.spec.hosts ?? []).map((h) => resolveShortHost(h, vs.metadata.namespace, suffix)) })),
+    snapshot.virtualServices.map((vs) => ({
+      object: vs,
+      hosts: (vs.spec.hosts ?? []).map((h) => resolveShortHost(h, vs.metadata.namespace, suffix)),
+    })),
   );
   const podsByNs = new Map<string, Pod[]>();
   const podByKey = new Map<string, Pod>();

@@ -25,7 +25,12 @@ export function virtualServicesFor(ctx: ModelContext, gateway: string, hostMatch
   return selectVirtualServices(ctx, ctx.push.virtualServices.all, gateway, hostMatchesVs);
 }
 
-function selectVirtualServices(ctx: ModelContext, entries: readonly HostIndexed<VirtualService>[], gateway: string, hostMatchesVs: (vsHost: string) => boolean): VirtualService[] {
+function selectVirtualServices(
+  ctx: ModelContext,
+  entries: readonly HostIndexed<VirtualService>[],
+  gateway: string,
+  hostMatchesVs: (vsHost: string) => boolean,
+): VirtualService[] {
   const out: VirtualService[] = [];
   for (const { object: vs, hosts } of entries) {
     if (!isExportedTo(vs.spec.exportTo, vs.metadata.namespace, ctx.node.namespace)) continue;
@@ -44,9 +49,18 @@ export function virtualServicesForHost(ctx: ModelContext, gateway: string, host:
  * `sourceNamespace` of the proxy itself. `destinationSubnets` needs per-address filter chains that
  * meshgate does not build: a match that names subnets never matches.
  */
-export function l4MatchApplies(ctx: ModelContext, vs: VirtualService, m: L4MatchAttributes | undefined, gateway: string, port: number): boolean {
+export function l4MatchApplies(
+  ctx: ModelContext,
+  vs: VirtualService,
+  m: L4MatchAttributes | undefined,
+  gateway: string,
+  port: number,
+): boolean {
   if (!m) return true;
-  const gws = m.gateways && m.gateways.length > 0 ? resolveGatewayRefs(m.gateways, vs.metadata.namespace) : resolveGatewayRefs(vs.spec.gateways, vs.metadata.namespace);
+  const gws =
+    m.gateways && m.gateways.length > 0
+      ? resolveGatewayRefs(m.gateways, vs.metadata.namespace)
+      : resolveGatewayRefs(vs.spec.gateways, vs.metadata.namespace);
   if (!gws.includes(gateway)) return false;
   if (m.port !== undefined && m.port !== port) return false;
   if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.node.labels)) return false;
@@ -55,7 +69,13 @@ export function l4MatchApplies(ctx: ModelContext, vs: VirtualService, m: L4Match
   return true;
 }
 
-function anyMatch(ctx: ModelContext, vs: VirtualService, matches: readonly L4MatchAttributes[] | undefined, gateway: string, port: number): boolean {
+function anyMatch(
+  ctx: ModelContext,
+  vs: VirtualService,
+  matches: readonly L4MatchAttributes[] | undefined,
+  gateway: string,
+  port: number,
+): boolean {
   if (!matches || matches.length === 0) return resolveGatewayRefs(vs.spec.gateways, vs.metadata.namespace).includes(gateway);
   return matches.some((m) => l4MatchApplies(ctx, vs, m, gateway, port));
 }
@@ -104,7 +124,13 @@ export interface TlsRouteChain {
 }
 
 /** tls routes: one chain per matching route, keyed by its matches' sniHosts (narrowed by `allowSni`). */
-export function selectTlsRoutes(ctx: ModelContext, vss: readonly VirtualService[], gateway: string, port: number, allowSni: (sni: string) => boolean): TlsRouteChain[] {
+export function selectTlsRoutes(
+  ctx: ModelContext,
+  vss: readonly VirtualService[],
+  gateway: string,
+  port: number,
+  allowSni: (sni: string) => boolean,
+): TlsRouteChain[] {
   const out: TlsRouteChain[] = [];
   const taken = new Set<string>();
   for (const vs of vss) {
@@ -152,7 +178,9 @@ export function destinationIdleTimeout(ctx: ModelContext, target: RouteTarget): 
 export function tcpProxyFilter(target: RouteTarget, idleTimeout?: string): Filter {
   const first = target.clusters[0]?.name ?? BLACKHOLE_CLUSTER;
   const cfg: TcpProxy =
-    target.clusters.length <= 1 ? { statPrefix: first, cluster: first } : { statPrefix: first, weightedClusters: { clusters: target.clusters.map((c) => ({ ...c })) } };
+    target.clusters.length <= 1
+      ? { statPrefix: first, cluster: first }
+      : { statPrefix: first, weightedClusters: { clusters: target.clusters.map((c) => ({ ...c })) } };
   if (idleTimeout) cfg.idleTimeout = idleTimeout;
   return { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, ...cfg } };
 }

@@ -30,11 +30,22 @@ export interface CredentialProblem {
  * gateway chain then waits for its SDS resource (as Envoy does for a missing secret) instead of
  * serving with the wrong key, and the control plane can report why.
  */
-export function readCredential(snapshot: ConfigSnapshot, namespace: string, credentialName: string): { credential?: Credential; problem?: CredentialProblem } {
+export function readCredential(
+  snapshot: ConfigSnapshot,
+  namespace: string,
+  credentialName: string,
+): { credential?: Credential; problem?: CredentialProblem } {
   const base = findSecret(snapshot, namespace, credentialName);
   const caSecret = findSecret(snapshot, namespace, `${credentialName}${CACERT_SUFFIX}`);
   const primary = base ?? caSecret;
-  if (!primary) return { problem: { secret: `${namespace}/${credentialName}`, code: 'E_CREDENTIAL_MISSING', message: `secret ${namespace}/${credentialName} does not exist` } };
+  if (!primary)
+    return {
+      problem: {
+        secret: `${namespace}/${credentialName}`,
+        code: 'E_CREDENTIAL_MISSING',
+        message: `secret ${namespace}/${credentialName} does not exist`,
+      },
+    };
   const companion = base ? caSecret : undefined;
   let byCompanion = credentialsRead.get(primary);
   if (!byCompanion) credentialsRead.set(primary, (byCompanion = new Map()));
@@ -49,7 +60,10 @@ export function readCredential(snapshot: ConfigSnapshot, namespace: string, cred
  * several times per generation: without this every generation parses and checks every credential again,
  * and a rotated one is read once instead of once per question.
  */
-const credentialsRead = new WeakMap<KubeSecret, Map<KubeSecret | typeof NO_COMPANION, { credential?: Credential; problem?: CredentialProblem }>>();
+const credentialsRead = new WeakMap<
+  KubeSecret,
+  Map<KubeSecret | typeof NO_COMPANION, { credential?: Credential; problem?: CredentialProblem }>
+>();
 const NO_COMPANION = Symbol('no companion');
 
 function readUncached(primary: KubeSecret, companion: KubeSecret | undefined): { credential?: Credential; problem?: CredentialProblem } {
@@ -70,10 +84,16 @@ export function credentialSecrets(snapshot: ConfigSnapshot, namespace: string, c
   if (!cred) return [];
   const out: Secret[] = [];
   if (cred.certChainPem && cred.privateKeyPem) {
-    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}`, tlsCertificate: { certificateChain: inline(cred.certChainPem), privateKey: inline(cred.privateKeyPem) } });
+    out.push({
+      name: `${CREDENTIAL_PREFIX}${credentialName}`,
+      tlsCertificate: { certificateChain: inline(cred.certChainPem), privateKey: inline(cred.privateKeyPem) },
+    });
   }
   if (cred.caPem) {
-    out.push({ name: `${CREDENTIAL_PREFIX}${credentialName}${CACERT_SUFFIX}`, validationContext: { trustedCa: inline(cred.caPem), ...(cred.crlPem ? { crl: inline(cred.crlPem) } : {}) } });
+    out.push({
+      name: `${CREDENTIAL_PREFIX}${credentialName}${CACERT_SUFFIX}`,
+      validationContext: { trustedCa: inline(cred.caPem), ...(cred.crlPem ? { crl: inline(cred.crlPem) } : {}) },
+    });
   }
   return out;
 }
@@ -126,7 +146,13 @@ export function buildGatewaySecrets(snapshot: ConfigSnapshot, node: ProxyNode, r
  * another namespace's (`kubernetes://ns/name`), and never on the strength of what the node claims:
  * `identity` is what the stream proved.
  */
-export function proxyMayReadSecret(snapshot: ConfigSnapshot, node: ProxyNode, identity: WorkloadIdentity, resourceName: string, opts: ModelOptions = {}): boolean {
+export function proxyMayReadSecret(
+  snapshot: ConfigSnapshot,
+  node: ProxyNode,
+  identity: WorkloadIdentity,
+  resourceName: string,
+  opts: ModelOptions = {},
+): boolean {
   if (resourceName === SDS_DEFAULT || resourceName === SDS_ROOTCA) return true;
   if (!resourceName.startsWith(CREDENTIAL_PREFIX)) return false;
   if (node.role !== 'router') return false;

@@ -9,7 +9,12 @@ import { computeEndpoints, computeIdentities, type MeshService, type MeshService
  * The endpoints behind one port of a service, optionally narrowed to a subset's labels, in a
  * deterministic order (by address, then port). The list is shared, so callers must not change it.
  */
-export function serviceEndpoints(snapshot: ConfigSnapshot, svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): readonly ServiceEndpoint[] {
+export function serviceEndpoints(
+  snapshot: ConfigSnapshot,
+  svc: MeshService,
+  port: MeshServicePort,
+  subsetLabels?: Record<string, string>,
+): readonly ServiceEndpoint[] {
   const push = pushContext(snapshot);
   const compute = (): ServiceEndpoint[] => computeEndpoints(push.podsIn(svc.namespace), svc, port, subsetLabels);
   // The registry's own service object for this host; another object (a caller's copy) is not memoised.

@@ -119,12 +119,16 @@ function fromServiceEntry(se: ServiceEntry, domainSuffix: string): MeshService[]
 export function buildServiceRegistry(snapshot: ConfigSnapshot): MeshService[] {
   const suffix = snapshot.meshConfig.domainSuffix;
   const byHost = new Map<string, MeshService>();
-  const services = [...snapshot.services].sort((a, b) => byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
+  const services = [...snapshot.services].sort((a, b) =>
+    byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`),
+  );
   for (const s of services) {
     const m = fromService(s, suffix);
     if (m && !byHost.has(m.hostname)) byHost.set(m.hostname, m);
   }
-  const entries = [...snapshot.serviceEntries].sort((a, b) => byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
+  const entries = [...snapshot.serviceEntries].sort((a, b) =>
+    byString(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`),
+  );
   for (const se of entries) {
     for (const m of fromServiceEntry(se, suffix)) if (!byHost.has(m.hostname)) byHost.set(m.hostname, m);
   }
@@ -176,7 +180,12 @@ function workloadEntryEndpoint(se: ServiceEntry, we: WorkloadEntrySpec, port: Me
  * deterministic order (by address, then port). `pods` are the pods of the service's namespace.
  * (`service-endpoints.ts` memoises this per snapshot.)
  */
-export function computeEndpoints(pods: readonly Pod[], svc: MeshService, port: MeshServicePort, subsetLabels?: Record<string, string>): ServiceEndpoint[] {
+export function computeEndpoints(
+  pods: readonly Pod[],
+  svc: MeshService,
+  port: MeshServicePort,
+  subsetLabels?: Record<string, string>,
+): ServiceEndpoint[] {
   const out: ServiceEndpoint[] = [];
   const selectPods = (selector: Record<string, string>, targetPort: number | string | undefined): void => {
     for (const pod of pods) {
@@ -203,7 +212,13 @@ export function computeEndpoints(pods: readonly Pod[], svc: MeshService, port: M
     } else if (svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN') {
       // Istio resolves the host itself when a DNS ServiceEntry lists no endpoints.
       if (!subsetLabels || Object.keys(subsetLabels).length === 0) {
-        out.push({ address: svc.hostname, port: typeof port.targetPort === 'number' ? port.targetPort : port.port, labels: {}, hasProxy: false, namespace: svc.namespace });
+        out.push({
+          address: svc.hostname,
+          port: typeof port.targetPort === 'number' ? port.targetPort : port.port,
+          labels: {},
+          hasProxy: false,
+          namespace: svc.namespace,
+        });
       }
     }
   }
@@ -211,7 +226,11 @@ export function computeEndpoints(pods: readonly Pod[], svc: MeshService, port: M
 }
 
 /** SPIFFE identities of a service's backends (`endpointsOf` each port), for ISTIO_MUTUAL SAN checks. */
-export function computeIdentities(svc: MeshService, trustDomain: string, endpointsOf: (port: MeshServicePort) => readonly ServiceEndpoint[]): string[] {
+export function computeIdentities(
+  svc: MeshService,
+  trustDomain: string,
+  endpointsOf: (port: MeshServicePort) => readonly ServiceEndpoint[],
+): string[] {
   const ids = new Set<string>();
   for (const port of svc.ports) {
     for (const ep of endpointsOf(port)) {

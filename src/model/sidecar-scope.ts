@@ -39,7 +39,9 @@ export function selectSidecar(snapshot: ConfigSnapshot, node: ProxyNode): Sideca
       return sel !== undefined && labelsMatch(sel, node.labels);
     }) ??
     inNs.find((s) => selectorOf(s) === undefined) ??
-    snapshot.sidecars.filter((s) => s.metadata.namespace === snapshot.meshConfig.rootNamespace && selectorOf(s) === undefined).sort(byName)[0]
+    snapshot.sidecars
+      .filter((s) => s.metadata.namespace === snapshot.meshConfig.rootNamespace && selectorOf(s) === undefined)
+      .sort(byName)[0]
   );
 }
 
@@ -80,5 +82,7 @@ export function sidecarScopeFor(snapshot: ConfigSnapshot, node: ProxyNode): Side
 /** Whether a Sidecar's egress hosts let the workload see a service (`*` any namespace, `~` none). */
 export function sidecarAllows(scope: SidecarScope, svc: MeshService): boolean {
   if (!scope.egressHosts) return true;
-  return scope.egressHosts.some((h) => h.namespace !== '~' && (h.namespace === '*' || h.namespace === svc.namespace) && hostMatches(h.host, svc.hostname));
+  return scope.egressHosts.some(
+    (h) => h.namespace !== '~' && (h.namespace === '*' || h.namespace === svc.namespace) && hostMatches(h.host, svc.hostname),
+  );
 }

@@ -129,7 +129,9 @@ export function credentialUpstream(tls: ClientTLSSettings, names: OriginationNam
 export function fileUpstream(tls: ClientTLSSettings, names: OriginationNames): UpstreamTlsContext {
   const common: CommonTlsContext = { tlsParams: clientTlsParams() };
   if (tls.mode === 'MUTUAL') {
-    common.tlsCertificates = [{ certificateChain: { filename: tls.clientCertificate as string }, privateKey: { filename: tls.privateKey as string } }];
+    common.tlsCertificates = [
+      { certificateChain: { filename: tls.clientCertificate as string }, privateKey: { filename: tls.privateKey as string } },
+    ];
   }
   if (tls.insecureSkipVerify) {
     common.validationContext = { trustChainVerification: 'ACCEPT_UNTRUSTED' };
@@ -157,8 +159,10 @@ const PROTOCOL_VERSION: Record<TLSProtocol, TlsParameters['tlsMinimumProtocolVer
  */
 export function gatewayTlsParams(tls: ServerTLSSettings): TlsParameters | undefined {
   const params: TlsParameters = {};
-  if (tls.minProtocolVersion && tls.minProtocolVersion !== 'TLS_AUTO') params.tlsMinimumProtocolVersion = PROTOCOL_VERSION[tls.minProtocolVersion];
-  if (tls.maxProtocolVersion && tls.maxProtocolVersion !== 'TLS_AUTO') params.tlsMaximumProtocolVersion = PROTOCOL_VERSION[tls.maxProtocolVersion];
+  if (tls.minProtocolVersion && tls.minProtocolVersion !== 'TLS_AUTO')
+    params.tlsMinimumProtocolVersion = PROTOCOL_VERSION[tls.minProtocolVersion];
+  if (tls.maxProtocolVersion && tls.maxProtocolVersion !== 'TLS_AUTO')
+    params.tlsMaximumProtocolVersion = PROTOCOL_VERSION[tls.maxProtocolVersion];
   if (tls.cipherSuites && tls.cipherSuites.length > 0) params.cipherSuites = [...tls.cipherSuites];
   return Object.keys(params).length > 0 ? params : undefined;
 }
@@ -177,7 +181,10 @@ export function gatewayDownstream(tls: ServerTLSSettings): DownstreamTlsContext 
   const defaultValidation: CertificateValidationContext = sans.length > 0 ? { matchTypedSubjectAltNames: typedSans(sans) } : {};
   if (mode === 'ISTIO_MUTUAL') {
     common.tlsCertificateSdsSecretConfigs = [sdsSecret(SDS_DEFAULT)];
-    common.combinedValidationContext = { defaultValidationContext: defaultValidation, validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA) };
+    common.combinedValidationContext = {
+      defaultValidationContext: defaultValidation,
+      validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA),
+    };
     return { commonTlsContext: common, requireClientCertificate: true };
   }
   const verifiesClient = mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
@@ -186,7 +193,10 @@ export function gatewayDownstream(tls: ServerTLSSettings): DownstreamTlsContext 
     const resource = credentialResourceName(credential);
     common.tlsCertificateSdsSecretConfigs = [sdsSecret(resource)];
     if (verifiesClient) {
-      common.combinedValidationContext = { defaultValidationContext: defaultValidation, validationContextSdsSecretConfig: sdsSecret(`${resource}${CACERT_SUFFIX}`) };
+      common.combinedValidationContext = {
+        defaultValidationContext: defaultValidation,
+        validationContextSdsSecretConfig: sdsSecret(`${resource}${CACERT_SUFFIX}`),
+      };
     }
   } else {
     if (tls.serverCertificate && tls.privateKey) {

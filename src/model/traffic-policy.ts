@@ -25,16 +25,29 @@ export interface SelectedDestinationRule {
  * matching workloads in their own namespace. One rule wins (meshgate does not merge several rules
  * for the same host, which Istio does only for rules without conflicting fields).
  */
-export function selectDestinationRule(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string, serviceNamespace: string): SelectedDestinationRule | undefined {
+export function selectDestinationRule(
+  snapshot: ConfigSnapshot,
+  node: ProxyNode,
+  hostname: string,
+  serviceNamespace: string,
+): SelectedDestinationRule | undefined {
   const push = pushContext(snapshot);
   const candidates = push.destinationRules.candidates(hostname);
   // Without a workloadSelector among the candidates the answer depends on the proxy's namespace alone,
   // and every proxy of a namespace asks it for every service: computed once per snapshot.
   if (candidates.some((c) => c.object.spec.workloadSelector)) return selectAmong(snapshot, node, hostname, serviceNamespace, candidates);
-  return push.memo(`dr|${node.namespace}|${serviceNamespace}|${hostname}`, () => selectAmong(snapshot, node, hostname, serviceNamespace, candidates));
+  return push.memo(`dr|${node.namespace}|${serviceNamespace}|${hostname}`, () =>
+    selectAmong(snapshot, node, hostname, serviceNamespace, candidates),
+  );
 }
 
-function selectAmong(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string, serviceNamespace: string, candidates: readonly HostIndexed<DestinationRule>[]): SelectedDestinationRule | undefined {
+function selectAmong(
+  snapshot: ConfigSnapshot,
+  node: ProxyNode,
+  hostname: string,
+  serviceNamespace: string,
+  candidates: readonly HostIndexed<DestinationRule>[],
+): SelectedDestinationRule | undefined {
   let best: { rule: DestinationRule; rank: [number, number, number, string] } | undefined;
   const nsOrder = [node.namespace, serviceNamespace, snapshot.meshConfig.rootNamespace];
   for (const { object: dr, hosts } of candidates) {
@@ -44,7 +57,12 @@ function selectAmong(snapshot: ConfigSnapshot, node: ProxyNode, hostname: string
       if (dr.metadata.namespace !== node.namespace || !labelsMatch(dr.spec.workloadSelector.matchLabels, node.labels)) continue;
     } else if (!isExportedTo(dr.spec.exportTo, dr.metadata.namespace, node.namespace)) continue;
     const nsRank = nsOrder.indexOf(dr.metadata.namespace);
-    const rank: [number, number, number, string] = [nsRank < 0 ? nsOrder.length : nsRank, dr.spec.workloadSelector ? 0 : 1, host.startsWith('*') ? 1e6 - host.length : 0, dr.metadata.name];
+    const rank: [number, number, number, string] = [
+      nsRank < 0 ? nsOrder.length : nsRank,
+      dr.spec.workloadSelector ? 0 : 1,
+      host.startsWith('*') ? 1e6 - host.length : 0,
+      dr.metadata.name,
+    ];
     if (!best || compareRank(rank, best.rank) < 0) best = { rule: dr, rank };
   }
   if (!best) return undefined;

@@ -136,7 +136,10 @@ export interface CertificateServiceOptions {
 }
 
 class ServiceError extends Error {
-  constructor(readonly grpcCode: grpc.status, message: string) {
+  constructor(
+    readonly grpcCode: grpc.status,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -173,15 +176,29 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
       }
       const retryIn = limiter.take(own);
       if (retryIn > 0) {
-        throw new ServiceError(grpc.status.RESOURCE_EXHAUSTED, `rate limit: ${own} made more than ${limit.burst} certificate requests (then ${limit.perSecond} per second); retry in ${retryIn} s`);
+        throw new ServiceError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `rate limit: ${own} made more than ${limit.burst} certificate requests (then ${limit.perSecond} per second); retry in ${retryIn} s`,
+        );
       }
       const ttl = call.request.validityDuration;
       if (opts.maxTtlSeconds !== undefined && ttl > opts.maxTtlSeconds) {
-        throw new ServiceError(grpc.status.INVALID_ARGUMENT, `requested TTL ${ttl}s is greater than the max allowed TTL ${opts.maxTtlSeconds}s`);
+        throw new ServiceError(
+          grpc.status.INVALID_ARGUMENT,
+          `requested TTL ${ttl}s is greater than the max allowed TTL ${opts.maxTtlSeconds}s`,
+        );
       }
       const chain = await opts.ca.signWorkloadCsr(call.request.csr, identity, ttl > 0 ? ttl : 0, { notAfterLimit: expiresAt });
       const leaf = parseCertificate(chain[0] as string);
-      log({ level: 'info', msg: 'certificate issued', peer, identity: own, serial: leaf.serialHex, notAfter: leaf.notAfter.toISOString(), requested });
+      log({
+        level: 'info',
+        msg: 'certificate issued',
+        peer,
+        identity: own,
+        serial: leaf.serialHex,
+        notAfter: leaf.notAfter.toISOString(),
+        requested,
+      });
       return { certChain: chain };
     };
     run().then(
@@ -197,7 +214,12 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
           reason = err.message;
         } else if (err instanceof MeshCAError) {
           // Istio's CA answers a bad CSR and a TTL above the maximum with InvalidArgument, its own failures with Internal.
-          code = err.code === 'E_CA_INVALID' ? grpc.status.INTERNAL : err.code === 'E_CA_CREDENTIAL_EXPIRED' ? grpc.status.UNAUTHENTICATED : grpc.status.INVALID_ARGUMENT;
+          code =
+            err.code === 'E_CA_INVALID'
+              ? grpc.status.INTERNAL
+              : err.code === 'E_CA_CREDENTIAL_EXPIRED'
+                ? grpc.status.UNAUTHENTICATED
+                : grpc.status.INVALID_ARGUMENT;
           reason = `${err.code}: ${err.message}`;
         } else {
           code = grpc.status.INTERNAL;
@@ -212,7 +234,11 @@ export function addCertificateService(server: grpc.Server, opts: CertificateServ
 }
 
 export class CaRequestError extends Error {
-  constructor(readonly code: 'E_CA_UNAUTHORIZED' | 'E_CA_UNAVAILABLE' | 'E_CA_BAD_RESPONSE', message: string, readonly grpcCode?: grpc.status) {
+  constructor(
+    readonly code: 'E_CA_UNAUTHORIZED' | 'E_CA_UNAVAILABLE' | 'E_CA_BAD_RESPONSE',
+    message: string,
+    readonly grpcCode?: grpc.status,
+  ) {
     super(message);
     this.name = 'CaRequestError';
   }
@@ -255,7 +281,13 @@ export async function requestCertificate(opts: RequestCertificateOptions): Promi
         (err, value) => {
           if (err) {
             const unauthorized = err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED;
-            reject(new CaRequestError(unauthorized ? 'E_CA_UNAUTHORIZED' : 'E_CA_UNAVAILABLE', `CA at ${opts.address} refused: ${grpc.status[err.code]}: ${err.details}`, err.code));
+            reject(
+              new CaRequestError(
+                unauthorized ? 'E_CA_UNAUTHORIZED' : 'E_CA_UNAVAILABLE',
+                `CA at ${opts.address} refused: ${grpc.status[err.code]}: ${err.details}`,
+                err.code,
+              ),
+            );
           } else if (!value) {
             reject(new CaRequestError('E_CA_BAD_RESPONSE', `CA at ${opts.address} sent an empty response`));
           } else {
@@ -264,9 +296,14 @@ export async function requestCertificate(opts: RequestCertificateOptions): Promi
         },
       );
     });
-    if (res.certChain.length < 2) throw new CaRequestError('E_CA_BAD_RESPONSE', `CA at ${opts.address} returned ${res.certChain.length} certificate(s); expected a leaf and a root`);
+    if (res.certChain.length < 2)
+      throw new CaRequestError(
+        'E_CA_BAD_RESPONSE',
+        `CA at ${opts.address} returned ${res.certChain.length} certificate(s); expected a leaf and a root`,
+      );
     const leaf = parseCertificate(res.certChain[0] as string);
-    if (!samePublicKey(leaf.publicKeyPem, parseCsr(opts.csrPem).publicKeyPem)) throw new CaRequestError('E_CA_BAD_RESPONSE', `CA at ${opts.address} returned a certificate for a different key than the CSR's`);
+    if (!samePublicKey(leaf.publicKeyPem, parseCsr(opts.csrPem).publicKeyPem))
+      throw new CaRequestError('E_CA_BAD_RESPONSE', `CA at ${opts.address} returned a certificate for a different key than the CSR's`);
     return res.certChain;
   } finally {
     client.close();
@@ -274,5 +311,7 @@ export async function requestCertificate(opts: RequestCertificateOptions): Promi
 }
 
 function samePublicKey(a: string, b: string): boolean {
-  return createPublicKey(a).export({ type: 'spki', format: 'der' }).equals(createPublicKey(b).export({ type: 'spki', format: 'der' }));
+  return createPublicKey(a)
+    .export({ type: 'spki', format: 'der' })
+    .equals(createPublicKey(b).export({ type: 'spki', format: 'der' }));
 }

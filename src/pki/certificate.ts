@@ -91,7 +91,10 @@ export function randomSerialHex(): string {
 }
 
 function normaliseSerial(hex: string): string {
-  const h = hex.replace(/[^0-9a-fA-F]/g, '').toUpperCase().replace(/^(00)+(?=..)/, '');
+  const h = hex
+    .replace(/[^0-9a-fA-F]/g, '')
+    .toUpperCase()
+    .replace(/^(00)+(?=..)/, '');
   return h.length % 2 === 0 ? h : `0${h}`;
 }
 
@@ -113,7 +116,8 @@ function validateSans(dns: string[], uris: string[], ips: string[]): void {
 export async function issueCertificate(opts: IssueCertificateOptions): Promise<string> {
   const isCa = opts.isCa ?? opts.usage === 'ca';
   const usage: CertificateUsage = opts.usage ?? (isCa ? 'ca' : 'both');
-  if (!Number.isFinite(opts.ttlSeconds) || opts.ttlSeconds <= 0) throw new CertificateError(`ttlSeconds must be positive, got ${opts.ttlSeconds}`);
+  if (!Number.isFinite(opts.ttlSeconds) || opts.ttlSeconds <= 0)
+    throw new CertificateError(`ttlSeconds must be positive, got ${opts.ttlSeconds}`);
   const dns = opts.dns ?? [];
   const uris = opts.uris ?? [];
   const ips = opts.ips ?? [];
@@ -125,7 +129,8 @@ export async function issueCertificate(opts: IssueCertificateOptions): Promise<s
   let issuerSki: string | undefined;
   if (opts.issuer === 'self') {
     if (!opts.selfPrivateKeyPem) throw new CertificateError('a self-signed certificate needs selfPrivateKeyPem');
-    if (!keyMatchesPublicKey(opts.selfPrivateKeyPem, opts.publicKeyPem)) throw new CertificateError('selfPrivateKeyPem does not match publicKeyPem');
+    if (!keyMatchesPublicKey(opts.selfPrivateKeyPem, opts.publicKeyPem))
+      throw new CertificateError('selfPrivateKeyPem does not match publicKeyPem');
     signerPem = opts.selfPrivateKeyPem;
     issuerName = opts.subject;
     issuerPublicKey = new x509.PublicKey(opts.publicKeyPem);
@@ -261,9 +266,10 @@ export async function createCsr(opts: CreateCsrOptions): Promise<string> {
   validateSans(dns, uris, ips);
   const signer = await importSigningKey(opts.privateKeyPem);
   const spki = createPublicKey(loadPrivateKey(opts.privateKeyPem)).export({ type: 'spki', format: 'der' });
-  const importAlg = signer.algorithm.name === 'ECDSA'
-    ? { name: 'ECDSA', namedCurve: (signer.key.algorithm as webcrypto.EcKeyAlgorithm).namedCurve }
-    : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const importAlg =
+    signer.algorithm.name === 'ECDSA'
+      ? { name: 'ECDSA', namedCurve: (signer.key.algorithm as webcrypto.EcKeyAlgorithm).namedCurve }
+      : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const publicKey = await webcrypto.subtle.importKey('spki', spki, importAlg, true, ['verify']);
   const names: x509.JsonGeneralName[] = [
     ...dns.map((value) => ({ type: 'dns' as const, value })),
@@ -301,7 +307,9 @@ export function parseCsr(pem: string, source?: string): CsrInfo {
   return {
     subject: csr.subject,
     publicKeyPem: csr.publicKey.toString('pem') + '\n',
-    ...sanNames(csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension) ?? null),
+    ...sanNames(
+      csr.extensions.find((e): e is x509.SubjectAlternativeNameExtension => e instanceof x509.SubjectAlternativeNameExtension) ?? null,
+    ),
   };
 }
 

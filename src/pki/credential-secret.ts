@@ -25,7 +25,11 @@ export interface Credential {
 
 export class CredentialError extends Error {
   readonly code = 'E_CREDENTIAL_INVALID';
-  constructor(readonly secret: string, readonly key: string | undefined, message: string) {
+  constructor(
+    readonly secret: string,
+    readonly key: string | undefined,
+    message: string,
+  ) {
     super(`secret ${secret}: ${message}`);
     this.name = 'CredentialError';
   }
@@ -93,15 +97,23 @@ export function readCredentialSecret(secret: CredentialSecret, cacertSecret?: Cr
       }
     })();
     if (blocks.length !== 1 || !/PRIVATE KEY$/.test(blocks[0]?.label ?? '')) {
-      throw new CredentialError(name, keyKey, `key "${keyKey}" must hold exactly one PEM private key, found ${blocks.map((b) => b.label).join(', ') || 'nothing'}`);
+      throw new CredentialError(
+        name,
+        keyKey,
+        `key "${keyKey}" must hold exactly one PEM private key, found ${blocks.map((b) => b.label).join(', ') || 'nothing'}`,
+      );
     }
     let matches: boolean;
     try {
-      matches = keyMatchesPublicKey(out.privateKeyPem, (chain[0] as X509Certificate).publicKey.export({ type: 'spki', format: 'pem' }) as string);
+      matches = keyMatchesPublicKey(
+        out.privateKeyPem,
+        (chain[0] as X509Certificate).publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      );
     } catch (err) {
       throw new CredentialError(name, keyKey, `key "${keyKey}" cannot be read: ${(err as KeyError).message}`);
     }
-    if (!matches) throw new CredentialError(name, keyKey, `the private key in "${keyKey}" does not belong to the certificate in "${certKey}"`);
+    if (!matches)
+      throw new CredentialError(name, keyKey, `the private key in "${keyKey}" does not belong to the certificate in "${certKey}"`);
     const crlKey = certKey === 'cert' ? 'crl' : 'ca.crl';
     const crl = value(data, crlKey);
     if (crl !== undefined) {
@@ -125,7 +137,10 @@ export function readCredentialSecret(secret: CredentialSecret, cacertSecret?: Cr
   const caSource = cacertSecret ?? secret;
   const caName = nameOf(caSource);
   const caData = caSource.data ?? {};
-  for (const [caKey, crlKey] of [['cacert', 'crl'], ['ca.crt', 'ca.crl']] as const) {
+  for (const [caKey, crlKey] of [
+    ['cacert', 'crl'],
+    ['ca.crt', 'ca.crl'],
+  ] as const) {
     const ca = value(caData, caKey);
     if (ca === undefined) {
       if (has(caData, caKey) && !['cacert', 'ca.crt'].some((k) => value(caData, k) !== undefined)) {
@@ -143,11 +158,19 @@ export function readCredentialSecret(secret: CredentialSecret, cacertSecret?: Cr
     break;
   }
   if (cacertSecret && out.caPem === undefined) {
-    throw new CredentialError(caName, 'cacert', `has neither "cacert" nor "ca.crt"; found: ${Object.keys(caData).sort().join(', ') || 'nothing'}`);
+    throw new CredentialError(
+      caName,
+      'cacert',
+      `has neither "cacert" nor "ca.crt"; found: ${Object.keys(caData).sort().join(', ') || 'nothing'}`,
+    );
   }
   if (out.certChainPem === undefined && out.caPem === undefined) {
     const found = Object.keys(data).sort().join(', ') || 'nothing';
-    throw new CredentialError(name, undefined, `has none of the expected keys ("cert" and "key") or ("tls.crt" and "tls.key") or "cacert" or "ca.crt"; found: ${found}`);
+    throw new CredentialError(
+      name,
+      undefined,
+      `has none of the expected keys ("cert" and "key") or ("tls.crt" and "tls.key") or "cacert" or "ca.crt"; found: ${found}`,
+    );
   }
   return out;
 }

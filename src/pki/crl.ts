@@ -29,7 +29,10 @@ export interface CrlInfo {
 }
 
 function normaliseSerial(hex: string): string {
-  const h = hex.replace(/[^0-9a-fA-F]/g, '').toUpperCase().replace(/^(00)+(?=..)/, '');
+  const h = hex
+    .replace(/[^0-9a-fA-F]/g, '')
+    .toUpperCase()
+    .replace(/^(00)+(?=..)/, '');
   return h.length % 2 === 0 ? h : `0${h}`;
 }
 

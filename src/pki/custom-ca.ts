@@ -52,9 +52,18 @@ export interface RootCa {
   info: CertificateInfo;
 }
 
-export async function createRootCa(opts: { dir: string; name: string; org?: string; ttlSeconds: number; keyAlgorithm?: KeyAlgorithm; force?: boolean; now?: Date }): Promise<CertificateInfo> {
+export async function createRootCa(opts: {
+  dir: string;
+  name: string;
+  org?: string;
+  ttlSeconds: number;
+  keyAlgorithm?: KeyAlgorithm;
+  force?: boolean;
+  now?: Date;
+}): Promise<CertificateInfo> {
   const keyFile = path.join(opts.dir, ROOT_KEY_FILE);
-  if (!opts.force && (await exists(keyFile))) throw new CustomCaError(`${keyFile} exists; refusing to replace a CA key (use --force to overwrite)`);
+  if (!opts.force && (await exists(keyFile)))
+    throw new CustomCaError(`${keyFile} exists; refusing to replace a CA key (use --force to overwrite)`);
   const keys = await generateKeyPair(opts.keyAlgorithm ?? 'ec-p256');
   const subject = `CN=${opts.name}${opts.org ? `, O=${opts.org}` : ''}`;
   const certPem = await issueCertificate({
@@ -104,7 +113,8 @@ export async function issueLeaf(opts: IssueLeafOptions): Promise<{ leaf: Certifi
   if (sans.length === 0 && !opts.name) throw new CustomCaError('a certificate needs at least one of --dns, --uri, --ip or --name');
   const keys = await generateKeyPair(opts.keyAlgorithm ?? 'ec-p256');
   const untilRootExpiry = Math.floor((ca.info.notAfter.getTime() - (opts.now ?? new Date()).getTime()) / 1000);
-  if (opts.ttlSeconds > untilRootExpiry) throw new CustomCaError(`--ttl ${opts.ttlSeconds}s outlives the root (${ca.info.notAfter.toISOString()}); rotate the root first`);
+  if (opts.ttlSeconds > untilRootExpiry)
+    throw new CustomCaError(`--ttl ${opts.ttlSeconds}s outlives the root (${ca.info.notAfter.toISOString()}); rotate the root first`);
   const certPem = await issueCertificate({
     subject: `CN=${opts.name ?? (sans[0] as string)}`,
     publicKeyPem: keys.publicKeyPem,
@@ -146,7 +156,16 @@ export function usageOf(info: CertificateInfo): Exclude<CertificateUsage, 'ca'> 
  * Issues a fresh key and leaf with the same names and usage as `fromDir`'s certificate. With
  * `newRootDir` the leaf comes from that (new, created if missing) root and ca.pem trusts old and new.
  */
-export async function rotateLeaf(opts: { caDir: string; fromDir: string; outDir: string; ttlSeconds?: number; newRootDir?: string; newRootName?: string; newRootTtlSeconds?: number; now?: Date }): Promise<{ leaf: CertificateInfo; bundle: CertificateInfo[]; createdRoot?: CertificateInfo }> {
+export async function rotateLeaf(opts: {
+  caDir: string;
+  fromDir: string;
+  outDir: string;
+  ttlSeconds?: number;
+  newRootDir?: string;
+  newRootName?: string;
+  newRootTtlSeconds?: number;
+  now?: Date;
+}): Promise<{ leaf: CertificateInfo; bundle: CertificateInfo[]; createdRoot?: CertificateInfo }> {
   const oldFile = path.join(opts.fromDir, LEAF_CERT_FILE);
   const old = parseCertificate(splitPemBundle(await readText(oldFile), 'CERTIFICATE', oldFile)[0] as string);
   const oldRoot = await loadRootCa(opts.caDir);
@@ -159,7 +178,13 @@ export async function rotateLeaf(opts: { caDir: string; fromDir: string; outDir:
     if (!(await exists(path.join(opts.newRootDir, ROOT_KEY_FILE)))) {
       const name = opts.newRootName ?? `${/(?:^|,\s*)CN=([^,]+)/.exec(oldRoot.info.subject)?.[1] ?? 'root'} (next)`;
       const org = /(?:^|,\s*)O=([^,]+)/.exec(oldRoot.info.subject)?.[1];
-      createdRoot = await createRootCa({ dir: opts.newRootDir, name, ...(org ? { org } : {}), ttlSeconds: opts.newRootTtlSeconds ?? Math.round((oldRoot.info.notAfter.getTime() - oldRoot.info.notBefore.getTime()) / 1000), ...(opts.now ? { now: opts.now } : {}) });
+      createdRoot = await createRootCa({
+        dir: opts.newRootDir,
+        name,
+        ...(org ? { org } : {}),
+        ttlSeconds: opts.newRootTtlSeconds ?? Math.round((oldRoot.info.notAfter.getTime() - oldRoot.info.notBefore.getTime()) / 1000),
+        ...(opts.now ? { now: opts.now } : {}),
+      });
     }
     extraTrustPems.push(oldRoot.certPem);
     caDir = opts.newRootDir;
@@ -180,14 +205,35 @@ export async function rotateLeaf(opts: { caDir: string; fromDir: string; outDir:
 }
 
 /** Adds serials to the CA's revocation list and writes a fresh CRL (default CA_DIR/crl.pem). */
-export async function revokeCertificates(opts: { caDir: string; serials: string[]; ttlSeconds: number; out?: string; now?: Date }): Promise<{ crlPath: string; revokedSerials: string[] }> {
+export async function revokeCertificates(opts: {
+  caDir: string;
+  serials: string[];
+  ttlSeconds: number;
+  out?: string;
+  now?: Date;
+}): Promise<{ crlPath: string; revokedSerials: string[] }> {
   const ca = await loadRootCa(opts.caDir);
   const listFile = path.join(opts.caDir, REVOKED_FILE);
-  const previous = (await exists(listFile)) ? (await readText(listFile)).split('\n').map((l) => l.trim()).filter(Boolean) : [];
-  const norm = (s: string): string => s.replace(/[^0-9a-fA-F]/g, '').toUpperCase().replace(/^(00)+(?=..)/, '');
+  const previous = (await exists(listFile))
+    ? (await readText(listFile))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
+  const norm = (s: string): string =>
+    s
+      .replace(/[^0-9a-fA-F]/g, '')
+      .toUpperCase()
+      .replace(/^(00)+(?=..)/, '');
   const serials = [...new Set([...previous, ...opts.serials].map(norm))];
   for (const s of serials) if (s.length === 0) throw new CustomCaError('an empty serial number cannot be revoked');
-  const crl = await createCrl({ caCertPem: ca.certPem, caKeyPem: ca.privateKeyPem, revokedSerials: serials, ttlSeconds: opts.ttlSeconds, ...(opts.now ? { now: opts.now } : {}) });
+  const crl = await createCrl({
+    caCertPem: ca.certPem,
+    caKeyPem: ca.privateKeyPem,
+    revokedSerials: serials,
+    ttlSeconds: opts.ttlSeconds,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   const crlPath = opts.out ?? path.join(opts.caDir, CRL_FILE);
   await writePrivateFile(listFile, serials.join('\n') + '\n');
   await writePrivateFile(crlPath, crl);

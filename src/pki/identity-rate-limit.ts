@@ -22,7 +22,8 @@ export class IdentityRateLimiter {
   private readonly now: () => number;
 
   constructor(private readonly opts: IdentityRateLimitOptions = DEFAULT_CA_RATE_LIMIT) {
-    if (!(opts.burst >= 1) || !(opts.perSecond > 0)) throw new RangeError(`rate limit needs burst >= 1 and perSecond > 0, got ${opts.burst} and ${opts.perSecond}`);
+    if (!(opts.burst >= 1) || !(opts.perSecond > 0))
+      throw new RangeError(`rate limit needs burst >= 1 and perSecond > 0, got ${opts.burst} and ${opts.perSecond}`);
     this.now = opts.now ?? Date.now;
   }
 

@@ -129,7 +129,9 @@ export function workloadKeyProblem(publicKeyPem: string): string | undefined {
   }
   if (type === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    return curve === 'prime256v1' || curve === 'secp384r1' ? undefined : `EC key on curve ${curve ?? '(unnamed)'}; only P-256 and P-384 are accepted`;
+    return curve === 'prime256v1' || curve === 'secp384r1'
+      ? undefined
+      : `EC key on curve ${curve ?? '(unnamed)'}; only P-256 and P-384 are accepted`;
   }
   return `${type ?? 'unknown'} key; only RSA (2048 bits or more) and EC P-256/P-384 keys are accepted`;
 }

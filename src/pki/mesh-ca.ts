@@ -21,7 +21,8 @@ const DEFAULT_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600; // Istio's self-signed ro
 
 export class MeshCAError extends Error {
   constructor(
-    readonly code: 'E_CA_INVALID' | 'E_CSR_INVALID' | 'E_CSR_KEY_REJECTED' | 'E_CA_TTL_TOO_LONG' | 'E_CA_CREDENTIAL_EXPIRED' | 'E_CA_IDENTITY_INVALID',
+    readonly code:
+      'E_CA_INVALID' | 'E_CSR_INVALID' | 'E_CSR_KEY_REJECTED' | 'E_CA_TTL_TOO_LONG' | 'E_CA_CREDENTIAL_EXPIRED' | 'E_CA_IDENTITY_INVALID',
     message: string,
   ) {
     super(message);
@@ -79,7 +80,15 @@ export class MeshCA {
   }
 
   /** A fresh self-signed root for one cluster (Istio's default when no `cacerts` secret exists). */
-  static async createSelfSigned(opts: { trustDomain: string; clusterId?: string; now?: () => Date; keyAlgorithm?: KeyAlgorithm; rootTtlSeconds?: number } & MeshCAOptions): Promise<MeshCA> {
+  static async createSelfSigned(
+    opts: {
+      trustDomain: string;
+      clusterId?: string;
+      now?: () => Date;
+      keyAlgorithm?: KeyAlgorithm;
+      rootTtlSeconds?: number;
+    } & MeshCAOptions,
+  ): Promise<MeshCA> {
     validateTrustDomain(opts.trustDomain);
     const now = opts.now ?? (() => new Date());
     const keys = await generateKeyPair(opts.keyAlgorithm ?? 'ec-p256');
@@ -122,7 +131,8 @@ export class MeshCA {
     const chain = chainText ? splitPemBundle(chainText, 'CERTIFICATE', path.join(dir, 'cert-chain.pem')) : [];
     const caInfo = parseCertificate(caCert);
     if (!caInfo.isCa) throw new MeshCAError('E_CA_INVALID', `${dir}/ca-cert.pem ("${caInfo.subject}") is not a CA certificate`);
-    if (!keyMatchesPublicKey(caKeyText, caInfo.publicKeyPem)) throw new MeshCAError('E_CA_INVALID', `${dir}/ca-key.pem is not the key of ${dir}/ca-cert.pem`);
+    if (!keyMatchesPublicKey(caKeyText, caInfo.publicKeyPem))
+      throw new MeshCAError('E_CA_INVALID', `${dir}/ca-key.pem is not the key of ${dir}/ca-cert.pem`);
     const rootFps = new Set(roots.map((r) => parseCertificate(r).fingerprintSha256));
     const intermediates = chain.filter((c) => {
       const fp = parseCertificate(c).fingerprintSha256;
@@ -184,7 +194,10 @@ export class MeshCA {
    * Returns [leaf, signing CA (if not a root), intermediates..., root bundle] as Istio's CA does.
    */
   async signWorkloadCsr(csrPem: string, identity: WorkloadIdentity, ttlSeconds: number, signOpts: SignOptions = {}): Promise<string[]> {
-    for (const [field, value] of [['namespace', identity.namespace], ['serviceAccount', identity.serviceAccount]] as const) {
+    for (const [field, value] of [
+      ['namespace', identity.namespace],
+      ['serviceAccount', identity.serviceAccount],
+    ] as const) {
       if (!K8S_NAME.test(value)) throw new MeshCAError('E_CA_IDENTITY_INVALID', `${field} "${value}" is not a valid Kubernetes name`);
     }
     let csr;
@@ -195,19 +208,27 @@ export class MeshCA {
     }
     const keyProblem = workloadKeyProblem(csr.publicKeyPem);
     if (keyProblem) throw new MeshCAError('E_CSR_KEY_REJECTED', `the CSR's key is not accepted: ${keyProblem}`);
-    if (!(await verifyCsrSignature(csrPem))) throw new MeshCAError('E_CSR_INVALID', 'the CSR signature does not verify with its own public key');
+    if (!(await verifyCsrSignature(csrPem)))
+      throw new MeshCAError('E_CSR_INVALID', 'the CSR signature does not verify with its own public key');
     const now = this.now();
     const signer = this.signingCertificate();
     // As Istio's CA: no (or a non-positive) TTL gets the default; a TTL above the maximum is refused, not
     // capped, so a caller never silently holds a shorter certificate than it asked for.
     if (Number.isFinite(ttlSeconds) && ttlSeconds > this.maxTtlSeconds) {
-      throw new MeshCAError('E_CA_TTL_TOO_LONG', `requested TTL ${formatSeconds(ttlSeconds)} is greater than the max allowed TTL ${formatSeconds(this.maxTtlSeconds)}`);
+      throw new MeshCAError(
+        'E_CA_TTL_TOO_LONG',
+        `requested TTL ${formatSeconds(ttlSeconds)} is greater than the max allowed TTL ${formatSeconds(this.maxTtlSeconds)}`,
+      );
     }
     const requested = Number.isFinite(ttlSeconds) && ttlSeconds > 0 ? ttlSeconds : this.defaultTtlSeconds;
     // Never outlive the signing certificate: a chain with a leaf that outlives its CA breaks mid-life.
     const untilCaExpiry = Math.floor((signer.notAfter.getTime() - now.getTime()) / 1000);
     const untilCredentialExpiry = signOpts.notAfterLimit ? Math.floor((signOpts.notAfterLimit.getTime() - now.getTime()) / 1000) : Infinity;
-    if (untilCredentialExpiry <= 0) throw new MeshCAError('E_CA_CREDENTIAL_EXPIRED', `the credential that authenticated the request expired at ${signOpts.notAfterLimit?.toISOString()}`);
+    if (untilCredentialExpiry <= 0)
+      throw new MeshCAError(
+        'E_CA_CREDENTIAL_EXPIRED',
+        `the credential that authenticated the request expired at ${signOpts.notAfterLimit?.toISOString()}`,
+      );
     const ttl = Math.min(requested, this.maxTtlSeconds, untilCaExpiry, untilCredentialExpiry);
     if (ttl <= 0) throw new MeshCAError('E_CA_INVALID', `the signing CA "${signer.subject}" expired at ${signer.notAfter.toISOString()}`);
     const leaf = await issueCertificate({
@@ -250,7 +271,10 @@ export class MeshCA {
     const top = parseCertificate(this.intermediatePems[this.intermediatePems.length - 1] ?? this.signingCertPem);
     return this.roots.find((r) => {
       const info = parseCertificate(r);
-      return info.fingerprintSha256 === top.fingerprintSha256 || (info.subject === top.issuer && (!top.authorityKeyId || top.authorityKeyId === info.subjectKeyId));
+      return (
+        info.fingerprintSha256 === top.fingerprintSha256 ||
+        (info.subject === top.issuer && (!top.authorityKeyId || top.authorityKeyId === info.subjectKeyId))
+      );
     });
   }
 }
@@ -263,5 +287,6 @@ function formatSeconds(s: number): string {
 }
 
 function validateTrustDomain(td: string): void {
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(td)) throw new MeshCAError('E_CA_INVALID', `trust domain "${td}" must be a lowercase DNS-like name (e.g. cluster.local)`);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(td))
+    throw new MeshCAError('E_CA_INVALID', `trust domain "${td}" must be a lowercase DNS-like name (e.g. cluster.local)`);
 }

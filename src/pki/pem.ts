@@ -4,7 +4,11 @@
 
 export class PemError extends Error {
   readonly code = 'E_PEM_INVALID';
-  constructor(message: string, readonly source?: string, readonly line?: number) {
+  constructor(
+    message: string,
+    readonly source?: string,
+    readonly line?: number,
+  ) {
     super(`${source ?? 'PEM input'}${line !== undefined ? `:${line}` : ''}: ${message}`);
     this.name = 'PemError';
   }
@@ -51,7 +55,8 @@ export function parsePemBlocks(text: string, source?: string): PemBlock[] {
         if (end[1] !== label) throw new PemError(`block opened as "${label}" but closed as "${end[1]}"`, source, i + 1);
         break;
       }
-      if (l.includes(':')) throw new PemError(`encrypted or header-carrying PEM blocks are not supported (found ${describe(l)})`, source, i + 1);
+      if (l.includes(':'))
+        throw new PemError(`encrypted or header-carrying PEM blocks are not supported (found ${describe(l)})`, source, i + 1);
       if (!BASE64_LINE.test(l)) throw new PemError(`invalid base64 ${describe(l)} inside "${label}" block`, source, i + 1);
       body.push(l);
       i++;
@@ -60,7 +65,8 @@ export function parsePemBlocks(text: string, source?: string): PemBlock[] {
     const b64 = body.join('');
     if (b64.length === 0 || b64.length % 4 !== 0) throw new PemError(`"${label}" block has a truncated base64 body`, source, startLine);
     const der = Buffer.from(b64, 'base64');
-    if (der[0] !== 0x30 || !derLengthMatches(der)) throw new PemError(`"${label}" block does not hold a DER structure (truncated or corrupt)`, source, startLine);
+    if (der[0] !== 0x30 || !derLengthMatches(der))
+      throw new PemError(`"${label}" block does not hold a DER structure (truncated or corrupt)`, source, startLine);
     blocks.push({ label, der, line: startLine });
   }
   return blocks;

@@ -40,7 +40,7 @@ export function writePrivateFileSync(file: string, content: string | Uint8Array,
     let open = true;
     try {
       const data = typeof content === 'string' ? Buffer.from(content) : content;
-      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
       fchmodSync(fd, mode); // exactly `mode`, whatever the umask
       fsyncSync(fd);
       open = false;

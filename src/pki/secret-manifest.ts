@@ -22,12 +22,30 @@ export class SecretManifestError extends Error {
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
-export function buildCredentialSecrets(opts: { name: string; namespace: string; type?: 'generic' | 'tls'; certChainPem?: string; privateKeyPem?: string; caPem?: string; crlPem?: string }): SecretManifest[] {
+export function buildCredentialSecrets(opts: {
+  name: string;
+  namespace: string;
+  type?: 'generic' | 'tls';
+  certChainPem?: string;
+  privateKeyPem?: string;
+  caPem?: string;
+  crlPem?: string;
+}): SecretManifest[] {
   const meta = (name: string) => ({ name, namespace: opts.namespace });
-  if ((opts.certChainPem === undefined) !== (opts.privateKeyPem === undefined)) throw new SecretManifestError('a certificate needs its key and a key its certificate (--cert and --key together)');
+  if ((opts.certChainPem === undefined) !== (opts.privateKeyPem === undefined))
+    throw new SecretManifestError('a certificate needs its key and a key its certificate (--cert and --key together)');
   if (opts.type === 'tls') {
-    if (opts.certChainPem === undefined || opts.privateKeyPem === undefined) throw new SecretManifestError('a kubernetes.io/tls secret needs --cert and --key');
-    const out: SecretManifest[] = [{ apiVersion: 'v1', kind: 'Secret', metadata: meta(opts.name), type: 'kubernetes.io/tls', data: { 'tls.crt': b64(opts.certChainPem), 'tls.key': b64(opts.privateKeyPem) } }];
+    if (opts.certChainPem === undefined || opts.privateKeyPem === undefined)
+      throw new SecretManifestError('a kubernetes.io/tls secret needs --cert and --key');
+    const out: SecretManifest[] = [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(opts.name),
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': b64(opts.certChainPem), 'tls.key': b64(opts.privateKeyPem) },
+      },
+    ];
     if (opts.caPem !== undefined) {
       const data: Record<string, string> = { 'ca.crt': b64(opts.caPem) };
       if (opts.crlPem !== undefined) data['ca.crl'] = b64(opts.crlPem);
@@ -52,17 +70,27 @@ export function parseSecretDocuments(text: string, source = 'input'): Credential
   const docs = parseAllDocuments(text);
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     if (doc.errors.length > 0) throw new SecretManifestError(`${source}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
-    const o = doc.toJS() as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown }; type?: unknown; data?: Record<string, unknown>; stringData?: Record<string, unknown> } | null;
+    const o = doc.toJS() as {
+      kind?: unknown;
+      metadata?: { name?: unknown; namespace?: unknown };
+      type?: unknown;
+      data?: Record<string, unknown>;
+      stringData?: Record<string, unknown>;
+    } | null;
     if (!o || o.kind !== 'Secret') continue;
     const name = typeof o.metadata?.name === 'string' ? o.metadata.name : undefined;
     if (!name) throw new SecretManifestError(`${source}: a Secret without metadata.name`);
     const data: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(o.data ?? {})) {
-      if (typeof v !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(v)) throw new SecretManifestError(`${source}: Secret ${name} data.${k} is not base64`);
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(v))
+        throw new SecretManifestError(`${source}: Secret ${name} data.${k} is not base64`);
       data[k] = Buffer.from(v, 'base64');
     }
     for (const [k, v] of Object.entries(o.stringData ?? {})) data[k] = Buffer.from(String(v), 'utf8');
-    const secret: CredentialSecret = { metadata: { name, namespace: typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : 'default' }, data };
+    const secret: CredentialSecret = {
+      metadata: { name, namespace: typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : 'default' },
+      data,
+    };
     if (typeof o.type === 'string') secret.type = o.type;
     out.push(secret);
   }
@@ -74,7 +102,8 @@ export function pairCredentialSecrets(secrets: CredentialSecret[]): { secret: Cr
   const byKey = new Map(secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
   const out: { secret: CredentialSecret; cacert?: CredentialSecret }[] = [];
   for (const s of secrets) {
-    const isCompanion = s.metadata.name.endsWith('-cacert') && byKey.has(`${s.metadata.namespace}/${s.metadata.name.slice(0, -'-cacert'.length)}`);
+    const isCompanion =
+      s.metadata.name.endsWith('-cacert') && byKey.has(`${s.metadata.namespace}/${s.metadata.name.slice(0, -'-cacert'.length)}`);
     if (isCompanion) continue;
     const cacert = byKey.get(`${s.metadata.namespace}/${s.metadata.name}-cacert`);
     out.push(cacert ? { secret: s, cacert } : { secret: s });

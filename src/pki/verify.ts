@@ -20,8 +20,7 @@ export type VerifyFailureCode =
   | 'E_CRL_EXPIRED';
 
 export type VerifyResult =
-  | { ok: true; path: CertificateInfo[] }
-  | { ok: false; code: VerifyFailureCode; reason: string; path?: CertificateInfo[] };
+  { ok: true; path: CertificateInfo[] } | { ok: false; code: VerifyFailureCode; reason: string; path?: CertificateInfo[] };
 
 export interface VerifyOptions {
   now?: Date;
@@ -87,7 +86,12 @@ export function verifyChain(chainPems: string[], trustedRootPems: string[], opts
   let cur = leaf;
   while (!cur.trusted) {
     if (path.length > MAX_DEPTH) {
-      return { ok: false, code: 'E_CERT_PATH_LENGTH', reason: `no trusted issuer within ${MAX_DEPTH} certificates of ${label(leaf.info)}`, path: path.map((n) => n.info) };
+      return {
+        ok: false,
+        code: 'E_CERT_PATH_LENGTH',
+        reason: `no trusted issuer within ${MAX_DEPTH} certificates of ${label(leaf.info)}`,
+        path: path.map((n) => n.info),
+      };
     }
     const pool = [...trusted, ...chain.slice(1).filter((c) => !path.includes(c))];
     const named = pool.filter((cand) => cur.x.checkIssued(cand.x));
@@ -95,13 +99,24 @@ export function verifyChain(chainPems: string[], trustedRootPems: string[], opts
     if (!issuer) {
       const infos = path.map((n) => n.info);
       if (cur.info.selfIssued && signedBy(cur, cur)) {
-        return { ok: false, code: 'E_CERT_UNKNOWN_ISSUER', reason: `${label(cur.info)} is a self-signed root that is not in the trusted bundle; add it to the bundle or use a certificate from a trusted CA`, path: infos };
+        return {
+          ok: false,
+          code: 'E_CERT_UNKNOWN_ISSUER',
+          reason: `${label(cur.info)} is a self-signed root that is not in the trusted bundle; add it to the bundle or use a certificate from a trusted CA`,
+          path: infos,
+        };
       }
       const aki = cur.info.authorityKeyId ? ` with key id ${cur.info.authorityKeyId}` : '';
-      const why = named.length > 0
-        ? `a certificate named "${cur.info.issuer}" is trusted but did not sign ${label(cur.info)} (a different CA with the same name?)`
-        : `the issuer "${cur.info.issuer}"${aki} of ${label(cur.info)} is not in the trusted bundle and no intermediate for it was presented`;
-      return { ok: false, code: 'E_CERT_UNKNOWN_ISSUER', reason: `${why}; the certificate was signed by a CA this bundle does not trust`, path: infos };
+      const why =
+        named.length > 0
+          ? `a certificate named "${cur.info.issuer}" is trusted but did not sign ${label(cur.info)} (a different CA with the same name?)`
+          : `the issuer "${cur.info.issuer}"${aki} of ${label(cur.info)} is not in the trusted bundle and no intermediate for it was presented`;
+      return {
+        ok: false,
+        code: 'E_CERT_UNKNOWN_ISSUER',
+        reason: `${why}; the certificate was signed by a CA this bundle does not trust`,
+        path: infos,
+      };
     }
     path.push(issuer);
     cur = issuer;
@@ -111,23 +126,49 @@ export function verifyChain(chainPems: string[], trustedRootPems: string[], opts
   // 2. Validity windows, every certificate including the trust anchor (as OpenSSL does).
   for (const { info } of path) {
     if (now.getTime() < info.notBefore.getTime() - skew * 1000) {
-      return { ok: false, code: 'E_CERT_NOT_YET_VALID', reason: `${label(info)} is not valid before ${info.notBefore.toISOString()} (now ${now.toISOString()}); check the clocks of the issuer and this host`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_NOT_YET_VALID',
+        reason: `${label(info)} is not valid before ${info.notBefore.toISOString()} (now ${now.toISOString()}); check the clocks of the issuer and this host`,
+        path: infos,
+      };
     }
     if (now.getTime() > info.notAfter.getTime() + skew * 1000) {
-      return { ok: false, code: 'E_CERT_EXPIRED', reason: `${label(info)} expired at ${info.notAfter.toISOString()} (now ${now.toISOString()}); issue or rotate a fresh one`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_EXPIRED',
+        reason: `${label(info)} expired at ${info.notAfter.toISOString()} (now ${now.toISOString()}); issue or rotate a fresh one`,
+        path: infos,
+      };
     }
   }
 
   // 3. Every issuer must be a CA allowed to sign certificates, within its path length.
   for (let i = 1; i < path.length; i++) {
     const { info } = path[i] as Node;
-    if (!info.isCa) return { ok: false, code: 'E_CERT_NOT_CA', reason: `${label(info)} signed ${label(infos[i - 1] as CertificateInfo)} but is not a CA certificate (basicConstraints CA:FALSE)`, path: infos };
+    if (!info.isCa)
+      return {
+        ok: false,
+        code: 'E_CERT_NOT_CA',
+        reason: `${label(info)} signed ${label(infos[i - 1] as CertificateInfo)} but is not a CA certificate (basicConstraints CA:FALSE)`,
+        path: infos,
+      };
     if (info.keyUsage.length > 0 && !info.keyUsage.includes('keyCertSign')) {
-      return { ok: false, code: 'E_CERT_NOT_CA', reason: `${label(info)} lacks keyUsage keyCertSign and may not sign certificates`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_NOT_CA',
+        reason: `${label(info)} lacks keyUsage keyCertSign and may not sign certificates`,
+        path: infos,
+      };
     }
     const intermediatesBelow = i - 1;
     if (info.pathLength !== undefined && intermediatesBelow > info.pathLength) {
-      return { ok: false, code: 'E_CERT_PATH_LENGTH', reason: `${label(info)} allows ${info.pathLength} intermediate CA(s) below it, the chain has ${intermediatesBelow}`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_PATH_LENGTH',
+        reason: `${label(info)} allows ${info.pathLength} intermediate CA(s) below it, the chain has ${intermediatesBelow}`,
+        path: infos,
+      };
     }
   }
 
@@ -136,10 +177,20 @@ export function verifyChain(chainPems: string[], trustedRootPems: string[], opts
     const want = opts.usage === 'server' ? 'serverAuth' : 'clientAuth';
     const l = leaf.info;
     if (l.extKeyUsage.length > 0 && !l.extKeyUsage.includes(want)) {
-      return { ok: false, code: 'E_CERT_WRONG_USAGE', reason: `${label(l)} is presented as a ${opts.usage} certificate but its extendedKeyUsage is ${l.extKeyUsage.join(', ')} (needs ${want}); issue it with --usage ${opts.usage} or both`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_WRONG_USAGE',
+        reason: `${label(l)} is presented as a ${opts.usage} certificate but its extendedKeyUsage is ${l.extKeyUsage.join(', ')} (needs ${want}); issue it with --usage ${opts.usage} or both`,
+        path: infos,
+      };
     }
     if (l.keyUsage.length > 0 && !l.keyUsage.includes('digitalSignature') && !l.keyUsage.includes('keyEncipherment')) {
-      return { ok: false, code: 'E_CERT_WRONG_USAGE', reason: `${label(l)} has keyUsage ${l.keyUsage.join(', ')}, which does not allow TLS authentication`, path: infos };
+      return {
+        ok: false,
+        code: 'E_CERT_WRONG_USAGE',
+        reason: `${label(l)} has keyUsage ${l.keyUsage.join(', ')}, which does not allow TLS authentication`,
+        path: infos,
+      };
     }
   }
 
@@ -152,11 +203,21 @@ export function verifyChain(chainPems: string[], trustedRootPems: string[], opts
       const issuer = path[i + 1] as Node;
       const crlPem = crls.find((c) => crlIssuedBy(c, issuer.info.pem));
       if (!crlPem) {
-        return { ok: false, code: 'E_CRL_MISSING', reason: `no CRL signed by ${label(issuer.info)} was configured, so ${label(subject.info)} cannot be checked for revocation`, path: infos };
+        return {
+          ok: false,
+          code: 'E_CRL_MISSING',
+          reason: `no CRL signed by ${label(issuer.info)} was configured, so ${label(subject.info)} cannot be checked for revocation`,
+          path: infos,
+        };
       }
       const crl = parseCrl(crlPem);
       if (crl.nextUpdate && now.getTime() > crl.nextUpdate.getTime() + skew * 1000) {
-        return { ok: false, code: 'E_CRL_EXPIRED', reason: `the CRL from ${label(issuer.info)} expired at ${crl.nextUpdate.toISOString()}; publish a fresh one (meshgate ca revoke)`, path: infos };
+        return {
+          ok: false,
+          code: 'E_CRL_EXPIRED',
+          reason: `the CRL from ${label(issuer.info)} expired at ${crl.nextUpdate.toISOString()}; publish a fresh one (meshgate ca revoke)`,
+          path: infos,
+        };
       }
       if (crl.revokedSerials.includes(subject.info.serialHex)) {
         return { ok: false, code: 'E_CERT_REVOKED', reason: `${label(subject.info)} was revoked by ${label(issuer.info)}`, path: infos };

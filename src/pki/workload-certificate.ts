@@ -72,7 +72,8 @@ export class WorkloadCertificateManager extends EventEmitter {
     super();
     this.ttlSeconds = opts.ttlSeconds ?? 86400;
     this.graceRatio = opts.graceRatio ?? 0.5;
-    if (!(this.graceRatio > 0 && this.graceRatio < 1)) throw new RangeError(`graceRatio must be between 0 and 1 (exclusive), got ${this.graceRatio}`);
+    if (!(this.graceRatio > 0 && this.graceRatio < 1))
+      throw new RangeError(`graceRatio must be between 0 and 1 (exclusive), got ${this.graceRatio}`);
     this.now = opts.now ?? Date.now;
     this.setTimer = opts.setTimer ?? defaultSetTimer;
     this.retryInitialMs = opts.retryInitialMs ?? 1000;
@@ -145,7 +146,8 @@ export class WorkloadCertificateManager extends EventEmitter {
     const chain = await this.opts.requestChain(csr, this.ttlSeconds);
     if (chain.length < 2) throw new WorkloadCertificateError(`the CA returned ${chain.length} certificate(s); expected a leaf and a root`);
     const info = parseCertificate(chain[0] as string);
-    if (!keyMatchesPublicKey(keys.privateKeyPem, info.publicKeyPem)) throw new WorkloadCertificateError('the CA returned a certificate for a different key');
+    if (!keyMatchesPublicKey(keys.privateKeyPem, info.publicKeyPem))
+      throw new WorkloadCertificateError('the CA returned a certificate for a different key');
     return {
       certChainPem: chain.slice(0, -1).join(''),
       privateKeyPem: keys.privateKeyPem,

@@ -9,18 +9,14 @@ import { generateKeyPair } from './keys.js';
 export const DEFAULT_TOKEN_AUDIENCE = 'istio-ca';
 
 export type CaAuthReason =
-  | 'missing'
-  | 'malformed'
-  | 'bad-signature'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'wrong-audience'
-  | 'wrong-issuer'
-  | 'no-identity';
+  'missing' | 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-audience' | 'wrong-issuer' | 'no-identity';
 
 export class CaAuthError extends Error {
   readonly code = 'E_CA_UNAUTHORIZED';
-  constructor(readonly reason: CaAuthReason, message: string) {
+  constructor(
+    readonly reason: CaAuthReason,
+    message: string,
+  ) {
     super(message);
     this.name = 'CaAuthError';
   }
@@ -45,7 +41,11 @@ export class TokenIssuer {
   }
 
   /** Rebuilds an issuer from a saved key (the lab keeps one per cluster). */
-  static fromPrivateKey(issuer: string, keys: { privateKeyPem: string; publicKeyPem: string }, opts: { now?: () => Date } = {}): TokenIssuer {
+  static fromPrivateKey(
+    issuer: string,
+    keys: { privateKeyPem: string; publicKeyPem: string },
+    opts: { now?: () => Date } = {},
+  ): TokenIssuer {
     return new TokenIssuer(issuer, keys, opts.now ?? (() => new Date()));
   }
 
@@ -58,7 +58,13 @@ export class TokenIssuer {
   }
 
   /** A signed token for one service account, valid from now for `ttlSeconds`. */
-  async mint(opts: { namespace: string; serviceAccount: string; audience?: string; ttlSeconds: number; notBefore?: Date }): Promise<string> {
+  async mint(opts: {
+    namespace: string;
+    serviceAccount: string;
+    audience?: string;
+    ttlSeconds: number;
+    notBefore?: Date;
+  }): Promise<string> {
     const key = await importPKCS8(this.keyPem.privateKeyPem, 'ES256');
     const iat = Math.floor(this.now().getTime() / 1000);
     const nbf = opts.notBefore ? Math.floor(opts.notBefore.getTime() / 1000) : iat;
@@ -87,7 +93,10 @@ export interface TokenVerifierOptions {
 export class TokenVerifier {
   private readonly keys: Promise<Awaited<ReturnType<typeof importSPKI>>[]>;
 
-  constructor(publicKeyPems: string[], private readonly opts: TokenVerifierOptions) {
+  constructor(
+    publicKeyPems: string[],
+    private readonly opts: TokenVerifierOptions,
+  ) {
     if (publicKeyPems.length === 0) throw new RangeError('TokenVerifier needs at least one public key');
     this.keys = Promise.all(publicKeyPems.map((pem) => importSPKI(pem, 'ES256')));
     // Surface a bad key at verify() time, not as an unhandled rejection now.
@@ -125,7 +134,11 @@ export class TokenVerifier {
         throw translate(err);
       }
     }
-    if (!payload) throw new CaAuthError('bad-signature', `the token is not signed by a trusted key (${(lastSignatureError as Error | undefined)?.message ?? 'no key matched'})`);
+    if (!payload)
+      throw new CaAuthError(
+        'bad-signature',
+        `the token is not signed by a trusted key (${(lastSignatureError as Error | undefined)?.message ?? 'no key matched'})`,
+      );
     // requiredClaims makes `exp` present; jose checked it is a number.
     return { identity: identityOf(payload), expiresAt: new Date((payload.exp as number) * 1000) };
   }
@@ -134,7 +147,8 @@ export class TokenVerifier {
 function translate(err: unknown): CaAuthError {
   if (err instanceof joseErrors.JWTExpired) return new CaAuthError('expired', 'the token has expired; mint a fresh one');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'nbf' || err.claim === 'iat') return new CaAuthError('not-yet-valid', `the token is not valid yet (${err.claim}); check the clocks`);
+    if (err.claim === 'nbf' || err.claim === 'iat')
+      return new CaAuthError('not-yet-valid', `the token is not valid yet (${err.claim}); check the clocks`);
     if (err.claim === 'aud') return new CaAuthError('wrong-audience', 'the token was minted for a different audience');
     if (err.claim === 'iss') return new CaAuthError('wrong-issuer', 'the token was minted by a different issuer');
     return new CaAuthError('malformed', `the token's "${err.claim}" claim is invalid: ${err.reason}`);
@@ -151,7 +165,11 @@ function identityOf(payload: JWTPayload): { namespace: string; serviceAccount: s
   const namespace = m[1] as string;
   const serviceAccount = m[2] as string;
   // A token whose kubernetes.io claim disagrees with its subject is forged or corrupted.
-  if (k8s && ((k8s.namespace !== undefined && k8s.namespace !== namespace) || (k8s.serviceaccount?.name !== undefined && k8s.serviceaccount.name !== serviceAccount))) {
+  if (
+    k8s &&
+    ((k8s.namespace !== undefined && k8s.namespace !== namespace) ||
+      (k8s.serviceaccount?.name !== undefined && k8s.serviceaccount.name !== serviceAccount))
+  ) {
     throw new CaAuthError('no-identity', 'the token subject and its kubernetes.io claim name different service accounts');
   }
   return { namespace, serviceAccount };

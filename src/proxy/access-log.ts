@@ -35,10 +35,30 @@ export interface StreamInfo {
 
 export function newStreamInfo(listener: string, remote: string, local: string): StreamInfo {
   return {
-    startTime: Date.now(), durationMs: 0, listener, filterChain: '', downstreamRemoteAddress: remote, downstreamLocalAddress: local,
-    requestedServerName: '', downstreamTlsVersion: '', downstreamTlsCipher: '', downstreamPeerPrincipal: '', downstreamPeerSerial: '',
-    upstreamCluster: '', upstreamHost: '', upstreamLocalAddress: '', upstreamTlsVersion: '', upstreamTlsCipher: '', upstreamPeerPrincipal: '', upstreamTlsSessionReused: false,
-    bytesReceived: 0, bytesSent: 0, responseFlags: '', connectionTerminationDetails: '', downstreamTransportFailureReason: '', upstreamTransportFailureReason: '',
+    startTime: Date.now(),
+    durationMs: 0,
+    listener,
+    filterChain: '',
+    downstreamRemoteAddress: remote,
+    downstreamLocalAddress: local,
+    requestedServerName: '',
+    downstreamTlsVersion: '',
+    downstreamTlsCipher: '',
+    downstreamPeerPrincipal: '',
+    downstreamPeerSerial: '',
+    upstreamCluster: '',
+    upstreamHost: '',
+    upstreamLocalAddress: '',
+    upstreamTlsVersion: '',
+    upstreamTlsCipher: '',
+    upstreamPeerPrincipal: '',
+    upstreamTlsSessionReused: false,
+    bytesReceived: 0,
+    bytesSent: 0,
+    responseFlags: '',
+    connectionTerminationDetails: '',
+    downstreamTransportFailureReason: '',
+    upstreamTransportFailureReason: '',
   };
 }
 
@@ -57,26 +77,41 @@ const q = (s: string): string => `"${d(s).replace(/"/g, '\\"')}"`;
  * %REQUESTED_SERVER_NAME% as Istio appends them, then this proxy's L4 fields as key=value.
  */
 export function formatText(si: StreamInfo): string {
-  return `[${new Date(si.startTime).toISOString()}] "- - -" 0 ${d(si.responseFlags)} ${si.bytesReceived} ${si.bytesSent} ${si.durationMs} - "-" "-" "-" "-" ${q(si.upstreamHost)}` +
+  return (
+    `[${new Date(si.startTime).toISOString()}] "- - -" 0 ${d(si.responseFlags)} ${si.bytesReceived} ${si.bytesSent} ${si.durationMs} - "-" "-" "-" "-" ${q(si.upstreamHost)}` +
     ` ${d(si.upstreamCluster)} ${d(si.upstreamLocalAddress)} ${d(si.downstreamLocalAddress)} ${d(si.downstreamRemoteAddress)} ${d(si.requestedServerName)}` +
     ` listener=${d(si.listener)} filter_chain=${d(si.filterChain)}` +
     ` downstream_tls=${d(si.downstreamTlsVersion)}/${d(si.downstreamTlsCipher)} downstream_peer=${d(si.downstreamPeerPrincipal)}` +
     ` upstream_tls=${d(si.upstreamTlsVersion)}/${d(si.upstreamTlsCipher)} upstream_peer=${d(si.upstreamPeerPrincipal)}` +
     ` termination=${q(si.connectionTerminationDetails)} downstream_transport_failure=${q(si.downstreamTransportFailureReason)}` +
-    ` upstream_transport_failure=${q(si.upstreamTransportFailureReason)}\n`;
+    ` upstream_transport_failure=${q(si.upstreamTransportFailureReason)}\n`
+  );
 }
 
 export function formatJson(si: StreamInfo): string {
   return `${JSON.stringify({
-    start_time: new Date(si.startTime).toISOString(), duration: si.durationMs, response_flags: d(si.responseFlags),
-    bytes_received: si.bytesReceived, bytes_sent: si.bytesSent, listener: si.listener, filter_chain: si.filterChain || null,
-    downstream_remote_address: si.downstreamRemoteAddress, downstream_local_address: si.downstreamLocalAddress,
-    requested_server_name: si.requestedServerName || null, downstream_tls_version: si.downstreamTlsVersion || null,
-    downstream_tls_cipher: si.downstreamTlsCipher || null, downstream_peer_principal: si.downstreamPeerPrincipal || null,
+    start_time: new Date(si.startTime).toISOString(),
+    duration: si.durationMs,
+    response_flags: d(si.responseFlags),
+    bytes_received: si.bytesReceived,
+    bytes_sent: si.bytesSent,
+    listener: si.listener,
+    filter_chain: si.filterChain || null,
+    downstream_remote_address: si.downstreamRemoteAddress,
+    downstream_local_address: si.downstreamLocalAddress,
+    requested_server_name: si.requestedServerName || null,
+    downstream_tls_version: si.downstreamTlsVersion || null,
+    downstream_tls_cipher: si.downstreamTlsCipher || null,
+    downstream_peer_principal: si.downstreamPeerPrincipal || null,
     downstream_peer_serial: si.downstreamPeerSerial || null,
-    upstream_cluster: si.upstreamCluster || null, upstream_host: si.upstreamHost || null, upstream_local_address: si.upstreamLocalAddress || null,
-    upstream_tls_version: si.upstreamTlsVersion || null, upstream_tls_cipher: si.upstreamTlsCipher || null,
-    upstream_peer_principal: si.upstreamPeerPrincipal || null, upstream_tls_session_reused: si.upstreamTlsSessionReused, connection_termination_details: si.connectionTerminationDetails || null,
+    upstream_cluster: si.upstreamCluster || null,
+    upstream_host: si.upstreamHost || null,
+    upstream_local_address: si.upstreamLocalAddress || null,
+    upstream_tls_version: si.upstreamTlsVersion || null,
+    upstream_tls_cipher: si.upstreamTlsCipher || null,
+    upstream_peer_principal: si.upstreamPeerPrincipal || null,
+    upstream_tls_session_reused: si.upstreamTlsSessionReused,
+    connection_termination_details: si.connectionTerminationDetails || null,
     downstream_transport_failure_reason: si.downstreamTransportFailureReason || null,
     upstream_transport_failure_reason: si.upstreamTransportFailureReason || null,
   })}\n`;
@@ -107,7 +142,10 @@ export class AccessLogger {
     this.format = opts.format === 'json' ? formatJson : formatText;
     this.sink = opts.sink;
     if (!opts.sink && opts.path) {
-      if (opts.path === '/dev/stdout') this.sink = (l) => { process.stdout.write(l); };
+      if (opts.path === '/dev/stdout')
+        this.sink = (l) => {
+          process.stdout.write(l);
+        };
       else {
         const fd = openSync(opts.path, 'a');
         if (fstatSync(fd).isFile()) this.fd = fd;

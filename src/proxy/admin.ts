@@ -49,25 +49,38 @@ function json(res: http.ServerResponse, value: unknown): void {
 }
 
 export function adminRoutes(proxy: Proxy, opts: AdminOptions): Record<string, Handler> {
-  const ready: Handler = (_req, _url, res) => (proxy.isReady() ? send(res, 200, 'LIVE\n') : send(res, 503, proxy.listenerNames().length === 0 ? 'PRE_INITIALIZING\n' : 'DRAINING\n'));
+  const ready: Handler = (_req, _url, res) =>
+    proxy.isReady() ? send(res, 200, 'LIVE\n') : send(res, 503, proxy.listenerNames().length === 0 ? 'PRE_INITIALIZING\n' : 'DRAINING\n');
   return {
     'GET /config_dump': (_req, url, res) => json(res, proxy.configDump(url.searchParams.has('include_eds'))),
-    'GET /stats/prometheus': async (_req, _url, res) => send(res, 200, await proxy.stats.registry.metrics(), proxy.stats.registry.contentType),
+    'GET /stats/prometheus': async (_req, _url, res) =>
+      send(res, 200, await proxy.stats.registry.metrics(), proxy.stats.registry.contentType),
     'GET /ready': ready,
     'GET /healthz/ready': ready,
     'GET /healthz': (_req, _url, res) => send(res, 200, 'OK\n'),
-    'GET /certs': (_req, _url, res) => json(res, {
-      certificates: proxy.certs().map((c) => ({
-        name: c.name,
-        [c.kind === 'ca' ? 'ca_cert' : 'cert_chain']: [{
-          serial_number: c.serial.toLowerCase(), subject: c.subject, issuer: c.issuer,
-          subject_alt_names: c.sans.map((s) => { const i = s.indexOf(':'); return { [s.slice(0, i).toLowerCase()]: s.slice(i + 1) }; }),
-          days_until_expiration: String(c.daysUntilExpiration), valid_from: c.validFrom, expiration_time: c.validTo,
-        }],
-      })),
-    }),
+    'GET /certs': (_req, _url, res) =>
+      json(res, {
+        certificates: proxy.certs().map((c) => ({
+          name: c.name,
+          [c.kind === 'ca' ? 'ca_cert' : 'cert_chain']: [
+            {
+              serial_number: c.serial.toLowerCase(),
+              subject: c.subject,
+              issuer: c.issuer,
+              subject_alt_names: c.sans.map((s) => {
+                const i = s.indexOf(':');
+                return { [s.slice(0, i).toLowerCase()]: s.slice(i + 1) };
+              }),
+              days_until_expiration: String(c.daysUntilExpiration),
+              valid_from: c.validFrom,
+              expiration_time: c.validTo,
+            },
+          ],
+        })),
+      }),
     'GET /clusters': (_req, _url, res) => json(res, { cluster_statuses: proxy.clusterStatus() }),
-    'GET /listeners': (_req, _url, res) => json(res, { listener_statuses: proxy.listenerNames().map((name) => ({ name, local_address: proxy.listenerAddress(name) ?? null })) }),
+    'GET /listeners': (_req, _url, res) =>
+      json(res, { listener_statuses: proxy.listenerNames().map((name) => ({ name, local_address: proxy.listenerAddress(name) ?? null })) }),
     // Envoy's runtime keys for the connection caps; existing connections stay whatever the new values.
     'POST /runtime_modify': (_req, url, res) => {
       const err = applyRuntimeOverrides(proxy.limits, [...url.searchParams]);
@@ -94,7 +107,8 @@ function serve(routes: Record<string, Handler>, log: Proxy['log'], guarded: bool
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (guarded) {
-      const problem = req.method === 'GET' || req.method === 'HEAD' ? hostHeaderProblem(req.headers.host) : mutatingRequestProblem(req.headers);
+      const problem =
+        req.method === 'GET' || req.method === 'HEAD' ? hostHeaderProblem(req.headers.host) : mutatingRequestProblem(req.headers);
       if (problem) {
         log('warn', `admin ${req.method} ${url.pathname} refused: ${problem}`);
         send(res, 403, `${problem}\n`);
@@ -102,7 +116,10 @@ function serve(routes: Record<string, Handler>, log: Proxy['log'], guarded: bool
       }
     }
     const h = routes[`${req.method ?? 'GET'} ${url.pathname}`];
-    if (!h) { send(res, 404, `no admin endpoint ${req.method} ${url.pathname}\n`); return; }
+    if (!h) {
+      send(res, 404, `no admin endpoint ${req.method} ${url.pathname}\n`);
+      return;
+    }
     Promise.resolve(h(req, url, res)).catch((err: unknown) => {
       log('error', `admin ${url.pathname}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, 500, `${(err as Error).message}\n`);
@@ -114,7 +131,9 @@ function serve(routes: Record<string, Handler>, log: Proxy['log'], guarded: bool
 export async function startAdmin(proxy: Proxy, opts: AdminOptions = {}): Promise<AdminServer> {
   const address = opts.address ?? '127.0.0.1';
   if (!isLoopbackAddress(address)) {
-    throw new AdminError(`admin: refusing to listen on ${address}: the admin API can drain the proxy and dump its configuration, so it listens on a loopback address only (127.0.0.1, ::1); use probeAddress for the Prometheus and readiness ports`);
+    throw new AdminError(
+      `admin: refusing to listen on ${address}: the admin API can drain the proxy and dump its configuration, so it listens on a loopback address only (127.0.0.1, ::1); use probeAddress for the Prometheus and readiness ports`,
+    );
   }
   const probeAddress = opts.probeAddress ?? address;
   const routes = adminRoutes(proxy, opts);
@@ -125,13 +144,27 @@ export async function startAdmin(proxy: Proxy, opts: AdminOptions = {}): Promise
     return listen(s, at, port);
   };
   const close = async (): Promise<void> => {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((r) => {
+            s.closeAllConnections();
+            s.close(() => r());
+          }),
+      ),
+    );
   };
   try {
     const port = await start(routes, address, opts.port ?? 15000, true);
     // Read-only, one path each: reached by scrapers and kubelet-style probes by the pod address, unchecked.
-    const statsPort = opts.statsPort !== undefined ? await start({ 'GET /stats/prometheus': routes['GET /stats/prometheus']! }, probeAddress, opts.statsPort, false) : undefined;
-    const readinessPort = opts.readinessPort !== undefined ? await start({ 'GET /healthz/ready': routes['GET /healthz/ready']! }, probeAddress, opts.readinessPort, false) : undefined;
+    const statsPort =
+      opts.statsPort !== undefined
+        ? await start({ 'GET /stats/prometheus': routes['GET /stats/prometheus']! }, probeAddress, opts.statsPort, false)
+        : undefined;
+    const readinessPort =
+      opts.readinessPort !== undefined
+        ? await start({ 'GET /healthz/ready': routes['GET /healthz/ready']! }, probeAddress, opts.readinessPort, false)
+        : undefined;
     return { address, port, probeAddress, statsPort, readinessPort, close };
   } catch (err) {
     await close();

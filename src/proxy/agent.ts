@@ -55,7 +55,10 @@ export class ProxyAgent {
   private clusters: Cluster[] = [];
   private stopped = false;
 
-  constructor(readonly bootstrap: ProxyBootstrap, private readonly opts: AgentOptions = {}) {
+  constructor(
+    readonly bootstrap: ProxyBootstrap,
+    private readonly opts: AgentOptions = {},
+  ) {
     this.log = opts.log ?? defaultLog;
     this.proxy = new Proxy({
       node: bootstrap.node,
@@ -77,7 +80,10 @@ export class ProxyAgent {
   }
 
   private applyWorkloadCertificate(c: WorkloadCertificate): void {
-    this.proxy.setLocalSecret('default', { name: 'default', tlsCertificate: { certificateChain: { inlineString: c.certChainPem }, privateKey: { inlineString: c.privateKeyPem } } });
+    this.proxy.setLocalSecret('default', {
+      name: 'default',
+      tlsCertificate: { certificateChain: { inlineString: c.certChainPem }, privateKey: { inlineString: c.privateKeyPem } },
+    });
     this.proxy.setLocalSecret('ROOTCA', { name: 'ROOTCA', validationContext: { trustedCa: { inlineString: c.rootPem } } });
     this.log('info', `workload certificate ${c.info.serialHex} for ${c.info.uris.join(',')} valid until ${c.info.notAfter.toISOString()}`);
   }
@@ -94,20 +100,29 @@ export class ProxyAgent {
     this.certs = new WorkloadCertificateManager({
       ttlSeconds: b.certTtlSeconds ?? 86400,
       graceRatio: b.certGraceRatio ?? 0.5,
-      requestChain: async (csrPem, ttlSeconds) => requestCertificate({ address: b.caAddress ?? b.discoveryAddress, rootCertPem, token: await this.token(), csrPem, ttlSeconds }),
+      requestChain: async (csrPem, ttlSeconds) =>
+        requestCertificate({ address: b.caAddress ?? b.discoveryAddress, rootCertPem, token: await this.token(), csrPem, ttlSeconds }),
     });
     this.certs.on('rotated', (c: WorkloadCertificate) => this.applyWorkloadCertificate(c));
-    this.certs.on('renewalFailed', (err: Error, attempt: number) => this.log('warn', `workload certificate renewal failed (attempt ${attempt}): ${err.message}`));
+    this.certs.on('renewalFailed', (err: Error, attempt: number) =>
+      this.log('warn', `workload certificate renewal failed (attempt ${attempt}): ${err.message}`),
+    );
     await this.certs.start();
     this.applyWorkloadCertificate(this.certs.current());
     // Istio's ports by default (15000 admin, 15090 Prometheus, 15021 readiness); an admin port of 0 asks
     // for free ports everywhere, so several proxies can share a host in tests.
     const dynamic = b.admin?.port === 0;
     this.admin = await startAdmin(this.proxy, {
-      address: b.admin?.address, port: b.admin?.port ?? 15000, probeAddress: b.probeAddress,
-      statsPort: b.statsPort ?? (dynamic ? 0 : 15090), readinessPort: b.readinessPort ?? (dynamic ? 0 : 15021),
+      address: b.admin?.address,
+      port: b.admin?.port ?? 15000,
+      probeAddress: b.probeAddress,
+      statsPort: b.statsPort ?? (dynamic ? 0 : 15090),
+      readinessPort: b.readinessPort ?? (dynamic ? 0 : 15021),
     });
-    this.log('info', `admin on ${this.admin.address}:${this.admin.port} (prometheus ${this.admin.probeAddress}:${this.admin.statsPort}, readiness ${this.admin.probeAddress}:${this.admin.readinessPort})`);
+    this.log(
+      'info',
+      `admin on ${this.admin.address}:${this.admin.port} (prometheus ${this.admin.probeAddress}:${this.admin.statsPort}, readiness ${this.admin.probeAddress}:${this.admin.readinessPort})`,
+    );
     if (b.dns) await this.startDns(b.dns);
     this.ads = new AdsClient({
       address: b.discoveryAddress,
@@ -137,7 +152,10 @@ export class ProxyAgent {
       resolv = readResolvConf(file);
     } catch (err) {
       // Without upstream in the bootstrap the resolv.conf is required; with it, only its search domains are lost.
-      if (!cfg.upstream) throw new BootstrapError(file, `the DNS proxy needs the pod's resolvers (dns.upstream absent): ${(err as Error).message}`, { cause: err });
+      if (!cfg.upstream)
+        throw new BootstrapError(file, `the DNS proxy needs the pod's resolvers (dns.upstream absent): ${(err as Error).message}`, {
+          cause: err,
+        });
       this.log('warn', `DNS proxy: cannot read ${file} for search domains: ${(err as Error).message}`);
     }
     const upstream = cfg.upstream ? cfg.upstream.map(parseDnsUpstream) : resolv.nameservers;
@@ -152,7 +170,10 @@ export class ProxyAgent {
       log: (level, message, fields) => this.log(level, message, fields),
     });
     const at = await this.dns.start();
-    this.log('info', `DNS proxy on ${at.address}:${at.port} (udp+tcp), upstream ${upstream.map((u) => `${u.address}:${u.port}`).join(', ') || '(none)'}`);
+    this.log(
+      'info',
+      `DNS proxy on ${at.address}:${at.port} (udp+tcp), upstream ${upstream.map((u) => `${u.address}:${u.port}`).join(', ') || '(none)'}`,
+    );
   }
 
   /** Applies one xDS response; throwing makes the ADS client NACK it. */

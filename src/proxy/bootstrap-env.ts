@@ -53,9 +53,11 @@ function json<T>(env: NodeJS.ProcessEnv, name: string, check: (v: unknown) => v 
   return v;
 }
 
-const isLabels = (v: unknown): v is Record<string, string> => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+const isLabels = (v: unknown): v is Record<string, string> =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 /** ISTIO_META_POD_PORTS as Istio's injector writes it: the app containers' `ports` entries. */
-const isPorts = (v: unknown): v is { containerPort: number; protocol?: string }[] => Array.isArray(v) && v.every((p) => !!p && typeof p === 'object' && Number.isInteger((p as { containerPort?: unknown }).containerPort));
+const isPorts = (v: unknown): v is { containerPort: number; protocol?: string }[] =>
+  Array.isArray(v) && v.every((p) => !!p && typeof p === 'object' && Number.isInteger((p as { containerPort?: unknown }).containerPort));
 
 /**
  * A bootstrap from the environment: a sidecar's (or, with role `router`, a gateway's) identity, Istio's
@@ -68,7 +70,8 @@ export function bootstrapFromEnv(env: NodeJS.ProcessEnv, role: ProxyRole = 'side
   if (net.isIP(ip) === 0) throw new BootstrapError(WHERE, `${BOOTSTRAP_ENV.instanceIp}: "${ip}" is not an IP address`);
   const ports = json(env, BOOTSTRAP_ENV.podPorts, isPorts);
   const mode = env[BOOTSTRAP_ENV.interceptionMode] || 'REDIRECT';
-  if (mode !== 'REDIRECT' && mode !== 'NONE') throw new BootstrapError(WHERE, `${BOOTSTRAP_ENV.interceptionMode}: must be REDIRECT or NONE, got "${mode}"`);
+  if (mode !== 'REDIRECT' && mode !== 'NONE')
+    throw new BootstrapError(WHERE, `${BOOTSTRAP_ENV.interceptionMode}: must be REDIRECT or NONE, got "${mode}"`);
   const ips = [ip];
   const caAddress = env[BOOTSTRAP_ENV.caAddress];
   return {

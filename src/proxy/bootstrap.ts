@@ -33,9 +33,11 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
   const node = o.node as Record<string, unknown> | undefined;
   if (!node || typeof node !== 'object') throw new BootstrapError(file, 'node: required');
   const role = node.role;
-  if (role !== 'sidecar' && role !== 'router') throw new BootstrapError(file, `node.role: must be "sidecar" or "router", got ${JSON.stringify(role)}`);
+  if (role !== 'sidecar' && role !== 'router')
+    throw new BootstrapError(file, `node.role: must be "sidecar" or "router", got ${JSON.stringify(role)}`);
   const ips = node.ips;
-  if (!Array.isArray(ips) || ips.length === 0 || ips.some((x) => typeof x !== 'string')) throw new BootstrapError(file, 'node.ips: required, a non-empty list of addresses');
+  if (!Array.isArray(ips) || ips.length === 0 || ips.some((x) => typeof x !== 'string'))
+    throw new BootstrapError(file, 'node.ips: required, a non-empty list of addresses');
   const dir = path.dirname(path.resolve(file));
   const abs = (p: string): string => (path.isAbsolute(p) ? p : path.join(dir, p));
   const namespace = str(node, 'namespace', file, 'node.');
@@ -45,11 +47,18 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
     ...(o as unknown as ProxyBootstrap),
     node: {
       ...(node as unknown as ProxyBootstrap['node']),
-      role, ips: ips as string[], namespace, podName, domainSuffix,
+      role,
+      ips: ips as string[],
+      namespace,
+      podName,
+      domainSuffix,
       serviceAccount: str(node, 'serviceAccount', file, 'node.'),
       labels: (node.labels as Record<string, string> | undefined) ?? {},
       clusterId: typeof node.clusterId === 'string' ? node.clusterId : 'Kubernetes',
-      id: typeof node.id === 'string' && node.id !== '' ? node.id : formatNodeId({ role, ips: ips as string[], podName, namespace, domainSuffix }),
+      id:
+        typeof node.id === 'string' && node.id !== ''
+          ? node.id
+          : formatNodeId({ role, ips: ips as string[], podName, namespace, domainSuffix }),
     },
     discoveryAddress: str(o, 'discoveryAddress', file),
     rootCertFile: abs(str(o, 'rootCertFile', file)),
@@ -59,9 +68,11 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
   if (b.accessLog?.path && b.accessLog.path !== '/dev/stdout') b.accessLog = { ...b.accessLog, path: abs(b.accessLog.path) };
   for (const k of ['certTtlSeconds', 'statsPort', 'readinessPort', 'drainTimeoutSeconds'] as const) {
     const v = b[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw new BootstrapError(file, `${k}: must be a non-negative number`);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))
+      throw new BootstrapError(file, `${k}: must be a non-negative number`);
   }
-  if (b.probeAddress !== undefined && (typeof b.probeAddress !== 'string' || net.isIP(b.probeAddress) === 0)) throw new BootstrapError(file, 'probeAddress: must be an IP address (the pod IP, or 0.0.0.0)');
+  if (b.probeAddress !== undefined && (typeof b.probeAddress !== 'string' || net.isIP(b.probeAddress) === 0))
+    throw new BootstrapError(file, 'probeAddress: must be an IP address (the pod IP, or 0.0.0.0)');
   if (b.dns !== undefined) checkDns(b.dns, file);
   const limitsError = connectionLimitSettingsError(b.connectionLimits);
   if (limitsError) throw new BootstrapError(file, limitsError);
@@ -69,11 +80,14 @@ export async function loadBootstrap(file: string): Promise<ProxyBootstrap> {
 }
 
 function checkDns(dns: unknown, file: string): void {
-  if (!dns || typeof dns !== 'object' || Array.isArray(dns)) throw new BootstrapError(file, 'dns: must be an object ({ port?, upstream? })');
+  if (!dns || typeof dns !== 'object' || Array.isArray(dns))
+    throw new BootstrapError(file, 'dns: must be an object ({ port?, upstream? })');
   const d = dns as Record<string, unknown>;
-  if (d.port !== undefined && (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 0 || d.port > 65535)) throw new BootstrapError(file, 'dns.port: must be a port number (0-65535)');
+  if (d.port !== undefined && (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 0 || d.port > 65535))
+    throw new BootstrapError(file, 'dns.port: must be a port number (0-65535)');
   if (d.upstream !== undefined) {
-    if (!Array.isArray(d.upstream) || d.upstream.some((u) => typeof u !== 'string')) throw new BootstrapError(file, 'dns.upstream: must be a list of "ip" or "ip:port" strings');
+    if (!Array.isArray(d.upstream) || d.upstream.some((u) => typeof u !== 'string'))
+      throw new BootstrapError(file, 'dns.upstream: must be a list of "ip" or "ip:port" strings');
     for (const u of d.upstream as string[]) {
       try {
         parseDnsUpstream(u);

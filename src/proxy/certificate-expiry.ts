@@ -13,7 +13,6 @@ export interface CertificateInUse {
   validTo: string;
 }
 
-
 /** Warn when a certificate that arrives has less than this left (Istio's workload certs live 24 h). */
 const WARN_WITHIN_MS = 12 * 3600_000;
 /** setTimeout's ceiling; expiries further out are re-armed when the secret changes. */
@@ -37,7 +36,8 @@ export class CertificateExpiryWatch {
       registers: [registry],
       collect() {
         this.reset();
-        for (const c of certsInUse()) this.set({ secret: c.name, kind: c.kind, serial: c.serial }, Math.floor(Date.parse(c.validTo) / 1000));
+        for (const c of certsInUse())
+          this.set({ secret: c.name, kind: c.kind, serial: c.serial }, Math.floor(Date.parse(c.validTo) / 1000));
       },
     });
     new Gauge({
@@ -62,14 +62,27 @@ export class CertificateExpiryWatch {
       const left = Date.parse(c.validTo) - this.now();
       const fields = { secret: c.name, serial: c.serial, expires: c.validTo };
       if (left <= 0) {
-        this.log('error', `certificate of secret "${c.name}" (serial ${c.serial}) expired at ${c.validTo}; handshakes presenting it fail`, fields);
+        this.log(
+          'error',
+          `certificate of secret "${c.name}" (serial ${c.serial}) expired at ${c.validTo}; handshakes presenting it fail`,
+          fields,
+        );
         continue;
       }
-      if (left < WARN_WITHIN_MS) this.log('warn', `certificate of secret "${c.name}" (serial ${c.serial}) expires at ${c.validTo}, in ${Math.round(left / 1000)} s`, fields);
+      if (left < WARN_WITHIN_MS)
+        this.log(
+          'warn',
+          `certificate of secret "${c.name}" (serial ${c.serial}) expires at ${c.validTo}, in ${Math.round(left / 1000)} s`,
+          fields,
+        );
       if (left > MAX_TIMER_MS) continue;
       const t = setTimeout(() => {
         this.timers.delete(key);
-        this.log('error', `certificate of secret "${c.name}" (serial ${c.serial}) expired at ${c.validTo}; handshakes presenting it fail until it is rotated`, fields);
+        this.log(
+          'error',
+          `certificate of secret "${c.name}" (serial ${c.serial}) expired at ${c.validTo}; handshakes presenting it fail until it is rotated`,
+          fields,
+        );
       }, left);
       t.unref();
       this.timers.set(key, t);

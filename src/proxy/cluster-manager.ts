@@ -19,7 +19,10 @@ export interface ClusterManagerDeps {
 }
 
 /** One cluster's live hosts, for /clusters and `proxy-config endpoints`. */
-export interface ClusterStatus { name: string; hosts: { address: string; port: number; healthy: boolean; ejected: boolean; active: number; weight: number }[] }
+export interface ClusterStatus {
+  name: string;
+  hosts: { address: string; port: number; healthy: boolean; ejected: boolean; active: number; weight: number }[];
+}
 
 export class ClusterManager {
   private readonly clusters = new Map<string, ClusterRuntime>();
@@ -39,8 +42,12 @@ export class ClusterManager {
       if (!Array.isArray(cs)) throw new ProxyConfigError('clusters', '(update)', 'must be a list of Cluster');
       const next = new Map<string, ClusterRuntime>();
       const deps = {
-        secrets: this.deps.secrets, resolver: this.deps.resolver ?? systemResolver, random: this.deps.random, now: this.deps.now,
-        log: this.deps.log, onEjected: (cluster: string) => this.deps.stats.outlierEjections.inc({ cluster }),
+        secrets: this.deps.secrets,
+        resolver: this.deps.resolver ?? systemResolver,
+        random: this.deps.random,
+        now: this.deps.now,
+        log: this.deps.log,
+        onEjected: (cluster: string) => this.deps.stats.outlierEjections.inc({ cluster }),
       };
       cs.forEach((c, i) => {
         if (next.has(c?.name)) throw new ProxyConfigError(`cluster "${c.name}"`, 'name', `appears twice in the update (index ${i})`);
@@ -93,7 +100,14 @@ export class ClusterManager {
     const now = this.deps.now();
     return [...this.clusters.values()].map((c) => ({
       name: c.name,
-      hosts: c.hosts.map((h) => ({ address: h.address, port: h.port, healthy: h.healthy, ejected: h.isEjected(now), active: h.active, weight: h.weight })),
+      hosts: c.hosts.map((h) => ({
+        address: h.address,
+        port: h.port,
+        healthy: h.healthy,
+        ejected: h.isEjected(now),
+        active: h.active,
+        weight: h.weight,
+      })),
     }));
   }
 

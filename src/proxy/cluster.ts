@@ -27,7 +27,9 @@ export const systemResolver: DnsResolver = async (hostname, family) => {
   return r.map((x) => ({ address: x.address }));
 };
 
-interface SessionSetter { setSession(session: Buffer): void }
+interface SessionSetter {
+  setSession(session: Buffer): void;
+}
 
 /** Envoy's default per-cluster max_connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -75,14 +77,32 @@ function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: str
     lbEndpoints.forEach((e, j) => {
       const f = `${field}.endpoints[${i}].lbEndpoints[${j}]`;
       const sa = e.endpoint?.address?.socketAddress;
-      if (!sa || typeof sa.address !== 'string' || sa.address === '') throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.address`, 'is required');
-      if (!Number.isInteger(sa.portValue) || sa.portValue! < 1 || sa.portValue! > 65535) throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.portValue`, `must be 1..65535, got ${JSON.stringify(sa.portValue)}`);
+      if (!sa || typeof sa.address !== 'string' || sa.address === '')
+        throw new ProxyConfigError(res, `${f}.endpoint.address.socketAddress.address`, 'is required');
+      if (!Number.isInteger(sa.portValue) || sa.portValue! < 1 || sa.portValue! > 65535)
+        throw new ProxyConfigError(
+          res,
+          `${f}.endpoint.address.socketAddress.portValue`,
+          `must be 1..65535, got ${JSON.stringify(sa.portValue)}`,
+        );
       const w = e.loadBalancingWeight ?? 1;
       if (!Number.isInteger(w) || w < 1) throw new ProxyConfigError(res, `${f}.loadBalancingWeight`, 'must be a positive integer');
       const hs = e.healthStatus ?? 'UNKNOWN';
       const sm = e.metadata?.filterMetadata?.[TRANSPORT_SOCKET_MATCH_KEY];
-      if (sm !== undefined && (typeof sm !== 'object' || sm === null || Array.isArray(sm))) throw new ProxyConfigError(res, `${f}.metadata.filterMetadata.${TRANSPORT_SOCKET_MATCH_KEY}`, 'must be an object');
-      hosts.push(new UpstreamHost(sa.address, sa.portValue!, w, hs === 'UNKNOWN' || hs === 'HEALTHY', e.endpoint.hostname ?? '', locality, decodeWorkloadMetadata(e.metadata?.filterMetadata), sm));
+      if (sm !== undefined && (typeof sm !== 'object' || sm === null || Array.isArray(sm)))
+        throw new ProxyConfigError(res, `${f}.metadata.filterMetadata.${TRANSPORT_SOCKET_MATCH_KEY}`, 'must be an object');
+      hosts.push(
+        new UpstreamHost(
+          sa.address,
+          sa.portValue!,
+          w,
+          hs === 'UNKNOWN' || hs === 'HEALTHY',
+          e.endpoint.hostname ?? '',
+          locality,
+          decodeWorkloadMetadata(e.metadata?.filterMetadata),
+          sm,
+        ),
+      );
     });
   });
   return hosts;
@@ -90,7 +110,8 @@ function hostsFromAssignment(cla: ClusterLoadAssignment, res: string, field: str
 
 /** Validates a ClusterLoadAssignment (EDS) without applying it. */
 export function validateAssignment(cla: ClusterLoadAssignment): void {
-  if (!cla || typeof cla.clusterName !== 'string' || cla.clusterName === '') throw new ProxyConfigError('cluster load assignment', 'clusterName', 'must be a non-empty string');
+  if (!cla || typeof cla.clusterName !== 'string' || cla.clusterName === '')
+    throw new ProxyConfigError('cluster load assignment', 'clusterName', 'must be a non-empty string');
   hostsFromAssignment(cla, `cluster load assignment "${cla.clusterName}"`, '');
 }
 
@@ -99,7 +120,8 @@ function compileTransportSocket(ts: TransportSocket | undefined, res: string, fi
   const tc = ts?.typedConfig;
   if (!tc) return undefined;
   if (tc['@type'] === TypeUrl.UpstreamTlsContext) return new UpstreamTls(tc as never, res, `${field}.typedConfig`);
-  if (tc['@type'] !== TypeUrl.RawBuffer) throw new ProxyConfigError(res, `${field}.typedConfig.@type`, `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
+  if (tc['@type'] !== TypeUrl.RawBuffer)
+    throw new ProxyConfigError(res, `${field}.typedConfig.@type`, `unsupported transport socket ${JSON.stringify(tc['@type'])}`);
   return undefined;
 }
 
@@ -124,7 +146,11 @@ function compileSocketMatches(raw: Cluster['transportSocketMatches'], res: strin
     if (!m || typeof m.name !== 'string' || m.name === '') throw new ProxyConfigError(res, `${f}.name`, 'must be a non-empty string');
     const match = m.match ?? {};
     if (typeof match !== 'object' || Array.isArray(match)) throw new ProxyConfigError(res, `${f}.match`, 'must be an object (a Struct)');
-    return { name: m.name, match: Object.entries(match).map(([k, v]) => [k, JSON.stringify(v)] as [string, string]), tls: compileTransportSocket(m.transportSocket, res, `${f}.transportSocket`) };
+    return {
+      name: m.name,
+      match: Object.entries(match).map(([k, v]) => [k, JSON.stringify(v)] as [string, string]),
+      tls: compileTransportSocket(m.transportSocket, res, `${f}.transportSocket`),
+    };
   });
 }
 
@@ -132,11 +158,27 @@ function compileSocketMatches(raw: Cluster['transportSocketMatches'], res: strin
 function compileBindConfig(b: Cluster['upstreamBindConfig'], res: string): string | undefined {
   if (b === undefined) return undefined;
   const sa = b.sourceAddress;
-  if (!sa || typeof sa.address !== 'string' || !net.isIP(sa.address)) throw new ProxyConfigError(res, 'upstreamBindConfig.sourceAddress.address', `must be an IP address, got ${JSON.stringify(sa?.address)}`);
+  if (!sa || typeof sa.address !== 'string' || !net.isIP(sa.address))
+    throw new ProxyConfigError(
+      res,
+      'upstreamBindConfig.sourceAddress.address',
+      `must be an IP address, got ${JSON.stringify(sa?.address)}`,
+    );
   // A fixed source port would let only one upstream connection exist at a time; Istio always sends 0.
-  if ((sa.portValue ?? 0) !== 0) throw new ProxyConfigError(res, 'upstreamBindConfig.sourceAddress.portValue', 'only 0 (any port) is supported');
-  if (b.freebind === true) throw new ProxyConfigError(res, 'upstreamBindConfig.freebind', 'IP_FREEBIND is not supported; the resource is refused rather than served without it');
-  if ((b.extraSourceAddresses ?? []).length > 0) throw new ProxyConfigError(res, 'upstreamBindConfig.extraSourceAddresses', 'extra (dual-stack) source addresses are not supported; the resource is refused rather than served without them');
+  if ((sa.portValue ?? 0) !== 0)
+    throw new ProxyConfigError(res, 'upstreamBindConfig.sourceAddress.portValue', 'only 0 (any port) is supported');
+  if (b.freebind === true)
+    throw new ProxyConfigError(
+      res,
+      'upstreamBindConfig.freebind',
+      'IP_FREEBIND is not supported; the resource is refused rather than served without it',
+    );
+  if ((b.extraSourceAddresses ?? []).length > 0)
+    throw new ProxyConfigError(
+      res,
+      'upstreamBindConfig.extraSourceAddresses',
+      'extra (dual-stack) source addresses are not supported; the resource is refused rather than served without them',
+    );
   return sa.address;
 }
 
@@ -167,24 +209,34 @@ export class ClusterRuntime {
   private readonly preferFamily: 0 | 4 | 6;
   private closed = false;
 
-  constructor(readonly raw: Cluster, private readonly deps: ClusterDeps) {
+  constructor(
+    readonly raw: Cluster,
+    private readonly deps: ClusterDeps,
+  ) {
     const c = raw;
     if (!c || typeof c.name !== 'string' || c.name === '') throw new ProxyConfigError('cluster', 'name', 'must be a non-empty string');
     const res = `cluster "${c.name}"`;
     this.name = c.name;
     const type = c.type ?? 'STATIC';
-    if (!['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST'].includes(type)) throw new ProxyConfigError(res, 'type', `unsupported cluster type ${JSON.stringify(type)}`);
+    if (!['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST'].includes(type))
+      throw new ProxyConfigError(res, 'type', `unsupported cluster type ${JSON.stringify(type)}`);
     this.type = type;
     this.edsServiceName = c.edsClusterConfig?.serviceName || c.name;
     this.connectTimeoutMs = optionalDurationMs(c.connectTimeout, 5_000, res, 'connectTimeout');
     const lb = c.lbPolicy ?? 'ROUND_ROBIN';
     if (lb === 'CLUSTER_PROVIDED' && type === 'ORIGINAL_DST') this.lbPolicy = 'ROUND_ROBIN';
-    else if (lb !== 'ROUND_ROBIN' && lb !== 'LEAST_REQUEST' && lb !== 'RANDOM') throw new ProxyConfigError(res, 'lbPolicy', `unsupported load balancer ${JSON.stringify(lb)} (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM)`);
+    else if (lb !== 'ROUND_ROBIN' && lb !== 'LEAST_REQUEST' && lb !== 'RANDOM')
+      throw new ProxyConfigError(
+        res,
+        'lbPolicy',
+        `unsupported load balancer ${JSON.stringify(lb)} (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM)`,
+      );
     else this.lbPolicy = lb;
     this.lb = createLoadBalancer(this.lbPolicy, deps.random);
     const th = c.circuitBreakers?.thresholds?.find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
     const mc = th?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    if (!Number.isInteger(mc) || mc < 0) throw new ProxyConfigError(res, 'circuitBreakers.thresholds[].maxConnections', 'must be a non-negative integer');
+    if (!Number.isInteger(mc) || mc < 0)
+      throw new ProxyConfigError(res, 'circuitBreakers.thresholds[].maxConnections', 'must be a non-negative integer');
     this.maxConnections = mc;
     this.outlier = c.outlierDetection ? new OutlierDetector(c.outlierDetection, res, 'outlierDetection') : undefined;
     const ka = c.upstreamConnectionOptions?.tcpKeepalive;
@@ -194,11 +246,16 @@ export class ClusterRuntime {
     this.sourceAddress = compileBindConfig(c.upstreamBindConfig, res);
     const svc = (c.metadata?.filterMetadata?.istio?.services as { host?: string; name?: string; namespace?: string }[] | undefined)?.[0];
     const hostFromName = c.name.split('|')[3] ?? c.name;
-    this.service = { host: svc?.host ?? hostFromName, name: svc?.name ?? hostFromName.split('.')[0] ?? '', namespace: svc?.namespace ?? hostFromName.split('.')[1] ?? '' };
+    this.service = {
+      host: svc?.host ?? hostFromName,
+      name: svc?.name ?? hostFromName.split('.')[0] ?? '',
+      namespace: svc?.namespace ?? hostFromName.split('.')[1] ?? '',
+    };
     this.dnsRefreshMs = optionalDurationMs(c.dnsRefreshRate, 5_000, res, 'dnsRefreshRate');
     this.respectDnsTtl = c.respectDnsTtl === true;
     const fam = c.dnsLookupFamily ?? 'AUTO';
-    if (!['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'].includes(fam)) throw new ProxyConfigError(res, 'dnsLookupFamily', `unknown value ${JSON.stringify(fam)}`);
+    if (!['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'].includes(fam))
+      throw new ProxyConfigError(res, 'dnsLookupFamily', `unknown value ${JSON.stringify(fam)}`);
     this.dnsFamily = fam === 'V4_ONLY' ? 4 : fam === 'V6_ONLY' ? 6 : 0;
     this.preferFamily = fam === 'V4_PREFERRED' ? 4 : fam === 'AUTO' ? 6 : 0;
     if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
@@ -206,11 +263,17 @@ export class ClusterRuntime {
       const hosts = hostsFromAssignment(c.loadAssignment, res, 'loadAssignment');
       if (type === 'STATIC') {
         hosts.forEach((h, i) => {
-          if (!net.isIP(h.address)) throw new ProxyConfigError(res, `loadAssignment.endpoints[].lbEndpoints[${i}].endpoint.address.socketAddress.address`, `"${h.address}" is not an IP address (use STRICT_DNS or LOGICAL_DNS for host names)`);
+          if (!net.isIP(h.address))
+            throw new ProxyConfigError(
+              res,
+              `loadAssignment.endpoints[].lbEndpoints[${i}].endpoint.address.socketAddress.address`,
+              `"${h.address}" is not an IP address (use STRICT_DNS or LOGICAL_DNS for host names)`,
+            );
         });
         this.hosts = hosts;
       }
-      if (type === 'LOGICAL_DNS' && hosts.length !== 1) throw new ProxyConfigError(res, 'loadAssignment', 'a LOGICAL_DNS cluster has exactly one endpoint');
+      if (type === 'LOGICAL_DNS' && hosts.length !== 1)
+        throw new ProxyConfigError(res, 'loadAssignment', 'a LOGICAL_DNS cluster has exactly one endpoint');
     } else if (type === 'EDS') {
       if (c.edsClusterConfig === undefined) throw new ProxyConfigError(res, 'edsClusterConfig', 'is required for an EDS cluster');
     }
@@ -229,7 +292,10 @@ export class ClusterRuntime {
       try {
         let addrs = await this.deps.resolver(t.address, this.dnsFamily);
         // Envoy's V4_PREFERRED / AUTO: the preferred family first when both are there.
-        if (this.preferFamily) addrs = [...addrs].sort((a, b) => Number(net.isIP(b.address) === this.preferFamily) - Number(net.isIP(a.address) === this.preferFamily));
+        if (this.preferFamily)
+          addrs = [...addrs].sort(
+            (a, b) => Number(net.isIP(b.address) === this.preferFamily) - Number(net.isIP(a.address) === this.preferFamily),
+          );
         const use = this.type === 'LOGICAL_DNS' ? addrs.slice(0, 1) : addrs;
         for (const a of use) {
           const prev = this.hosts.find((h) => h.address === a.address && h.port === t.port);
@@ -239,13 +305,17 @@ export class ClusterRuntime {
       } catch (err) {
         // Keep the last good addresses of this name, as Envoy does when a refresh fails.
         next.push(...this.hosts.filter((h) => h.hostname === t.address));
-        this.deps.log('warn', `cluster "${this.name}": DNS resolution of ${t.address} failed: ${(err as Error).message}`, { cluster: this.name });
+        this.deps.log('warn', `cluster "${this.name}": DNS resolution of ${t.address} failed: ${(err as Error).message}`, {
+          cluster: this.name,
+        });
       }
     }
     if (this.closed) return;
     this.hosts = next;
     const delay = this.respectDnsTtl && Number.isFinite(minTtl) ? Math.max(1000, minTtl * 1000) : this.dnsRefreshMs;
-    this.dnsTimer = setTimeout(() => { void this.resolveNow(); }, delay);
+    this.dnsTimer = setTimeout(() => {
+      void this.resolveNow();
+    }, delay);
     this.dnsTimer.unref();
   }
 
@@ -326,12 +396,16 @@ export class ClusterRuntime {
   connect(host: UpstreamHost, cb: (err: UpstreamFailure | undefined, conn: UpstreamConnection | undefined) => void): void {
     const t = this.transportFor(host).tls;
     // Bind the source only when its family matches the destination's (Envoy picks among source addresses by family).
-    const localAddress = this.sourceAddress !== undefined && net.isIP(this.sourceAddress) === net.isIP(host.address) ? this.sourceAddress : undefined;
+    const localAddress =
+      this.sourceAddress !== undefined && net.isIP(this.sourceAddress) === net.isIP(host.address) ? this.sourceAddress : undefined;
     let opts: tls.ConnectionOptions | undefined;
     if (t) {
       const o = t.connectOptions(this.deps.secrets, host.key);
       if ('unavailable' in o) {
-        cb({ kind: 'no-secret', tls: 'secret_not_ready', reason: `upstream TLS context of cluster "${this.name}": ${o.unavailable}`, host }, undefined);
+        cb(
+          { kind: 'no-secret', tls: 'secret_not_ready', reason: `upstream TLS context of cluster "${this.name}": ${o.unavailable}`, host },
+          undefined,
+        );
         return;
       }
       opts = o;
@@ -344,13 +418,30 @@ export class ClusterRuntime {
       // (TLSSocket.prototype.setSession is public but not in the typings; without it, fall back to the option.)
       const { session, ...rest } = opts;
       const once = session !== undefined && typeof (tls.TLSSocket.prototype as Partial<SessionSetter>).setSession === 'function';
-      const ts = tls.connect({ ...(once ? rest : opts), host: host.address, port: host.port, ...(localAddress ? { localAddress } : {}), highWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true } as tls.ConnectionOptions);
+      const ts = tls.connect({
+        ...(once ? rest : opts),
+        host: host.address,
+        port: host.port,
+        ...(localAddress ? { localAddress } : {}),
+        highWaterMark: SOCKET_HIGH_WATER_MARK,
+        allowHalfOpen: true,
+      } as tls.ConnectionOptions);
       if (once) (ts as tls.TLSSocket & SessionSetter).setSession(session);
       sock = ts;
     } else {
-      sock = net.connect({ host: host.address, port: host.port, ...(localAddress ? { localAddress } : {}), highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
+      sock = net.connect({
+        host: host.address,
+        port: host.port,
+        ...(localAddress ? { localAddress } : {}),
+        highWaterMark: SOCKET_HIGH_WATER_MARK,
+        noDelay: true,
+        allowHalfOpen: true,
+      } as net.NetConnectOpts);
     }
-    const timer = setTimeout(() => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }), this.connectTimeoutMs);
+    const timer = setTimeout(
+      () => finish({ kind: 'timeout', reason: `connect timeout after ${this.connectTimeoutMs} ms to ${host.key}`, host }),
+      this.connectTimeoutMs,
+    );
     const finish = (err: UpstreamFailure | undefined, verifiedPeer?: PeerIdentity): void => {
       if (done) return;
       done = true;
@@ -377,7 +468,11 @@ export class ClusterRuntime {
     };
     const onError = (e: NodeJS.ErrnoException): void => {
       const tlsStage = t !== undefined && sock.connecting === false;
-      finish(tlsStage ? { kind: 'tls', tls: upstreamTlsErrorCode(e), reason: `TLS error: ${e.message}`, host } : { kind: 'connect', reason: `${e.code ?? 'error'}: ${e.message}`, host });
+      finish(
+        tlsStage
+          ? { kind: 'tls', tls: upstreamTlsErrorCode(e), reason: `TLS error: ${e.message}`, host }
+          : { kind: 'connect', reason: `${e.code ?? 'error'}: ${e.message}`, host },
+      );
     };
     sock.on('error', onError);
     if (sock instanceof tls.TLSSocket) {
@@ -400,7 +495,11 @@ export class ClusterRuntime {
 
   private recordFailure(host: UpstreamHost): void {
     if (this.outlier?.onFailure(host, this.hosts, this.deps.now())) {
-      this.deps.log('warn', `cluster "${this.name}": host ${host.key} ejected by outlier detection for ${host.ejectedUntil - this.deps.now()} ms`, { cluster: this.name, host: host.key });
+      this.deps.log(
+        'warn',
+        `cluster "${this.name}": host ${host.key} ejected by outlier detection for ${host.ejectedUntil - this.deps.now()} ms`,
+        { cluster: this.name, host: host.key },
+      );
       this.deps.onEjected(this.name, host);
     }
   }

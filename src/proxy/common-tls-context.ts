@@ -11,7 +11,11 @@ import { checkTlsFields } from './tls-fields.js';
 
 export type NodeTlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 const VERSIONS: Record<string, NodeTlsVersion | undefined> = {
-  TLS_AUTO: undefined, TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3',
+  TLS_AUTO: undefined,
+  TLSv1_0: 'TLSv1',
+  TLSv1_1: 'TLSv1.1',
+  TLSv1_2: 'TLSv1.2',
+  TLSv1_3: 'TLSv1.3',
 };
 
 /** Where a piece of TLS material comes from: an SDS secret by name, or inline PEM in the resource. */
@@ -36,7 +40,8 @@ export interface CompiledCommon {
 /** A list of names OpenSSL must accept as a whole (`probe` builds a context with it), as one colon-separated string. */
 function opensslList(v: unknown, res: string, field: string, what: string, probe: (list: string) => void): string | undefined {
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((c) => typeof c !== 'string' || c === '' || c.includes(':'))) throw new ProxyConfigError(res, field, 'must be a list of names');
+  if (!Array.isArray(v) || v.some((c) => typeof c !== 'string' || c === '' || c.includes(':')))
+    throw new ProxyConfigError(res, field, 'must be a list of names');
   if (v.length === 0) return undefined;
   const list = v.join(':');
   try {
@@ -47,12 +52,17 @@ function opensslList(v: unknown, res: string, field: string, what: string, probe
   return list;
 }
 
-function compileParams(p: TlsParameters | undefined, res: string, f: string): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers' | 'ecdhCurve' | 'sigalgs'> {
+function compileParams(
+  p: TlsParameters | undefined,
+  res: string,
+  f: string,
+): Pick<CompiledCommon, 'minVersion' | 'maxVersion' | 'ciphers' | 'ecdhCurve' | 'sigalgs'> {
   checkTlsFields('TlsParameters', p, res, f);
   const params = p ?? {};
   const ver = (v: unknown, field: string): NodeTlsVersion | undefined => {
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !(v in VERSIONS)) throw new ProxyConfigError(res, `${f}.${field}`, `must be one of ${Object.keys(VERSIONS).join(', ')}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !(v in VERSIONS))
+      throw new ProxyConfigError(res, `${f}.${field}`, `must be one of ${Object.keys(VERSIONS).join(', ')}, got ${JSON.stringify(v)}`);
     return VERSIONS[v];
   };
   const minVersion = ver(params.tlsMinimumProtocolVersion, 'tlsMinimumProtocolVersion');
@@ -63,7 +73,8 @@ function compileParams(p: TlsParameters | undefined, res: string, f: string): Pi
   }
   let ciphers: string | undefined;
   if (params.cipherSuites !== undefined) {
-    if (!Array.isArray(params.cipherSuites) || params.cipherSuites.some((c) => typeof c !== 'string')) throw new ProxyConfigError(res, `${f}.cipherSuites`, 'must be a list of strings');
+    if (!Array.isArray(params.cipherSuites) || params.cipherSuites.some((c) => typeof c !== 'string'))
+      throw new ProxyConfigError(res, `${f}.cipherSuites`, 'must be a list of strings');
     // Envoy's "[A|B]" equal-preference groups become a plain OpenSSL list.
     ciphers = params.cipherSuites.map((c) => c.replace(/[[\]]/g, '').replace(/\|/g, ':')).join(':');
     try {
@@ -74,7 +85,9 @@ function compileParams(p: TlsParameters | undefined, res: string, f: string): Pi
   }
   // Envoy's curve names (X25519, P-256, P-384, P-521) are OpenSSL's too; Node tries them in this order.
   const ecdhCurve = opensslList(params.ecdhCurves, res, `${f}.ecdhCurves`, 'curves', (l) => tls.createSecureContext({ ecdhCurve: l }));
-  const sigalgs = opensslList(params.signatureAlgorithms, res, `${f}.signatureAlgorithms`, 'signature algorithms', (l) => tls.createSecureContext({ sigalgs: l }));
+  const sigalgs = opensslList(params.signatureAlgorithms, res, `${f}.signatureAlgorithms`, 'signature algorithms', (l) =>
+    tls.createSecureContext({ sigalgs: l }),
+  );
   return { minVersion, maxVersion, ciphers, ecdhCurve, sigalgs };
 }
 
@@ -92,7 +105,13 @@ function compileUntypedSanMatchers(ms: unknown, res: string, field: string): Com
   });
 }
 
-interface CompiledValidation { ca: Material; crl?: string; sans: CompiledSanMatcher[]; acceptUntrusted: boolean; field: string }
+interface CompiledValidation {
+  ca: Material;
+  crl?: string;
+  sans: CompiledSanMatcher[];
+  acceptUntrusted: boolean;
+  field: string;
+}
 
 function compileValidation(v: CertificateValidationContext | undefined, res: string, f: string): CompiledValidation {
   if (!v) return { ca: undefined, sans: [], acceptUntrusted: false, field: f };
@@ -116,7 +135,12 @@ function compileValidation(v: CertificateValidationContext | undefined, res: str
  */
 function checkNeedsCa(val: CompiledValidation, res: string): void {
   if (val.ca) return;
-  if (val.sans.length > 0) throw new ProxyConfigError(res, `${val.field}.matchTypedSubjectAltNames`, 'SAN-based verification of peer certificates without a trusted CA is insecure and not allowed');
+  if (val.sans.length > 0)
+    throw new ProxyConfigError(
+      res,
+      `${val.field}.matchTypedSubjectAltNames`,
+      'SAN-based verification of peer certificates without a trusted CA is insecure and not allowed',
+    );
   if (val.crl !== undefined) throw new ProxyConfigError(res, `${val.field}.crl`, 'a CRL without a trusted CA would never be checked');
 }
 
@@ -127,13 +151,17 @@ export function compileCommon(c: CommonTlsContext | undefined, res: string, f: s
   let key: string | undefined;
   const sds = common.tlsCertificateSdsSecretConfigs;
   if (sds !== undefined) {
-    if (!Array.isArray(sds) || sds.length === 0) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'must be a non-empty list');
-    if (sds.length > 1) throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'only one certificate per context is supported');
-    if (typeof sds[0]?.name !== 'string' || sds[0].name === '') throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs[0].name`, 'must name a secret');
+    if (!Array.isArray(sds) || sds.length === 0)
+      throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'must be a non-empty list');
+    if (sds.length > 1)
+      throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs`, 'only one certificate per context is supported');
+    if (typeof sds[0]?.name !== 'string' || sds[0].name === '')
+      throw new ProxyConfigError(res, `${f}.tlsCertificateSdsSecretConfigs[0].name`, 'must name a secret');
     checkTlsFields('SdsSecretConfig', sds[0], res, `${f}.tlsCertificateSdsSecretConfigs[0]`);
     cert = { secret: sds[0].name };
   } else if (common.tlsCertificates !== undefined) {
-    if (!Array.isArray(common.tlsCertificates) || common.tlsCertificates.length !== 1) throw new ProxyConfigError(res, `${f}.tlsCertificates`, 'exactly one certificate is supported');
+    if (!Array.isArray(common.tlsCertificates) || common.tlsCertificates.length !== 1)
+      throw new ProxyConfigError(res, `${f}.tlsCertificates`, 'exactly one certificate is supported');
     checkTlsFields('TlsCertificate', common.tlsCertificates[0], res, `${f}.tlsCertificates[0]`);
     const pem = readDataSource(common.tlsCertificates[0]!.certificateChain, res, `${f}.tlsCertificates[0].certificateChain`);
     key = readDataSource(common.tlsCertificates[0]!.privateKey, res, `${f}.tlsCertificates[0].privateKey`);
@@ -143,27 +171,47 @@ export function compileCommon(c: CommonTlsContext | undefined, res: string, f: s
   let val = compileValidation(common.validationContext, res, `${f}.validationContext`);
   if (common.validationContextSdsSecretConfig) {
     const n = common.validationContextSdsSecretConfig.name;
-    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.validationContextSdsSecretConfig.name`, 'must name a secret');
+    if (typeof n !== 'string' || n === '')
+      throw new ProxyConfigError(res, `${f}.validationContextSdsSecretConfig.name`, 'must name a secret');
     checkTlsFields('SdsSecretConfig', common.validationContextSdsSecretConfig, res, `${f}.validationContextSdsSecretConfig`);
     val = { ...val, ca: { secret: n } };
   }
   if (common.combinedValidationContext) {
     const cvc = common.combinedValidationContext;
     checkTlsFields('CombinedCertificateValidationContext', cvc, res, `${f}.combinedValidationContext`);
-    checkTlsFields('SdsSecretConfig', cvc.validationContextSdsSecretConfig, res, `${f}.combinedValidationContext.validationContextSdsSecretConfig`);
+    checkTlsFields(
+      'SdsSecretConfig',
+      cvc.validationContextSdsSecretConfig,
+      res,
+      `${f}.combinedValidationContext.validationContextSdsSecretConfig`,
+    );
     const d = compileValidation(cvc.defaultValidationContext, res, `${f}.combinedValidationContext.defaultValidationContext`);
     const n = cvc.validationContextSdsSecretConfig?.name;
-    if (typeof n !== 'string' || n === '') throw new ProxyConfigError(res, `${f}.combinedValidationContext.validationContextSdsSecretConfig.name`, 'must name a secret');
+    if (typeof n !== 'string' || n === '')
+      throw new ProxyConfigError(res, `${f}.combinedValidationContext.validationContextSdsSecretConfig.name`, 'must name a secret');
     val = { ...d, ca: { secret: n } };
   }
   checkNeedsCa(val, res);
   const alpn = common.alpnProtocols ?? [];
-  if (!Array.isArray(alpn) || alpn.some((a) => typeof a !== 'string')) throw new ProxyConfigError(res, `${f}.alpnProtocols`, 'must be a list of strings');
-  return { cert, key, ca: val.ca, crl: val.crl, sanMatchers: val.sans, acceptUntrusted: val.acceptUntrusted, alpn, ...compileParams(common.tlsParams, res, `${f}.tlsParams`) };
+  if (!Array.isArray(alpn) || alpn.some((a) => typeof a !== 'string'))
+    throw new ProxyConfigError(res, `${f}.alpnProtocols`, 'must be a list of strings');
+  return {
+    cert,
+    key,
+    ca: val.ca,
+    crl: val.crl,
+    sanMatchers: val.sans,
+    acceptUntrusted: val.acceptUntrusted,
+    alpn,
+    ...compileParams(common.tlsParams, res, `${f}.tlsParams`),
+  };
 }
 
 /** Resolves the material against the secret store: PEM strings and a version key, or why it cannot. */
-export function resolve(c: CompiledCommon, store: SecretStore): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { unavailable: string } {
+export function resolve(
+  c: CompiledCommon,
+  store: SecretStore,
+): { cert?: string; key?: string; ca?: string; crl?: string; versionKey: string } | { unavailable: string } {
   let cert: string | undefined;
   let key: string | undefined = c.key;
   let ca: string | undefined;

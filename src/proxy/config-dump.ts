@@ -19,10 +19,25 @@ export interface ConfigDumpSources {
 export function configDump(src: ConfigDumpSources, includeEds: boolean): { configs: Record<string, unknown>[] } {
   const { node, listeners, clusters, secrets } = src;
   const configs: Record<string, unknown>[] = [];
-  configs.push({ '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump', bootstrap: { node: node ? { id: node.id, cluster: node.namespace, metadata: { NAMESPACE: node.namespace, SERVICE_ACCOUNT: node.serviceAccount, LABELS: node.labels, CLUSTER_ID: node.clusterId } } : {} } });
+  configs.push({
+    '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
+    bootstrap: {
+      node: node
+        ? {
+            id: node.id,
+            cluster: node.namespace,
+            metadata: { NAMESPACE: node.namespace, SERVICE_ACCOUNT: node.serviceAccount, LABELS: node.labels, CLUSTER_ID: node.clusterId },
+          }
+        : {},
+    },
+  });
   configs.push({
     '@type': 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump',
-    dynamicActiveClusters: [...clusters.versions.values()].map((v) => ({ versionInfo: v.version, cluster: { '@type': TypeUrl.Cluster, ...v.value }, lastUpdated: v.lastUpdated })),
+    dynamicActiveClusters: [...clusters.versions.values()].map((v) => ({
+      versionInfo: v.version,
+      cluster: { '@type': TypeUrl.Cluster, ...v.value },
+      lastUpdated: v.lastUpdated,
+    })),
   });
   configs.push({
     '@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump',
@@ -31,21 +46,38 @@ export function configDump(src: ConfigDumpSources, includeEds: boolean): { confi
       const e = listeners.errors.get(name);
       return {
         name,
-        ...(v ? { activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } } : {}),
-        ...(e ? { errorState: { failedConfiguration: { '@type': TypeUrl.Listener, ...e.failedConfiguration }, lastUpdateAttempt: e.lastUpdateAttempt, details: e.details, versionInfo: e.versionInfo } } : {}),
+        ...(v
+          ? { activeState: { versionInfo: v.version, listener: { '@type': TypeUrl.Listener, ...v.value }, lastUpdated: v.lastUpdated } }
+          : {}),
+        ...(e
+          ? {
+              errorState: {
+                failedConfiguration: { '@type': TypeUrl.Listener, ...e.failedConfiguration },
+                lastUpdateAttempt: e.lastUpdateAttempt,
+                details: e.details,
+                versionInfo: e.versionInfo,
+              },
+            }
+          : {}),
       };
     }),
   });
   if (includeEds) {
     configs.push({
       '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
-      dynamicEndpointConfigs: [...clusters.endpoints.values()].map((v) => ({ versionInfo: v.version, endpointConfig: { '@type': TypeUrl.ClusterLoadAssignment, ...v.value }, lastUpdated: v.lastUpdated })),
+      dynamicEndpointConfigs: [...clusters.endpoints.values()].map((v) => ({
+        versionInfo: v.version,
+        endpointConfig: { '@type': TypeUrl.ClusterLoadAssignment, ...v.value },
+        lastUpdated: v.lastUpdated,
+      })),
     });
   }
   configs.push({
     '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
     dynamicActiveSecrets: secrets.store.all().map((s) => ({
-      name: s.name, versionInfo: secrets.versions.get(s.name)?.version ?? '', lastUpdated: secrets.versions.get(s.name)?.lastUpdated,
+      name: s.name,
+      versionInfo: secrets.versions.get(s.name)?.version ?? '',
+      lastUpdated: secrets.versions.get(s.name)?.lastUpdated,
       secret: { '@type': TypeUrl.Secret, ...s.raw },
     })),
   });

@@ -49,11 +49,15 @@ export function connectionLimitSettingsError(s: unknown, at = 'connectionLimits'
   if (s === undefined) return undefined;
   if (!s || typeof s !== 'object' || Array.isArray(s)) return `${at}: must be an object ({ globalDownstreamMaxConnections?, listeners? })`;
   const o = s as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'globalDownstreamMaxConnections' && k !== 'listeners') return `${at}.${k}: unknown field (known: globalDownstreamMaxConnections, listeners)`;
+  for (const k of Object.keys(o))
+    if (k !== 'globalDownstreamMaxConnections' && k !== 'listeners')
+      return `${at}.${k}: unknown field (known: globalDownstreamMaxConnections, listeners)`;
   const count = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (o.globalDownstreamMaxConnections !== undefined && !count(o.globalDownstreamMaxConnections)) return `${at}.globalDownstreamMaxConnections: must be a non-negative integer`;
+  if (o.globalDownstreamMaxConnections !== undefined && !count(o.globalDownstreamMaxConnections))
+    return `${at}.globalDownstreamMaxConnections: must be a non-negative integer`;
   if (o.listeners !== undefined) {
-    if (!o.listeners || typeof o.listeners !== 'object' || Array.isArray(o.listeners)) return `${at}.listeners: must map listener names to connection counts`;
+    if (!o.listeners || typeof o.listeners !== 'object' || Array.isArray(o.listeners))
+      return `${at}.listeners: must map listener names to connection counts`;
     for (const [n, v] of Object.entries(o.listeners)) if (!count(v)) return `${at}.listeners.${n}: must be a non-negative integer`;
   }
   return undefined;
@@ -73,7 +77,10 @@ export function applyRuntimeOverrides(limits: ConnectionLimits, pairs: [string, 
     const n = v === '' ? undefined : Number(v);
     if (n !== undefined && (!Number.isInteger(n) || n < 0)) return `${k}: "${v}" is not a non-negative integer`;
     const m = LISTENER_LIMIT_KEY.exec(k);
-    if (m) { changes.push(() => limits.setListenerLimit(m[1]!, n)); continue; }
+    if (m) {
+      changes.push(() => limits.setListenerLimit(m[1]!, n));
+      continue;
+    }
     if (k === GLOBAL_LIMIT_KEY) {
       if (n === undefined) return `${k}: the global limit cannot be removed, only changed`;
       changes.push(() => limits.update({ globalDownstreamMaxConnections: n }));
@@ -87,7 +94,12 @@ export function applyRuntimeOverrides(limits: ConnectionLimits, pairs: [string, 
 
 export type Overflow = 'global' | 'listener';
 
-interface RefusalLog { lastAt: number; suppressed: number; timer: NodeJS.Timeout | undefined; last: string }
+interface RefusalLog {
+  lastAt: number;
+  suppressed: number;
+  timer: NodeJS.Timeout | undefined;
+  last: string;
+}
 
 export class ConnectionLimits {
   /** Downstream connections open now on listeners that count toward the global cap. */
@@ -96,7 +108,12 @@ export class ConnectionLimits {
   private perListener: Map<string, number>;
   private readonly logs = new Map<string, RefusalLog>();
 
-  constructor(settings: ConnectionLimitSettings, private readonly stats: ProxyStats, private readonly log: LogFn, private readonly now: () => number) {
+  constructor(
+    settings: ConnectionLimitSettings,
+    private readonly stats: ProxyStats,
+    private readonly log: LogFn,
+    private readonly now: () => number,
+  ) {
     this.global = settings.globalDownstreamMaxConnections ?? defaultGlobalDownstreamMaxConnections();
     this.perListener = new Map(Object.entries(settings.listeners ?? {}));
     stats.observeGlobalConnections(() => ({ active: this.active, limit: this.global }));
@@ -132,10 +149,16 @@ export class ConnectionLimits {
     if (kind === 'global') this.stats.globalConnectionOverflow.inc({ listener });
     else this.stats.listenerConnectionOverflow.inc({ listener });
     this.stats.downstreamRefused.inc({ listener, reason: kind === 'global' ? 'global_connection_limit' : 'listener_connection_limit' });
-    const what = kind === 'global' ? `global downstream connection limit (${this.global}) reached` : `listener connection limit (${this.perListener.get(listener) ?? '?'}) reached`;
+    const what =
+      kind === 'global'
+        ? `global downstream connection limit (${this.global}) reached`
+        : `listener connection limit (${this.perListener.get(listener) ?? '?'}) reached`;
     const now = this.now();
     let r = this.logs.get(listener);
-    if (!r) { r = { lastAt: -Infinity, suppressed: 0, timer: undefined, last: what }; this.logs.set(listener, r); }
+    if (!r) {
+      r = { lastAt: -Infinity, suppressed: 0, timer: undefined, last: what };
+      this.logs.set(listener, r);
+    }
     r.last = what;
     if (now - r.lastAt >= 1000) {
       this.emit(listener, r, `connection from ${remote} refused: ${what}`);
@@ -144,7 +167,13 @@ export class ConnectionLimits {
     r.suppressed++;
     if (!r.timer) {
       // The count of a burst is reported when its second is over, even if no refusal follows.
-      r.timer = setTimeout(() => { r.timer = undefined; if (r.suppressed > 0) this.emit(listener, r, r.last); }, Math.max(0, r.lastAt + 1000 - now));
+      r.timer = setTimeout(
+        () => {
+          r.timer = undefined;
+          if (r.suppressed > 0) this.emit(listener, r, r.last);
+        },
+        Math.max(0, r.lastAt + 1000 - now),
+      );
       r.timer.unref();
     }
   }

@@ -21,7 +21,11 @@ export class ListenerBindError extends Error {
   readonly code = 'E_LISTENER_BIND';
   /** The errno name from the bind (EACCES, EADDRINUSE, EADDRNOTAVAIL, ...), or UNKNOWN. */
   readonly errno: string;
-  constructor(readonly listener: string, readonly address: string, cause: Error & { code?: string }) {
+  constructor(
+    readonly listener: string,
+    readonly address: string,
+    cause: Error & { code?: string },
+  ) {
     super(`listener "${listener}": cannot bind ${address}: ${cause.message}`, { cause });
     this.name = 'ListenerBindError';
     this.errno = typeof cause.code === 'string' ? cause.code : 'UNKNOWN';
@@ -53,7 +57,11 @@ export class AdminError extends Error {
 /** The bootstrap file is unreadable or invalid. */
 export class BootstrapError extends Error {
   readonly code = 'E_BOOTSTRAP_INVALID';
-  constructor(readonly file: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${file}: ${message}`, options);
     this.name = 'BootstrapError';
   }

@@ -38,11 +38,21 @@ export function responseFlagOf(code: ConnectionFailureCode): ResponseFlag {
  * meshgate_proxy_tls_handshake_failures_total.
  */
 export type TlsFailureCode =
-  | 'handshake_timeout' | 'connection_reset' | 'unsupported_protocol' | 'no_shared_cipher'
-  | 'no_peer_certificate' | 'certificate_verify_failed' | 'san_mismatch' | 'secret_not_ready' | 'handshake_failed';
+  | 'handshake_timeout'
+  | 'connection_reset'
+  | 'unsupported_protocol'
+  | 'no_shared_cipher'
+  | 'no_peer_certificate'
+  | 'certificate_verify_failed'
+  | 'san_mismatch'
+  | 'secret_not_ready'
+  | 'handshake_failed';
 
 /** A TLS failure: its code and the text a person reads (log, access log's transport failure reason). */
-export interface TlsFailure { code: TlsFailureCode; reason: string }
+export interface TlsFailure {
+  code: TlsFailureCode;
+  reason: string;
+}
 
 /**
  * Node's TLS error codes (OpenSSL's reason as ERR_SSL_<REASON>) → our code and the text we log. Anything
@@ -51,7 +61,10 @@ export interface TlsFailure { code: TlsFailureCode; reason: string }
 const OPENSSL_ERRORS: Record<string, TlsFailure> = {
   ERR_TLS_HANDSHAKE_TIMEOUT: { code: 'handshake_timeout', reason: 'TLS handshake timeout' },
   ECONNRESET: { code: 'connection_reset', reason: 'connection reset by peer during TLS handshake' },
-  ERR_SSL_UNSUPPORTED_PROTOCOL: { code: 'unsupported_protocol', reason: `TLS handshake failed: unsupported protocol (client's TLS version is below this chain's minimum)` },
+  ERR_SSL_UNSUPPORTED_PROTOCOL: {
+    code: 'unsupported_protocol',
+    reason: `TLS handshake failed: unsupported protocol (client's TLS version is below this chain's minimum)`,
+  },
   ERR_SSL_NO_SHARED_CIPHER: { code: 'no_shared_cipher', reason: 'TLS handshake failed: no shared cipher' },
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: { code: 'no_peer_certificate', reason: 'peer did not return a certificate' },
 };

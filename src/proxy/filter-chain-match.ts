@@ -39,11 +39,13 @@ export function compileChainMatch(m: FilterChainMatch | undefined, resource: str
   };
   const strings = (v: unknown, f: string): string[] => {
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new ProxyConfigError(resource, `${field}.${f}`, 'must be a list of strings');
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new ProxyConfigError(resource, `${field}.${f}`, 'must be a list of strings');
     return v as string[];
   };
   const dp = mm.destinationPort ?? 0;
-  if (!Number.isInteger(dp) || dp < 0 || dp > 65535) throw new ProxyConfigError(resource, `${field}.destinationPort`, `must be 1..65535, got ${String(dp)}`);
+  if (!Number.isInteger(dp) || dp < 0 || dp > 65535)
+    throw new ProxyConfigError(resource, `${field}.destinationPort`, `must be 1..65535, got ${String(dp)}`);
   const serverNames = strings(mm.serverNames, 'serverNames').map((s) => s.toLowerCase());
   serverNames.forEach((s, i) => {
     if (s.includes('*') && !(s.startsWith('*.') && !s.slice(2).includes('*'))) {
@@ -53,7 +55,8 @@ export function compileChainMatch(m: FilterChainMatch | undefined, resource: str
   const tp = mm.transportProtocol ?? '';
   if (typeof tp !== 'string') throw new ProxyConfigError(resource, `${field}.transportProtocol`, 'must be a string');
   const sp = mm.sourcePorts ?? [];
-  if (!Array.isArray(sp) || sp.some((p) => !Number.isInteger(p))) throw new ProxyConfigError(resource, `${field}.sourcePorts`, 'must be a list of ports');
+  if (!Array.isArray(sp) || sp.some((p) => !Number.isInteger(p)))
+    throw new ProxyConfigError(resource, `${field}.sourcePorts`, 'must be a list of ports');
   return {
     destinationPort: dp,
     prefixRanges: cidrs(mm.prefixRanges, 'prefixRanges'),
@@ -68,9 +71,21 @@ export function compileChainMatch(m: FilterChainMatch | undefined, resource: str
 
 /** Two chains with identical match criteria make the listener ambiguous; Envoy rejects that. */
 export function chainMatchKey(m: CompiledChainMatch): string {
-  const c = (rs: CompiledCidr[]): string => rs.map((r) => `${r.bytes.toString('hex')}/${r.prefixLen}`).sort().join(',');
-  return JSON.stringify([m.destinationPort, c(m.prefixRanges), [...m.serverNames].sort(), m.transportProtocol,
-    [...m.applicationProtocols].sort(), c(m.directSourcePrefixRanges), c(m.sourcePrefixRanges), [...m.sourcePorts].sort()]);
+  const c = (rs: CompiledCidr[]): string =>
+    rs
+      .map((r) => `${r.bytes.toString('hex')}/${r.prefixLen}`)
+      .sort()
+      .join(',');
+  return JSON.stringify([
+    m.destinationPort,
+    c(m.prefixRanges),
+    [...m.serverNames].sort(),
+    m.transportProtocol,
+    [...m.applicationProtocols].sort(),
+    c(m.directSourcePrefixRanges),
+    c(m.sourcePrefixRanges),
+    [...m.sourcePorts].sort(),
+  ]);
 }
 
 // Specificity of one criterion for one chain: -1 excludes the chain, 0 is "criterion not set", higher wins.
@@ -95,7 +110,11 @@ function serverNameScore(m: CompiledChainMatch, f: ConnectionFacts): number {
   return best;
 }
 
-interface Ips { dst: Buffer | undefined; src: Buffer | undefined; direct: Buffer | undefined }
+interface Ips {
+  dst: Buffer | undefined;
+  src: Buffer | undefined;
+  direct: Buffer | undefined;
+}
 
 const steps: Scorer<Ips>[] = [
   (m, f) => (m.destinationPort === 0 ? 0 : m.destinationPort === f.destinationPort ? 1 : -1),

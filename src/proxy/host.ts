@@ -30,7 +30,8 @@ export class UpstreamHost {
   ) {
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
     // Compared per connection by transport socket matching: encoded once per EDS update, not per connection.
-    this.socketMatchValues = socketMatch === NO_METADATA ? NO_VALUES : new Map(Object.entries(socketMatch).map(([k, v]) => [k, JSON.stringify(v)]));
+    this.socketMatchValues =
+      socketMatch === NO_METADATA ? NO_VALUES : new Map(Object.entries(socketMatch).map(([k, v]) => [k, JSON.stringify(v)]));
   }
 
   /** `socketMatch` with each value as canonical JSON, for equality tests. */

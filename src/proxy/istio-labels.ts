@@ -44,7 +44,9 @@ export class IstioLabels {
       source_workload_namespace: inbound ? (peer?.namespace ?? (peerDown ? namespaceOfPrincipal(peerDown) : UNKNOWN)) : own.namespace,
       source_principal: inbound ? peerDown || UNKNOWN : ownPrincipal,
       destination_workload: dst?.workload ?? UNKNOWN,
-      destination_workload_namespace: inbound ? own.namespace : (peer?.namespace ?? (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || UNKNOWN)),
+      destination_workload_namespace: inbound
+        ? own.namespace
+        : (peer?.namespace ?? (peerUp ? namespaceOfPrincipal(peerUp) : svc?.namespace || UNKNOWN)),
       destination_principal: inbound ? ownPrincipal : peerUp || UNKNOWN,
       destination_service: svc?.host || UNKNOWN,
       destination_service_name: svc?.name || UNKNOWN,
@@ -69,7 +71,16 @@ export class IstioLabels {
   /** This proxy's own workload, from its node (labels, pod name, CLUSTER_ID), as Istio's stats name it. */
   private ownWorkload(): WorkloadMetadata {
     const n = this.node;
-    if (!n) return { workload: UNKNOWN, namespace: UNKNOWN, canonicalService: UNKNOWN, canonicalRevision: UNKNOWN, cluster: UNKNOWN, app: UNKNOWN, version: UNKNOWN };
+    if (!n)
+      return {
+        workload: UNKNOWN,
+        namespace: UNKNOWN,
+        canonicalService: UNKNOWN,
+        canonicalRevision: UNKNOWN,
+        cluster: UNKNOWN,
+        app: UNKNOWN,
+        version: UNKNOWN,
+      };
     this.ownWorkloadCache ??= workloadMetadataOf({ podName: n.podName, namespace: n.namespace, labels: n.labels, cluster: n.clusterId });
     return this.ownWorkloadCache;
   }
@@ -100,7 +111,10 @@ export class IstioLabels {
     if (!s?.certChainPem) return '';
     if (this.ownPrincipalCache?.version !== s.version) {
       const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.certChainPem)?.[0];
-      this.ownPrincipalCache = { version: s.version, principal: first ? peerIdentityOf(new X509Certificate(first))?.principal ?? '' : '' };
+      this.ownPrincipalCache = {
+        version: s.version,
+        principal: first ? (peerIdentityOf(new X509Certificate(first))?.principal ?? '') : '',
+      };
     }
     return this.ownPrincipalCache.principal;
   }

@@ -8,10 +8,19 @@ import { CompiledListener } from './listener-compile.js';
 import { ListenerRuntime, type ListenerDeps } from './listener-runtime.js';
 import type { OriginalDestination } from './proxy-context.js';
 
-export interface Versioned<T> { value: T; version: string; lastUpdated: string }
+export interface Versioned<T> {
+  value: T;
+  version: string;
+  lastUpdated: string;
+}
 
 /** A listener of the last LDS update that could not bind (Envoy's UpdateFailureState). */
-export interface ListenerError { failedConfiguration: Listener; lastUpdateAttempt: string; details: string; versionInfo: string }
+export interface ListenerError {
+  failedConfiguration: Listener;
+  lastUpdateAttempt: string;
+  details: string;
+  versionInfo: string;
+}
 
 export class ListenerManager {
   private readonly listeners = new Map<string, ListenerRuntime>();
@@ -44,7 +53,8 @@ export class ListenerManager {
       for (const c of compiled.values()) {
         if (!c.bindToPort) continue;
         const k = `${c.address}:${c.port}`;
-        if (c.port !== 0 && bound.has(k)) throw new ProxyConfigError(`listener "${c.name}"`, 'address', `${k} is also the address of listener "${bound.get(k)}"`);
+        if (c.port !== 0 && bound.has(k))
+          throw new ProxyConfigError(`listener "${c.name}"`, 'address', `${k} is also the address of listener "${bound.get(k)}"`);
         bound.set(k, c.name);
       }
       // Bind every new socket before changing anything. A listener that cannot bind is left out and the
@@ -56,7 +66,10 @@ export class ListenerManager {
       for (const c of compiled.values()) {
         const cur = this.listeners.get(c.name);
         if (cur && cur.config.json === c.json) continue;
-        if (cur && cur.config.sameSocket(c)) { updates.push([cur, c]); continue; }
+        if (cur && cur.config.sameSocket(c)) {
+          updates.push([cur, c]);
+          continue;
+        }
         const rt = new ListenerRuntime(c, this.deps);
         fresh.push(rt);
       }
@@ -99,9 +112,18 @@ export class ListenerManager {
       // Envoy's config_dump error_state: the last failed attempt per listener, until it binds or leaves the update.
       for (const name of this.errors.keys()) if (!failed.has(name)) this.errors.delete(name);
       for (const f of failures) {
-        this.errors.set(f.listener, { failedConfiguration: compiled.get(f.listener)!.raw, lastUpdateAttempt: at, details: f.message, versionInfo: version });
+        this.errors.set(f.listener, {
+          failedConfiguration: compiled.get(f.listener)!.raw,
+          lastUpdateAttempt: at,
+          details: f.message,
+          versionInfo: version,
+        });
         this.deps.stats.listenerCreateFailures.inc({ listener: f.listener, reason: f.errno });
-        this.deps.log('error', `listener "${f.listener}" failed to bind ${f.address} (${f.errno}); the other listeners of the update are applied`, { listener: f.listener, address: f.address, errno: f.errno });
+        this.deps.log(
+          'error',
+          `listener "${f.listener}" failed to bind ${f.address} (${f.errno}); the other listeners of the update are applied`,
+          { listener: f.listener, address: f.address, errno: f.errno },
+        );
       }
       // Readiness is not held back by a listener that cannot bind: Envoy marks LDS initialized after the
       // first update whatever its per-listener errors (a bind that keeps failing would otherwise keep

@@ -27,7 +27,10 @@ export interface ListenerDeps extends ProxyContext {
 }
 
 /** Maps the TLS socket a tls.Server created back to the connection (tls.Server does not return it). */
-const pendingTls = new WeakMap<net.Socket, { listener: ListenerRuntime; conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] }>();
+const pendingTls = new WeakMap<
+  net.Socket,
+  { listener: ListenerRuntime; conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] }
+>();
 const serversWithHandlers = new WeakSet<tls.Server>();
 
 function rawOf(t: tls.TLSSocket): net.Socket | undefined {
@@ -38,7 +41,10 @@ function rawOf(t: tls.TLSSocket): net.Socket | undefined {
 function onSecureConnection(t: tls.TLSSocket): void {
   const raw = rawOf(t);
   const p = raw && pendingTls.get(raw);
-  if (!p) { t.destroy(); return; }
+  if (!p) {
+    t.destroy();
+    return;
+  }
   pendingTls.delete(raw!);
   p.listener.onHandshake(p, t, undefined);
 }
@@ -46,7 +52,10 @@ function onSecureConnection(t: tls.TLSSocket): void {
 function onTlsClientError(err: Error & { code?: string; reason?: string }, t: tls.TLSSocket): void {
   const raw = rawOf(t);
   const p = raw && pendingTls.get(raw);
-  if (!p) { t.destroy(); return; }
+  if (!p) {
+    t.destroy();
+    return;
+  }
   pendingTls.delete(raw!);
   p.listener.onHandshake(p, t, err);
 }
@@ -70,7 +79,10 @@ export class ListenerRuntime {
   readonly connections = new Set<DownstreamConnection>();
   private draining = false;
 
-  constructor(public config: CompiledListener, private readonly deps: ListenerDeps) {}
+  constructor(
+    public config: CompiledListener,
+    private readonly deps: ListenerDeps,
+  ) {}
 
   get name(): string {
     return this.config.name;
@@ -84,7 +96,9 @@ export class ListenerRuntime {
 
   bind(): Promise<void> {
     if (!this.config.bindToPort) return Promise.resolve();
-    const server = net.createServer({ allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true } as net.ServerOpts, (s) => this.onAccept(s));
+    const server = net.createServer({ allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK, noDelay: true } as net.ServerOpts, (s) =>
+      this.onAccept(s),
+    );
     this.server = server;
     return new Promise((resolve, reject) => {
       const onErr = (e: Error): void => reject(new ListenerBindError(this.config.name, `${this.config.address}:${this.config.port}`, e));
@@ -120,10 +134,22 @@ export class ListenerRuntime {
     s?.close();
     if (this.connections.size === 0) return;
     await new Promise<void>((resolve) => {
-      const closeAll = (): void => { for (const c of this.connections) (c.close ?? ((): void => { c.raw.destroy(); }))('listener_drained'); };
+      const closeAll = (): void => {
+        for (const c of this.connections)
+          (
+            c.close ??
+            ((): void => {
+              c.raw.destroy();
+            })
+          )('listener_drained');
+      };
       const timer = setTimeout(closeAll, drainMs);
       const check = setInterval(() => {
-        if (this.connections.size === 0) { clearInterval(check); clearTimeout(timer); resolve(); }
+        if (this.connections.size === 0) {
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve();
+        }
       }, 20);
     });
   }
@@ -132,12 +158,18 @@ export class ListenerRuntime {
     const cfg = this.config;
     // The global cap is checked first and on the listener that accepted, as Envoy's listener does.
     const countsGlobal = !cfg.ignoreGlobalConnLimit;
-    if (countsGlobal && this.deps.limits.globalFull()) { this.overflow(raw, 'global'); return; }
+    if (countsGlobal && this.deps.limits.globalFull()) {
+      this.overflow(raw, 'global');
+      return;
+    }
     let dst: OriginalDestination = { address: raw.localAddress ?? '', port: raw.localPort ?? 0 };
     if (cfg.useOriginalDst || cfg.originalDstFilter) dst = this.deps.originalDestination(raw) ?? dst;
     if (cfg.useOriginalDst) {
       const target = this.deps.findListenerFor(dst, this);
-      if (target && target !== this) { target.accept(raw, dst, countsGlobal); return; }
+      if (target && target !== this) {
+        target.accept(raw, dst, countsGlobal);
+        return;
+      }
     }
     this.accept(raw, dst, countsGlobal);
   }
@@ -145,7 +177,9 @@ export class ListenerRuntime {
   /** Refuses a connection over a limit: closed before any listener filter or TLS work, never access-logged. */
   private overflow(raw: net.Socket, kind: Overflow): void {
     const remote = `${raw.remoteAddress ?? ''}:${raw.remotePort ?? ''}`;
-    raw.on('error', () => { /* the socket is being closed; a reset from the client changes nothing */ });
+    raw.on('error', () => {
+      /* the socket is being closed; a reset from the client changes nothing */
+    });
     raw.destroy();
     this.deps.limits.refused(this.config.name, kind, remote);
   }
@@ -153,22 +187,45 @@ export class ListenerRuntime {
   /** Serves a connection accepted here or handed over by a `useOriginalDst` listener. */
   accept(raw: net.Socket, dst: OriginalDestination, countsGlobal: boolean): void {
     const cfg = this.config;
-    if (this.draining) { raw.destroy(); return; }
+    if (this.draining) {
+      raw.destroy();
+      return;
+    }
     const limits = this.deps.limits;
-    if (limits.listenerFull(cfg.name, this.connections.size)) { this.overflow(raw, 'listener'); return; }
+    if (limits.listenerFull(cfg.name, this.connections.size)) {
+      this.overflow(raw, 'listener');
+      return;
+    }
     const remote = `${raw.remoteAddress ?? ''}:${raw.remotePort ?? ''}`;
     const si = newStreamInfo(cfg.name, remote, `${dst.address}:${dst.port}`);
-    const conn: DownstreamConnection = { raw, socket: raw, si, originalDst: dst, trafficDirection: cfg.trafficDirection, downstreamPeer: undefined, chainToken: this };
+    const conn: DownstreamConnection = {
+      raw,
+      socket: raw,
+      si,
+      originalDst: dst,
+      trafficDirection: cfg.trafficDirection,
+      downstreamPeer: undefined,
+      chainToken: this,
+    };
     this.connections.add(conn);
     if (countsGlobal) limits.active++;
     const gauge = this.deps.stats.activeConnections;
     gauge.inc({ listener: cfg.name });
-    raw.once('close', () => { this.connections.delete(conn); gauge.dec({ listener: cfg.name }); if (countsGlobal) limits.active--; });
+    raw.once('close', () => {
+      this.connections.delete(conn);
+      gauge.dec({ listener: cfg.name });
+      if (countsGlobal) limits.active--;
+    });
     // Errors before a network filter takes over (client reset during TLS sniffing) end here.
-    const early = (e: Error): void => { if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `downstream error before proxying: ${e.message}`; };
+    const early = (e: Error): void => {
+      if (!si.connectionTerminationDetails) si.connectionTerminationDetails = `downstream error before proxying: ${e.message}`;
+    };
     raw.on('error', early);
     conn.close = () => raw.destroy();
-    if (!cfg.inspectTls) { this.dispatch(cfg, conn, { kind: 'raw' }); return; }
+    if (!cfg.inspectTls) {
+      this.dispatch(cfg, conn, { kind: 'raw' });
+      return;
+    }
     this.inspect(cfg, conn);
   }
 
@@ -185,16 +242,27 @@ export class ListenerRuntime {
       // Nothing here may outlive the inspection: a 'close' listener would keep this closure, and with it the
       // ClientHello buffer, alive as long as the connection (about 2 kB per idle TLS connection).
       raw.removeListener('close', onClose);
-      if (r === 'closed') { conn.si.connectionTerminationDetails = 'downstream closed before the listener filters completed'; raw.destroy(); this.closedEarly(conn); return; }
+      if (r === 'closed') {
+        conn.si.connectionTerminationDetails = 'downstream closed before the listener filters completed';
+        raw.destroy();
+        this.closedEarly(conn);
+        return;
+      }
       raw.pause();
       if (buf.length > 0) raw.unshift(buf);
       buf = EMPTY;
       if (r === 'timeout') {
-        if (!cfg.continueOnTimeout) { this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`); return; }
+        if (!cfg.continueOnTimeout) {
+          this.refuse(cfg, conn, 'listener_filters_timeout', `no data within the listener filter timeout (${cfg.filtersTimeoutMs} ms)`);
+          return;
+        }
         this.dispatch(cfg, conn, { kind: 'raw' });
         return;
       }
-      if (r.kind === 'too-large') { this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB'); return; }
+      if (r.kind === 'too-large') {
+        this.refuse(cfg, conn, 'client_hello_too_large', 'TLS ClientHello larger than 64 KiB');
+        return;
+      }
       this.dispatch(cfg, conn, r);
     };
     const onData = (chunk: Buffer): void => {
@@ -215,17 +283,29 @@ export class ListenerRuntime {
     const raw = conn.raw;
     const si = conn.si;
     const facts: ConnectionFacts = {
-      destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
-      sourceIp: raw.remoteAddress ?? '', sourcePort: raw.remotePort ?? 0, directSourceIp: raw.remoteAddress ?? '',
-      serverName: r.kind === 'tls' ? r.serverName : '', transportProtocol: r.kind === 'tls' ? 'tls' : 'raw_buffer',
+      destinationIp: conn.originalDst.address,
+      destinationPort: conn.originalDst.port,
+      sourceIp: raw.remoteAddress ?? '',
+      sourcePort: raw.remotePort ?? 0,
+      directSourceIp: raw.remoteAddress ?? '',
+      serverName: r.kind === 'tls' ? r.serverName : '',
+      transportProtocol: r.kind === 'tls' ? 'tls' : 'raw_buffer',
       applicationProtocols: r.kind === 'tls' ? r.alpn : [],
     };
     si.requestedServerName = facts.serverName;
     const i = selectFilterChain(cfg.matches, facts);
     const chain = i >= 0 ? cfg.chains[i]! : cfg.defaultChain;
     if (!chain) {
-      const what = facts.transportProtocol === 'tls' ? `TLS, SNI "${facts.serverName || '(none)'}", ALPN [${facts.applicationProtocols.join(',')}]` : 'plaintext (not TLS)';
-      this.refuse(cfg, conn, 'no_matching_filter_chain', `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`);
+      const what =
+        facts.transportProtocol === 'tls'
+          ? `TLS, SNI "${facts.serverName || '(none)'}", ALPN [${facts.applicationProtocols.join(',')}]`
+          : 'plaintext (not TLS)';
+      this.refuse(
+        cfg,
+        conn,
+        'no_matching_filter_chain',
+        `no filter chain matches ${what} to ${facts.destinationIp}:${facts.destinationPort}`,
+      );
       return;
     }
     si.filterChain = chain.name;
@@ -235,11 +315,22 @@ export class ListenerRuntime {
       loggers = this.deps.accessLoggers([...cfg.accessLogs, ...chain.tcpProxy.accessLogs]);
       cfg.loggersByChain.set(chain, loggers);
     }
-    if (!chain.tls) { this.serve(cfg, conn, chain, loggers); return; }
-    if (chain.tls.requireSni && facts.serverName === '') { this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none'); return; }
+    if (!chain.tls) {
+      this.serve(cfg, conn, chain, loggers);
+      return;
+    }
+    if (chain.tls.requireSni && facts.serverName === '') {
+      this.refuse(cfg, conn, 'sni_required', 'the filter chain requires SNI and the client sent none');
+      return;
+    }
     const srv = chain.tls.server(this.deps.secrets, r.kind === 'tls' ? r.alpn : undefined);
     if ('unavailable' in srv) {
-      this.refuse(cfg, conn, 'secret_not_ready', `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`);
+      this.refuse(
+        cfg,
+        conn,
+        'secret_not_ready',
+        `filter chain "${chain.name}": ${srv.unavailable}; refusing instead of serving without TLS`,
+      );
       return;
     }
     if (!serversWithHandlers.has(srv.server)) {
@@ -252,20 +343,32 @@ export class ListenerRuntime {
   }
 
   /** Called when the TLS handshake of a connection ends, with an error or with the peer to check. */
-  onHandshake(p: { conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] }, t: tls.TLSSocket, err: (Error & { code?: string; reason?: string }) | undefined): void {
+  onHandshake(
+    p: { conn: DownstreamConnection; chain: CompiledChain; loggers: AccessLogger[] },
+    t: tls.TLSSocket,
+    err: (Error & { code?: string; reason?: string }) | undefined,
+  ): void {
     const { conn, chain } = p;
     const cfg = this.config;
     conn.socket = t;
     raiseHighWaterMark(t, SOCKET_HIGH_WATER_MARK);
-    t.on('error', () => { /* reported on the raw socket or by the network filter; never crash on a late TLS error */ });
-    if (err) { this.handshakeFailed(cfg, conn, downstreamTlsFailure(err)); return; }
+    t.on('error', () => {
+      /* reported on the raw socket or by the network filter; never crash on a late TLS error */
+    });
+    if (err) {
+      this.handshakeFailed(cfg, conn, downstreamTlsFailure(err));
+      return;
+    }
     const check = chain.tls!.verify(t);
     conn.downstreamPeer = check.peer;
     conn.si.downstreamTlsVersion = t.getProtocol() ?? '';
     conn.si.downstreamTlsCipher = t.getCipher()?.standardName ?? '';
     conn.si.downstreamPeerPrincipal = check.peer?.principal ?? '';
     conn.si.downstreamPeerSerial = check.peer?.serial ?? '';
-    if (!check.ok) { this.handshakeFailed(cfg, conn, check); return; }
+    if (!check.ok) {
+      this.handshakeFailed(cfg, conn, check);
+      return;
+    }
     this.serve(cfg, conn, chain, p.loggers);
   }
 
@@ -279,22 +382,38 @@ export class ListenerRuntime {
     const raw = conn.raw;
     for (const r of chain.rbac) {
       const denied = r.check({
-        principal: conn.downstreamPeer?.principal ?? '', authenticated: conn.downstreamPeer !== undefined,
-        remoteIp: raw.remoteAddress ?? '', directRemoteIp: raw.remoteAddress ?? '',
-        destinationIp: conn.originalDst.address, destinationPort: conn.originalDst.port,
+        principal: conn.downstreamPeer?.principal ?? '',
+        authenticated: conn.downstreamPeer !== undefined,
+        remoteIp: raw.remoteAddress ?? '',
+        directRemoteIp: raw.remoteAddress ?? '',
+        destinationIp: conn.originalDst.address,
+        destinationPort: conn.originalDst.port,
       });
-      if (denied) { this.refuse(cfg, conn, 'rbac_denied', denied, loggers); return; }
+      if (denied) {
+        this.refuse(cfg, conn, 'rbac_denied', denied, loggers);
+        return;
+      }
     }
     chain.tcpProxy.start(this.deps, conn, loggers);
   }
 
-  private refuse(cfg: CompiledListener, conn: DownstreamConnection, reason: ConnectionFailureCode, details: string, loggers?: AccessLogger[]): void {
+  private refuse(
+    cfg: CompiledListener,
+    conn: DownstreamConnection,
+    reason: ConnectionFailureCode,
+    details: string,
+    loggers?: AccessLogger[],
+  ): void {
     const si = conn.si;
     const flag = responseFlagOf(reason);
     if (flag) addResponseFlag(si, flag);
     si.connectionTerminationDetails = details;
     this.deps.stats.downstreamRefused.inc({ listener: cfg.name, reason });
-    this.deps.log('warn', `listener "${cfg.name}": connection from ${si.downstreamRemoteAddress} refused: ${details}`, { listener: cfg.name, reason, remote: si.downstreamRemoteAddress });
+    this.deps.log('warn', `listener "${cfg.name}": connection from ${si.downstreamRemoteAddress} refused: ${details}`, {
+      listener: cfg.name,
+      reason,
+      remote: si.downstreamRemoteAddress,
+    });
     const all = loggers ?? this.deps.accessLoggers(cfg.accessLogs);
     const done = (): void => this.deps.connectionClosed(conn, all);
     if (conn.raw.destroyed) done();

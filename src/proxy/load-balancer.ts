@@ -54,8 +54,11 @@ export class RandomLb implements LoadBalancer {
 
 export function createLoadBalancer(policy: LbPolicy, random: () => number): LoadBalancer {
   switch (policy) {
-    case 'LEAST_REQUEST': return new LeastRequestLb(random);
-    case 'RANDOM': return new RandomLb(random);
-    default: return new RoundRobinLb();
+    case 'LEAST_REQUEST':
+      return new LeastRequestLb(random);
+    case 'RANDOM':
+      return new RandomLb(random);
+    default:
+      return new RoundRobinLb();
   }
 }

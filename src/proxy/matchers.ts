@@ -10,10 +10,22 @@ export function compileStringMatcher(m: StringMatcher, resource: string, field: 
   if (!m || typeof m !== 'object') throw new ProxyConfigError(resource, field, 'string matcher must be an object');
   const ic = m.ignoreCase === true;
   const norm = (s: string): string => (ic ? s.toLowerCase() : s);
-  if (typeof m.exact === 'string') { const v = norm(m.exact); return (s) => norm(s) === v; }
-  if (typeof m.prefix === 'string') { const v = norm(m.prefix); return (s) => norm(s).startsWith(v); }
-  if (typeof m.suffix === 'string') { const v = norm(m.suffix); return (s) => norm(s).endsWith(v); }
-  if (typeof m.contains === 'string') { const v = norm(m.contains); return (s) => norm(s).includes(v); }
+  if (typeof m.exact === 'string') {
+    const v = norm(m.exact);
+    return (s) => norm(s) === v;
+  }
+  if (typeof m.prefix === 'string') {
+    const v = norm(m.prefix);
+    return (s) => norm(s).startsWith(v);
+  }
+  if (typeof m.suffix === 'string') {
+    const v = norm(m.suffix);
+    return (s) => norm(s).endsWith(v);
+  }
+  if (typeof m.contains === 'string') {
+    const v = norm(m.contains);
+    return (s) => norm(s).includes(v);
+  }
   if (m.safeRegex && typeof m.safeRegex.regex === 'string') {
     let re: RegExp;
     try {
@@ -41,7 +53,7 @@ export function ipBytes(address: string): Buffer | undefined {
   if (!net.isIPv6(a)) return undefined;
   const sl = new net.SocketAddress({ address: a, family: 'ipv6' });
   // Expand "::" by hand: SocketAddress does not expose the bytes.
-  const [head, tail] = sl.address.includes('::') ? sl.address.split('::') as [string, string] : [sl.address, undefined];
+  const [head, tail] = sl.address.includes('::') ? (sl.address.split('::') as [string, string]) : [sl.address, undefined];
   const h = head ? head.split(':') : [];
   const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
@@ -57,7 +69,8 @@ export function compileCidr(r: CidrRange, resource: string, field: string): Comp
   const family = bytes.length === 4 ? 4 : 6;
   const max = family === 4 ? 32 : 128;
   const prefixLen = r.prefixLen ?? 0;
-  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max) throw new ProxyConfigError(resource, `${field}.prefixLen`, `must be 0..${max}, got ${String(r.prefixLen)}`);
+  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max)
+    throw new ProxyConfigError(resource, `${field}.prefixLen`, `must be 0..${max}, got ${String(r.prefixLen)}`);
   return { family, prefixLen, bytes };
 }
 
@@ -109,7 +122,8 @@ export function compileSanMatchers(ms: SubjectAltNameMatcher[] | undefined, reso
     const f = `${field}[${i}]`;
     const kinds: Record<string, keyof PeerSans> = { URI: 'uri', DNS: 'dns', EMAIL: 'email', IP_ADDRESS: 'ip' };
     const kind = kinds[m?.sanType];
-    if (!kind) throw new ProxyConfigError(resource, `${f}.sanType`, `must be one of URI, DNS, EMAIL, IP_ADDRESS, got ${JSON.stringify(m?.sanType)}`);
+    if (!kind)
+      throw new ProxyConfigError(resource, `${f}.sanType`, `must be one of URI, DNS, EMAIL, IP_ADDRESS, got ${JSON.stringify(m?.sanType)}`);
     const match = compileStringMatcher(m.matcher, resource, `${f}.matcher`);
     const desc = m.matcher.exact ?? m.matcher.prefix ?? m.matcher.suffix ?? m.matcher.contains ?? m.matcher.safeRegex?.regex ?? '';
     return { kind, match, describe: `${m.sanType}:${desc}` };

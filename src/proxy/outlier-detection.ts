@@ -17,15 +17,19 @@ export class OutlierDetector {
   constructor(cfg: OutlierDetection, res: string, field: string) {
     const int = (v: unknown, dflt: number, f: string): number => {
       if (v === undefined) return dflt;
-      if (!Number.isInteger(v) || (v as number) < 0) throw new ProxyConfigError(res, `${field}.${f}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(v) || (v as number) < 0)
+        throw new ProxyConfigError(res, `${field}.${f}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
       return v as number;
     };
     const candidates: number[] = [];
     if (cfg.splitExternalLocalOriginErrors === true) {
-      if (int(cfg.enforcingConsecutiveLocalOriginFailure, 100, 'enforcingConsecutiveLocalOriginFailure') > 0) candidates.push(int(cfg.consecutiveLocalOriginFailure, 5, 'consecutiveLocalOriginFailure'));
+      if (int(cfg.enforcingConsecutiveLocalOriginFailure, 100, 'enforcingConsecutiveLocalOriginFailure') > 0)
+        candidates.push(int(cfg.consecutiveLocalOriginFailure, 5, 'consecutiveLocalOriginFailure'));
     } else {
-      if (int(cfg.enforcingConsecutive5xx, 100, 'enforcingConsecutive5xx') > 0) candidates.push(int(cfg.consecutive5xx, 5, 'consecutive5xx'));
-      if (int(cfg.enforcingConsecutiveGatewayFailure, 0, 'enforcingConsecutiveGatewayFailure') > 0) candidates.push(int(cfg.consecutiveGatewayFailure, 5, 'consecutiveGatewayFailure'));
+      if (int(cfg.enforcingConsecutive5xx, 100, 'enforcingConsecutive5xx') > 0)
+        candidates.push(int(cfg.consecutive5xx, 5, 'consecutive5xx'));
+      if (int(cfg.enforcingConsecutiveGatewayFailure, 0, 'enforcingConsecutiveGatewayFailure') > 0)
+        candidates.push(int(cfg.consecutiveGatewayFailure, 5, 'consecutiveGatewayFailure'));
     }
     this.threshold = candidates.filter((c) => c > 0).reduce((a, b) => Math.min(a, b), Infinity);
     this.baseEjectionMs = optionalDurationMs(cfg.baseEjectionTime, 30_000, res, `${field}.baseEjectionTime`);

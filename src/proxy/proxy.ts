@@ -71,13 +71,22 @@ export class Proxy implements ListenerDeps {
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
     if (opts.accessLog && (opts.accessLog.path || opts.accessLog.sink)) this.mainLogger = new AccessLogger(opts.accessLog);
-    this.reportTimer = setInterval(() => { for (const s of this.sessions) s.report(); }, opts.reportIntervalMs ?? 15_000);
+    this.reportTimer = setInterval(() => {
+      for (const s of this.sessions) s.report();
+    }, opts.reportIntervalMs ?? 15_000);
     this.reportTimer.unref();
     this.secretManager = new SecretManager(this.stats, this.log, this.now);
     this.secrets = this.secretManager.store;
     this.limits = new ConnectionLimits(opts.connectionLimits ?? {}, this.stats, this.log, this.now);
     this.listenerManager = new ListenerManager(this);
-    this.clusterManager = new ClusterManager({ secrets: this.secrets, stats: this.stats, resolver: opts.resolver, random: this.random, now: this.now, log: this.log });
+    this.clusterManager = new ClusterManager({
+      secrets: this.secrets,
+      stats: this.stats,
+      resolver: opts.resolver,
+      random: this.random,
+      now: this.now,
+      log: this.log,
+    });
     this.labels = new IstioLabels(opts.node, this.secrets, this.clusterManager, this.listenerManager);
   }
 
@@ -140,7 +149,10 @@ export class Proxy implements ListenerDeps {
     for (const p of paths) {
       const k = `${p.path}|${p.format}`;
       let l = this.loggers.get(k);
-      if (!l) { l = new AccessLogger(p); this.loggers.set(k, l); }
+      if (!l) {
+        l = new AccessLogger(p);
+        this.loggers.set(k, l);
+      }
       out.push(l);
     }
     return out;
@@ -195,15 +207,20 @@ export class Proxy implements ListenerDeps {
   isReady(): boolean {
     if (this.closing || !this.listenerManager.received || !this.clusterManager.received) return false;
     if (this.initialized) return true;
-    for (const v of this.listenerManager.versions.values()) for (const n of referencedSecrets(TypeUrl.Listener, v.value)) if (!this.secrets.get(n)) return false;
-    for (const v of this.clusterManager.versions.values()) for (const n of referencedSecrets(TypeUrl.Cluster, v.value)) if (!this.secrets.get(n)) return false;
+    for (const v of this.listenerManager.versions.values())
+      for (const n of referencedSecrets(TypeUrl.Listener, v.value)) if (!this.secrets.get(n)) return false;
+    for (const v of this.clusterManager.versions.values())
+      for (const n of referencedSecrets(TypeUrl.Cluster, v.value)) if (!this.secrets.get(n)) return false;
     this.initialized = true;
     return true;
   }
 
   /** Config in Envoy's /config_dump JSON shape (secrets redacted). */
   configDump(includeEds = false): { configs: Record<string, unknown>[] } {
-    return configDump({ node: this.opts.node, listeners: this.listenerManager, clusters: this.clusterManager, secrets: this.secretManager }, includeEds);
+    return configDump(
+      { node: this.opts.node, listeners: this.listenerManager, clusters: this.clusterManager, secrets: this.secretManager },
+      includeEds,
+    );
   }
 
   /** Live host state per cluster, for /clusters and `proxy-config endpoints`. */

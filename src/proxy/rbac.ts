@@ -19,31 +19,62 @@ type Pred = (f: RbacFacts) => boolean;
 function compilePrincipal(p: RbacPrincipal, res: string, f: string): Pred {
   if (!p || typeof p !== 'object') throw new ProxyConfigError(res, f, 'must be an object');
   if (p.any === true) return () => true;
-  if (p.andIds) { const ps = p.andIds.ids.map((x, i) => compilePrincipal(x, res, `${f}.andIds.ids[${i}]`)); return (x) => ps.every((q) => q(x)); }
-  if (p.orIds) { const ps = p.orIds.ids.map((x, i) => compilePrincipal(x, res, `${f}.orIds.ids[${i}]`)); return (x) => ps.some((q) => q(x)); }
-  if (p.notId) { const q = compilePrincipal(p.notId, res, `${f}.notId`); return (x) => !q(x); }
+  if (p.andIds) {
+    const ps = p.andIds.ids.map((x, i) => compilePrincipal(x, res, `${f}.andIds.ids[${i}]`));
+    return (x) => ps.every((q) => q(x));
+  }
+  if (p.orIds) {
+    const ps = p.orIds.ids.map((x, i) => compilePrincipal(x, res, `${f}.orIds.ids[${i}]`));
+    return (x) => ps.some((q) => q(x));
+  }
+  if (p.notId) {
+    const q = compilePrincipal(p.notId, res, `${f}.notId`);
+    return (x) => !q(x);
+  }
   if (p.authenticated) {
     if (!p.authenticated.principalName) return (x) => x.authenticated;
     const m = compileStringMatcher(p.authenticated.principalName, res, `${f}.authenticated.principalName`);
     return (x) => x.authenticated && m(x.principal);
   }
-  if (p.directRemoteIp) { const c = compileCidr(p.directRemoteIp, res, `${f}.directRemoteIp`); return (x) => cidrContains(c, ipBytes(x.directRemoteIp)); }
-  if (p.remoteIp) { const c = compileCidr(p.remoteIp, res, `${f}.remoteIp`); return (x) => cidrContains(c, ipBytes(x.remoteIp)); }
-  throw new ProxyConfigError(res, f, 'unsupported principal (supported: any, andIds, orIds, notId, authenticated, directRemoteIp, remoteIp)');
+  if (p.directRemoteIp) {
+    const c = compileCidr(p.directRemoteIp, res, `${f}.directRemoteIp`);
+    return (x) => cidrContains(c, ipBytes(x.directRemoteIp));
+  }
+  if (p.remoteIp) {
+    const c = compileCidr(p.remoteIp, res, `${f}.remoteIp`);
+    return (x) => cidrContains(c, ipBytes(x.remoteIp));
+  }
+  throw new ProxyConfigError(
+    res,
+    f,
+    'unsupported principal (supported: any, andIds, orIds, notId, authenticated, directRemoteIp, remoteIp)',
+  );
 }
 
 function compilePermission(p: RbacPermission, res: string, f: string): Pred {
   if (!p || typeof p !== 'object') throw new ProxyConfigError(res, f, 'must be an object');
   if (p.any === true) return () => true;
-  if (p.andRules) { const ps = p.andRules.rules.map((x, i) => compilePermission(x, res, `${f}.andRules.rules[${i}]`)); return (x) => ps.every((q) => q(x)); }
-  if (p.orRules) { const ps = p.orRules.rules.map((x, i) => compilePermission(x, res, `${f}.orRules.rules[${i}]`)); return (x) => ps.some((q) => q(x)); }
-  if (p.notRule) { const q = compilePermission(p.notRule, res, `${f}.notRule`); return (x) => !q(x); }
+  if (p.andRules) {
+    const ps = p.andRules.rules.map((x, i) => compilePermission(x, res, `${f}.andRules.rules[${i}]`));
+    return (x) => ps.every((q) => q(x));
+  }
+  if (p.orRules) {
+    const ps = p.orRules.rules.map((x, i) => compilePermission(x, res, `${f}.orRules.rules[${i}]`));
+    return (x) => ps.some((q) => q(x));
+  }
+  if (p.notRule) {
+    const q = compilePermission(p.notRule, res, `${f}.notRule`);
+    return (x) => !q(x);
+  }
   if (p.destinationPort !== undefined) {
     if (!Number.isInteger(p.destinationPort)) throw new ProxyConfigError(res, `${f}.destinationPort`, 'must be a port number');
     const port = p.destinationPort;
     return (x) => x.destinationPort === port;
   }
-  if (p.destinationIp) { const c = compileCidr(p.destinationIp, res, `${f}.destinationIp`); return (x) => cidrContains(c, ipBytes(x.destinationIp)); }
+  if (p.destinationIp) {
+    const c = compileCidr(p.destinationIp, res, `${f}.destinationIp`);
+    return (x) => cidrContains(c, ipBytes(x.destinationIp));
+  }
   throw new ProxyConfigError(res, f, 'unsupported permission (supported: any, andRules, orRules, notRule, destinationPort, destinationIp)');
 }
 
@@ -52,8 +83,13 @@ export class RbacFilter {
   private readonly policies: { name: string; perms: Pred[]; principals: Pred[] }[];
 
   constructor(cfg: NetworkRbac, res: string, f: string) {
-    if (!cfg.rules) { this.action = undefined; this.policies = []; return; }
-    if (!['ALLOW', 'DENY', 'LOG'].includes(cfg.rules.action)) throw new ProxyConfigError(res, `${f}.rules.action`, `must be ALLOW, DENY or LOG, got ${JSON.stringify(cfg.rules.action)}`);
+    if (!cfg.rules) {
+      this.action = undefined;
+      this.policies = [];
+      return;
+    }
+    if (!['ALLOW', 'DENY', 'LOG'].includes(cfg.rules.action))
+      throw new ProxyConfigError(res, `${f}.rules.action`, `must be ALLOW, DENY or LOG, got ${JSON.stringify(cfg.rules.action)}`);
     this.action = cfg.rules.action;
     this.policies = Object.entries(cfg.rules.policies ?? {}).map(([name, p]) => ({
       name,

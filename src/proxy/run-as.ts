@@ -53,7 +53,9 @@ export function dropPrivileges(to: RunAs): void {
   }
   const now = { uid: process.getuid?.(), euid: process.geteuid?.(), gid: process.getgid?.(), egid: process.getegid?.() };
   if (now.uid !== to.uid || now.euid !== to.uid || now.gid !== to.gid || now.egid !== to.gid) {
-    throw new RunAsError(`after dropping to ${to.uid}:${to.gid} the process runs as uid ${now.uid}/${now.euid}, gid ${now.gid}/${now.egid}`);
+    throw new RunAsError(
+      `after dropping to ${to.uid}:${to.gid} the process runs as uid ${now.uid}/${now.euid}, gid ${now.gid}/${now.egid}`,
+    );
   }
 }
 
@@ -66,7 +68,10 @@ export function assertReadableAfterDrop(files: { path: string; what: string }[],
     try {
       accessSync(f.path, constants.R_OK);
     } catch (err) {
-      throw new RunAsError(`after dropping to uid ${to.uid}, gid ${to.gid} the proxy cannot read its ${f.what} ${f.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); every folder above it must let that user through (o+x) and the file must be readable by it`, { cause: err });
+      throw new RunAsError(
+        `after dropping to uid ${to.uid}, gid ${to.gid} the proxy cannot read its ${f.what} ${f.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); every folder above it must let that user through (o+x) and the file must be readable by it`,
+        { cause: err },
+      );
     }
   }
 }

@@ -9,14 +9,28 @@ import { SecretStore } from './secrets.js';
 import type { ProxyStats } from './stats.js';
 
 /** One certificate the proxy holds, as /certs shows it. */
-export interface CertificateInfo { name: string; kind: 'certificate' | 'ca'; serial: string; subject: string; sans: string[]; issuer: string; validFrom: string; validTo: string; daysUntilExpiration: number }
+export interface CertificateInfo {
+  name: string;
+  kind: 'certificate' | 'ca';
+  serial: string;
+  subject: string;
+  sans: string[];
+  issuer: string;
+  validFrom: string;
+  validTo: string;
+  daysUntilExpiration: number;
+}
 
 export class SecretManager {
   readonly store = new SecretStore();
   readonly versions = new Map<string, { version: string; lastUpdated: string }>();
   private readonly expiry: CertificateExpiryWatch;
 
-  constructor(private readonly stats: ProxyStats, private readonly log: LogFn, private readonly now: () => number) {
+  constructor(
+    private readonly stats: ProxyStats,
+    private readonly log: LogFn,
+    private readonly now: () => number,
+  ) {
     this.expiry = new CertificateExpiryWatch(stats.registry, () => this.certs(), log, now);
   }
 
@@ -47,13 +61,22 @@ export class SecretManager {
   certs(): CertificateInfo[] {
     const out: CertificateInfo[] = [];
     for (const s of this.store.all()) {
-      for (const [kind, pem] of [['certificate', s.certChainPem], ['ca', s.trustedCaPem]] as const) {
+      for (const [kind, pem] of [
+        ['certificate', s.certChainPem],
+        ['ca', s.trustedCaPem],
+      ] as const) {
         if (!pem) continue;
         for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
           const x = new X509Certificate(block);
           out.push({
-            name: s.name, kind, serial: x.serialNumber, subject: x.subject, sans: (x.subjectAltName ?? '').split(', ').filter(Boolean),
-            issuer: x.issuer, validFrom: new Date(x.validFrom).toISOString(), validTo: new Date(x.validTo).toISOString(),
+            name: s.name,
+            kind,
+            serial: x.serialNumber,
+            subject: x.subject,
+            sans: (x.subjectAltName ?? '').split(', ').filter(Boolean),
+            issuer: x.issuer,
+            validFrom: new Date(x.validFrom).toISOString(),
+            validTo: new Date(x.validTo).toISOString(),
             daysUntilExpiration: Math.floor((new Date(x.validTo).getTime() - this.now()) / 86_400_000),
           });
           if (kind === 'certificate') break; // the leaf is what is "in use"; the chain's CAs are listed by the ROOTCA entry

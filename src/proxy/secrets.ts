@@ -82,7 +82,11 @@ export function compileSecret(s: Secret, source: 'sds' | 'local'): Omit<StoredSe
   try {
     if (out.trustedCaPem) tls.createSecureContext({ ca: out.trustedCaPem, crl: out.crlPem });
   } catch (err) {
-    throw new ProxyConfigError(res, out.crlPem ? 'validationContext.crl' : 'validationContext.trustedCa', `unusable: ${(err as Error).message}`);
+    throw new ProxyConfigError(
+      res,
+      out.crlPem ? 'validationContext.crl' : 'validationContext.trustedCa',
+      `unusable: ${(err as Error).message}`,
+    );
   }
   if (!s.tlsCertificate && !s.validationContext && !s.genericSecret) {
     throw new ProxyConfigError(res, 'tlsCertificate', 'a secret needs tlsCertificate, validationContext or genericSecret');

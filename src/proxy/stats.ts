@@ -5,13 +5,30 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 
 export const ISTIO_TCP_LABELS = [
-  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal', 'destination_workload',
-  'destination_workload_namespace', 'destination_principal', 'destination_service', 'destination_service_name',
-  'destination_service_namespace', 'connection_security_policy', 'response_flags',
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'connection_security_policy',
+  'response_flags',
   // The rest of Istio's standard labels for TCP (what Kiali and Istio's dashboards group by).
-  'source_app', 'source_version', 'source_canonical_service', 'source_canonical_revision', 'source_cluster',
-  'destination_app', 'destination_version', 'destination_canonical_service', 'destination_canonical_revision',
-  'destination_cluster', 'request_protocol',
+  'source_app',
+  'source_version',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_cluster',
+  'destination_app',
+  'destination_version',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_cluster',
+  'request_protocol',
 ] as const;
 export type IstioTcpLabels = Record<(typeof ISTIO_TCP_LABELS)[number], string>;
 
@@ -41,18 +58,78 @@ export class ProxyStats {
     const labelNames = ISTIO_TCP_LABELS;
     this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames, registers: r });
     this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames, registers: r });
-    this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent during response in TCP connections', labelNames, registers: r });
-    this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received during request in TCP connections', labelNames, registers: r });
-    this.downstreamRefused = new Counter({ name: 'meshgate_proxy_downstream_refused_total', help: 'Downstream connections closed before proxying, by reason', labelNames: ['listener', 'reason'], registers: r });
-    this.handshakeFailures = new Counter({ name: 'meshgate_proxy_tls_handshake_failures_total', help: 'TLS handshake or peer verification failures, by side (downstream listener / upstream cluster) and reason', labelNames: ['side', 'name', 'reason'], registers: r });
-    this.activeConnections = new Gauge({ name: 'meshgate_proxy_active_connections', help: 'Downstream connections currently open, by listener', labelNames: ['listener'], registers: r });
-    this.listenerConnectionOverflow = new Counter({ name: 'meshgate_proxy_downstream_cx_overflow_total', help: "Connections refused at accept by the listener's connection limit (Envoy: downstream_cx_overflow)", labelNames: ['listener'], registers: r });
-    this.globalConnectionOverflow = new Counter({ name: 'meshgate_proxy_downstream_global_cx_overflow_total', help: 'Connections refused at accept by the global downstream connection limit (Envoy: downstream_global_cx_overflow)', labelNames: ['listener'], registers: r });
-    this.upstreamConnectFailures = new Counter({ name: 'meshgate_proxy_upstream_connect_failures_total', help: 'Upstream connection attempts that failed, by cluster and reason', labelNames: ['cluster', 'reason'], registers: r });
-    this.upstreamOverflow = new Counter({ name: 'meshgate_proxy_upstream_overflow_total', help: 'Connections refused by the circuit breaker (max_connections)', labelNames: ['cluster'], registers: r });
-    this.outlierEjections = new Counter({ name: 'meshgate_proxy_outlier_ejections_total', help: 'Hosts ejected by outlier detection', labelNames: ['cluster'], registers: r });
-    this.configUpdates = new Counter({ name: 'meshgate_proxy_config_updates_total', help: 'xDS updates applied or rejected, by type', labelNames: ['type', 'result'], registers: r });
-    this.listenerCreateFailures = new Counter({ name: 'meshgate_proxy_listener_create_failures_total', help: 'Listeners of an LDS update that could not bind their address, by listener and errno (Envoy: listener_manager.listener_create_failure)', labelNames: ['listener', 'reason'], registers: r });
+    this.tcpSent = new Counter({
+      name: 'istio_tcp_sent_bytes_total',
+      help: 'Bytes sent during response in TCP connections',
+      labelNames,
+      registers: r,
+    });
+    this.tcpReceived = new Counter({
+      name: 'istio_tcp_received_bytes_total',
+      help: 'Bytes received during request in TCP connections',
+      labelNames,
+      registers: r,
+    });
+    this.downstreamRefused = new Counter({
+      name: 'meshgate_proxy_downstream_refused_total',
+      help: 'Downstream connections closed before proxying, by reason',
+      labelNames: ['listener', 'reason'],
+      registers: r,
+    });
+    this.handshakeFailures = new Counter({
+      name: 'meshgate_proxy_tls_handshake_failures_total',
+      help: 'TLS handshake or peer verification failures, by side (downstream listener / upstream cluster) and reason',
+      labelNames: ['side', 'name', 'reason'],
+      registers: r,
+    });
+    this.activeConnections = new Gauge({
+      name: 'meshgate_proxy_active_connections',
+      help: 'Downstream connections currently open, by listener',
+      labelNames: ['listener'],
+      registers: r,
+    });
+    this.listenerConnectionOverflow = new Counter({
+      name: 'meshgate_proxy_downstream_cx_overflow_total',
+      help: "Connections refused at accept by the listener's connection limit (Envoy: downstream_cx_overflow)",
+      labelNames: ['listener'],
+      registers: r,
+    });
+    this.globalConnectionOverflow = new Counter({
+      name: 'meshgate_proxy_downstream_global_cx_overflow_total',
+      help: 'Connections refused at accept by the global downstream connection limit (Envoy: downstream_global_cx_overflow)',
+      labelNames: ['listener'],
+      registers: r,
+    });
+    this.upstreamConnectFailures = new Counter({
+      name: 'meshgate_proxy_upstream_connect_failures_total',
+      help: 'Upstream connection attempts that failed, by cluster and reason',
+      labelNames: ['cluster', 'reason'],
+      registers: r,
+    });
+    this.upstreamOverflow = new Counter({
+      name: 'meshgate_proxy_upstream_overflow_total',
+      help: 'Connections refused by the circuit breaker (max_connections)',
+      labelNames: ['cluster'],
+      registers: r,
+    });
+    this.outlierEjections = new Counter({
+      name: 'meshgate_proxy_outlier_ejections_total',
+      help: 'Hosts ejected by outlier detection',
+      labelNames: ['cluster'],
+      registers: r,
+    });
+    this.configUpdates = new Counter({
+      name: 'meshgate_proxy_config_updates_total',
+      help: 'xDS updates applied or rejected, by type',
+      labelNames: ['type', 'result'],
+      registers: r,
+    });
+    this.listenerCreateFailures = new Counter({
+      name: 'meshgate_proxy_listener_create_failures_total',
+      help: 'Listeners of an LDS update that could not bind their address, by listener and errno (Envoy: listener_manager.listener_create_failure)',
+      labelNames: ['listener', 'reason'],
+      registers: r,
+    });
   }
 
   /**
@@ -61,14 +138,35 @@ export class ProxyStats {
    */
   observeGlobalConnections(read: () => GlobalConnections): void {
     const r = [this.registry];
-    new Gauge({ name: 'meshgate_proxy_global_downstream_connections', help: 'Downstream connections open that count toward the global limit', registers: r, collect() { this.set(read().active); } });
-    new Gauge({ name: 'meshgate_proxy_global_downstream_max_connections', help: 'The global downstream connection limit', registers: r, collect() { this.set(read().limit); } });
     new Gauge({
-      name: 'meshgate_proxy_overload_global_downstream_max_connections_pressure', help: "Open downstream connections / the global limit, 0..1 (Envoy's overload.<monitor>.pressure)", registers: r,
-      collect() { const g = read(); this.set(g.limit > 0 ? Math.min(1, g.active / g.limit) : 1); },
+      name: 'meshgate_proxy_global_downstream_connections',
+      help: 'Downstream connections open that count toward the global limit',
+      registers: r,
+      collect() {
+        this.set(read().active);
+      },
+    });
+    new Gauge({
+      name: 'meshgate_proxy_global_downstream_max_connections',
+      help: 'The global downstream connection limit',
+      registers: r,
+      collect() {
+        this.set(read().limit);
+      },
+    });
+    new Gauge({
+      name: 'meshgate_proxy_overload_global_downstream_max_connections_pressure',
+      help: "Open downstream connections / the global limit, 0..1 (Envoy's overload.<monitor>.pressure)",
+      registers: r,
+      collect() {
+        const g = read();
+        this.set(g.limit > 0 ? Math.min(1, g.active / g.limit) : 1);
+      },
     });
   }
 }
 
-export interface GlobalConnections { active: number; limit: number }
-
+export interface GlobalConnections {
+  active: number;
+  limit: number;
+}

@@ -13,7 +13,10 @@ import type { UpstreamHost } from './host.js';
 import type { DownstreamConnection, ProxyContext } from './proxy-context.js';
 import { responseFlagOf, type ConnectionFailureCode } from './failure.js';
 
-export interface AccessLogTarget { path: string; format: 'text' | 'json' }
+export interface AccessLogTarget {
+  path: string;
+  format: 'text' | 'json';
+}
 
 /** Envoy FileAccessLog entries → paths and formats (json when a jsonFormat is given). */
 export function compileAccessLogs(logs: AccessLog[] | undefined, res: string, field: string): AccessLogTarget[] {
@@ -21,10 +24,12 @@ export function compileAccessLogs(logs: AccessLog[] | undefined, res: string, fi
   if (!Array.isArray(logs)) throw new ProxyConfigError(res, field, 'must be a list');
   return logs.map((l, i) => {
     const tc = l.typedConfig;
-    if (!tc || tc['@type'] !== TypeUrl.FileAccessLog) throw new ProxyConfigError(res, `${field}[${i}].typedConfig`, `only ${TypeUrl.FileAccessLog} is supported`);
-    if (typeof tc.path !== 'string' || tc.path === '') throw new ProxyConfigError(res, `${field}[${i}].typedConfig.path`, 'must be a file path');
+    if (!tc || tc['@type'] !== TypeUrl.FileAccessLog)
+      throw new ProxyConfigError(res, `${field}[${i}].typedConfig`, `only ${TypeUrl.FileAccessLog} is supported`);
+    if (typeof tc.path !== 'string' || tc.path === '')
+      throw new ProxyConfigError(res, `${field}[${i}].typedConfig.path`, 'must be a file path');
     const lf = tc.logFormat as { jsonFormat?: unknown } | undefined;
-    return { path: tc.path, format: lf?.jsonFormat ? 'json' as const : 'text' as const };
+    return { path: tc.path, format: lf?.jsonFormat ? ('json' as const) : ('text' as const) };
   });
 }
 
@@ -39,14 +44,18 @@ export class TcpProxyFilter {
   constructor(cfg: TcpProxy, res: string, f: string) {
     if (typeof cfg.statPrefix !== 'string') throw new ProxyConfigError(res, `${f}.statPrefix`, 'is required');
     this.statPrefix = cfg.statPrefix;
-    if (cfg.cluster !== undefined && cfg.weightedClusters !== undefined) throw new ProxyConfigError(res, f, 'set either cluster or weightedClusters, not both');
+    if (cfg.cluster !== undefined && cfg.weightedClusters !== undefined)
+      throw new ProxyConfigError(res, f, 'set either cluster or weightedClusters, not both');
     if (typeof cfg.cluster === 'string' && cfg.cluster !== '') this.clusters = [{ name: cfg.cluster, weight: 1 }];
     else if (cfg.weightedClusters) {
       const cs = cfg.weightedClusters.clusters;
-      if (!Array.isArray(cs) || cs.length === 0) throw new ProxyConfigError(res, `${f}.weightedClusters.clusters`, 'must be a non-empty list');
+      if (!Array.isArray(cs) || cs.length === 0)
+        throw new ProxyConfigError(res, `${f}.weightedClusters.clusters`, 'must be a non-empty list');
       cs.forEach((c, i) => {
-        if (typeof c.name !== 'string' || c.name === '') throw new ProxyConfigError(res, `${f}.weightedClusters.clusters[${i}].name`, 'is required');
-        if (!Number.isInteger(c.weight) || c.weight < 0) throw new ProxyConfigError(res, `${f}.weightedClusters.clusters[${i}].weight`, 'must be a non-negative integer');
+        if (typeof c.name !== 'string' || c.name === '')
+          throw new ProxyConfigError(res, `${f}.weightedClusters.clusters[${i}].name`, 'is required');
+        if (!Number.isInteger(c.weight) || c.weight < 0)
+          throw new ProxyConfigError(res, `${f}.weightedClusters.clusters[${i}].weight`, 'must be a non-negative integer');
       });
       this.clusters = cs.map((c) => ({ name: c.name, weight: c.weight }));
     } else throw new ProxyConfigError(res, `${f}.cluster`, 'a tcp_proxy needs cluster or weightedClusters');
@@ -103,7 +112,12 @@ class TcpProxySession {
   private lastActivity = 0;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ctx: ProxyContext, private readonly cfg: TcpProxyFilter, private readonly c: DownstreamConnection, private readonly loggers: AccessLogger[]) {
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly cfg: TcpProxyFilter,
+    private readonly c: DownstreamConnection,
+    private readonly loggers: AccessLogger[],
+  ) {
     this.onDownData = this.onDownData.bind(this);
     this.onUpData = this.onUpData.bind(this);
     this.onDownDrain = this.onDownDrain.bind(this);
@@ -156,7 +170,11 @@ class TcpProxySession {
     this.ctx.stats.upstreamConnectFailures.inc({ cluster, reason: err.kind });
     if (err.tls) this.ctx.stats.handshakeFailures.inc({ side: 'upstream', name: cluster, reason: err.tls });
     si.upstreamTransportFailureReason = err.reason;
-    this.ctx.log('warn', `upstream connect to ${err.host.key} (cluster "${cluster}") failed: ${err.reason}`, { cluster, host: err.host.key, kind: err.kind });
+    this.ctx.log('warn', `upstream connect to ${err.host.key} (cluster "${cluster}") failed: ${err.reason}`, {
+      cluster,
+      host: err.host.key,
+      kind: err.kind,
+    });
     if (this.closed) return;
     if (this.attempts < this.cfg.maxConnectAttempts && err.kind !== 'no-secret') {
       this.tryConnect(err.host);
@@ -189,7 +207,10 @@ class TcpProxySession {
     si.upstreamPeerPrincipal = conn.peer?.principal ?? '';
     si.upstreamTlsSessionReused = conn.sessionReused;
     u.on('error', (e: NodeJS.ErrnoException) => this.onUpError(e));
-    u.on('close', () => { release(); this.onUpClose(); });
+    u.on('close', () => {
+      release();
+      this.onUpClose();
+    });
     u.on('end', () => this.onUpEnd());
     u.on('data', this.onUpData);
     u.on('drain', this.onUpDrain);

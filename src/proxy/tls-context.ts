@@ -15,7 +15,6 @@ import { readDataSourceBytes, type SecretStore } from './secrets.js';
 import { checkTlsFields } from './tls-fields.js';
 import type { TlsFailureCode } from './failure.js';
 
-
 /** What the proxy learned about the peer's certificate, read once per handshake. */
 export interface PeerIdentity {
   principal: string;
@@ -30,9 +29,15 @@ export function peerIdentityOf(cert: X509Certificate | undefined): PeerIdentity 
   if (!cert) return undefined;
   const sans = parseSubjectAltName(cert.subjectAltName);
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-  return { principal: principalOf(sans, cn), sans, serial: cert.serialNumber, subject: cert.subject, issuer: cert.issuer, validTo: cert.validTo };
+  return {
+    principal: principalOf(sans, cn),
+    sans,
+    serial: cert.serialNumber,
+    subject: cert.subject,
+    issuer: cert.issuer,
+    validTo: cert.validTo,
+  };
 }
-
 
 function describeVerifyError(code: string | undefined, peer: PeerIdentity): string {
   // Node gives OpenSSL's X509 error code; say it the way OpenSSL's verify does.
@@ -51,19 +56,30 @@ function describeVerifyError(code: string | undefined, peer: PeerIdentity): stri
     UNABLE_TO_GET_CRL: 'unable to get certificate CRL',
     CRL_HAS_EXPIRED: 'CRL has expired',
   };
-  const issuerHint = code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT'
-    ? ` (issuer "${peer.issuer.replace(/\n/g, ', ')}" of ${peer.principal || peer.subject.replace(/\n/g, ', ')} is not in the trusted CA bundle)`
-    : code === 'CERT_HAS_EXPIRED' ? ` (${peer.principal || peer.subject.replace(/\n/g, ', ')} expired ${peer.validTo})` : '';
+  const issuerHint =
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT'
+      ? ` (issuer "${peer.issuer.replace(/\n/g, ', ')}" of ${peer.principal || peer.subject.replace(/\n/g, ', ')} is not in the trusted CA bundle)`
+      : code === 'CERT_HAS_EXPIRED'
+        ? ` (${peer.principal || peer.subject.replace(/\n/g, ', ')} expired ${peer.validTo})`
+        : '';
   return `certificate verify failed: ${(code && text[code]) ?? code ?? 'unknown error'}${issuerHint}`;
 }
 
 /** The result of a TLS handshake once the peer has been checked. */
-export type PeerCheck = { ok: true; peer: PeerIdentity | undefined } | { ok: false; code: TlsFailureCode; reason: string; peer: PeerIdentity | undefined };
+export type PeerCheck =
+  { ok: true; peer: PeerIdentity | undefined } | { ok: false; code: TlsFailureCode; reason: string; peer: PeerIdentity | undefined };
 
 function checkPeer(sock: tls.TLSSocket, c: CompiledCommon, hasCa: boolean, requireCert: boolean): PeerCheck {
   const peer = peerIdentityOf(sock.getPeerX509Certificate());
-  if (!peer) return requireCert ? { ok: false, code: 'no_peer_certificate', reason: 'peer did not return a certificate', peer } : { ok: true, peer };
-  if (hasCa && !c.acceptUntrusted && !sock.authorized) return { ok: false, code: 'certificate_verify_failed', reason: describeVerifyError(sock.authorizationError as unknown as string, peer), peer };
+  if (!peer)
+    return requireCert ? { ok: false, code: 'no_peer_certificate', reason: 'peer did not return a certificate', peer } : { ok: true, peer };
+  if (hasCa && !c.acceptUntrusted && !sock.authorized)
+    return {
+      ok: false,
+      code: 'certificate_verify_failed',
+      reason: describeVerifyError(sock.authorizationError as unknown as string, peer),
+      peer,
+    };
   const san = checkSans(c.sanMatchers, peer.sans);
   if (san) return { ok: false, code: 'san_mismatch', reason: san, peer };
   return { ok: true, peer };
@@ -92,7 +108,12 @@ export class DownstreamTls {
   /** Envoy's session_timeout in whole seconds (undefined: Node's default, 300 s). */
   private readonly sessionTimeoutS: number | undefined;
 
-  constructor(ctx: DownstreamTlsContext, private readonly res: string, field: string, private readonly handshakeTimeoutMs: number) {
+  constructor(
+    ctx: DownstreamTlsContext,
+    private readonly res: string,
+    field: string,
+    private readonly handshakeTimeoutMs: number,
+  ) {
     checkTlsFields('DownstreamTlsContext', ctx, res, field);
     this.c = compileCommon(ctx.commonTlsContext, res, `${field}.commonTlsContext`);
     // Envoy (BoringSSL) never allows a client to renegotiate a TLS 1.2 session; Node allows 3 per 10 min.
@@ -102,12 +123,19 @@ export class DownstreamTls {
     this.ticketKeys = compileTicketKeys(ctx.sessionTicketKeys, res, `${field}.sessionTicketKeys`);
     if (ctx.sessionTimeout !== undefined) {
       const ms = optionalDurationMs(ctx.sessionTimeout, 0, res, `${field}.sessionTimeout`);
-      if (ms < 1000 && ms !== 0) throw new ProxyConfigError(res, `${field}.sessionTimeout`, 'must be at least 1s (TLS session lifetimes are whole seconds)');
+      if (ms < 1000 && ms !== 0)
+        throw new ProxyConfigError(res, `${field}.sessionTimeout`, 'must be at least 1s (TLS session lifetimes are whole seconds)');
       this.sessionTimeoutS = Math.floor(ms / 1000);
     }
-    if (!this.c.cert) throw new ProxyConfigError(res, `${field}.commonTlsContext`, 'a server TLS context needs a certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)');
+    if (!this.c.cert)
+      throw new ProxyConfigError(
+        res,
+        `${field}.commonTlsContext`,
+        'a server TLS context needs a certificate (tlsCertificateSdsSecretConfigs or tlsCertificates)',
+      );
     this.requireClientCertificate = ctx.requireClientCertificate === true;
-    if (this.requireClientCertificate && !this.c.ca) throw new ProxyConfigError(res, `${field}.requireClientCertificate`, 'requires a validation context with a trusted CA');
+    if (this.requireClientCertificate && !this.c.ca)
+      throw new ProxyConfigError(res, `${field}.requireClientCertificate`, 'requires a validation context with a trusted CA');
     this.requireSni = ctx.requireSni === true;
   }
 
@@ -128,7 +156,8 @@ export class DownstreamTls {
    * would end the handshake with a no_application_protocol alert, so a server without ALPN takes it.
    */
   server(store: SecretStore, clientAlpn?: readonly string[]): DownstreamServer | { unavailable: string } {
-    const withoutAlpn = this.c.alpn.length > 0 && clientAlpn !== undefined && clientAlpn.length > 0 && !clientAlpn.some((p) => this.c.alpn.includes(p));
+    const withoutAlpn =
+      this.c.alpn.length > 0 && clientAlpn !== undefined && clientAlpn.length > 0 && !clientAlpn.some((p) => this.c.alpn.includes(p));
     if (!this.cached || this.cachedGeneration !== store.generation) {
       const r = resolve(this.c, store);
       if ('unavailable' in r) return r;
@@ -154,20 +183,27 @@ export class DownstreamTls {
 
   private newServer(r: { cert?: string; key?: string; ca?: string; crl?: string }, alpn: readonly string[]): tls.Server {
     return new tls.Server({
-      cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
+      cert: r.cert,
+      key: r.key,
+      ca: r.ca,
+      crl: r.crl,
       // Envoy's server default minimum is TLS 1.2.
-      minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3',
+      minVersion: this.c.minVersion ?? 'TLSv1.2',
+      maxVersion: this.c.maxVersion ?? 'TLSv1.3',
       ciphers: this.c.ciphers,
       requestCert: r.ca !== undefined,
       // Verification is checked in verify() so that each refusal gets a precise reason.
       rejectUnauthorized: false,
       ALPNProtocols: alpn.length > 0 ? [...alpn] : undefined,
-      ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs,
+      ecdhCurve: this.c.ecdhCurve,
+      sigalgs: this.c.sigalgs,
       handshakeTimeout: this.handshakeTimeoutMs,
       secureOptions: this.secureOptions,
       // Node's default session id context hashes the process's argv, and OpenSSL resumes only sessions of the
       // same context: proxies sharing ticket keys share a context derived from the key instead.
-      ...(this.ticketKeys ? { ticketKeys: this.ticketKeys, sessionIdContext: createHash('sha256').update(this.ticketKeys).digest('hex').slice(0, 32) } : {}),
+      ...(this.ticketKeys
+        ? { ticketKeys: this.ticketKeys, sessionIdContext: createHash('sha256').update(this.ticketKeys).digest('hex').slice(0, 32) }
+        : {}),
       ...(this.sessionTimeoutS !== undefined ? { sessionTimeout: this.sessionTimeoutS } : {}),
     });
   }
@@ -202,9 +238,11 @@ export class UpstreamTls {
     checkTlsFields('UpstreamTlsContext', t, res, field);
     this.c = compileCommon(t.commonTlsContext, res, `${field}.commonTlsContext`);
     this.secureOptions = t.allowRenegotiation === true ? 0 : constants.SSL_OP_NO_RENEGOTIATION;
-    if (t.maxSessionKeys !== undefined && (!Number.isInteger(t.maxSessionKeys) || t.maxSessionKeys < 0)) throw new ProxyConfigError(res, `${field}.maxSessionKeys`, 'must be a non-negative integer');
+    if (t.maxSessionKeys !== undefined && (!Number.isInteger(t.maxSessionKeys) || t.maxSessionKeys < 0))
+      throw new ProxyConfigError(res, `${field}.maxSessionKeys`, 'must be a non-negative integer');
     this.resume = t.maxSessionKeys !== 0;
-    if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni.length > 255)) throw new ProxyConfigError(res, `${field}.sni`, 'must be a host name');
+    if (t.sni !== undefined && (typeof t.sni !== 'string' || t.sni.length > 255))
+      throw new ProxyConfigError(res, `${field}.sni`, 'must be a host name');
     this.sni = t.sni || undefined;
   }
 
@@ -221,9 +259,16 @@ export class UpstreamTls {
       if (!this.ctx || r.versionKey !== this.versionKey) {
         try {
           this.ctx = tls.createSecureContext({
-            cert: r.cert, key: r.key, ca: r.ca, crl: r.crl,
-            minVersion: this.c.minVersion ?? 'TLSv1.2', maxVersion: this.c.maxVersion ?? 'TLSv1.3', ciphers: this.c.ciphers,
-            ecdhCurve: this.c.ecdhCurve, sigalgs: this.c.sigalgs, secureOptions: this.secureOptions,
+            cert: r.cert,
+            key: r.key,
+            ca: r.ca,
+            crl: r.crl,
+            minVersion: this.c.minVersion ?? 'TLSv1.2',
+            maxVersion: this.c.maxVersion ?? 'TLSv1.3',
+            ciphers: this.c.ciphers,
+            ecdhCurve: this.c.ecdhCurve,
+            sigalgs: this.c.sigalgs,
+            secureOptions: this.secureOptions,
           });
         } catch (err) {
           this.ctxGeneration = -1;

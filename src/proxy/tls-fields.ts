@@ -9,8 +9,13 @@ import { ProxyConfigError } from './errors.js';
 const SUPPORTED = {
   UpstreamTlsContext: ['@type', 'commonTlsContext', 'sni', 'allowRenegotiation', 'maxSessionKeys'],
   DownstreamTlsContext: [
-    '@type', 'commonTlsContext', 'requireClientCertificate', 'requireSni', 'sessionTicketKeys',
-    'disableStatelessSessionResumption', 'sessionTimeout',
+    '@type',
+    'commonTlsContext',
+    'requireClientCertificate',
+    'requireSni',
+    'sessionTicketKeys',
+    'disableStatelessSessionResumption',
+    'sessionTimeout',
     // Node's TLS server keeps no server-side session cache (no 'resumeSession' handler), so stateful
     // resumption is never offered: `true` is what the proxy does anyway.
     'disableStatefulSessionResumption',
@@ -18,8 +23,13 @@ const SUPPORTED = {
     'fullScanCertsOnSniMismatch',
   ],
   CommonTlsContext: [
-    'tlsParams', 'tlsCertificates', 'tlsCertificateSdsSecretConfigs', 'validationContext',
-    'validationContextSdsSecretConfig', 'combinedValidationContext', 'alpnProtocols',
+    'tlsParams',
+    'tlsCertificates',
+    'tlsCertificateSdsSecretConfigs',
+    'validationContext',
+    'validationContextSdsSecretConfig',
+    'combinedValidationContext',
+    'alpnProtocols',
   ],
   TlsParameters: ['tlsMinimumProtocolVersion', 'tlsMaximumProtocolVersion', 'cipherSuites', 'ecdhCurves', 'signatureAlgorithms'],
   TlsCertificate: ['certificateChain', 'privateKey'],
@@ -63,9 +73,11 @@ export function checkTlsFields(message: TlsMessage, obj: unknown, res: string, f
   const ok: readonly string[] = SUPPORTED[message];
   for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
     if (ok.includes(k) || isDefault(v, k)) continue;
-    const why = WHY[k] ?? (message === 'SecretValidationContext'
-      ? `a validation context received over SDS may carry only trustedCa and crl (${k}: put matchers in the listener's or cluster's defaultValidationContext)`
-      : `${message}.${k} is not supported by meshgate's proxy`);
+    const why =
+      WHY[k] ??
+      (message === 'SecretValidationContext'
+        ? `a validation context received over SDS may carry only trustedCa and crl (${k}: put matchers in the listener's or cluster's defaultValidationContext)`
+        : `${message}.${k} is not supported by meshgate's proxy`);
     throw new ProxyConfigError(res, field ? `${field}.${k}` : k, `${why}; the resource is refused rather than served without this setting`);
   }
 }

@@ -20,7 +20,16 @@ export class DurationError extends Error {
   }
 }
 
-const NS: Record<string, bigint> = { ns: 1n, us: 1_000n, 'µs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
+const NS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+  d: 86_400_000_000_000n,
+};
 const PROTO3_MAX_SECONDS = 315_576_000_000n;
 
 interface GrammarRule {
@@ -36,19 +45,26 @@ interface GrammarRule {
 const RULES: Record<DurationGrammar, GrammarRule> = {
   proto3: { part: /(\d+)(?:\.(\d{1,9}))?(s)/y, maxParts: 1, negative: true, bare: 'none', example: '"10s" or "0.250s"' },
   istio: { part: /(\d*)(?:\.(\d*))?(ns|us|µs|ms|s|m|h)/y, maxParts: 16, negative: false, bare: 'zero', example: '"10s", "500ms" or "1h"' },
-  flag: { part: /(\d*)(?:\.(\d*))?(ns|us|µs|ms|s|m|h|d)/y, maxParts: 16, negative: false, bare: 'seconds', example: '"87600h", "30d", "90m" or "3600s"' },
+  flag: {
+    part: /(\d*)(?:\.(\d*))?(ns|us|µs|ms|s|m|h|d)/y,
+    maxParts: 16,
+    negative: false,
+    bare: 'seconds',
+    example: '"87600h", "30d", "90m" or "3600s"',
+  },
 };
 
 /** `digits`.`fraction` × `unitNs`, exactly, rounded down to whole nanoseconds. */
 function partNs(digits: string, fraction: string, unitNs: bigint): bigint {
   const scale = 10n ** BigInt(fraction.length);
-  return (BigInt(digits || '0') * scale + BigInt(fraction || '0')) * unitNs / scale;
+  return ((BigInt(digits || '0') * scale + BigInt(fraction || '0')) * unitNs) / scale;
 }
 
 /** Parses `text` in `grammar` to nanoseconds; throws DurationError saying what was expected. */
 export function parseDurationNs(text: string, grammar: DurationGrammar): bigint {
   const rule = RULES[grammar];
-  const bad = (reason: DurationError['reason'] = 'syntax', why = `expected a value like ${rule.example}`): DurationError => new DurationError(`invalid duration ${JSON.stringify(text)}: ${why}`, reason);
+  const bad = (reason: DurationError['reason'] = 'syntax', why = `expected a value like ${rule.example}`): DurationError =>
+    new DurationError(`invalid duration ${JSON.stringify(text)}: ${why}`, reason);
   if (typeof text !== 'string' || text.length === 0 || text.length > 64) throw bad();
   let s = grammar === 'flag' ? text.trim() : text;
   let sign = 1n;

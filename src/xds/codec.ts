@@ -14,7 +14,10 @@ export { ValidationError } from './pgv.js';
 
 export class XdsCodecError extends Error {
   readonly code = 'E_XDS_CODEC';
-  constructor(readonly path: string, readonly reason: string) {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
     super(`${path || '(root)'}: ${reason}`);
   }
 }
@@ -76,8 +79,16 @@ function fieldsByJsonKey(type: protobuf.Type): Map<string, protobuf.Field> {
 }
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}` : typeof v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+const describe = (v: unknown): string =>
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'string'
+        ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`
+        : typeof v;
 
 // ------------------------------------------------------------------ JSON → native
 
@@ -112,7 +123,8 @@ function fieldFromJson(field: protobuf.Field, value: Json, path: string): unknow
     const out: Record<string, unknown> = {};
     const keyType = (field as unknown as protobuf.MapField).keyType;
     for (const [k, v] of Object.entries(value)) {
-      if (keyType !== 'string' && !/^-?\d+$/.test(k) && keyType !== 'bool') throw new XdsCodecError(`${path}[${JSON.stringify(k)}]`, `map key must be an integer`);
+      if (keyType !== 'string' && !/^-?\d+$/.test(k) && keyType !== 'bool')
+        throw new XdsCodecError(`${path}[${JSON.stringify(k)}]`, `map key must be an integer`);
       out[k] = singleFromJson(field, v, `${path}[${JSON.stringify(k)}]`);
     }
     return out;
@@ -137,7 +149,8 @@ function singleFromJson(field: protobuf.Field, value: Json, path: string): unkno
 function enumFromJson(e: protobuf.Enum, value: Json, path: string): number {
   if (typeof value === 'string') {
     const n = e.values[value];
-    if (n === undefined) throw new XdsCodecError(path, `"${value}" is not a value of enum ${e.name} (one of ${Object.keys(e.values).join(', ')})`);
+    if (n === undefined)
+      throw new XdsCodecError(path, `"${value}" is not a value of enum ${e.name} (one of ${Object.keys(e.values).join(', ')})`);
     return n;
   }
   if (typeof value === 'number' && Number.isInteger(value)) return value;
@@ -145,8 +158,11 @@ function enumFromJson(e: protobuf.Enum, value: Json, path: string): number {
 }
 
 const INT_RANGES: Record<string, [number, number]> = {
-  int32: [-2147483648, 2147483647], sint32: [-2147483648, 2147483647], sfixed32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295], fixed32: [0, 4294967295],
+  int32: [-2147483648, 2147483647],
+  sint32: [-2147483648, 2147483647],
+  sfixed32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  fixed32: [0, 4294967295],
 };
 
 function scalarFromJson(type: string, value: Json, path: string): unknown {
@@ -158,7 +174,8 @@ function scalarFromJson(type: string, value: Json, path: string): unknown {
       if (typeof value !== 'boolean') throw new XdsCodecError(path, `expected true or false, got ${describe(value)}`);
       return value;
     case 'bytes': {
-      if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) throw new XdsCodecError(path, `expected base64 bytes, got ${describe(value)}`);
+      if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value))
+        throw new XdsCodecError(path, `expected base64 bytes, got ${describe(value)}`);
       return Buffer.from(value, 'base64');
     }
     case 'double':
@@ -168,7 +185,11 @@ function scalarFromJson(type: string, value: Json, path: string): unknown {
       if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
       throw new XdsCodecError(path, `expected a number, got ${describe(value)}`);
     }
-    case 'int64': case 'sint64': case 'sfixed64': case 'uint64': case 'fixed64': {
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+    case 'uint64':
+    case 'fixed64': {
       const unsigned = type === 'uint64' || type === 'fixed64';
       let s: string;
       if (typeof value === 'number' && Number.isInteger(value)) s = String(value);
@@ -206,7 +227,8 @@ export function messageToJson(type: protobuf.Type, msg: Native, path: string): J
     const value = msg[field.name];
     if (field.map) {
       const m: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) m[k] = singleToJson(field, v, `${fpath}[${JSON.stringify(k)}]`);
+      for (const [k, v] of Object.entries(value as Record<string, unknown>))
+        m[k] = singleToJson(field, v, `${fpath}[${JSON.stringify(k)}]`);
       out[name] = m;
     } else if (field.repeated) {
       out[name] = (value as unknown[]).map((v, i) => singleToJson(field, v, `${fpath}[${i}]`));
@@ -233,7 +255,11 @@ function scalarToJson(type: string, value: unknown): Json {
       const n = value as number;
       return Number.isFinite(n) ? n : String(n);
     }
-    case 'int64': case 'sint64': case 'sfixed64': case 'uint64': case 'fixed64': {
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+    case 'uint64':
+    case 'fixed64': {
       if (typeof value === 'object' && value !== null) {
         // protobufjs hands 64-bit values out as Long; unsigned types decode with `unsigned` set.
         const long = value as { low: number; high: number; unsigned: boolean };
@@ -261,7 +287,10 @@ function durationFromJson(_t: protobuf.Type, json: Json, path: string): Native {
     ns = parseDurationNs(json, 'proto3');
   } catch (err) {
     if (!(err instanceof DurationError)) throw err;
-    throw new XdsCodecError(path, err.reason === 'range' ? `duration ${json} is out of range` : `expected a duration like "1.5s", got ${describe(json)}`);
+    throw new XdsCodecError(
+      path,
+      err.reason === 'range' ? `duration ${json} is out of range` : `expected a duration like "1.5s", got ${describe(json)}`,
+    );
   }
   // BigInt division truncates toward zero, so seconds and nanos share the sign, as the proto requires.
   return { seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) };
@@ -283,7 +312,13 @@ function timestampToJson(_t: protobuf.Type, msg: Native): Json {
   const seconds = Number(String(msg.seconds ?? 0));
   const nanos = Number(msg.nanos ?? 0);
   const base = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
-  return `${base}${nanos ? `.${String(nanos).padStart(9, '0').replace(/(\d{3})(0{3}){1,2}$/, '$1')}` : ''}Z`;
+  return `${base}${
+    nanos
+      ? `.${String(nanos)
+          .padStart(9, '0')
+          .replace(/(\d{3})(0{3}){1,2}$/, '$1')}`
+      : ''
+  }Z`;
 }
 
 function wrapperFromJson(t: protobuf.Type, json: Json, path: string): Native {
@@ -353,7 +388,8 @@ function anyFromJson(_t: protobuf.Type, json: Json, path: string): Native {
   let body: Json = rest;
   if (WKT_FROM_JSON[inner.fullName]) {
     const keys = Object.keys(rest);
-    if (keys.length !== 1 || keys[0] !== 'value') throw new XdsCodecError(path, `an Any holding ${inner.fullName.slice(1)} must have exactly "@type" and "value"`);
+    if (keys.length !== 1 || keys[0] !== 'value')
+      throw new XdsCodecError(path, `an Any holding ${inner.fullName.slice(1)} must have exactly "@type" and "value"`);
     body = rest.value;
   }
   const native = messageFromJson(inner, body, path);
@@ -370,7 +406,17 @@ function anyToJson(_t: protobuf.Type, msg: Native, path: string): Json {
   return { '@type': typeUrl, ...(json as Record<string, unknown>) };
 }
 
-const WRAPPER_NAMES = ['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue'];
+const WRAPPER_NAMES = [
+  'DoubleValue',
+  'FloatValue',
+  'Int64Value',
+  'UInt64Value',
+  'Int32Value',
+  'UInt32Value',
+  'BoolValue',
+  'StringValue',
+  'BytesValue',
+];
 
 const WKT_FROM_JSON: Record<string, FromJson> = {
   '.google.protobuf.Any': anyFromJson,
@@ -438,7 +484,13 @@ export function encodeAny(json: ({ '@type': string } & object) | { '@type': stri
 
 /** Unpacks an Any (as decoded from the wire: `typeUrl`/`type_url` and `value`) to `{ '@type', ...fields }`. */
 export function decodeAny(any: { typeUrl?: string; type_url?: string; value: Uint8Array }): { '@type': string } & Record<string, unknown> {
-  return wrapValidation(() => anyToJson(envoyAnyType(), { type_url: any.typeUrl ?? any.type_url, value: any.value }, '') as { '@type': string } & Record<string, unknown>);
+  return wrapValidation(
+    () =>
+      anyToJson(envoyAnyType(), { type_url: any.typeUrl ?? any.type_url, value: any.value }, '') as { '@type': string } & Record<
+        string,
+        unknown
+      >,
+  );
 }
 
 /** Encodes one xDS resource (a Listener, Cluster, ...) of `typeUrl`; a matching "@type" in `json` is allowed. */
@@ -449,7 +501,8 @@ export function encodeResource(typeUrl: string, json: object): Buffer {
   try {
     return encodeMessage(typeNameOfUrl(typeUrl), rest);
   } catch (err) {
-    if (err instanceof XdsCodecError && typeof name === 'string') throw new XdsCodecError(`${typeNameOfUrl(typeUrl).split('.').pop()} "${name}": ${err.path}`, err.reason);
+    if (err instanceof XdsCodecError && typeof name === 'string')
+      throw new XdsCodecError(`${typeNameOfUrl(typeUrl).split('.').pop()} "${name}": ${err.path}`, err.reason);
     throw err;
   }
 }

@@ -43,8 +43,10 @@ export function hostHeaderProblem(header: string | undefined, loopbackOnly = fal
   if (header === undefined || header === '') return undefined;
   const host = hostOfHostHeader(header);
   if (host === 'localhost') return undefined;
-  if (net.isIP(host) === 0) return `Host "${header}" refused: this endpoint answers only requests addressed to an IP address or localhost (DNS rebinding protection)`;
-  if (loopbackOnly && !isLoopbackAddress(host)) return `Host "${header}" refused: this endpoint answers only requests addressed to a loopback address or localhost`;
+  if (net.isIP(host) === 0)
+    return `Host "${header}" refused: this endpoint answers only requests addressed to an IP address or localhost (DNS rebinding protection)`;
+  if (loopbackOnly && !isLoopbackAddress(host))
+    return `Host "${header}" refused: this endpoint answers only requests addressed to a loopback address or localhost`;
   return undefined;
 }
 

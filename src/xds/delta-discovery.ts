@@ -87,7 +87,12 @@ export function encodeDeltaResources(typeUrl: string, resources: readonly DeltaR
 
 /** A whole response; `encodedResources` (from encodeDeltaResources) stands for `resources` when given. */
 export function encodeDeltaResponse(r: DeltaDiscoveryResponse, encodedResources?: Buffer): Buffer {
-  const msg: Native = { system_version_info: r.systemVersionInfo, type_url: r.typeUrl, removed_resources: r.removedResources, nonce: r.nonce };
+  const msg: Native = {
+    system_version_info: r.systemVersionInfo,
+    type_url: r.typeUrl,
+    removed_resources: r.removedResources,
+    nonce: r.nonce,
+  };
   if (r.controlPlaneId) msg.control_plane = { identifier: r.controlPlaneId };
   const head = wireTypes().deltaRes.encode(msg).finish();
   return Buffer.concat([head, encodedResources ?? encodeDeltaResources(r.typeUrl, r.resources)]);

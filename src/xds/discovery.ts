@@ -76,7 +76,12 @@ type Native = Record<string, unknown>;
 
 export function encodeDiscoveryRequest(r: DiscoveryRequest): Buffer {
   const { req, node } = wireTypes();
-  const msg: Native = { version_info: r.versionInfo, resource_names: r.resourceNames, type_url: r.typeUrl, response_nonce: r.responseNonce };
+  const msg: Native = {
+    version_info: r.versionInfo,
+    resource_names: r.resourceNames,
+    type_url: r.typeUrl,
+    response_nonce: r.responseNonce,
+  };
   if (r.node) msg.node = messageFromJson(node, r.node, 'node');
   if (r.errorDetail) msg.error_detail = { code: r.errorDetail.code, message: r.errorDetail.message };
   return Buffer.from(req.encode(msg).finish());
@@ -122,7 +127,10 @@ export function decodeDiscoveryResponse(buf: Buffer): DiscoveryResponse {
   const m = wireTypes().res.decode(buf) as unknown as Native;
   const out: DiscoveryResponse = {
     versionInfo: String(m.version_info ?? ''),
-    resources: ((m.resources ?? []) as { type_url?: string; value?: Uint8Array }[]).map((a) => ({ typeUrl: String(a.type_url ?? ''), value: Buffer.from(a.value ?? []) })),
+    resources: ((m.resources ?? []) as { type_url?: string; value?: Uint8Array }[]).map((a) => ({
+      typeUrl: String(a.type_url ?? ''),
+      value: Buffer.from(a.value ?? []),
+    })),
     typeUrl: String(m.type_url ?? ''),
     nonce: String(m.nonce ?? ''),
   };

@@ -32,7 +32,8 @@ export function proxyNodeToMessage(node: ProxyNode): NodeMessage {
   if (node.interceptionMode) metadata.INTERCEPTION_MODE = node.interceptionMode;
   if (node.version) metadata.ISTIO_VERSION = node.version;
   // Istio sends the pod's container ports as a JSON string.
-  if (node.workloadPorts) metadata.POD_PORTS = JSON.stringify(node.workloadPorts.map((containerPort) => ({ containerPort, protocol: 'TCP' })));
+  if (node.workloadPorts)
+    metadata.POD_PORTS = JSON.stringify(node.workloadPorts.map((containerPort) => ({ containerPort, protocol: 'TCP' })));
   const msg: NodeMessage = {
     id: node.id,
     // Istio's service cluster: `<app label or workload>.<namespace>`.
@@ -57,9 +58,13 @@ export function proxyNodeFromMessage(msg: NodeMessage): ProxyNode {
   const fromId = parseNodeId(msg.id);
   const meta = msg.metadata ?? {};
   const namespace = str(meta, 'NAMESPACE', msg.id) ?? fromId.namespace;
-  if (namespace !== fromId.namespace) throw new NodeMessageError(`node "${msg.id}": metadata NAMESPACE "${namespace}" disagrees with the node id's namespace "${fromId.namespace}"`);
+  if (namespace !== fromId.namespace)
+    throw new NodeMessageError(
+      `node "${msg.id}": metadata NAMESPACE "${namespace}" disagrees with the node id's namespace "${fromId.namespace}"`,
+    );
   const labelsRaw = meta.LABELS ?? {};
-  if (typeof labelsRaw !== 'object' || labelsRaw === null || Array.isArray(labelsRaw)) throw new NodeMessageError(`node "${msg.id}": metadata LABELS must be an object`);
+  if (typeof labelsRaw !== 'object' || labelsRaw === null || Array.isArray(labelsRaw))
+    throw new NodeMessageError(`node "${msg.id}": metadata LABELS must be an object`);
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(labelsRaw)) {
     if (typeof v !== 'string') throw new NodeMessageError(`node "${msg.id}": label ${k} must be a string`);
@@ -67,11 +72,17 @@ export function proxyNodeFromMessage(msg: NodeMessage): ProxyNode {
   }
   const ipsRaw = str(meta, 'INSTANCE_IPS', msg.id);
   const mode = str(meta, 'INTERCEPTION_MODE', msg.id);
-  if (mode !== undefined && mode !== 'REDIRECT' && mode !== 'NONE') throw new NodeMessageError(`node "${msg.id}": INTERCEPTION_MODE "${mode}" is not supported (REDIRECT or NONE)`);
+  if (mode !== undefined && mode !== 'REDIRECT' && mode !== 'NONE')
+    throw new NodeMessageError(`node "${msg.id}": INTERCEPTION_MODE "${mode}" is not supported (REDIRECT or NONE)`);
   const node: ProxyNode = {
     id: msg.id,
     role: fromId.role,
-    ips: ipsRaw ? ipsRaw.split(',').map((s) => s.trim()).filter(Boolean) : fromId.ips,
+    ips: ipsRaw
+      ? ipsRaw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : fromId.ips,
     podName: str(meta, 'NAME', msg.id) ?? fromId.podName,
     namespace,
     serviceAccount: str(meta, 'SERVICE_ACCOUNT', msg.id) ?? 'default',
@@ -92,7 +103,8 @@ export function proxyNodeFromMessage(msg: NodeMessage): ProxyNode {
     }
     if (!Array.isArray(parsed)) throw new NodeMessageError(`node "${msg.id}": POD_PORTS must be a JSON array`);
     node.workloadPorts = parsed.map((p: { containerPort?: unknown }) => {
-      if (typeof p?.containerPort !== 'number') throw new NodeMessageError(`node "${msg.id}": POD_PORTS entries need a numeric containerPort`);
+      if (typeof p?.containerPort !== 'number')
+        throw new NodeMessageError(`node "${msg.id}": POD_PORTS entries need a numeric containerPort`);
       return p.containerPort;
     });
   }

@@ -41,7 +41,10 @@ export function parseSpiffeId(uri: string): { trustDomain: string; namespace: st
 export function peerSpiffeIds(call: AuthenticatableCall): string[] {
   const san = call.getAuthContext?.()?.sslPeerCertificate?.subjectaltname;
   if (!san) return [];
-  return san.split(/,\s*/).filter((s) => s.startsWith('URI:spiffe://')).map((s) => s.slice(4));
+  return san
+    .split(/,\s*/)
+    .filter((s) => s.startsWith('URI:spiffe://'))
+    .map((s) => s.slice(4));
 }
 
 export interface AuthenticatorOptions {
@@ -73,8 +76,15 @@ export function makeAuthenticator(opts: AuthenticatorOptions): (call: Authentica
       // (istiod's JWT authenticator does the same), so a proxy proven by token and later by its
       // certificate is one identity.
       const trustDomain = opts.trustDomains[0];
-      return { namespace: claims.namespace, serviceAccount: claims.serviceAccount, ...(trustDomain !== undefined ? { trustDomain } : {}), method: 'token' };
+      return {
+        namespace: claims.namespace,
+        serviceAccount: claims.serviceAccount,
+        ...(trustDomain !== undefined ? { trustDomain } : {}),
+        method: 'token',
+      };
     }
-    throw new XdsAuthError(`peer ${call.getPeer()}: no client certificate with a SPIFFE ID in ${opts.trustDomains.join(', ')} and no bearer token`);
+    throw new XdsAuthError(
+      `peer ${call.getPeer()}: no client certificate with a SPIFFE ID in ${opts.trustDomains.join(', ')} and no bearer token`,
+    );
   };
 }

@@ -9,7 +9,10 @@ type Rules = Record<string, Record<string, unknown> | undefined> & { message?: {
 
 export class ValidationError extends Error {
   readonly code = 'E_XDS_INVALID';
-  constructor(readonly path: string, readonly reason: string) {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
     super(`${path}: ${reason}`);
   }
 }
@@ -37,7 +40,8 @@ export function isPresent(field: protobuf.Field, msg: Record<string, unknown>): 
 export function isDefaultScalar(v: unknown): boolean {
   if (v === 0 || v === '' || v === false) return true;
   if (v instanceof Uint8Array) return v.length === 0;
-  if (typeof v === 'object' && v !== null && 'low' in v && 'high' in v) return (v as { low: number; high: number }).low === 0 && (v as { high: number }).high === 0;
+  if (typeof v === 'object' && v !== null && 'low' in v && 'high' in v)
+    return (v as { low: number; high: number }).low === 0 && (v as { high: number }).high === 0;
   return false;
 }
 
@@ -48,12 +52,25 @@ function toNumber(v: unknown): number {
   return NaN;
 }
 
-const WRAPPERS = new Set(['.google.protobuf.DoubleValue', '.google.protobuf.FloatValue', '.google.protobuf.Int64Value',
-  '.google.protobuf.UInt64Value', '.google.protobuf.Int32Value', '.google.protobuf.UInt32Value', '.google.protobuf.BoolValue',
-  '.google.protobuf.StringValue', '.google.protobuf.BytesValue']);
+const WRAPPERS = new Set([
+  '.google.protobuf.DoubleValue',
+  '.google.protobuf.FloatValue',
+  '.google.protobuf.Int64Value',
+  '.google.protobuf.UInt64Value',
+  '.google.protobuf.Int32Value',
+  '.google.protobuf.UInt32Value',
+  '.google.protobuf.BoolValue',
+  '.google.protobuf.StringValue',
+  '.google.protobuf.BytesValue',
+]);
 
 /** Checks every field rule and required oneof of one message (not recursing: the codec calls this per message). */
-export function validateMessage(type: protobuf.Type, msg: Record<string, unknown>, path: string, jsonName: (f: protobuf.Field) => string): void {
+export function validateMessage(
+  type: protobuf.Type,
+  msg: Record<string, unknown>,
+  path: string,
+  jsonName: (f: protobuf.Field) => string,
+): void {
   for (const oneof of type.oneofsArray) {
     if (oneof.options?.['(validate.required)'] !== true) continue;
     if (!oneof.fieldsArray.some((f) => isPresent(f, msg))) {
@@ -75,7 +92,10 @@ export function validateMessage(type: protobuf.Type, msg: Record<string, unknown
       checkRepeated(rules, (value ?? []) as unknown[], fpath, field);
     } else if (field.resolvedType instanceof protobuf.Type) {
       if (present) checkMessageValue(rules, field.resolvedType, value as Record<string, unknown>, fpath);
-      else if ((rules.duration as { required?: boolean } | undefined)?.required || (rules.any as { required?: boolean } | undefined)?.required) {
+      else if (
+        (rules.duration as { required?: boolean } | undefined)?.required ||
+        (rules.any as { required?: boolean } | undefined)?.required
+      ) {
         throw new ValidationError(fpath, 'is required');
       }
     } else {
@@ -85,18 +105,22 @@ export function validateMessage(type: protobuf.Type, msg: Record<string, unknown
 }
 
 function checkRepeated(rules: Rules, items: unknown[], path: string, field: protobuf.Field): void {
-  const r = rules.repeated as { min_items?: number; max_items?: number; unique?: boolean; items?: Rules; ignore_empty?: boolean } | undefined;
+  const r = rules.repeated as
+    { min_items?: number; max_items?: number; unique?: boolean; items?: Rules; ignore_empty?: boolean } | undefined;
   if (!r) return;
   if (r.ignore_empty && items.length === 0) return;
-  if (r.min_items !== undefined && items.length < toNumber(r.min_items)) throw new ValidationError(path, `must have at least ${r.min_items} item(s), has ${items.length}`);
-  if (r.max_items !== undefined && items.length > toNumber(r.max_items)) throw new ValidationError(path, `must have at most ${r.max_items} item(s), has ${items.length}`);
+  if (r.min_items !== undefined && items.length < toNumber(r.min_items))
+    throw new ValidationError(path, `must have at least ${r.min_items} item(s), has ${items.length}`);
+  if (r.max_items !== undefined && items.length > toNumber(r.max_items))
+    throw new ValidationError(path, `must have at most ${r.max_items} item(s), has ${items.length}`);
   if (r.unique) {
     const seen = new Set(items.map((i) => JSON.stringify(i)));
     if (seen.size !== items.length) throw new ValidationError(path, 'items must be unique');
   }
   if (r.items) {
     items.forEach((item, i) => {
-      if (field.resolvedType instanceof protobuf.Type) checkMessageValue(r.items!, field.resolvedType, item as Record<string, unknown>, `${path}[${i}]`);
+      if (field.resolvedType instanceof protobuf.Type)
+        checkMessageValue(r.items!, field.resolvedType, item as Record<string, unknown>, `${path}[${i}]`);
       else checkScalar(r.items!, field, item, `${path}[${i}]`);
     });
   }
@@ -107,12 +131,15 @@ function checkMap(rules: Rules, map: Record<string, unknown>, path: string, fiel
   if (!r) return;
   const keys = Object.keys(map);
   if (r.ignore_empty && keys.length === 0) return;
-  if (r.min_pairs !== undefined && keys.length < toNumber(r.min_pairs)) throw new ValidationError(path, `must have at least ${r.min_pairs} entr(ies)`);
-  if (r.max_pairs !== undefined && keys.length > toNumber(r.max_pairs)) throw new ValidationError(path, `must have at most ${r.max_pairs} entr(ies)`);
+  if (r.min_pairs !== undefined && keys.length < toNumber(r.min_pairs))
+    throw new ValidationError(path, `must have at least ${r.min_pairs} entr(ies)`);
+  if (r.max_pairs !== undefined && keys.length > toNumber(r.max_pairs))
+    throw new ValidationError(path, `must have at most ${r.max_pairs} entr(ies)`);
   for (const k of keys) {
     if (r.keys?.string) checkString(r.keys.string, k, `${path}[${JSON.stringify(k)}] (key)`);
     if (r.values) {
-      if (field.resolvedType instanceof protobuf.Type) checkMessageValue(r.values, field.resolvedType, map[k] as Record<string, unknown>, `${path}[${JSON.stringify(k)}]`);
+      if (field.resolvedType instanceof protobuf.Type)
+        checkMessageValue(r.values, field.resolvedType, map[k] as Record<string, unknown>, `${path}[${JSON.stringify(k)}]`);
       else checkScalar(r.values, field, map[k], `${path}[${JSON.stringify(k)}]`);
     }
   }
@@ -131,7 +158,10 @@ function checkMessageValue(rules: Rules, type: protobuf.Type, msg: Record<string
     const bound = (b: { seconds?: unknown; nanos?: unknown } | undefined): number | undefined =>
       b === undefined ? undefined : toNumber(b.seconds ?? 0) * 1e9 + toNumber(b.nanos ?? 0);
     const fmt = (n: number): string => `${n / 1e9}s`;
-    const gt = bound(d.gt), gte = bound(d.gte), lt = bound(d.lt), lte = bound(d.lte);
+    const gt = bound(d.gt),
+      gte = bound(d.gte),
+      lt = bound(d.lt),
+      lte = bound(d.lte);
     if (gt !== undefined && !(ns > gt)) throw new ValidationError(path, `must be greater than ${fmt(gt)}`);
     if (gte !== undefined && !(ns >= gte)) throw new ValidationError(path, `must be at least ${fmt(gte)}`);
     if (lt !== undefined && !(ns < lt)) throw new ValidationError(path, `must be less than ${fmt(lt)}`);
@@ -140,7 +170,8 @@ function checkMessageValue(rules: Rules, type: protobuf.Type, msg: Record<string
   }
   if (type.fullName === '.google.protobuf.Any' && rules.any) {
     const allowed = (rules.any as { in?: string[] }).in;
-    if (allowed && !allowed.includes(String(msg.type_url))) throw new ValidationError(path, `type ${String(msg.type_url)} is not one of ${allowed.join(', ')}`);
+    if (allowed && !allowed.includes(String(msg.type_url)))
+      throw new ValidationError(path, `type ${String(msg.type_url)} is not one of ${allowed.join(', ')}`);
   }
 }
 
@@ -157,11 +188,26 @@ function checkScalar(rules: Rules, field: protobuf.Field, value: unknown, path: 
     const n = toNumber(value ?? 0);
     const names = field.resolvedType.valuesById;
     if (e.defined_only && names[n] === undefined) throw new ValidationError(path, `${n} is not a value of enum ${field.resolvedType.name}`);
-    if (e.in && !e.in.map(toNumber).includes(n)) throw new ValidationError(path, `must be one of ${e.in.map((i) => names[toNumber(i)] ?? i).join(', ')}`);
+    if (e.in && !e.in.map(toNumber).includes(n))
+      throw new ValidationError(path, `must be one of ${e.in.map((i) => names[toNumber(i)] ?? i).join(', ')}`);
     if (e.not_in && e.not_in.map(toNumber).includes(n)) throw new ValidationError(path, `must not be ${names[n] ?? n}`);
   }
-  for (const kind of ['uint32', 'int32', 'uint64', 'int64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64', 'double', 'float']) {
-    const r = rules[kind] as { gt?: unknown; gte?: unknown; lt?: unknown; lte?: unknown; const?: unknown; in?: unknown[]; not_in?: unknown[] } | undefined;
+  for (const kind of [
+    'uint32',
+    'int32',
+    'uint64',
+    'int64',
+    'sint32',
+    'sint64',
+    'fixed32',
+    'fixed64',
+    'sfixed32',
+    'sfixed64',
+    'double',
+    'float',
+  ]) {
+    const r = rules[kind] as
+      { gt?: unknown; gte?: unknown; lt?: unknown; lte?: unknown; const?: unknown; in?: unknown[]; not_in?: unknown[] } | undefined;
     if (!r) continue;
     const n = toNumber(value ?? 0);
     if (r.const !== undefined && n !== toNumber(r.const)) throw new ValidationError(path, `must equal ${String(r.const)}`);
@@ -175,16 +221,34 @@ function checkScalar(rules: Rules, field: protobuf.Field, value: unknown, path: 
 }
 
 function checkString(raw: Record<string, unknown>, s: string, path: string): void {
-  const r = raw as { min_len?: unknown; max_len?: unknown; len?: unknown; min_bytes?: unknown; max_bytes?: unknown; prefix?: string;
-    suffix?: string; contains?: string; not_contains?: string; in?: string[]; not_in?: string[]; const?: string; pattern?: string; ignore_empty?: boolean };
+  const r = raw as {
+    min_len?: unknown;
+    max_len?: unknown;
+    len?: unknown;
+    min_bytes?: unknown;
+    max_bytes?: unknown;
+    prefix?: string;
+    suffix?: string;
+    contains?: string;
+    not_contains?: string;
+    in?: string[];
+    not_in?: string[];
+    const?: string;
+    pattern?: string;
+    ignore_empty?: boolean;
+  };
   if (r.ignore_empty && s === '') return;
   const chars = [...s].length;
   const bytes = Buffer.byteLength(s);
-  if (r.min_len !== undefined && chars < toNumber(r.min_len)) throw new ValidationError(path, s === '' ? 'is required (must not be empty)' : `must be at least ${String(r.min_len)} character(s)`);
-  if (r.max_len !== undefined && chars > toNumber(r.max_len)) throw new ValidationError(path, `must be at most ${String(r.max_len)} character(s)`);
+  if (r.min_len !== undefined && chars < toNumber(r.min_len))
+    throw new ValidationError(path, s === '' ? 'is required (must not be empty)' : `must be at least ${String(r.min_len)} character(s)`);
+  if (r.max_len !== undefined && chars > toNumber(r.max_len))
+    throw new ValidationError(path, `must be at most ${String(r.max_len)} character(s)`);
   if (r.len !== undefined && chars !== toNumber(r.len)) throw new ValidationError(path, `must be exactly ${String(r.len)} character(s)`);
-  if (r.min_bytes !== undefined && bytes < toNumber(r.min_bytes)) throw new ValidationError(path, s === '' ? 'is required (must not be empty)' : `must be at least ${String(r.min_bytes)} byte(s)`);
-  if (r.max_bytes !== undefined && bytes > toNumber(r.max_bytes)) throw new ValidationError(path, `must be at most ${String(r.max_bytes)} byte(s)`);
+  if (r.min_bytes !== undefined && bytes < toNumber(r.min_bytes))
+    throw new ValidationError(path, s === '' ? 'is required (must not be empty)' : `must be at least ${String(r.min_bytes)} byte(s)`);
+  if (r.max_bytes !== undefined && bytes > toNumber(r.max_bytes))
+    throw new ValidationError(path, `must be at most ${String(r.max_bytes)} byte(s)`);
   if (r.const !== undefined && s !== r.const) throw new ValidationError(path, `must equal "${r.const}"`);
   if (r.prefix !== undefined && !s.startsWith(r.prefix)) throw new ValidationError(path, `must start with "${r.prefix}"`);
   if (r.suffix !== undefined && !s.endsWith(r.suffix)) throw new ValidationError(path, `must end with "${r.suffix}"`);

@@ -63,7 +63,10 @@ export function protoIncludeDirs(from: string = import.meta.url): string[] {
       } catch {
         // No package.json either: "is not installed" is the accurate message.
       }
-      throw new ProtoLoadError(`Envoy's .proto files come from @grpc/grpc-js-xds's deps/ folder, but @grpc/grpc-js-xds ${where}; run npm ci (a version that moved the folder needs src/xds/protos.ts updated)`, { cause: err });
+      throw new ProtoLoadError(
+        `Envoy's .proto files come from @grpc/grpc-js-xds's deps/ folder, but @grpc/grpc-js-xds ${where}; run npm ci (a version that moved the folder needs src/xds/protos.ts updated)`,
+        { cause: err },
+      );
     }
     dirs.push(file.slice(0, file.length - marker.length - 1));
   }

@@ -42,8 +42,10 @@ function redact(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (SENSITIVE_FIELDS.has(k)) out[k] = redactDataSource(v);
-    else if (k === 'sessionTicketKeys' && v !== null && typeof v === 'object') out[k] = { ...(v as object), keys: redactDataSource((v as { keys?: unknown }).keys ?? []) };
-    else if (k === 'genericSecret' && v !== null && typeof v === 'object') out[k] = { ...(redact(v) as object), secret: redactDataSource((v as { secret?: unknown }).secret ?? {}) };
+    else if (k === 'sessionTicketKeys' && v !== null && typeof v === 'object')
+      out[k] = { ...(v as object), keys: redactDataSource((v as { keys?: unknown }).keys ?? []) };
+    else if (k === 'genericSecret' && v !== null && typeof v === 'object')
+      out[k] = { ...(redact(v) as object), secret: redactDataSource((v as { secret?: unknown }).secret ?? {}) };
     else out[k] = redact(v);
   }
   return out;

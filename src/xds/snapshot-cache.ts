@@ -35,7 +35,10 @@ export interface EncodedSnapshot {
 
 export class SnapshotInconsistentError extends Error {
   readonly code = 'E_XDS_SNAPSHOT_INCONSISTENT';
-  constructor(readonly nodeId: string, readonly problems: string[]) {
+  constructor(
+    readonly nodeId: string,
+    readonly problems: string[],
+  ) {
     super(`snapshot for ${nodeId} refused, the previous one stays served: ${problems.join('; ')}`);
   }
 }
@@ -73,14 +76,18 @@ export function checkSnapshotConsistency(snapshot: Snapshot): string[] {
     if (dfc) chains.push(dfc);
     for (const fc of chains) {
       for (const f of fc.filters ?? []) {
-        for (const c of tcpProxyClusters(f)) if (!clusters.has(c)) problems.push(`listener "${name}" routes to cluster "${c}", which is not in the snapshot`);
+        for (const c of tcpProxyClusters(f))
+          if (!clusters.has(c)) problems.push(`listener "${name}" routes to cluster "${c}", which is not in the snapshot`);
       }
     }
-    for (const s of referencedSecrets(TypeUrl.Listener, l)) if (!secrets.has(s)) problems.push(`listener "${name}" needs secret "${s}", which is not in the snapshot`);
+    for (const s of referencedSecrets(TypeUrl.Listener, l))
+      if (!secrets.has(s)) problems.push(`listener "${name}" needs secret "${s}", which is not in the snapshot`);
   }
   for (const [name, c] of clusters) {
-    for (const eds of edsNamesOf([c])) if (!endpoints.has(eds)) problems.push(`EDS cluster "${name}" has no ClusterLoadAssignment "${eds}"`);
-    for (const s of referencedSecrets(TypeUrl.Cluster, c)) if (!secrets.has(s)) problems.push(`cluster "${name}" needs secret "${s}", which is not in the snapshot`);
+    for (const eds of edsNamesOf([c]))
+      if (!endpoints.has(eds)) problems.push(`EDS cluster "${name}" has no ClusterLoadAssignment "${eds}"`);
+    for (const s of referencedSecrets(TypeUrl.Cluster, c))
+      if (!secrets.has(s)) problems.push(`cluster "${name}" needs secret "${s}", which is not in the snapshot`);
   }
   return problems;
 }

@@ -9,7 +9,8 @@ import { buildSnapshot } from '../../src/config/snapshot.js';
 export function analyzeText(yaml: string, opts: AnalyzeOptions & { now?: Date } = {}): string[] {
   const mesh = defaultMeshConfig();
   const r = loadConfigText(yaml, 'in.yaml');
-  if (r.diagnostics.some((d) => d.level === 'Error')) throw new Error(`test input does not load: ${r.diagnostics.map(formatDiagnostic).join('; ')}`);
+  if (r.diagnostics.some((d) => d.level === 'Error'))
+    throw new Error(`test input does not load: ${r.diagnostics.map(formatDiagnostic).join('; ')}`);
   const install = defaultInstallObjects(mesh).map((object) => ({ object, source: { file: DEFAULT_INSTALL_FILE, line: 1, column: 1 } }));
   const snap = buildSnapshot([...r.objects, ...install], r.patches, mesh, 1).snapshot;
   return analyzeSnapshot(snap, opts).map(formatDiagnostic);

@@ -42,15 +42,25 @@ test('the example cluster A adds the egress Gateway and the Service patch: no IS
   ]);
 });
 
-test("without the Service patch, analyze says the default egress Service lacks 15443", async (t) => {
+test('without the Service patch, analyze says the default egress Service lacks 15443', async (t) => {
   const tmp = await mkdtemp(path.join(tmpdir(), 'meshgate-cluster-a-'));
   t.after(() => rm(tmp, { recursive: true, force: true }));
-  await cp(exampleA(), tmp, { recursive: true, filter: (src) => !src.endsWith('kustomization.yaml') && !src.endsWith('egressgateway-service-patch.json') });
-  assert.ok((await lines(tmp)).includes(
-    `${tmp}/egress-gateway.yaml:15:7: Warning [IST0162] (Gateway default/istio-egressgateway-mysql) spec.servers[0].port.number: The gateway is listening on a target port (port 15443) that is not defined in the Service associated with its workload instances (Pod selector istio=egressgateway). If you need to access the gateway port through the gateway Service, it will not be available.`,
-  ));
+  await cp(exampleA(), tmp, {
+    recursive: true,
+    filter: (src) => !src.endsWith('kustomization.yaml') && !src.endsWith('egressgateway-service-patch.json'),
+  });
+  assert.ok(
+    (await lines(tmp)).includes(
+      `${tmp}/egress-gateway.yaml:15:7: Warning [IST0162] (Gateway default/istio-egressgateway-mysql) spec.servers[0].port.number: The gateway is listening on a target port (port 15443) that is not defined in the Service associated with its workload instances (Pod selector istio=egressgateway). If you need to access the gateway port through the gateway Service, it will not be available.`,
+    ),
+  );
   const without = await lines(tmp, { defaultInstall: false });
-  assert.ok(without.includes(`${tmp}/egress-gateway.yaml:12:5: Error [IST0101] (Gateway default/istio-egressgateway-mysql) spec.selector.istio: Referenced selector not found: "istio=egressgateway"`), without.join('\n'));
+  assert.ok(
+    without.includes(
+      `${tmp}/egress-gateway.yaml:12:5: Error [IST0101] (Gateway default/istio-egressgateway-mysql) spec.selector.istio: Referenced selector not found: "istio=egressgateway"`,
+    ),
+    without.join('\n'),
+  );
 });
 
 test('the example cluster B: only the credential the lab generates is missing', async () => {
@@ -77,14 +87,29 @@ test('validate exits 1 on an error; analyze -o json and -o yaml are machine-read
   await writeFile(path.join(tmp, 'bad.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: x}]\n');
   const human: string[] = [];
   assert.equal(await runValidate({ files: [tmp] }, (s) => human.push(s)), 1);
-  assert.deepEqual(human, [`${tmp}/bad.yaml:5:18: Error [IST0106] (Service default/s) spec.ports[0].port: expected integer, found string "x"\n`]);
+  assert.deepEqual(human, [
+    `${tmp}/bad.yaml:5:18: Error [IST0106] (Service default/s) spec.ports[0].port: expected integer, found string "x"\n`,
+  ]);
   let json = '';
   await runAnalyze({ files: [seedDir('client-cluster')], output: 'json' }, (s) => (json += s));
-  const recs = JSON.parse(json) as { code: string; level: string; origin: string; line: number; field: string; documentationUrl?: string }[];
+  const recs = JSON.parse(json) as {
+    code: string;
+    level: string;
+    origin: string;
+    line: number;
+    field: string;
+    documentationUrl?: string;
+  }[];
   const ist0101 = recs.find((r) => r.code === 'IST0101');
   assert.deepEqual(
     { level: ist0101?.level, origin: ist0101?.origin, line: ist0101?.line, field: ist0101?.field, url: ist0101?.documentationUrl },
-    { level: 'Error', origin: 'VirtualService/default/direct-mysql-through-egress-gateway', line: 9, field: 'spec.gateways[0]', url: 'https://istio.io/latest/docs/reference/config/analysis/ist0101/' },
+    {
+      level: 'Error',
+      origin: 'VirtualService/default/direct-mysql-through-egress-gateway',
+      line: 9,
+      field: 'spec.gateways[0]',
+      url: 'https://istio.io/latest/docs/reference/config/analysis/ist0101/',
+    },
   );
   let yaml = '';
   await runAnalyze({ files: [seedDir('client-cluster')], output: 'yaml' }, (s) => (yaml += s));

@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { startEchoServer, startIperfServer } from '../../bench/backends.js';
-import { generateBenchCertificates, issueBenchLeaf, issueIngressServerCredential, MYSQL_SNI, type BenchCertificates } from '../../bench/certs.js';
+import {
+  generateBenchCertificates,
+  issueBenchLeaf,
+  issueIngressServerCredential,
+  MYSQL_SNI,
+  type BenchCertificates,
+} from '../../bench/certs.js';
 import { serviceYaml } from '../../bench/controlplane/generate.js';
 import { renderHaproxyChainConfigs, startHaproxyChain, type HaproxyChainLayout } from '../../bench/haproxy-chain.js';
 import { runChurn } from '../../bench/loads/churn.js';
@@ -27,7 +33,15 @@ import { loadConfigText } from '../../src/config/load.js';
 function echoOverTls(p: TlsProbe): Promise<string> {
   return new Promise((resolve, reject) => {
     const msg = 'ping-through-R-leg';
-    const s = tls.connect({ host: p.host, port: p.port, servername: p.servername, ca: p.caPem, cert: p.certPem, key: p.keyPem, minVersion: 'TLSv1.3' });
+    const s = tls.connect({
+      host: p.host,
+      port: p.port,
+      servername: p.servername,
+      ca: p.caPem,
+      cert: p.certPem,
+      key: p.keyPem,
+      minVersion: 'TLSv1.3',
+    });
     let got = '';
     const timer = setTimeout(() => {
       s.destroy();
@@ -66,7 +80,10 @@ describe('HAProxy chain configuration', () => {
   const configs = renderHaproxyChainConfigs(layout);
 
   it('renders four processes in path order with TLS 1.3 only', () => {
-    assert.deepEqual(configs.map((c) => c.name), ['client-sidecar', 'egress-gateway', 'ingress-gateway', 'server-sidecar']);
+    assert.deepEqual(
+      configs.map((c) => c.name),
+      ['client-sidecar', 'egress-gateway', 'ingress-gateway', 'server-sidecar'],
+    );
     for (const c of configs) {
       assert.match(c.text, /ssl-default-bind-options ssl-min-ver TLSv1\.3/, c.name);
       assert.match(c.text, /ssl-default-server-options ssl-min-ver TLSv1\.3/, c.name);
@@ -89,7 +106,10 @@ describe('HAProxy chain configuration', () => {
     const [client, egress, ingress, server] = configs.map((c) => c.text) as [string, string, string, string];
     assert.match(client, /server egressgateway 127\.0\.0\.1:10002 ssl .*mesh-a-ca\.pem.*sni str\(mysql\.fqdn\.example\)/);
     assert.match(egress, /bind 127\.0\.0\.1:10002 ssl .*mesh-a-ca\.pem/);
-    assert.match(egress, /server \S+ 127\.0\.0\.1:10003 ssl .*root-r-ca\.pem verify required verifyhost mysql\.fqdn\.example sni str\(mysql\.fqdn\.example\)/);
+    assert.match(
+      egress,
+      /server \S+ 127\.0\.0\.1:10003 ssl .*root-r-ca\.pem verify required verifyhost mysql\.fqdn\.example sni str\(mysql\.fqdn\.example\)/,
+    );
     assert.match(ingress, /bind 127\.0\.0\.1:10003 ssl .*root-r-ca\.pem/);
     assert.match(ingress, /server \S+ 127\.0\.0\.1:10004 ssl .*mesh-b-ca\.pem/);
     assert.match(server, /bind 127\.0\.0\.1:10004 ssl .*mesh-b-ca\.pem/);
@@ -120,7 +140,13 @@ describe('HAProxy chain with real processes', { skip: haveHaproxy ? false : 'hap
       assert.ok(cpuSeconds(p.pid) >= 0, `${p.name} has CPU time`);
     }
 
-    const probe = { ...chain.ingressTarget, servername: MYSQL_SNI, caPem: certs.root.certPem, certPem: certs.egressClient.certPem, keyPem: certs.egressClient.keyPem };
+    const probe = {
+      ...chain.ingressTarget,
+      servername: MYSQL_SNI,
+      caPem: certs.root.certPem,
+      certPem: certs.egressClient.certPem,
+      keyPem: certs.egressClient.keyPem,
+    };
     assert.equal(await presentedSerial(probe), certs.ingressServer.serialHex, 'the ingress presents its R-signed credential');
 
     // The gateway-to-gateway leg carries bytes for an R-signed client and refuses a client certificate from
@@ -140,7 +166,10 @@ describe('HAProxy chain with real processes', { skip: haveHaproxy ? false : 'hap
       seen = await presentedSerial(probe);
     }
     assert.equal(seen, next.serialHex, 'the rotated credential is presented within 5 s');
-    assert.deepEqual(chain.proxies.map((p) => p.pid), pidsBefore);
+    assert.deepEqual(
+      chain.proxies.map((p) => p.pid),
+      pidsBefore,
+    );
     const again = await runChurn({ ...chain.clientTarget, connections: 10, concurrency: 2, maxSeconds: 20 });
     assert.equal(again.failures, 0, 'the chain still carries traffic after rotation');
   });
@@ -167,16 +196,20 @@ describe('load parsers', () => {
     assert.deepEqual(r, { threads: 4, queries: 1000, qps: 500, avgMs: 0.15, p95Ms: 0.2, p99Ms: 1, errors: 2 });
   });
 
-  it('measures iperf3 bulk throughput in both directions', { skip: haveIperf ? false : 'iperf3 is not installed (apt-get install iperf3)' }, async (t) => {
-    const [port] = (await freePorts(1)) as [number];
-    const server = await startIperfServer('127.0.0.1', port);
-    t.after(() => server.stop());
-    const up = await runIperf({ host: '127.0.0.1', port, seconds: 1, reverse: false });
-    assert.ok(up.bytes > 0 && up.megabytesPerSecond > 0, 'upload moved bytes');
-    await new Promise((r) => setTimeout(r, 300));
-    const down = await runIperf({ host: '127.0.0.1', port, seconds: 1, reverse: true });
-    assert.ok(down.bytes > 0, 'download moved bytes');
-  });
+  it(
+    'measures iperf3 bulk throughput in both directions',
+    { skip: haveIperf ? false : 'iperf3 is not installed (apt-get install iperf3)' },
+    async (t) => {
+      const [port] = (await freePorts(1)) as [number];
+      const server = await startIperfServer('127.0.0.1', port);
+      t.after(() => server.stop());
+      const up = await runIperf({ host: '127.0.0.1', port, seconds: 1, reverse: false });
+      assert.ok(up.bytes > 0 && up.megabytesPerSecond > 0, 'upload moved bytes');
+      await new Promise((r) => setTimeout(r, 300));
+      const down = await runIperf({ host: '127.0.0.1', port, seconds: 1, reverse: true });
+      assert.ok(down.bytes > 0, 'download moved bytes');
+    },
+  );
 });
 
 describe('figures and result files', () => {
@@ -186,7 +219,15 @@ describe('figures and result files', () => {
   it('quick mode names every load once, each figure unique', () => {
     const names = specs.map((s) => s.name);
     assert.equal(new Set(names).size, names.length);
-    for (const prefix of ['sysbench_point_select_t1_qps', 'sysbench_point_select_t16_qps', 'bulk_upload_mb_per_s', 'bulk_download_cpu_s_per_gib', 'churn_conns_per_s', 'rotation_ms', 'controlplane_first_push_s']) {
+    for (const prefix of [
+      'sysbench_point_select_t1_qps',
+      'sysbench_point_select_t16_qps',
+      'bulk_upload_mb_per_s',
+      'bulk_download_cpu_s_per_gib',
+      'churn_conns_per_s',
+      'rotation_ms',
+      'controlplane_first_push_s',
+    ]) {
       assert.ok(names.includes(prefix), `${prefix} is a figure`);
     }
     assert.ok(names.some((n) => /^idle_\d+_kb_per_conn_per_proxy$/.test(n)));
@@ -196,7 +237,9 @@ describe('figures and result files', () => {
   it('takes the median per chain, the ratio meshgate/HAProxy, and writes latest.json in the issue shape', async (t) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-test-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const mini = specs.filter((s) => s.name === 'churn_conns_per_s' || s.name === 'churn_cpu_ms_per_conn' || s.name === 'controlplane_rss_mb');
+    const mini = specs.filter(
+      (s) => s.name === 'churn_conns_per_s' || s.name === 'churn_cpu_ms_per_conn' || s.name === 'controlplane_rss_mb',
+    );
     const samples: Sample[] = [
       ...[100, 300, 200].map((value, repeat) => ({ figure: 'churn_conns_per_s', chain: 'meshgate' as const, repeat, value })),
       ...[400, 250, 100].map((value, repeat) => ({ figure: 'churn_conns_per_s', chain: 'haproxy' as const, repeat, value })),
@@ -206,7 +249,15 @@ describe('figures and result files', () => {
     ];
     const figures = summarize(mini, samples);
     const churn = figures.find((f) => f.name === 'churn_conns_per_s')!;
-    assert.deepEqual(churn, { name: 'churn_conns_per_s', unit: 'conn/s', better: 'higher', meshgate: 200, haproxy: 250, direct: 4000, ratio: 0.8 });
+    assert.deepEqual(churn, {
+      name: 'churn_conns_per_s',
+      unit: 'conn/s',
+      better: 'higher',
+      meshgate: 200,
+      haproxy: 250,
+      direct: 4000,
+      ratio: 0.8,
+    });
     const cpu = figures.find((f) => f.name === 'churn_cpu_ms_per_conn')!;
     assert.equal(cpu.meshgate, null);
     assert.equal(cpu.ratio, null);
@@ -217,7 +268,15 @@ describe('figures and result files', () => {
 
     const writer = await createResultWriter(dir, new Date('2026-01-02T03:04:05Z'));
     await writer.record({ kind: 'sample', value: 1 });
-    const machine = { cpu: 'x', cores: 2, memoryMb: 1, kernel: 'k', platform: 'linux x64', nofileLimit: 20000, versions: { node: process.version } };
+    const machine = {
+      cpu: 'x',
+      cores: 2,
+      memoryMb: 1,
+      kernel: 'k',
+      platform: 'linux x64',
+      nofileLimit: 20000,
+      versions: { node: process.version },
+    };
     const file = await writer.writeLatest({ date: '2026-01-02T03:04:05.000Z', machine, quick: true, figures });
     const latest = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(latest), ['date', 'machine', 'quick', 'figures']);
@@ -225,8 +284,14 @@ describe('figures and result files', () => {
     for (const f of latest.figures as Record<string, unknown>[]) {
       assert.deepEqual(Object.keys(f), ['name', 'unit', 'better', 'meshgate', 'haproxy', 'direct', 'ratio']);
     }
-    const lines = (await readFile(writer.rawFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; run: string });
-    assert.deepEqual(lines.map((l) => l.kind), ['sample', 'summary']);
+    const lines = (await readFile(writer.rawFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; run: string });
+    assert.deepEqual(
+      lines.map((l) => l.kind),
+      ['sample', 'summary'],
+    );
     assert.ok(lines.every((l) => l.run === writer.runId));
   });
 });
@@ -237,10 +302,13 @@ describe('meshgate chain plumbing', () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const workload = { name: 'mysql', namespace: 'default', address: '127.9.2.3' };
     assert.deepEqual(await serverBackendAddress(dir, workload, 3306), { host: '127.9.2.3', port: 3306 }, 'no Sidecar: the pod address');
-    await writeFile(path.join(dir, 'lab-sidecars.yaml'), [
-      'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-client, namespace: default}\nspec:\n  ingress: [{port: {number: 3306}, defaultEndpoint: "127.0.0.1:1111"}]\n',
-      'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-mysql, namespace: default}\nspec:\n  ingress: [{port: {number: 3306, protocol: TCP, name: tcp-3306}, defaultEndpoint: "127.0.0.1:45678"}]\n',
-    ].join('---\n'));
+    await writeFile(
+      path.join(dir, 'lab-sidecars.yaml'),
+      [
+        'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-client, namespace: default}\nspec:\n  ingress: [{port: {number: 3306}, defaultEndpoint: "127.0.0.1:1111"}]\n',
+        'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: lab-mysql, namespace: default}\nspec:\n  ingress: [{port: {number: 3306, protocol: TCP, name: tcp-3306}, defaultEndpoint: "127.0.0.1:45678"}]\n',
+      ].join('---\n'),
+    );
     assert.deepEqual(await serverBackendAddress(dir, workload, 3306), { host: '127.0.0.1', port: 45678 });
     await assert.rejects(serverBackendAddress(dir, workload, 5432), /no Sidecar ingress/);
   });
@@ -252,17 +320,28 @@ describe('gateway credential Secrets for the meshgate chain', () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     await mkdir(path.join(dir, 'lab-secrets'));
     const file = path.join(dir, 'lab-secrets', 'mysql-credential.yaml');
-    await writeFile(file, 'apiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential, namespace: istio-system}\nstringData: {tls.crt: old, tls.key: old}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential-cacert, namespace: istio-system}\nstringData: {ca.crt: old}\n');
+    await writeFile(
+      file,
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential, namespace: istio-system}\nstringData: {tls.crt: old, tls.key: old}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: mysql-credential-cacert, namespace: istio-system}\nstringData: {ca.crt: old}\n',
+    );
     const certs = await generateBenchCertificates();
     await writeCredentialSecret(dir, 'mysql-credential', certs.ingressServer, certs.root.certPem);
-    const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as { metadata: { name: string; namespace: string }; data: Record<string, string>; stringData?: unknown });
-    assert.deepEqual(docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`), ['istio-system/mysql-credential', 'istio-system/mysql-credential-cacert']);
+    const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+      (d) => d.toJS() as { metadata: { name: string; namespace: string }; data: Record<string, string>; stringData?: unknown },
+    );
+    assert.deepEqual(
+      docs.map((d) => `${d.metadata.namespace}/${d.metadata.name}`),
+      ['istio-system/mysql-credential', 'istio-system/mysql-credential-cacert'],
+    );
     const text = (b: string | undefined): string => Buffer.from(b ?? '', 'base64').toString();
     assert.equal(text(docs[0]!.data['tls.crt']), certs.ingressServer.certPem);
     assert.equal(text(docs[0]!.data['tls.key']), certs.ingressServer.keyPem);
     assert.equal(docs[0]!.data['ca.crt'], undefined, 'the CA lives in the companion');
     assert.equal(text(docs[1]!.data['ca.crt']), certs.root.certPem);
-    assert.ok(docs.every((d) => d.stringData === undefined), 'no stale stringData left');
+    assert.ok(
+      docs.every((d) => d.stringData === undefined),
+      'no stale stringData left',
+    );
   });
 });
 
@@ -271,6 +350,9 @@ describe('control-plane benchmark config', () => {
     const res = loadConfigText(serviceYaml(7) + serviceYaml(1234, 3), 'bench-services.yaml');
     const errors = res.diagnostics.filter((d) => d.level === 'Error');
     assert.deepEqual(errors, []);
-    assert.deepEqual(res.objects.map((o) => o.object.kind), ['ServiceEntry', 'DestinationRule', 'VirtualService', 'ServiceEntry', 'DestinationRule', 'VirtualService']);
+    assert.deepEqual(
+      res.objects.map((o) => o.object.kind),
+      ['ServiceEntry', 'DestinationRule', 'VirtualService', 'ServiceEntry', 'DestinationRule', 'VirtualService'],
+    );
   });
 });

@@ -21,7 +21,15 @@ async function capture(args: string[], resolvConf?: string): Promise<string> {
 }
 
 test('--dry-run prints the iptables-restore input for the flags given', async () => {
-  const out = await capture(['--dry-run', '--exclude-outbound-ports', '3306,22', '--inbound-ports', '8080', '--include-outbound-ip-ranges', '10.0.0.0/8']);
+  const out = await capture([
+    '--dry-run',
+    '--exclude-outbound-ports',
+    '3306,22',
+    '--inbound-ports',
+    '8080',
+    '--include-outbound-ip-ranges',
+    '10.0.0.0/8',
+  ]);
   const lines = out.trim().split('\n');
   assert.equal(lines[0], '# iptables-restore --noflush input (IPv4)');
   assert.ok(lines.includes('-A ISTIO_OUTPUT -p tcp --dport 3306 -j RETURN'));
@@ -39,7 +47,10 @@ test('--dns captures the resolvers named in resolv.conf; --capture-all-dns any r
   writeFileSync(resolv, '# pod resolver\nsearch ns.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a\n');
   const fromFile = await capture(['--dry-run', '--dns'], resolv);
   assert.ok(fromFile.includes('-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d 10.96.0.10/32 -j REDIRECT --to-port 15053'));
-  const all = JSON.parse(await capture(['--dry-run', '--dns', '--capture-all-dns', '-o', 'json'], resolv)) as { iptables: string[]; config: { dnsServers: string[] } };
+  const all = JSON.parse(await capture(['--dry-run', '--dns', '--capture-all-dns', '-o', 'json'], resolv)) as {
+    iptables: string[];
+    config: { dnsServers: string[] };
+  };
   assert.deepEqual(all.config.dnsServers, []);
   assert.ok(all.iptables.includes('-A ISTIO_OUTPUT_DNS -p udp --dport 53 -j REDIRECT --to-port 15053'));
   const ipv6 = await capture(['--dry-run', '--dns', '--ipv6'], resolv);
@@ -48,9 +59,15 @@ test('--dns captures the resolvers named in resolv.conf; --capture-all-dns any r
 });
 
 test('bad flags fail with E_CAPTURE_CONFIG naming the flag', async () => {
-  await assert.rejects(capture(['--dry-run', '--exclude-outbound-ports', '3306,http']), { code: 'E_CAPTURE_CONFIG', message: /--exclude-outbound-ports: "http"/ });
+  await assert.rejects(capture(['--dry-run', '--exclude-outbound-ports', '3306,http']), {
+    code: 'E_CAPTURE_CONFIG',
+    message: /--exclude-outbound-ports: "http"/,
+  });
   await assert.rejects(capture(['--dry-run', '--outbound-port', '0']), { code: 'E_CAPTURE_CONFIG', message: /--outbound-port/ });
-  await assert.rejects(capture(['--dry-run', '--iptables-backend', 'ebtables']), { code: 'E_CAPTURE_CONFIG', message: /auto, nft or legacy/ });
+  await assert.rejects(capture(['--dry-run', '--iptables-backend', 'ebtables']), {
+    code: 'E_CAPTURE_CONFIG',
+    message: /auto, nft or legacy/,
+  });
   await assert.rejects(capture(['--dry-run', '--include-outbound-ip-ranges', '10.0.0.0/40']), { code: 'E_CAPTURE_CONFIG' });
 });
 
@@ -65,7 +82,10 @@ test('capture then capture --cleanup in a pod namespace leaves iptables-save as 
     // Safety net when an assertion below fails; removes nothing once cleaned up.
     await capture(['--netns', ns, '--state-dir', stateDir, '--cleanup']).catch(() => undefined);
   });
-  assert.match(applied, /^capture: \d+ rules applied with iptables v[\d.]+ \((nf_tables|legacy)\) \(outbound → 15001, inbound → 15006, DNS → 15053\)/);
+  assert.match(
+    applied,
+    /^capture: \d+ rules applied with iptables v[\d.]+ \((nf_tables|legacy)\) \(outbound → 15001, inbound → 15006, DNS → 15053\)/,
+  );
   assert.match(await iptablesSave(tools, { netns: ns }), /--dport 5432 -j RETURN/);
   await assert.rejects(capture(['--netns', ns, '--state-dir', stateDir]), { code: 'E_IPTABLES_STATE' });
   const cleaned = await capture(['--netns', ns, '--state-dir', stateDir, '--cleanup']);

@@ -31,7 +31,17 @@ function podResolvConf(t: TestContext, netns: string, text: string): void {
 
 function getent(netns: string, name: string): { status: number | null; addresses: string[] } {
   const r = runIn(netns, ['getent', 'ahostsv4', name]);
-  return { status: r.status, addresses: [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]).filter((x): x is string => !!x))] };
+  return {
+    status: r.status,
+    addresses: [
+      ...new Set(
+        r.stdout
+          .split('\n')
+          .map((l) => l.split(/\s+/)[0])
+          .filter((x): x is string => !!x),
+      ),
+    ],
+  };
 }
 
 test('unmodified clients resolve mesh names through the captured DNS proxy and reach them through the sidecar', { skip }, async (t) => {

@@ -17,7 +17,11 @@ const TABLE: NameTable = {
   },
 };
 
-async function setup(t: TestContext, opts: Partial<DnsProxyOptions> = {}, upstreams = 1): Promise<{ proxy: DnsProxy; addr: { address: string; port: number }; upstream: TestDnsServer }> {
+async function setup(
+  t: TestContext,
+  opts: Partial<DnsProxyOptions> = {},
+  upstreams = 1,
+): Promise<{ proxy: DnsProxy; addr: { address: string; port: number }; upstream: TestDnsServer }> {
   const servers: TestDnsServer[] = [];
   for (let i = 0; i < upstreams; i++) {
     const s = await startTestDnsServer(`127.0.0.${53 + i}`);
@@ -50,7 +54,10 @@ test('answers mesh names from the name table, authoritatively, without asking up
   const msg = await ask(addr, 'mysql.fqdn.example');
   assert.equal(msg.header.rcode, DnsRcode.NOERROR);
   assert.equal(msg.header.aa, true);
-  assert.deepEqual(msg.answers.map((a) => [a.name, a.type, a.data, a.ttl]), [['mysql.fqdn.example', DnsType.A, '240.240.0.1', 30]]);
+  assert.deepEqual(
+    msg.answers.map((a) => [a.name, a.type, a.data, a.ttl]),
+    [['mysql.fqdn.example', DnsType.A, '240.240.0.1', 30]],
+  );
   assert.deepEqual(upstream.seen, []);
   assert.equal(proxy.stats.answered, 1);
   // Case is preserved in the question and the name still matches.
@@ -65,11 +72,17 @@ test('AAAA for an IPv4-only mesh name is an empty NOERROR, ANY gets both familie
   assert.equal(aaaa.header.rcode, DnsRcode.NOERROR);
   assert.equal(aaaa.answers.length, 0);
   const any = await ask(addr, 'dual.example', DnsType.ANY);
-  assert.deepEqual(any.answers.map((a) => a.data), ['240.240.0.2', 'fd00::2']);
+  assert.deepEqual(
+    any.answers.map((a) => a.data),
+    ['240.240.0.2', 'fd00::2'],
+  );
   const dual6 = await ask(addr, 'dual.example', DnsType.AAAA);
-  assert.deepEqual(dual6.answers.map((a) => a.data), ['fd00::2']);
+  assert.deepEqual(
+    dual6.answers.map((a) => a.data),
+    ['fd00::2'],
+  );
   const mx = await ask(addr, 'mysql.fqdn.example', DnsType.MX);
-  assert.equal(mx.header.rcode, DnsRcode.NXDOMAIN, 'MX for a mesh name is the upstream resolver\'s business');
+  assert.equal(mx.header.rcode, DnsRcode.NXDOMAIN, "MX for a mesh name is the upstream resolver's business");
   assert.deepEqual(upstream.seen, ['udp mysql.fqdn.example. 15']);
 });
 
@@ -77,10 +90,17 @@ test('Kubernetes services resolve by short forms from their namespace; wildcards
   const { addr } = await setup(t);
   for (const name of ['mysql.db.svc.cluster.local', 'mysql.db', 'mysql.db.svc', 'mysql']) {
     const msg = await ask(addr, name);
-    assert.deepEqual(msg.answers.map((a) => a.data), ['10.96.0.5'], name);
+    assert.deepEqual(
+      msg.answers.map((a) => a.data),
+      ['10.96.0.5'],
+      name,
+    );
   }
   const wild = await ask(addr, 'a.b.wild.example');
-  assert.deepEqual(wild.answers.map((a) => [a.name, a.data]), [['a.b.wild.example', '240.240.0.3']]);
+  assert.deepEqual(
+    wild.answers.map((a) => [a.name, a.data]),
+    [['a.b.wild.example', '240.240.0.3']],
+  );
   const noaddr = await ask(addr, 'noaddr.example');
   assert.equal(noaddr.header.rcode, DnsRcode.NXDOMAIN, 'forwarded, and upstream does not know it');
 });
@@ -90,26 +110,38 @@ test('a short name is not answered from another namespace (it is forwarded)', as
   const msg = await ask(addr, 'mysql');
   assert.equal(msg.header.rcode, DnsRcode.NXDOMAIN);
   assert.deepEqual(upstream.seen, ['udp mysql. 1']);
-  assert.deepEqual((await ask(addr, 'mysql.db')).answers.map((a) => a.data), ['10.96.0.5']);
+  assert.deepEqual(
+    (await ask(addr, 'mysql.db')).answers.map((a) => a.data),
+    ['10.96.0.5'],
+  );
 });
 
 test('a name with the first search domain appended gets a CNAME to the mesh host', async (t) => {
   const { addr, upstream } = await setup(t, { searchDomains: ['db.svc.cluster.local', 'svc.cluster.local'] });
   const msg = await ask(addr, 'mysql.fqdn.example.db.svc.cluster.local');
-  assert.deepEqual(msg.answers.map((a) => [a.name, a.type, a.data]), [
-    ['mysql.fqdn.example.db.svc.cluster.local', DnsType.CNAME, 'mysql.fqdn.example'],
-    ['mysql.fqdn.example', DnsType.A, '240.240.0.1'],
-  ]);
+  assert.deepEqual(
+    msg.answers.map((a) => [a.name, a.type, a.data]),
+    [
+      ['mysql.fqdn.example.db.svc.cluster.local', DnsType.CNAME, 'mysql.fqdn.example'],
+      ['mysql.fqdn.example', DnsType.A, '240.240.0.1'],
+    ],
+  );
   assert.deepEqual(upstream.seen, []);
 });
 
 test('forwards other names to the upstream resolver and relays its answer, NXDOMAIN included', async (t) => {
   const { proxy, addr, upstream } = await setup(t);
   const ok = await ask(addr, 'example.org');
-  assert.deepEqual(ok.answers.map((a) => a.data), ['192.0.2.10']);
+  assert.deepEqual(
+    ok.answers.map((a) => a.data),
+    ['192.0.2.10'],
+  );
   assert.equal(ok.header.aa, true, 'the upstream flags are relayed');
   const v6 = await ask(addr, 'v6.example.org', DnsType.AAAA);
-  assert.deepEqual(v6.answers.map((a) => a.data), ['2001:db8::10']);
+  assert.deepEqual(
+    v6.answers.map((a) => a.data),
+    ['2001:db8::10'],
+  );
   const nx = await ask(addr, 'nope.example.org');
   assert.equal(nx.header.rcode, DnsRcode.NXDOMAIN);
   assert.deepEqual(upstream.seen, ['udp example.org. 1', 'udp v6.example.org. 28', 'udp nope.example.org. 1']);
@@ -145,8 +177,14 @@ test('mesh answers over TCP, pipelined on one connection', async (t) => {
   const { addr } = await setup(t);
   const raws = await queryTcp(addr, [encodeQuery(11, 'mysql.fqdn.example', DnsType.A), encodeQuery(12, 'example.org', DnsType.A)]);
   const byId = new Map(raws.map((r) => [decodeMessage(r).header.id, decodeMessage(r)]));
-  assert.deepEqual(byId.get(11)?.answers.map((a) => a.data), ['240.240.0.1']);
-  assert.deepEqual(byId.get(12)?.answers.map((a) => a.data), ['192.0.2.10']);
+  assert.deepEqual(
+    byId.get(11)?.answers.map((a) => a.data),
+    ['240.240.0.1'],
+  );
+  assert.deepEqual(
+    byId.get(12)?.answers.map((a) => a.data),
+    ['192.0.2.10'],
+  );
 });
 
 test('an upstream that does not answer is skipped for the next; when none answers the client gets SERVFAIL in bounded time', async (t) => {
@@ -164,13 +202,24 @@ test('a dead first upstream falls through to the next one', async (t) => {
   await dead.close(); // nothing listens there now
   const live = await startTestDnsServer('127.0.0.61');
   t.after(() => live.close());
-  const proxy = new DnsProxy({ listen: { address: '127.0.0.1', port: 0 }, upstream: [deadAddr, { address: live.address, port: live.port }], table: () => undefined, upstreamTimeoutMs: 300 });
+  const proxy = new DnsProxy({
+    listen: { address: '127.0.0.1', port: 0 },
+    upstream: [deadAddr, { address: live.address, port: live.port }],
+    table: () => undefined,
+    upstreamTimeoutMs: 300,
+  });
   const addr = await proxy.start();
   t.after(() => proxy.close());
   const msg = await ask(addr, 'example.org');
-  assert.deepEqual(msg.answers.map((a) => a.data), ['192.0.2.10']);
+  assert.deepEqual(
+    msg.answers.map((a) => a.data),
+    ['192.0.2.10'],
+  );
   const [tcp] = await queryTcp(addr, [encodeQuery(5, 'example.org', DnsType.A)]);
-  assert.deepEqual(decodeMessage(tcp!).answers.map((a) => a.data), ['192.0.2.10']);
+  assert.deepEqual(
+    decodeMessage(tcp!).answers.map((a) => a.data),
+    ['192.0.2.10'],
+  );
 });
 
 test('before the first name table push every query is forwarded; a new table applies at once', async (t) => {
@@ -178,9 +227,15 @@ test('before the first name table push every query is forwarded; a new table app
   const { addr } = await setup(t, { table: () => current });
   assert.equal((await ask(addr, 'mysql.fqdn.example')).header.rcode, DnsRcode.NXDOMAIN);
   current = TABLE;
-  assert.deepEqual((await ask(addr, 'mysql.fqdn.example')).answers.map((a) => a.data), ['240.240.0.1']);
+  assert.deepEqual(
+    (await ask(addr, 'mysql.fqdn.example')).answers.map((a) => a.data),
+    ['240.240.0.1'],
+  );
   current = { table: { 'mysql.fqdn.example': { ips: ['240.240.0.9'], registry: 'External' } } };
-  assert.deepEqual((await ask(addr, 'mysql.fqdn.example')).answers.map((a) => a.data), ['240.240.0.9']);
+  assert.deepEqual(
+    (await ask(addr, 'mysql.fqdn.example')).answers.map((a) => a.data),
+    ['240.240.0.9'],
+  );
 });
 
 test('malformed queries get FORMERR; responses sent to the proxy are ignored', async (t) => {
@@ -196,7 +251,9 @@ test('malformed queries get FORMERR; responses sent to the proxy are ignored', a
 });
 
 test('refuses a listen address that is not an IP, and a port in use', async (t) => {
-  assert.throws(() => new DnsProxy({ listen: { address: 'localhost', port: 0 }, upstream: [], table: () => undefined }), { code: 'E_DNS_LISTEN' });
+  assert.throws(() => new DnsProxy({ listen: { address: 'localhost', port: 0 }, upstream: [], table: () => undefined }), {
+    code: 'E_DNS_LISTEN',
+  });
   const { addr } = await setup(t);
   const second = new DnsProxy({ listen: addr, upstream: [], table: () => undefined });
   await assert.rejects(second.start(), { code: 'E_DNS_LISTEN', message: /127\.0\.0\.1/ });

@@ -9,8 +9,18 @@ export const UPSTREAM_ZONE: Record<string, DnsAnswer[]> = {
   'example.org.': [{ name: 'example.org.', type: DnsType.A, ttl: 60, data: '192.0.2.10' }],
   'v6.example.org.': [{ name: 'v6.example.org.', type: DnsType.AAAA, ttl: 60, data: '2001:db8::10' }],
   // 60 A records: about 1 KB, more than 512 bytes.
-  'big.example.org.': Array.from({ length: 60 }, (_, i) => ({ name: 'big.example.org.', type: DnsType.A, ttl: 60, data: `192.0.2.${i + 1}` })),
-  'oversize.example.org.': Array.from({ length: 60 }, (_, i) => ({ name: 'oversize.example.org.', type: DnsType.A, ttl: 60, data: `198.51.100.${i + 1}` })),
+  'big.example.org.': Array.from({ length: 60 }, (_, i) => ({
+    name: 'big.example.org.',
+    type: DnsType.A,
+    ttl: 60,
+    data: `192.0.2.${i + 1}`,
+  })),
+  'oversize.example.org.': Array.from({ length: 60 }, (_, i) => ({
+    name: 'oversize.example.org.',
+    type: DnsType.A,
+    ttl: 60,
+    data: `198.51.100.${i + 1}`,
+  })),
 };
 
 export interface TestDnsServer {

@@ -2,7 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DnsType, decodeMessage, decodeQuery, encodeBareResponse, encodeMessage, encodeQuery, ipv6ToBytes, readName, type DnsHeader } from '../../src/capture/dns-wire.js';
+import {
+  DnsType,
+  decodeMessage,
+  decodeQuery,
+  encodeBareResponse,
+  encodeMessage,
+  encodeQuery,
+  ipv6ToBytes,
+  readName,
+  type DnsHeader,
+} from '../../src/capture/dns-wire.js';
 
 const RESPONSE: DnsHeader = { id: 0x1234, qr: true, opcode: 0, aa: true, tc: false, rd: true, ra: true, ad: false, cd: false, rcode: 0 };
 
@@ -25,16 +35,27 @@ test('answers are compressed: repeated owner names become pointers to the questi
   // header 12 + question (13 name + 4) + 3 × (2 pointer + 10 fixed + 4 address)
   assert.equal(buf.length, 12 + 17 + 3 * 16);
   const msg = decodeMessage(buf);
-  assert.deepEqual(msg.answers.map((a) => [a.name, a.data, a.ttl]), [['svc.example', '10.0.0.1', 30], ['svc.example', '10.0.0.2', 30], ['svc.example', '10.0.0.3', 30]]);
+  assert.deepEqual(
+    msg.answers.map((a) => [a.name, a.data, a.ttl]),
+    [
+      ['svc.example', '10.0.0.1', 30],
+      ['svc.example', '10.0.0.2', 30],
+      ['svc.example', '10.0.0.3', 30],
+    ],
+  );
 });
 
 test('CNAME and AAAA records encode and decode', () => {
   const q = { name: 'a.ns.svc.cluster.local', type: DnsType.AAAA, class: 1 };
-  const buf = encodeMessage(RESPONSE, [q], [
-    { name: 'a.ns.svc.cluster.local.', type: DnsType.CNAME, ttl: 30, data: 'a.example.' },
-    { name: 'a.example.', type: DnsType.AAAA, ttl: 30, data: 'fd00::1' },
-    { name: 'a.example.', type: DnsType.AAAA, ttl: 30, data: '::ffff:10.1.2.3' },
-  ]);
+  const buf = encodeMessage(
+    RESPONSE,
+    [q],
+    [
+      { name: 'a.ns.svc.cluster.local.', type: DnsType.CNAME, ttl: 30, data: 'a.example.' },
+      { name: 'a.example.', type: DnsType.AAAA, ttl: 30, data: 'fd00::1' },
+      { name: 'a.example.', type: DnsType.AAAA, ttl: 30, data: '::ffff:10.1.2.3' },
+    ],
+  );
   const msg = decodeMessage(buf);
   assert.equal(msg.answers[0]!.data, 'a.example');
   assert.equal(msg.answers[1]!.data, 'fd00::1');
@@ -82,12 +103,18 @@ test('property: names and addresses survive encode → decode', () => {
   const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((g) => g.map((x) => x.toString(16)).join(':'));
   fc.assert(
     fc.property(name, fc.array(v4, { maxLength: 5 }), fc.array(v6, { maxLength: 5 }), fc.nat(0xffff), (n, a4, a6, id) => {
-      const answers = [...a4.map((data) => ({ name: n, type: DnsType.A, ttl: 30, data })), ...a6.map((data) => ({ name: n, type: DnsType.AAAA, ttl: 30, data }))];
+      const answers = [
+        ...a4.map((data) => ({ name: n, type: DnsType.A, ttl: 30, data })),
+        ...a6.map((data) => ({ name: n, type: DnsType.AAAA, ttl: 30, data })),
+      ];
       const msg = decodeMessage(encodeMessage({ ...RESPONSE, id }, [{ name: n, type: DnsType.ANY, class: 1 }], answers));
       assert.equal(msg.header.id, id);
       assert.equal(msg.questions[0]!.name, n);
       assert.equal(msg.answers.length, a4.length + a6.length);
-      assert.deepEqual(msg.answers.slice(0, a4.length).map((r) => r.data), a4);
+      assert.deepEqual(
+        msg.answers.slice(0, a4.length).map((r) => r.data),
+        a4,
+      );
       for (let i = 0; i < a6.length; i++) assert.deepEqual(ipv6ToBytes(msg.answers[a4.length + i]!.data!), ipv6ToBytes(a6[i]!));
     }),
     { numRuns: 200 },
@@ -102,7 +129,11 @@ test('a label with a dot inside is refused, never read as two labels of a mesh n
 });
 
 test('a question of a type and class the codec has no name for is echoed unchanged', () => {
-  for (const [type, cls] of [[65, 1], [64, 3], [4660, 254]] as const) {
+  for (const [type, cls] of [
+    [65, 1],
+    [64, 3],
+    [4660, 254],
+  ] as const) {
     const question = { name: 'svc.example', type, class: cls };
     const header: DnsHeader = { ...RESPONSE, qr: false, aa: false, ra: false };
     const msg = decodeMessage(encodeBareResponse({ header, question }, 2));

@@ -79,14 +79,22 @@ function wrap(netns: string, argv: string[], as?: RunAs): [string, string[], Nod
 }
 
 /** Runs a command in a namespace to completion (20 s limit) and returns its output. */
-export function runIn(netns: string, argv: string[], opts: { as?: RunAs; input?: string } = {}): { status: number | null; stdout: string; stderr: string } {
+export function runIn(
+  netns: string,
+  argv: string[],
+  opts: { as?: RunAs; input?: string } = {},
+): { status: number | null; stdout: string; stderr: string } {
   const [cmd, args, env] = wrap(netns, argv, opts.as);
   const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: repoRoot(), env, input: opts.input, timeout: 20_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Like runIn, without blocking the event loop (for clients of servers running in this process). */
-export function runInAsync(netns: string, argv: string[], opts: { as?: RunAs } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runInAsync(
+  netns: string,
+  argv: string[],
+  opts: { as?: RunAs } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const [cmd, args, env] = wrap(netns, argv, opts.as);
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -141,7 +149,9 @@ export class JsonChild {
       const hit = this.lines.find(pred);
       if (hit) return hit;
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
-        throw new Error(`child exited (${this.proc.exitCode ?? this.proc.signalCode}) before the expected line; stderr: ${this.stderr}; lines: ${JSON.stringify(this.lines)}`);
+        throw new Error(
+          `child exited (${this.proc.exitCode ?? this.proc.signalCode}) before the expected line; stderr: ${this.stderr}; lines: ${JSON.stringify(this.lines)}`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for a line; stderr: ${this.stderr}; lines: ${JSON.stringify(this.lines)}`);

@@ -38,7 +38,12 @@ test('a socket without a file descriptor is refused with E_ORIGINAL_DST', { skip
 test('when the addon cannot load, the error says how to build it', () => {
   // A child with the addon path pointed at nothing, so this process's loaded addon is not involved.
   const [node, ...args] = fixtureArgv('original-dst-missing', []);
-  const r = spawnSync(node!, args, { cwd: repoRoot(), encoding: 'utf8', env: { ...process.env, MESHGATE_ORIGINAL_DST_ADDON: '/nonexistent/original_dst.node' }, timeout: 20_000 });
+  const r = spawnSync(node!, args, {
+    cwd: repoRoot(),
+    encoding: 'utf8',
+    env: { ...process.env, MESHGATE_ORIGINAL_DST_ADDON: '/nonexistent/original_dst.node' },
+    timeout: 20_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { available: boolean; code: string; message: string };
   assert.equal(out.available, false);

@@ -59,7 +59,11 @@ test('--output-threshold hides lower levels but an Error still sets the exit cod
   assert.equal(errorsOnly.code, 79);
   assert.deepEqual(codes(errorsOnly.stdout), ['IST0101 shop/web']);
   const warning = await meshgateCli(['analyze', '-f', f, '--output-threshold', 'warning']);
-  assert.deepEqual(codes(warning.stdout), ['IST0101 shop/web', 'IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger'], 'levels are case-insensitive, as istioctl');
+  assert.deepEqual(
+    codes(warning.stdout),
+    ['IST0101 shop/web', 'IST0132 shop/web', 'MG0012 shop/web', 'IST0174 bank/ledger'],
+    'levels are case-insensitive, as istioctl',
+  );
   const bad = await meshgateCli(['analyze', '-f', f, '--output-threshold', 'Severe']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /\[E_CLI_USAGE\] --output-threshold "Severe" is not a level: use one of Info, Warning, Error/);
@@ -110,11 +114,22 @@ test('-L lists every analyzer with what it checks, without needing files', async
 test('-o json keeps the threshold and suppressions; an unsupported -o fails with the shared message', async (t) => {
   const f = fixture(t);
   const j = await meshgateCli(['analyze', '-f', f, '-o', 'json', '--output-threshold', 'Error']);
-  assert.deepEqual((JSON.parse(j.stdout) as { code: string }[]).map((d) => d.code), ['IST0101']);
-  for (const [cmd, fmt] of [['analyze', 'wide'], ['validate', 'wide'], ['analyze', 'table'], ['validate', 'human']] as const) {
+  assert.deepEqual(
+    (JSON.parse(j.stdout) as { code: string }[]).map((d) => d.code),
+    ['IST0101'],
+  );
+  for (const [cmd, fmt] of [
+    ['analyze', 'wide'],
+    ['validate', 'wide'],
+    ['analyze', 'table'],
+    ['validate', 'human'],
+  ] as const) {
     const r = await meshgateCli([cmd, '-f', f, '-o', fmt]);
     assert.equal(r.code, 1, `${cmd} -o ${fmt}`);
-    assert.match(r.stderr, new RegExp(`\\[E_CLI_USAGE\\] (unsupported|unknown) output format "${fmt}" for "meshgate ${cmd}": use one of short, json, yaml`));
+    assert.match(
+      r.stderr,
+      new RegExp(`\\[E_CLI_USAGE\\] (unsupported|unknown) output format "${fmt}" for "meshgate ${cmd}": use one of short, json, yaml`),
+    );
   }
 });
 
@@ -123,7 +138,11 @@ test("istioctl's resource names and glob matching for suppressions", () => {
   assert.equal(resourceName('Namespace//shop'), 'Namespace shop');
   const s = [parseSuppression('IST0102=DestinationRule *.default')];
   assert.equal(isSuppressed({ level: 'Error', code: 'IST0102', message: '', object: 'DestinationRule/default/a' }, s), true);
-  assert.equal(isSuppressed({ level: 'Error', code: 'IST0102', message: '', object: 'DestinationRule/defaults/a' }, s), false, '"*.default" is not a prefix match on the namespace');
+  assert.equal(
+    isSuppressed({ level: 'Error', code: 'IST0102', message: '', object: 'DestinationRule/defaults/a' }, s),
+    false,
+    '"*.default" is not a prefix match on the namespace',
+  );
   assert.equal(isSuppressed({ level: 'Error', code: 'IST0101', message: '', object: 'DestinationRule/default/a' }, s), false);
   assert.equal(isSuppressed({ level: 'Error', code: 'IST0102', message: '' }, s), false, 'a finding tied to no object is never suppressed');
 });

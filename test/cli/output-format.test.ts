@@ -10,8 +10,17 @@ import { meshgateCli, writeFile } from './cli-helpers.js';
 
 test('parseOutputFormat accepts the allowed formats and names them when refusing', () => {
   assert.equal(parseOutputFormat('wide', ['short', 'wide'], 'x'), 'wide');
-  assert.throws(() => parseOutputFormat('wide', ['short', 'json'], 'x'), (e: unknown) => e instanceof CliUsageError && e.code === 'E_CLI_USAGE' && e.message === 'unsupported output format "wide" for "meshgate x": use one of short, json');
-  assert.throws(() => parseOutputFormat('text', ['short', 'json'], 'x'), { code: 'E_CLI_USAGE', message: 'unknown output format "text" for "meshgate x": use one of short, json' });
+  assert.throws(
+    () => parseOutputFormat('wide', ['short', 'json'], 'x'),
+    (e: unknown) =>
+      e instanceof CliUsageError &&
+      e.code === 'E_CLI_USAGE' &&
+      e.message === 'unsupported output format "wide" for "meshgate x": use one of short, json',
+  );
+  assert.throws(() => parseOutputFormat('text', ['short', 'json'], 'x'), {
+    code: 'E_CLI_USAGE',
+    message: 'unknown output format "text" for "meshgate x": use one of short, json',
+  });
 });
 
 test('every command refuses an unknown -o the same way, before touching files, labs or the network', async (t) => {
@@ -35,6 +44,10 @@ test('every command refuses an unknown -o the same way, before touching files, l
     const r = results[i]!;
     assert.equal(r.code, 1, `${name}: exit 1`);
     assert.equal(r.stdout, '', `${name}: nothing on stdout`);
-    assert.equal(r.stderr.split('\n')[0], `meshgate: [E_CLI_USAGE] unknown output format "xml" for "meshgate ${name}": use one of ${allowed}`, name);
+    assert.equal(
+      r.stderr.split('\n')[0],
+      `meshgate: [E_CLI_USAGE] unknown output format "xml" for "meshgate ${name}": use one of ${allowed}`,
+      name,
+    );
   });
 });

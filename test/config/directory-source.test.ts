@@ -46,7 +46,10 @@ test('watches a directory: add, change, delete, new sub-folder', async (t) => {
   await unlink(path.join(dir, 'b.yml'));
   await waitFor('b deleted', () => !names().some((n) => n.startsWith('b:')));
   await mkdir(path.join(dir, 'nested'));
-  await writeFile(path.join(dir, 'nested', 'c.json'), JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'c' } }));
+  await writeFile(
+    path.join(dir, 'nested', 'c.json'),
+    JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'c' } }),
+  );
   await waitFor('nested c added', () => names().includes('c:'));
   assert.deepEqual(names().sort(), ['a:changed', 'c:']);
 });
@@ -72,9 +75,16 @@ test('patches in a watched folder get their kustomization targets', async (t) =>
   store.setSource('install', defaultInstallResult(mesh));
   await writeFile(path.join(dir, 'patch.json'), '[{"op": "add", "path": "/spec/ports/-", "value": {"name": "tls", "port": 15443}}]');
   await src.start();
-  const ports = () => store.snapshot().services.find((s) => s.metadata.name === 'istio-egressgateway')?.spec.ports?.map((p) => p.port) ?? [];
+  const ports = () =>
+    store
+      .snapshot()
+      .services.find((s) => s.metadata.name === 'istio-egressgateway')
+      ?.spec.ports?.map((p) => p.port) ?? [];
   assert.deepEqual(ports(), [80, 443], 'no target yet');
-  await writeFile(path.join(dir, 'kustomization.yaml'), 'patches:\n- path: patch.json\n  target: {kind: Service, name: istio-egressgateway, namespace: istio-system}\n');
+  await writeFile(
+    path.join(dir, 'kustomization.yaml'),
+    'patches:\n- path: patch.json\n  target: {kind: Service, name: istio-egressgateway, namespace: istio-system}\n',
+  );
   await waitFor('the patch to apply', () => ports().includes(15443));
   await unlink(path.join(dir, 'patch.json'));
   await waitFor('the patch to go', () => !ports().includes(15443));
@@ -94,7 +104,11 @@ test('a file is read only after it has stayed unchanged for the debounce window,
   await pause();
   await writeFile(path.join(dir, 'h.yaml'), full);
   await waitFor('both files to load', () => names().includes('h:whole') && names().includes('other:a'));
-  assert.deepEqual(diags.filter((d) => d.level === 'Error'), [], 'the half-written file was never read');
+  assert.deepEqual(
+    diags.filter((d) => d.level === 'Error'),
+    [],
+    'the half-written file was never read',
+  );
 });
 
 test('a file renamed into place is read without waiting for the stability window; a file created in place still waits for it', async (t) => {

@@ -50,7 +50,14 @@ const randomText = fc.oneof(
       return String(v);
     }
   }),
-  fc.record({ apiVersion: fc.constantFrom('v1', 'networking.istio.io/v1', 'security.istio.io/v1', 'x'), kind: fc.constantFrom('Service', 'Gateway', 'VirtualService', 'DestinationRule', 'Secret', 'List', 'Sidecar'), metadata: fc.anything({ maxDepth: 2 }), spec: fc.anything({ maxDepth: 3 }) }).map((o) => stringify(o)),
+  fc
+    .record({
+      apiVersion: fc.constantFrom('v1', 'networking.istio.io/v1', 'security.istio.io/v1', 'x'),
+      kind: fc.constantFrom('Service', 'Gateway', 'VirtualService', 'DestinationRule', 'Secret', 'List', 'Sidecar'),
+      metadata: fc.anything({ maxDepth: 2 }),
+      spec: fc.anything({ maxDepth: 3 }),
+    })
+    .map((o) => stringify(o)),
   mutatedConfig,
 );
 
@@ -87,9 +94,16 @@ test('random input never replaces good config in the store', () => {
         store.setSource('good', r);
         const names = store.snapshot().serviceAccounts.map((s) => s.metadata.name);
         const redefined = r.objects.some((o) => o.object.kind === 'ServiceAccount' && o.object.metadata.name === 'good');
-        if (r.diagnostics.some((d) => d.level === 'Error' && d.object === undefined) || redefined) assert.ok(names.includes('good'), 'last good object retained');
+        if (r.diagnostics.some((d) => d.level === 'Error' && d.object === undefined) || redefined)
+          assert.ok(names.includes('good'), 'last good object retained');
       } else {
-        assert.equal(JSON.stringify([store.snapshot().serviceEntries.filter((s) => s.metadata.name === 'mysql-external'), store.snapshot().serviceAccounts.filter((s) => s.metadata.name === 'good')]), before);
+        assert.equal(
+          JSON.stringify([
+            store.snapshot().serviceEntries.filter((s) => s.metadata.name === 'mysql-external'),
+            store.snapshot().serviceAccounts.filter((s) => s.metadata.name === 'good'),
+          ]),
+          before,
+        );
       }
     }),
     runs,
@@ -97,7 +111,19 @@ test('random input never replaces good config in the store', () => {
 });
 
 const pointer = fc.oneof(
-  fc.constantFrom('', '/', '/spec', '/spec/ports', '/spec/ports/0', '/spec/ports/-', '/spec/ports/9', '/metadata/name', '/spec/selector/istio', '/kind', '/spec/ports/0/port'),
+  fc.constantFrom(
+    '',
+    '/',
+    '/spec',
+    '/spec/ports',
+    '/spec/ports/0',
+    '/spec/ports/-',
+    '/spec/ports/9',
+    '/metadata/name',
+    '/spec/selector/istio',
+    '/kind',
+    '/spec/ports/0/port',
+  ),
   fc.array(fc.string({ maxLength: 5 }), { maxLength: 4 }).map((a) => `/${a.join('/')}`),
 );
 const op: fc.Arbitrary<JsonPatchOp> = fc.record({
@@ -111,12 +137,20 @@ test('random JSON patches never throw and never leave an invalid object in the s
   const install = defaultInstallResult(mesh).objects;
   fc.assert(
     fc.property(fc.array(op, { maxLength: 5 }), (ops) => {
-      const patch: LoadedPatch = { ops, target: { kind: 'Service', namespace: 'istio-system', name: 'istio-egressgateway' }, source: { file: 'p.json', line: 1, column: 1 } };
+      const patch: LoadedPatch = {
+        ops,
+        target: { kind: 'Service', namespace: 'istio-system', name: 'istio-egressgateway' },
+        source: { file: 'p.json', line: 1, column: 1 },
+      };
       const built = buildSnapshot(install, [patch], mesh, 1);
       const svc = built.snapshot.services.find((s) => s.metadata.name === 'istio-egressgateway');
       assert.ok(svc, 'the target stays (a patch may not rename or delete it)');
       for (const p of svc.spec.ports ?? []) assert.ok(Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535);
-      if (built.diagnostics.some((d) => d.level === 'Error')) assert.deepEqual(svc.spec.ports?.map((p) => p.port), [80, 443]);
+      if (built.diagnostics.some((d) => d.level === 'Error'))
+        assert.deepEqual(
+          svc.spec.ports?.map((p) => p.port),
+          [80, 443],
+        );
     }),
     runs,
   );

@@ -20,10 +20,14 @@ const gateway = (tls: string): string =>
     '',
   ].join('\n');
 
-const NOT_SERVED = 'tlsCertificates is not served by meshgate: give the server certificate as credentialName, or as serverCertificate and privateKey';
+const NOT_SERVED =
+  'tlsCertificates is not served by meshgate: give the server certificate as credentialName, or as serverCertificate and privateKey';
 
 test('a SIMPLE Gateway server whose only certificate is tls.tlsCertificates is refused, naming the field', () => {
-  const r = loadConfigText(gateway('{mode: SIMPLE, tlsCertificates: [{serverCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem}]}'), 'gw.yaml');
+  const r = loadConfigText(
+    gateway('{mode: SIMPLE, tlsCertificates: [{serverCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem}]}'),
+    'gw.yaml',
+  );
   assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
     `gw.yaml:9:42: Error [IST0106] (Gateway shop/edge) spec.servers[0].tls.tlsCertificates: ${NOT_SERVED}`,
     'gw.yaml:9:5: Error [IST0106] (Gateway shop/edge) spec.servers[0].tls.serverCertificate: SIMPLE TLS requires a server certificate',
@@ -33,8 +37,14 @@ test('a SIMPLE Gateway server whose only certificate is tls.tlsCertificates is r
 });
 
 test('tls.tlsCertificates beside a credentialName is still refused: the field is never silently dropped', () => {
-  const r = loadConfigText(gateway('{mode: SIMPLE, credentialName: shop-cert, tlsCertificates: [{serverCertificate: /c.pem, privateKey: /k.pem}]}'), 'gw.yaml');
-  assert.deepEqual(r.diagnostics.map((d) => `${d.level} ${d.code} ${d.field}: ${d.message}`), [`Error IST0106 spec.servers[0].tls.tlsCertificates: ${NOT_SERVED}`]);
+  const r = loadConfigText(
+    gateway('{mode: SIMPLE, credentialName: shop-cert, tlsCertificates: [{serverCertificate: /c.pem, privateKey: /k.pem}]}'),
+    'gw.yaml',
+  );
+  assert.deepEqual(
+    r.diagnostics.map((d) => `${d.level} ${d.code} ${d.field}: ${d.message}`),
+    [`Error IST0106 spec.servers[0].tls.tlsCertificates: ${NOT_SERVED}`],
+  );
   assert.equal(r.objects.length, 0);
 });
 

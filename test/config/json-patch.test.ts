@@ -21,10 +21,24 @@ test('all six RFC 6902 operations', () => {
 
 test('failures name the op index and path', () => {
   const doc = { a: [1] };
-  assert.throws(() => applyJsonPatch(doc, [{ op: 'add', path: '/a/-', value: 2 }, { op: 'replace', path: '/b', value: 1 }]), { code: 'E_JSON_PATCH', opIndex: 1, path: '/b', message: 'path "/b" does not exist' });
-  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/a', value: [2] }]), { opIndex: 0, message: 'test failed: the value at "/a" is [1], not [2]' });
-  assert.throws(() => applyJsonPatch(doc, [{ op: 'add', path: '/a/5', value: 2 }]), { message: 'index 5 is out of bounds (the array has 1 elements)' });
-  assert.throws(() => applyJsonPatch(doc, [{ op: 'move', from: '/a', path: '/a/0' }]), { message: 'cannot move "/a" into its own child "/a/0"' });
+  assert.throws(
+    () =>
+      applyJsonPatch(doc, [
+        { op: 'add', path: '/a/-', value: 2 },
+        { op: 'replace', path: '/b', value: 1 },
+      ]),
+    { code: 'E_JSON_PATCH', opIndex: 1, path: '/b', message: 'path "/b" does not exist' },
+  );
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/a', value: [2] }]), {
+    opIndex: 0,
+    message: 'test failed: the value at "/a" is [1], not [2]',
+  });
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'add', path: '/a/5', value: 2 }]), {
+    message: 'index 5 is out of bounds (the array has 1 elements)',
+  });
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'move', from: '/a', path: '/a/0' }]), {
+    message: 'cannot move "/a" into its own child "/a/0"',
+  });
   assert.throws(() => applyJsonPatch(doc, [{ op: 'remove', path: '' }]), { message: 'cannot remove the whole document' });
   assert.throws(() => parsePointer('a/b'), /must be empty or start with "\/"/);
   assert.throws(() => parsePointer('/a~2'), /"~" must be followed by 0 or 1/);
@@ -47,20 +61,24 @@ test('refuses __proto__, constructor and prototype as path segments, leaving eve
       assert.deepEqual(applyJsonPatch(doc, [op]).spec.ports, [1], 'an ordinary path still applies');
       continue;
     }
-    assert.throws(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/name', value: 'a' }, op]), (err: Error & { code?: string; opIndex?: number; path?: string }) => {
-      assert.equal(err.code, 'E_JSON_PATCH', JSON.stringify(op));
-      assert.equal(err.opIndex, 1);
-      assert.equal(err.path, path);
-      assert.match(err.message, new RegExp(`"${segment}" is not allowed as a path segment \\(it could change an object's prototype\\)`));
-      return true;
-    });
+    assert.throws(
+      () => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/name', value: 'a' }, op]),
+      (err: Error & { code?: string; opIndex?: number; path?: string }) => {
+        assert.equal(err.code, 'E_JSON_PATCH', JSON.stringify(op));
+        assert.equal(err.opIndex, 1);
+        assert.equal(err.path, path);
+        assert.match(err.message, new RegExp(`"${segment}" is not allowed as a path segment \\(it could change an object's prototype\\)`));
+        return true;
+      },
+    );
   }
   assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype is untouched');
   assert.equal(Object.getPrototypeOf(doc), Object.prototype);
 });
 
 test('a patch file with a __proto__ path is reported at its file and line, and its target stays unpatched', () => {
-  const text = '[\n  {"op": "add", "path": "/metadata/labels/x", "value": "1"},\n  {"op": "add", "path": "/__proto__", "value": {"spec": {"type": "NodePort"}}}\n]\n';
+  const text =
+    '[\n  {"op": "add", "path": "/metadata/labels/x", "value": "1"},\n  {"op": "add", "path": "/__proto__", "value": {"spec": {"type": "NodePort"}}}\n]\n';
   const loaded = loadConfigText(text, 'p.json');
   assert.deepEqual(loaded.diagnostics, []);
   const mesh = defaultMeshConfig();

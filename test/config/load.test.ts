@@ -38,10 +38,9 @@ test('the seed server patch has no target without a kustomization, and one with 
   assert.equal(seed.patches.length, 1);
   assert.equal(seed.patches[0]?.target, undefined);
   const built = buildSnapshot([...seed.objects, ...install()], seed.patches, mesh, 1);
-  assert.deepEqual(
-    built.diagnostics.map(formatDiagnostic),
-    [`${path.join(seedDir('server-cluster'), 'ingressgateway-service-patch.json')}:1:1: Warning [MG0006] JSON patch has no target (no kustomization.yaml beside it names one); its 1 operation(s) were checked but cannot be applied`],
-  );
+  assert.deepEqual(built.diagnostics.map(formatDiagnostic), [
+    `${path.join(seedDir('server-cluster'), 'ingressgateway-service-patch.json')}:1:1: Warning [MG0006] JSON patch has no target (no kustomization.yaml beside it names one); its 1 operation(s) were checked but cannot be applied`,
+  ]);
   const example = await loadConfigPaths([path.join(repoRoot(), 'examples/mysql-cross-cluster/cluster-b')]);
   assert.deepEqual(example.diagnostics, []);
   assert.deepEqual(example.patches[0]?.target, { kind: 'Service', namespace: 'istio-system', name: 'istio-ingressgateway' });
@@ -55,7 +54,10 @@ test('the seed server patch has no target without a kustomization, and one with 
 });
 
 test('object sources and field positions point at the YAML', async () => {
-  const r = loadConfigText('# a comment\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n  - name: tcp-db\n    port: 5432\n', 'f.yaml');
+  const r = loadConfigText(
+    '# a comment\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n  - name: tcp-db\n    port: 5432\n',
+    'f.yaml',
+  );
   const src = r.objects[0]?.source;
   assert.equal(src?.line, 3);
   assert.equal(src?.column, 1);
@@ -91,7 +93,10 @@ test('Service ports get their Kubernetes defaults', () => {
 });
 
 test('ServiceEntry port protocol comes from the port name when unset', () => {
-  const r = loadConfigText('apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\nspec:\n  hosts: [a.example]\n  ports:\n  - {number: 443, name: tls-a}\n  - {number: 3306, name: mysql}\n  - {number: 1, name: custom}\n', 's.yaml');
+  const r = loadConfigText(
+    'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\nspec:\n  hosts: [a.example]\n  ports:\n  - {number: 443, name: tls-a}\n  - {number: 3306, name: mysql}\n  - {number: 1, name: custom}\n',
+    's.yaml',
+  );
   assert.deepEqual((r.objects[0]?.object as ServiceEntry).spec.ports, [
     { number: 443, name: 'tls-a', protocol: 'TLS' },
     { number: 3306, name: 'mysql', protocol: 'MYSQL' },
@@ -104,11 +109,17 @@ test('a directory with one bad file still loads the good ones and names the reje
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(path.join(dir, 'sub'));
   await writeFile(path.join(dir, 'good.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n');
-  await writeFile(path.join(dir, 'sub', 'bad.yml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec:\n  ports:\n  - port: http\n');
+  await writeFile(
+    path.join(dir, 'sub', 'bad.yml'),
+    'apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec:\n  ports:\n  - port: http\n',
+  );
   await writeFile(path.join(dir, 'sub', 'dup.json'), '{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "a"}}');
   await writeFile(path.join(dir, 'notes.txt'), 'not config');
   const r = await loadConfigPaths([dir]);
-  assert.deepEqual(r.objects.map((o) => o.object.metadata.name), ['a']);
+  assert.deepEqual(
+    r.objects.map((o) => o.object.metadata.name),
+    ['a'],
+  );
   assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
     `${path.join(dir, 'sub', 'bad.yml')}:6:11: Error [IST0106] (Service default/b) spec.ports[0].port: expected integer, found string "http"`,
     `${path.join(dir, 'sub', 'dup.json')}:1:1: Error [MG0003] (ServiceAccount default/a) duplicate object: ServiceAccount/default/a is already defined at ${path.join(dir, 'good.yaml')}:1:1; this one is ignored`,
@@ -121,14 +132,18 @@ test('a huge file is refused before it is read, a large valid one loads', async 
   const huge = path.join(dir, 'huge.yaml');
   await writeFile(huge, Buffer.alloc(MAX_CONFIG_FILE_BYTES + 1, 0x61));
   const r = await loadConfigPaths([huge]);
-  assert.deepEqual(r.diagnostics.map(formatDiagnostic), [`${huge}:1:1: Error [MG0002] file is ${MAX_CONFIG_FILE_BYTES + 1} bytes; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`]);
+  assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+    `${huge}:1:1: Error [MG0002] file is ${MAX_CONFIG_FILE_BYTES + 1} bytes; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`,
+  ]);
   const many = Array.from({ length: 2000 }, (_, i) => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-${i}\n`).join('---\n');
   const big = loadConfigText(many, 'many.yaml');
   assert.equal(big.objects.length, 2000);
   assert.deepEqual(big.diagnostics, []);
   assert.equal(big.objects[1999]?.source.line, 1999 * 5 + 1);
   const text = loadConfigText('a'.repeat(MAX_CONFIG_FILE_BYTES + 1), 'big.yaml');
-  assert.deepEqual(text.diagnostics.map(formatDiagnostic), [`big.yaml:1:1: Error [MG0002] file is ${MAX_CONFIG_FILE_BYTES + 1} characters long; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`]);
+  assert.deepEqual(text.diagnostics.map(formatDiagnostic), [
+    `big.yaml:1:1: Error [MG0002] file is ${MAX_CONFIG_FILE_BYTES + 1} characters long; the limit for a config file is ${MAX_CONFIG_FILE_BYTES} bytes`,
+  ]);
 });
 
 test('a missing path is an error naming it', async () => {
@@ -143,7 +158,9 @@ test('duplicates across sources in one snapshot keep the first', () => {
   assert.equal(built.snapshot.version, 3);
   assert.equal(built.snapshot.serviceAccounts.length, 1);
   assert.equal(built.snapshot.serviceAccounts[0]?.metadata.labels, undefined);
-  assert.deepEqual(built.diagnostics.map(formatDiagnostic), ['b.yaml:1:1: Error [MG0003] (ServiceAccount default/x) duplicate object: ServiceAccount/default/x is already defined at a.yaml:1:1; this one is ignored']);
+  assert.deepEqual(built.diagnostics.map(formatDiagnostic), [
+    'b.yaml:1:1: Error [MG0003] (ServiceAccount default/x) duplicate object: ServiceAccount/default/x is already defined at a.yaml:1:1; this one is ignored',
+  ]);
 });
 
 test('patch failures name the op index and path and leave the target unpatched', () => {
@@ -156,13 +173,18 @@ test('patch failures name the op index and path and leave the target unpatched',
   ]);
   assert.equal(built.snapshot.services.find((s) => s.metadata.name === 'istio-egressgateway')?.spec.ports?.length, 2);
   const failingTest = { ...patch, ops: [{ op: 'test' as const, path: '/spec/type', value: 'LoadBalancer' }] };
-  assert.match(formatDiagnostic(buildSnapshot(install(), [failingTest], mesh, 1).diagnostics[0]!), /op 0 \(test \/spec\/type\) failed .*: test failed: the value at "\/spec\/type" is "ClusterIP", not "LoadBalancer"/);
+  assert.match(
+    formatDiagnostic(buildSnapshot(install(), [failingTest], mesh, 1).diagnostics[0]!),
+    /op 0 \(test \/spec\/type\) failed .*: test failed: the value at "\/spec\/type" is "ClusterIP", not "LoadBalancer"/,
+  );
   const badValue = { ...patch, ops: [{ op: 'add' as const, path: '/spec/ports/-', value: { name: 'x', port: 'abc' } }] };
   assert.deepEqual(buildSnapshot(install(), [badValue], mesh, 1).diagnostics.map(formatDiagnostic), [
     'p.json:1:1: Error [MG0005] (Service istio-system/istio-egressgateway) the patched Service/istio-system/istio-egressgateway is invalid, so the patch is not applied: spec.ports[2].port: expected integer, found string "abc"',
   ]);
   const missing = { ...patch, target: { kind: 'Service', namespace: 'istio-system', name: 'nope' } };
-  assert.deepEqual(buildSnapshot(install(), [missing], mesh, 1).diagnostics.map(formatDiagnostic), ['p.json:1:1: Error [MG0007] (Service istio-system/nope) the patch target Service/istio-system/nope does not exist']);
+  assert.deepEqual(buildSnapshot(install(), [missing], mesh, 1).diagnostics.map(formatDiagnostic), [
+    'p.json:1:1: Error [MG0007] (Service istio-system/nope) the patch target Service/istio-system/nope does not exist',
+  ]);
 });
 
 test('parseDuration reads protobuf and Go-style durations', () => {
@@ -172,5 +194,6 @@ test('parseDuration reads protobuf and Go-style durations', () => {
   assert.equal(parseDuration('1.5s'), 1500);
   assert.equal(parseDuration('1m30s'), 90_000);
   assert.equal(parseDuration('0'), 0);
-  for (const bad of ['', '10', 's', '-1s', '10 s', '1d', 'abc']) assert.throws(() => parseDuration(bad), { code: 'E_CONFIG_DURATION' }, bad);
+  for (const bad of ['', '10', 's', '-1s', '10 s', '1d', 'abc'])
+    assert.throws(() => parseDuration(bad), { code: 'E_CONFIG_DURATION' }, bad);
 });

@@ -14,7 +14,10 @@ export function seedDir(which: 'client-cluster' | 'server-cluster'): string {
   const cached = seedCopies.get(which);
   if (cached) return cached;
   const dir = mkdtempSync(path.join(os.tmpdir(), `meshgate-seed-${which}-`));
-  if (seedCopies.size === 0) process.on('exit', () => { for (const d of seedCopies.values()) rmSync(d, { recursive: true, force: true }); });
+  if (seedCopies.size === 0)
+    process.on('exit', () => {
+      for (const d of seedCopies.values()) rmSync(d, { recursive: true, force: true });
+    });
   seedCopies.set(which, dir);
   for (const f of SEED_FILES[which]) copyFileSync(path.join(example, f), path.join(dir, f));
   return dir;
@@ -23,6 +26,11 @@ export function seedDir(which: 'client-cluster' | 'server-cluster'): string {
 const seedCopies = new Map<string, string>();
 
 const SEED_FILES = {
-  'client-cluster': ['destination-rule-egressgateway.yaml', 'destination-rule-originate-mtls.yaml', 'service-entry.yaml', 'virtual-service.yaml'],
+  'client-cluster': [
+    'destination-rule-egressgateway.yaml',
+    'destination-rule-originate-mtls.yaml',
+    'service-entry.yaml',
+    'virtual-service.yaml',
+  ],
   'server-cluster': ['gateway.yaml', 'ingressgateway-service-patch.json', 'virtual-service.yaml'],
 } as const;

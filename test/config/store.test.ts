@@ -58,7 +58,9 @@ test('an object from another source never replaces one already in force', () => 
   const store = new ConfigStore(mesh);
   store.setSource('a', loadConfigText(sa('x', 'first'), 'a.yaml'));
   const d = store.setSource('b', loadConfigText(sa('x', 'second'), 'b.yaml'));
-  assert.deepEqual(d.map(formatDiagnostic), ['b.yaml:1:1: Error [MG0003] (ServiceAccount default/x) duplicate object: ServiceAccount/default/x is already defined at a.yaml:1:1; this one is ignored']);
+  assert.deepEqual(d.map(formatDiagnostic), [
+    'b.yaml:1:1: Error [MG0003] (ServiceAccount default/x) duplicate object: ServiceAccount/default/x is already defined at a.yaml:1:1; this one is ignored',
+  ]);
   assert.deepEqual(names(store.snapshot()), ['x:first']);
 });
 
@@ -69,12 +71,19 @@ test('a patch that stops applying is replaced by its last version that applied',
   const good = loadConfigText('[{"op": "add", "path": "/spec/ports/-", "value": {"name": "tls", "port": 15443}}]', 'p.json');
   good.patches[0]!.target = target;
   assert.deepEqual(store.setSource('p', good), []);
-  const ports = () => store.snapshot().services.find((s) => s.metadata.name === 'istio-egressgateway')?.spec.ports?.map((p) => p.port);
+  const ports = () =>
+    store
+      .snapshot()
+      .services.find((s) => s.metadata.name === 'istio-egressgateway')
+      ?.spec.ports?.map((p) => p.port);
   assert.deepEqual(ports(), [80, 443, 15443]);
   const bad = loadConfigText('[{"op": "replace", "path": "/spec/ports/7/port", "value": 1}]', 'p.json');
   bad.patches[0]!.target = target;
   const d = store.setSource('p', bad);
-  assert.deepEqual(d.map((x) => `${x.level} ${x.code}`), ['Error MG0005', 'Warning MG0009']);
+  assert.deepEqual(
+    d.map((x) => `${x.level} ${x.code}`),
+    ['Error MG0005', 'Warning MG0009'],
+  );
   assert.deepEqual(ports(), [80, 443, 15443]);
 });
 
@@ -91,7 +100,7 @@ test('a subscriber that throws does not stop the others', () => {
   assert.equal((errors[0] as Error).message, 'boom');
 });
 
-test('update applies many sources as one new snapshot, with each source\'s own diagnostics and removals', () => {
+test("update applies many sources as one new snapshot, with each source's own diagnostics and removals", () => {
   const store = new ConfigStore(mesh);
   store.setSource('old', loadConfigText(sa('gone'), 'old.yaml'));
   const seen: string[][] = [];
@@ -107,6 +116,8 @@ test('update applies many sources as one new snapshot, with each source\'s own d
   assert.deepEqual(seen[0], ['ServiceAccount/default/a', 'ServiceAccount/default/b', 'ServiceAccount/default/gone']);
   assert.deepEqual(names(store.snapshot()), ['a:a', 'b:a']);
   assert.deepEqual(diags.get('a'), []);
-  assert.deepEqual(diags.get('c')?.map(formatDiagnostic), ['c.yaml:5:15: Error [IST0106] (ServiceAccount default/c) metadata.labels.v: expected string, found number 7']);
+  assert.deepEqual(diags.get('c')?.map(formatDiagnostic), [
+    'c.yaml:5:15: Error [IST0106] (ServiceAccount default/c) metadata.labels.v: expected string, found number 7',
+  ]);
   assert.deepEqual(store.sourceIds().sort(), ['a', 'b', 'c']);
 });

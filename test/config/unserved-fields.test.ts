@@ -27,67 +27,82 @@ test('a VirtualService with http routes is warned about at spec.http, and still 
 });
 
 test('http routes beside tcp routes: the warning says only the tcp and tls routes apply', () => {
-  const out = lines('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db.example]\n  http:\n  - route: [{destination: {host: db.example}}]\n  - route: [{destination: {host: db.example}}]\n  tcp:\n  - route: [{destination: {host: db.example}}]\n');
-  assert.deepEqual(out, ["in.yaml:6:3: Warning [MG0012] (VirtualService default/db) spec.http: HTTP routes are not served: meshgate's data plane is L4 (TCP and TLS); nothing serves these 2 routes, only the tcp and tls routes apply. Use tcp or tls routes"]);
+  const out = lines(
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db.example]\n  http:\n  - route: [{destination: {host: db.example}}]\n  - route: [{destination: {host: db.example}}]\n  tcp:\n  - route: [{destination: {host: db.example}}]\n',
+  );
+  assert.deepEqual(out, [
+    "in.yaml:6:3: Warning [MG0012] (VirtualService default/db) spec.http: HTTP routes are not served: meshgate's data plane is L4 (TCP and TLS); nothing serves these 2 routes, only the tcp and tls routes apply. Use tcp or tls routes",
+  ]);
 });
 
 test('HTTP-only and unbuilt DestinationRule fields are warned about wherever they sit: top level, port level, subsets', () => {
-  const diags = loadConfigText([
-    'apiVersion: networking.istio.io/v1',
-    'kind: DestinationRule',
-    'metadata: {name: web}',
-    'spec:',
-    '  host: web.example',
-    '  trafficPolicy:',
-    '    connectionPool:',
-    '      tcp: {maxConnections: 10, maxConnectionDuration: 1h}',
-    '      http: {http1MaxPendingRequests: 10}',
-    '    loadBalancer:',
-    '      consistentHash: {httpHeaderName: x-user}',
-    '    portLevelSettings:',
-    '    - port: {number: 80}',
-    '      connectionPool:',
-    '        http: {maxRetries: 3}',
-    '  subsets:',
-    '  - name: v1',
-    '    labels: {version: v1}',
-    '    trafficPolicy:',
-    '      loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: true}}',
-    '      proxyProtocol: {version: V1}',
-    '',
-  ].join('\n'), 'in.yaml').diagnostics;
-  assert.deepEqual(diags.map((d) => `${d.level} ${d.code} ${d.file}:${d.line}:${d.column} ${d.field}`), [
-    'Warning MG0012 in.yaml:8:33 spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration',
-    'Warning MG0012 in.yaml:9:7 spec.trafficPolicy.connectionPool.http',
-    'Warning MG0012 in.yaml:11:7 spec.trafficPolicy.loadBalancer.consistentHash',
-    'Warning MG0012 in.yaml:15:9 spec.trafficPolicy.portLevelSettings[0].connectionPool.http',
-    'Warning MG0012 in.yaml:20:43 spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting',
-    'Warning MG0012 in.yaml:21:7 spec.subsets[0].trafficPolicy.proxyProtocol',
-  ]);
-  assert.equal(diags[1]!.message, "HTTP connection-pool settings are not served: meshgate's data plane is L4 (TCP and TLS); only connectionPool.tcp applies");
+  const diags = loadConfigText(
+    [
+      'apiVersion: networking.istio.io/v1',
+      'kind: DestinationRule',
+      'metadata: {name: web}',
+      'spec:',
+      '  host: web.example',
+      '  trafficPolicy:',
+      '    connectionPool:',
+      '      tcp: {maxConnections: 10, maxConnectionDuration: 1h}',
+      '      http: {http1MaxPendingRequests: 10}',
+      '    loadBalancer:',
+      '      consistentHash: {httpHeaderName: x-user}',
+      '    portLevelSettings:',
+      '    - port: {number: 80}',
+      '      connectionPool:',
+      '        http: {maxRetries: 3}',
+      '  subsets:',
+      '  - name: v1',
+      '    labels: {version: v1}',
+      '    trafficPolicy:',
+      '      loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: true}}',
+      '      proxyProtocol: {version: V1}',
+      '',
+    ].join('\n'),
+    'in.yaml',
+  ).diagnostics;
+  assert.deepEqual(
+    diags.map((d) => `${d.level} ${d.code} ${d.file}:${d.line}:${d.column} ${d.field}`),
+    [
+      'Warning MG0012 in.yaml:8:33 spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration',
+      'Warning MG0012 in.yaml:9:7 spec.trafficPolicy.connectionPool.http',
+      'Warning MG0012 in.yaml:11:7 spec.trafficPolicy.loadBalancer.consistentHash',
+      'Warning MG0012 in.yaml:15:9 spec.trafficPolicy.portLevelSettings[0].connectionPool.http',
+      'Warning MG0012 in.yaml:20:43 spec.subsets[0].trafficPolicy.loadBalancer.localityLbSetting',
+      'Warning MG0012 in.yaml:21:7 spec.subsets[0].trafficPolicy.proxyProtocol',
+    ],
+  );
+  assert.equal(
+    diags[1]!.message,
+    "HTTP connection-pool settings are not served: meshgate's data plane is L4 (TCP and TLS); only connectionPool.tcp applies",
+  );
 });
 
 test('a Gateway server with an HTTP protocol, and httpsRedirect, are warned about; a TLS server is not', () => {
-  const out = lines([
-    'apiVersion: networking.istio.io/v1',
-    'kind: Gateway',
-    'metadata: {name: gw}',
-    'spec:',
-    '  selector: {istio: ingressgateway}',
-    '  servers:',
-    '  - port: {number: 443, name: tls, protocol: TLS}',
-    '    hosts: [db.example]',
-    '    tls: {mode: PASSTHROUGH}',
-    '  - port:',
-    '      number: 80',
-    '      name: http',
-    '      protocol: http',
-    '    hosts: ["*"]',
-    '    tls: {httpsRedirect: true}',
-    '  - port: {number: 8080, name: grpc, protocol: GRPC}',
-    '    hosts: ["*"]',
-    '',
-  ].join('\n'));
+  const out = lines(
+    [
+      'apiVersion: networking.istio.io/v1',
+      'kind: Gateway',
+      'metadata: {name: gw}',
+      'spec:',
+      '  selector: {istio: ingressgateway}',
+      '  servers:',
+      '  - port: {number: 443, name: tls, protocol: TLS}',
+      '    hosts: [db.example]',
+      '    tls: {mode: PASSTHROUGH}',
+      '  - port:',
+      '      number: 80',
+      '      name: http',
+      '      protocol: http',
+      '    hosts: ["*"]',
+      '    tls: {httpsRedirect: true}',
+      '  - port: {number: 8080, name: grpc, protocol: GRPC}',
+      '    hosts: ["*"]',
+      '',
+    ].join('\n'),
+  );
   assert.deepEqual(out, [
     "in.yaml:13:7: Warning [MG0012] (Gateway default/gw) spec.servers[1].port.protocol: a server with protocol HTTP is not served: meshgate's data plane is L4 (TCP and TLS); this server gets no listener. Use protocol TLS or TCP",
     "in.yaml:15:11: Warning [MG0012] (Gateway default/gw) spec.servers[1].tls.httpsRedirect: httpsRedirect is an HTTP feature and is not served: meshgate's data plane is L4 (TCP and TLS)",
@@ -96,6 +111,8 @@ test('a Gateway server with an HTTP protocol, and httpsRedirect, are warned abou
 });
 
 test('config meshgate serves (tcp and tls routes, tcp pool, simple balancing) gets no MG0012', () => {
-  const out = lines('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db.example]\n  tcp:\n  - route: [{destination: {host: db.example}}]\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: db}\nspec:\n  host: db.example\n  trafficPolicy:\n    connectionPool: {tcp: {maxConnections: 5, idleTimeout: 1h}}\n    loadBalancer: {simple: RANDOM}\n    outlierDetection: {consecutive5xxErrors: 3}\n');
+  const out = lines(
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db.example]\n  tcp:\n  - route: [{destination: {host: db.example}}]\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: db}\nspec:\n  host: db.example\n  trafficPolicy:\n    connectionPool: {tcp: {maxConnections: 5, idleTimeout: 1h}}\n    loadBalancer: {simple: RANDOM}\n    outlierDetection: {consecutive5xxErrors: 3}\n',
+  );
   assert.deepEqual(out, []);
 });

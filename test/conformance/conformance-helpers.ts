@@ -26,7 +26,8 @@ export function validationFindings(yaml: string): string[] {
 export function analyzerFindings(yaml: string, only: string[]): string[] {
   const mesh = defaultMeshConfig();
   const r = loadConfigText(yaml, 'in.yaml');
-  if (r.diagnostics.some((d) => d.level === 'Error')) throw new Error(`case input does not load: ${r.diagnostics.map(formatDiagnostic).join('; ')}`);
+  if (r.diagnostics.some((d) => d.level === 'Error'))
+    throw new Error(`case input does not load: ${r.diagnostics.map(formatDiagnostic).join('; ')}`);
   const install = defaultInstallObjects(mesh).map((object) => ({ object, source: { file: DEFAULT_INSTALL_FILE, line: 1, column: 1 } }));
   const snap = buildSnapshot([...r.objects, ...install], r.patches, mesh, 1).snapshot;
   return analyzeSnapshot(snap, { only }).map(short);

@@ -18,7 +18,6 @@ import { repoRoot } from '../repo-root.js';
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const here = fileURLToPath(import.meta.url);
 
-
 /**
  * How to run the CLI: the compiled entry from dist/ (what `npm test` runs), or — in the tsx dev loop,
  * where main.ts cannot find package.json relative to itself — the two commands registered the same way.
@@ -47,27 +46,59 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
 test('formats proxy status like istioctl (ISTIOD and VERSION columns, -o wide adds identity and snapshot), marking a NACKed type and its reason', () => {
   const s: Syncz = {
     cluster: 'cluster-a',
-    proxies: [{
-      proxy: 'router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local', name: 'gw.istio-system', clusterId: 'cluster-a', role: 'router', namespace: 'istio-system',
-      serviceAccount: 'gw', identity: 'spiffe://cluster.local/ns/istio-system/sa/gw', authenticatedBy: 'token', peerAddress: '127.0.0.1:5000', connectedAt: '2026-01-01T00:00:00.000Z',
-      snapshotVersion: '7',
-      types: { cds: { state: 'SYNCED', sent: 'a', acked: 'a' }, lds: { state: 'STALE', sent: 'b', acked: 'c', nacked: 'b', error: 'port in use' }, eds: { state: 'SYNCED' }, sds: { state: 'NOT SENT' }, nds: { state: 'NOT SENT' } },
-    }],
+    proxies: [
+      {
+        proxy: 'router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local',
+        name: 'gw.istio-system',
+        clusterId: 'cluster-a',
+        role: 'router',
+        namespace: 'istio-system',
+        serviceAccount: 'gw',
+        identity: 'spiffe://cluster.local/ns/istio-system/sa/gw',
+        authenticatedBy: 'token',
+        peerAddress: '127.0.0.1:5000',
+        connectedAt: '2026-01-01T00:00:00.000Z',
+        snapshotVersion: '7',
+        types: {
+          cds: { state: 'SYNCED', sent: 'a', acked: 'a' },
+          lds: { state: 'STALE', sent: 'b', acked: 'c', nacked: 'b', error: 'port in use' },
+          eds: { state: 'SYNCED' },
+          sds: { state: 'NOT SENT' },
+          nds: { state: 'NOT SENT' },
+        },
+      },
+    ],
   };
-  assert.equal(formatProxyStatus({ ...s, controlPlane: '127.0.0.1:15014' }), [
-    'NAME              CLUSTER     CDS      LDS            EDS      SDS        ISTIOD            VERSION',
-    'gw.istio-system   cluster-a   SYNCED   STALE (NACK)   SYNCED   NOT SENT   127.0.0.1:15014   -',
-    '',
-    'gw.istio-system LDS rejected version b: port in use',
-    '',
-  ].join('\n'));
+  assert.equal(
+    formatProxyStatus({ ...s, controlPlane: '127.0.0.1:15014' }),
+    [
+      'NAME              CLUSTER     CDS      LDS            EDS      SDS        ISTIOD            VERSION',
+      'gw.istio-system   cluster-a   SYNCED   STALE (NACK)   SYNCED   NOT SENT   127.0.0.1:15014   -',
+      '',
+      'gw.istio-system LDS rejected version b: port in use',
+      '',
+    ].join('\n'),
+  );
   const wide = formatProxyStatus({ ...s, proxies: [{ ...s.proxies[0]!, istioVersion: '1.24.0' }] }, { wide: true });
   assert.match(wide, /^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+SDS\s+ISTIOD\s+VERSION\s+IDENTITY\s+SNAPSHOT$/m);
-  assert.match(wide, /gw\.istio-system\s+cluster-a\s+SYNCED\s+STALE \(NACK\)\s+SYNCED\s+NOT SENT\s+-\s+1\.24\.0\s+spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/gw\s+7$/m);
+  assert.match(
+    wide,
+    /gw\.istio-system\s+cluster-a\s+SYNCED\s+STALE \(NACK\)\s+SYNCED\s+NOT SENT\s+-\s+1\.24\.0\s+spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/gw\s+7$/m,
+  );
 });
 
 test('meshgate control-plane refuses a --gateway-service-account that is not NAMESPACE/NAME, before starting anything', async () => {
-  const r = await runCli(['control-plane', '--config', '.', '--cluster-id', 'c', '--gateway-service-account', 'istio-system/istio-ingressgateway-service-account', '--gateway-service-account', 'istio-egressgateway-service-account']);
+  const r = await runCli([
+    'control-plane',
+    '--config',
+    '.',
+    '--cluster-id',
+    'c',
+    '--gateway-service-account',
+    'istio-system/istio-ingressgateway-service-account',
+    '--gateway-service-account',
+    'istio-egressgateway-service-account',
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /\[E_CLI_USAGE\] --gateway-service-account: "istio-egressgateway-service-account" is not NAMESPACE\/NAME/);
 });
@@ -80,13 +111,37 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
   const tokens = await TokenIssuer.create(ISSUER);
   await writeFile(path.join(work, 'issuer.pub'), tokens.publicKeyPem());
   const stateDir = path.join(work, 'state');
-  const child: ChildProcess = spawn(process.execPath, [...cliCommand(), 'control-plane', '--config', configDir, '--cluster-id', 'cluster-a', '--trust-domain', 'cluster.local',
-    '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--state-dir', stateDir, '--token-public-key', path.join(work, 'issuer.pub'), '--token-issuer', ISSUER], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...cliCommand(),
+      'control-plane',
+      '--config',
+      configDir,
+      '--cluster-id',
+      'cluster-a',
+      '--trust-domain',
+      'cluster.local',
+      '--listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      '127.0.0.1:0',
+      '--state-dir',
+      stateDir,
+      '--token-public-key',
+      path.join(work, 'issuer.pub'),
+      '--token-issuer',
+      ISSUER,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let exited: { code: number | null; signal: string | null } | undefined;
-  const exit = new Promise<void>((resolve) => child.on('exit', (code, signal) => {
-    exited = { code, signal };
-    resolve();
-  }));
+  const exit = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    }),
+  );
   t.after(async () => {
     if (!exited) {
       child.kill('SIGKILL');
@@ -113,12 +168,25 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
   assert.equal(empty.code, 0, empty.stderr);
   assert.match(empty.stdout, /no proxies are connected to the control plane of cluster cluster-a/);
 
-  const n = { role: 'sidecar' as const, ips: ['10.10.0.5'], podName: 'mysql-client-7d9f6c', namespace: 'default', domainSuffix: 'cluster.local' };
+  const n = {
+    role: 'sidecar' as const,
+    ips: ['10.10.0.5'],
+    podName: 'mysql-client-7d9f6c',
+    namespace: 'default',
+    domainSuffix: 'cluster.local',
+  };
   let listeners = 0;
   const client: AdsClient = new AdsClient({
     address: serving.xds,
     rootCertPem: await readFile(path.join(stateDir, 'root-cert.pem'), 'utf8'),
-    node: { ...n, id: formatNodeId(n), serviceAccount: 'mysql-client', labels: { app: 'mysql-client' }, clusterId: 'cluster-a', interceptionMode: 'REDIRECT' },
+    node: {
+      ...n,
+      id: formatNodeId(n),
+      serviceAccount: 'mysql-client',
+      labels: { app: 'mysql-client' },
+      clusterId: 'cluster-a',
+      interceptionMode: 'REDIRECT',
+    },
     credentials: async () => ({ token: await tokens.mint({ namespace: 'default', serviceAccount: 'mysql-client', ttlSeconds: 600 }) }),
     onResources: async (typeUrl, resources) => {
       if (typeUrl === TypeUrl.Cluster) client.setSubscription(TypeUrl.ClusterLoadAssignment, edsNamesOf(resources));
@@ -136,7 +204,13 @@ test('meshgate control-plane runs until SIGTERM and meshgate proxy-status lists 
     await new Promise((r2) => setTimeout(r2, 200));
   }
   assert.match(table, /^NAME\s+CLUSTER\s+CDS\s+LDS\s+EDS\s+SDS\s+ISTIOD\s+VERSION$/m);
-  assert.match(table, new RegExp(`mysql-client-7d9f6c\\.default\\s+cluster-a\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+NOT SENT\\s+${serving.http.replace(/\./g, '\\.')}\\s+-$`, 'm'));
+  assert.match(
+    table,
+    new RegExp(
+      `mysql-client-7d9f6c\\.default\\s+cluster-a\\s+SYNCED\\s+SYNCED\\s+SYNCED\\s+NOT SENT\\s+${serving.http.replace(/\./g, '\\.')}\\s+-$`,
+      'm',
+    ),
+  );
   const bad = await runCli(['proxy-status', '--control-plane', serving.http, '-o', 'table']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /\[E_CLI_USAGE\] unknown output format "table" for "meshgate proxy-status": use one of short, wide, json, yaml/);
@@ -158,15 +232,28 @@ test('proxy-status never prints a private key, even one a NACK reason quotes', a
   const { privateKeyPem } = await generateKeyPair();
   const syncz: Syncz = {
     cluster: 'cluster-a',
-    proxies: [{
-      proxy: 'router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local', name: 'gw.istio-system', clusterId: 'cluster-a', role: 'router', namespace: 'istio-system',
-      serviceAccount: 'gw', identity: 'spiffe://cluster.local/ns/istio-system/sa/gw', authenticatedBy: 'token', peerAddress: '127.0.0.1:5000', connectedAt: '2026-01-01T00:00:00.000Z',
-      types: { sds: { state: 'STALE', sent: 'b', nacked: 'b', error: `secret "kubernetes://cred": cannot load ${privateKeyPem}` } },
-    } as unknown as Syncz['proxies'][number]],
+    proxies: [
+      {
+        proxy: 'router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local',
+        name: 'gw.istio-system',
+        clusterId: 'cluster-a',
+        role: 'router',
+        namespace: 'istio-system',
+        serviceAccount: 'gw',
+        identity: 'spiffe://cluster.local/ns/istio-system/sa/gw',
+        authenticatedBy: 'token',
+        peerAddress: '127.0.0.1:5000',
+        connectedAt: '2026-01-01T00:00:00.000Z',
+        types: { sds: { state: 'STALE', sent: 'b', nacked: 'b', error: `secret "kubernetes://cred": cannot load ${privateKeyPem}` } },
+      } as unknown as Syncz['proxies'][number],
+    ],
   };
   // A control plane (another build) whose /debug/syncz hands the reason on as the proxy wrote it.
   const http = await import('node:http');
-  const server = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(syncz)); });
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(syncz));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

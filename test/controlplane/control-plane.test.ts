@@ -22,34 +22,59 @@ import { jsonLogger } from '../../src/shared/log.js';
 import { NameTableTypeUrl, type NameTable } from '../../src/envoy/name-table.js';
 import { startSeedControlPlane, type SeedControlPlane } from './seed-config.js';
 
-
-
 function node(n: Omit<ProxyNode, 'id' | 'domainSuffix'>): ProxyNode {
   const full = { ...n, domainSuffix: 'cluster.local' };
   return { ...full, id: formatNodeId(full) };
 }
 
-const clientSidecar = node({ role: 'sidecar', ips: ['10.10.0.5'], podName: 'mysql-client-7d9f6c', namespace: 'default', serviceAccount: 'mysql-client', labels: { app: 'mysql-client' }, clusterId: 'cluster-a', interceptionMode: 'REDIRECT' });
-const egressGateway = node({ role: 'router', ips: ['10.10.0.20'], podName: 'istio-egressgateway-5f7b8c', namespace: 'istio-system', serviceAccount: 'istio-egressgateway-service-account', labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' }, clusterId: 'cluster-a' });
+const clientSidecar = node({
+  role: 'sidecar',
+  ips: ['10.10.0.5'],
+  podName: 'mysql-client-7d9f6c',
+  namespace: 'default',
+  serviceAccount: 'mysql-client',
+  labels: { app: 'mysql-client' },
+  clusterId: 'cluster-a',
+  interceptionMode: 'REDIRECT',
+});
+const egressGateway = node({
+  role: 'router',
+  ips: ['10.10.0.20'],
+  podName: 'istio-egressgateway-5f7b8c',
+  namespace: 'istio-system',
+  serviceAccount: 'istio-egressgateway-service-account',
+  labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' },
+  clusterId: 'cluster-a',
+});
 
 class Proxy {
   readonly state = new Map<string, { version: string; resources: object[] }[]>();
   readonly client: AdsClient;
-  constructor(cp: ControlPlane, readonly node: ProxyNode, credentials: () => Promise<AdsClientCredentials>) {
+  constructor(
+    cp: ControlPlane,
+    readonly node: ProxyNode,
+    credentials: () => Promise<AdsClientCredentials>,
+  ) {
     this.client = new AdsClient({
       address: cp.address,
       rootCertPem: cp.rootCertPem,
       node,
       credentials,
       backoff: { initialMs: 50, maxMs: 300 },
-      initialSubscriptions: [{ typeUrl: TypeUrl.Cluster, names: [] }, { typeUrl: TypeUrl.Listener, names: [] }],
+      initialSubscriptions: [
+        { typeUrl: TypeUrl.Cluster, names: [] },
+        { typeUrl: TypeUrl.Listener, names: [] },
+      ],
       onResources: async (typeUrl, resources, version) => {
         const l = this.state.get(typeUrl) ?? [];
         l.push({ version, resources });
         this.state.set(typeUrl, l);
         if (typeUrl === TypeUrl.Cluster) this.client.setSubscription(TypeUrl.ClusterLoadAssignment, edsNamesOf(resources));
         if (typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Listener) {
-          const all = [...(this.last(TypeUrl.Cluster)?.resources ?? []).flatMap((c) => referencedSecrets(TypeUrl.Cluster, c)), ...(this.last(TypeUrl.Listener)?.resources ?? []).flatMap((x) => referencedSecrets(TypeUrl.Listener, x))];
+          const all = [
+            ...(this.last(TypeUrl.Cluster)?.resources ?? []).flatMap((c) => referencedSecrets(TypeUrl.Cluster, c)),
+            ...(this.last(TypeUrl.Listener)?.resources ?? []).flatMap((x) => referencedSecrets(TypeUrl.Listener, x)),
+          ];
           this.client.setSubscription(TypeUrl.Secret, all);
         }
       },
@@ -81,7 +106,9 @@ function setup(t: { after(fn: () => Promise<void> | void): void }): Promise<Seed
   return startSeedControlPlane(t);
 }
 
-const tokenCreds = (tokens: TokenIssuer, n: ProxyNode) => async (): Promise<AdsClientCredentials> => ({ token: await tokens.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 600 }) });
+const tokenCreds = (tokens: TokenIssuer, n: ProxyNode) => async (): Promise<AdsClientCredentials> => ({
+  token: await tokens.mint({ namespace: n.namespace, serviceAccount: n.serviceAccount, ttlSeconds: 600 }),
+});
 
 test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress gateway, the gateway gets its credential, syncz and metrics report it', async (t) => {
   const { cp: plane, tokens } = await setup(t);
@@ -93,7 +120,9 @@ test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress ga
   sidecar.client.start();
   gateway.client.start();
   await until(() => sidecar.count(TypeUrl.Listener) > 0 && gateway.count(TypeUrl.Secret) > 0, 'sidecar LDS and gateway SDS');
-  const toEgress = (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).find((c) => c.name === 'outbound|15443|mysql|istio-egressgateway.istio-system.svc.cluster.local');
+  const toEgress = (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).find(
+    (c) => c.name === 'outbound|15443|mysql|istio-egressgateway.istio-system.svc.cluster.local',
+  );
   assert.ok(toEgress, 'the sidecar has the cluster toward the egress gateway');
   const upstream = toEgress.transportSocket?.typedConfig as { sni?: string } | undefined;
   assert.equal(upstream?.sni, 'mysql.fqdn.example');
@@ -102,15 +131,26 @@ test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress ga
   assert.ok((gateway.last(TypeUrl.Listener)!.resources as Listener[]).some((l) => l.address.socketAddress?.portValue === 15443));
 
   await until(async () => {
-    const s = JSON.parse((await get(plane, '/debug/syncz')).text) as { proxies: { proxy: string; types: Record<string, { state: string }> }[] };
-    return s.proxies.length === 2 && s.proxies.every((p) => p.types.cds!.state === 'SYNCED' && p.types.lds!.state === 'SYNCED' && p.types.eds!.state === 'SYNCED');
+    const s = JSON.parse((await get(plane, '/debug/syncz')).text) as {
+      proxies: { proxy: string; types: Record<string, { state: string }> }[];
+    };
+    return (
+      s.proxies.length === 2 &&
+      s.proxies.every((p) => p.types.cds!.state === 'SYNCED' && p.types.lds!.state === 'SYNCED' && p.types.eds!.state === 'SYNCED')
+    );
   }, 'syncz to show both proxies SYNCED');
-  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as { cluster: string; proxies: { name: string; identity: string; authenticatedBy: string }[] };
+  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as {
+    cluster: string;
+    proxies: { name: string; identity: string; authenticatedBy: string }[];
+  };
   assert.equal(syncz.cluster, 'cluster-a');
-  assert.deepEqual(syncz.proxies.map((p) => [p.name, p.identity, p.authenticatedBy]), [
-    ['istio-egressgateway-5f7b8c.istio-system', 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account', 'token'],
-    ['mysql-client-7d9f6c.default', 'spiffe://cluster.local/ns/default/sa/mysql-client', 'token'],
-  ]);
+  assert.deepEqual(
+    syncz.proxies.map((p) => [p.name, p.identity, p.authenticatedBy]),
+    [
+      ['istio-egressgateway-5f7b8c.istio-system', 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account', 'token'],
+      ['mysql-client-7d9f6c.default', 'spiffe://cluster.local/ns/default/sa/mysql-client', 'token'],
+    ],
+  );
   // NDS: the sidecar's DNS proxy asks for the name table (wildcard, one unnamed resource, as istiod sends it).
   sidecar.client.setSubscription(NameTableTypeUrl, []);
   await until(() => sidecar.count(NameTableTypeUrl) > 0, 'the name table');
@@ -120,17 +160,25 @@ test('serves the seed: the client sidecar gets ISTIO_MUTUAL toward the egress ga
   assert.match(metrics, /^pilot_xds\{version="unknown"\} 2$/m);
   assert.match(metrics, /^pilot_xds_pushes\{type="cds"\} [1-9]/m);
   assert.match(metrics, /^pilot_xds_pushes\{type="sds"\} 1$/m);
-  const dump = JSON.parse((await get(plane, `/debug/config_dump?proxyID=${encodeURIComponent(clientSidecar.id)}`)).text) as { resources: Record<string, unknown[]> };
+  const dump = JSON.parse((await get(plane, `/debug/config_dump?proxyID=${encodeURIComponent(clientSidecar.id)}`)).text) as {
+    resources: Record<string, unknown[]>;
+  };
   assert.ok(dump.resources.cds!.length > 0);
 });
 
 /** GET with an explicit Host header (fetch does not let a caller choose it; a rebinding browser does). */
 function getWithHost(cp: ControlPlane, p: string, host: string): Promise<{ status: number; text: string }> {
-  const [address, port] = [cp.httpAddress.slice(0, cp.httpAddress.lastIndexOf(':')), Number(cp.httpAddress.slice(cp.httpAddress.lastIndexOf(':') + 1))];
+  const [address, port] = [
+    cp.httpAddress.slice(0, cp.httpAddress.lastIndexOf(':')),
+    Number(cp.httpAddress.slice(cp.httpAddress.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
     const req = http.request({ host: address, port, path: p, headers: { host } }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => (text += d))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
     req.end();
@@ -186,20 +234,44 @@ test('a config change is debounced and pushed only to the proxies it affects; an
   plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
   const gwClusters = gateway.count(TypeUrl.Cluster);
   // A ServiceEntry exported only to its own namespace: the default-namespace sidecar sees it, the istio-system gateway does not.
-  await writeFile(path.join(configDir, 'postgres.yaml'), [
-    'apiVersion: networking.istio.io/v1', 'kind: ServiceEntry', 'metadata:', '  name: postgres', '  namespace: default', 'spec:',
-    '  hosts: [postgres.fqdn.example]', '  exportTo: ["."]', '  location: MESH_EXTERNAL', '  resolution: DNS',
-    '  ports:', '  - number: 5432', '    name: tcp-postgres', '    protocol: TCP', '',
-  ].join('\n'));
-  await until(() => (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).some((c) => c.name === 'outbound|5432||postgres.fqdn.example'), 'the sidecar to receive the new cluster');
+  await writeFile(
+    path.join(configDir, 'postgres.yaml'),
+    [
+      'apiVersion: networking.istio.io/v1',
+      'kind: ServiceEntry',
+      'metadata:',
+      '  name: postgres',
+      '  namespace: default',
+      'spec:',
+      '  hosts: [postgres.fqdn.example]',
+      '  exportTo: ["."]',
+      '  location: MESH_EXTERNAL',
+      '  resolution: DNS',
+      '  ports:',
+      '  - number: 5432',
+      '    name: tcp-postgres',
+      '    protocol: TCP',
+      '',
+    ].join('\n'),
+  );
+  await until(
+    () => (sidecar.last(TypeUrl.Cluster)!.resources as Cluster[]).some((c) => c.name === 'outbound|5432||postgres.fqdn.example'),
+    'the sidecar to receive the new cluster',
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(pushes.length > 0);
   assert.deepEqual([...new Set(pushes.map((p) => p.node.id))], [clientSidecar.id], 'only the sidecar was pushed');
   assert.equal(gateway.count(TypeUrl.Cluster), gwClusters);
 
   const before = sidecar.count(TypeUrl.Cluster);
-  await writeFile(path.join(configDir, 'postgres.yaml'), 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: postgres\n  namespace: default\nspec:\n  hosts: [postgres.fqdn.example]\n  ports:\n  - number: "not a port"\n');
-  await until(() => logs.some((l) => l.includes('config invalid; the last valid version stays in force')), 'the invalid edit to be reported');
+  await writeFile(
+    path.join(configDir, 'postgres.yaml'),
+    'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: postgres\n  namespace: default\nspec:\n  hosts: [postgres.fqdn.example]\n  ports:\n  - number: "not a port"\n',
+  );
+  await until(
+    () => logs.some((l) => l.includes('config invalid; the last valid version stays in force')),
+    'the invalid edit to be reported',
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(sidecar.count(TypeUrl.Cluster), before, 'no push for an invalid edit');
   assert.match((await get(plane, '/metrics')).text, /^meshgate_config_diagnostics_total\{level="Error"\} [1-9]/m);
@@ -215,13 +287,19 @@ test('the CA on the same port issues a workload certificate that then authentica
     csrPem: await createCsr({ privateKeyPem: keys.privateKeyPem, uris: ['spiffe://cluster.local/ns/default/sa/mysql-client'] }),
     ttlSeconds: 3600,
   });
-  const sidecar = new Proxy(plane, clientSidecar, async () => ({ certChainPem: chain.slice(0, -1).join(''), privateKeyPem: keys.privateKeyPem }));
+  const sidecar = new Proxy(plane, clientSidecar, async () => ({
+    certChainPem: chain.slice(0, -1).join(''),
+    privateKeyPem: keys.privateKeyPem,
+  }));
   t.after(() => sidecar.client.close());
   sidecar.client.start();
   await until(() => sidecar.count(TypeUrl.Listener) > 0, 'LDS over a certificate-authenticated stream');
   assert.equal(plane.syncz()[0]!.authenticatedBy, 'certificate');
   sidecar.client.setSubscription(TypeUrl.Secret, ['kubernetes://client-credential']);
-  await until(() => plane.ads.connectionStatus()[0]?.types[TypeUrl.Secret]?.names.includes('kubernetes://client-credential') === true, 'the server to see the SDS subscription');
+  await until(
+    () => plane.ads.connectionStatus()[0]?.types[TypeUrl.Secret]?.names.includes('kubernetes://client-credential') === true,
+    'the server to see the SDS subscription',
+  );
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(sidecar.count(TypeUrl.Secret), 0);
 });
@@ -230,7 +308,17 @@ test('refuses to start on a config folder that does not exist, naming it', async
   const work = await mkdtemp(path.join(tmpdir(), 'meshgate-cp-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   await assert.rejects(
-    startControlPlane({ configDir: path.join(work, 'missing'), clusterId: 'c', trustDomain: 'cluster.local', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', stateDir: path.join(work, 'state'), tokenPublicKeyFiles: [], tokenIssuer: 'x', logger: jsonLogger({ scope: 'cp', write: () => undefined }) }),
+    startControlPlane({
+      configDir: path.join(work, 'missing'),
+      clusterId: 'c',
+      trustDomain: 'cluster.local',
+      listen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
+      stateDir: path.join(work, 'state'),
+      tokenPublicKeyFiles: [],
+      tokenIssuer: 'x',
+      logger: jsonLogger({ scope: 'cp', write: () => undefined }),
+    }),
     (e: unknown) => (e as { code?: string }).code === 'E_CONTROL_PLANE' && /missing cannot be read: ENOENT/.test((e as Error).message),
   );
 });
@@ -248,8 +336,13 @@ test('a proxy that rejects its listeners is counted in pilot_total_xds_rejects a
   });
   t.after(() => client.close());
   client.start();
-  await until(async () => /^pilot_total_xds_rejects\{type="lds"\} 1$/m.test((await get(plane, '/metrics')).text), 'the LDS reject to be counted');
-  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as { proxies: { types: Record<string, { state: string; error?: string; acked?: string }> }[] };
+  await until(
+    async () => /^pilot_total_xds_rejects\{type="lds"\} 1$/m.test((await get(plane, '/metrics')).text),
+    'the LDS reject to be counted',
+  );
+  const syncz = JSON.parse((await get(plane, '/debug/syncz')).text) as {
+    proxies: { types: Record<string, { state: string; error?: string; acked?: string }> }[];
+  };
   const lds = syncz.proxies[0]!.types.lds!;
   assert.equal(lds.state, 'STALE');
   assert.match(lds.error!, /permission denied/);
@@ -270,11 +363,27 @@ test('a gateway credential replaced by rename reaches the gateways holding it wi
   plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
 
   const rootKeys = await generateKeyPair('ec-p256');
-  const rootPem = await issueCertificate({ subject: 'CN=Root CA R2 (test)', publicKeyPem: rootKeys.publicKeyPem, issuer: 'self', selfPrivateKeyPem: rootKeys.privateKeyPem, isCa: true, ttlSeconds: 3600 });
+  const rootPem = await issueCertificate({
+    subject: 'CN=Root CA R2 (test)',
+    publicKeyPem: rootKeys.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: rootKeys.privateKeyPem,
+    isCa: true,
+    ttlSeconds: 3600,
+  });
   const leafKeys = await generateKeyPair('ec-p256');
-  const leafPem = await issueCertificate({ subject: 'CN=client.mysql.fqdn.example', publicKeyPem: leafKeys.publicKeyPem, issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem }, usage: 'client', dns: ['mysql.fqdn.example'], ttlSeconds: 3600 });
+  const leafPem = await issueCertificate({
+    subject: 'CN=client.mysql.fqdn.example',
+    publicKeyPem: leafKeys.publicKeyPem,
+    issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem },
+    usage: 'client',
+    dns: ['mysql.fqdn.example'],
+    ttlSeconds: 3600,
+  });
   const file = path.join(configDir, 'cluster-state.yaml');
-  const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; stringData?: Record<string, string> });
+  const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
+    (d) => d.toJS() as { kind: string; metadata: { name: string }; stringData?: Record<string, string> },
+  );
   const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'client-credential')!;
   secret.stringData = { 'tls.crt': leafPem, 'tls.key': leafKeys.privateKeyPem, 'ca.crt': rootPem };
   await writeFile(path.join(configDir, '.cluster-state.yaml.tmp'), docs.map((d) => stringify(d)).join('---\n'));

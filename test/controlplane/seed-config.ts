@@ -16,21 +16,55 @@ import { repoRoot } from '../repo-root.js';
 export async function writeClusterAConfig(configDir: string): Promise<void> {
   await cp(path.join(repoRoot(), 'examples', 'mysql-cross-cluster', 'cluster-a'), path.join(configDir, 'example'), { recursive: true });
   const rootKeys = await generateKeyPair('ec-p256');
-  const rootPem = await issueCertificate({ subject: 'CN=Root CA R (test)', publicKeyPem: rootKeys.publicKeyPem, issuer: 'self', selfPrivateKeyPem: rootKeys.privateKeyPem, isCa: true, ttlSeconds: 3600 });
+  const rootPem = await issueCertificate({
+    subject: 'CN=Root CA R (test)',
+    publicKeyPem: rootKeys.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: rootKeys.privateKeyPem,
+    isCa: true,
+    ttlSeconds: 3600,
+  });
   const clientKeys = await generateKeyPair('ec-p256');
-  const clientPem = await issueCertificate({ subject: 'CN=client.mysql.fqdn.example', publicKeyPem: clientKeys.publicKeyPem, issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem }, usage: 'client', dns: ['mysql.fqdn.example'], ttlSeconds: 3600 });
+  const clientPem = await issueCertificate({
+    subject: 'CN=client.mysql.fqdn.example',
+    publicKeyPem: clientKeys.publicKeyPem,
+    issuer: { certPem: rootPem, privateKeyPem: rootKeys.privateKeyPem },
+    usage: 'client',
+    dns: ['mysql.fqdn.example'],
+    ttlSeconds: 3600,
+  });
   const docs = [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'client-credential', namespace: 'istio-system' }, type: 'generic', stringData: { 'tls.crt': clientPem, 'tls.key': clientKeys.privateKeyPem, 'ca.crt': rootPem } },
     {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'mysql-client-7d9f6c', namespace: 'default', labels: { app: 'mysql-client' }, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'client-credential', namespace: 'istio-system' },
+      type: 'generic',
+      stringData: { 'tls.crt': clientPem, 'tls.key': clientKeys.privateKeyPem, 'ca.crt': rootPem },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'mysql-client-7d9f6c',
+        namespace: 'default',
+        labels: { app: 'mysql-client' },
+        annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' },
+      },
       spec: { serviceAccountName: 'mysql-client', containers: [{ name: 'mysql-client' }] },
       status: { phase: 'Running', podIP: '10.10.0.5' },
     },
     {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'istio-egressgateway-5f7b8c', namespace: 'istio-system', labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' } },
-      spec: { serviceAccountName: 'istio-egressgateway-service-account', containers: [{ name: 'istio-proxy', ports: [{ containerPort: 15443 }] }] },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'istio-egressgateway-5f7b8c',
+        namespace: 'istio-system',
+        labels: { app: 'istio-egressgateway', istio: 'egressgateway', 'security.istio.io/tlsMode': 'istio' },
+      },
+      spec: {
+        serviceAccountName: 'istio-egressgateway-service-account',
+        containers: [{ name: 'istio-proxy', ports: [{ containerPort: 15443 }] }],
+      },
       status: { phase: 'Running', podIP: '10.10.0.20' },
     },
   ];

@@ -21,12 +21,20 @@ function tsFiles(dir: string): string[] {
 test('src/envoy imports only its own files: no gRPC, no transport, no I/O', () => {
   const files = tsFiles(path.join(repoRoot(), 'src', 'envoy'));
   assert.ok(files.length >= 5, 'the vocabulary files live in src/envoy');
-  const outside = files.flatMap((f) => importsOf(f).filter((s) => !s.startsWith('./')).map((s) => `${path.basename(f)}: ${s}`));
+  const outside = files.flatMap((f) =>
+    importsOf(f)
+      .filter((s) => !s.startsWith('./'))
+      .map((s) => `${path.basename(f)}: ${s}`),
+  );
   assert.deepEqual(outside, []);
 });
 
 test('src/model does not import the xDS transport (src/xds)', () => {
   const files = tsFiles(path.join(repoRoot(), 'src', 'model'));
-  const xds = files.flatMap((f) => importsOf(f).filter((s) => /(^|\/)xds\//.test(s) || s.includes('grpc')).map((s) => `${path.basename(f)}: ${s}`));
+  const xds = files.flatMap((f) =>
+    importsOf(f)
+      .filter((s) => /(^|\/)xds\//.test(s) || s.includes('grpc'))
+      .map((s) => `${path.basename(f)}: ${s}`),
+  );
   assert.deepEqual(xds, []);
 });

@@ -10,13 +10,20 @@ import type { InjectionSettings } from '../../src/inject/sidecar-injection.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Fixtures live beside the sources; compiled tests run from dist/test/inject.
-const fixtures = here.includes(`${path.sep}dist${path.sep}`) ? path.resolve(here, '../../../test/inject/fixtures') : path.join(here, 'fixtures');
+const fixtures = here.includes(`${path.sep}dist${path.sep}`)
+  ? path.resolve(here, '../../../test/inject/fixtures')
+  : path.join(here, 'fixtures');
 
 export function clientPod(): Pod {
   return parseYaml(readFileSync(path.join(fixtures, 'mysql-client-pod.yaml'), 'utf8')) as Pod;
 }
 
-export const SETTINGS: InjectionSettings = { image: 'meshgate:0.1.0', discoveryAddress: 'istiod.istio-system.svc:15012', trustDomain: 'cluster-a.local', clusterId: 'cluster-a' };
+export const SETTINGS: InjectionSettings = {
+  image: 'meshgate:0.1.0',
+  discoveryAddress: 'istiod.istio-system.svc:15012',
+  trustDomain: 'cluster-a.local',
+  clusterId: 'cluster-a',
+};
 
 export function review(pod: unknown, uid = 'c4a8e6a2-7d51-4e8e-9f3b-2a1d0e9c8b7a', extra: Record<string, unknown> = {}): unknown {
   return {
@@ -37,20 +44,32 @@ export function review(pod: unknown, uid = 'c4a8e6a2-7d51-4e8e-9f3b-2a1d0e9c8b7a
 }
 
 /** POST to https://address/inject as the API server does: TLS verified against `caPem` for `servername`. */
-export function postReview(address: string, caPem: string, body: unknown, opts: { servername?: string; path?: string; contentType?: string } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+export function postReview(
+  address: string,
+  caPem: string,
+  body: unknown,
+  opts: { servername?: string; path?: string; contentType?: string } = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const i = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
-    const req = https.request({
-      host: address.slice(0, i), port: Number(address.slice(i + 1)), method: 'POST', path: opts.path ?? '/inject?timeout=10s',
-      ca: caPem, servername: opts.servername ?? 'istiod.istio-system.svc',
-      headers: { 'content-type': opts.contentType ?? 'application/json', 'content-length': Buffer.byteLength(text) },
-    }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (data += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) as Record<string, unknown> }));
-    });
+    const req = https.request(
+      {
+        host: address.slice(0, i),
+        port: Number(address.slice(i + 1)),
+        method: 'POST',
+        path: opts.path ?? '/inject?timeout=10s',
+        ca: caPem,
+        servername: opts.servername ?? 'istiod.istio-system.svc',
+        headers: { 'content-type': opts.contentType ?? 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (data += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) as Record<string, unknown> }));
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });

@@ -17,7 +17,9 @@ const cli = path.join(root, 'dist/src/cli/main.js');
 
 function run(args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 30_000 }, (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+    execFile(process.execPath, [cli, ...args], { timeout: 30_000 }, (err, _stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    );
   });
 }
 
@@ -41,15 +43,38 @@ test('a control plane on --kubeconfig serves the seed applied to the API server,
   });
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeKubeconfig(kubeconfig, { server: d.url, caPem: d.caPem, token: d.token });
-  const objects = await folderObjects(path.join(root, 'examples/mysql-cross-cluster/cluster-b'), defaultInstallObjects(defaultMeshConfig()));
+  const objects = await folderObjects(
+    path.join(root, 'examples/mysql-cross-cluster/cluster-b'),
+    defaultInstallObjects(defaultMeshConfig()),
+  );
   await applyObjects(kubeconfig, objects);
-  const cp = await startControlPlane({ kubeconfig, clusterId: 'cluster-b', trustDomain: 'cluster.local', stateDir: path.join(dir, 'state'), tokenPublicKeyFiles: [], tokenIssuer: 'x', listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', logger: silentLogger });
+  const cp = await startControlPlane({
+    kubeconfig,
+    clusterId: 'cluster-b',
+    trustDomain: 'cluster.local',
+    stateDir: path.join(dir, 'state'),
+    tokenPublicKeyFiles: [],
+    tokenIssuer: 'x',
+    listen: '127.0.0.1:0',
+    httpListen: '127.0.0.1:0',
+    logger: silentLogger,
+  });
   t.after(() => cp.close());
   const snap = cp.store.snapshot();
-  assert.deepEqual(snap.gateways.map((g) => `${g.metadata.namespace}/${g.metadata.name}`), ['default/gateway-mysql']);
+  assert.deepEqual(
+    snap.gateways.map((g) => `${g.metadata.namespace}/${g.metadata.name}`),
+    ['default/gateway-mysql'],
+  );
   const ingress = snap.services.find((s) => s.metadata.name === 'istio-ingressgateway')!;
-  assert.ok(ingress.spec.ports?.some((p) => p.port === 13306 && p.name === 'tls-mysql'), 'the seed patch reached the Service');
-  assert.equal(snap.services.filter((s) => s.metadata.name === 'istio-ingressgateway').length, 1, 'the install objects come from the API server alone');
+  assert.ok(
+    ingress.spec.ports?.some((p) => p.port === 13306 && p.name === 'tls-mysql'),
+    'the seed patch reached the Service',
+  );
+  assert.equal(
+    snap.services.filter((s) => s.metadata.name === 'istio-ingressgateway').length,
+    1,
+    'the install objects come from the API server alone',
+  );
   const metrics = await (await fetch(`http://${cp.httpAddress}/metrics`)).text();
   assert.match(metrics, /meshgate_kube_lists_total\{path="\/apis\/networking.istio.io\/v1\/gateways"\} 1/);
   assert.equal((await fetch(`http://${cp.httpAddress}/ready`)).status, 200);

@@ -7,17 +7,34 @@ export interface Reply {
   body: Record<string, unknown>;
 }
 
-export function call(d: ApiServerDouble, method: string, path: string, body?: unknown, opts: { token?: string; contentType?: string } = {}): Promise<Reply> {
+export function call(
+  d: ApiServerDouble,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { token?: string; contentType?: string } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(d.url + path);
-    const req = request(u, { method, ca: d.caPem, headers: { authorization: `Bearer ${opts.token ?? d.token}`, ...(body !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-      });
-    });
+    const req = request(
+      u,
+      {
+        method,
+        ca: d.caPem,
+        headers: {
+          authorization: `Bearer ${opts.token ?? d.token}`,
+          ...(body !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+        });
+      },
+    );
     req.on('error', reject);
     if (body !== undefined) req.write(JSON.stringify(body));
     req.end();
@@ -30,7 +47,12 @@ export interface WatchEvent {
 }
 
 /** Opens a watch and collects its events until `until` holds for the list (or `ms` passes), then closes it. */
-export function collectWatch(d: ApiServerDouble, path: string, until: (evs: WatchEvent[]) => boolean, ms = 5000): Promise<{ events: WatchEvent[]; ended: boolean }> {
+export function collectWatch(
+  d: ApiServerDouble,
+  path: string,
+  until: (evs: WatchEvent[]) => boolean,
+  ms = 5000,
+): Promise<{ events: WatchEvent[]; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const events: WatchEvent[] = [];
     let buf = '';

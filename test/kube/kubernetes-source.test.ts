@@ -26,12 +26,30 @@ const gateway = (port: number | string, credentialName = 'mysql-credential') => 
   apiVersion: 'networking.istio.io/v1',
   kind: 'Gateway',
   metadata: { name: 'gw', namespace: 'istio-system' },
-  spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: port, name: 'tls', protocol: 'TLS' }, hosts: ['mysql.fqdn.example'], tls: { mode: 'MUTUAL', credentialName } }] },
+  spec: {
+    selector: { istio: 'ingressgateway' },
+    servers: [
+      { port: { number: port, name: 'tls', protocol: 'TLS' }, hosts: ['mysql.fqdn.example'], tls: { mode: 'MUTUAL', credentialName } },
+    ],
+  },
 });
-const secret = (name: string, value: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'istio-system' }, type: 'Opaque', data: { 'tls.crt': Buffer.from(value).toString('base64') } });
-const service = (name: string, port: number) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { selector: { app: name }, ports: [{ name: 'tcp', port }] } });
+const secret = (name: string, value: string) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: 'istio-system' },
+  type: 'Opaque',
+  data: { 'tls.crt': Buffer.from(value).toString('base64') },
+});
+const service = (name: string, port: number) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: 'default' },
+  spec: { selector: { app: name }, ports: [{ name: 'tcp', port }] },
+});
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{ d: ApiServerDouble; store: ConfigStore; src: KubernetesSource; diags: Diagnostic[]; lists: string[] }> {
+async function setup(t: {
+  after: (fn: () => Promise<void>) => void;
+}): Promise<{ d: ApiServerDouble; store: ConfigStore; src: KubernetesSource; diags: Diagnostic[]; lists: string[] }> {
   const d = await startApiServerDouble({ token: 'source-token', bookmarkIntervalMs: 200 });
   const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-kube-src-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
@@ -39,7 +57,13 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<{
   const store = new ConfigStore(defaultMeshConfig());
   const diags: Diagnostic[] = [];
   const lists: string[] = [];
-  const src = new KubernetesSource({ kubeconfig, store, onDiagnostics: (x) => diags.push(...x), onList: (p) => lists.push(p), reportEvents: true });
+  const src = new KubernetesSource({
+    kubeconfig,
+    store,
+    onDiagnostics: (x) => diags.push(...x),
+    onList: (p) => lists.push(p),
+    reportEvents: true,
+  });
   t.after(async () => {
     await src.close();
     await d.close();
@@ -56,15 +80,31 @@ test('the source lists every kind into the store and reads only the Secrets a Ga
   d.store.create(type('Service'), 'default', service('mysql', 3306));
   await src.start();
   const snap = store.snapshot();
-  assert.deepEqual(snap.gateways.map((g) => g.metadata.name), ['gw']);
-  assert.deepEqual(snap.services.map((s) => s.metadata.name), ['mysql']);
+  assert.deepEqual(
+    snap.gateways.map((g) => g.metadata.name),
+    ['gw'],
+  );
+  assert.deepEqual(
+    snap.services.map((s) => s.metadata.name),
+    ['mysql'],
+  );
   assert.deepEqual(snap.namespaces.map((n) => n.metadata.name).sort(), ['default', 'istio-system', 'kube-public', 'kube-system']);
   assert.deepEqual(src.watchedSecretNames(), ['mysql-credential', 'mysql-credential-cacert']);
-  assert.deepEqual(store.snapshot().secrets.map((s) => s.metadata.name), ['mysql-credential']);
+  assert.deepEqual(
+    store.snapshot().secrets.map((s) => s.metadata.name),
+    ['mysql-credential'],
+  );
   // A Gateway naming another credential: that Secret is read, the old one leaves the config.
   d.store.create(type('Secret'), 'istio-system', secret('other-credential', 'o'));
   d.store.update(type('Gateway'), 'istio-system', 'gw', gateway(443, 'other-credential'));
-  await waitFor('the Secret selection follows the Gateway', () => store.snapshot().secrets.map((s) => s.metadata.name).join() === 'other-credential');
+  await waitFor(
+    'the Secret selection follows the Gateway',
+    () =>
+      store
+        .snapshot()
+        .secrets.map((s) => s.metadata.name)
+        .join() === 'other-credential',
+  );
   assert.deepEqual(src.watchedSecretNames(), ['other-credential', 'other-credential-cacert']);
   // A Secret rotated through the API reaches the snapshot.
   d.store.update(type('Secret'), 'istio-system', 'other-credential', secret('other-credential', 'rotated'));
@@ -83,7 +123,12 @@ test('an invalid object is refused with a diagnostic naming Kind namespace/name 
   assert.match(line, /^kubernetes:Gateway\/istio-system\/gw@\d+:/);
   assert.equal(store.snapshot().gateways[0]!.spec.servers[0]!.port.number, 443, 'the last good version is still served');
   await waitFor('a Warning Event', () => d.store.list(type('Event'), 'istio-system').length > 0);
-  const ev = d.store.list(type('Event'), 'istio-system')[0]! as { reason: string; type: string; involvedObject: { kind: string; name: string }; message: string };
+  const ev = d.store.list(type('Event'), 'istio-system')[0]! as {
+    reason: string;
+    type: string;
+    involvedObject: { kind: string; name: string };
+    message: string;
+  };
   assert.equal(ev.reason, 'ConfigRejected');
   assert.equal(ev.type, 'Warning');
   assert.deepEqual([ev.involvedObject.kind, ev.involvedObject.name], ['Gateway', 'gw']);
@@ -104,11 +149,14 @@ test('a dropped watch resumes from its resourceVersion without a relist; a drop 
   await waitFor('watches open', () => d.watchCount() >= 11);
   const servicesWatch = d.watchRequests().find((u) => u.startsWith(`${servicesPath}?`))!;
   assert.match(servicesWatch, /allowWatchBookmarks=true/, `the informer asks for bookmarks: ${d.watchRequests().join(' ')}`);
-  assert.match(servicesWatch, /resourceVersion=\d+/, 'and watches from the list\'s resourceVersion');
+  assert.match(servicesWatch, /resourceVersion=\d+/, "and watches from the list's resourceVersion");
   // Drop every watch; the changes made meanwhile are replayed from the history on re-watch.
   d.dropWatches();
   d.store.update(type('Service'), 'default', 'a', service('a', 10));
-  await waitFor('the change after a plain drop', () => store.snapshot().services.find((s) => s.metadata.name === 'a')?.spec.ports?.[0]?.port === 10);
+  await waitFor(
+    'the change after a plain drop',
+    () => store.snapshot().services.find((s) => s.metadata.name === 'a')?.spec.ports?.[0]?.port === 10,
+  );
   assert.equal(listsOf(), 1, 'no relist after a plain drop');
   // Drop again, change, delete and compact before the informer is back: its resourceVersion is gone.
   await waitFor('watches open again', () => d.watchCount() >= 11);
@@ -119,7 +167,11 @@ test('a dropped watch resumes from its resourceVersion without a relist; a drop 
   d.store.compact();
   await waitFor('the relist after 410', () => listsOf() === 2);
   await waitFor('every change made while the watch was down', () => {
-    const s = store.snapshot().services.map((x) => `${x.metadata.name}:${x.spec.ports?.[0]?.port}`).sort().join();
+    const s = store
+      .snapshot()
+      .services.map((x) => `${x.metadata.name}:${x.spec.ports?.[0]?.port}`)
+      .sort()
+      .join();
     return s === 'a:20,new:3';
   });
 });
@@ -127,11 +179,15 @@ test('a dropped watch resumes from its resourceVersion without a relist; a drop 
 test('an API server that goes away: list/watch failures are reported and retried with growing backoff; the store keeps the last config', async (t) => {
   const { d, store, src } = await setup(t);
   const waits: number[] = [];
-  (src as unknown as { opts: { onWatchError: (p: string, e: unknown, w: number) => void } }).opts.onWatchError = (_p, _e, w) => waits.push(w);
+  (src as unknown as { opts: { onWatchError: (p: string, e: unknown, w: number) => void } }).opts.onWatchError = (_p, _e, w) =>
+    waits.push(w);
   d.store.create(type('Service'), 'default', service('kept', 1));
   await src.start();
   await d.close();
   await waitFor('three failed attempts on one collection', () => waits.filter((w) => w >= 800).length > 0, 15_000);
   assert.ok(waits.includes(200) && waits.includes(400), `backoff grows from 200 ms: ${waits.join(',')}`);
-  assert.deepEqual(store.snapshot().services.map((s) => s.metadata.name), ['kept']);
+  assert.deepEqual(
+    store.snapshot().services.map((s) => s.metadata.name),
+    ['kept'],
+  );
 });

@@ -20,13 +20,18 @@ export function builtCli(): string | false {
 type After = { after: (fn: () => Promise<void> | void) => void };
 
 /** The example lab (or a copy with its database swapped) up in `mode`, torn down after the test. */
-export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'postgres-embedded'; configSource?: 'directory' | 'kubernetes' } = {}): Promise<RunningLab> {
+export async function exampleLab(
+  t: After,
+  mode: LabMode,
+  opts: { database?: 'postgres-embedded'; configSource?: 'directory' | 'kubernetes' } = {},
+): Promise<RunningLab> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshgate-e2e-'));
   let lab: RunningLab | undefined;
   // One hook, in this order: the lab's state file lives in tmp, so tmp goes only after lab down.
   t.after(async () => {
     try {
-      if (lab && process.env.MESHGATE_E2E_KEEP_LOGS && existsSync(path.join(lab.stateDir, 'logs'))) cpSync(path.join(lab.stateDir, 'logs'), path.join(process.env.MESHGATE_E2E_KEEP_LOGS, lab.labId), { recursive: true });
+      if (lab && process.env.MESHGATE_E2E_KEEP_LOGS && existsSync(path.join(lab.stateDir, 'logs')))
+        cpSync(path.join(lab.stateDir, 'logs'), path.join(process.env.MESHGATE_E2E_KEEP_LOGS, lab.labId), { recursive: true });
       await lab?.down();
     } finally {
       rmSync(tmp, { recursive: true, force: true });
@@ -43,7 +48,13 @@ export async function exampleLab(t: After, mode: LabMode, opts: { database?: 'po
   }
   const progress: string[] = [];
   try {
-    lab = await upLab({ labFile: labDir, mode, stateDir: path.join(tmp, 'state'), ...(opts.configSource ? { configSource: opts.configSource } : {}), onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`) });
+    lab = await upLab({
+      labFile: labDir,
+      mode,
+      stateDir: path.join(tmp, 'state'),
+      ...(opts.configSource ? { configSource: opts.configSource } : {}),
+      onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`),
+    });
   } catch (err) {
     throw new Error(`lab up failed: ${(err as Error).message}\nprogress:\n  ${progress.join('\n  ')}`, { cause: err });
   }
@@ -77,7 +88,11 @@ export async function tenThousandRows(lab: RunningLab, table = 'rows_e2e'): Prom
     : `SET SESSION group_concat_max_len = 4194304; SELECT COUNT(*), SUM(id), MD5(GROUP_CONCAT(v ORDER BY id SEPARATOR ',')) FROM ${table}`;
   const read = await clientSql(lab, [check], 60_000);
   assert.equal(read.code, 0, `reading the rows back failed: ${read.err}`);
-  assert.deepEqual(read.out.trim().split(/\s+/), ['10000', '50005000', expectedMd5], 'count, sum of ids and MD5 of the values match what was sent');
+  assert.deepEqual(
+    read.out.trim().split(/\s+/),
+    ['10000', '50005000', expectedMd5],
+    'count, sum of ids and MD5 of the values match what was sent',
+  );
 }
 
 export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -100,7 +115,11 @@ export function replaceFile(file: string, text: string): void {
 
 /** `meshgate ...` through the built CLI; throws with its stderr on failure. */
 export function meshgate(args: string[], cwd?: string): string {
-  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'), ...args], { encoding: 'utf8', timeout: 60_000, cwd });
+  const r = spawnSync(process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'), ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    cwd,
+  });
   if (r.status !== 0) throw new Error(`meshgate ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }

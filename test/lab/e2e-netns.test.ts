@@ -17,7 +17,11 @@ const skip = builtCli() || (netns.ok ? false : netns.reason);
 
 function hostSnapshot(): { netns: string; iptables: string } {
   const out = (cmd: string, args: string[]): string => spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '';
-  const rules = out('iptables-save', []).split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n');
+  const rules = out('iptables-save', [])
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+    .join('\n');
   return { netns: out('ip', ['netns', 'list']), iptables: rules };
 }
 
@@ -35,9 +39,17 @@ async function adminOnlyThroughRelays(lab: RunningLab): Promise<void> {
   const egress = lab.proxies.find((p) => p.gateway === 'egress')!;
   const neighbour = lab.proxies.find((p) => p.cluster === egress.cluster && p.gateway === 'ingress')!;
   const controlPlane = `${egress.address.slice(0, egress.address.lastIndexOf('.'))}.1`;
-  assert.equal(probeFrom(neighbour.netns!, `http://${egress.address}:15000/config_dump`), 'ECONNREFUSED', "another pod cannot reach the egress gateway's admin");
+  assert.equal(
+    probeFrom(neighbour.netns!, `http://${egress.address}:15000/config_dump`),
+    'ECONNREFUSED',
+    "another pod cannot reach the egress gateway's admin",
+  );
   assert.equal(probeFrom(neighbour.netns!, `http://${egress.address}:15021/healthz/ready`), '200', 'readiness stays on the pod IP');
-  assert.equal(probeFrom(neighbour.netns!, `http://${controlPlane}:15014/ready`), 'ECONNREFUSED', "a pod cannot reach the control plane's /debug");
+  assert.equal(
+    probeFrom(neighbour.netns!, `http://${controlPlane}:15014/ready`),
+    'ECONNREFUSED',
+    "a pod cannot reach the control plane's /debug",
+  );
   let printed = '';
   assert.equal(await runProxyConfig('all', egress.adminUrl, 'json', (s) => (printed += s)), 0, 'proxy-config through the relay');
   assert.match(printed, /kubernetes:\/\/client-credential/);
@@ -64,15 +76,28 @@ test('netns lab: 10,000 rows with the unmodified client, lab verify, and a clean
   assert.equal(report.legs.length, 3);
   await adminOnlyThroughRelays(lab);
 
-  const pids = [...lab.proxies.map((p) => p.pid), ...lab.workloads.flatMap((w) => (w.pid ? [w.pid] : [])), ...lab.clusters.flatMap((c) => (c.controlPlanePid ? [c.controlPlanePid] : []))];
+  const pids = [
+    ...lab.proxies.map((p) => p.pid),
+    ...lab.workloads.flatMap((w) => (w.pid ? [w.pid] : [])),
+    ...lab.clusters.flatMap((c) => (c.controlPlanePid ? [c.controlPlanePid] : [])),
+  ];
   await lab.down();
   for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} is gone`);
   const after = hostSnapshot();
   // Only this lab's namespaces count: other tests running beside this one create and remove their own.
-  assert.deepEqual(after.netns.split('\n').filter((l) => l.includes(lab.labId)), [], 'no namespace of the lab left');
+  assert.deepEqual(
+    after.netns.split('\n').filter((l) => l.includes(lab.labId)),
+    [],
+    'no namespace of the lab left',
+  );
   assert.equal(after.iptables, before.iptables, 'no iptables rule left on the host');
-  assert.equal(spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.includes(lab.labId), false, 'no link of the lab on the host');
-  for (const w of lab.workloads) if (w.socketPath) assert.equal(existsSync(path.dirname(w.socketPath)), false, "the database's temp dir is removed");
+  assert.equal(
+    spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.includes(lab.labId),
+    false,
+    'no link of the lab on the host',
+  );
+  for (const w of lab.workloads)
+    if (w.socketPath) assert.equal(existsSync(path.dirname(w.socketPath)), false, "the database's temp dir is removed");
   assert.equal(existsSync(path.join(lab.stateDir, 'pods')), false, 'the state dir holds nothing the lab wrote');
   for (const p of lab.proxies) if (p.netns) assert.equal(existsSync(`/etc/netns/${p.netns}`), false);
 });

@@ -38,66 +38,87 @@ function privateCheckout(dir: string): string {
   return co;
 }
 
-test('netns lab from a 0700 checkout: proxies load as root and drop to uid 1337, capture still exempts them, lab verify passes', { skip, timeout: 300_000 }, async (t) => {
-  const home = mkdtempSync(path.join(os.tmpdir(), 'meshgate-private-home-'));
-  const stateParent = mkdtempSync(path.join(os.tmpdir(), 'meshgate-private-state-'));
-  const stateDir = path.join(stateParent, 'state');
-  t.after(async () => {
-    try {
-      if (existsSync(path.join(stateDir, 'lab-state.json'))) await downLab(stateDir);
-    } finally {
-      rmSync(home, { recursive: true, force: true });
-      rmSync(stateParent, { recursive: true, force: true });
+test(
+  'netns lab from a 0700 checkout: proxies load as root and drop to uid 1337, capture still exempts them, lab verify passes',
+  { skip, timeout: 300_000 },
+  async (t) => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'meshgate-private-home-'));
+    const stateParent = mkdtempSync(path.join(os.tmpdir(), 'meshgate-private-state-'));
+    const stateDir = path.join(stateParent, 'state');
+    t.after(async () => {
+      try {
+        if (existsSync(path.join(stateDir, 'lab-state.json'))) await downLab(stateDir);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+        rmSync(stateParent, { recursive: true, force: true });
+      }
+    });
+    assert.equal(statSync(home).mode & 0o777, 0o700);
+    // The state dir is the lab's choice and must let the proxies through; the checkout is the user's.
+    chmodSync(stateParent, 0o755);
+    const co = privateCheckout(home);
+    const main = path.join(co, 'dist', 'src', 'cli', 'main.js');
+    const cliPids: number[] = [];
+    // The logs a failed lab up keeps (named by the CLI's pid) go too.
+    t.after(() => {
+      for (const pid of cliPids) rmSync(path.join(os.tmpdir(), `meshgate-lab-failed-${pid}-logs`), { recursive: true, force: true });
+    });
+    const cli = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
+      const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 240_000, cwd: co });
+      if (r.pid) cliPids.push(r.pid);
+      return r;
+    };
+
+    // The premise: uid 1337 cannot load this checkout (what starting the proxy as 1337 did).
+    const as1337 = spawnSync('setpriv', ['--reuid=1337', '--regid=1337', '--clear-groups', '--', process.execPath, main, '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.notEqual(as1337.status, 0);
+    assert.match(as1337.stderr, /Cannot find module|EACCES|permission denied/i);
+
+    const up = cli([
+      'lab',
+      'up',
+      path.join(co, 'examples', 'mysql-cross-cluster'),
+      '--mode',
+      'netns',
+      '--state-dir',
+      stateDir,
+      '--detach',
+      '-o',
+      'json',
+    ]);
+    assert.equal(up.status, 0, `lab up from the 0700 checkout failed:\n${up.stderr.slice(-3000)}`);
+    const summary = JSON.parse(up.stdout) as LabSummary;
+    assert.equal(summary.mode, 'netns');
+    const sidecars = summary.proxies.filter((p) => p.role === 'sidecar');
+    assert.ok(sidecars.length >= 2);
+    for (const p of summary.proxies) {
+      const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+      assert.match(status, /^Uid:\s+1337\s+1337\s+1337\s+1337$/m, `${p.cluster}/${p.namespace}/${p.name} runs as uid 1337`);
+      assert.match(status, /^CapEff:\s+0+$/m, `${p.name} has no capability left`);
+      const log = readFileSync(
+        path.join(stateDir, 'logs', `${`${p.cluster}/${p.namespace}/${p.name}/proxy`.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`),
+        'utf8',
+      );
+      assert.match(log, /running as uid 1337, gid 1337/);
     }
-  });
-  assert.equal(statSync(home).mode & 0o777, 0o700);
-  // The state dir is the lab's choice and must let the proxies through; the checkout is the user's.
-  chmodSync(stateParent, 0o755);
-  const co = privateCheckout(home);
-  const main = path.join(co, 'dist', 'src', 'cli', 'main.js');
-  const cliPids: number[] = [];
-  // The logs a failed lab up keeps (named by the CLI's pid) go too.
-  t.after(() => {
-    for (const pid of cliPids) rmSync(path.join(os.tmpdir(), `meshgate-lab-failed-${pid}-logs`), { recursive: true, force: true });
-  });
-  const cli = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
-    const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 240_000, cwd: co });
-    if (r.pid) cliPids.push(r.pid);
-    return r;
-  };
 
-  // The premise: uid 1337 cannot load this checkout (what starting the proxy as 1337 did).
-  const as1337 = spawnSync('setpriv', ['--reuid=1337', '--regid=1337', '--clear-groups', '--', process.execPath, main, '--help'], { encoding: 'utf8', timeout: 30_000 });
-  assert.notEqual(as1337.status, 0);
-  assert.match(as1337.stderr, /Cannot find module|EACCES|permission denied/i);
+    // The client's sidecar forwards to the egress gateway from its own namespace, where capture
+    // redirects every outbound connection not owned by uid 1337: the query comes back only if the
+    // proxy's upstream sockets are 1337's.
+    const verify = cli(['lab', 'verify', '--state-dir', stateDir, '-o', 'json']);
+    const report = JSON.parse(verify.stdout) as VerifyReport;
+    assert.equal(report.passed, true, `verify failed:\n  ${report.failures.join('\n  ')}`);
+    assert.equal(report.legs.length, 3);
 
-  const up = cli(['lab', 'up', path.join(co, 'examples', 'mysql-cross-cluster'), '--mode', 'netns', '--state-dir', stateDir, '--detach', '-o', 'json']);
-  assert.equal(up.status, 0, `lab up from the 0700 checkout failed:\n${up.stderr.slice(-3000)}`);
-  const summary = JSON.parse(up.stdout) as LabSummary;
-  assert.equal(summary.mode, 'netns');
-  const sidecars = summary.proxies.filter((p) => p.role === 'sidecar');
-  assert.ok(sidecars.length >= 2);
-  for (const p of summary.proxies) {
-    const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
-    assert.match(status, /^Uid:\s+1337\s+1337\s+1337\s+1337$/m, `${p.cluster}/${p.namespace}/${p.name} runs as uid 1337`);
-    assert.match(status, /^CapEff:\s+0+$/m, `${p.name} has no capability left`);
-    const log = readFileSync(path.join(stateDir, 'logs', `${`${p.cluster}/${p.namespace}/${p.name}/proxy`.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`), 'utf8');
-    assert.match(log, /running as uid 1337, gid 1337/);
-  }
-
-  // The client's sidecar forwards to the egress gateway from its own namespace, where capture
-  // redirects every outbound connection not owned by uid 1337: the query comes back only if the
-  // proxy's upstream sockets are 1337's.
-  const verify = cli(['lab', 'verify', '--state-dir', stateDir, '-o', 'json']);
-  const report = JSON.parse(verify.stdout) as VerifyReport;
-  assert.equal(report.passed, true, `verify failed:\n  ${report.failures.join('\n  ')}`);
-  assert.equal(report.legs.length, 3);
-
-  const pids = summary.proxies.map((p) => p.pid);
-  const down = cli(['lab', 'down', '--state-dir', stateDir]);
-  assert.equal(down.status, 0, down.stderr);
-  for (const pid of pids) assert.equal(pidAlive(pid), false, `proxy pid ${pid} is gone`);
-});
+    const pids = summary.proxies.map((p) => p.pid);
+    const down = cli(['lab', 'down', '--state-dir', stateDir]);
+    assert.equal(down.status, 0, down.stderr);
+    for (const pid of pids) assert.equal(pidAlive(pid), false, `proxy pid ${pid} is gone`);
+  },
+);
 
 test('npm test from a 0700 checkout: the capture tests whose programs run as uid 1337 pass there too', { skip, timeout: 180_000 }, (t) => {
   const home = mkdtempSync(path.join(os.tmpdir(), 'meshgate-private-home-'));

@@ -12,7 +12,10 @@ const fixture = path.join(repoRoot(), 'test/lab/fixtures/two-clusters');
 test('loads a lab file from its folder with defaults filled in', () => {
   const lab = loadLabFile(fixture);
   assert.equal(lab.name, 'two-clusters');
-  assert.deepEqual(lab.clusters.map((c) => c.name), ['cluster-a', 'cluster-b']);
+  assert.deepEqual(
+    lab.clusters.map((c) => c.name),
+    ['cluster-a', 'cluster-b'],
+  );
   assert.deepEqual(lab.clusters[1]!.config, ['b'], 'a single config folder becomes a list');
   const echo = lab.clusters[1]!.workloads[0]!;
   assert.equal(echo.namespace, 'default');
@@ -28,21 +31,30 @@ function withLab(t: { after: (fn: () => void) => void }, text: string): string {
 
 test('names the file, line and field of a schema error', (t) => {
   const dir = withLab(t, 'clusters:\n  - name: a\n    workloads:\n      - name: x\n        sidecar: "yes"\n');
-  assert.throws(() => loadLabFile(dir), (err: unknown) => {
-    assert.ok(err instanceof LabFileError);
-    assert.equal(err.code, 'E_LAB_FILE');
-    assert.equal(err.line, 5);
-    assert.equal(err.field, 'clusters.0.workloads.0.sidecar');
-    assert.match(err.message, /lab\.yaml:5: clusters\.0\.workloads\.0\.sidecar:/);
-    return true;
-  });
+  assert.throws(
+    () => loadLabFile(dir),
+    (err: unknown) => {
+      assert.ok(err instanceof LabFileError);
+      assert.equal(err.code, 'E_LAB_FILE');
+      assert.equal(err.line, 5);
+      assert.equal(err.field, 'clusters.0.workloads.0.sidecar');
+      assert.match(err.message, /lab\.yaml:5: clusters\.0\.workloads\.0\.sidecar:/);
+      return true;
+    },
+  );
 });
 
 test('refuses unknown fields, dangling references and missing config folders', (t) => {
   assert.throws(() => loadLabFile(withLab(t, 'clusters: [{ name: a, colour: red }]\n')), /colour/);
-  assert.throws(() => loadLabFile(withLab(t, 'clusters: [{ name: a }]\ndns:\n  x.example: { cluster: b, gateway: ingress }\n')), /dns\.x\.example\.cluster: no cluster named "b"/);
+  assert.throws(
+    () => loadLabFile(withLab(t, 'clusters: [{ name: a }]\ndns:\n  x.example: { cluster: b, gateway: ingress }\n')),
+    /dns\.x\.example\.cluster: no cluster named "b"/,
+  );
   assert.throws(() => loadLabFile(withLab(t, 'clusters: [{ name: a, config: [nowhere] }]\n')), /config path "nowhere" does not exist/);
-  assert.throws(() => loadLabFile(withLab(t, 'clusters: [{ name: a, workloads: [{ name: db, run: { builtin: mariadb-server } }] }]\n')), /needs the port it serves on/);
+  assert.throws(
+    () => loadLabFile(withLab(t, 'clusters: [{ name: a, workloads: [{ name: db, run: { builtin: mariadb-server } }] }]\n')),
+    /needs the port it serves on/,
+  );
   assert.throws(() => loadLabFile(withLab(t, 'clusters: [{ name: a }, { name: a }]\n')), /declared twice/);
   assert.throws(() => loadLabFile(withLab(t, 'clusters: [\n')), /lab\.yaml:\d+: invalid YAML/);
 });

@@ -10,10 +10,13 @@ test('describe says the egress origination verifies the SNI name where Istio wou
   assert.match(c.summary, /MUTUAL with credential kubernetes:\/\/client-credential, SNI mysql\.fqdn\.example/);
   assert.match(c.warnings.join('\n'), /IST0128\/IST0129/);
   const l = d.find((x) => x.kind === 'listener' && x.name === '0.0.0.0_15443');
-  assert.match(l?.summary ?? '', /default\/istio-egressgateway-mysql ISTIO_MUTUAL SNI mysql\.fqdn\.example → outbound\|13306\|\|mysql\.fqdn\.example/);
+  assert.match(
+    l?.summary ?? '',
+    /default\/istio-egressgateway-mysql ISTIO_MUTUAL SNI mysql\.fqdn\.example → outbound\|13306\|\|mysql\.fqdn\.example/,
+  );
 });
 
-test('describe explains why the sidecar\'s credentialName cluster refuses connections', async () => {
+test("describe explains why the sidecar's credentialName cluster refuses connections", async () => {
   const d = describeProxy(await clusterA(), clientSidecar);
   const c = d.find((x) => x.name === 'outbound|13306||mysql.fqdn.example');
   assert.match(c?.summary ?? '', /REFUSES CONNECTIONS/);

@@ -18,7 +18,10 @@ export async function loadSnapshot(dirs: string[], mesh: MeshConfig = defaultMes
   const base = defaultInstallResult(mesh);
   const { snapshot, diagnostics } = buildSnapshot([...base.objects, ...loaded.objects], loaded.patches, mesh, 1);
   const errors = [...loaded.diagnostics, ...diagnostics].filter((d) => d.level === 'Error');
-  if (errors.length > 0) throw new Error(`fixture config has errors:\n${errors.map((d) => `${d.file}:${d.line}:${d.column} ${d.code} ${d.message}`).join('\n')}`);
+  if (errors.length > 0)
+    throw new Error(
+      `fixture config has errors:\n${errors.map((d) => `${d.file}:${d.line}:${d.column} ${d.code} ${d.message}`).join('\n')}`,
+    );
   return snapshot;
 }
 
@@ -89,7 +92,8 @@ export function snapshotOf(objects: ConfigObject[], mesh: Partial<MeshConfig> = 
     1,
   );
   const errors = diagnostics.filter((d) => d.level === 'Error');
-  if (errors.length > 0) throw new Error(`test objects do not validate:\n${errors.map((d) => `${d.object ?? ''} ${d.field ?? ''} ${d.message}`).join('\n')}`);
+  if (errors.length > 0)
+    throw new Error(`test objects do not validate:\n${errors.map((d) => `${d.object ?? ''} ${d.field ?? ''} ${d.message}`).join('\n')}`);
   return snapshot;
 }
 
@@ -101,7 +105,13 @@ export function routerNode(over: Partial<ProxyNode> & Pick<ProxyNode, 'podName' 
   return node({ role: 'router', ips: ['10.0.0.99'], serviceAccount: 'gw', clusterId: 'test', ...over });
 }
 
-export function pod(name: string, namespace: string, ip: string, labels: Record<string, string>, opts: { sidecar?: boolean; sa?: string; ports?: { containerPort: number; name?: string }[] } = {}): Pod {
+export function pod(
+  name: string,
+  namespace: string,
+  ip: string,
+  labels: Record<string, string>,
+  opts: { sidecar?: boolean; sa?: string; ports?: { containerPort: number; name?: string }[] } = {},
+): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -111,6 +121,17 @@ export function pod(name: string, namespace: string, ip: string, labels: Record<
   };
 }
 
-export function service(name: string, namespace: string, selector: Record<string, string>, ports: { name: string; port: number; targetPort?: number | string }[], clusterIP?: string): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector, ports: ports.map((p) => ({ protocol: 'TCP' as const, ...p })), ...(clusterIP ? { clusterIP } : {}) } };
+export function service(
+  name: string,
+  namespace: string,
+  selector: Record<string, string>,
+  ports: { name: string; port: number; targetPort?: number | string }[],
+  clusterIP?: string,
+): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { selector, ports: ports.map((p) => ({ protocol: 'TCP' as const, ...p })), ...(clusterIP ? { clusterIP } : {}) },
+  };
 }

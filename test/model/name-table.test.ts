@@ -6,14 +6,30 @@ import { buildNameTable } from '../../src/model/name-table.js';
 import { clientSidecar, clusterA, service, sidecarNode, snapshotOf } from './fixtures.js';
 
 function se(name: string, namespace: string, spec: Partial<ServiceEntry['spec']> & { hosts: string[] }): ServiceEntry {
-  return { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, namespace }, spec: { ports: [{ number: 1, name: 'tcp', protocol: 'TCP' }], resolution: 'DNS', ...spec } };
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace },
+    spec: { ports: [{ number: 1, name: 'tcp', protocol: 'TCP' }], resolution: 'DNS', ...spec },
+  };
 }
 
 const node = sidecarNode({ podName: 'c', namespace: 'default', labels: {} });
 
 test('Services answer with their cluster IP, short name and namespace; headless ones are left to pod DNS', () => {
-  const t = buildNameTable(snapshotOf([service('db', 'default', { app: 'db' }, [{ name: 'tcp', port: 1 }], '10.96.0.10'), service('hl', 'default', { app: 'x' }, [{ name: 'tcp', port: 1 }], 'None')]), node);
-  assert.deepEqual(t.table['db.default.svc.cluster.local'], { ips: ['10.96.0.10'], registry: 'Kubernetes', shortname: 'db', namespace: 'default' });
+  const t = buildNameTable(
+    snapshotOf([
+      service('db', 'default', { app: 'db' }, [{ name: 'tcp', port: 1 }], '10.96.0.10'),
+      service('hl', 'default', { app: 'x' }, [{ name: 'tcp', port: 1 }], 'None'),
+    ]),
+    node,
+  );
+  assert.deepEqual(t.table['db.default.svc.cluster.local'], {
+    ips: ['10.96.0.10'],
+    registry: 'Kubernetes',
+    shortname: 'db',
+    namespace: 'default',
+  });
   assert.equal(t.table['hl.default.svc.cluster.local'], undefined);
 });
 

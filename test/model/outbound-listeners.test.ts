@@ -17,7 +17,14 @@ const base: ConfigObject[] = [
     apiVersion: 'networking.istio.io/v1',
     kind: 'ServiceEntry',
     metadata: { name: 'ext', namespace: 'default' },
-    spec: { hosts: ['ext.example'], ports: [{ number: 5432, name: 'tcp', protocol: 'TCP' }, { number: 443, name: 'tls', protocol: 'TLS' }], resolution: 'DNS' },
+    spec: {
+      hosts: ['ext.example'],
+      ports: [
+        { number: 5432, name: 'tcp', protocol: 'TCP' },
+        { number: 443, name: 'tls', protocol: 'TLS' },
+      ],
+      resolution: 'DNS',
+    },
   },
 ];
 
@@ -36,14 +43,23 @@ function proxyOf(l: Listener | undefined, chain = 0): TcpProxy {
 
 test('services with an address get VIP_PORT listeners, hosts without one 0.0.0.0_PORT, all behind virtualOutbound', () => {
   const m = listeners(base);
-  assert.deepEqual([...m.keys()].sort(), ['0.0.0.0_443', '0.0.0.0_5432', '10.96.0.10_5432', '10.96.0.11_5432', 'virtualInbound', 'virtualOutbound']);
+  assert.deepEqual([...m.keys()].sort(), [
+    '0.0.0.0_443',
+    '0.0.0.0_5432',
+    '10.96.0.10_5432',
+    '10.96.0.11_5432',
+    'virtualInbound',
+    'virtualOutbound',
+  ]);
   assert.equal(m.get('10.96.0.10_5432')?.bindToPort, false);
   assert.equal(proxyOf(m.get('10.96.0.10_5432')).cluster, 'outbound|5432||db.default.svc.cluster.local');
   const vo = m.get('virtualOutbound');
   assert.equal(vo?.useOriginalDst, true);
   assert.equal(vo?.address.socketAddress?.portValue, 15001);
   assert.equal(proxyOf(vo, 1).cluster, 'PassthroughCluster');
-  const strict = generateProxyResources(snapshotOf(base, { outboundTrafficPolicy: 'REGISTRY_ONLY' }), client).listeners.find((l) => l.name === 'virtualOutbound');
+  const strict = generateProxyResources(snapshotOf(base, { outboundTrafficPolicy: 'REGISTRY_ONLY' }), client).listeners.find(
+    (l) => l.name === 'virtualOutbound',
+  );
   assert.equal(proxyOf(strict, 1).cluster, 'BlackHoleCluster', 'REGISTRY_ONLY sends unknown destinations to the black hole');
 });
 
@@ -54,7 +70,13 @@ test('a tcp route with weights splits between subsets; the first matching route 
       hosts: ['db'],
       tcp: [
         { match: [{ port: 9999 }], route: [{ destination: { host: 'db2' } }] },
-        { route: [{ destination: { host: 'db', subset: 'v1' }, weight: 80 }, { destination: { host: 'db', subset: 'v2' }, weight: 20 }, { destination: { host: 'db', subset: 'v3' }, weight: 0 }] },
+        {
+          route: [
+            { destination: { host: 'db', subset: 'v1' }, weight: 80 },
+            { destination: { host: 'db', subset: 'v2' }, weight: 20 },
+            { destination: { host: 'db', subset: 'v3' }, weight: 0 },
+          ],
+        },
       ],
     }),
   ]);
@@ -73,7 +95,10 @@ test('match.sourceLabels and match.gateways decide whether a route applies to th
     tcp: [
       { match: [{ sourceLabels: { version: 'v2' } }], route: [{ destination: { host: 'db2' } }] },
       { match: [{ gateways: ['some-gateway'] }], route: [{ destination: { host: 'ext.example' } }] },
-      { match: [{ sourceLabels: { version: 'v1' }, gateways: ['mesh'] }], route: [{ destination: { host: 'db', port: { number: 5432 }, subset: 'v1' } }] },
+      {
+        match: [{ sourceLabels: { version: 'v1' }, gateways: ['mesh'] }],
+        route: [{ destination: { host: 'db', port: { number: 5432 }, subset: 'v1' } }],
+      },
     ],
   });
   assert.equal(proxyOf(listeners([...base, rules]).get('10.96.0.10_5432')).cluster, 'outbound|5432|v1|db.default.svc.cluster.local');
@@ -82,7 +107,10 @@ test('match.sourceLabels and match.gateways decide whether a route applies to th
 });
 
 test('a VirtualService bound only to a gateway does not touch sidecars', () => {
-  const m = listeners([...base, vs('gw-only', { hosts: ['db'], gateways: ['ingress'], tcp: [{ route: [{ destination: { host: 'db2' } }] }] })]);
+  const m = listeners([
+    ...base,
+    vs('gw-only', { hosts: ['db'], gateways: ['ingress'], tcp: [{ route: [{ destination: { host: 'db2' } }] }] }),
+  ]);
   assert.equal(proxyOf(m.get('10.96.0.10_5432')).cluster, 'outbound|5432||db.default.svc.cluster.local');
 });
 
@@ -92,7 +120,13 @@ test('a route to an unknown host goes to BlackHoleCluster rather than a cluster 
 });
 
 test('tls routes on a TLS port become SNI filter chains', () => {
-  const m = listeners([...base, vs('sni', { hosts: ['ext.example'], tls: [{ match: [{ sniHosts: ['ext.example'], port: 443 }], route: [{ destination: { host: 'db', port: { number: 5432 } } }] }] })]);
+  const m = listeners([
+    ...base,
+    vs('sni', {
+      hosts: ['ext.example'],
+      tls: [{ match: [{ sniHosts: ['ext.example'], port: 443 }], route: [{ destination: { host: 'db', port: { number: 5432 } } }] }],
+    }),
+  ]);
   const l = m.get('0.0.0.0_443');
   assert.deepEqual(l?.filterChains[0]?.filterChainMatch, { serverNames: ['ext.example'] });
   assert.equal(proxyOf(l).cluster, 'outbound|5432||db.default.svc.cluster.local');
@@ -100,7 +134,13 @@ test('tls routes on a TLS port become SNI filter chains', () => {
 });
 
 test('captureMode NONE binds outbound listeners to the pod address, with no virtual listeners', () => {
-  const lo = sidecarNode({ podName: 'client', namespace: 'default', labels: { app: 'client' }, ips: ['127.0.10.5'], interceptionMode: 'NONE' });
+  const lo = sidecarNode({
+    podName: 'client',
+    namespace: 'default',
+    labels: { app: 'client' },
+    ips: ['127.0.10.5'],
+    interceptionMode: 'NONE',
+  });
   const m = listeners(base, lo);
   assert.deepEqual([...m.keys()].sort(), ['127.0.10.5_443', '127.0.10.5_5432']);
   const l = m.get('127.0.10.5_5432');
@@ -117,7 +157,12 @@ test('ServiceEntry CIDR addresses share 0.0.0.0_PORT, told apart by destination 
       apiVersion: 'networking.istio.io/v1',
       kind: 'ServiceEntry',
       metadata: { name: 'net', namespace: 'default' },
-      spec: { hosts: ['net.example'], addresses: ['192.0.2.0/24'], ports: [{ number: 7000, name: 'tcp', protocol: 'TCP' }], resolution: 'NONE' },
+      spec: {
+        hosts: ['net.example'],
+        addresses: ['192.0.2.0/24'],
+        ports: [{ number: 7000, name: 'tcp', protocol: 'TCP' }],
+        resolution: 'NONE',
+      },
     },
   ]);
   const l = m.get('0.0.0.0_7000');
@@ -129,7 +174,12 @@ test('ServiceEntry CIDR addresses share 0.0.0.0_PORT, told apart by destination 
 test('connectionPool.tcp.idleTimeout of the destination becomes the tcp_proxy idle timeout', () => {
   const m = listeners([
     ...base,
-    { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db', namespace: 'default' }, spec: { host: 'db', trafficPolicy: { connectionPool: { tcp: { idleTimeout: '90s' } } } } },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'db', namespace: 'default' },
+      spec: { host: 'db', trafficPolicy: { connectionPool: { tcp: { idleTimeout: '90s' } } } },
+    },
   ]);
   assert.equal(proxyOf(m.get('10.96.0.10_5432')).idleTimeout, '90s');
   assert.equal(proxyOf(m.get('10.96.0.11_5432')).idleTimeout, undefined);
@@ -141,5 +191,8 @@ test('captureMode NONE: a port the workload serves itself stays inbound, no outb
   const names = ls.map((l) => l.name);
   assert.equal(new Set(names).size, names.length, `duplicate listener names: ${names.join(', ')}`);
   const on5432 = ls.filter((l) => l.name === '127.0.20.5_5432');
-  assert.deepEqual(on5432.map((l) => l.trafficDirection), ['INBOUND']);
+  assert.deepEqual(
+    on5432.map((l) => l.trafficDirection),
+    ['INBOUND'],
+  );
 });

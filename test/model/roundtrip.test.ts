@@ -66,7 +66,7 @@ test('every generated resource of the four seed proxies round-trips through Envo
   assert.ok(total > 40, `only ${total} resources checked`);
 });
 
-test('each seed proxy\'s resources are a consistent xDS snapshot: every cluster, assignment and secret they name exists', async () => {
+test("each seed proxy's resources are a consistent xDS snapshot: every cluster, assignment and secret they name exists", async () => {
   const a = await clusterA();
   const b = await clusterB();
   const cases = [
@@ -78,7 +78,7 @@ test('each seed proxy\'s resources are a consistent xDS snapshot: every cluster,
   for (const [name, r] of cases) assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], name);
 });
 
-test('in the lab\'s loopback form (captureMode NONE) the seed proxies are consistent too, with no two listeners on one address and port', async () => {
+test("in the lab's loopback form (captureMode NONE) the seed proxies are consistent too, with no two listeners on one address and port", async () => {
   const a = await clusterA();
   const b = await clusterB();
   const lo = <T extends typeof clientSidecar>(n: T, ip: string): T => ({ ...n, ips: [ip], interceptionMode: 'NONE' as const });
@@ -90,9 +90,14 @@ test('in the lab\'s loopback form (captureMode NONE) the seed proxies are consis
   ] as const;
   for (const [name, r] of cases) {
     assert.deepEqual(checkSnapshotConsistency(snapshotFromResources('1', r)), [], name);
-    const binds = r.listeners.filter((l) => l.bindToPort !== false).map((l) => `${l.address.socketAddress?.address}:${l.address.socketAddress?.portValue}`);
+    const binds = r.listeners
+      .filter((l) => l.bindToPort !== false)
+      .map((l) => `${l.address.socketAddress?.address}:${l.address.socketAddress?.portValue}`);
     assert.equal(new Set(binds).size, binds.length, `${name} binds one address twice: ${binds.join(', ')}`);
-    assert.ok(binds.every((b) => b.startsWith('127.')), `${name} binds outside loopback: ${binds.join(', ')}`);
+    assert.ok(
+      binds.every((b) => b.startsWith('127.')),
+      `${name} binds outside loopback: ${binds.join(', ')}`,
+    );
     roundTripAll(name, r);
   }
 });

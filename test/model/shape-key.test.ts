@@ -10,7 +10,17 @@ import { formatNodeId, type ProxyNode } from '../../src/envoy/node.js';
 import { clientSidecar, clusterA, clusterB, egressGateway, ingressGateway, serverSidecar } from './fixtures.js';
 
 /** The node fields proxyShapeKey covers (podName through the pod it names, ips where the model binds them). */
-const COVERED = new Set(['role', 'namespace', 'serviceAccount', 'labels', 'interceptionMode', 'workloadPorts', 'ips', 'podName', 'clusterId']);
+const COVERED = new Set([
+  'role',
+  'namespace',
+  'serviceAccount',
+  'labels',
+  'interceptionMode',
+  'workloadPorts',
+  'ips',
+  'podName',
+  'clusterId',
+]);
 
 function recording(node: ProxyNode, read: Set<string>): ProxyNode {
   return new Proxy(node, {
@@ -23,7 +33,12 @@ function recording(node: ProxyNode, read: Set<string>): ProxyNode {
 
 async function seedProxies(): Promise<[ConfigSnapshot, ProxyNode][]> {
   const [a, b] = [await clusterA(), await clusterB()];
-  return [[a, clientSidecar], [a, egressGateway], [b, ingressGateway], [b, serverSidecar]];
+  return [
+    [a, clientSidecar],
+    [a, egressGateway],
+    [b, ingressGateway],
+    [b, serverSidecar],
+  ];
 }
 
 test('the model reads only the node fields the shape key covers', async () => {
@@ -33,7 +48,11 @@ test('the model reads only the node fields the shape key covers', async () => {
     generateProxyResources(snap, n);
     buildNameTable(snap, n);
     const uncovered = [...read].filter((f) => !COVERED.has(f));
-    assert.deepEqual(uncovered, [], `${node.id}: the model read ${uncovered.join(', ')}, which proxyShapeKey does not cover; add it to the key (and to COVERED)`);
+    assert.deepEqual(
+      uncovered,
+      [],
+      `${node.id}: the model read ${uncovered.join(', ')}, which proxyShapeKey does not cover; add it to the key (and to COVERED)`,
+    );
   }
 });
 
@@ -61,7 +80,11 @@ test('what changes the output changes the key: namespace, role, capture mode, an
   assert.notEqual(proxyShapeKey(snap, { ...clientSidecar, clusterId: 'cluster-z' }), base);
   const noCapture = { ...clientSidecar, interceptionMode: 'NONE' as const };
   assert.notEqual(proxyShapeKey(snap, noCapture), base);
-  assert.notEqual(proxyShapeKey(snap, { ...noCapture, ips: ['10.1.1.1'] }), proxyShapeKey(snap, noCapture), 'without capture listeners bind the pod address');
+  assert.notEqual(
+    proxyShapeKey(snap, { ...noCapture, ips: ['10.1.1.1'] }),
+    proxyShapeKey(snap, noCapture),
+    'without capture listeners bind the pod address',
+  );
   // Gateways bind per address too.
   assert.notEqual(proxyShapeKey(snap, { ...egressGateway, ips: ['10.1.1.2'] }), proxyShapeKey(snap, egressGateway));
 });
@@ -78,12 +101,21 @@ test('sidecar labels count only through the selectors they match: labels nothing
 
   // An AuthorizationPolicy in the root namespace selecting instance=one applies to `one` only.
   const policy = {
-    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy' as const,
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy' as const,
     metadata: { name: 'deny-one', namespace: base.meshConfig.rootNamespace },
-    spec: { selector: { matchLabels: { instance: 'one' } }, action: 'DENY' as const, rules: [{ from: [{ source: { namespaces: ['other'] } }] }] },
+    spec: {
+      selector: { matchLabels: { instance: 'one' } },
+      action: 'DENY' as const,
+      rules: [{ from: [{ source: { namespaces: ['other'] } }] }],
+    },
   };
   const withPolicy = { ...base, authorizationPolicies: [...base.authorizationPolicies, policy] } as ConfigSnapshot;
   assert.notEqual(proxyShapeKey(withPolicy, one), proxyShapeKey(withPolicy, two));
-  assert.notDeepEqual(generateProxyResources(withPolicy, one), generateProxyResources(withPolicy, two), 'the policy changes one\'s inbound filters');
+  assert.notDeepEqual(
+    generateProxyResources(withPolicy, one),
+    generateProxyResources(withPolicy, two),
+    "the policy changes one's inbound filters",
+  );
   assert.equal(proxyShapeKey(withPolicy, two), proxyShapeKey(withPolicy, replica('three')));
 });

@@ -49,8 +49,14 @@ function canonicalIp(ip: string): string {
 }
 
 /** What `openssl x509 -text` says about a certificate, in CertificateInfo's terms. */
-export function opensslView(pem: string): Omit<CertificateInfo, 'publicKeyPem' | 'pem' | 'selfIssued' | 'subjectKeyId' | 'authorityKeyId' | 'publicKeyAlgorithm' | 'pathLength'> {
-  const out = execFileSync('openssl', ['x509', '-noout', '-subject', '-issuer', '-serial', '-startdate', '-enddate', '-fingerprint', '-sha256', '-text'], { input: pem, encoding: 'utf8' });
+export function opensslView(
+  pem: string,
+): Omit<CertificateInfo, 'publicKeyPem' | 'pem' | 'selfIssued' | 'subjectKeyId' | 'authorityKeyId' | 'publicKeyAlgorithm' | 'pathLength'> {
+  const out = execFileSync(
+    'openssl',
+    ['x509', '-noout', '-subject', '-issuer', '-serial', '-startdate', '-enddate', '-fingerprint', '-sha256', '-text'],
+    { input: pem, encoding: 'utf8' },
+  );
   const line = (prefix: string): string => {
     const l = out.split('\n').find((x) => x.startsWith(prefix));
     if (l === undefined) throw new Error(`openssl output has no ${prefix}: ${out}`);
@@ -75,8 +81,14 @@ export function opensslView(pem: string): Omit<CertificateInfo, 'publicKeyPem' |
     uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
     ips: sans.filter((s) => s.startsWith('IP Address:')).map((s) => canonicalIp(s.slice(11))),
     isCa: bc.startsWith('CA:TRUE'),
-    keyUsage: (after('X509v3 Key Usage') ?? '').split(', ').filter(Boolean).map((k) => KU[k] ?? k),
-    extKeyUsage: (after('X509v3 Extended Key Usage') ?? '').split(', ').filter(Boolean).map((k) => EKU[k] ?? k),
+    keyUsage: (after('X509v3 Key Usage') ?? '')
+      .split(', ')
+      .filter(Boolean)
+      .map((k) => KU[k] ?? k),
+    extKeyUsage: (after('X509v3 Extended Key Usage') ?? '')
+      .split(', ')
+      .filter(Boolean)
+      .map((k) => EKU[k] ?? k),
   };
 }
 
@@ -97,11 +109,20 @@ export function assertOpensslAgrees(info: CertificateInfo): void {
     keyUsage: [...info.keyUsage].sort(),
     extKeyUsage: [...info.extKeyUsage].sort(),
   };
-  assert.deepEqual(mine, { ...o, keyUsage: [...o.keyUsage].sort(), extKeyUsage: [...o.extKeyUsage].sort() }, `openssl disagrees about ${info.subject || info.uris[0]}`);
+  assert.deepEqual(
+    mine,
+    { ...o, keyUsage: [...o.keyUsage].sort(), extKeyUsage: [...o.extKeyUsage].sort() },
+    `openssl disagrees about ${info.subject || info.uris[0]}`,
+  );
 }
 
 /** `openssl verify` of a leaf (plus untrusted intermediates) against a CA file, optionally with CRLs. */
-export function opensslVerify(dir: string, leafPem: string, caPems: string[], opts: { untrusted?: string[]; crls?: string[]; crlAll?: boolean; purpose?: 'sslserver' | 'sslclient'; attime?: Date } = {}): { ok: boolean; output: string } {
+export function opensslVerify(
+  dir: string,
+  leafPem: string,
+  caPems: string[],
+  opts: { untrusted?: string[]; crls?: string[]; crlAll?: boolean; purpose?: 'sslserver' | 'sslclient'; attime?: Date } = {},
+): { ok: boolean; output: string } {
   const f = (name: string, text: string): string => {
     const p = path.join(dir, `${name}-${Math.random().toString(16).slice(2)}.pem`);
     writeFileSync(p, text);
@@ -128,28 +149,42 @@ export function meshgateCommand(dir: string): string {
     writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, 'dist/src/cli/main.js')}" "$@"\n`, { mode: 0o755 });
   } else {
     const harness = path.join(dir, 'meshgate-ca.mjs');
-    writeFileSync(harness, [
-      `import { Command } from ${JSON.stringify(pathToFileURL(path.join(root, 'node_modules/commander/esm.mjs')).href)};`,
-      `import { registerCaCommands } from ${JSON.stringify(pathToFileURL(path.join(root, 'src/cli/ca.ts')).href)};`,
-      `const p = new Command('meshgate'); registerCaCommands(p);`,
-      `p.parseAsync(process.argv).catch((e) => { process.stderr.write('meshgate: ' + (e.code ? '[' + e.code + '] ' : '') + e.message + '\\n'); process.exit(1); });`,
-    ].join('\n'));
+    writeFileSync(
+      harness,
+      [
+        `import { Command } from ${JSON.stringify(pathToFileURL(path.join(root, 'node_modules/commander/esm.mjs')).href)};`,
+        `import { registerCaCommands } from ${JSON.stringify(pathToFileURL(path.join(root, 'src/cli/ca.ts')).href)};`,
+        `const p = new Command('meshgate'); registerCaCommands(p);`,
+        `p.parseAsync(process.argv).catch((e) => { process.stderr.write('meshgate: ' + (e.code ? '[' + e.code + '] ' : '') + e.message + '\\n'); process.exit(1); });`,
+      ].join('\n'),
+    );
     const tsx = path.join(root, 'node_modules/tsx/dist/loader.mjs');
     writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" --import "file://${tsx}" "${harness}" "$@"\n`, { mode: 0o755 });
   }
   return wrapper;
 }
 
-export async function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
   const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ status: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
   });
 }

@@ -16,18 +16,27 @@ test('make-credentials.sh produces the two gateway Secrets from root R using onl
   const script = path.join(repoRoot(), 'examples/mysql-cross-cluster/make-credentials.sh');
   const r = await run('bash', [script, outDir], { env: { ...process.env, MESHGATE: meshgateCommand(dir) } });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(readdirSync(outDir).sort(), ['client-credential', 'client-credential.yaml', 'mysql-credential', 'mysql-credential.yaml', 'root-ca']);
+  assert.deepEqual(readdirSync(outDir).sort(), [
+    'client-credential',
+    'client-credential.yaml',
+    'mysql-credential',
+    'mysql-credential.yaml',
+    'root-ca',
+  ]);
   const root = readFileSync(path.join(outDir, 'root-ca/root-cert.pem'), 'utf8');
   const read = (name: string) => {
     const secrets = parseSecretDocuments(readFileSync(path.join(outDir, `${name}.yaml`), 'utf8'));
     assert.equal(secrets.length, 1);
     assert.deepEqual(secrets[0]!.metadata, { name, namespace: 'istio-system' });
-    const [{ secret, cacert }] = pairCredentialSecrets(secrets) as [{ secret: typeof secrets[0]; cacert?: typeof secrets[0] }];
+    const [{ secret, cacert }] = pairCredentialSecrets(secrets) as [{ secret: (typeof secrets)[0]; cacert?: (typeof secrets)[0] }];
     return readCredentialSecret(secret!, cacert);
   };
   const client = read('client-credential');
   const server = read('mysql-credential');
-  for (const [cred, usage] of [[client, 'client'], [server, 'server']] as const) {
+  for (const [cred, usage] of [
+    [client, 'client'],
+    [server, 'server'],
+  ] as const) {
     assert.equal(splitPemBundle(cred.caPem!).length, 1);
     assert.equal(parseCertificate(cred.caPem!).fingerprintSha256, parseCertificate(root).fingerprintSha256, 'both trust root R only');
     const res = verifyChain([cred.certChainPem!], [cred.caPem!], { usage });

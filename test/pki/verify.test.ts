@@ -6,23 +6,49 @@ import { verifyChain } from '../../src/pki/verify.js';
 import { createCrl, parseCrl, crlIssuedBy } from '../../src/pki/crl.js';
 import { assertOpensslAgrees, opensslSkip, opensslVerify, tempDir } from './helpers.js';
 
-interface Ca { certPem: string; privateKeyPem: string }
+interface Ca {
+  certPem: string;
+  privateKeyPem: string;
+}
 
 async function root(subject: string, now?: Date, ttlSeconds = 3600): Promise<Ca> {
   const k = await generateKeyPair();
-  const certPem = await issueCertificate({ subject, publicKeyPem: k.publicKeyPem, issuer: 'self', selfPrivateKeyPem: k.privateKeyPem, isCa: true, ttlSeconds, ...(now ? { now } : {}) });
+  const certPem = await issueCertificate({
+    subject,
+    publicKeyPem: k.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: k.privateKeyPem,
+    isCa: true,
+    ttlSeconds,
+    ...(now ? { now } : {}),
+  });
   return { certPem, privateKeyPem: k.privateKeyPem };
 }
 
 async function intermediate(parent: Ca, subject: string, pathLength?: number): Promise<Ca> {
   const k = await generateKeyPair();
-  const certPem = await issueCertificate({ subject, publicKeyPem: k.publicKeyPem, issuer: parent, isCa: true, ttlSeconds: 3600, ...(pathLength !== undefined ? { pathLength } : {}) });
+  const certPem = await issueCertificate({
+    subject,
+    publicKeyPem: k.publicKeyPem,
+    issuer: parent,
+    isCa: true,
+    ttlSeconds: 3600,
+    ...(pathLength !== undefined ? { pathLength } : {}),
+  });
   return { certPem, privateKeyPem: k.privateKeyPem };
 }
 
 async function leaf(issuer: Ca, opts: { usage?: 'server' | 'client' | 'both'; ttlSeconds?: number; now?: Date } = {}): Promise<string> {
   const k = await generateKeyPair();
-  return issueCertificate({ subject: 'CN=leaf', publicKeyPem: k.publicKeyPem, issuer, dns: ['leaf.example'], usage: opts.usage ?? 'both', ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.now ? { now: opts.now } : {}) });
+  return issueCertificate({
+    subject: 'CN=leaf',
+    publicKeyPem: k.publicKeyPem,
+    issuer,
+    dns: ['leaf.example'],
+    usage: opts.usage ?? 'both',
+    ttlSeconds: opts.ttlSeconds ?? 600,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
 }
 
 test('chains from each CA verify only against their own root (openssl agrees)', { skip: opensslSkip }, async (t) => {
@@ -32,7 +58,10 @@ test('chains from each CA verify only against their own root (openssl agrees)', 
   const b = await root('O=cluster.local');
   const leafA = await leaf(a);
   const leafB = await leaf(b);
-  for (const [l, own, other] of [[leafA, a, b], [leafB, b, a]] as const) {
+  for (const [l, own, other] of [
+    [leafA, a, b],
+    [leafB, b, a],
+  ] as const) {
     const good = verifyChain([l], [own.certPem]);
     assert.ok(good.ok, JSON.stringify(good));
     assert.equal(good.path.length, 2);
@@ -48,25 +77,32 @@ test('chains from each CA verify only against their own root (openssl agrees)', 
   assert.ok(verifyChain([leafB], [a.certPem, b.certPem]).ok);
 });
 
-test('an intermediate presented with the chain is used to reach the root, and a pathLength is enforced', { skip: opensslSkip }, async (t) => {
-  const dir = tempDir(t);
-  const r = await root('CN=R');
-  const i1 = await intermediate(r, 'CN=I1', 0);
-  const l = await leaf(i1);
-  const ok = verifyChain([l, i1.certPem], [r.certPem]);
-  assert.ok(ok.ok, JSON.stringify(ok));
-  assert.deepEqual(ok.path.map((p) => p.subject), ['CN=leaf', 'CN=I1', 'CN=R']);
-  assert.ok(opensslVerify(dir, l, [r.certPem], { untrusted: [i1.certPem] }).ok);
-  const missing = verifyChain([l], [r.certPem]);
-  assert.equal(!missing.ok && missing.code, 'E_CERT_UNKNOWN_ISSUER');
-  assert.match(!missing.ok ? missing.reason : '', /issuer "CN=I1".*not in the trusted bundle/);
+test(
+  'an intermediate presented with the chain is used to reach the root, and a pathLength is enforced',
+  { skip: opensslSkip },
+  async (t) => {
+    const dir = tempDir(t);
+    const r = await root('CN=R');
+    const i1 = await intermediate(r, 'CN=I1', 0);
+    const l = await leaf(i1);
+    const ok = verifyChain([l, i1.certPem], [r.certPem]);
+    assert.ok(ok.ok, JSON.stringify(ok));
+    assert.deepEqual(
+      ok.path.map((p) => p.subject),
+      ['CN=leaf', 'CN=I1', 'CN=R'],
+    );
+    assert.ok(opensslVerify(dir, l, [r.certPem], { untrusted: [i1.certPem] }).ok);
+    const missing = verifyChain([l], [r.certPem]);
+    assert.equal(!missing.ok && missing.code, 'E_CERT_UNKNOWN_ISSUER');
+    assert.match(!missing.ok ? missing.reason : '', /issuer "CN=I1".*not in the trusted bundle/);
 
-  const i2 = await intermediate(i1, 'CN=I2');
-  const deep = await leaf(i2);
-  const tooDeep = verifyChain([deep, i2.certPem, i1.certPem], [r.certPem]);
-  assert.equal(!tooDeep.ok && tooDeep.code, 'E_CERT_PATH_LENGTH');
-  assert.equal(opensslVerify(dir, deep, [r.certPem], { untrusted: [i2.certPem, i1.certPem] }).ok, false);
-});
+    const i2 = await intermediate(i1, 'CN=I2');
+    const deep = await leaf(i2);
+    const tooDeep = verifyChain([deep, i2.certPem, i1.certPem], [r.certPem]);
+    assert.equal(!tooDeep.ok && tooDeep.code, 'E_CERT_PATH_LENGTH');
+    assert.equal(opensslVerify(dir, deep, [r.certPem], { untrusted: [i2.certPem, i1.certPem] }).ok, false);
+  },
+);
 
 test('expired and not-yet-valid certificates fail with the date, within a bounded skew', { skip: opensslSkip }, async (t) => {
   const dir = tempDir(t);
@@ -112,7 +148,12 @@ test('a revoked leaf fails verification when the CRL is configured (openssl agre
   const revoked = await leaf(r);
   const fine = await leaf(r);
   const revokedSerial = parseCertificate(revoked).serialHex;
-  const crl = await createCrl({ caCertPem: r.certPem, caKeyPem: r.privateKeyPem, revokedSerials: [revokedSerial.toLowerCase()], ttlSeconds: 3600 });
+  const crl = await createCrl({
+    caCertPem: r.certPem,
+    caKeyPem: r.privateKeyPem,
+    revokedSerials: [revokedSerial.toLowerCase()],
+    ttlSeconds: 3600,
+  });
   const info = parseCrl(crl);
   assert.deepEqual(info.revokedSerials, [revokedSerial]);
   assert.equal(info.issuer, 'CN=R');
@@ -132,17 +173,28 @@ test('a revoked leaf fails verification when the CRL is configured (openssl agre
   assert.equal(crlIssuedBy(fake, r.certPem), false);
   const missing = verifyChain([fine], [r.certPem], { crlPems: [fake] });
   assert.equal(!missing.ok && missing.code, 'E_CRL_MISSING');
-  const old = await createCrl({ caCertPem: r.certPem, caKeyPem: r.privateKeyPem, revokedSerials: [], ttlSeconds: 60, now: new Date(Date.now() - 600_000) });
+  const old = await createCrl({
+    caCertPem: r.certPem,
+    caKeyPem: r.privateKeyPem,
+    revokedSerials: [],
+    ttlSeconds: 60,
+    now: new Date(Date.now() - 600_000),
+  });
   const stale = verifyChain([fine], [r.certPem], { crlPems: [old] });
   assert.equal(!stale.ok && stale.code, 'E_CRL_EXPIRED');
 });
 
-test('with an intermediate, every certificate in the chain is checked against its issuer\'s CRL', { skip: opensslSkip }, async (t) => {
+test("with an intermediate, every certificate in the chain is checked against its issuer's CRL", { skip: opensslSkip }, async (t) => {
   const dir = tempDir(t);
   const r = await root('CN=R');
   const i = await intermediate(r, 'CN=I');
   const l = await leaf(i);
-  const rootCrl = await createCrl({ caCertPem: r.certPem, caKeyPem: r.privateKeyPem, revokedSerials: [parseCertificate(i.certPem).serialHex], ttlSeconds: 3600 });
+  const rootCrl = await createCrl({
+    caCertPem: r.certPem,
+    caKeyPem: r.privateKeyPem,
+    revokedSerials: [parseCertificate(i.certPem).serialHex],
+    ttlSeconds: 3600,
+  });
   const intCrl = await createCrl({ caCertPem: i.certPem, caKeyPem: i.privateKeyPem, revokedSerials: [], ttlSeconds: 3600 });
   const res = verifyChain([l, i.certPem], [r.certPem], { crlPems: [rootCrl, intCrl] });
   assert.equal(!res.ok && res.code, 'E_CERT_REVOKED');

@@ -11,7 +11,11 @@ function fakeTime(startMs: number) {
   const setTimer: SetTimer = (fn, delayMs) => {
     const t = { at: now + delayMs, fn, cancelled: false };
     timers.push(t);
-    return { cancel: () => { t.cancelled = true; } };
+    return {
+      cancel: () => {
+        t.cancelled = true;
+      },
+    };
   };
   return {
     now: () => now,
@@ -49,7 +53,10 @@ test('renews at half the lifetime with a fresh key, before the certificate expir
     ttlSeconds: 60,
     now: time.now,
     setTimer: time.setTimer,
-    requestChain: (csr, ttl) => { requests++; return ca.signWorkloadCsr(csr, { namespace: 'a', serviceAccount: 'x' }, ttl); },
+    requestChain: (csr, ttl) => {
+      requests++;
+      return ca.signWorkloadCsr(csr, { namespace: 'a', serviceAccount: 'x' }, ttl);
+    },
   });
   const rotated: WorkloadCertificate[] = [];
   mgr.on('rotated', (c: WorkloadCertificate) => rotated.push(c));
@@ -85,7 +92,10 @@ test('a failed renewal is retried with growing backoff and reported, then succee
     now: time.now,
     setTimer: time.setTimer,
     requestChain: async (csr, ttl) => {
-      if (failuresLeft > 0) { failuresLeft--; throw new Error('CA unreachable'); }
+      if (failuresLeft > 0) {
+        failuresLeft--;
+        throw new Error('CA unreachable');
+      }
       return ca.signWorkloadCsr(csr, { namespace: 'a', serviceAccount: 'x' }, ttl);
     },
   });
@@ -102,21 +112,31 @@ test('a failed renewal is retried with growing backoff and reported, then succee
     await until(() => (failures.length > i || rotated.length > 0 ? true : undefined), `attempt ${i + 1}`);
   }
   assert.deepEqual(failures, [1, 2, 3]);
-  assert.deepEqual(fireTimes.map((t) => t - start), [80_000, 81_000, 83_000, 86_000], 'backoff 1 s, 2 s, then capped at 3 s');
+  assert.deepEqual(
+    fireTimes.map((t) => t - start),
+    [80_000, 81_000, 83_000, 86_000],
+    'backoff 1 s, 2 s, then capped at 3 s',
+  );
   assert.equal(rotated.length, 1);
   mgr.stop();
 });
 
 test('with real timers and a 2 s certificate the manager rotates before expiry', async (t) => {
   const ca = await MeshCA.createSelfSigned({ trustDomain: 'cluster.local' });
-  const mgr = new WorkloadCertificateManager({ ttlSeconds: 2, requestChain: (csr, ttl) => ca.signWorkloadCsr(csr, { namespace: 'a', serviceAccount: 'x' }, ttl) });
+  const mgr = new WorkloadCertificateManager({
+    ttlSeconds: 2,
+    requestChain: (csr, ttl) => ca.signWorkloadCsr(csr, { namespace: 'a', serviceAccount: 'x' }, ttl),
+  });
   t.after(() => mgr.stop());
   await mgr.start();
   const first = mgr.current();
   const rotated = await new Promise<WorkloadCertificate>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no rotation within 10 s')), 10_000);
-    mgr.once('rotated', (c: WorkloadCertificate) => { clearTimeout(timer); resolve(c); });
+    mgr.once('rotated', (c: WorkloadCertificate) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
   });
-  assert.ok(Date.now() < first.info.notAfter.getTime() + 1000, 'rotated no later than the old certificate\'s expiry (1 s granularity)');
+  assert.ok(Date.now() < first.info.notAfter.getTime() + 1000, "rotated no later than the old certificate's expiry (1 s granularity)");
   assert.notEqual(rotated.info.serialHex, first.info.serialHex);
 });

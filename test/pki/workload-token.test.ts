@@ -34,10 +34,22 @@ test('refuses a token signed by an untrusted key, for another audience or issuer
   const issuer = await TokenIssuer.create(ISSUER);
   const forger = await TokenIssuer.create(ISSUER);
   const verifier = new TokenVerifier([issuer.publicKeyPem()], { issuer: ISSUER });
-  await assert.rejects(verifier.verify(await forger.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })), refusedAs('bad-signature'));
-  await assert.rejects(verifier.verify(await issuer.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60, audience: 'kubernetes' })), refusedAs('wrong-audience'));
-  const otherCluster = TokenIssuer.fromPrivateKey('https://other', { privateKeyPem: issuer.privateKeyPem(), publicKeyPem: issuer.publicKeyPem() });
-  await assert.rejects(verifier.verify(await otherCluster.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })), refusedAs('wrong-issuer'));
+  await assert.rejects(
+    verifier.verify(await forger.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })),
+    refusedAs('bad-signature'),
+  );
+  await assert.rejects(
+    verifier.verify(await issuer.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60, audience: 'kubernetes' })),
+    refusedAs('wrong-audience'),
+  );
+  const otherCluster = TokenIssuer.fromPrivateKey('https://other', {
+    privateKeyPem: issuer.privateKeyPem(),
+    publicKeyPem: issuer.publicKeyPem(),
+  });
+  await assert.rejects(
+    verifier.verify(await otherCluster.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })),
+    refusedAs('wrong-issuer'),
+  );
   await assert.rejects(verifier.verify(''), refusedAs('missing'));
   await assert.rejects(verifier.verify('not-a-jwt'), refusedAs('malformed'));
   await assert.rejects(verifier.verify('a.b.c'), refusedAs('malformed'));
@@ -57,6 +69,12 @@ test('a verifier trusting two keys (issuer key rotation) accepts tokens from bot
   const oldIssuer = await TokenIssuer.create(ISSUER);
   const newIssuer = await TokenIssuer.create(ISSUER);
   const verifier = new TokenVerifier([oldIssuer.publicKeyPem(), newIssuer.publicKeyPem()], { issuer: ISSUER });
-  assert.deepEqual(await verifier.verify(await oldIssuer.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })), { namespace: 'a', serviceAccount: 'x' });
-  assert.deepEqual(await verifier.verify(await newIssuer.mint({ namespace: 'b', serviceAccount: 'y', ttlSeconds: 60 })), { namespace: 'b', serviceAccount: 'y' });
+  assert.deepEqual(await verifier.verify(await oldIssuer.mint({ namespace: 'a', serviceAccount: 'x', ttlSeconds: 60 })), {
+    namespace: 'a',
+    serviceAccount: 'x',
+  });
+  assert.deepEqual(await verifier.verify(await newIssuer.mint({ namespace: 'b', serviceAccount: 'y', ttlSeconds: 60 })), {
+    namespace: 'b',
+    serviceAccount: 'y',
+  });
 });

@@ -8,7 +8,12 @@ import { JsonChild, createNetns, linkNamespaces, netnsSkipReason, runInAsync } f
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const compiled = import.meta.url.endsWith('.js');
-const fixture = (name: string, args: string[]): string[] => [process.execPath, ...(compiled ? [] : ['--import', 'tsx']), path.join(here, 'fixtures', `${name}.${compiled ? 'js' : 'ts'}`), ...args];
+const fixture = (name: string, args: string[]): string[] => [
+  process.execPath,
+  ...(compiled ? [] : ['--import', 'tsx']),
+  path.join(here, 'fixtures', `${name}.${compiled ? 'js' : 'ts'}`),
+  ...args,
+];
 
 /** From inside `netns`: the HTTP status of GET url, or the connection error's code. */
 async function probe(netns: string, url: string): Promise<string> {
@@ -18,17 +23,21 @@ async function probe(netns: string, url: string): Promise<string> {
   return r.stdout.trim();
 }
 
-test('netns: admin answers only on the pod loopback; 15021 and 15090 answer on the pod IP', { skip: netnsSkipReason(), timeout: 60_000 }, async (t) => {
-  const pod = createNetns(t, 'adm');
-  const other = createNetns(t, 'oth');
-  linkNamespaces(pod, '198.18.0.1/24', other, '198.18.0.2/24');
-  const proxy = new JsonChild(t, pod, fixture('admin-in-pod', ['198.18.0.1']));
-  await proxy.waitFor((l) => l.event === 'ready');
+test(
+  'netns: admin answers only on the pod loopback; 15021 and 15090 answer on the pod IP',
+  { skip: netnsSkipReason(), timeout: 60_000 },
+  async (t) => {
+    const pod = createNetns(t, 'adm');
+    const other = createNetns(t, 'oth');
+    linkNamespaces(pod, '198.18.0.1/24', other, '198.18.0.2/24');
+    const proxy = new JsonChild(t, pod, fixture('admin-in-pod', ['198.18.0.1']));
+    await proxy.waitFor((l) => l.event === 'ready');
 
-  assert.equal(await probe(other, 'http://198.18.0.1:15000/config_dump'), 'ECONNREFUSED', 'another pod cannot reach admin');
-  assert.equal(await probe(other, 'http://198.18.0.1:15021/healthz/ready'), '200', 'readiness is reachable on the pod IP');
-  assert.equal(await probe(other, 'http://198.18.0.1:15090/stats/prometheus'), '200', 'Prometheus is reachable on the pod IP');
-  assert.equal(await probe(other, 'http://198.18.0.1:15090/config_dump'), '404', 'the Prometheus port serves nothing else');
-  assert.equal(await probe(pod, 'http://198.18.0.1:15000/ready'), 'ECONNREFUSED', 'not even from inside the pod by its IP');
-  assert.equal(await probe(pod, 'http://127.0.0.1:15000/ready'), '200', "admin answers on the pod's loopback");
-});
+    assert.equal(await probe(other, 'http://198.18.0.1:15000/config_dump'), 'ECONNREFUSED', 'another pod cannot reach admin');
+    assert.equal(await probe(other, 'http://198.18.0.1:15021/healthz/ready'), '200', 'readiness is reachable on the pod IP');
+    assert.equal(await probe(other, 'http://198.18.0.1:15090/stats/prometheus'), '200', 'Prometheus is reachable on the pod IP');
+    assert.equal(await probe(other, 'http://198.18.0.1:15090/config_dump'), '404', 'the Prometheus port serves nothing else');
+    assert.equal(await probe(pod, 'http://198.18.0.1:15000/ready'), 'ECONNREFUSED', 'not even from inside the pod by its IP');
+    assert.equal(await probe(pod, 'http://127.0.0.1:15000/ready'), '200', "admin answers on the pod's loopback");
+  },
+);

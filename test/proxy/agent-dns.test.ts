@@ -20,7 +20,12 @@ import { startControlPlane } from './control-plane-fixture.js';
 import { waitFor } from './helpers.js';
 
 function serviceEntry(host: string): ServiceEntry {
-  return { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host.split('.')[0]!, namespace: 'app' }, spec: { hosts: [host], ports: [{ number: 3306, name: 'tcp', protocol: 'TCP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' } };
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name: host.split('.')[0]!, namespace: 'app' },
+    spec: { hosts: [host], ports: [{ number: 3306, name: 'tcp', protocol: 'TCP' }], resolution: 'DNS', location: 'MESH_EXTERNAL' },
+  };
 }
 
 let nextId = 1;
@@ -41,9 +46,19 @@ test('bootstrap dns: upstream entries parse as ip or ip:port, bad ones are refus
   assert.throws(() => parseDnsUpstream('kube-dns:53'), /not an IP address/);
   const dir = mkdtempSync(path.join(tmpdir(), 'meshgate-agent-dns-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const base = ['node: { role: sidecar, ips: ["127.0.0.1"], podName: p, namespace: app, serviceAccount: sa }', 'discoveryAddress: "127.0.0.1:1"', 'rootCertFile: r', 'tokenFile: t', 'trustDomain: cluster.local'];
+  const base = [
+    'node: { role: sidecar, ips: ["127.0.0.1"], podName: p, namespace: app, serviceAccount: sa }',
+    'discoveryAddress: "127.0.0.1:1"',
+    'rootCertFile: r',
+    'tokenFile: t',
+    'trustDomain: cluster.local',
+  ];
   writeFileSync(path.join(dir, 'bad.yaml'), [...base, 'dns: { upstream: ["resolver.example"] }', ''].join('\n'));
-  await assert.rejects(loadBootstrap(path.join(dir, 'bad.yaml')), (err: Error & { code?: string }) => err.code === 'E_BOOTSTRAP_INVALID' && /dns\.upstream: "resolver\.example" is not an IP/.test(err.message));
+  await assert.rejects(
+    loadBootstrap(path.join(dir, 'bad.yaml')),
+    (err: Error & { code?: string }) =>
+      err.code === 'E_BOOTSTRAP_INVALID' && /dns\.upstream: "resolver\.example" is not an IP/.test(err.message),
+  );
   writeFileSync(path.join(dir, 'port.yaml'), [...base, 'dns: { port: 70000 }', ''].join('\n'));
   await assert.rejects(loadBootstrap(path.join(dir, 'port.yaml')), /dns\.port: must be a port number/);
   writeFileSync(path.join(dir, 'good.yaml'), [...base, 'dns: { port: 15053, upstream: ["127.0.0.1:5353"] }', ''].join('\n'));
@@ -60,14 +75,36 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   writeFileSync(path.join(dir, 'token'), await cp.tokens.mint({ namespace: 'app', serviceAccount: 'client', ttlSeconds: 600 }));
   // The pod's resolv.conf gives the search domains; the upstream comes from the bootstrap.
   writeFileSync(path.join(dir, 'resolv.conf'), 'nameserver 192.0.2.53\nsearch app.svc.cluster.local svc.cluster.local cluster.local\n');
-  const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName: 'client-6d8f9-abcde', namespace: 'app', domainSuffix: 'cluster.local' };
+  const n = {
+    role: 'sidecar' as const,
+    ips: ['127.0.0.1'],
+    podName: 'client-6d8f9-abcde',
+    namespace: 'app',
+    domainSuffix: 'cluster.local',
+  };
   const node: ProxyNode = { ...n, id: formatNodeId(n), serviceAccount: 'client', labels: { app: 'client' }, clusterId: 'cluster-a' };
-  writeFileSync(path.join(dir, 'bootstrap.yaml'), [
-    'node:', `  id: "${node.id}"`, '  role: sidecar', '  ips: ["127.0.0.1"]', `  podName: ${node.podName}`, '  namespace: app', '  serviceAccount: client',
-    '  labels: { app: client }', '  clusterId: cluster-a', `discoveryAddress: "${cp.address}"`, 'rootCertFile: root-cert.pem', 'tokenFile: token',
-    'trustDomain: cluster.local', 'admin: { address: 127.0.0.1, port: 0 }', 'drainTimeoutSeconds: 1',
-    `dns: { port: 0, upstream: ["127.0.0.1:${upstream.port}"] }`, '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(dir, 'bootstrap.yaml'),
+    [
+      'node:',
+      `  id: "${node.id}"`,
+      '  role: sidecar',
+      '  ips: ["127.0.0.1"]',
+      `  podName: ${node.podName}`,
+      '  namespace: app',
+      '  serviceAccount: client',
+      '  labels: { app: client }',
+      '  clusterId: cluster-a',
+      `discoveryAddress: "${cp.address}"`,
+      'rootCertFile: root-cert.pem',
+      'tokenFile: token',
+      'trustDomain: cluster.local',
+      'admin: { address: 127.0.0.1, port: 0 }',
+      'drainTimeoutSeconds: 1',
+      `dns: { port: 0, upstream: ["127.0.0.1:${upstream.port}"] }`,
+      '',
+    ].join('\n'),
+  );
   const bootstrap = await loadBootstrap(path.join(dir, 'bootstrap.yaml'));
   const config1 = snapshotOf([serviceEntry('mysql.fqdn.example')]);
   const table1 = buildNameTable(config1, node);
@@ -75,7 +112,10 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   assert.match(vip ?? '', /^240\.240\.\d+\.\d+$/, 'the ServiceEntry without addresses gets an auto-allocated VIP');
   cp.cache.setSnapshot(node.id, snapshotFromResources('v1', { listeners: [], clusters: [], endpoints: [], secrets: [] }, table1));
 
-  const agent = new ProxyAgent({ ...bootstrap, accessLog: { path: path.join(dir, 'access.log') } }, { log: () => undefined, adsBackoff: { initialMs: 50, maxMs: 200 }, resolvConf: path.join(dir, 'resolv.conf') });
+  const agent = new ProxyAgent(
+    { ...bootstrap, accessLog: { path: path.join(dir, 'access.log') } },
+    { log: () => undefined, adsBackoff: { initialMs: 50, maxMs: 200 }, resolvConf: path.join(dir, 'resolv.conf') },
+  );
   t.after(() => agent.stop(0));
   await agent.start();
   const addr = agent.dns?.address;
@@ -88,12 +128,20 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   for (const proto of ['udp', 'tcp'] as const) {
     const mesh = await ask(addr, 'mysql.fqdn.example', proto);
     assert.equal(mesh.header.rcode, DnsRcode.NOERROR, proto);
-    assert.deepEqual(mesh.answers.map((a) => a.data), [vip], `${proto}: answered with the VIP from NDS`);
+    assert.deepEqual(
+      mesh.answers.map((a) => a.data),
+      [vip],
+      `${proto}: answered with the VIP from NDS`,
+    );
   }
   assert.deepEqual(upstream.seen, [], 'mesh names never go upstream');
 
   const other = await ask(addr, 'example.org');
-  assert.deepEqual(other.answers.map((a) => a.data), ['192.0.2.10'], 'other names are answered by the upstream resolver');
+  assert.deepEqual(
+    other.answers.map((a) => a.data),
+    ['192.0.2.10'],
+    'other names are answered by the upstream resolver',
+  );
   assert.deepEqual(upstream.seen, ['udp example.org. 1']);
   const missing = await ask(addr, 'nothing.example.org', 'tcp');
   assert.equal(missing.header.rcode, DnsRcode.NXDOMAIN, "the upstream's NXDOMAIN is passed on");
@@ -104,13 +152,22 @@ test('agent with dns: the ServiceEntry host is answered from NDS with its VIP, o
   const table2 = buildNameTable(snapshotOf([serviceEntry('pg.fqdn.example')]), node);
   cp.cache.setSnapshot(node.id, snapshotFromResources('v2', { listeners: [], clusters: [], endpoints: [], secrets: [] }, table2));
   await waitFor(() => agent.nameTable?.table['pg.fqdn.example'] !== undefined, 30_000, 'the second name table');
-  assert.deepEqual((await ask(addr, 'pg.fqdn.example')).answers.map((a) => a.data), table2.table['pg.fqdn.example']!.ips);
+  assert.deepEqual(
+    (await ask(addr, 'pg.fqdn.example')).answers.map((a) => a.data),
+    table2.table['pg.fqdn.example']!.ips,
+  );
   const gone = await ask(addr, 'mysql.fqdn.example');
   assert.equal(gone.header.rcode, DnsRcode.NXDOMAIN, 'a host no longer in the table is left to upstream, which does not know it');
-  assert.ok(upstream.seen.some((q) => q === 'udp mysql.fqdn.example. 1'), 'the removed host was asked upstream');
+  assert.ok(
+    upstream.seen.some((q) => q === 'udp mysql.fqdn.example. 1'),
+    'the removed host was asked upstream',
+  );
 
   await agent.stop(0);
-  await assert.rejects(queryUdp(addr, encodeQuery(nextId++, 'mysql.fqdn.example', DnsType.A), 500), 'the DNS proxy is closed with the agent');
+  await assert.rejects(
+    queryUdp(addr, encodeQuery(nextId++, 'mysql.fqdn.example', DnsType.A), 500),
+    'the DNS proxy is closed with the agent',
+  );
 });
 
 test('agent without dns in the bootstrap neither listens for DNS nor subscribes to NDS', async (t) => {
@@ -121,8 +178,26 @@ test('agent without dns in the bootstrap neither listens for DNS nor subscribes 
   writeFileSync(path.join(dir, 'token'), await cp.tokens.mint({ namespace: 'app', serviceAccount: 'client', ttlSeconds: 600 }));
   const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName: 'plain-1', namespace: 'app', domainSuffix: 'cluster.local' };
   const node: ProxyNode = { ...n, id: formatNodeId(n), serviceAccount: 'client', labels: {}, clusterId: 'cluster-a' };
-  cp.cache.setSnapshot(node.id, snapshotFromResources('v1', { listeners: [], clusters: [], endpoints: [], secrets: [] }, buildNameTable(snapshotOf([serviceEntry('mysql.fqdn.example')]), node)));
-  const agent = new ProxyAgent({ node, discoveryAddress: cp.address, rootCertFile: path.join(dir, 'root-cert.pem'), tokenFile: path.join(dir, 'token'), trustDomain: 'cluster.local', admin: { address: '127.0.0.1', port: 0 }, accessLog: { path: path.join(dir, 'access.log') } }, { log: () => undefined, adsBackoff: { initialMs: 50, maxMs: 200 } });
+  cp.cache.setSnapshot(
+    node.id,
+    snapshotFromResources(
+      'v1',
+      { listeners: [], clusters: [], endpoints: [], secrets: [] },
+      buildNameTable(snapshotOf([serviceEntry('mysql.fqdn.example')]), node),
+    ),
+  );
+  const agent = new ProxyAgent(
+    {
+      node,
+      discoveryAddress: cp.address,
+      rootCertFile: path.join(dir, 'root-cert.pem'),
+      tokenFile: path.join(dir, 'token'),
+      trustDomain: 'cluster.local',
+      admin: { address: '127.0.0.1', port: 0 },
+      accessLog: { path: path.join(dir, 'access.log') },
+    },
+    { log: () => undefined, adsBackoff: { initialMs: 50, maxMs: 200 } },
+  );
   t.after(() => agent.stop(0));
   await agent.start();
   await waitFor(() => agent.proxy.isReady(), 30_000, 'CDS and LDS applied');

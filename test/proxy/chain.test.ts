@@ -8,8 +8,24 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip,
-  spiffe, staticCluster, tcpProxyFilter, TLS_INSPECTOR, upstreamTls, uriSan, waitFor, type Pair,
+  caSecret,
+  certSecret,
+  downstreamTls,
+  echoServer,
+  issue,
+  listener,
+  makeCa,
+  newProxy,
+  port,
+  roundTrip,
+  spiffe,
+  staticCluster,
+  tcpProxyFilter,
+  TLS_INSPECTOR,
+  upstreamTls,
+  uriSan,
+  waitFor,
+  type Pair,
 } from './helpers.js';
 import type { Proxy } from '../../src/proxy/proxy.js';
 
@@ -25,23 +41,42 @@ before(async () => {
 });
 
 /** client → A (plain listener) → mTLS → B (mTLS listener) → backend. Returns A's listener port. */
-async function buildChain(t: Parameters<typeof newProxy>[0], backendPort: number): Promise<{ a: Proxy; b: Proxy; aLogs: ReturnType<typeof newProxy>['logs']; bLogs: ReturnType<typeof newProxy>['logs']; port: number }> {
+async function buildChain(
+  t: Parameters<typeof newProxy>[0],
+  backendPort: number,
+): Promise<{ a: Proxy; b: Proxy; aLogs: ReturnType<typeof newProxy>['logs']; bLogs: ReturnType<typeof newProxy>['logs']; port: number }> {
   const B = newProxy(t);
   B.proxy.setLocalSecret('default', certSecret('default', serverId));
   B.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
   B.proxy.applyClusters([staticCluster('inbound|3306||', [{ port: backendPort }])]);
-  await B.proxy.applyListeners([listener('virtualInbound', 0, [{
-    name: 'inbound-mtls', filterChainMatch: { transportProtocol: 'tls' },
-    transportSocket: downstreamTls({ sans: [uriSan(spiffe('app', 'client'))] }),
-    filters: [tcpProxyFilter('inbound|3306||')],
-  }], { listenerFilters: [TLS_INSPECTOR], trafficDirection: 'INBOUND' })]);
+  await B.proxy.applyListeners([
+    listener(
+      'virtualInbound',
+      0,
+      [
+        {
+          name: 'inbound-mtls',
+          filterChainMatch: { transportProtocol: 'tls' },
+          transportSocket: downstreamTls({ sans: [uriSan(spiffe('app', 'client'))] }),
+          filters: [tcpProxyFilter('inbound|3306||')],
+        },
+      ],
+      { listenerFilters: [TLS_INSPECTOR], trafficDirection: 'INBOUND' },
+    ),
+  ]);
   const A = newProxy(t);
   A.proxy.setLocalSecret('default', certSecret('default', clientId));
   A.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
-  A.proxy.applyClusters([staticCluster('outbound|3306||mysql.db.svc.cluster.local', [{ port: port(B.proxy, 'virtualInbound') }], {
-    transportSocket: upstreamTls({ sni: 'outbound_.3306_._.mysql.db.svc.cluster.local', sans: [uriSan(spiffe('db', 'mysql'))] }),
-  })]);
-  await A.proxy.applyListeners([listener('127.0.0.1_3306', 0, [{ filters: [tcpProxyFilter('outbound|3306||mysql.db.svc.cluster.local')] }], { trafficDirection: 'OUTBOUND' })]);
+  A.proxy.applyClusters([
+    staticCluster('outbound|3306||mysql.db.svc.cluster.local', [{ port: port(B.proxy, 'virtualInbound') }], {
+      transportSocket: upstreamTls({ sni: 'outbound_.3306_._.mysql.db.svc.cluster.local', sans: [uriSan(spiffe('db', 'mysql'))] }),
+    }),
+  ]);
+  await A.proxy.applyListeners([
+    listener('127.0.0.1_3306', 0, [{ filters: [tcpProxyFilter('outbound|3306||mysql.db.svc.cluster.local')] }], {
+      trafficDirection: 'OUTBOUND',
+    }),
+  ]);
   return { a: A.proxy, b: B.proxy, aLogs: A.logs, bLogs: B.logs, port: port(A.proxy, '127.0.0.1_3306') };
 }
 
@@ -57,7 +92,10 @@ test(`${BIG_MIB} MiB both ways at once through a two-proxy mutual-TLS chain is b
   t.after(() => s.destroy());
   await new Promise((r) => s.once('connect', r));
   const done = new Promise<void>((resolve, reject) => {
-    s.on('data', (c: Buffer) => { recvHash.update(c); received += c.length; });
+    s.on('data', (c: Buffer) => {
+      recvHash.update(c);
+      received += c.length;
+    });
     s.on('end', () => resolve());
     s.on('error', reject);
   });
@@ -83,18 +121,28 @@ test(`${BIG_MIB} MiB both ways at once through a two-proxy mutual-TLS chain is b
 test('the upstream TLS session is resumed on the next connection (ticket reuse)', async (t) => {
   const echo = await echoServer(t);
   const { port: p, aLogs } = await buildChain(t, echo.port);
-  for (let i = 0; i < 3; i++) { const r = await roundTrip(p, `q${i}`); assert.equal(r.echoed, `q${i}`, JSON.stringify(aLogs.at(-1))); }
+  for (let i = 0; i < 3; i++) {
+    const r = await roundTrip(p, `q${i}`);
+    assert.equal(r.echoed, `q${i}`, JSON.stringify(aLogs.at(-1)));
+  }
   await waitFor(() => aLogs.length === 3, 3000, 'three access log lines');
   assert.equal(aLogs[0]!.upstreamTlsSessionReused, false);
-  assert.ok(aLogs.slice(1).some((l) => l.upstreamTlsSessionReused), `later connections resume: ${aLogs.map((l) => l.upstreamTlsSessionReused).join(',')}`);
+  assert.ok(
+    aLogs.slice(1).some((l) => l.upstreamTlsSessionReused),
+    `later connections resume: ${aLogs.map((l) => l.upstreamTlsSessionReused).join(',')}`,
+  );
 });
 
 test('half-close passes through both proxies in both directions', async (t) => {
   // The server answers only after the client's FIN, then closes its side; the client reads the answer.
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     let n = 0;
-    s.on('data', (c: Buffer) => { n += c.length; });
-    s.on('end', () => { s.end(`got ${n} bytes after your FIN`); });
+    s.on('data', (c: Buffer) => {
+      n += c.length;
+    });
+    s.on('end', () => {
+      s.end(`got ${n} bytes after your FIN`);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
@@ -106,7 +154,9 @@ test('half-close passes through both proxies in both directions', async (t) => {
     s.end('server done;');
     const parts: Buffer[] = [];
     s.on('data', (c: Buffer) => parts.push(c));
-    s.on('end', () => { received2 = Buffer.concat(parts).toString(); });
+    s.on('end', () => {
+      received2 = Buffer.concat(parts).toString();
+    });
   });
   let received2 = '';
   await new Promise<void>((r) => server2.listen(0, '127.0.0.1', r));
@@ -125,13 +175,24 @@ test('half-close passes through both proxies in both directions', async (t) => {
 
 test('a reader that stops reading bounds what the proxies buffer (backpressure end to end)', async (t) => {
   const stalled: net.Socket[] = [];
-  const sink = net.createServer((s) => { s.pause(); stalled.push(s); });
+  const sink = net.createServer((s) => {
+    s.pause();
+    stalled.push(s);
+  });
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of stalled) s.destroy(); sink.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of stalled) s.destroy();
+        sink.close(() => r());
+      }),
+  );
   const { port: p, a, b } = await buildChain(t, (sink.address() as net.AddressInfo).port);
   const s = net.connect({ host: '127.0.0.1', port: p });
   t.after(() => s.destroy());
-  s.on('error', () => { /* destroyed at the end */ });
+  s.on('error', () => {
+    /* destroyed at the end */
+  });
   await new Promise((r) => s.once('connect', r));
   const limit = 512 * 1024 * 1024;
   const block = Buffer.alloc(256 * 1024, 1);
@@ -140,7 +201,10 @@ test('a reader that stops reading bounds what the proxies buffer (backpressure e
   while (written < limit) {
     written += block.length;
     if (!s.write(block)) {
-      const drained = await Promise.race([new Promise((r) => s.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), 500))]);
+      const drained = await Promise.race([
+        new Promise((r) => s.once('drain', () => r(true))),
+        new Promise((r) => setTimeout(() => r(false), 500)),
+      ]);
       if (!drained) break;
     }
   }
@@ -157,33 +221,53 @@ test('a client that stops reading bounds what the proxies buffer (backpressure i
   let serverWritten = 0;
   let serverBlocked = false;
   const firehose = net.createServer((s) => {
-    s.on('error', () => { /* destroyed at the end */ });
+    s.on('error', () => {
+      /* destroyed at the end */
+    });
     const pump = (): void => {
       while (serverWritten < 512 * 1024 * 1024) {
         serverWritten += block.length;
-        if (!s.write(block)) { serverBlocked = true; s.once('drain', pump); return; }
+        if (!s.write(block)) {
+          serverBlocked = true;
+          s.once('drain', pump);
+          return;
+        }
       }
     };
     pump();
   });
   const conns = new Set<net.Socket>();
-  firehose.on('connection', (s) => { conns.add(s); });
+  firehose.on('connection', (s) => {
+    conns.add(s);
+  });
   await new Promise<void>((r) => firehose.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of conns) s.destroy(); firehose.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of conns) s.destroy();
+        firehose.close(() => r());
+      }),
+  );
   const { port: p, a, b } = await buildChain(t, (firehose.address() as net.AddressInfo).port);
   const c = net.connect({ host: '127.0.0.1', port: p });
   t.after(() => c.destroy());
-  c.on('error', () => { /* destroyed at the end */ });
+  c.on('error', () => {
+    /* destroyed at the end */
+  });
   c.pause();
   await new Promise((r) => c.once('connect', r));
   // Kernel and proxy buffers fill first; then the server must stay blocked (no progress for 300 ms).
   let last = -1;
-  await waitFor(async () => {
-    await new Promise((r) => setTimeout(r, 300));
-    const still = serverBlocked && serverWritten === last;
-    last = serverWritten;
-    return still;
-  }, 15_000, 'the server to stay blocked by backpressure');
+  await waitFor(
+    async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      const still = serverBlocked && serverWritten === last;
+      last = serverWritten;
+      return still;
+    },
+    15_000,
+    'the server to stay blocked by backpressure',
+  );
   assert.ok(serverWritten < 96 * 1024 * 1024, `${serverWritten} bytes were accepted from the server`);
   assert.ok(a.sessionStats().bufferedBytes <= 4 * 256 * 1024 + 64 * 1024, `proxy A buffers ${a.sessionStats().bufferedBytes} bytes`);
   assert.ok(b.sessionStats().bufferedBytes <= 4 * 256 * 1024 + 64 * 1024, `proxy B buffers ${b.sessionStats().bufferedBytes} bytes`);

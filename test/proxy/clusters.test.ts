@@ -16,16 +16,33 @@ async function lbProxy(t: Parameters<typeof newProxy>[0], cluster: Cluster, opts
 
 test('ROUND_ROBIN spreads connections evenly over the hosts', async (t) => {
   const hosts = await Promise.all([echoServer(t), echoServer(t), echoServer(t)]);
-  const { p } = await lbProxy(t, staticCluster('rr', hosts.map((h) => ({ port: h.port }))));
+  const { p } = await lbProxy(
+    t,
+    staticCluster(
+      'rr',
+      hosts.map((h) => ({ port: h.port })),
+    ),
+  );
   for (let i = 0; i < 6; i++) assert.equal((await roundTrip(p, 'r')).echoed, 'r');
-  assert.deepEqual(hosts.map((h) => h.accepted()), [2, 2, 2]);
+  assert.deepEqual(
+    hosts.map((h) => h.accepted()),
+    [2, 2, 2],
+  );
 });
 
 test('LEAST_REQUEST picks the host with fewer open connections of the two it samples', async (t) => {
   const hosts = await Promise.all([echoServer(t), echoServer(t)]);
   // The injected randomness makes the two samples always host 0 and host 1.
   let flip = 0;
-  const { p } = await lbProxy(t, staticCluster('lr', hosts.map((h) => ({ port: h.port })), { lbPolicy: 'LEAST_REQUEST' }), { random: () => ((flip++ % 2) === 0 ? 0 : 0.99) });
+  const { p } = await lbProxy(
+    t,
+    staticCluster(
+      'lr',
+      hosts.map((h) => ({ port: h.port })),
+      { lbPolicy: 'LEAST_REQUEST' },
+    ),
+    { random: () => (flip++ % 2 === 0 ? 0 : 0.99) },
+  );
   const held = net.connect({ host: '127.0.0.1', port: p });
   t.after(() => held.destroy());
   held.write('hold');
@@ -38,21 +55,43 @@ test('LEAST_REQUEST picks the host with fewer open connections of the two it sam
 
 test('RANDOM uses the injected randomness', async (t) => {
   const hosts = await Promise.all([echoServer(t), echoServer(t)]);
-  const { p } = await lbProxy(t, staticCluster('rnd', hosts.map((h) => ({ port: h.port })), { lbPolicy: 'RANDOM' }), { random: () => 0.9 });
+  const { p } = await lbProxy(
+    t,
+    staticCluster(
+      'rnd',
+      hosts.map((h) => ({ port: h.port })),
+      { lbPolicy: 'RANDOM' },
+    ),
+    { random: () => 0.9 },
+  );
   for (let i = 0; i < 3; i++) assert.equal((await roundTrip(p, 'x')).echoed, 'x');
-  assert.deepEqual(hosts.map((h) => h.accepted()), [0, 3]);
+  assert.deepEqual(
+    hosts.map((h) => h.accepted()),
+    [0, 3],
+  );
 });
 
 test('EDS: endpoints arrive and change; UNHEALTHY hosts take no traffic', async (t) => {
   const a = await echoServer(t);
   const b = await echoServer(t);
-  const { p, proxy, logs } = await lbProxy(t, { name: 'outbound|3306||db', type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} }, serviceName: 'outbound|3306||db' } });
+  const { p, proxy, logs } = await lbProxy(t, {
+    name: 'outbound|3306||db',
+    type: 'EDS',
+    edsClusterConfig: { edsConfig: { ads: {} }, serviceName: 'outbound|3306||db' },
+  });
   assert.equal((await roundTrip(p, 'x')).echoed, '');
   await waitFor(() => logs.length === 1, 3000, 'UH log');
   assert.equal(logs[0]!.responseFlags, 'UH');
   const cla = (hs: { port: number; health?: 'HEALTHY' | 'UNHEALTHY' }[]): ClusterLoadAssignment => ({
     clusterName: 'outbound|3306||db',
-    endpoints: [{ lbEndpoints: hs.map((h) => ({ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: h.port } } }, healthStatus: h.health ?? 'HEALTHY' })) }],
+    endpoints: [
+      {
+        lbEndpoints: hs.map((h) => ({
+          endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: h.port } } },
+          healthStatus: h.health ?? 'HEALTHY',
+        })),
+      },
+    ],
   });
   proxy.applyEndpoints([cla([{ port: a.port }, { port: b.port, health: 'UNHEALTHY' }])]);
   for (let i = 0; i < 3; i++) assert.equal((await roundTrip(p, 'e')).echoed, 'e');
@@ -67,18 +106,29 @@ test('outlier detection ejects a host after consecutive connect failures and ret
   const good = await Promise.all([echoServer(t), echoServer(t)]);
   const dead = await closedPort();
   let now = 1_000_000;
-  const { p, proxy } = await lbProxy(t, staticCluster('od', [{ port: dead }, ...good.map((h) => ({ port: h.port }))], {
-    outlierDetection: { consecutive5xx: 2, baseEjectionTime: '30s', maxEjectionPercent: 100 },
-  }), { now: () => now });
+  const { p, proxy } = await lbProxy(
+    t,
+    staticCluster('od', [{ port: dead }, ...good.map((h) => ({ port: h.port }))], {
+      outlierDetection: { consecutive5xx: 2, baseEjectionTime: '30s', maxEjectionPercent: 100 },
+    }),
+    { now: () => now },
+  );
   // Round robin reaches the dead host every third connection: two failures eject it.
   let failures = 0;
   for (let i = 0; i < 6; i++) if ((await roundTrip(p, 'o')).echoed !== 'o') failures++;
   assert.equal(failures, 2);
   assert.equal(await metric(proxy, 'meshgate_proxy_outlier_ejections_total', { cluster: 'od' }), 1);
-  assert.deepEqual(proxy.clusterStatus()[0]!.hosts.map((h) => h.ejected), [true, false, false]);
+  assert.deepEqual(
+    proxy.clusterStatus()[0]!.hosts.map((h) => h.ejected),
+    [true, false, false],
+  );
   for (let i = 0; i < 6; i++) assert.equal((await roundTrip(p, 'o')).echoed, 'o', 'while ejected, every connection succeeds');
   now += 31_000;
-  assert.deepEqual(proxy.clusterStatus()[0]!.hosts.map((h) => h.ejected), [false, false, false], 'the host returns after base_ejection_time');
+  assert.deepEqual(
+    proxy.clusterStatus()[0]!.hosts.map((h) => h.ejected),
+    [false, false, false],
+    'the host returns after base_ejection_time',
+  );
   let failedAgain = 0;
   for (let i = 0; i < 3; i++) if ((await roundTrip(p, 'o')).echoed !== 'o') failedAgain++;
   assert.equal(failedAgain, 1, 'the returned host takes traffic again');
@@ -87,9 +137,15 @@ test('outlier detection ejects a host after consecutive connect failures and ret
 test('STRICT_DNS re-resolves on dnsRefreshRate and follows the new address; LOGICAL_DNS uses the first address', async (t) => {
   const one = await echoServer(t);
   // Same port on 127.0.0.2, so only the DNS answer decides where a connection goes.
-  const two = net.createServer((s) => { twoAccepted++; s.pipe(s); });
+  const two = net.createServer((s) => {
+    twoAccepted++;
+    s.pipe(s);
+  });
   let twoAccepted = 0;
-  await new Promise<void>((resolve, reject) => { two.once('error', reject); two.listen(one.port, '127.0.0.2', resolve); });
+  await new Promise<void>((resolve, reject) => {
+    two.once('error', reject);
+    two.listen(one.port, '127.0.0.2', resolve);
+  });
   t.after(() => new Promise<void>((r) => two.close(() => r())));
   let answer = ['127.0.0.1'];
   const resolver = async (name: string) => {
@@ -97,8 +153,14 @@ test('STRICT_DNS re-resolves on dnsRefreshRate and follows the new address; LOGI
     return answer.map((address) => ({ address }));
   };
   const c = (type: 'STRICT_DNS' | 'LOGICAL_DNS'): Cluster => ({
-    name: type, type, dnsRefreshRate: '0.1s', connectTimeout: '1s',
-    loadAssignment: { clusterName: type, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: 'db.example.internal', portValue: one.port } } } }] }] },
+    name: type,
+    type,
+    dnsRefreshRate: '0.1s',
+    connectTimeout: '1s',
+    loadAssignment: {
+      clusterName: type,
+      endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: 'db.example.internal', portValue: one.port } } } }] }],
+    },
   });
   const { p, proxy } = await lbProxy(t, c('STRICT_DNS'), { resolver });
   await waitFor(() => proxy.clusterStatus()[0]!.hosts.length === 1, 3000, 'first resolution');
@@ -126,8 +188,17 @@ test('a useOriginalDst listener hands connections to the virtual listener of the
     staticCluster(`outbound|${echo.port}||echo.default.svc.cluster.local`, [{ port: echo.port }]),
   ]);
   await r.proxy.applyListeners([
-    listener('virtualOutbound', 0, [], { useOriginalDst: true, defaultFilterChain: { name: 'PassthroughFilterChain', filters: [tcpProxyFilter('PassthroughCluster')] }, trafficDirection: 'OUTBOUND' }),
-    listener(`0.0.0.0_${echo.port}`, echo.port, [{ name: 'echo-chain', filters: [tcpProxyFilter(`outbound|${echo.port}||echo.default.svc.cluster.local`)] }], { bindToPort: false, trafficDirection: 'OUTBOUND', address: { socketAddress: { address: '0.0.0.0', portValue: echo.port } } }),
+    listener('virtualOutbound', 0, [], {
+      useOriginalDst: true,
+      defaultFilterChain: { name: 'PassthroughFilterChain', filters: [tcpProxyFilter('PassthroughCluster')] },
+      trafficDirection: 'OUTBOUND',
+    }),
+    listener(
+      `0.0.0.0_${echo.port}`,
+      echo.port,
+      [{ name: 'echo-chain', filters: [tcpProxyFilter(`outbound|${echo.port}||echo.default.svc.cluster.local`)] }],
+      { bindToPort: false, trafficDirection: 'OUTBOUND', address: { socketAddress: { address: '0.0.0.0', portValue: echo.port } } },
+    ),
   ]);
   const p = port(r.proxy, 'virtualOutbound');
   assert.equal((await roundTrip(p, 'to echo')).echoed, 'to echo');

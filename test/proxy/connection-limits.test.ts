@@ -16,8 +16,21 @@ import { Command } from 'commander';
 import { connectionLimitsFromFlags, registerProxyCommand } from '../../src/cli/proxy.js';
 import type { ProxyOptions } from '../../src/proxy/proxy.js';
 import {
-  caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, metric, newProxy, port, spiffe,
-  staticCluster, tcpProxyFilter, waitFor, type Pair,
+  caSecret,
+  certSecret,
+  downstreamTls,
+  echoServer,
+  issue,
+  listener,
+  makeCa,
+  metric,
+  newProxy,
+  port,
+  spiffe,
+  staticCluster,
+  tcpProxyFilter,
+  waitFor,
+  type Pair,
 } from './helpers.js';
 
 type T = Parameters<typeof newProxy>[0];
@@ -39,7 +52,9 @@ async function limitedProxy(t: T, opts: ProxyOptions, extra: Partial<Parameters<
   await r.proxy.applyListeners([
     listener('a', 0, [{ name: 'a', filters: [tcpProxyFilter('backend')] }]),
     listener('b', 0, [{ name: 'b', filters: [tcpProxyFilter('backend')] }], extra),
-    listener('tls', 0, [{ name: 'tls', transportSocket: downstreamTls({ requireClientCert: false, ca: '' }), filters: [tcpProxyFilter('backend')] }]),
+    listener('tls', 0, [
+      { name: 'tls', transportSocket: downstreamTls({ requireClientCert: false, ca: '' }), filters: [tcpProxyFilter('backend')] },
+    ]),
   ]);
   return { ...r, echo, p: (n: string) => port(r.proxy, n) };
 }
@@ -47,8 +62,12 @@ async function limitedProxy(t: T, opts: ProxyOptions, extra: Partial<Parameters<
 /** A connection proven open by one echoed message; closed after the test. */
 async function openConnection(t: T, p: number): Promise<net.Socket> {
   const s = net.connect({ host: '127.0.0.1', port: p });
-  t.after(() => { s.destroy(); });
-  s.on('error', () => { /* checked through echo() */ });
+  t.after(() => {
+    s.destroy();
+  });
+  s.on('error', () => {
+    /* checked through echo() */
+  });
   await echo(s, 'hello');
   return s;
 }
@@ -56,10 +75,26 @@ async function openConnection(t: T, p: number): Promise<net.Socket> {
 function echo(s: net.Socket, msg: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let got = '';
-    const onData = (c: Buffer): void => { got += c.toString(); if (got === msg) { cleanup(); resolve(); } };
-    const onClose = (): void => { cleanup(); reject(new Error(`connection closed before "${msg}" came back`)); };
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`no echo of "${msg}"`)); }, 5000);
-    const cleanup = (): void => { clearTimeout(timer); s.off('data', onData); s.off('close', onClose); };
+    const onData = (c: Buffer): void => {
+      got += c.toString();
+      if (got === msg) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error(`connection closed before "${msg}" came back`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no echo of "${msg}"`));
+    }, 5000);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('close', onClose);
+    };
     s.on('data', onData);
     s.once('close', onClose);
     s.write(msg);
@@ -73,8 +108,13 @@ function attempt(p: number, o: { tls?: boolean } = {}): Promise<'refused' | 'ser
       ? tls.connect({ host: '127.0.0.1', port: p, rejectUnauthorized: false }, () => s.write('x'))
       : net.connect({ host: '127.0.0.1', port: p }, () => s.write('x'));
     let data = false;
-    s.on('data', () => { data = true; s.destroy(); });
-    s.on('error', () => { /* a refused TLS client sees a reset or an early close */ });
+    s.on('data', () => {
+      data = true;
+      s.destroy();
+    });
+    s.on('error', () => {
+      /* a refused TLS client sees a reset or an early close */
+    });
     s.on('close', () => resolve(data ? 'served' : 'refused'));
     setTimeout(() => s.destroy(), 5000);
   });
@@ -96,7 +136,11 @@ test('a listener at its connection limit refuses new connections at accept, coun
 });
 
 test('the global limit counts connections over all listeners and refuses before any TLS handshake', async (t) => {
-  const { proxy, logs, p } = await limitedProxy(t, { connectionLimits: { globalDownstreamMaxConnections: 2 } }, { ignoreGlobalConnLimit: true });
+  const { proxy, logs, p } = await limitedProxy(
+    t,
+    { connectionLimits: { globalDownstreamMaxConnections: 2 } },
+    { ignoreGlobalConnLimit: true },
+  );
   const open = [await openConnection(t, p('a')), await openConnection(t, p('a'))];
   assert.equal(await attempt(p('tls'), { tls: true }), 'refused');
   assert.equal(await attempt(p('a')), 'refused');
@@ -131,9 +175,15 @@ test('limits changed at runtime (admin /runtime_modify) apply to new connections
   assert.equal(bad.status, 400);
   assert.match(bad.text, /not a non-negative integer/);
   assert.match((await modify('some.other.key=1')).text, /unknown runtime key/);
-  assert.equal((await modify('envoy.resource_limits.listener.a.connection_limit=&overload.global_downstream_max_connections=100')).status, 200);
+  assert.equal(
+    (await modify('envoy.resource_limits.listener.a.connection_limit=&overload.global_downstream_max_connections=100')).status,
+    200,
+  );
   assert.equal(await attempt(p('a')), 'served', 'an empty value removes the listener limit');
-  const rt = await (await fetch(`http://127.0.0.1:${admin.port}/runtime`)).json() as { globalDownstreamMaxConnections: number; listeners: Record<string, number> };
+  const rt = (await (await fetch(`http://127.0.0.1:${admin.port}/runtime`)).json()) as {
+    globalDownstreamMaxConnections: number;
+    listeners: Record<string, number>;
+  };
   assert.deepEqual(rt, { globalDownstreamMaxConnections: 100, listeners: {} });
 });
 
@@ -152,7 +202,10 @@ test('the default global limit is 50,000, lowered to what the descriptor limit c
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = (soft: string): string => {
     const f = path.join(dir, `limits-${soft}`);
-    writeFileSync(f, `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 ${soft}                 files\n`);
+    writeFileSync(
+      f,
+      `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 ${soft}                 files\n`,
+    );
     return f;
   };
   assert.equal(defaultGlobalDownstreamMaxConnections(file('1024')), 384);
@@ -164,25 +217,54 @@ test('the default global limit is 50,000, lowered to what the descriptor limit c
 test('bootstrap connectionLimits are validated with the field named; CLI flags override them listener by listener', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'meshgate-limits-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const base = ['node: { role: sidecar, ips: ["127.0.0.1"], podName: p, namespace: app, serviceAccount: sa }', 'discoveryAddress: "127.0.0.1:1"', 'rootCertFile: r', 'tokenFile: t', 'trustDomain: cluster.local'];
+  const base = [
+    'node: { role: sidecar, ips: ["127.0.0.1"], podName: p, namespace: app, serviceAccount: sa }',
+    'discoveryAddress: "127.0.0.1:1"',
+    'rootCertFile: r',
+    'tokenFile: t',
+    'trustDomain: cluster.local',
+  ];
   const load = (extra: string): ReturnType<typeof loadBootstrap> => {
     const f = path.join(dir, `b${Math.random()}.yaml`);
     writeFileSync(f, [...base, extra, ''].join('\n'));
     return loadBootstrap(f);
   };
-  await assert.rejects(load('connectionLimits: { listeners: { "0.0.0.0_3306": -1 } }'), /connectionLimits\.listeners\.0\.0\.0\.0_3306: must be a non-negative integer/);
+  await assert.rejects(
+    load('connectionLimits: { listeners: { "0.0.0.0_3306": -1 } }'),
+    /connectionLimits\.listeners\.0\.0\.0\.0_3306: must be a non-negative integer/,
+  );
   await assert.rejects(load('connectionLimits: { maxConnections: 5 }'), /connectionLimits\.maxConnections: unknown field/);
   const b = await load('connectionLimits: { globalDownstreamMaxConnections: 1000, listeners: { "0.0.0.0_3306": 10, virtualInbound: 20 } }');
   assert.deepEqual(b.connectionLimits, { globalDownstreamMaxConnections: 1000, listeners: { '0.0.0.0_3306': 10, virtualInbound: 20 } });
-  assert.deepEqual(connectionLimitsFromFlags({ bootstrap: 'x', globalDownstreamMaxConnections: 500, listenerConnectionLimit: ['0.0.0.0_3306=5'] }, b.connectionLimits), {
-    globalDownstreamMaxConnections: 500, listeners: { '0.0.0.0_3306': 5, virtualInbound: 20 },
-  });
+  assert.deepEqual(
+    connectionLimitsFromFlags(
+      { bootstrap: 'x', globalDownstreamMaxConnections: 500, listenerConnectionLimit: ['0.0.0.0_3306=5'] },
+      b.connectionLimits,
+    ),
+    {
+      globalDownstreamMaxConnections: 500,
+      listeners: { '0.0.0.0_3306': 5, virtualInbound: 20 },
+    },
+  );
   assert.equal(connectionLimitsFromFlags({ bootstrap: 'x' }, undefined), undefined);
   // Bad flag values are refused while parsing, before anything starts.
-  for (const [flag, value, re] of [['--listener-connection-limit', 'virtualInbound', /is not NAME=N/], ['--listener-connection-limit', 'a=-1', /is not NAME=N/], ['--global-downstream-max-connections', 'many', /is not a non-negative integer/]] as const) {
-    const program = new Command().exitOverride().configureOutput({ writeErr: () => { /* asserted below */ } });
+  for (const [flag, value, re] of [
+    ['--listener-connection-limit', 'virtualInbound', /is not NAME=N/],
+    ['--listener-connection-limit', 'a=-1', /is not NAME=N/],
+    ['--global-downstream-max-connections', 'many', /is not a non-negative integer/],
+  ] as const) {
+    const program = new Command().exitOverride().configureOutput({
+      writeErr: () => {
+        /* asserted below */
+      },
+    });
     registerProxyCommand(program);
-    for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => { /* asserted below */ } });
+    for (const c of program.commands)
+      c.exitOverride().configureOutput({
+        writeErr: () => {
+          /* asserted below */
+        },
+      });
     await assert.rejects(program.parseAsync(['node', 'meshgate', 'proxy', '--bootstrap', 'none.yaml', flag, value]), re);
   }
 });
@@ -190,11 +272,20 @@ test('bootstrap connectionLimits are validated with the field named; CLI flags o
 test('a connection handed over by a useOriginalDst listener is held to the limit of the listener that serves it', async (t) => {
   const upstream = await echoServer(t);
   const virtual = `0.0.0.0_${upstream.port}`;
-  const r = newProxy(t, { originalDestination: () => ({ address: '127.0.0.1', port: upstream.port }), connectionLimits: { listeners: { [virtual]: 1 } } });
+  const r = newProxy(t, {
+    originalDestination: () => ({ address: '127.0.0.1', port: upstream.port }),
+    connectionLimits: { listeners: { [virtual]: 1 } },
+  });
   r.proxy.applyClusters([staticCluster('echo', [{ port: upstream.port }])]);
   await r.proxy.applyListeners([
-    listener('virtualOutbound', 0, [], { useOriginalDst: true, defaultFilterChain: { name: 'passthrough', filters: [tcpProxyFilter('echo')] } }),
-    listener(virtual, upstream.port, [{ name: 'echo-chain', filters: [tcpProxyFilter('echo')] }], { bindToPort: false, address: { socketAddress: { address: '0.0.0.0', portValue: upstream.port } } }),
+    listener('virtualOutbound', 0, [], {
+      useOriginalDst: true,
+      defaultFilterChain: { name: 'passthrough', filters: [tcpProxyFilter('echo')] },
+    }),
+    listener(virtual, upstream.port, [{ name: 'echo-chain', filters: [tcpProxyFilter('echo')] }], {
+      bindToPort: false,
+      address: { socketAddress: { address: '0.0.0.0', portValue: upstream.port } },
+    }),
   ]);
   const p = port(r.proxy, 'virtualOutbound');
   const open = await openConnection(t, p);

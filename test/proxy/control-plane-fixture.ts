@@ -17,12 +17,18 @@ export async function startControlPlane(t: { after(fn: () => Promise<void> | voi
   const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
   const serving = await ca.issueServingCertificate(['istiod.istio-system.svc'], 3600);
   const cache = new SnapshotCache();
-  const ads = new AdsServer({ cache, authenticate: makeAuthenticator({ trustDomains: ['cluster.local'], verifyToken: (tok) => verifier.verify(tok) }), controlPlaneId: 'meshgate-test' });
+  const ads = new AdsServer({
+    cache,
+    authenticate: makeAuthenticator({ trustDomains: ['cluster.local'], verifyToken: (tok) => verifier.verify(tok) }),
+    controlPlaneId: 'meshgate-test',
+  });
   const server = new grpc.Server();
   ads.addToServer(server);
   addCertificateService(server, { ca, verifier });
   const creds = createXdsServerCredentials({ rootPem: ca.rootBundlePem(), ...serving });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds.credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds.credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   t.after(async () => {
     ads.closeAllStreams();
     await new Promise<void>((r) => server.tryShutdown(() => r()));
@@ -30,4 +36,3 @@ export async function startControlPlane(t: { after(fn: () => Promise<void> | voi
   });
   return { ca, tokens, cache, ads, address: `127.0.0.1:${port}` };
 }
-

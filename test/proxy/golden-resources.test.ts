@@ -23,7 +23,14 @@ for (const f of files) {
   test(`the proxy accepts every resource generated for ${f}`, () => {
     const r = JSON.parse(readFileSync(path.join(goldenDir, f), 'utf8')) as ProxyResources;
     const secrets = new SecretStore();
-    const deps = { secrets, resolver: systemResolver, random: Math.random, now: Date.now, log: () => undefined, onEjected: () => undefined };
+    const deps = {
+      secrets,
+      resolver: systemResolver,
+      random: Math.random,
+      now: Date.now,
+      log: () => undefined,
+      onEjected: () => undefined,
+    };
     for (const c of r.clusters ?? []) new ClusterRuntime(c, deps).close();
     for (const l of r.listeners ?? []) new CompiledListener(l, undefined);
     for (const e of r.endpoints ?? []) validateAssignment(e);

@@ -12,19 +12,39 @@ import type { StreamInfo } from '../../src/proxy/access-log.js';
 
 type After = { after(fn: () => void | Promise<void>): void };
 
-export interface Pair { certPem: string; keyPem: string; serial: string }
+export interface Pair {
+  certPem: string;
+  keyPem: string;
+  serial: string;
+}
 
 export async function makeCa(cn: string): Promise<Pair> {
   const k = await generateKeyPair();
-  const certPem = await issueCertificate({ subject: `CN=${cn}`, publicKeyPem: k.publicKeyPem, issuer: 'self', selfPrivateKeyPem: k.privateKeyPem, isCa: true, ttlSeconds: 86400 });
+  const certPem = await issueCertificate({
+    subject: `CN=${cn}`,
+    publicKeyPem: k.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: k.privateKeyPem,
+    isCa: true,
+    ttlSeconds: 86400,
+  });
   return { certPem, keyPem: k.privateKeyPem, serial: new (await import('node:crypto')).X509Certificate(certPem).serialNumber };
 }
 
-export async function issue(ca: Pair, o: { cn?: string; uris?: string[]; dns?: string[]; usage?: CertificateUsage; now?: Date; ttlSeconds?: number } = {}): Promise<Pair> {
+export async function issue(
+  ca: Pair,
+  o: { cn?: string; uris?: string[]; dns?: string[]; usage?: CertificateUsage; now?: Date; ttlSeconds?: number } = {},
+): Promise<Pair> {
   const k = await generateKeyPair();
   const certPem = await issueCertificate({
-    subject: `CN=${o.cn ?? 'workload'}`, publicKeyPem: k.publicKeyPem, issuer: { certPem: ca.certPem, privateKeyPem: ca.keyPem },
-    uris: o.uris, dns: o.dns, usage: o.usage ?? 'both', now: o.now, ttlSeconds: o.ttlSeconds ?? 3600,
+    subject: `CN=${o.cn ?? 'workload'}`,
+    publicKeyPem: k.publicKeyPem,
+    issuer: { certPem: ca.certPem, privateKeyPem: ca.keyPem },
+    uris: o.uris,
+    dns: o.dns,
+    usage: o.usage ?? 'both',
+    now: o.now,
+    ttlSeconds: o.ttlSeconds ?? 3600,
   });
   return { certPem, keyPem: k.privateKeyPem, serial: new (await import('node:crypto')).X509Certificate(certPem).serialNumber };
 }
@@ -43,7 +63,17 @@ export function uriSan(exact: string): SubjectAltNameMatcher {
   return { sanType: 'URI', matcher: { exact } };
 }
 
-export function downstreamTls(o: { cert?: string; ca?: string; requireClientCert?: boolean; sans?: SubjectAltNameMatcher[]; min?: 'TLSv1_2' | 'TLSv1_3'; max?: 'TLSv1_2' | 'TLSv1_3'; ciphers?: string[] } = {}): TransportSocket {
+export function downstreamTls(
+  o: {
+    cert?: string;
+    ca?: string;
+    requireClientCert?: boolean;
+    sans?: SubjectAltNameMatcher[];
+    min?: 'TLSv1_2' | 'TLSv1_3';
+    max?: 'TLSv1_2' | 'TLSv1_3';
+    ciphers?: string[];
+  } = {},
+): TransportSocket {
   return {
     name: 'envoy.transport_sockets.tls',
     typedConfig: {
@@ -51,8 +81,17 @@ export function downstreamTls(o: { cert?: string; ca?: string; requireClientCert
       requireClientCertificate: o.requireClientCert ?? true,
       commonTlsContext: {
         tlsCertificateSdsSecretConfigs: [{ name: o.cert ?? 'default', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
-        ...(o.ca === '' ? {} : { combinedValidationContext: { defaultValidationContext: { matchTypedSubjectAltNames: o.sans }, validationContextSdsSecretConfig: { name: o.ca ?? 'ROOTCA' } } }),
-        ...(o.min || o.max || o.ciphers ? { tlsParams: { tlsMinimumProtocolVersion: o.min, tlsMaximumProtocolVersion: o.max, cipherSuites: o.ciphers } } : {}),
+        ...(o.ca === ''
+          ? {}
+          : {
+              combinedValidationContext: {
+                defaultValidationContext: { matchTypedSubjectAltNames: o.sans },
+                validationContextSdsSecretConfig: { name: o.ca ?? 'ROOTCA' },
+              },
+            }),
+        ...(o.min || o.max || o.ciphers
+          ? { tlsParams: { tlsMinimumProtocolVersion: o.min, tlsMaximumProtocolVersion: o.max, cipherSuites: o.ciphers } }
+          : {}),
       },
     },
   };
@@ -66,7 +105,10 @@ export function upstreamTls(o: { cert?: string; ca?: string; sni?: string; sans?
       sni: o.sni,
       commonTlsContext: {
         ...(o.cert === '' ? {} : { tlsCertificateSdsSecretConfigs: [{ name: o.cert ?? 'default' }] }),
-        combinedValidationContext: { defaultValidationContext: { matchTypedSubjectAltNames: o.sans }, validationContextSdsSecretConfig: { name: o.ca ?? 'ROOTCA' } },
+        combinedValidationContext: {
+          defaultValidationContext: { matchTypedSubjectAltNames: o.sans },
+          validationContextSdsSecretConfig: { name: o.ca ?? 'ROOTCA' },
+        },
       },
     },
   };
@@ -82,8 +124,19 @@ export function listener(name: string, port: number, chains: FilterChain[], extr
 
 export function staticCluster(name: string, hosts: { address?: string; port: number }[], extra: Partial<Cluster> = {}): Cluster {
   return {
-    name, type: 'STATIC', connectTimeout: '2s',
-    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: hosts.map((h) => ({ endpoint: { address: { socketAddress: { address: h.address ?? '127.0.0.1', portValue: h.port } } } })) }] },
+    name,
+    type: 'STATIC',
+    connectTimeout: '2s',
+    loadAssignment: {
+      clusterName: name,
+      endpoints: [
+        {
+          lbEndpoints: hosts.map((h) => ({
+            endpoint: { address: { socketAddress: { address: h.address ?? '127.0.0.1', portValue: h.port } } },
+          })),
+        },
+      ],
+    },
     ...extra,
   };
 }
@@ -96,7 +149,9 @@ export function newProxy(t: After, o: ProxyOptions = {}): { proxy: Proxy; logs: 
   const warnings: string[] = [];
   const proxy = new Proxy({
     drainTimeoutMs: 2000,
-    log: (level, msg) => { if (level !== 'debug') warnings.push(msg); },
+    log: (level, msg) => {
+      if (level !== 'debug') warnings.push(msg);
+    },
     accessLog: { sink: (_l, si) => logs.push({ ...si }) },
     ...o,
   });
@@ -111,23 +166,39 @@ export function port(proxy: Proxy, name: string): number {
 }
 
 /** A TCP echo server counting accepted connections; optional TLS. */
-export async function echoServer(t: After, o: { tls?: tls.TlsOptions } = {}): Promise<{ port: number; accepted: () => number; sockets: Set<net.Socket>; server: net.Server }> {
+export async function echoServer(
+  t: After,
+  o: { tls?: tls.TlsOptions } = {},
+): Promise<{ port: number; accepted: () => number; sockets: Set<net.Socket>; server: net.Server }> {
   let n = 0;
   const sockets = new Set<net.Socket>();
   const handler = (s: net.Socket): void => {
     n++;
     sockets.add(s);
-    s.on('error', () => { /* the client side of a test may reset */ });
+    s.on('error', () => {
+      /* the client side of a test may reset */
+    });
     s.on('close', () => sockets.delete(s));
     s.pipe(s);
   };
   const server = o.tls ? tls.createServer({ ...o.tls, allowHalfOpen: true }, handler) : net.createServer({ allowHalfOpen: true }, handler);
-  server.on('tlsClientError', () => { /* counted by the test through its client */ });
+  server.on('tlsClientError', () => {
+    /* counted by the test through its client */
+  });
   // Every accepted TCP connection, including TLS ones still in their handshake, is destroyed at the end.
   const raw = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => { raw.add(s); s.on('close', () => raw.delete(s)); });
+  server.on('connection', (s: net.Socket) => {
+    raw.add(s);
+    s.on('close', () => raw.delete(s));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => { for (const s of [...sockets, ...raw]) s.destroy(); server.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of [...sockets, ...raw]) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return { port: (server.address() as net.AddressInfo).port, accepted: () => n, sockets, server };
 }
 
@@ -140,7 +211,13 @@ export async function closedPort(): Promise<number> {
   return p;
 }
 
-export interface ClientResult { ok: boolean; echoed: string; error?: string; tlsVersion?: string; serverSerial?: string }
+export interface ClientResult {
+  ok: boolean;
+  echoed: string;
+  error?: string;
+  tlsVersion?: string;
+  serverSerial?: string;
+}
 
 /** Connects (TLS when `tlsOpts` given), sends `payload`, half-closes, collects what comes back. */
 export function roundTrip(p: number, payload: string | Buffer, tlsOpts?: tls.ConnectionOptions, timeoutMs = 8000): Promise<ClientResult> {
@@ -177,7 +254,7 @@ export function sha256(b: Buffer): string {
 }
 
 export async function metric(proxy: Proxy, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = (await proxy.stats.registry.getSingleMetric(name)?.get());
+  const m = await proxy.stats.registry.getSingleMetric(name)?.get();
   if (!m) return 0;
   let sum = 0;
   for (const v of m.values) {

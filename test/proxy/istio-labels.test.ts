@@ -22,7 +22,12 @@ before(async () => {
   ca = await makeCa('mesh-ca');
 });
 
-async function sidecar(t: Parameters<typeof newProxy>[0], snapshot: ReturnType<typeof snapshotOf>, node: ProxyNode, id: Pair): Promise<{ proxy: Proxy; prometheus: () => Promise<string> }> {
+async function sidecar(
+  t: Parameters<typeof newProxy>[0],
+  snapshot: ReturnType<typeof snapshotOf>,
+  node: ProxyNode,
+  id: Pair,
+): Promise<{ proxy: Proxy; prometheus: () => Promise<string> }> {
   const { proxy } = newProxy(t, { node });
   proxy.setLocalSecret('default', certSecret('default', id));
   proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
@@ -49,11 +54,40 @@ test('after one connection through a client and a server sidecar, both report ev
   const port = echo.port; // the application listens on 127.0.0.1:port; the sidecars bind their pod addresses
   const snapshot = snapshotOf([
     service('mysql', 'db', { app: 'mysql' }, [{ name: 'tcp', port, targetPort: port }]),
-    pod('mysql-7d9c8b6f5-x2x9k', 'db', SERVER_IP, { app: 'mysql', version: 'v1' }, { sidecar: true, sa: 'mysql', ports: [{ containerPort: port }] }),
-    pod('client-5f6d7c8b9-abcde', 'app', CLIENT_IP, { app: 'client', 'service.istio.io/canonical-name': 'mysql-client', 'app.kubernetes.io/version': '2.1' }, { sidecar: true, sa: 'client' }),
+    pod(
+      'mysql-7d9c8b6f5-x2x9k',
+      'db',
+      SERVER_IP,
+      { app: 'mysql', version: 'v1' },
+      { sidecar: true, sa: 'mysql', ports: [{ containerPort: port }] },
+    ),
+    pod(
+      'client-5f6d7c8b9-abcde',
+      'app',
+      CLIENT_IP,
+      { app: 'client', 'service.istio.io/canonical-name': 'mysql-client', 'app.kubernetes.io/version': '2.1' },
+      { sidecar: true, sa: 'client' },
+    ),
   ]);
-  const serverNode = sidecarNode({ podName: 'mysql-7d9c8b6f5-x2x9k', namespace: 'db', labels: { app: 'mysql', version: 'v1' }, ips: [SERVER_IP], serviceAccount: 'mysql', clusterId: 'cluster-b', interceptionMode: 'NONE', workloadPorts: [port] });
-  const clientNode = sidecarNode({ podName: 'client-5f6d7c8b9-abcde', namespace: 'app', labels: { app: 'client', 'service.istio.io/canonical-name': 'mysql-client', 'app.kubernetes.io/version': '2.1' }, ips: [CLIENT_IP], serviceAccount: 'client', clusterId: 'cluster-b', interceptionMode: 'NONE' });
+  const serverNode = sidecarNode({
+    podName: 'mysql-7d9c8b6f5-x2x9k',
+    namespace: 'db',
+    labels: { app: 'mysql', version: 'v1' },
+    ips: [SERVER_IP],
+    serviceAccount: 'mysql',
+    clusterId: 'cluster-b',
+    interceptionMode: 'NONE',
+    workloadPorts: [port],
+  });
+  const clientNode = sidecarNode({
+    podName: 'client-5f6d7c8b9-abcde',
+    namespace: 'app',
+    labels: { app: 'client', 'service.istio.io/canonical-name': 'mysql-client', 'app.kubernetes.io/version': '2.1' },
+    ips: [CLIENT_IP],
+    serviceAccount: 'client',
+    clusterId: 'cluster-b',
+    interceptionMode: 'NONE',
+  });
   const server = await sidecar(t, snapshot, serverNode, await issue(ca, { uris: [spiffe('db', 'mysql')] }));
   const client = await sidecar(t, snapshot, clientNode, await issue(ca, { uris: [spiffe('app', 'client')] }));
   assert.ok(client.proxy.listenerAddress(`${CLIENT_IP}_${port}`), 'the client sidecar binds the service port on its pod address');
@@ -68,11 +102,25 @@ test('after one connection through a client and a server sidecar, both report ev
   assert.equal(echoed, 'SELECT 1');
 
   const expected = {
-    source_workload: 'client', source_workload_namespace: 'app', source_principal: spiffe('app', 'client'),
-    source_app: 'client', source_version: 'unknown', source_canonical_service: 'mysql-client', source_canonical_revision: '2.1', source_cluster: 'cluster-b',
-    destination_workload: 'mysql', destination_workload_namespace: 'db', destination_principal: spiffe('db', 'mysql'),
-    destination_app: 'mysql', destination_version: 'v1', destination_canonical_service: 'mysql', destination_canonical_revision: 'v1', destination_cluster: 'cluster-b',
-    destination_service: 'mysql.db.svc.cluster.local', destination_service_name: 'mysql', destination_service_namespace: 'db',
+    source_workload: 'client',
+    source_workload_namespace: 'app',
+    source_principal: spiffe('app', 'client'),
+    source_app: 'client',
+    source_version: 'unknown',
+    source_canonical_service: 'mysql-client',
+    source_canonical_revision: '2.1',
+    source_cluster: 'cluster-b',
+    destination_workload: 'mysql',
+    destination_workload_namespace: 'db',
+    destination_principal: spiffe('db', 'mysql'),
+    destination_app: 'mysql',
+    destination_version: 'v1',
+    destination_canonical_service: 'mysql',
+    destination_canonical_revision: 'v1',
+    destination_cluster: 'cluster-b',
+    destination_service: 'mysql.db.svc.cluster.local',
+    destination_service_name: 'mysql',
+    destination_service_namespace: 'db',
     request_protocol: 'tcp',
   };
   let clientLabels: Record<string, string> = {};
@@ -87,9 +135,15 @@ test('after one connection through a client and a server sidecar, both report ev
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.deepEqual({ ...clientLabels, reporter: undefined, connection_security_policy: undefined, response_flags: undefined }, { ...expected, reporter: undefined, connection_security_policy: undefined, response_flags: undefined });
+  assert.deepEqual(
+    { ...clientLabels, reporter: undefined, connection_security_policy: undefined, response_flags: undefined },
+    { ...expected, reporter: undefined, connection_security_policy: undefined, response_flags: undefined },
+  );
   assert.equal(clientLabels.reporter, 'source');
-  assert.deepEqual({ ...serverLabels, reporter: undefined, connection_security_policy: undefined, response_flags: undefined }, { ...expected, reporter: undefined, connection_security_policy: undefined, response_flags: undefined });
+  assert.deepEqual(
+    { ...serverLabels, reporter: undefined, connection_security_policy: undefined, response_flags: undefined },
+    { ...expected, reporter: undefined, connection_security_policy: undefined, response_flags: undefined },
+  );
   assert.equal(serverLabels.reporter, 'destination');
   assert.equal(serverLabels.connection_security_policy, 'mutual_tls');
 });
@@ -103,13 +157,34 @@ test('a peer the control plane did not describe is unknown, never another worklo
     pod('mysql-7d9c8b6f5-x2x9k', 'db', SERVER_IP, { app: 'mysql' }, { sidecar: true, sa: 'mysql', ports: [{ containerPort: port }] }),
     pod('other-5f6d7c8b9-zzzzz', 'app', '127.0.151.99', { app: 'other' }, { sidecar: true, sa: 'other' }),
   ]);
-  const serverNode = sidecarNode({ podName: 'mysql-7d9c8b6f5-x2x9k', namespace: 'db', labels: { app: 'mysql' }, ips: [SERVER_IP], serviceAccount: 'mysql', clusterId: 'cluster-b', interceptionMode: 'NONE', workloadPorts: [port] });
+  const serverNode = sidecarNode({
+    podName: 'mysql-7d9c8b6f5-x2x9k',
+    namespace: 'db',
+    labels: { app: 'mysql' },
+    ips: [SERVER_IP],
+    serviceAccount: 'mysql',
+    clusterId: 'cluster-b',
+    interceptionMode: 'NONE',
+    workloadPorts: [port],
+  });
   const server = await sidecar(t, serverSnap, serverNode, await issue(ca, { uris: [spiffe('db', 'mysql')] }));
   // A client holding a certificate for app/client, which the server's table does not list.
   const tls = await import('node:tls');
   const id = await issue(ca, { uris: [spiffe('app', 'client')] });
   await new Promise<void>((resolve, reject) => {
-    const s = tls.connect({ host: SERVER_IP, port, cert: id.certPem, key: id.keyPem, ca: ca.certPem, ALPNProtocols: ['istio-peer-exchange', 'istio'], servername: 'outbound_.x', rejectUnauthorized: false }, () => s.end('x'));
+    const s = tls.connect(
+      {
+        host: SERVER_IP,
+        port,
+        cert: id.certPem,
+        key: id.keyPem,
+        ca: ca.certPem,
+        ALPNProtocols: ['istio-peer-exchange', 'istio'],
+        servername: 'outbound_.x',
+        rejectUnauthorized: false,
+      },
+      () => s.end('x'),
+    );
     s.on('data', () => undefined);
     s.on('close', () => resolve());
     s.on('error', reject);
@@ -126,7 +201,15 @@ test('a peer the control plane did not describe is unknown, never another worklo
   }
   assert.equal(labels.source_principal, spiffe('app', 'client'));
   assert.equal(labels.source_workload_namespace, 'app', 'the namespace still comes from the verified SPIFFE id');
-  for (const k of ['source_workload', 'source_app', 'source_version', 'source_canonical_service', 'source_canonical_revision', 'source_cluster']) assert.equal(labels[k], 'unknown', k);
+  for (const k of [
+    'source_workload',
+    'source_app',
+    'source_version',
+    'source_canonical_service',
+    'source_canonical_revision',
+    'source_cluster',
+  ])
+    assert.equal(labels[k], 'unknown', k);
   assert.equal(labels.destination_workload, 'mysql');
   assert.equal(labels.destination_cluster, 'cluster-b');
 });

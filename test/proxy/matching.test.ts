@@ -12,16 +12,23 @@ async function captureClientHello(opts: tls.ConnectionOptions): Promise<Buffer> 
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const got = new Promise<Buffer>((resolve) => server.once('connection', (s) => {
-      const parts: Buffer[] = [];
-      s.on('data', (d: Buffer) => {
-        parts.push(d);
-        const all = Buffer.concat(parts);
-        if (inspectClientHello(all).kind !== 'need-more') { s.destroy(); resolve(all); }
-      });
-    }));
+    const got = new Promise<Buffer>((resolve) =>
+      server.once('connection', (s) => {
+        const parts: Buffer[] = [];
+        s.on('data', (d: Buffer) => {
+          parts.push(d);
+          const all = Buffer.concat(parts);
+          if (inspectClientHello(all).kind !== 'need-more') {
+            s.destroy();
+            resolve(all);
+          }
+        });
+      }),
+    );
     const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, ...opts });
-    c.on('error', () => { /* the server hangs up after the ClientHello */ });
+    c.on('error', () => {
+      /* the server hangs up after the ClientHello */
+    });
     const b = await got;
     c.destroy();
     return b;
@@ -37,7 +44,8 @@ test('tls_inspector reads SNI and ALPN from a real ClientHello, at any split poi
   assert.ok(r.kind === 'tls');
   assert.equal(r.serverName, 'mysql.fqdn.example');
   assert.deepEqual(r.alpn, ['istio-peer-exchange', 'istio']);
-  for (const cut of [1, 2, 5, 9, 50, hello.length - 1]) assert.equal(inspectClientHello(hello.subarray(0, cut)).kind, 'need-more', `cut at ${cut}`);
+  for (const cut of [1, 2, 5, 9, 50, hello.length - 1])
+    assert.equal(inspectClientHello(hello.subarray(0, cut)).kind, 'need-more', `cut at ${cut}`);
 });
 
 test('tls_inspector: a ClientHello split over two TLS records is reassembled', async () => {
@@ -61,8 +69,15 @@ test('tls_inspector: plaintext and garbage are raw; an oversized ClientHello is 
 });
 
 const facts = (f: Partial<ConnectionFacts>): ConnectionFacts => ({
-  destinationIp: '10.0.0.1', destinationPort: 443, sourceIp: '10.0.0.9', sourcePort: 40000, directSourceIp: '10.0.0.9',
-  serverName: '', transportProtocol: 'tls', applicationProtocols: [], ...f,
+  destinationIp: '10.0.0.1',
+  destinationPort: 443,
+  sourceIp: '10.0.0.9',
+  sourcePort: 40000,
+  directSourceIp: '10.0.0.9',
+  serverName: '',
+  transportProtocol: 'tls',
+  applicationProtocols: [],
+  ...f,
 });
 const chains = (ms: (FilterChainMatch | undefined)[]) => ms.map((m, i) => compileChainMatch(m, 'listener "t"', `filterChains[${i}]`));
 
@@ -73,7 +88,11 @@ test('filter chains: exact server name beats the longest wildcard, which beats a
   assert.equal(selectFilterChain(cs, facts({ serverName: 'x.example.com' })), 1);
   assert.equal(selectFilterChain(cs, facts({ serverName: 'other.org' })), 0);
   assert.equal(selectFilterChain(cs, facts({ serverName: '' })), 0);
-  assert.equal(selectFilterChain(chains([{ serverNames: ['*.example.com'] }]), facts({ serverName: 'example.com' })), -1, '*. needs a label');
+  assert.equal(
+    selectFilterChain(chains([{ serverNames: ['*.example.com'] }]), facts({ serverName: 'example.com' })),
+    -1,
+    '*. needs a label',
+  );
 });
 
 test('filter chains: destination port is decided first and never backtracks (Envoy walks a tree)', () => {
@@ -88,7 +107,11 @@ test('filter chains: longest destination prefix, then transport protocol, then A
     { prefixRanges: [{ addressPrefix: '10.0.0.0', prefixLen: 24 }], transportProtocol: 'tls', applicationProtocols: ['istio'] },
     { prefixRanges: [{ addressPrefix: '10.0.0.0', prefixLen: 24 }], transportProtocol: 'tls' },
     { prefixRanges: [{ addressPrefix: '10.0.0.0', prefixLen: 24 }], transportProtocol: 'raw_buffer' },
-    { prefixRanges: [{ addressPrefix: '10.0.0.0', prefixLen: 24 }], transportProtocol: 'raw_buffer', sourcePrefixRanges: [{ addressPrefix: '10.0.0.9', prefixLen: 32 }] },
+    {
+      prefixRanges: [{ addressPrefix: '10.0.0.0', prefixLen: 24 }],
+      transportProtocol: 'raw_buffer',
+      sourcePrefixRanges: [{ addressPrefix: '10.0.0.9', prefixLen: 32 }],
+    },
   ]);
   assert.equal(selectFilterChain(cs, facts({ applicationProtocols: ['istio'] })), 1);
   assert.equal(selectFilterChain(cs, facts({ applicationProtocols: ['h2'] })), 2);

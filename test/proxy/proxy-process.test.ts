@@ -31,24 +31,60 @@ test('meshgate proxy: ready, proxies, drains on SIGTERM and exits 0', async (t) 
   const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName: 'client-0', namespace: 'app', domainSuffix: 'cluster.local' };
   const id = formatNodeId(n);
   const lport = await closedPort();
-  writeFileSync(path.join(dir, 'bootstrap.json'), JSON.stringify({
-    node: { ...n, id, serviceAccount: 'client', labels: { app: 'client' }, clusterId: 'cluster-a' },
-    discoveryAddress: cp.address, rootCertFile: 'root-cert.pem', tokenFile: 'token', trustDomain: 'cluster.local',
-    admin: { address: '127.0.0.1', port: 0 }, drainTimeoutSeconds: 20, accessLog: { path: 'access.log', format: 'json' },
-  }));
+  writeFileSync(
+    path.join(dir, 'bootstrap.json'),
+    JSON.stringify({
+      node: { ...n, id, serviceAccount: 'client', labels: { app: 'client' }, clusterId: 'cluster-a' },
+      discoveryAddress: cp.address,
+      rootCertFile: 'root-cert.pem',
+      tokenFile: 'token',
+      trustDomain: 'cluster.local',
+      admin: { address: '127.0.0.1', port: 0 },
+      drainTimeoutSeconds: 20,
+      accessLog: { path: 'access.log', format: 'json' },
+    }),
+  );
   const cluster: Cluster = staticCluster('outbound|7|echo', [{ port: echo.port }]);
-  const l: Listener = { name: `127.0.0.1_${lport}`, address: { socketAddress: { address: '127.0.0.1', portValue: lport } }, filterChains: [{ filters: [tcpProxyFilter(cluster.name)] }] };
+  const l: Listener = {
+    name: `127.0.0.1_${lport}`,
+    address: { socketAddress: { address: '127.0.0.1', portValue: lport } },
+    filterChains: [{ filters: [tcpProxyFilter(cluster.name)] }],
+  };
   cp.cache.setSnapshot(id, snapshotFromResources('1', { listeners: [l], clusters: [cluster], endpoints: [], secrets: [] }));
 
-  const child = spawn(process.execPath, [...(compiled ? [] : ['--import', 'tsx']), '--input-type=module', '-e', runner, 'proxy', '--bootstrap', path.join(dir, 'bootstrap.json')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(here, '../..') });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(compiled ? [] : ['--import', 'tsx']),
+      '--input-type=module',
+      '-e',
+      runner,
+      'proxy',
+      '--bootstrap',
+      path.join(dir, 'bootstrap.json'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(here, '../..') },
+  );
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   child.stdout.resume();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   await waitFor(() => /admin on 127\.0\.0\.1:\d+/.test(stderr), 20_000, `the admin line in the proxy's log; got: ${stderr.slice(-500)}`);
   const adminPort = Number(/admin on 127\.0\.0\.1:(\d+)/.exec(stderr)![1]);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status, () => 0)) === 200, 10_000, 'ready');
+  await waitFor(
+    async () =>
+      (await fetch(`http://127.0.0.1:${adminPort}/ready`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200,
+    10_000,
+    'ready',
+  );
   assert.equal((await roundTrip(lport, 'via process')).echoed, 'via process');
 
   const open = net.connect({ host: '127.0.0.1', port: lport });
@@ -56,7 +92,11 @@ test('meshgate proxy: ready, proxies, drains on SIGTERM and exits 0', async (t) 
   open.write('1');
   await new Promise((r) => open.once('data', r));
   child.kill('SIGTERM');
-  await waitFor(async () => (await roundTrip(lport, 'refused', undefined, 1000)).echoed === '', 5000, 'new connections refused during drain');
+  await waitFor(
+    async () => (await roundTrip(lport, 'refused', undefined, 1000)).echoed === '',
+    5000,
+    'new connections refused during drain',
+  );
   open.write('2');
   const again = await new Promise<string>((r) => open.once('data', (d: Buffer) => r(d.toString())));
   assert.equal(again, '2', 'the open connection still works during the drain');

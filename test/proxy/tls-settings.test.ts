@@ -10,8 +10,23 @@ import type { Cluster, DownstreamTlsContext, Listener, Secret, TransportSocket }
 import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { ProxyConfigError } from '../../src/proxy/errors.js';
 import {
-  caSecret, certSecret, downstreamTls, echoServer, issue, listener, makeCa, newProxy, port, roundTrip, spiffe,
-  staticCluster, tcpProxyFilter, upstreamTls, uriSan, waitFor, type Pair,
+  caSecret,
+  certSecret,
+  downstreamTls,
+  echoServer,
+  issue,
+  listener,
+  makeCa,
+  newProxy,
+  port,
+  roundTrip,
+  spiffe,
+  staticCluster,
+  tcpProxyFilter,
+  upstreamTls,
+  uriSan,
+  waitFor,
+  type Pair,
 } from './helpers.js';
 
 type T = Parameters<typeof newProxy>[0];
@@ -39,7 +54,9 @@ async function tlsProxy(t: T, sockets: Record<string, TransportSocket>) {
   r.proxy.setLocalSecret('default', certSecret('default', serverCert));
   r.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', meshCa));
   r.proxy.applyClusters([staticCluster('backend', [{ port: echo.port }])]);
-  await r.proxy.applyListeners(Object.entries(sockets).map(([name, ts]) => listener(name, 0, [{ name, transportSocket: ts, filters: [tcpProxyFilter('backend')] }])));
+  await r.proxy.applyListeners(
+    Object.entries(sockets).map(([name, ts]) => listener(name, 0, [{ name, transportSocket: ts, filters: [tcpProxyFilter('backend')] }])),
+  );
   return { ...r, echo, p: (name: string) => port(r.proxy, name) };
 }
 
@@ -52,11 +69,20 @@ function tlsVisit(p: number, o: tls.ConnectionOptions = {}): Promise<{ reused: b
       reused = s.isSessionReused();
       s.write('x');
     });
-    const done = (error?: string): void => { clearTimeout(timer); s.destroy(); resolve({ reused, session, error }); };
+    const done = (error?: string): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ reused, session, error });
+    };
     const timer = setTimeout(() => done(), 1000);
-    s.on('session', (b: Buffer) => { session = b; done(); });
+    s.on('session', (b: Buffer) => {
+      session = b;
+      done();
+    });
     s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    s.on('data', () => { /* the echo; the ticket is what is awaited */ });
+    s.on('data', () => {
+      /* the echo; the ticket is what is awaited */
+    });
   });
 }
 
@@ -76,7 +102,9 @@ test("downstream: a client's TLS 1.2 renegotiation attempt is refused", async (t
 /** A TLS 1.2 server that asks the proxy (its client) to renegotiate right after the handshake. */
 async function renegotiatingServer(t: T): Promise<{ port: number; outcome: Promise<string> }> {
   let report!: (s: string) => void;
-  const outcome = new Promise<string>((r) => { report = r; });
+  const outcome = new Promise<string>((r) => {
+    report = r;
+  });
   const server = tls.createServer({ cert: serverCert.certPem, key: serverCert.keyPem, maxVersion: 'TLSv1.2' }, (s) => {
     s.on('error', (e) => report(`refused: ${e.message}`));
     s.on('data', (c) => s.write(c));
@@ -84,8 +112,16 @@ async function renegotiatingServer(t: T): Promise<{ port: number; outcome: Promi
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const sockets = new Set<net.Socket>();
-  server.on('connection', (s: net.Socket) => { sockets.add(s); });
-  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+  });
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return { port: (server.address() as net.AddressInfo).port, outcome };
 }
 
@@ -106,9 +142,14 @@ function withUpstreamTls(extra: Record<string, unknown>, common: Record<string, 
 test("upstream: a server's renegotiation request is refused unless the cluster sets allowRenegotiation", async (t) => {
   for (const allow of [false, true]) {
     const srv = await renegotiatingServer(t);
-    const { p } = await upstreamProxy(t, staticCluster(`c-${allow}`, [{ port: srv.port }], { transportSocket: withUpstreamTls(allow ? { allowRenegotiation: true } : {}) }));
+    const { p } = await upstreamProxy(
+      t,
+      staticCluster(`c-${allow}`, [{ port: srv.port }], { transportSocket: withUpstreamTls(allow ? { allowRenegotiation: true } : {}) }),
+    );
     const s = net.connect({ host: '127.0.0.1', port: p }, () => s.write('hello'));
-    s.on('error', () => { /* the refused renegotiation ends the connection */ });
+    s.on('error', () => {
+      /* the refused renegotiation ends the connection */
+    });
     t.after(() => s.destroy());
     const outcome = await Promise.race([srv.outcome, new Promise<string>((r) => setTimeout(() => r('timeout'), 5000))]);
     if (allow) assert.equal(outcome, 'renegotiated', 'allowRenegotiation: true lets the server renegotiate');
@@ -125,7 +166,10 @@ test('ecdhCurves apply downstream and upstream: a peer offering only another cur
   assert.equal(p384.echoed, 'y', p384.error);
 
   const only25519 = await echoServer(t, { tls: { cert: serverCert.certPem, key: serverCert.keyPem, ecdhCurve: 'X25519' } });
-  const up = await upstreamProxy(t, staticCluster('c', [{ port: only25519.port }], { transportSocket: withUpstreamTls({}, { tlsParams: { ecdhCurves: ['P-384'] } }) }));
+  const up = await upstreamProxy(
+    t,
+    staticCluster('c', [{ port: only25519.port }], { transportSocket: withUpstreamTls({}, { tlsParams: { ecdhCurves: ['P-384'] } }) }),
+  );
   assert.equal((await roundTrip(up.p, 'z')).echoed, '');
   await waitFor(() => up.logs.length === 1, 3000, 'access log');
   assert.equal(up.logs[0]!.responseFlags, 'UF');
@@ -141,7 +185,7 @@ test('signatureAlgorithms apply: a chain allowing only RSA-PSS cannot sign with 
   assert.equal((await roundTrip(p('ecdsa'), 'y', {})).echoed, 'y');
 });
 
-test('sessionTicketKeys apply: two proxies with the same keys resume each other\'s sessions, other keys do not', async (t) => {
+test("sessionTicketKeys apply: two proxies with the same keys resume each other's sessions, other keys do not", async (t) => {
   const key = randomBytes(80).toString('base64');
   const keys = (k: string): Record<string, unknown> => ({ sessionTicketKeys: { keys: [{ inlineBytes: k }] } });
   const a = await tlsProxy(t, { l: serverTls(keys(key)) });
@@ -150,8 +194,16 @@ test('sessionTicketKeys apply: two proxies with the same keys resume each other\
   for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
     const first = await tlsVisit(a.p('l'), { maxVersion });
     assert.ok(first.session, `${maxVersion}: proxy A issues a session ticket`);
-    assert.equal((await tlsVisit(b.p('l'), { maxVersion, session: first.session })).reused, true, `${maxVersion}: proxy B resumes A's session`);
-    assert.equal((await tlsVisit(c.p('l'), { maxVersion, session: first.session })).reused, false, `${maxVersion}: a proxy with other keys does not`);
+    assert.equal(
+      (await tlsVisit(b.p('l'), { maxVersion, session: first.session })).reused,
+      true,
+      `${maxVersion}: proxy B resumes A's session`,
+    );
+    assert.equal(
+      (await tlsVisit(c.p('l'), { maxVersion, session: first.session })).reused,
+      false,
+      `${maxVersion}: a proxy with other keys does not`,
+    );
   }
 });
 
@@ -159,7 +211,11 @@ test('disableStatelessSessionResumption: no session is resumed, not even by sess
   const { p } = await tlsProxy(t, { off: serverTls({ disableStatelessSessionResumption: true }), on: serverTls() });
   for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
     const on = await tlsVisit(p('on'), { maxVersion });
-    assert.equal((await tlsVisit(p('on'), { maxVersion, session: on.session })).reused, true, `${maxVersion}: control: resumption works by default`);
+    assert.equal(
+      (await tlsVisit(p('on'), { maxVersion, session: on.session })).reused,
+      true,
+      `${maxVersion}: control: resumption works by default`,
+    );
     const off = await tlsVisit(p('off'), { maxVersion });
     // The client still gets a session (an id, or a stateful TLS 1.3 ticket); that it is not resumed shows the
     // server keeps no session cache either, which is why disableStatefulSessionResumption is accepted as is.
@@ -178,17 +234,30 @@ test('sessionTimeout bounds how long a session can be resumed', async (t) => {
 
 test('upstream maxSessionKeys: 0 turns session resumption off', async (t) => {
   const echo = await echoServer(t, { tls: { cert: serverCert.certPem, key: serverCert.keyPem } });
-  for (const [keys, wantReuse] of [[undefined, true], [0, false]] as const) {
-    const up = await upstreamProxy(t, staticCluster('c', [{ port: echo.port }], { transportSocket: withUpstreamTls(keys === undefined ? {} : { maxSessionKeys: keys }) }));
+  for (const [keys, wantReuse] of [
+    [undefined, true],
+    [0, false],
+  ] as const) {
+    const up = await upstreamProxy(
+      t,
+      staticCluster('c', [{ port: echo.port }], { transportSocket: withUpstreamTls(keys === undefined ? {} : { maxSessionKeys: keys }) }),
+    );
     for (let i = 0; i < 3; i++) assert.equal((await roundTrip(up.p, `q${i}`)).echoed, `q${i}`);
     await waitFor(() => up.logs.length === 3, 3000, 'three access log lines');
-    assert.equal(up.logs.some((l) => l.upstreamTlsSessionReused), wantReuse, `maxSessionKeys ${String(keys)}: ${up.logs.map((l) => l.upstreamTlsSessionReused).join(',')}`);
+    assert.equal(
+      up.logs.some((l) => l.upstreamTlsSessionReused),
+      wantReuse,
+      `maxSessionKeys ${String(keys)}: ${up.logs.map((l) => l.upstreamTlsSessionReused).join(',')}`,
+    );
   }
 });
 
 test('matchSubjectAltNames (the untyped, deprecated form) is enforced, not ignored', async (t) => {
   const { p } = await tlsProxy(t, {
-    l: serverTls({ requireClientCertificate: true }, { validationContext: { trustedCa: { inlineString: meshCa.certPem }, matchSubjectAltNames: [{ exact: spiffe('app', 'client') }] } }),
+    l: serverTls(
+      { requireClientCertificate: true },
+      { validationContext: { trustedCa: { inlineString: meshCa.certPem }, matchSubjectAltNames: [{ exact: spiffe('app', 'client') }] } },
+    ),
   });
   const intruder = await issue(meshCa, { uris: [spiffe('app', 'intruder')] });
   assert.equal((await roundTrip(p('l'), 'no', { cert: intruder.certPem, key: intruder.keyPem })).echoed, '');
@@ -209,17 +278,59 @@ async function nackOf(t: T, ts: TransportSocket): Promise<ProxyConfigError | und
 }
 
 const unsupportedDownstream: [string, TransportSocket, RegExp][] = [
-  ['session ticket keys over SDS', serverTls({ sessionTicketKeysSdsSecretConfig: { name: 'keys' } }), /typedConfig\.sessionTicketKeysSdsSecretConfig: session ticket keys over SDS are not supported/],
+  [
+    'session ticket keys over SDS',
+    serverTls({ sessionTicketKeysSdsSecretConfig: { name: 'keys' } }),
+    /typedConfig\.sessionTicketKeysSdsSecretConfig: session ticket keys over SDS are not supported/,
+  ],
   ['a key log', serverTls({}, { keyLog: { path: '/tmp/keys' } }), /commonTlsContext\.keyLog: TLS key logging is not supported/],
-  ['pinned certificate hashes', serverTls({}, { validationContext: { trustedCa: { inlineString: 'x' }, verifyCertificateHash: ['a'.repeat(64)] } }), /validationContext\.verifyCertificateHash: certificate pinning by hash is not supported/],
-  ['a key password', serverTls({}, { tlsCertificateSdsSecretConfigs: undefined, tlsCertificates: [{ certificateChain: { inlineString: 'x' }, privateKey: { inlineString: 'y' }, password: { inlineString: 'z' } }] }), /tlsCertificates\[0\]\.password: TlsCertificate\.password is not supported/],
+  [
+    'pinned certificate hashes',
+    serverTls({}, { validationContext: { trustedCa: { inlineString: 'x' }, verifyCertificateHash: ['a'.repeat(64)] } }),
+    /validationContext\.verifyCertificateHash: certificate pinning by hash is not supported/,
+  ],
+  [
+    'a key password',
+    serverTls(
+      {},
+      {
+        tlsCertificateSdsSecretConfigs: undefined,
+        tlsCertificates: [{ certificateChain: { inlineString: 'x' }, privateKey: { inlineString: 'y' }, password: { inlineString: 'z' } }],
+      },
+    ),
+    /tlsCertificates\[0\]\.password: TlsCertificate\.password is not supported/,
+  ],
   ['OCSP must-staple', serverTls({ ocspStaplePolicy: 'MUST_STAPLE' }), /ocspStaplePolicy: OCSP stapling is not supported/],
-  ['a certificate provider', serverTls({}, { tlsCertificateProviderInstance: { instanceName: 'x' } }), /commonTlsContext\.tlsCertificateProviderInstance: CommonTlsContext\.tlsCertificateProviderInstance is not supported/],
-  ['a ticket key of the wrong length', serverTls({ sessionTicketKeys: { keys: [{ inlineBytes: randomBytes(48).toString('base64') }] } }), /sessionTicketKeys\.keys\[0\]: a session ticket key must be 80 bytes, got 48/],
-  ['an unknown curve', serverTls({}, { tlsParams: { ecdhCurves: ['P-999'] } }), /tlsParams\.ecdhCurves: OpenSSL does not accept these curves/],
-  ['typed SAN matchers without a trusted CA', serverTls({}, { validationContext: { matchTypedSubjectAltNames: [uriSan(spiffe('app', 'client'))] } }), /validationContext\.matchTypedSubjectAltNames: SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/],
-  ['untyped SAN matchers without a trusted CA', serverTls({}, { validationContext: { matchSubjectAltNames: [{ exact: 'x' }] } }), /SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/],
-  ['a CRL without a trusted CA', serverTls({}, { validationContext: { crl: { inlineString: 'x' } } }), /validationContext\.crl: a CRL without a trusted CA would never be checked/],
+  [
+    'a certificate provider',
+    serverTls({}, { tlsCertificateProviderInstance: { instanceName: 'x' } }),
+    /commonTlsContext\.tlsCertificateProviderInstance: CommonTlsContext\.tlsCertificateProviderInstance is not supported/,
+  ],
+  [
+    'a ticket key of the wrong length',
+    serverTls({ sessionTicketKeys: { keys: [{ inlineBytes: randomBytes(48).toString('base64') }] } }),
+    /sessionTicketKeys\.keys\[0\]: a session ticket key must be 80 bytes, got 48/,
+  ],
+  [
+    'an unknown curve',
+    serverTls({}, { tlsParams: { ecdhCurves: ['P-999'] } }),
+    /tlsParams\.ecdhCurves: OpenSSL does not accept these curves/,
+  ],
+  [
+    'typed SAN matchers without a trusted CA',
+    serverTls({}, { validationContext: { matchTypedSubjectAltNames: [uriSan(spiffe('app', 'client'))] } }),
+    /validationContext\.matchTypedSubjectAltNames: SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/,
+  ],
+  [
+    'untyped SAN matchers without a trusted CA',
+    serverTls({}, { validationContext: { matchSubjectAltNames: [{ exact: 'x' }] } }),
+    /SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/,
+  ],
+  [
+    'a CRL without a trusted CA',
+    serverTls({}, { validationContext: { crl: { inlineString: 'x' } } }),
+    /validationContext\.crl: a CRL without a trusted CA would never be checked/,
+  ],
 ];
 
 for (const [what, ts, re] of unsupportedDownstream) {
@@ -234,17 +345,44 @@ test('NACKs an UpstreamTlsContext with SAN matchers but no trusted CA, or an uns
   const { proxy } = newProxy(t);
   const good = staticCluster('good', [{ port: 1 }]);
   proxy.applyClusters([good]);
-  const noCa: TransportSocket = { name: 'tls', typedConfig: { '@type': TypeUrl.UpstreamTlsContext, commonTlsContext: { validationContext: { matchTypedSubjectAltNames: [uriSan(spiffe('db', 'mysql'))] } } } };
-  assert.throws(() => proxy.applyClusters([good, staticCluster('bad', [{ port: 1 }], { transportSocket: noCa })]), /cluster "bad".*matchTypedSubjectAltNames: SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/);
-  assert.throws(() => proxy.applyClusters([staticCluster('bad', [{ port: 1 }], { transportSocket: withUpstreamTls({ enforceRsaKeyUsage: true }) })]), /enforceRsaKeyUsage: RSA key-usage enforcement is not supported/);
-  assert.deepEqual(proxy.clusterStatus().map((c) => c.name), ['good']);
+  const noCa: TransportSocket = {
+    name: 'tls',
+    typedConfig: {
+      '@type': TypeUrl.UpstreamTlsContext,
+      commonTlsContext: { validationContext: { matchTypedSubjectAltNames: [uriSan(spiffe('db', 'mysql'))] } },
+    },
+  };
+  assert.throws(
+    () => proxy.applyClusters([good, staticCluster('bad', [{ port: 1 }], { transportSocket: noCa })]),
+    /cluster "bad".*matchTypedSubjectAltNames: SAN-based verification of peer certificates without a trusted CA is insecure and not allowed/,
+  );
+  assert.throws(
+    () => proxy.applyClusters([staticCluster('bad', [{ port: 1 }], { transportSocket: withUpstreamTls({ enforceRsaKeyUsage: true }) })]),
+    /enforceRsaKeyUsage: RSA key-usage enforcement is not supported/,
+  );
+  assert.deepEqual(
+    proxy.clusterStatus().map((c) => c.name),
+    ['good'],
+  );
 });
 
 test('NACKs a Secret carrying what the proxy would drop (key password, SAN matchers over SDS)', async (t) => {
   const { proxy } = newProxy(t);
-  const withPassword: Secret = { name: 's1', tlsCertificate: { ...certSecret('s1', serverCert).tlsCertificate!, password: { inlineString: 'pw' } } as never };
-  assert.throws(() => proxy.applySecrets([withPassword]), /secret "s1": tlsCertificate\.password: TlsCertificate\.password is not supported/);
-  const withSans: Secret = { name: 's2', validationContext: { trustedCa: { inlineString: meshCa.certPem }, matchTypedSubjectAltNames: [uriSan('x')] } };
-  assert.throws(() => proxy.applySecrets([withSans]), /secret "s2": validationContext\.matchTypedSubjectAltNames: a validation context received over SDS may carry only trustedCa and crl/);
+  const withPassword: Secret = {
+    name: 's1',
+    tlsCertificate: { ...certSecret('s1', serverCert).tlsCertificate!, password: { inlineString: 'pw' } } as never,
+  };
+  assert.throws(
+    () => proxy.applySecrets([withPassword]),
+    /secret "s1": tlsCertificate\.password: TlsCertificate\.password is not supported/,
+  );
+  const withSans: Secret = {
+    name: 's2',
+    validationContext: { trustedCa: { inlineString: meshCa.certPem }, matchTypedSubjectAltNames: [uriSan('x')] },
+  };
+  assert.throws(
+    () => proxy.applySecrets([withSans]),
+    /secret "s2": validationContext\.matchTypedSubjectAltNames: a validation context received over SDS may carry only trustedCa and crl/,
+  );
   assert.equal(proxy.secrets.get('s1'), undefined);
 });

@@ -10,7 +10,21 @@ import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { generateProxyResources } from '../../src/model/generate.js';
 import { downstreamTransportSocket, inboundMeshDownstream } from '../../src/model/tls-context.js';
 import { pod, service, sidecarNode, snapshotOf } from '../model/fixtures.js';
-import { caSecret, certSecret, issue, listener, makeCa, newProxy, port, roundTrip, spiffe, staticCluster, tcpProxyFilter, upstreamTls, waitFor } from './helpers.js';
+import {
+  caSecret,
+  certSecret,
+  issue,
+  listener,
+  makeCa,
+  newProxy,
+  port,
+  roundTrip,
+  spiffe,
+  staticCluster,
+  tcpProxyFilter,
+  upstreamTls,
+  waitFor,
+} from './helpers.js';
 
 type After = Parameters<typeof newProxy>[0];
 
@@ -25,14 +39,23 @@ async function plainServer(t: After, address: string, p = 0): Promise<{ port: nu
     s.once('data', (d: Buffer) => seen.push({ remote: s.remoteAddress ?? '', firstByte: d[0] ?? -1 }));
     s.pipe(s);
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(p, address, resolve); });
-  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(p, address, resolve);
+  });
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return { port: (server.address() as net.AddressInfo).port, seen };
 }
 
 const TLS_HANDSHAKE = 0x16;
 
-test('auto mTLS per endpoint: through the client sidecar, the endpoint with a sidecar gets mTLS (its peer sees the client\'s SPIFFE ID), the plain one plaintext', async (t) => {
+test("auto mTLS per endpoint: through the client sidecar, the endpoint with a sidecar gets mTLS (its peer sees the client's SPIFFE ID), the plain one plaintext", async (t) => {
   const ca = await makeCa('mesh-ca');
   const clientId = await issue(ca, { uris: [spiffe('default', 'sleep')] });
   const serverId = await issue(ca, { uris: [spiffe('default', 'mixed')] });
@@ -46,25 +69,47 @@ test('auto mTLS per endpoint: through the client sidecar, the endpoint with a si
   B.proxy.setLocalSecret('default', certSecret('default', serverId));
   B.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
   B.proxy.applyClusters([staticCluster('inbound|app||', [{ port: app.port }])]);
-  await B.proxy.applyListeners([{
-    name: 'inbound', address: { socketAddress: { address: '127.0.55.1', portValue: svcPort } }, trafficDirection: 'INBOUND',
-    listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }],
-    filterChains: [{ name: 'mtls', filterChainMatch: { transportProtocol: 'tls' }, transportSocket: downstreamTransportSocket(inboundMeshDownstream()), filters: [tcpProxyFilter('inbound|app||')] }],
-  }]);
+  await B.proxy.applyListeners([
+    {
+      name: 'inbound',
+      address: { socketAddress: { address: '127.0.55.1', portValue: svcPort } },
+      trafficDirection: 'INBOUND',
+      listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }],
+      filterChains: [
+        {
+          name: 'mtls',
+          filterChainMatch: { transportProtocol: 'tls' },
+          transportSocket: downstreamTransportSocket(inboundMeshDownstream()),
+          filters: [tcpProxyFilter('inbound|app||')],
+        },
+      ],
+    },
+  ]);
 
   // The client sidecar's cluster and endpoints for service "mixed", exactly as the model generates them.
-  const dr: DestinationRule = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'mixed', namespace: 'default' }, spec: { host: 'mixed', trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } } } };
+  const dr: DestinationRule = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'mixed', namespace: 'default' },
+    spec: { host: 'mixed', trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } } },
+  };
   const snapshot = snapshotOf([
     service('mixed', 'default', { app: 'mixed' }, [{ name: 'tcp', port: svcPort }], '10.96.0.30'),
     pod('m-1', 'default', '127.0.55.1', { app: 'mixed' }, { sidecar: true, sa: 'mixed' }),
     pod('m-2', 'default', '127.0.55.2', { app: 'mixed' }),
     dr,
   ]);
-  const r = generateProxyResources(snapshot, sidecarNode({ podName: 'sleep', namespace: 'default', labels: { app: 'sleep' }, serviceAccount: 'sleep' }));
+  const r = generateProxyResources(
+    snapshot,
+    sidecarNode({ podName: 'sleep', namespace: 'default', labels: { app: 'sleep' }, serviceAccount: 'sleep' }),
+  );
   const name = `outbound|${svcPort}||mixed.default.svc.cluster.local`;
   const cluster = r.clusters.find((c) => c.name === name);
   assert.ok(cluster, `no cluster ${name}`);
-  assert.deepEqual(cluster.transportSocketMatches?.map((m) => m.name), ['tlsMode-istio', 'tlsMode-disabled']);
+  assert.deepEqual(
+    cluster.transportSocketMatches?.map((m) => m.name),
+    ['tlsMode-istio', 'tlsMode-disabled'],
+  );
   const A = newProxy(t);
   A.proxy.setLocalSecret('default', certSecret('default', clientId));
   A.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
@@ -94,19 +139,37 @@ test('transport socket matches: the first match whose criteria are all in the en
   const A = newProxy(t);
   A.proxy.setLocalSecret('default', certSecret('default', await issue(ca, { uris: [spiffe('a', 'a')] })));
   A.proxy.setLocalSecret('ROOTCA', caSecret('ROOTCA', ca));
-  A.proxy.applyClusters([{
-    name: 'c', type: 'EDS', connectTimeout: '2s', edsClusterConfig: { edsConfig: { ads: {} } },
-    transportSocketMatches: [
-      // Needs two keys: an endpoint with only tlsMode: istio must not match it.
-      { name: 'both', match: { tlsMode: 'istio', zone: 'x' }, transportSocket: upstreamTls({ sni: 'both' }) },
-      { name: 'istio', match: { tlsMode: 'istio' }, transportSocket: upstreamTls({ sni: 'istio' }) },
-      { name: 'plain', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } } },
-    ],
-  }]);
+  A.proxy.applyClusters([
+    {
+      name: 'c',
+      type: 'EDS',
+      connectTimeout: '2s',
+      edsClusterConfig: { edsConfig: { ads: {} } },
+      transportSocketMatches: [
+        // Needs two keys: an endpoint with only tlsMode: istio must not match it.
+        { name: 'both', match: { tlsMode: 'istio', zone: 'x' }, transportSocket: upstreamTls({ sni: 'both' }) },
+        { name: 'istio', match: { tlsMode: 'istio' }, transportSocket: upstreamTls({ sni: 'istio' }) },
+        {
+          name: 'plain',
+          match: {},
+          transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } },
+        },
+      ],
+    },
+  ]);
   await A.proxy.applyListeners([listener('out', 0, [{ filters: [tcpProxyFilter('c')] }])]);
   const cla = (meta?: Record<string, unknown>): ClusterLoadAssignment => ({
     clusterName: 'c',
-    endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: server.port } } }, ...(meta ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': meta } } } : {}) }] }],
+    endpoints: [
+      {
+        lbEndpoints: [
+          {
+            endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: server.port } } },
+            ...(meta ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': meta } } } : {}),
+          },
+        ],
+      },
+    ],
   });
   A.proxy.applyEndpoints([cla({ tlsMode: 'disabled' })]);
   assert.equal((await roundTrip(port(A.proxy, 'out'), 'p')).echoed, 'p', 'no criteria match: the `{}` match sends plaintext');
@@ -119,10 +182,12 @@ test('transport socket matches: the first match whose criteria are all in the en
   assert.equal(server.seen[1]!.firstByte, TLS_HANDSHAKE, 'tlsMode: istio selects the TLS transport');
 });
 
-test('upstream_bind_config binds the source address of upstream connections (Istio\'s 127.0.0.6); a fixed port, freebind or extra addresses are refused', async (t) => {
+test("upstream_bind_config binds the source address of upstream connections (Istio's 127.0.0.6); a fixed port, freebind or extra addresses are refused", async (t) => {
   const server = await plainServer(t, '127.0.0.1');
   const { proxy } = newProxy(t);
-  proxy.applyClusters([staticCluster('bound', [{ port: server.port }], { upstreamBindConfig: { sourceAddress: { address: '127.0.0.6', portValue: 0 } } })]);
+  proxy.applyClusters([
+    staticCluster('bound', [{ port: server.port }], { upstreamBindConfig: { sourceAddress: { address: '127.0.0.6', portValue: 0 } } }),
+  ]);
   await proxy.applyListeners([listener('out', 0, [{ filters: [tcpProxyFilter('bound')] }])]);
   assert.equal((await roundTrip(port(proxy, 'out'), 'b')).echoed, 'b');
   assert.equal(server.seen[0]!.remote, '127.0.0.6');
@@ -130,7 +195,13 @@ test('upstream_bind_config binds the source address of upstream connections (Ist
   const bad = (b: object) => () => proxy.applyClusters([staticCluster('bad', [{ port: 1 }], { upstreamBindConfig: b })]);
   assert.throws(bad({ sourceAddress: { address: '127.0.0.6', portValue: 4000 } }), /upstreamBindConfig\.sourceAddress\.portValue: only 0/);
   assert.throws(bad({ sourceAddress: { address: '127.0.0.6', portValue: 0 }, freebind: true }), /upstreamBindConfig\.freebind/);
-  assert.throws(bad({ sourceAddress: { address: '127.0.0.6', portValue: 0 }, extraSourceAddresses: [{ address: { address: '::6', portValue: 0 } }] }), /extraSourceAddresses/);
+  assert.throws(
+    bad({ sourceAddress: { address: '127.0.0.6', portValue: 0 }, extraSourceAddresses: [{ address: { address: '::6', portValue: 0 } }] }),
+    /extraSourceAddresses/,
+  );
   assert.throws(bad({ sourceAddress: { address: 'localhost', portValue: 0 } }), /sourceAddress\.address: must be an IP address/);
-  assert.throws(() => proxy.applyClusters([staticCluster('bad', [{ port: 1 }], { transportSocketMatches: [{ name: '', match: {} }] })]), /transportSocketMatches\[0\]\.name/);
+  assert.throws(
+    () => proxy.applyClusters([staticCluster('bad', [{ port: 1 }], { transportSocketMatches: [{ name: '', match: {} }] })]),
+    /transportSocketMatches\[0\]\.name/,
+  );
 });

@@ -17,10 +17,15 @@ test('one grammar per kind of text: proto3 for xDS, Istio YAML, command-line fla
   assert.equal(parseDurationNs('30d', 'flag'), 30n * 86_400n * 1_000_000_000n);
   assert.equal(parseDurationNs('3600', 'flag'), 3_600_000_000_000n);
   assert.equal(parseDurationNs(' 1h30m ', 'flag'), 5_400_000_000_000n);
-  for (const bad of ['1m', '1.1234567890s', '1s2s', '10', '', '315576000001s']) assert.throws(() => parseDurationNs(bad, 'proto3'), { code: 'E_DURATION' }, bad);
+  for (const bad of ['1m', '1.1234567890s', '1s2s', '10', '', '315576000001s'])
+    assert.throws(() => parseDurationNs(bad, 'proto3'), { code: 'E_DURATION' }, bad);
   assert.throws(() => parseDurationNs('315576000001s', 'proto3'), { reason: 'range' });
-  for (const bad of ['', '10', 's', '.s', '-1s', '10 s', '1d', 'abc']) assert.throws(() => parseDurationNs(bad, 'istio'), { code: 'E_DURATION' }, bad);
-  assert.throws(() => parseDurationNs('-1s', 'istio'), { reason: 'negative', message: 'invalid duration "-1s": a duration must not be negative' });
+  for (const bad of ['', '10', 's', '.s', '-1s', '10 s', '1d', 'abc'])
+    assert.throws(() => parseDurationNs(bad, 'istio'), { code: 'E_DURATION' }, bad);
+  assert.throws(() => parseDurationNs('-1s', 'istio'), {
+    reason: 'negative',
+    message: 'invalid duration "-1s": a duration must not be negative',
+  });
   for (const bad of ['', 'x', '1y', '-1h']) assert.throws(() => parseDurationNs(bad, 'flag'), { code: 'E_DURATION' }, bad);
 });
 
@@ -37,7 +42,10 @@ test('every layer reads durations through the shared parser, each with its own e
   assert.equal(toProtoDuration('1h30m'), '5400s');
   assert.equal(toProtoDuration('1ns'), '0.000000001s');
   assert.equal(durationMs('0.250s', 'l', 'f'), 250);
-  assert.throws(() => durationMs('1m', 'listener "l"', 'idleTimeout'), { code: 'E_CONFIG_REJECTED', message: /listener "l": idleTimeout: "1m" is not a duration/ });
+  assert.throws(() => durationMs('1m', 'listener "l"', 'idleTimeout'), {
+    code: 'E_CONFIG_REJECTED',
+    message: /listener "l": idleTimeout: "1m" is not a duration/,
+  });
   assert.throws(() => durationMs('-1s', 'listener "l"', 'idleTimeout'), { message: /"-1s" is negative/ });
   assert.equal(parseCaFlag('87600h'), 315_360_000);
   assert.equal(parseCaFlag('1h30m'), 5400);

@@ -16,11 +16,14 @@ test('soak options parse through commander: --flag=value works, unknown options 
 });
 
 test('soak --help is a usage error carrying every option with its help', () => {
-  assert.throws(() => parseSoakArgs(['--help']), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'E_SOAK_USAGE');
-    assert.match(err.message, /^usage: npm run soak -- \[--quick\]/);
-    assert.match(err.message, /--connections <n>\s+long-lived connections through the chain \(default 5000,\s+quick 300\)/);
-    for (const flag of ['--quick', '--only <list>', '--fuzz-cases <n>', '--out <file>']) assert.ok(err.message.includes(flag), flag);
-    return true;
-  });
+  assert.throws(
+    () => parseSoakArgs(['--help']),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_SOAK_USAGE');
+      assert.match(err.message, /^usage: npm run soak -- \[--quick\]/);
+      assert.match(err.message, /--connections <n>\s+long-lived connections through the chain \(default 5000,\s+quick 300\)/);
+      for (const flag of ['--quick', '--only <list>', '--fuzz-cases <n>', '--out <file>']) assert.ok(err.message.includes(flag), flag);
+      return true;
+    },
+  );
 });

@@ -21,7 +21,9 @@ import { HeldConnections } from '../../soak/held-connections.js';
 import { repoRoot } from '../repo-root.js';
 
 const lines: string[] = [];
-const log = (l: string): void => { lines.push(l); };
+const log = (l: string): void => {
+  lines.push(l);
+};
 
 function family(r: SoakReport, name: string): { tried: number; handled: number } {
   const b = r.badInputs.find((x) => x.family === name);
@@ -55,7 +57,15 @@ test('the results file has exactly the fields issue 10 names, and the table show
   await writeResults(file, r.toJson(new Date('2026-01-02T03:04:05Z')));
   const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   assert.deepEqual(Object.keys(j), ['date', 'quick', 'connections_held', 'bytes_sent', 'bytes_lost', 'faults', 'bad_inputs']);
-  assert.deepEqual(j, { date: '2026-01-02T03:04:05.000Z', quick: true, connections_held: 300, bytes_sent: 1234, bytes_lost: 0, faults: [{ name: 'f', expectation: 'e', passed: false, detail: 'd' }], bad_inputs: [{ family: 'x', tried: 4, handled: 3 }] });
+  assert.deepEqual(j, {
+    date: '2026-01-02T03:04:05.000Z',
+    quick: true,
+    connections_held: 300,
+    bytes_sent: 1234,
+    bytes_lost: 0,
+    faults: [{ name: 'f', expectation: 'e', passed: false, detail: 'd' }],
+    bad_inputs: [{ family: 'x', tried: 4, handled: 3 }],
+  });
   const table = renderTable(r.toJson());
   assert.match(table, /load held\s+300 connections/);
   assert.match(table, /faults survived\s+0\/1/);
@@ -76,10 +86,26 @@ test('soak options: --quick sizes, --only, and clear usage errors', () => {
 test('the connection checker notices a drop and a corrupted byte', async (t) => {
   // An echo that flips one byte of every chunk, and one that we close under the client.
   const sockets = new Set<net.Socket>();
-  const flip = net.createServer((s) => { sockets.add(s); s.on('error', () => s.destroy()); s.on('data', (d: Buffer) => { const c = Buffer.from(d); c[0] = c[0]! ^ 1; s.write(c); }); });
-  const honest = net.createServer((s) => { sockets.add(s); s.on('error', () => s.destroy()); s.pipe(s); });
+  const flip = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => s.destroy());
+    s.on('data', (d: Buffer) => {
+      const c = Buffer.from(d);
+      c[0] = c[0]! ^ 1;
+      s.write(c);
+    });
+  });
+  const honest = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => s.destroy());
+    s.pipe(s);
+  });
   for (const srv of [flip, honest]) await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.after(() => { for (const s of sockets) s.destroy(); flip.close(); honest.close(); });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    flip.close();
+    honest.close();
+  });
   const bad = new HeldConnections({ host: '127.0.0.1', port: (flip.address() as net.AddressInfo).port });
   t.after(() => bad.closeAll());
   const r1 = await bad.open(3, { concurrency: 3, timeoutMs: 3000 });
@@ -99,12 +125,24 @@ test('hostile TLS (quick): every attack on a proxy listener is refused in time; 
   const r = new SoakReport(true, log);
   await runTlsAttacks(r, QUICK_TLS, log);
   passed(r, 'hostile TLS: no crash, leak or hang');
-  for (const f of ['tls: truncated ClientHello', 'tls: garbage ClientHello', 'tls: oversized record', 'tls: slowloris handshake', 'tls: TLS 1.0/1.1 client', 'tls: weak cipher', 'tls: client cert SAN outside the allow-list', 'tls: client that never reads']) allHandled(r, f);
+  for (const f of [
+    'tls: truncated ClientHello',
+    'tls: garbage ClientHello',
+    'tls: oversized record',
+    'tls: slowloris handshake',
+    'tls: TLS 1.0/1.1 client',
+    'tls: weak cipher',
+    'tls: client cert SAN outside the allow-list',
+    'tls: client that never reads',
+  ])
+    allHandled(r, f);
   allHandled(r, 'tls: renegotiation');
 });
 
 let cp: ControlPlaneTarget;
-before(async () => { cp = await startControlPlaneTarget(); });
+before(async () => {
+  cp = await startControlPlaneTarget();
+});
 after(() => cp?.stop());
 
 test('hostile xDS (quick): no identity, malformed requests and foreign secrets are refused; the control plane survives', async () => {
@@ -117,16 +155,36 @@ test('hostile xDS (quick): no identity, malformed requests and foreign secrets a
 test('fuzzed config (1,000 cases each): never a crash, never good config replaced, a running control plane unmoved', async () => {
   const r = new SoakReport(true, log);
   await runConfigFuzz(r, cp, 1000, 20, log);
-  for (const f of ['config: fuzzed YAML/JSON files', 'config: fuzzed JSON patches', 'config: invalid edits to a running control plane']) allHandled(r, f);
+  for (const f of ['config: fuzzed YAML/JSON files', 'config: fuzzed JSON patches', 'config: invalid edits to a running control plane'])
+    allHandled(r, f);
   assert.equal(family(r, 'config: fuzzed YAML/JSON files').tried, 1000);
 });
 
 test('security defaults: loopback listeners, 0600 keys, no secrets in logs, the CA refuses unprovable identities', async () => {
   const r = new SoakReport(true, log);
-  await runSecurityChecks(r, { cp, processes: [{ name: 'control plane', pid: cp.proc.pid }], keyDirs: [cp.stateDir, cp.configDir], logs: [cp.logFile], secrets: cp.secretsToNeverLog }, log);
-  for (const n of ['security: admin and control ports bound to loopback', 'security: private key files are 0600', 'security: no private key or token in logs', 'security: the CA refuses unprovable identities']) passed(r, n);
+  await runSecurityChecks(
+    r,
+    {
+      cp,
+      processes: [{ name: 'control plane', pid: cp.proc.pid }],
+      keyDirs: [cp.stateDir, cp.configDir],
+      logs: [cp.logFile],
+      secrets: cp.secretsToNeverLog,
+    },
+    log,
+  );
+  for (const n of [
+    'security: admin and control ports bound to loopback',
+    'security: private key files are 0600',
+    'security: no private key or token in logs',
+    'security: the CA refuses unprovable identities',
+  ])
+    passed(r, n);
   allHandled(r, 'ca: identity the caller cannot prove');
-  assert.ok(r.faults.some((f) => f.name === 'security: npm audit --audit-level=high'), 'npm audit was run or reported as not runnable');
+  assert.ok(
+    r.faults.some((f) => f.name === 'security: npm audit --audit-level=high'),
+    'npm audit was run or reported as not runnable',
+  );
 });
 
 test('the security checkers can fail: a 0.0.0.0 listener, a 0644 key, a token in a log', async (t) => {
@@ -136,11 +194,20 @@ test('the security checkers can fail: a 0.0.0.0 listener, a 0644 key, a token in
   await new Promise<void>((r) => srv.listen(0, '0.0.0.0', r));
   t.after(() => srv.close());
   const port = (srv.address() as net.AddressInfo).port;
-  assert.ok(listeningSockets(process.pid).some((s) => s.port === port && s.address === '0.0.0.0'), 'the /proc reader sees our own 0.0.0.0 listener');
+  assert.ok(
+    listeningSockets(process.pid).some((s) => s.port === port && s.address === '0.0.0.0'),
+    'the /proc reader sees our own 0.0.0.0 listener',
+  );
   const { writeFile } = await import('node:fs/promises');
   await writeFile(path.join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n', { mode: 0o644 });
-  assert.deepEqual(privateKeyFiles([dir]).map((f) => f.mode), [0o644]);
-  await writeFile(path.join(dir, 'x.log'), `{"msg":"token","t":"${await cp.tokens.mint({ namespace: 'a', serviceAccount: 'b', ttlSeconds: 60 })}"}\n`);
+  assert.deepEqual(
+    privateKeyFiles([dir]).map((f) => f.mode),
+    [0o644],
+  );
+  await writeFile(
+    path.join(dir, 'x.log'),
+    `{"msg":"token","t":"${await cp.tokens.mint({ namespace: 'a', serviceAccount: 'b', ttlSeconds: 60 })}"}\n`,
+  );
   assert.equal(secretsInLogs([path.join(dir, 'x.log')], []).length, 1);
 });
 
@@ -149,7 +216,9 @@ function labProxyAvailable(): string | undefined {
   const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main)) return 'dist/src/cli/main.js is not built';
   const r = spawnSync(process.execPath, [main, '--help'], { encoding: 'utf8', timeout: 30_000 });
-  return /^\s+proxy(\s|$)/m.test(r.stdout) ? undefined : 'the build has no `meshgate proxy` command yet, so the lab cannot start its proxies';
+  return /^\s+proxy(\s|$)/m.test(r.stdout)
+    ? undefined
+    : 'the build has no `meshgate proxy` command yet, so the lab cannot start its proxies';
 }
 
 test('load and a control-plane kill through the four-proxy chain (quick)', { skip: labProxyAvailable(), timeout: 180_000 }, async () => {

@@ -4,22 +4,40 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { AdsClient } from '../../src/xds/client/ads-client.js';
-import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../../src/xds/discovery.js';
+import {
+  ADS_METHOD_PATH,
+  decodeDiscoveryResponse,
+  encodeDiscoveryRequest,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../src/xds/discovery.js';
 import { TypeUrl, type Cluster } from '../../src/envoy/envoy-types.js';
 import { proxyNodeToMessage } from '../../src/xds/node-message.js';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { startHarness, testNode, until, type Harness } from './harness.js';
 
-const cluster = (name: string): Cluster => ({ name, type: 'STATIC', connectTimeout: '1s', loadAssignment: { clusterName: name, endpoints: [] } });
+const cluster = (name: string): Cluster => ({
+  name,
+  type: 'STATIC',
+  connectTimeout: '1s',
+  loadAssignment: { clusterName: name, endpoints: [] },
+});
 const resources = (names: string[]) => ({ listeners: [], clusters: names.map(cluster), endpoints: [], secrets: [] });
 
 /** An ADS stream driven by hand (as default/sleep), so the test decides when — or whether — to ACK. */
 async function rawStream(t: TestContext, h: Harness): Promise<grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>> {
-  const client = new grpc.Client(h.address, grpc.credentials.createSsl(Buffer.from(h.rootPem)), { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+  const client = new grpc.Client(h.address, grpc.credentials.createSsl(Buffer.from(h.rootPem)), {
+    'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+  });
   t.after(() => client.close());
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${await h.tokens.mint({ namespace: 'default', serviceAccount: 'sleep', ttlSeconds: 600 })}`);
-  const stream = client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(ADS_METHOD_PATH, encodeDiscoveryRequest, decodeDiscoveryResponse, md);
+  const stream = client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(
+    ADS_METHOD_PATH,
+    encodeDiscoveryRequest,
+    decodeDiscoveryResponse,
+    md,
+  );
   t.after(() => stream.cancel());
   stream.on('error', () => {
     // Cancelled at the end of the test.
@@ -55,15 +73,28 @@ test('with a budget smaller than one response, a second proxy is answered only a
   });
   t.after(() => pb.close());
   pb.start();
-  await until(() => h.ads.connectionStatus().length === 2 && h.ads.connectionStatus().some((c) => c.node.id === b.id && c.types[TypeUrl.Cluster] !== undefined), 'proxy b to ask for CDS');
+  await until(
+    () =>
+      h.ads.connectionStatus().length === 2 &&
+      h.ads.connectionStatus().some((c) => c.node.id === b.id && c.types[TypeUrl.Cluster] !== undefined),
+    'proxy b to ask for CDS',
+  );
   // The budget stays taken as long as a does not answer (the in-flight timeout is a minute away).
   await new Promise((r) => setTimeout(r, 300));
-  assert.deepEqual(seen.filter((s) => s.startsWith(TypeUrl.Cluster)), [], 'b got CDS while a held the whole budget');
+  assert.deepEqual(
+    seen.filter((s) => s.startsWith(TypeUrl.Cluster)),
+    [],
+    'b got CDS while a held the whole budget',
+  );
 
   const first = got[0]!;
   stream.write({ versionInfo: first.versionInfo, resourceNames: [], typeUrl: TypeUrl.Cluster, responseNonce: first.nonce });
   await until(() => seen.some((s) => s.startsWith(TypeUrl.Cluster)), 'b to get CDS after a ACKed');
-  assert.deepEqual(seen.filter((s) => s.startsWith(TypeUrl.Cluster)), [`${TypeUrl.Cluster}@${first.versionInfo}`], 'same content, same version');
+  assert.deepEqual(
+    seen.filter((s) => s.startsWith(TypeUrl.Cluster)),
+    [`${TypeUrl.Cluster}@${first.versionInfo}`],
+    'same content, same version',
+  );
   assert.equal(got.length, 1, 'a was not sent its unchanged CDS again');
 });
 

@@ -22,7 +22,11 @@ export const virtualOutbound: Listener = {
   filterChains: [
     {
       name: '0.0.0.0_3306',
-      filterChainMatch: { destinationPort: 3306, prefixRanges: [{ addressPrefix: '240.240.0.1', prefixLen: 32 }], transportProtocol: 'raw_buffer' },
+      filterChainMatch: {
+        destinationPort: 3306,
+        prefixRanges: [{ addressPrefix: '240.240.0.1', prefixLen: 32 }],
+        transportProtocol: 'raw_buffer',
+      },
       filters: [
         {
           name: 'envoy.filters.network.tcp_proxy',
@@ -43,16 +47,39 @@ export const virtualOutbound: Listener = {
       filters: [
         {
           name: 'envoy.filters.network.tcp_proxy',
-          typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'weighted', weightedClusters: { clusters: [{ name: 'a', weight: 90 }, { name: 'b', weight: 10 }] } },
+          typedConfig: {
+            '@type': TypeUrl.TcpProxy,
+            statPrefix: 'weighted',
+            weightedClusters: {
+              clusters: [
+                { name: 'a', weight: 90 },
+                { name: 'b', weight: 10 },
+              ],
+            },
+          },
         },
       ],
     },
   ],
   defaultFilterChain: {
     name: 'PassthroughFilterChain',
-    filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'PassthroughCluster', cluster: 'PassthroughCluster' } }],
+    filters: [
+      {
+        name: 'envoy.filters.network.tcp_proxy',
+        typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'PassthroughCluster', cluster: 'PassthroughCluster' },
+      },
+    ],
   },
-  accessLog: [{ name: 'envoy.access_loggers.file', typedConfig: { '@type': TypeUrl.FileAccessLog, path: '/dev/stdout', logFormat: { textFormat: '[%START_TIME%] %UPSTREAM_CLUSTER%\n' } } }],
+  accessLog: [
+    {
+      name: 'envoy.access_loggers.file',
+      typedConfig: {
+        '@type': TypeUrl.FileAccessLog,
+        path: '/dev/stdout',
+        logFormat: { textFormat: '[%START_TIME%] %UPSTREAM_CLUSTER%\n' },
+      },
+    },
+  ],
 };
 
 export const ingressListener: Listener = {
@@ -62,7 +89,11 @@ export const ingressListener: Listener = {
   listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TypeUrl.TlsInspector } }],
   filterChains: [
     {
-      filterChainMatch: { serverNames: ['mysql.fqdn.example'], transportProtocol: 'tls', applicationProtocols: ['istio-peer-exchange', 'istio'] },
+      filterChainMatch: {
+        serverNames: ['mysql.fqdn.example'],
+        transportProtocol: 'tls',
+        applicationProtocols: ['istio-peer-exchange', 'istio'],
+      },
       transportSocketConnectTimeout: '15s',
       transportSocket: {
         name: 'envoy.transport_sockets.tls',
@@ -73,8 +104,15 @@ export const ingressListener: Listener = {
           sessionTimeout: '300s',
           disableStatelessSessionResumption: true,
           commonTlsContext: {
-            tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2', tlsMaximumProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] },
-            tlsCertificateSdsSecretConfigs: [{ name: 'kubernetes://mysql-credential', sdsConfig: { ads: {}, resourceApiVersion: 'V3', initialFetchTimeout: '0s' } }],
+            tlsParams: {
+              tlsMinimumProtocolVersion: 'TLSv1_2',
+              tlsMaximumProtocolVersion: 'TLSv1_3',
+              cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'],
+              ecdhCurves: ['P-256'],
+            },
+            tlsCertificateSdsSecretConfigs: [
+              { name: 'kubernetes://mysql-credential', sdsConfig: { ads: {}, resourceApiVersion: 'V3', initialFetchTimeout: '0s' } },
+            ],
             combinedValidationContext: {
               defaultValidationContext: {
                 matchTypedSubjectAltNames: [
@@ -82,7 +120,10 @@ export const ingressListener: Listener = {
                   { sanType: 'URI', matcher: { prefix: 'spiffe://cluster.local/', ignoreCase: true } },
                 ],
               },
-              validationContextSdsSecretConfig: { name: 'kubernetes://mysql-credential-cacert', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+              validationContextSdsSecretConfig: {
+                name: 'kubernetes://mysql-credential-cacert',
+                sdsConfig: { ads: {}, resourceApiVersion: 'V3' },
+              },
             },
             alpnProtocols: ['istio-peer-exchange', 'istio'],
           },
@@ -97,10 +138,24 @@ export const ingressListener: Listener = {
             rules: {
               policies: {
                 'ns[default]-policy[allow-client]-rule[0]': {
-                  permissions: [{ andRules: { rules: [{ destinationPort: 3306 }, { notRule: { destinationIp: { addressPrefix: '10.0.0.0', prefixLen: 8 } } }] } }, { any: true }],
+                  permissions: [
+                    {
+                      andRules: {
+                        rules: [{ destinationPort: 3306 }, { notRule: { destinationIp: { addressPrefix: '10.0.0.0', prefixLen: 8 } } }],
+                      },
+                    },
+                    { any: true },
+                  ],
                   principals: [
                     { andIds: { ids: [{ authenticated: { principalName: { exact: 'spiffe://cluster.local/ns/default/sa/client' } } }] } },
-                    { orIds: { ids: [{ directRemoteIp: { addressPrefix: '127.0.0.1', prefixLen: 32 } }, { remoteIp: { addressPrefix: '127.0.0.0', prefixLen: 8 } }] } },
+                    {
+                      orIds: {
+                        ids: [
+                          { directRemoteIp: { addressPrefix: '127.0.0.1', prefixLen: 32 } },
+                          { remoteIp: { addressPrefix: '127.0.0.0', prefixLen: 8 } },
+                        ],
+                      },
+                    },
                     { notId: { authenticated: { principalName: { safeRegex: { regex: '.*/ns/bad/.*' } } } } },
                     { any: true },
                   ],
@@ -109,13 +164,21 @@ export const ingressListener: Listener = {
             },
           },
         },
-        { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'inbound', cluster: 'inbound|3306||' } },
+        {
+          name: 'envoy.filters.network.tcp_proxy',
+          typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'inbound', cluster: 'inbound|3306||' },
+        },
       ],
     },
     {
       filterChainMatch: { transportProtocol: 'raw_buffer', directSourcePrefixRanges: [{ addressPrefix: '127.0.0.1', prefixLen: 32 }] },
       transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TypeUrl.RawBuffer } },
-      filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'plain', cluster: 'inbound|3306||' } }],
+      filters: [
+        {
+          name: 'envoy.filters.network.tcp_proxy',
+          typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: 'plain', cluster: 'inbound|3306||' },
+        },
+      ],
     },
   ],
 };
@@ -126,7 +189,12 @@ export const edsCluster: Cluster = {
   edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3', initialFetchTimeout: '0s' }, serviceName: EGRESS_CLUSTER },
   connectTimeout: '10s',
   lbPolicy: 'LEAST_REQUEST',
-  circuitBreakers: { thresholds: [{ maxConnections: 4294967295, maxPendingRequests: 1024, maxRequests: 1024 }, { priority: 'HIGH', maxConnections: 100 }] },
+  circuitBreakers: {
+    thresholds: [
+      { maxConnections: 4294967295, maxPendingRequests: 1024, maxRequests: 1024 },
+      { priority: 'HIGH', maxConnections: 100 },
+    ],
+  },
   outlierDetection: {
     consecutive5xx: 5,
     consecutiveGatewayFailure: 3,
@@ -150,14 +218,25 @@ export const edsCluster: Cluster = {
       commonTlsContext: {
         tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
         combinedValidationContext: {
-          defaultValidationContext: { matchTypedSubjectAltNames: [{ sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account' } }] },
+          defaultValidationContext: {
+            matchTypedSubjectAltNames: [
+              { sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account' } },
+            ],
+          },
           validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
         },
         alpnProtocols: ['istio-peer-exchange', 'istio'],
       },
     },
   },
-  metadata: { filterMetadata: { istio: { services: [{ host: 'istio-egressgateway.istio-system.svc.cluster.local', name: 'istio-egressgateway', namespace: 'istio-system' }], default_original_port: 15443 } } },
+  metadata: {
+    filterMetadata: {
+      istio: {
+        services: [{ host: 'istio-egressgateway.istio-system.svc.cluster.local', name: 'istio-egressgateway', namespace: 'istio-system' }],
+        default_original_port: 15443,
+      },
+    },
+  },
 };
 
 export const staticDnsCluster: Cluster = {
@@ -169,7 +248,13 @@ export const staticDnsCluster: Cluster = {
   dnsLookupFamily: 'V4_ONLY',
   loadAssignment: {
     clusterName: MYSQL_CLUSTER,
-    endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: 'mysql.fqdn.example', portValue: 13306 } }, hostname: 'mysql.fqdn.example' } }] }],
+    endpoints: [
+      {
+        lbEndpoints: [
+          { endpoint: { address: { socketAddress: { address: 'mysql.fqdn.example', portValue: 13306 } }, hostname: 'mysql.fqdn.example' } },
+        ],
+      },
+    ],
   },
   transportSocket: {
     name: 'envoy.transport_sockets.tls',
@@ -178,27 +263,42 @@ export const staticDnsCluster: Cluster = {
       sni: 'mysql.fqdn.example',
       commonTlsContext: {
         tlsCertificateSdsSecretConfigs: [{ name: 'kubernetes://client-credential', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
-        validationContextSdsSecretConfig: { name: 'kubernetes://client-credential-cacert', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+        validationContextSdsSecretConfig: {
+          name: 'kubernetes://client-credential-cacert',
+          sdsConfig: { ads: {}, resourceApiVersion: 'V3' },
+        },
       },
     },
   },
 };
 
-export const originalDstCluster: Cluster = { name: 'PassthroughCluster', type: 'ORIGINAL_DST', connectTimeout: '10s', lbPolicy: 'CLUSTER_PROVIDED' };
+export const originalDstCluster: Cluster = {
+  name: 'PassthroughCluster',
+  type: 'ORIGINAL_DST',
+  connectTimeout: '10s',
+  lbPolicy: 'CLUSTER_PROVIDED',
+};
 
 export const inlineTlsCluster: Cluster = {
   name: 'outbound|443||files.example',
   type: 'STATIC',
   connectTimeout: '1s',
   lbPolicy: 'RANDOM',
-  loadAssignment: { clusterName: 'outbound|443||files.example', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 8443 } } } }] }] },
+  loadAssignment: {
+    clusterName: 'outbound|443||files.example',
+    endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: 8443 } } } }] }],
+  },
   transportSocket: {
     name: 'envoy.transport_sockets.tls',
     typedConfig: {
       '@type': TypeUrl.UpstreamTlsContext,
       commonTlsContext: {
         tlsCertificates: [{ certificateChain: { filename: '/etc/certs/cert.pem' }, privateKey: { filename: '/etc/certs/key.pem' } }],
-        validationContext: { trustedCa: { filename: '/etc/certs/ca.pem' }, crl: { inlineString: '-----BEGIN X509 CRL-----' }, trustChainVerification: 'ACCEPT_UNTRUSTED' },
+        validationContext: {
+          trustedCa: { filename: '/etc/certs/ca.pem' },
+          crl: { inlineString: '-----BEGIN X509 CRL-----' },
+          trustChainVerification: 'ACCEPT_UNTRUSTED',
+        },
       },
     },
   },
@@ -216,7 +316,12 @@ export const assignment: ClusterLoadAssignment = {
           endpoint: { address: { socketAddress: { address: '127.1.0.3', portValue: 15443 } } },
           healthStatus: 'HEALTHY',
           loadBalancingWeight: 1,
-          metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' }, istio: { workload: 'istio-egressgateway;istio-system;;;cluster-a' } } },
+          metadata: {
+            filterMetadata: {
+              'envoy.transport_socket_match': { tlsMode: 'istio' },
+              istio: { workload: 'istio-egressgateway;istio-system;;;cluster-a' },
+            },
+          },
         },
         { endpoint: { address: { socketAddress: { address: '127.1.0.4', portValue: 15443 } } }, healthStatus: 'DRAINING' },
       ],
@@ -226,11 +331,17 @@ export const assignment: ClusterLoadAssignment = {
 
 export const certSecret: Secret = {
   name: 'kubernetes://client-credential',
-  tlsCertificate: { certificateChain: { inlineBytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') }, privateKey: { inlineBytes: Buffer.from('-----BEGIN PRIVATE KEY-----\n').toString('base64') } },
+  tlsCertificate: {
+    certificateChain: { inlineBytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') },
+    privateKey: { inlineBytes: Buffer.from('-----BEGIN PRIVATE KEY-----\n').toString('base64') },
+  },
 };
 export const caSecret: Secret = {
   name: 'kubernetes://client-credential-cacert',
-  validationContext: { trustedCa: { inlineBytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') }, matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { suffix: '.fqdn.example' } }] },
+  validationContext: {
+    trustedCa: { inlineBytes: Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64') },
+    matchTypedSubjectAltNames: [{ sanType: 'DNS', matcher: { suffix: '.fqdn.example' } }],
+  },
 };
 export const genericSecret: Secret = { name: 'token', genericSecret: { secret: { inlineString: 'not-a-real-secret' } } };
 

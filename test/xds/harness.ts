@@ -28,7 +28,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean; port?: number; ca?: MeshCA; tokens?: TokenIssuer; maxInFlightBytes?: number; inFlightTimeoutMs?: number; maxDeltaResponseBytes?: number; authorizedTypes?: string[]; nodeBinding?: NodeBindingOptions } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: {
+    authorizeResource?: (node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string) => boolean;
+    port?: number;
+    ca?: MeshCA;
+    tokens?: TokenIssuer;
+    maxInFlightBytes?: number;
+    inFlightTimeoutMs?: number;
+    maxDeltaResponseBytes?: number;
+    authorizedTypes?: string[];
+    nodeBinding?: NodeBindingOptions;
+  } = {},
+): Promise<Harness> {
   const ca = opts.ca ?? (await MeshCA.createSelfSigned({ trustDomain: TRUST_DOMAIN }));
   const tokens = opts.tokens ?? (await TokenIssuer.create(ISSUER));
   const verifier = new TokenVerifier([tokens.publicKeyPem()], { issuer: ISSUER });
@@ -52,7 +64,13 @@ export async function startHarness(opts: { authorizeResource?: (node: ProxyNode,
     server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, creds.credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
   return {
-    ca, tokens, cache, ads, server, address: `127.0.0.1:${port}`, rootPem: ca.rootBundlePem(),
+    ca,
+    tokens,
+    cache,
+    ads,
+    server,
+    address: `127.0.0.1:${port}`,
+    rootPem: ca.rootBundlePem(),
     close: async () => {
       ads.closeAllStreams();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
@@ -61,13 +79,23 @@ export async function startHarness(opts: { authorizeResource?: (node: ProxyNode,
   };
 }
 
-export function testNode(name: string, namespace: string, serviceAccount: string, role: ProxyRole = 'sidecar', ip = '127.0.0.1'): ProxyNode {
+export function testNode(
+  name: string,
+  namespace: string,
+  serviceAccount: string,
+  role: ProxyRole = 'sidecar',
+  ip = '127.0.0.1',
+): ProxyNode {
   const n = { role, ips: [ip], podName: name, namespace, domainSuffix: 'cluster.local' };
   return { ...n, id: formatNodeId(n), serviceAccount, labels: { app: name }, clusterId: 'cluster-a' };
 }
 
 /** A workload certificate for namespace/serviceAccount signed by the harness CA. */
-export async function workloadCert(ca: MeshCA, namespace: string, serviceAccount: string): Promise<{ certChainPem: string; privateKeyPem: string }> {
+export async function workloadCert(
+  ca: MeshCA,
+  namespace: string,
+  serviceAccount: string,
+): Promise<{ certChainPem: string; privateKeyPem: string }> {
   const keys = await generateKeyPair('ec-p256');
   const csr = await createCsr({ privateKeyPem: keys.privateKeyPem });
   const chain = await ca.signWorkloadCsr(csr, { namespace, serviceAccount }, 3600);
@@ -75,7 +103,12 @@ export async function workloadCert(ca: MeshCA, namespace: string, serviceAccount
 }
 
 /** Resolves with the first event `name` whose payload satisfies `match`, or rejects after `ms`. */
-export function waitFor<T = unknown>(emitter: EventEmitter, name: string, match: (payload: T) => boolean = () => true, ms = 10_000): Promise<T> {
+export function waitFor<T = unknown>(
+  emitter: EventEmitter,
+  name: string,
+  match: (payload: T) => boolean = () => true,
+  ms = 10_000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.off(name, on);

@@ -54,9 +54,24 @@ test('binding table: held while streams are open and for the retention after; th
 const listener = (name: string, port: number): Listener => ({
   name,
   address: { socketAddress: { address: '127.0.0.1', portValue: port } },
-  filterChains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: name, cluster: 'BlackHoleCluster' } }] }],
+  filterChains: [
+    {
+      filters: [
+        {
+          name: 'envoy.filters.network.tcp_proxy',
+          typedConfig: { '@type': TypeUrl.TcpProxy, statPrefix: name, cluster: 'BlackHoleCluster' },
+        },
+      ],
+    },
+  ],
 });
-const config = (version: string, ...ports: number[]) => snapshotFromResources(version, { listeners: ports.map((p) => listener(`l_${p}`, p)), clusters: [{ name: 'BlackHoleCluster', type: 'STATIC', connectTimeout: '1s' }], endpoints: [], secrets: [] });
+const config = (version: string, ...ports: number[]) =>
+  snapshotFromResources(version, {
+    listeners: ports.map((p) => listener(`l_${p}`, p)),
+    clusters: [{ name: 'BlackHoleCluster', type: 'STATIC', connectTimeout: '1s' }],
+    endpoints: [],
+    secrets: [],
+  });
 
 /** A proxy that records listener names per LDS response and the client's own log lines. */
 class Proxy {
@@ -79,16 +94,18 @@ class Proxy {
   }
 }
 
-const token = (h: Harness, ns: string, sa: string) => async (): Promise<AdsClientCredentials> => ({ token: await h.tokens.mint({ namespace: ns, serviceAccount: sa, ttlSeconds: 600 }) });
+const token = (h: Harness, ns: string, sa: string) => async (): Promise<AdsClientCredentials> => ({
+  token: await h.tokens.mint({ namespace: ns, serviceAccount: sa, ttlSeconds: 600 }),
+});
 
-test('a second identity using a connected proxy\'s node id is refused PERMISSION_DENIED; the proxy keeps its stream and config', async (t) => {
+test("a second identity using a connected proxy's node id is refused PERMISSION_DENIED; the proxy keeps its stream and config", async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
   const victim = testNode('client', 'default', 'sleep');
   h.cache.setSnapshot(victim.id, config('1', 15001));
   const v = new Proxy(h, victim, token(h, 'default', 'sleep'));
   t.after(() => v.client.close());
-  await until(() => v.lds.length === 1, 'the proxy\'s listeners');
+  await until(() => v.lds.length === 1, "the proxy's listeners");
 
   // Same node id, its own (proven, matching) claims: another service account of the namespace, with a certificate.
   const attackerNode: ProxyNode = { ...victim, serviceAccount: 'other', labels: { app: 'attacker' } };
@@ -102,19 +119,22 @@ test('a second identity using a connected proxy\'s node id is refused PERMISSION
   await until(() => a.logs.some((l) => l.includes('PERMISSION_DENIED: node id')), 'the attacker to see PERMISSION_DENIED');
   assert.deepEqual(a.lds, [], 'the attacker got nothing');
   const status = h.ads.connectionStatus();
-  assert.deepEqual(status.map((s) => [s.node.id, s.peer.serviceAccount, s.node.labels]), [[victim.id, 'sleep', victim.labels]]);
+  assert.deepEqual(
+    status.map((s) => [s.node.id, s.peer.serviceAccount, s.node.labels]),
+    [[victim.id, 'sleep', victim.labels]],
+  );
   h.cache.setSnapshot(victim.id, config('2', 15001, 15002));
   await until(() => v.lds.length === 2, 'the proxy still receives its updates');
   assert.deepEqual(v.lds[1], ['l_15001', 'l_15002']);
 });
 
-test('the node id stays its owner\'s after the owner disconnects, for the retention only; the owner reconnects within it by token or by certificate', async (t) => {
+test("the node id stays its owner's after the owner disconnects, for the retention only; the owner reconnects within it by token or by certificate", async (t) => {
   const h = await startHarness({ nodeBinding: { retentionMs: 1500 } });
   t.after(() => h.close());
   const victim = testNode('client', 'default', 'sleep');
   h.cache.setSnapshot(victim.id, config('1', 15001));
   const v1 = new Proxy(h, victim, token(h, 'default', 'sleep'));
-  await until(() => v1.lds.length === 1, 'the proxy\'s listeners');
+  await until(() => v1.lds.length === 1, "the proxy's listeners");
   const gone = waitFor(h.ads, 'disconnected');
   await v1.client.close();
   await gone;

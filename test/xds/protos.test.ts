@@ -11,7 +11,10 @@ import { protoIncludeDirs } from '../../src/xds/protos.js';
 test("Envoy's proto folders are found through files @grpc/grpc-js-xds publishes, inside its own root", () => {
   const root = path.dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js-xds/package.json'));
   const dirs = protoIncludeDirs();
-  assert.deepEqual(dirs.slice(1), ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(root, 'deps', d)));
+  assert.deepEqual(
+    dirs.slice(1),
+    ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(root, 'deps', d)),
+  );
   for (const d of dirs) assert.ok(existsSync(d), d);
 });
 

@@ -10,7 +10,14 @@ import { TypeUrl, type Cluster, type Listener, type Secret } from '../../src/env
 
 async function credential(): Promise<{ certPem: string; keyPem: string }> {
   const k = await generateKeyPair();
-  const certPem = await issueCertificate({ subject: 'CN=redact-test', publicKeyPem: k.publicKeyPem, issuer: 'self', selfPrivateKeyPem: k.privateKeyPem, isCa: true, ttlSeconds: 3600 });
+  const certPem = await issueCertificate({
+    subject: 'CN=redact-test',
+    publicKeyPem: k.publicKeyPem,
+    issuer: 'self',
+    selfPrivateKeyPem: k.privateKeyPem,
+    isCa: true,
+    ttlSeconds: 3600,
+  });
   return { certPem, keyPem: k.privateKeyPem };
 }
 
@@ -27,7 +34,10 @@ function assertNoKey(text: string, keyPem: string): void {
 test('redacts the private key of an SDS secret (inlineBytes and inlineString) and keeps its certificate', async () => {
   const { certPem, keyPem } = await credential();
   const secrets: Secret[] = [
-    { name: 'kubernetes://client-credential', tlsCertificate: { certificateChain: { inlineBytes: b64(certPem) }, privateKey: { inlineBytes: b64(keyPem) } } },
+    {
+      name: 'kubernetes://client-credential',
+      tlsCertificate: { certificateChain: { inlineBytes: b64(certPem) }, privateKey: { inlineBytes: b64(keyPem) } },
+    },
     { name: 'default', tlsCertificate: { certificateChain: { inlineString: certPem }, privateKey: { inlineString: keyPem } } },
     { name: 'token', genericSecret: { secret: { inlineString: 'hunter2' } } },
   ];
@@ -45,13 +55,46 @@ test('redacts the private key of an SDS secret (inlineBytes and inlineString) an
 test("redacts a key inline in a Listener's and a Cluster's transport socket; a filename stays (it is only a path)", async () => {
   const { certPem, keyPem } = await credential();
   const listener: Listener = {
-    name: '0.0.0.0_13306', address: { socketAddress: { address: '0.0.0.0', portValue: 13306 } },
-    filterChains: [{ filters: [], transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': TypeUrl.DownstreamTlsContext, commonTlsContext: { tlsCertificates: [{ certificateChain: { inlineString: certPem }, privateKey: { inlineString: keyPem } }] } } } }],
+    name: '0.0.0.0_13306',
+    address: { socketAddress: { address: '0.0.0.0', portValue: 13306 } },
+    filterChains: [
+      {
+        filters: [],
+        transportSocket: {
+          name: 'envoy.transport_sockets.tls',
+          typedConfig: {
+            '@type': TypeUrl.DownstreamTlsContext,
+            commonTlsContext: { tlsCertificates: [{ certificateChain: { inlineString: certPem }, privateKey: { inlineString: keyPem } }] },
+          },
+        },
+      },
+    ],
   };
   const cluster = {
-    name: 'outbound|3306||db', type: 'STATIC', connectTimeout: '1s',
-    transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': TypeUrl.UpstreamTlsContext, commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: '/etc/certs/cert.pem' }, privateKey: { filename: '/etc/certs/key.pem' } }] } } },
-    transportSocketMatches: [{ name: 'tls', transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': TypeUrl.UpstreamTlsContext, commonTlsContext: { tlsCertificates: [{ privateKey: { inlineBytes: b64(keyPem) } }] } } } }],
+    name: 'outbound|3306||db',
+    type: 'STATIC',
+    connectTimeout: '1s',
+    transportSocket: {
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: {
+        '@type': TypeUrl.UpstreamTlsContext,
+        commonTlsContext: {
+          tlsCertificates: [{ certificateChain: { filename: '/etc/certs/cert.pem' }, privateKey: { filename: '/etc/certs/key.pem' } }],
+        },
+      },
+    },
+    transportSocketMatches: [
+      {
+        name: 'tls',
+        transportSocket: {
+          name: 'envoy.transport_sockets.tls',
+          typedConfig: {
+            '@type': TypeUrl.UpstreamTlsContext,
+            commonTlsContext: { tlsCertificates: [{ privateKey: { inlineBytes: b64(keyPem) } }] },
+          },
+        },
+      },
+    ],
   } as unknown as Cluster;
   const dump = { configs: [{ dynamicListeners: [{ activeState: { listener } }] }, { dynamicActiveClusters: [{ cluster }] }] };
   const text = JSON.stringify(redactSecrets(dump));
@@ -69,19 +112,25 @@ test('redacts a PEM private key quoted in free text (a NACK reason, a log line)'
 
 test('loopback addresses: 127.0.0.0/8, ::1, ::ffff:127.x and localhost; nothing else', () => {
   for (const a of ['127.0.0.1', '127.42.1.2', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost']) assert.equal(isLoopbackAddress(a), true, a);
-  for (const a of ['0.0.0.0', '198.18.1.2', '10.0.0.1', '::', 'fe80::1', '::ffff:10.0.0.1', 'evil.example', '128.0.0.1']) assert.equal(isLoopbackAddress(a), false, a);
+  for (const a of ['0.0.0.0', '198.18.1.2', '10.0.0.1', '::', 'fe80::1', '::ffff:10.0.0.1', 'evil.example', '128.0.0.1'])
+    assert.equal(isLoopbackAddress(a), false, a);
 });
 
 test('Host check: IP literals and localhost pass, any other name is refused as DNS rebinding', () => {
-  for (const h of ['127.0.0.1:15014', '198.18.1.1:15014', '[::1]:15000', '::1', 'localhost:15000', 'LOCALHOST', undefined]) assert.equal(hostHeaderProblem(h), undefined, String(h));
-  for (const h of ['evil.example', 'evil.example:15014', 'localhost.evil.example:15000', '127.0.0.1.nip.io']) assert.match(hostHeaderProblem(h) ?? '', /refused.*DNS rebinding/, h);
+  for (const h of ['127.0.0.1:15014', '198.18.1.1:15014', '[::1]:15000', '::1', 'localhost:15000', 'LOCALHOST', undefined])
+    assert.equal(hostHeaderProblem(h), undefined, String(h));
+  for (const h of ['evil.example', 'evil.example:15014', 'localhost.evil.example:15000', '127.0.0.1.nip.io'])
+    assert.match(hostHeaderProblem(h) ?? '', /refused.*DNS rebinding/, h);
   assert.match(hostHeaderProblem('198.18.1.2:15000', true) ?? '', /loopback/);
 });
 
 test("a mutating request needs a loopback Host and no Origin but the admin's own", () => {
   assert.equal(mutatingRequestProblem({ host: '127.0.0.1:15000' }), undefined);
   assert.equal(mutatingRequestProblem({ host: '127.0.0.1:15000', origin: 'http://127.0.0.1:15000' }), undefined);
-  assert.match(mutatingRequestProblem({ host: '127.0.0.1:15000', origin: 'https://evil.example' }) ?? '', /Origin "https:\/\/evil\.example" refused/);
+  assert.match(
+    mutatingRequestProblem({ host: '127.0.0.1:15000', origin: 'https://evil.example' }) ?? '',
+    /Origin "https:\/\/evil\.example" refused/,
+  );
   assert.match(mutatingRequestProblem({ host: '127.0.0.1:15000', origin: 'null' }) ?? '', /Origin "null" refused/);
   assert.match(mutatingRequestProblem({ host: 'evil.example:15000' }) ?? '', /Host "evil\.example:15000" refused/);
   assert.match(mutatingRequestProblem({ host: '198.18.1.2:15000' }) ?? '', /loopback/);

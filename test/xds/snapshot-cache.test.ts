@@ -1,16 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotCache, SnapshotInconsistentError, checkSnapshotConsistency, snapshotFromResources, referencedSecrets } from '../../src/xds/snapshot-cache.js';
+import {
+  SnapshotCache,
+  SnapshotInconsistentError,
+  checkSnapshotConsistency,
+  snapshotFromResources,
+  referencedSecrets,
+} from '../../src/xds/snapshot-cache.js';
 import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import type { Listener } from '../../src/envoy/envoy-types.js';
 import * as fx from './fixtures.js';
 
-const complete = () => snapshotFromResources('1', {
-  listeners: [fx.virtualOutbound, fx.ingressListener],
-  clusters: [fx.edsCluster, fx.staticDnsCluster, fx.originalDstCluster, { ...fx.originalDstCluster, name: 'a' }, { ...fx.originalDstCluster, name: 'b' }, { ...fx.originalDstCluster, name: 'inbound|3306||' }],
-  endpoints: [fx.assignment],
-  secrets: [fx.certSecret, fx.caSecret, { ...fx.certSecret, name: 'kubernetes://mysql-credential' }, { ...fx.caSecret, name: 'kubernetes://mysql-credential-cacert' }],
-}, fx.nameTable);
+const complete = () =>
+  snapshotFromResources(
+    '1',
+    {
+      listeners: [fx.virtualOutbound, fx.ingressListener],
+      clusters: [
+        fx.edsCluster,
+        fx.staticDnsCluster,
+        fx.originalDstCluster,
+        { ...fx.originalDstCluster, name: 'a' },
+        { ...fx.originalDstCluster, name: 'b' },
+        { ...fx.originalDstCluster, name: 'inbound|3306||' },
+      ],
+      endpoints: [fx.assignment],
+      secrets: [
+        fx.certSecret,
+        fx.caSecret,
+        { ...fx.certSecret, name: 'kubernetes://mysql-credential' },
+        { ...fx.caSecret, name: 'kubernetes://mysql-credential-cacert' },
+      ],
+    },
+    fx.nameTable,
+  );
 
 test('a complete snapshot is consistent; default and ROOTCA are left to the proxy agent', () => {
   assert.deepEqual(checkSnapshotConsistency(complete()), []);
@@ -21,11 +44,22 @@ test('names every missing cluster, assignment and secret', () => {
   const s = complete();
   s.resources.get(TypeUrl.Cluster)!.delete(fx.EGRESS_CLUSTER.replace('15443', '15443'));
   s.resources.get(TypeUrl.Secret)!.delete('kubernetes://client-credential-cacert');
-  s.resources.get(TypeUrl.Cluster)!.set('outbound|1||x', { name: 'outbound|1||x', type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} } } });
+  s.resources
+    .get(TypeUrl.Cluster)!
+    .set('outbound|1||x', { name: 'outbound|1||x', type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} } } });
   const problems = checkSnapshotConsistency(s);
-  assert.ok(problems.some((p) => p.includes(`routes to cluster "${fx.EGRESS_CLUSTER}"`)), problems.join('\n'));
-  assert.ok(problems.some((p) => p.includes('needs secret "kubernetes://client-credential-cacert"')), problems.join('\n'));
-  assert.ok(problems.some((p) => p.includes('EDS cluster "outbound|1||x" has no ClusterLoadAssignment')), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => p.includes(`routes to cluster "${fx.EGRESS_CLUSTER}"`)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.includes('needs secret "kubernetes://client-credential-cacert"')),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.includes('EDS cluster "outbound|1||x" has no ClusterLoadAssignment')),
+    problems.join('\n'),
+  );
 });
 
 test('refuses an inconsistent or unencodable snapshot and keeps serving the previous one', () => {
@@ -34,7 +68,11 @@ test('refuses an inconsistent or unencodable snapshot and keeps serving the prev
   const broken = complete();
   broken.version = '2';
   broken.resources.get(TypeUrl.ClusterLoadAssignment)!.clear();
-  assert.throws(() => cache.setSnapshot('n1', broken), (e: unknown) => e instanceof SnapshotInconsistentError && e.code === 'E_XDS_SNAPSHOT_INCONSISTENT' && /no ClusterLoadAssignment/.test(e.message));
+  assert.throws(
+    () => cache.setSnapshot('n1', broken),
+    (e: unknown) =>
+      e instanceof SnapshotInconsistentError && e.code === 'E_XDS_SNAPSHOT_INCONSISTENT' && /no ClusterLoadAssignment/.test(e.message),
+  );
   const invalid = complete();
   invalid.version = '3';
   const l = structuredClone(fx.virtualOutbound) as Listener & { bogus?: number };

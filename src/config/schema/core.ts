@@ -51,7 +51,12 @@ export const secretSchema = obj({
   metadata: objectMeta,
   type: str.optional(),
   immutable: bool.optional(),
-  data: z.record(z.string(), z.string().refine((s) => BASE64.test(s), 'expected base64 data')).optional(),
+  data: z
+    .record(
+      z.string(),
+      z.string().refine((s) => BASE64.test(s), 'expected base64 data'),
+    )
+    .optional(),
   stringData: stringMap.optional(),
 });
 
@@ -79,8 +84,12 @@ export const podSchema = obj({
   spec: z
     .looseObject({
       serviceAccountName: str.optional(),
-      containers: z.array(z.looseObject({ name: str, ports: z.array(z.looseObject({ containerPort: portNumber, name: str.optional() })).optional() })).optional(),
+      containers: z
+        .array(z.looseObject({ name: str, ports: z.array(z.looseObject({ containerPort: portNumber, name: str.optional() })).optional() }))
+        .optional(),
     })
     .optional(),
-  status: z.looseObject({ podIP: str.optional(), podIPs: z.array(z.looseObject({ ip: str })).optional(), phase: str.optional() }).optional(),
+  status: z
+    .looseObject({ podIP: str.optional(), podIPs: z.array(z.looseObject({ ip: str })).optional(), phase: str.optional() })
+    .optional(),
 });

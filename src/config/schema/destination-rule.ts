@@ -1,6 +1,21 @@
 // networking.istio.io DestinationRule (https://istio.io/latest/docs/reference/config/networking/destination-rule/).
 import { z } from 'zod';
-import { anyMap, bool, duration, exportTo, host, int, kubeObject, obj, portSelector, str, strList, stringMap, typeWorkloadSelector, uint32 } from './common.js';
+import {
+  anyMap,
+  bool,
+  duration,
+  exportTo,
+  host,
+  int,
+  kubeObject,
+  obj,
+  portSelector,
+  str,
+  strList,
+  stringMap,
+  typeWorkloadSelector,
+  uint32,
+} from './common.js';
 
 export const clientTlsSettings = obj({
   mode: z.enum(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']).optional(),
@@ -36,7 +51,11 @@ export const loadBalancerSettings = obj({
   consistentHash: consistentHash.optional(),
   localityLbSetting: localityLbSetting.optional(),
   warmupDurationSecs: duration.optional(),
-  warmup: obj({ duration: duration.optional(), minimumPercent: anyMap.or(z.number()).optional(), aggression: anyMap.or(z.number()).optional() }).optional(),
+  warmup: obj({
+    duration: duration.optional(),
+    minimumPercent: anyMap.or(z.number()).optional(),
+    aggression: anyMap.or(z.number()).optional(),
+  }).optional(),
 });
 
 export const tcpSettings = obj({
@@ -90,7 +109,11 @@ export const trafficPolicy = obj({
   proxyProtocol: obj({ version: z.enum(['V1', 'V2']).optional() }).optional(),
 });
 
-export const subset = obj({ name: str.min(1, 'expected a non-empty subset name'), labels: stringMap.optional(), trafficPolicy: trafficPolicy.optional() });
+export const subset = obj({
+  name: str.min(1, 'expected a non-empty subset name'),
+  labels: stringMap.optional(),
+  trafficPolicy: trafficPolicy.optional(),
+});
 
 export const destinationRuleSpec = obj({
   host,

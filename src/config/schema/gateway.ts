@@ -13,7 +13,9 @@ export const serverTlsSettings = obj({
   caCrl: str.optional(),
   credentialName: str.optional(),
   credentialNames: strList.optional(),
-  tlsCertificates: z.array(obj({ serverCertificate: str.optional(), privateKey: str.optional(), caCertificates: str.optional() })).optional(),
+  tlsCertificates: z
+    .array(obj({ serverCertificate: str.optional(), privateKey: str.optional(), caCertificates: str.optional() }))
+    .optional(),
   subjectAltNames: strList.optional(),
   verifyCertificateSpki: strList.optional(),
   verifyCertificateHash: strList.optional(),

@@ -4,7 +4,12 @@ import { exportTo, host, istioPort, kubeObject, obj, str, strList, stringMap, ui
 
 export const workloadEntrySpec = obj({
   address: str.optional(),
-  ports: z.record(z.string(), z.int().min(1, 'expected a port number between 1 and 65535').max(65535, 'expected a port number between 1 and 65535')).optional(),
+  ports: z
+    .record(
+      z.string(),
+      z.int().min(1, 'expected a port number between 1 and 65535').max(65535, 'expected a port number between 1 and 65535'),
+    )
+    .optional(),
   labels: stringMap.optional(),
   network: str.optional(),
   locality: str.optional(),

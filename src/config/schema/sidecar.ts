@@ -26,7 +26,9 @@ export const sidecarSpec = obj({
         port: istioPort.optional(),
         bind: str.optional(),
         captureMode: captureMode.optional(),
-        hosts: z.array(z.string().regex(/^[^/]+\/[^/]+$/, 'expected "namespace/dnsName" (for example "./*" or "istio-system/*")')).min(1, 'expected at least one host'),
+        hosts: z
+          .array(z.string().regex(/^[^/]+\/[^/]+$/, 'expected "namespace/dnsName" (for example "./*" or "istio-system/*")'))
+          .min(1, 'expected at least one host'),
       }),
     )
     .optional(),

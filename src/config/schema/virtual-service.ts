@@ -2,9 +2,26 @@
 // TCP and TLS routes are checked field by field; HTTP routes are checked at the route level and kept
 // as they are (meshgate's data plane is L4 and reports them as unsupported).
 import { z } from 'zod';
-import { anyMap, destination, duration, exportTo, host, int, kubeObject, obj, portNumber, str, strList, stringMap, uint32 } from './common.js';
+import {
+  anyMap,
+  destination,
+  duration,
+  exportTo,
+  host,
+  int,
+  kubeObject,
+  obj,
+  portNumber,
+  str,
+  strList,
+  stringMap,
+  uint32,
+} from './common.js';
 
-const routeDestination = obj({ destination, weight: int.min(0, 'expected a weight between 0 and 100').max(100, 'expected a weight between 0 and 100').optional() });
+const routeDestination = obj({
+  destination,
+  weight: int.min(0, 'expected a weight between 0 and 100').max(100, 'expected a weight between 0 and 100').optional(),
+});
 
 const l4Match = {
   destinationSubnets: strList.optional(),
@@ -17,7 +34,9 @@ const l4Match = {
 
 export const tcpRoute = obj({ match: z.array(obj(l4Match)).optional(), route: z.array(routeDestination).optional() });
 export const tlsRoute = obj({
-  match: z.array(obj({ ...l4Match, sniHosts: z.array(z.string()).min(1, 'expected at least one SNI host') })).min(1, 'expected at least one match'),
+  match: z
+    .array(obj({ ...l4Match, sniHosts: z.array(z.string()).min(1, 'expected at least one SNI host') }))
+    .min(1, 'expected at least one match'),
   route: z.array(routeDestination).optional(),
 });
 

@@ -12,7 +12,10 @@ interface ClientTls {
   subjectAltNames?: string[];
   insecureSkipVerify?: boolean;
 }
-type Policy = Record<string, unknown> & { tls?: ClientTls; portLevelSettings?: (Record<string, unknown> & { port?: { number?: number }; tls?: ClientTls })[] };
+type Policy = Record<string, unknown> & {
+  tls?: ClientTls;
+  portLevelSettings?: (Record<string, unknown> & { port?: { number?: number }; tls?: ClientTls })[];
+};
 
 export function checkDestinationRule(c: Checker, spec: Record<string, unknown>): void {
   checkTrafficPolicy(c, spec.trafficPolicy as Policy | undefined, ['spec', 'trafficPolicy']);
@@ -47,7 +50,8 @@ function checkTrafficPolicy(c: Checker, tp: Policy | undefined, at: Seg[]): void
     const pat: Seg[] = [...at, 'portLevelSettings', i];
     if (p.port?.number === undefined) c.error(pat, 'portTrafficPolicy must have valid port');
     // meshgate's own check: two settings for one port would leave the choice to list order.
-    else if (seen.has(p.port.number)) c.error([...pat, 'port', 'number'], `port ${p.port.number} already has settings in portLevelSettings[${seen.get(p.port.number)}]`);
+    else if (seen.has(p.port.number))
+      c.error([...pat, 'port', 'number'], `port ${p.port.number} already has settings in portLevelSettings[${seen.get(p.port.number)}]`);
     else seen.set(p.port.number, i);
     const { port: _port, ...rest } = p;
     if (Object.keys(rest).length === 0) c.error(pat, 'port traffic policy must have at least one field');
@@ -59,7 +63,10 @@ function checkClientTls(c: Checker, tls: ClientTls | undefined, at: Seg[]): void
   if (!tls) return;
   if (tls.insecureSkipVerify) {
     if (tls.mode === 'SIMPLE' && (tls.caCertificates || tls.credentialName || tls.subjectAltNames))
-      c.error([...at, 'insecureSkipVerify'], 'cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true');
+      c.error(
+        [...at, 'insecureSkipVerify'],
+        'cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true',
+      );
     if (tls.mode === 'MUTUAL' && (tls.caCertificates || tls.subjectAltNames))
       c.error([...at, 'insecureSkipVerify'], 'cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true');
   }
@@ -70,7 +77,12 @@ function checkClientTls(c: Checker, tls: ClientTls | undefined, at: Seg[]): void
     return;
   }
   if (tls.mode === 'MUTUAL') {
-    if (!tls.clientCertificate) c.error([...at, 'clientCertificate'], 'client certificate required for mutual tls: set credentialName, or clientCertificate and privateKey');
-    if (!tls.privateKey) c.error([...at, 'privateKey'], 'private key required for mutual tls: set credentialName, or clientCertificate and privateKey');
+    if (!tls.clientCertificate)
+      c.error(
+        [...at, 'clientCertificate'],
+        'client certificate required for mutual tls: set credentialName, or clientCertificate and privateKey',
+      );
+    if (!tls.privateKey)
+      c.error([...at, 'privateKey'], 'private key required for mutual tls: set credentialName, or clientCertificate and privateKey');
   }
 }

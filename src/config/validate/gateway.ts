@@ -22,7 +22,8 @@ interface Server {
 }
 
 const isTlsProtocol = (p: string | undefined): boolean => p === 'HTTPS' || p === 'TLS';
-const isHttpProtocol = (p: string | undefined): boolean => p === 'HTTP' || p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-WEB' || p === 'HTTP_PROXY';
+const isHttpProtocol = (p: string | undefined): boolean =>
+  p === 'HTTP' || p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-WEB' || p === 'HTTP_PROXY';
 
 export function checkGateway(c: Checker, name: string, spec: Record<string, unknown>): void {
   // Gateway names are referenced as `namespace/name` from VirtualServices: a DNS label, no dots.
@@ -34,16 +35,19 @@ export function checkGateway(c: Checker, name: string, spec: Record<string, unkn
     checkServer(c, s, at);
     if (names.has(s.port.name)) c.error([...at, 'port', 'name'], `port names in servers must be unique: duplicate name ${s.port.name}`);
     names.add(s.port.name);
-    if (!isHttpProtocol(parseProtocol(s.port.protocol)) && s.tls?.httpsRedirect) c.warn([...at, 'tls', 'httpsRedirect'], 'tls.httpsRedirect should only be used with http servers');
+    if (!isHttpProtocol(parseProtocol(s.port.protocol)) && s.tls?.httpsRedirect)
+      c.warn([...at, 'tls', 'httpsRedirect'], 'tls.httpsRedirect should only be used with http servers');
   });
 }
 
 function checkServer(c: Checker, s: Server, at: Seg[]): void {
   s.hosts.forEach((h, j) => {
     const slash = h.indexOf('/');
-    if (slash >= 0 && h.indexOf('/', slash + 1) >= 0) c.error([...at, 'hosts', j], `host "${h}" must be "namespace/host" with at most one "/"`);
+    if (slash >= 0 && h.indexOf('/', slash + 1) >= 0)
+      c.error([...at, 'hosts', j], `host "${h}" must be "namespace/host" with at most one "/"`);
   });
-  if (s.port.targetPort !== undefined && s.port.targetPort > 0) c.error([...at, 'port', 'targetPort'], 'targetPort has no impact on Gateways');
+  if (s.port.targetPort !== undefined && s.port.targetPort > 0)
+    c.error([...at, 'port', 'targetPort'], 'targetPort has no impact on Gateways');
   checkServerTls(c, s.tls, [...at, 'tls']);
   const p = parseProtocol(s.port.protocol);
   if (isTlsProtocol(p) && !s.tls) c.error([...at, 'tls'], 'server must have TLS settings for HTTPS/TLS protocols');
@@ -51,7 +55,8 @@ function checkServer(c: Checker, s: Server, at: Seg[]): void {
     if (isHttpProtocol(p)) {
       // An HTTP server may carry `tls: {httpsRedirect: true}` (mode unset is PASSTHROUGH), nothing else.
       const passthrough = s.tls.mode === undefined || s.tls.mode === 'PASSTHROUGH' || s.tls.mode === 'AUTO_PASSTHROUGH';
-      if (!passthrough || s.tls.caCertificates || s.tls.privateKey || s.tls.serverCertificate) c.error([...at, 'tls'], 'server cannot have TLS settings for plain text HTTP ports');
+      if (!passthrough || s.tls.caCertificates || s.tls.privateKey || s.tls.serverCertificate)
+        c.error([...at, 'tls'], 'server cannot have TLS settings for plain text HTTP ports');
     } else c.error([...at, 'tls'], 'server cannot have TLS settings for non HTTPS/TLS ports');
   }
 }
@@ -62,7 +67,11 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
   // serve one certificate from credentialName(s) or serverCertificate/privateKey only. Accepting the field
   // would let a server pass as having a certificate and then serve none: it is refused, and it is never
   // counted as a credential below.
-  if (tls.tlsCertificates !== undefined) c.error([...at, 'tlsCertificates'], 'tlsCertificates is not served by meshgate: give the server certificate as credentialName, or as serverCertificate and privateKey');
+  if (tls.tlsCertificates !== undefined)
+    c.error(
+      [...at, 'tlsCertificates'],
+      'tlsCertificates is not served by meshgate: give the server certificate as credentialName, or as serverCertificate and privateKey',
+    );
   // Istio's enum default: an unset mode is PASSTHROUGH.
   const mode = tls.mode ?? 'PASSTHROUGH';
   if (mode === 'ISTIO_MUTUAL') {
@@ -74,7 +83,14 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
     if (tls.credentialNames?.length) c.error([...at, 'credentialNames'], 'ISTIO_MUTUAL TLS cannot have associated credentialNames');
     return;
   }
-  const hasCerts = !!(tls.caCrl || tls.serverCertificate || tls.privateKey || tls.caCertificates || tls.credentialName || tls.credentialNames?.length);
+  const hasCerts = !!(
+    tls.caCrl ||
+    tls.serverCertificate ||
+    tls.privateKey ||
+    tls.caCertificates ||
+    tls.credentialName ||
+    tls.credentialNames?.length
+  );
   if ((mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') && hasCerts) {
     const unset = tls.mode === undefined ? ' (tls.mode is unset, which Istio reads as PASSTHROUGH)' : '';
     c.warn(tls.mode === undefined ? at : [...at, 'mode'], `${mode} mode does not use certificates, they will be ignored${unset}`);
@@ -83,7 +99,8 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
   if (tls.serverCertificate && tls.privateKey) sources++;
   if (tls.credentialName) sources++;
   if (tls.credentialNames?.length) sources++;
-  if (sources > 1) c.error(at, 'only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified');
+  if (sources > 1)
+    c.error(at, 'only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified');
   const terminates = mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
   if (terminates && (tls.credentialName || tls.credentialNames?.length)) return; // fetched over SDS; files not needed
   if (terminates) {
@@ -93,7 +110,8 @@ function checkServerTls(c: Checker, tls: Tls | undefined, at: Seg[]): void {
     if (!tls.privateKey) c.error([...at, 'privateKey'], `${prefix} requires a private key`);
   }
   if (tls.caCrl) {
-    if (tls.credentialName) c.error([...at, 'caCrl'], 'CRL is not supported with credentialName. CRL has to be specified in the credential');
+    if (tls.credentialName)
+      c.error([...at, 'caCrl'], 'CRL is not supported with credentialName. CRL has to be specified in the credential');
     if (mode === 'SIMPLE') c.error([...at, 'caCrl'], 'CRL is not supported with SIMPLE TLS');
   }
 }

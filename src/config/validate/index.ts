@@ -44,7 +44,8 @@ function checkService(error: (path: readonly (string | number)[], message: strin
     if (ports.length > 1 && !p.name) error(['spec', 'ports', i, 'name'], 'a Service with more than one port must name every port');
     if (!p.name) return;
     if (!isDns1123Label(p.name)) error(['spec', 'ports', i, 'name'], `invalid port name "${p.name}": expected a lower-case RFC 1123 label`);
-    else if (names.has(p.name)) error(['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
+    else if (names.has(p.name))
+      error(['spec', 'ports', i, 'name'], `port name "${p.name}" is already used by spec.ports[${names.get(p.name)}]`);
     else names.set(p.name, i);
   });
 }
@@ -55,4 +56,3 @@ function checkSecret(error: (path: readonly (string | number)[], message: string
     if (clean.length % 4 !== 0) error(['data', k], `expected base64 data (length a multiple of 4), found ${clean.length} characters`);
   }
 }
-

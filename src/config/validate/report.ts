@@ -49,13 +49,19 @@ export function fqdnProblem(fqdn: string): string | undefined {
   if (name.length === 0) return 'domain name cannot be empty';
   if (name.length > 255) return `domain name ${JSON.stringify(name)} too long (max 255)`;
   for (const label of name.split('.')) {
-    if (!/^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$/.test(label)) return `domain name ${JSON.stringify(name)} invalid (label ${JSON.stringify(label)} invalid)`;
+    if (!/^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?$/.test(label))
+      return `domain name ${JSON.stringify(name)} invalid (label ${JSON.stringify(label)} invalid)`;
   }
   return undefined;
 }
 
 /** Istio's WorkloadSelector checks shared by the security kinds and DestinationRule. */
-export function checkWorkloadSelector(c: Checker, matchLabels: Record<string, string> | undefined, path: readonly Seg[], present: boolean): void {
+export function checkWorkloadSelector(
+  c: Checker,
+  matchLabels: Record<string, string> | undefined,
+  path: readonly Seg[],
+  present: boolean,
+): void {
   if (!present) return;
   const labels = matchLabels ?? {};
   for (const [k, v] of Object.entries(labels)) {

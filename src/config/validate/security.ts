@@ -8,7 +8,8 @@ export function checkPeerAuthentication(c: Checker, spec: Record<string, unknown
   // Port-level settings only make sense for the ports of a selected workload.
   if (Object.keys(selector?.matchLabels ?? {}).length === 0 && plm && Object.keys(plm).length > 0)
     c.error(['spec', 'portLevelMtls'], 'mesh/namespace peer authentication cannot have port level mTLS');
-  if (plm && Object.keys(plm).length === 0) c.error(['spec', 'portLevelMtls'], 'port level mTLS, if defined, must have at least one element');
+  if (plm && Object.keys(plm).length === 0)
+    c.error(['spec', 'portLevelMtls'], 'port level mTLS, if defined, must have at least one element');
   for (const port of Object.keys(plm ?? {})) {
     const n = Number(port);
     if (!(n > 0 && n <= 65535)) c.error(['spec', 'portLevelMtls', port], 'port must be in range 1..65535', true);
@@ -32,12 +33,20 @@ export function checkAuthorizationPolicy(c: Checker, spec: Record<string, unknow
   const rules = spec.rules as Rule[] | undefined;
   const provider = spec.provider as { name?: string } | undefined;
   if (action === 'CUSTOM') {
-    if (rules === undefined) c.error(['spec'], 'CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request');
+    if (rules === undefined)
+      c.error(
+        ['spec'],
+        'CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request',
+      );
     else if (!provider?.name) c.error(['spec', 'provider'], '`provider.name` must not be empty');
   }
   if (provider && action !== 'CUSTOM') c.error(['spec', 'provider'], `\`provider\` must not be with non CUSTOM action, found ${action}`);
   // A DENY policy with no rules matches nothing: it looks protective and denies nothing.
-  if (action === 'DENY' && rules === undefined) c.error(['spec'], 'DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request');
+  if (action === 'DENY' && rules === undefined)
+    c.error(
+      ['spec'],
+      'DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request',
+    );
   (rules ?? []).forEach((rule, i) => checkRule(c, rule, i, action));
 }
 
@@ -55,11 +64,27 @@ function checkRule(c: Checker, rule: Rule, i: number, action: string): void {
       return;
     }
     fromExists = true;
-    if (Object.values(src).every((v) => !v || v.length === 0)) c.error([...at, 'from', j, 'source'], `\`from.source\` must not be empty, found at rule ${i}`);
+    if (Object.values(src).every((v) => !v || v.length === 0))
+      c.error([...at, 'from', j, 'source'], `\`from.source\` must not be empty, found at rule ${i}`);
     const count = (k: string): number => src[k]?.length ?? 0;
-    if (count('principals') + count('notPrincipals') + count('namespaces') + count('notNamespaces') > 0 && count('serviceAccounts') + count('notServiceAccounts') > 0)
+    if (
+      count('principals') + count('notPrincipals') + count('namespaces') + count('notNamespaces') > 0 &&
+      count('serviceAccounts') + count('notServiceAccounts') > 0
+    )
       c.error([...at, 'from', j, 'source'], `cannot set serviceAccounts with namespaces or principals, found at rule ${i}`);
-    for (const k of ['principals', 'notPrincipals', 'ipBlocks', 'notIpBlocks', 'namespaces', 'notNamespaces', 'remoteIpBlocks', 'notRemoteIpBlocks', 'serviceAccounts', 'notServiceAccounts']) if (src[k] !== undefined) tcpInFrom = true;
+    for (const k of [
+      'principals',
+      'notPrincipals',
+      'ipBlocks',
+      'notIpBlocks',
+      'namespaces',
+      'notNamespaces',
+      'remoteIpBlocks',
+      'notRemoteIpBlocks',
+      'serviceAccounts',
+      'notServiceAccounts',
+    ])
+      if (src[k] !== undefined) tcpInFrom = true;
   });
   if (rule.to !== undefined && rule.to.length === 0) c.error([...at, 'to'], `\`to\` must not be empty, found at rule ${i}`);
   (rule.to ?? []).forEach((t, j) => {
@@ -69,20 +94,26 @@ function checkRule(c: Checker, rule: Rule, i: number, action: string): void {
       return;
     }
     toExists = true;
-    if (Object.values(op).every((v) => !v || v.length === 0)) c.error([...at, 'to', j, 'operation'], `\`to.operation\` must not be empty, found at rule ${i}`);
+    if (Object.values(op).every((v) => !v || v.length === 0))
+      c.error([...at, 'to', j, 'operation'], `\`to.operation\` must not be empty, found at rule ${i}`);
     for (const k of ['ports', 'notPorts'] as const) {
       (op[k] ?? []).forEach((p, n) => {
         // security.ValidatePorts: a decimal number no larger than 65535.
-        if (!/^\d+$/.test(p) || Number(p) > 65535) c.error([...at, 'to', j, 'operation', k, n], `bad port (${p}): ${/^\d+$/.test(p) ? 'out of range' : 'invalid syntax'}`);
+        if (!/^\d+$/.test(p) || Number(p) > 65535)
+          c.error([...at, 'to', j, 'operation', k, n], `bad port (${p}): ${/^\d+$/.test(p) ? 'out of range' : 'invalid syntax'}`);
       });
       if (op[k] !== undefined) tcpInTo = true;
     }
   });
   (rule.when ?? []).forEach((w, j) => {
     if (w.key === '') c.error([...at, 'when', j, 'key'], '`key` must not be empty');
-    else if (!w.values?.length && !w.notValues?.length) c.error([...at, 'when', j], `at least one of \`values\` or \`notValues\` must be set for key ${w.key}`);
+    else if (!w.values?.length && !w.notValues?.length)
+      c.error([...at, 'when', j], `at least one of \`values\` or \`notValues\` must be set for key ${w.key}`);
   });
   // HTTP-only attributes in a DENY rule cannot be evaluated on TCP, so Istio denies all TCP traffic.
   if (action === 'DENY' && ((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo)))
-    c.warn(at, 'configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port');
+    c.warn(
+      at,
+      'configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port',
+    );
 }

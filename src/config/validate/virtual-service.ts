@@ -43,7 +43,8 @@ export function checkVirtualService(c: Checker, spec: Record<string, unknown>): 
   if (allHostsValid) {
     for (let i = 0; i < hosts.length; i++) {
       for (let j = i + 1; j < hosts.length; j++) {
-        if (hostMatches(hosts[i] as string, hosts[j] as string)) c.error(['spec', 'hosts', j], `duplicate hosts in virtual service: ${hosts[i]} & ${hosts[j]}`);
+        if (hostMatches(hosts[i] as string, hosts[j] as string))
+          c.error(['spec', 'hosts', j], `duplicate hosts in virtual service: ${hosts[i]} & ${hosts[j]}`);
       }
     }
   }
@@ -89,7 +90,10 @@ function checkGatewayName(c: Checker, g: string, at: Seg[]): void {
   if (slash < 0) {
     if (g.includes('.')) {
       const parts = g.split('.');
-      c.warn(at, `using legacy gatewayName format ${JSON.stringify(g)}; prefer the <namespace>/<name> format: ${JSON.stringify(`${parts[1]}/${parts[0]}`)}`);
+      c.warn(
+        at,
+        `using legacy gatewayName format ${JSON.stringify(g)}; prefer the <namespace>/<name> format: ${JSON.stringify(`${parts[1]}/${parts[0]}`)}`,
+      );
     }
     return;
   }

@@ -63,7 +63,11 @@ export class ObjectStore {
       if (namespace !== undefined && r.namespaced && meta(object).namespace !== namespace) continue;
       out.push(object);
     }
-    return out.sort((a, b) => `${String(meta(a).namespace ?? '')}/${String(meta(a).name)}`.localeCompare(`${String(meta(b).namespace ?? '')}/${String(meta(b).name)}`));
+    return out.sort((a, b) =>
+      `${String(meta(a).namespace ?? '')}/${String(meta(a).name)}`.localeCompare(
+        `${String(meta(b).namespace ?? '')}/${String(meta(b).name)}`,
+      ),
+    );
   }
 
   namespaceExists(name: string): boolean {
@@ -74,12 +78,20 @@ export class ObjectStore {
   create(r: ResourceType, namespace: string, obj: JsonObject): JsonObject {
     const m = meta(obj);
     const name = m.name;
-    if (typeof name !== 'string' || name === '') throw new ApiError(422, 'Invalid', `${r.kind} is invalid: metadata.name: Required value: name is required`);
+    if (typeof name !== 'string' || name === '')
+      throw new ApiError(422, 'Invalid', `${r.kind} is invalid: metadata.name: Required value: name is required`);
     if (this.objects.has(keyOf(r, namespace, name))) throw new ApiError(409, 'AlreadyExists', `${r.plural} "${name}" already exists`);
     if (r.namespaced && !this.namespaceExists(namespace)) throw new ApiError(404, 'NotFound', `namespaces "${namespace}" not found`);
     const stored: JsonObject = {
       ...obj,
-      metadata: { ...m, ...(r.namespaced ? { namespace } : {}), uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), generation: 1, resourceVersion: '' },
+      metadata: {
+        ...m,
+        ...(r.namespaced ? { namespace } : {}),
+        uid: randomUUID(),
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        generation: 1,
+        resourceVersion: '',
+      },
     };
     delete (stored.metadata as JsonObject).deletionTimestamp;
     return this.commit('ADDED', r, namespace, name, stored);
@@ -90,18 +102,35 @@ export class ObjectStore {
     const cur = this.get(r, namespace, name);
     if (!cur) throw new ApiError(404, 'NotFound', `${r.plural} "${name}" not found`);
     const m = meta(obj);
-    if (m.name !== undefined && m.name !== name) throw new ApiError(400, 'BadRequest', `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
+    if (m.name !== undefined && m.name !== name)
+      throw new ApiError(400, 'BadRequest', `the name of the object (${String(m.name)}) does not match the name on the URL (${name})`);
     const expected = m.resourceVersion;
     if (typeof expected === 'string' && expected !== '' && expected !== meta(cur).resourceVersion) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${r.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     }
     const cm = meta(cur);
     const specChanged = JSON.stringify(obj.spec) !== JSON.stringify(cur.spec);
     const stored: JsonObject = {
       ...obj,
-      metadata: { ...m, name, ...(r.namespaced ? { namespace } : {}), uid: cm.uid as string, creationTimestamp: cm.creationTimestamp as string, generation: (cm.generation as number) + (specChanged ? 1 : 0), resourceVersion: '' },
+      metadata: {
+        ...m,
+        name,
+        ...(r.namespaced ? { namespace } : {}),
+        uid: cm.uid as string,
+        creationTimestamp: cm.creationTimestamp as string,
+        generation: (cm.generation as number) + (specChanged ? 1 : 0),
+        resourceVersion: '',
+      },
     };
-    if (JSON.stringify({ ...stored, metadata: { ...meta(stored), resourceVersion: '' } }) === JSON.stringify({ ...cur, metadata: { ...cm, resourceVersion: '' } })) return cur; // no-op: no new resourceVersion, no event
+    if (
+      JSON.stringify({ ...stored, metadata: { ...meta(stored), resourceVersion: '' } }) ===
+      JSON.stringify({ ...cur, metadata: { ...cm, resourceVersion: '' } })
+    )
+      return cur; // no-op: no new resourceVersion, no event
     return this.commit('MODIFIED', r, namespace, name, stored);
   }
 

@@ -43,7 +43,9 @@ function mergeKeyOf(items: Json[]): string | undefined {
 
 function strategicList(target: Json | undefined, patch: Json[], order: Json[] | undefined): Json[] {
   const cur = Array.isArray(target) ? target : [];
-  const key = mergeKeyOf([...cur, ...patch.filter((p) => !(isObject(p) && p.$patch !== undefined && Object.keys(p).length === 1))]) ?? mergeKeyOf(patch);
+  const key =
+    mergeKeyOf([...cur, ...patch.filter((p) => !(isObject(p) && p.$patch !== undefined && Object.keys(p).length === 1))]) ??
+    mergeKeyOf(patch);
   if (!key) return patch; // primitive or keyless lists are replaced, as the real server does for atomic lists
   if (patch.some((p) => isObject(p) && p.$patch === 'replace')) return patch.filter((p) => !(isObject(p) && p.$patch === 'replace'));
   const out = cur.map((c) => c);

@@ -12,9 +12,13 @@ function meta(o: JsonObject): JsonObject {
 
 export function parseLabelSelector(s: string | null): Selector {
   if (!s) return () => true;
-  const terms = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const terms = s
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   const tests = terms.map((t): Selector => {
-    if (/\s(in|notin)\s/.test(t)) throw new ApiError(400, 'BadRequest', `unable to parse requirement "${t}": set-based selectors are not served by this API server`);
+    if (/\s(in|notin)\s/.test(t))
+      throw new ApiError(400, 'BadRequest', `unable to parse requirement "${t}": set-based selectors are not served by this API server`);
     const ne = t.indexOf('!=');
     const labels = (o: JsonObject): Record<string, unknown> => (meta(o).labels ?? {}) as Record<string, unknown>;
     if (ne > 0) return (o) => labels(o)[t.slice(0, ne)] !== t.slice(ne + 2);

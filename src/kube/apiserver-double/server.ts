@@ -164,15 +164,24 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
   });
   const store = new ObjectStore(opts.maxHistory ?? 1000);
   const nsType = RESOURCE_TYPES.find((r) => r.kind === 'Namespace')!;
-  for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'istio-system']) store.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public', 'istio-system'])
+    store.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const bookmarkMs = opts.bookmarkIntervalMs ?? 1000;
   const watches = new Set<ServerResponse>();
   const watchLog: string[] = [];
   const sockets = new Set<Socket>();
 
-  const serveWatch = (req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, labels: Selector, fields: Selector): void => {
+  const serveWatch = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    q: URLSearchParams,
+    labels: Selector,
+    fields: Selector,
+  ): void => {
     const { resource, version, namespace } = route;
-    const matches = (o: JsonObject): boolean => (namespace === undefined || (o.metadata as JsonObject).namespace === namespace) && labels(o) && fields(o);
+    const matches = (o: JsonObject): boolean =>
+      (namespace === undefined || (o.metadata as JsonObject).namespace === namespace) && labels(o) && fields(o);
     const rvParam = q.get('resourceVersion') ?? '';
     watchLog.push(req.url ?? '');
     if (watchLog.length > 1000) watchLog.shift();
@@ -201,7 +210,17 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
     });
     const timers: NodeJS.Timeout[] = [];
     if (q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1') {
-      timers.push(setInterval(() => write('BOOKMARK', { kind: resource.kind, apiVersion: groupVersion(resource.group, version), metadata: { resourceVersion: String(store.currentRv()) } }), bookmarkMs));
+      timers.push(
+        setInterval(
+          () =>
+            write('BOOKMARK', {
+              kind: resource.kind,
+              apiVersion: groupVersion(resource.group, version),
+              metadata: { resourceVersion: String(store.currentRv()) },
+            }),
+          bookmarkMs,
+        ),
+      );
     }
     const timeout = Number(q.get('timeoutSeconds') ?? '');
     if (Number.isFinite(timeout) && timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
@@ -223,20 +242,44 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
       return;
     }
     if (!tokenMatches(req.headers.authorization, opts.token)) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
-    if (p === '/version') return send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-meshgate-apiserver-double', platform: `${process.platform}/${process.arch}` });
-    if (p === '/api') return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? host }] });
+    if (p === '/version')
+      return send(res, 200, {
+        major: '1',
+        minor: '32',
+        gitVersion: 'v1.32.0-meshgate-apiserver-double',
+        platform: `${process.platform}/${process.arch}`,
+      });
+    if (p === '/api')
+      return send(res, 200, {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? host }],
+      });
     if (p === '/apis') {
       return send(res, 200, {
         kind: 'APIGroupList',
         apiVersion: 'v1',
-        groups: groups().map((g) => ({ name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } })),
+        groups: groups().map((g) => ({
+          name: g.name,
+          versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })),
+          preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] },
+        })),
       });
     }
-    const segs = p.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const segs = p
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
     if (segs[0] === 'apis' && segs.length === 2) {
       const g = groups().find((x) => x.name === segs[1]);
       if (!g) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-      return send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } });
+      return send(res, 200, {
+        kind: 'APIGroup',
+        apiVersion: 'v1',
+        name: g.name,
+        versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })),
+        preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] },
+      });
     }
     if ((segs[0] === 'api' && segs.length === 2) || (segs[0] === 'apis' && segs.length === 3)) {
       const list = segs[0] === 'api' ? resourceList('', segs[1]!) : resourceList(segs[1]!, segs[2]!);
@@ -253,32 +296,65 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
         const labels = parseLabelSelector(url.searchParams.get('labelSelector'));
         const fields = parseFieldSelector(url.searchParams.get('fieldSelector'));
         const w = url.searchParams.get('watch');
-        if (w === '1' || w === 'true') return serveWatch(req, res, { ...route, namespace: resource.namespaced ? route.namespace : undefined }, url.searchParams, labels, fields);
+        if (w === '1' || w === 'true')
+          return serveWatch(
+            req,
+            res,
+            { ...route, namespace: resource.namespaced ? route.namespace : undefined },
+            url.searchParams,
+            labels,
+            fields,
+          );
         const items = store.list(resource, resource.namespaced ? route.namespace : undefined).filter((o) => labels(o) && fields(o));
         const rv = String(store.currentRv());
         if ((req.headers.accept ?? '').includes('as=Table')) return send(res, 200, table(items, rv));
-        return send(res, 200, { kind: `${resource.kind}List`, apiVersion: groupVersion(resource.group, version), metadata: { resourceVersion: rv }, items: items.map(out) });
+        return send(res, 200, {
+          kind: `${resource.kind}List`,
+          apiVersion: groupVersion(resource.group, version),
+          metadata: { resourceVersion: rv },
+          items: items.map(out),
+        });
       }
       if (method === 'POST') {
-        if (resource.namespaced && namespace === undefined) return send(res, 405, status(405, 'MethodNotAllowed', 'create needs a namespace in the path'));
+        if (resource.namespaced && namespace === undefined)
+          return send(res, 405, status(405, 'MethodNotAllowed', 'create needs a namespace in the path'));
         const body = (await readBody(req)) as JsonObject;
         const bodyNs = (body.metadata as JsonObject | undefined)?.namespace;
-        if (resource.namespaced && bodyNs !== undefined && bodyNs !== namespace) return send(res, 400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+        if (resource.namespaced && bodyNs !== undefined && bodyNs !== namespace)
+          return send(
+            res,
+            400,
+            status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'),
+          );
         return send(res, 201, out(store.create(resource, namespace ?? '', body)));
       }
       return send(res, 405, status(405, 'MethodNotAllowed', `${method} is not allowed on a collection`));
     }
-    if (resource.namespaced && namespace === undefined) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (resource.namespaced && namespace === undefined)
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const ns = namespace ?? '';
     if (method === 'GET') {
       const o = store.get(resource, ns, name);
-      if (!o) return send(res, 404, { ...status(404, 'NotFound', `${resource.plural} "${name}" not found`), details: { name, kind: resource.plural } });
+      if (!o)
+        return send(res, 404, {
+          ...status(404, 'NotFound', `${resource.plural} "${name}" not found`),
+          details: { name, kind: resource.plural },
+        });
       return send(res, 200, out(o));
     }
     if (method === 'PUT') return send(res, 200, out(store.update(resource, ns, name, (await readBody(req)) as JsonObject)));
     if (method === 'PATCH') {
       const type = patchTypeOf(req.headers['content-type']);
-      if (!type) return send(res, 415, status(415, 'UnsupportedMediaType', `the patch type ${String(req.headers['content-type'])} is not supported (server-side apply is not served)`));
+      if (!type)
+        return send(
+          res,
+          415,
+          status(
+            415,
+            'UnsupportedMediaType',
+            `the patch type ${String(req.headers['content-type'])} is not supported (server-side apply is not served)`,
+          ),
+        );
       const cur = store.get(resource, ns, name);
       if (!cur) return send(res, 404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
       let patched: JsonObject;
@@ -290,7 +366,12 @@ export async function startApiServerDouble(opts: ApiServerDoubleOptions): Promis
       }
       // A patch never moves the object nor races: it applies to the version it was read against.
       const m = (patched.metadata ?? {}) as JsonObject;
-      patched.metadata = { ...m, name, ...(resource.namespaced ? { namespace: ns } : {}), resourceVersion: (cur.metadata as JsonObject).resourceVersion as string };
+      patched.metadata = {
+        ...m,
+        name,
+        ...(resource.namespaced ? { namespace: ns } : {}),
+        resourceVersion: (cur.metadata as JsonObject).resourceVersion as string,
+      };
       return send(res, 200, out(store.update(resource, ns, name, patched)));
     }
     if (method === 'DELETE') {

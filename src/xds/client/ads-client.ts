@@ -11,10 +11,29 @@ import * as grpc from '@grpc/grpc-js';
 import { TypeUrl } from '../../envoy/envoy-types.js';
 import type { ProxyNode } from '../../envoy/node.js';
 import { proxyNodeToMessage } from '../node-message.js';
-import { ADS_METHOD_PATH, decodeDiscoveryResponse, encodeDiscoveryRequest, type DiscoveryRequest, type DiscoveryResponse } from '../discovery.js';
-import { DELTA_ADS_METHOD_PATH, decodeDeltaResponse, encodeDeltaRequest, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from '../delta-discovery.js';
+import {
+  ADS_METHOD_PATH,
+  decodeDiscoveryResponse,
+  encodeDiscoveryRequest,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../discovery.js';
+import {
+  DELTA_ADS_METHOD_PATH,
+  decodeDeltaResponse,
+  encodeDeltaRequest,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+} from '../delta-discovery.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
-import { newSubscription, normalize, subscriptionStatus, type OnResources, type Subscription, type SubscriptionStatus } from './subscription.js';
+import {
+  newSubscription,
+  normalize,
+  subscriptionStatus,
+  type OnResources,
+  type Subscription,
+  type SubscriptionStatus,
+} from './subscription.js';
 import { applySotwResponse, sotwRequest } from './sotw.js';
 import { DeltaSubscriptions } from './delta.js';
 
@@ -69,7 +88,10 @@ export class AdsClient extends EventEmitter {
   private readonly delta = new DeltaSubscriptions();
   private readonly log: Logger;
   private client: grpc.Client | undefined;
-  private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  private stream:
+    | grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>
+    | grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>
+    | undefined;
   private started = false;
   private closed = false;
   private connected = false;
@@ -80,7 +102,10 @@ export class AdsClient extends EventEmitter {
   constructor(private readonly opts: AdsClientOptions) {
     super();
     this.log = opts.logger ?? silentLogger;
-    for (const s of opts.initialSubscriptions ?? [{ typeUrl: TypeUrl.Cluster, names: [] }, { typeUrl: TypeUrl.Listener, names: [] }]) {
+    for (const s of opts.initialSubscriptions ?? [
+      { typeUrl: TypeUrl.Cluster, names: [] },
+      { typeUrl: TypeUrl.Listener, names: [] },
+    ]) {
       this.subs.set(s.typeUrl, newSubscription(s.names));
     }
   }
@@ -188,7 +213,8 @@ export class AdsClient extends EventEmitter {
         this.connected = false;
         this.emit('disconnected', err);
       }
-      if (err && !this.closed) this.log.warn('xDS stream closed; keeping current config and reconnecting', { address: this.opts.address, error: err.message });
+      if (err && !this.closed)
+        this.log.warn('xDS stream closed; keeping current config and reconnecting', { address: this.opts.address, error: err.message });
       this.scheduleReconnect(err);
     };
     // grpc-js always ends a call with 'status'; 'error' repeats a non-OK status, so only 'status' drives reconnects.
@@ -197,7 +223,11 @@ export class AdsClient extends EventEmitter {
       onGone(new Error(s.code === grpc.status.OK ? 'stream closed by the server' : `${grpc.status[s.code]}: ${s.details}`));
     });
     // Envoy's order on a new stream: CDS, then LDS, then the rest.
-    for (const t of [TypeUrl.Cluster, TypeUrl.Listener, ...[...this.subs.keys()].filter((k) => k !== TypeUrl.Cluster && k !== TypeUrl.Listener)]) {
+    for (const t of [
+      TypeUrl.Cluster,
+      TypeUrl.Listener,
+      ...[...this.subs.keys()].filter((k) => k !== TypeUrl.Cluster && k !== TypeUrl.Listener),
+    ]) {
       const sub = this.subs.get(t);
       if (sub) this.sendRequest(t, sub, true);
     }
@@ -207,7 +237,10 @@ export class AdsClient extends EventEmitter {
 
   private sendRequest(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): void {
     if (!this.stream || !this.writeFirst) return;
-    const req = this.opts.protocol !== 'sotw' ? this.delta.request(typeUrl, sub, initial, errorMessage, nonce) : sotwRequest(typeUrl, sub, initial, errorMessage, nonce);
+    const req =
+      this.opts.protocol !== 'sotw'
+        ? this.delta.request(typeUrl, sub, initial, errorMessage, nonce)
+        : sotwRequest(typeUrl, sub, initial, errorMessage, nonce);
     if (!req) return;
     sub.requested = true;
     this.writeFirst(req);
@@ -220,7 +253,10 @@ export class AdsClient extends EventEmitter {
       this.log.warn('xDS response for a type never subscribed; ignored', { type: res.typeUrl });
       return;
     }
-    const { version, error, announce } = 'systemVersionInfo' in res ? await this.delta.apply(sub, res, this.opts.onResources) : await applySotwResponse(res, this.opts.onResources);
+    const { version, error, announce } =
+      'systemVersionInfo' in res
+        ? await this.delta.apply(sub, res, this.opts.onResources)
+        : await applySotwResponse(res, this.opts.onResources);
     this.settle(sub, res.typeUrl, version, error, announce);
     // A response that finished applying after its stream broke is kept (it applied) but not answered:
     // its nonce means nothing to the next stream, which starts again from version_info alone.

@@ -26,14 +26,21 @@ export class DeltaSubscriptions {
    * with `errorMessage`) of the response `nonce`. Undefined when there is nothing to say.
    */
   request(typeUrl: string, sub: Subscription, initial: boolean, errorMessage?: string, nonce?: string): DeltaDiscoveryRequest | undefined {
-    const req: DeltaDiscoveryRequest = { typeUrl, resourceNamesSubscribe: [], resourceNamesUnsubscribe: [], initialResourceVersions: {}, responseNonce: '' };
+    const req: DeltaDiscoveryRequest = {
+      typeUrl,
+      resourceNamesSubscribe: [],
+      resourceNamesUnsubscribe: [],
+      initialResourceVersions: {},
+      responseNonce: '',
+    };
     const held = this.heldOf(typeUrl);
     const sentNames = this.sentNames.get(typeUrl) ?? [];
     if (initial || !sub.requested) {
       // A wildcard type subscribes with no names (Envoy's legacy wildcard); a named type with none waits.
       if (!WILDCARD_TYPES.has(typeUrl) && sub.names.length === 0) return undefined;
       req.resourceNamesSubscribe = [...sub.names];
-      for (const [name, r] of held) if (WILDCARD_TYPES.has(typeUrl) || sub.names.includes(name)) req.initialResourceVersions[name] = r.version;
+      for (const [name, r] of held)
+        if (WILDCARD_TYPES.has(typeUrl) || sub.names.includes(name)) req.initialResourceVersions[name] = r.version;
     } else if (nonce !== undefined) {
       req.responseNonce = nonce;
       if (errorMessage !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorMessage };
@@ -64,7 +71,11 @@ export class DeltaSubscriptions {
       // Nothing new (the answer to a resumed stream that already holds everything): nothing to apply.
       if (!unchanged) {
         const names = [...next.keys()].sort();
-        await onResources(res.typeUrl, names.map((n) => (next.get(n) as { json: object }).json), res.systemVersionInfo);
+        await onResources(
+          res.typeUrl,
+          names.map((n) => (next.get(n) as { json: object }).json),
+          res.systemVersionInfo,
+        );
       }
     } catch (err) {
       error = (err as Error).message ?? String(err);

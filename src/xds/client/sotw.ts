@@ -12,7 +12,7 @@ export function sotwRequest(typeUrl: string, sub: Subscription, initial: boolean
     versionInfo: sub.ackedVersion,
     resourceNames: sub.names,
     typeUrl,
-    responseNonce: initial ? '' : nonce ?? sub.lastNonce,
+    responseNonce: initial ? '' : (nonce ?? sub.lastNonce),
   };
   if (errorMessage !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorMessage };
   return req;

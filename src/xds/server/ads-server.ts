@@ -18,7 +18,17 @@ import { silentLogger, type Logger } from '../../shared/log.js';
 import type { NodeBindingOptions } from './node-binding.js';
 import { ResourceSelector } from './authorize.js';
 import { PushThrottle } from './push-throttle.js';
-import { AdsStreams, typeStatus, type AdsCall, type AdsStream, type ConnectionStatus, type DeltaAdsCall, type ProtocolHost, type TypeState, type TypeStatus } from './stream.js';
+import {
+  AdsStreams,
+  typeStatus,
+  type AdsCall,
+  type AdsStream,
+  type ConnectionStatus,
+  type DeltaAdsCall,
+  type ProtocolHost,
+  type TypeState,
+  type TypeStatus,
+} from './stream.js';
 import { SotwProtocol, type SotwStream } from './sotw.js';
 import { DeltaProtocol, type DeltaStream } from './delta.js';
 
@@ -26,7 +36,13 @@ export { WILDCARD_TYPES } from '../discovery.js';
 export type { AdsCall, ConnectionStatus, DeltaAdsCall, TypeStatus } from './stream.js';
 
 /** Istio's push order: clusters before the endpoints and listeners that use them. */
-export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.Secret, NameTableTypeUrl];
+export const PUSH_ORDER: readonly string[] = [
+  TypeUrl.Cluster,
+  TypeUrl.ClusterLoadAssignment,
+  TypeUrl.Listener,
+  TypeUrl.Secret,
+  NameTableTypeUrl,
+];
 
 export interface AdsServerOptions {
   cache: SnapshotCache;
@@ -67,7 +83,14 @@ type Stream = SotwStream | DeltaStream;
 
 /** How a protocol answers one subscription with its selection (sotw.ts, delta.ts). */
 interface Responder<S extends TypeState> {
-  respond(conn: AdsStream<S>, st: S, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, selected: EncodedResource[] | undefined): void;
+  respond(
+    conn: AdsStream<S>,
+    st: S,
+    node: ProxyNode,
+    typeUrl: string,
+    byName: ReadonlyMap<string, EncodedResource>,
+    selected: EncodedResource[] | undefined,
+  ): void;
 }
 
 /**
@@ -109,8 +132,10 @@ export class AdsServer extends EventEmitter {
     server.addService(
       { ...adsServiceDefinition, DeltaAggregatedResources: deltaAdsMethod },
       {
-        StreamAggregatedResources: (call: AdsCall) => this.streams.open<SotwStream, DiscoveryRequest>(call, false, (conn, req) => this.sotw.onRequest(conn, req)),
-        DeltaAggregatedResources: (call: DeltaAdsCall) => this.streams.open<DeltaStream, DeltaDiscoveryRequest>(call, true, (conn, req) => this.delta.onRequest(conn, req)),
+        StreamAggregatedResources: (call: AdsCall) =>
+          this.streams.open<SotwStream, DiscoveryRequest>(call, false, (conn, req) => this.sotw.onRequest(conn, req)),
+        DeltaAggregatedResources: (call: DeltaAdsCall) =>
+          this.streams.open<DeltaStream, DeltaDiscoveryRequest>(call, true, (conn, req) => this.delta.onRequest(conn, req)),
       },
     );
   }
@@ -122,7 +147,15 @@ export class AdsServer extends EventEmitter {
       if (!c.node || !c.peer) continue;
       const types: Record<string, TypeStatus> = {};
       for (const [t, s] of c.types) types[t] = typeStatus(s);
-      out.push({ connectionId: c.id, snapshotKey: c.key ?? c.node.id, peerAddress: c.call.getPeer(), node: c.node, peer: c.peer, connectedAt: c.connectedAt, types });
+      out.push({
+        connectionId: c.id,
+        snapshotKey: c.key ?? c.node.id,
+        peerAddress: c.call.getPeer(),
+        node: c.node,
+        peer: c.peer,
+        connectedAt: c.connectedAt,
+        types,
+      });
     }
     return out;
   }

@@ -38,12 +38,21 @@ export class ResourceSelector {
    * What a stream is subscribed to of `typeUrl` and may receive: undefined for everything in `byName`
    * (shared by every proxy given the same map), else the resources, unsorted.
    */
-  select(peer: PeerIdentity | undefined, st: SelectionState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>): EncodedResource[] | undefined {
+  select(
+    peer: PeerIdentity | undefined,
+    st: SelectionState,
+    node: ProxyNode,
+    typeUrl: string,
+    byName: ReadonlyMap<string, EncodedResource>,
+  ): EncodedResource[] | undefined {
     // Everything, as last time: nothing to filter or check again (a push to thousands of proxies asks this
     // for every response and every ACK).
     if (st.wildcard && st.allowedMap === byName) return undefined;
     const authorize = this.opts.authorizeResource;
-    const authorizing = authorize !== undefined && peer !== undefined && (this.opts.authorizedTypes === undefined || this.opts.authorizedTypes.includes(typeUrl));
+    const authorizing =
+      authorize !== undefined &&
+      peer !== undefined &&
+      (this.opts.authorizedTypes === undefined || this.opts.authorizedTypes.includes(typeUrl));
     if (st.wildcard && !authorizing) {
       st.allowedMap = byName;
       return undefined;
@@ -71,7 +80,9 @@ export class ResourceSelector {
       }
       // A name this proxy may never have is refused whether or not it exists now (Istio's SDS checks the
       // names asked for): a proxy fishing for another workload's credential is logged and counted.
-      if (!st.wildcard) for (const n of st.names) if (!byName.has(n) && !st.denied.has(n) && !authorize(node, peer, typeUrl, n)) this.deny(st, node, peer, typeUrl, n);
+      if (!st.wildcard)
+        for (const n of st.names)
+          if (!byName.has(n) && !st.denied.has(n) && !authorize(node, peer, typeUrl, n)) this.deny(st, node, peer, typeUrl, n);
     }
     if (full && st.wildcard) st.allowedMap = byName;
     return full ? undefined : selected;
@@ -81,7 +92,12 @@ export class ResourceSelector {
   private deny(st: SelectionState, node: ProxyNode, peer: PeerIdentity, typeUrl: string, name: string): void {
     if (st.denied.has(name)) return;
     st.denied.add(name);
-    this.log.warn('resource withheld: proxy not authorized for it', { node: node.id, identity: `${peer.namespace}/${peer.serviceAccount}`, type: typeUrl, resource: name });
+    this.log.warn('resource withheld: proxy not authorized for it', {
+      node: node.id,
+      identity: `${peer.namespace}/${peer.serviceAccount}`,
+      type: typeUrl,
+      resource: name,
+    });
     this.events.emit('denied', { node, peer, typeUrl, name });
   }
 }

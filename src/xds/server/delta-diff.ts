@@ -55,7 +55,12 @@ export class DeltaPreparer {
    * The response that moves a client from `held` to `wanted` (resources need `value` for the wire), or
    * null when there is nothing to send. `version` is the system version the response reports.
    */
-  prepare(typeUrl: string, held: HeldMap, wanted: ReadonlyMap<string, Versioned & { value: Buffer }>, version: string): PreparedDelta | null {
+  prepare(
+    typeUrl: string,
+    held: HeldMap,
+    wanted: ReadonlyMap<string, Versioned & { value: Buffer }>,
+    version: string,
+  ): PreparedDelta | null {
     let byWanted = this.cache.get(held);
     if (!byWanted) {
       byWanted = new WeakMap();
@@ -101,11 +106,24 @@ export class DeltaPreparer {
       const nonce = `${this.noncePrefix}-d${++this.next}`;
       const last = i === groups.length - 1;
       const message = encodeDeltaResponse(
-        { systemVersionInfo: version, resources: [], typeUrl, removedResources: last ? removed : [], nonce, ...(this.controlPlaneId ? { controlPlaneId: this.controlPlaneId } : {}) },
+        {
+          systemVersionInfo: version,
+          resources: [],
+          typeUrl,
+          removedResources: last ? removed : [],
+          nonce,
+          ...(this.controlPlaneId ? { controlPlaneId: this.controlPlaneId } : {}),
+        },
         encodeDeltaResources(typeUrl, resources),
       );
       return { nonce, message };
     });
-    return { changed: changed.length, removed: removed.length, nonce: pieces[pieces.length - 1]!.nonce, pieces, bytes: pieces.reduce((n, p) => n + p.message.length, 0) };
+    return {
+      changed: changed.length,
+      removed: removed.length,
+      nonce: pieces[pieces.length - 1]!.nonce,
+      pieces,
+      bytes: pieces.reduce((n, p) => n + p.message.length, 0),
+    };
   }
 }

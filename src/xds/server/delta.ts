@@ -51,16 +51,19 @@ export class DeltaProtocol {
 
   /** A request on an identified stream: subscription changes, an ACK or a NACK of a response. */
   onRequest(conn: DeltaStream, req: DeltaDiscoveryRequest): void {
-    if (!req.typeUrl) return this.host.fail(conn, grpc.status.INVALID_ARGUMENT, 'DeltaDiscoveryRequest.type_url is required on an ADS stream');
+    if (!req.typeUrl)
+      return this.host.fail(conn, grpc.status.INVALID_ARGUMENT, 'DeltaDiscoveryRequest.type_url is required on an ADS stream');
     const node = conn.node!;
     const first = !conn.types.has(req.typeUrl);
     const st = typeState(conn, req.typeUrl);
     if (first) {
       // Envoy's legacy wildcard: a first request for LDS/CDS that names nothing subscribes to everything.
-      st.wildcard = WILDCARD_TYPES.has(req.typeUrl) && (req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'));
+      st.wildcard =
+        WILDCARD_TYPES.has(req.typeUrl) && (req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'));
       const initial = Object.entries(req.initialResourceVersions);
       // A proxy resuming after reconnect says what it holds; only what differs is sent.
-      if (initial.length > 0) st.held = new Map(initial.map(([name, hash]) => [name, { name, hash }] as [string, { name: string; hash: string }]));
+      if (initial.length > 0)
+        st.held = new Map(initial.map(([name, hash]) => [name, { name, hash }] as [string, { name: string; hash: string }]));
     } else {
       if (req.resourceNamesSubscribe.includes('*')) st.wildcard = true;
       if (req.resourceNamesUnsubscribe.includes('*')) st.wildcard = false;
@@ -97,7 +100,12 @@ export class DeltaProtocol {
           st.sentNonce = undefined;
           st.pieceNonces = undefined;
         }
-        this.host.log.warn('proxy rejected config (NACK); it keeps its last good config', { node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, error: req.errorDetail.message });
+        this.host.log.warn('proxy rejected config (NACK); it keeps its last good config', {
+          node: node.id,
+          type: req.typeUrl,
+          rejectedVersion: st.sentVersion,
+          error: req.errorDetail.message,
+        });
         this.host.events.emit('nack', { node, typeUrl: req.typeUrl, version: st.sentVersion, errorDetail: req.errorDetail });
       } else {
         st.ackedVersion = st.sentVersion;
@@ -115,7 +123,14 @@ export class DeltaProtocol {
    * everything in `byName`). A first wildcard request is always answered (an empty response tells the
    * proxy there is nothing of the type).
    */
-  respond(conn: DeltaStream, st: DeltaTypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, selected: EncodedResource[] | undefined): void {
+  respond(
+    conn: DeltaStream,
+    st: DeltaTypeState,
+    node: ProxyNode,
+    typeUrl: string,
+    byName: ReadonlyMap<string, EncodedResource>,
+    selected: EncodedResource[] | undefined,
+  ): void {
     const wanted: ReadonlyMap<string, EncodedResource> = selected ? new Map(selected.map((r) => [r.name, r])) : byName;
     if (st.refused && sameContent(st.refused, wanted)) return; // refused by a NACK; wait for different content
     const version = this.versionOf(typeUrl, wanted, selected === undefined);
@@ -145,9 +160,26 @@ export class DeltaProtocol {
     if (st.recent.size > 8) st.recent.delete(st.recent.keys().next().value as string);
     st.sentCount = prepared.changed;
     for (const piece of prepared.pieces) conn.writer.send(piece.message);
-    this.host.log.debug('pushed', { node: node.id, type: typeUrl, version, nonce: prepared.nonce, changed: prepared.changed, removed: prepared.removed, pieces: prepared.pieces.length });
+    this.host.log.debug('pushed', {
+      node: node.id,
+      type: typeUrl,
+      version,
+      nonce: prepared.nonce,
+      changed: prepared.changed,
+      removed: prepared.removed,
+      pieces: prepared.pieces.length,
+    });
     const events = this.host.events;
-    if (events.listenerCount('push') > 0) events.emit('push', { node, typeUrl, version, nonce: prepared.nonce, delta: true, changed: prepared.changed, removed: prepared.removed });
+    if (events.listenerCount('push') > 0)
+      events.emit('push', {
+        node,
+        typeUrl,
+        version,
+        nonce: prepared.nonce,
+        delta: true,
+        changed: prepared.changed,
+        removed: prepared.removed,
+      });
   }
 
   /** The version of a type's content: a hash of names and content hashes (cached for shared maps). */

@@ -60,7 +60,11 @@ export class SotwProtocol {
         // A NACK's version_info is the last version the proxy accepted (and still runs).
         if (req.versionInfo !== '') st.ackedVersion = req.versionInfo;
         log.warn('proxy rejected config (NACK); it keeps its last good config', {
-          node: node.id, type: req.typeUrl, rejectedVersion: st.sentVersion, keptVersion: req.versionInfo, error: req.errorDetail.message,
+          node: node.id,
+          type: req.typeUrl,
+          rejectedVersion: st.sentVersion,
+          keptVersion: req.versionInfo,
+          error: req.errorDetail.message,
         });
         this.host.events.emit('nack', { node, typeUrl: req.typeUrl, version: st.sentVersion, errorDetail: req.errorDetail });
       } else {
@@ -83,7 +87,14 @@ export class SotwProtocol {
    * Sends the subscription its selection (authorize.ts: undefined for everything in `byName`) unless the
    * proxy holds that version already or was sent it.
    */
-  respond(conn: SotwStream, st: SotwTypeState, node: ProxyNode, typeUrl: string, byName: ReadonlyMap<string, EncodedResource>, selected: EncodedResource[] | undefined): void {
+  respond(
+    conn: SotwStream,
+    st: SotwTypeState,
+    node: ProxyNode,
+    typeUrl: string,
+    byName: ReadonlyMap<string, EncodedResource>,
+    selected: EncodedResource[] | undefined,
+  ): void {
     const sel = selected ? this.prepare(typeUrl, selected.sort(byResourceName)) : this.fullSelection(typeUrl, byName);
     const version = sel.version;
     if (st.sentVersion === undefined) {
@@ -126,7 +137,16 @@ export class SotwProtocol {
       wire: () => {
         if (!wire) {
           const nonce = `${this.noncePrefix}-${++this.nextNonce}`;
-          const res: DiscoveryResponse = { versionInfo: version, resources: [], encodedResources: encodeAnyList(typeUrl, resources.map((r) => r.value)), typeUrl, nonce };
+          const res: DiscoveryResponse = {
+            versionInfo: version,
+            resources: [],
+            encodedResources: encodeAnyList(
+              typeUrl,
+              resources.map((r) => r.value),
+            ),
+            typeUrl,
+            nonce,
+          };
           if (this.controlPlaneId) res.controlPlaneId = this.controlPlaneId;
           wire = { nonce, message: encodeDiscoveryResponse(res) };
         }

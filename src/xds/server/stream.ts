@@ -141,7 +141,17 @@ export class AdsStreams<C extends AdsStream> {
    * `onRequest`.
    */
   open<S extends C, R extends { node?: NodeMessage }>(call: S['call'], delta: S['delta'], onRequest: (conn: S, req: R) => void): void {
-    const conn = { id: `c${++this.nextConnection}`, call, delta, bound: false, connectedAt: new Date(), types: new Map(), closed: false, queued: new Set<string>(), writer: new StreamWriter(call, () => conn.closed) } as S;
+    const conn = {
+      id: `c${++this.nextConnection}`,
+      call,
+      delta,
+      bound: false,
+      connectedAt: new Date(),
+      types: new Map(),
+      closed: false,
+      queued: new Set<string>(),
+      writer: new StreamWriter(call, () => conn.closed),
+    } as S;
     this.all.add(conn);
     const pending: R[] = [];
     const handle = (req: R): void => {
@@ -231,7 +241,13 @@ export class AdsStreams<C extends AdsStream> {
     const binding = this.bindings.acquire(node.id, identity);
     if (!binding.bound) {
       const msg = `node id ${node.id} belongs to ${binding.owner}; ${identity} may not use it`;
-      this.log.warn('xDS stream refused: node id bound to another identity', { connection: conn.id, peer: conn.call.getPeer(), node: node.id, identity, owner: binding.owner });
+      this.log.warn('xDS stream refused: node id bound to another identity', {
+        connection: conn.id,
+        peer: conn.call.getPeer(),
+        node: node.id,
+        identity,
+        owner: binding.owner,
+      });
       this.events.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg, reason: 'node-id-bound' });
       this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
       return false;
@@ -241,7 +257,14 @@ export class AdsStreams<C extends AdsStream> {
     conn.key = this.opts.snapshotKey === 'connection' ? conn.id : node.id;
     index(this.byNode, node.id, conn);
     index(this.byKey, conn.key, conn);
-    this.log.info('proxy connected', { connection: conn.id, node: node.id, peer: conn.call.getPeer(), identity: `${peer.namespace}/${peer.serviceAccount}`, auth: peer.method, delta: conn.delta });
+    this.log.info('proxy connected', {
+      connection: conn.id,
+      node: node.id,
+      peer: conn.call.getPeer(),
+      identity: `${peer.namespace}/${peer.serviceAccount}`,
+      auth: peer.method,
+      delta: conn.delta,
+    });
     this.events.emit('connected', { connectionId: conn.id, node, peer });
     return !conn.closed;
   }
