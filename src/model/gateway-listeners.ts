@@ -94,11 +94,19 @@ interface ServerChains {
   sniDnat?: SniDnatTarget[];
 }
 
+/**
+ * A server's TLS mode as Istio reads it: a `tls` block without `mode` is PASSTHROUGH (the enum's zero
+ * value; validation warns when such a block names certificates), no `tls` block is plain TCP.
+ */
+function serverTlsMode(server: GatewayServer): string {
+  return server.tls ? (server.tls.mode ?? 'PASSTHROUGH') : 'NONE';
+}
+
 function serverChains(ctx: ModelContext, gw: Gateway, server: GatewayServer, listenerName: string): ServerChains {
   const gwRef = `${gw.metadata.namespace}/${gw.metadata.name}`;
   const serverLabel = server.name ?? server.port.name;
   const protocol = server.port.protocol.toUpperCase();
-  const mode = server.tls?.mode ?? (protocol === 'TLS' || protocol === 'HTTPS' ? 'SIMPLE' : 'NONE');
+  const mode = serverTlsMode(server);
   const { hosts, allows } = serverHostMatcher(gw, server);
   const vss = boundVirtualServices(ctx, gwRef, allows);
   const port = server.port.number;
@@ -233,7 +241,7 @@ export function buildGatewayListeners(ctx: ModelContext): GatewayListenersResult
             listener: name,
             gateway: `${gw.metadata.namespace}/${gw.metadata.name}`,
             server: c.name ?? '',
-            mode: server.tls?.mode ?? 'NONE',
+            mode: serverTlsMode(server),
             skipped: 'an earlier server on this port already matches the same SNI',
           });
           continue;

@@ -388,3 +388,24 @@ test('a --gateway-service-account value must be NAMESPACE/NAME', () => {
     );
   }
 });
+
+test('a tls block without mode is PASSTHROUGH, as Istio reads the enum: routed by SNI, never terminated with the certificate it names', () => {
+  const m = gwListeners([
+    ...backends,
+    ...credentials,
+    gateway('gw', [{ port: { number: 443, name: 'tls', protocol: 'TLS' }, hosts: ['*.example'], tls: { credentialName: 'db-cert' } }]),
+    vs('pass', {
+      hosts: ['web.example'],
+      gateways: ['gw'],
+      tls: [{ match: [{ sniHosts: ['web.example'], port: 443 }], route: [{ destination: { host: 'web' } }] }],
+    }),
+  ]);
+  const l = m.get('0.0.0.0_8443');
+  assert.equal(l?.filterChains.length, 1);
+  assert.deepEqual(l?.filterChains[0]?.filterChainMatch, { serverNames: ['web.example'] });
+  assert.equal(l?.filterChains[0]?.transportSocket, undefined, 'the client TLS passes through untouched');
+  assert.equal(
+    (l?.filterChains[0]?.filters[0]?.typedConfig as unknown as TcpProxy).cluster,
+    'outbound|8443||web.default.svc.cluster.local',
+  );
+});
