@@ -73,6 +73,13 @@ export function checkUnservedFields(o: Json, report: Report): void {
       );
       break;
     }
+    case 'ServiceEntry':
+      if (spec.resolution === 'DYNAMIC_DNS')
+        warn(
+          ['spec', 'resolution'],
+          'resolution DYNAMIC_DNS is not served: it needs a dynamic forward proxy, which meshgate does not have; these wildcard hosts get no cluster, so their traffic follows outboundTrafficPolicy (PassthroughCluster under ALLOW_ANY). Use DNS with explicit hosts',
+        );
+      break;
     case 'Gateway': {
       const servers = Array.isArray(spec.servers) ? spec.servers : [];
       servers.forEach((s, i) => {

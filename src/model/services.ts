@@ -14,8 +14,8 @@ export interface MeshServicePort {
   targetPort?: number | string;
 }
 
-/** A ServiceEntry's resolution as validated, or EDS for a Kubernetes Service. DYNAMIC_DNS has no cluster
- *  of its own yet: `clusters.ts` builds it as the DNS_ROUND_ROBIN one (LOGICAL_DNS). */
+/** A ServiceEntry's resolution as validated, or EDS for a Kubernetes Service. DYNAMIC_DNS is not served:
+ *  its hosts are wildcards, which get no cluster of their own (`clusters.ts`); validation warns MG0012. */
 export type MeshResolution = 'EDS' | 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
 
 export interface MeshService {

@@ -116,3 +116,14 @@ test('config meshgate serves (tcp and tls routes, tcp pool, simple balancing) ge
   );
   assert.deepEqual(out, []);
 });
+
+test('a ServiceEntry with resolution DYNAMIC_DNS is warned about at spec.resolution, and still loads', () => {
+  const r = loadConfigText(
+    'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: dyn}\nspec:\n  hosts: ["*.dyn.example"]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  resolution: DYNAMIC_DNS\n',
+    'in.yaml',
+  );
+  assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+    'in.yaml:7:3: Warning [MG0012] (ServiceEntry default/dyn) spec.resolution: resolution DYNAMIC_DNS is not served: it needs a dynamic forward proxy, which meshgate does not have; these wildcard hosts get no cluster, so their traffic follows outboundTrafficPolicy (PassthroughCluster under ALLOW_ANY). Use DNS with explicit hosts',
+  ]);
+  assert.equal(r.objects.length, 1);
+});
