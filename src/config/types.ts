@@ -122,7 +122,7 @@ export interface Pod {
   kind: 'Pod';
   metadata: ObjectMeta;
   spec: { serviceAccountName?: string; containers?: { name: string; ports?: { containerPort: number; name?: string }[] }[] };
-  status?: { podIP?: string; podIPs?: { ip: string }[]; phase?: string };
+  status?: { podIP?: string; podIPs?: { ip: string }[]; phase?: string; conditions?: { type: string; status: string }[] };
 }
 
 /** An RFC 6902 patch targeted at a named object, as the seed's `ingressgateway-service-patch.json`. */

@@ -34,6 +34,16 @@ export function podIp(pod: Pod): string | undefined {
   return pod.status?.podIP ?? pod.status?.podIPs?.[0]?.ip;
 }
 
+/**
+ * Whether a pod may receive traffic, as the EndpointSlice controller marks an endpoint ready: its
+ * `Ready` condition is `True`. A pod with no conditions at all (written in a config folder, never run
+ * by a kubelet) counts as ready.
+ */
+export function podReady(pod: Pod): boolean {
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready === undefined || ready.status === 'True';
+}
+
 /** Lexicographic comparison for deterministic ordering. */
 export function byString(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -3,7 +3,7 @@
 import type { ConfigSnapshot, Pod, Service, ServiceEntry, WorkloadEntrySpec } from '../config/types.js';
 import { resolveShortHost } from '../config/hosts.js';
 import { protocolFromPortName } from '../config/protocol.js';
-import { byString, labelsMatch, podHasProxy, podIp, TLS_MODE_LABEL } from './labels.js';
+import { byString, labelsMatch, podHasProxy, podIp, podReady, TLS_MODE_LABEL } from './labels.js';
 
 export interface MeshServicePort {
   port: number;
@@ -187,9 +187,13 @@ export function computeEndpoints(
   subsetLabels?: Record<string, string>,
 ): ServiceEndpoint[] {
   const out: ServiceEndpoint[] = [];
+  // Kubernetes leaves a pod that is not Ready out of the Service's endpoints unless the Service asks
+  // for every address (publishNotReadyAddresses); Istio's EDS follows the EndpointSlices.
+  const everyAddress = svc.service?.spec.publishNotReadyAddresses === true;
   const selectPods = (selector: Record<string, string>, targetPort: number | string | undefined): void => {
     for (const pod of pods) {
       if (pod.metadata.namespace !== svc.namespace) continue;
+      if (!everyAddress && !podReady(pod)) continue;
       if (!labelsMatch(selector, pod.metadata.labels)) continue;
       if (!labelsMatch(subsetLabels, pod.metadata.labels)) continue;
       const p = typeof targetPort === 'string' ? containerPortByName(pod, targetPort) : (targetPort ?? port.port);

@@ -387,3 +387,31 @@ test("the DestinationRule in the proxy's namespace wins over one in the service'
   const m = clustersOf([service('db', 'other', { app: 'db' }, [{ name: 'tcp', port: 1 }]), theirs, mine]);
   assert.equal(get(m, 'outbound|1||db.other.svc.cluster.local').lbPolicy, 'RANDOM');
 });
+
+test('a pod whose Ready condition is not True is left out of EDS, as the EndpointSlice controller does, unless the Service publishes not-ready addresses', () => {
+  const withReady = (p: ReturnType<typeof pod>, status: string): ReturnType<typeof pod> => ({
+    ...p,
+    status: { ...p.status, conditions: [{ type: 'Ready', status }] },
+  });
+  const pods = [
+    withReady(pod('w-1', 'default', '10.1.3.1', { app: 'w' }, { sidecar: true }), 'True'),
+    withReady(pod('w-2', 'default', '10.1.3.2', { app: 'w' }, { sidecar: true }), 'False'),
+    pod('w-3', 'default', '10.1.3.3', { app: 'w' }, { sidecar: true }), // no conditions: a pod from a config folder
+  ];
+  assert.deepEqual(
+    Object.keys(
+      endpointTlsModes(
+        [service('w', 'default', { app: 'w' }, [{ name: 'tcp', port: 1 }]), ...pods],
+        'outbound|1||w.default.svc.cluster.local',
+      ),
+    ),
+    ['10.1.3.1', '10.1.3.3'],
+  );
+  const publishing = service('w', 'default', { app: 'w' }, [{ name: 'tcp', port: 1 }]);
+  publishing.spec.publishNotReadyAddresses = true;
+  assert.deepEqual(Object.keys(endpointTlsModes([publishing, ...pods], 'outbound|1||w.default.svc.cluster.local')), [
+    '10.1.3.1',
+    '10.1.3.2',
+    '10.1.3.3',
+  ]);
+});

@@ -90,6 +90,11 @@ export const podSchema = obj({
     })
     .optional(),
   status: z
-    .looseObject({ podIP: str.optional(), podIPs: z.array(z.looseObject({ ip: str })).optional(), phase: str.optional() })
+    .looseObject({
+      podIP: str.optional(),
+      podIPs: z.array(z.looseObject({ ip: str })).optional(),
+      phase: str.optional(),
+      conditions: z.array(z.looseObject({ type: str, status: str })).optional(),
+    })
     .optional(),
 });
