@@ -155,9 +155,11 @@ export class DirectorySource {
   private onEvent(dir: string, event: string, name: string | null): void {
     this.firstEventAt ??= performance.now();
     if (name) this.noteRename(path.join(dir, name), event, name);
-    if (!name || name.startsWith('.') || isKustomizationFile(name)) return this.requestScan(0, true);
+    if (!name || isKustomizationFile(name)) return this.requestScan(0, true);
     const file = path.join(dir, name);
-    (isConfigFileName(name) ? this.touched : this.unknown).add(file);
+    // A hidden name is never read itself: a writer's temporary file is looked at no further (its rename
+    // names the target), while a hidden folder or link (Kubernetes' `..data` swap) still brings a full walk.
+    (isConfigFileName(name) && !name.startsWith('.') ? this.touched : this.unknown).add(file);
     this.requestScan(0, false);
   }
 
@@ -337,7 +339,11 @@ export class DirectorySource {
       if (e.name.startsWith('.')) continue;
       const full = path.join(dir, e.name);
       if (e.isDirectory() && depth < 32) await this.list(full, files, dirs, depth + 1);
-      else if (e.isFile() && (isConfigFileName(e.name) || e.name === 'Kustomization')) files.push(full);
+      else if (
+        (isConfigFileName(e.name) || e.name === 'Kustomization') &&
+        (e.isFile() || (e.isSymbolicLink() && (await isFileBehindLink(full))))
+      )
+        files.push(full);
     }
   }
 
@@ -442,3 +448,12 @@ function isConfigFileName(name: string): boolean {
 }
 
 export { KUSTOMIZATION_FILES };
+
+/** A link to a regular file (a Kubernetes ConfigMap volume's `name -> ..data/name`) is read as that file. */
+async function isFileBehindLink(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false; // dangling: nothing to read
+  }
+}

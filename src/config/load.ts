@@ -46,7 +46,18 @@ async function listFiles(p: string, out: string[], diags: Diagnostic[], depth = 
     if (e.name.startsWith('.') || e.name === 'node_modules') continue;
     const full = path.join(p, e.name);
     if (e.isDirectory()) await listFiles(full, out, diags, depth + 1);
-    else if (e.isFile() && (CONFIG_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x)) || e.name === 'Kustomization')) out.push(full);
+    else if (CONFIG_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x)) || e.name === 'Kustomization') {
+      // A link to a regular file (a Kubernetes ConfigMap volume's `name -> ..data/name`) is read as that file.
+      if (
+        e.isFile() ||
+        (e.isSymbolicLink() &&
+          (await stat(full).then(
+            (s) => s.isFile(),
+            () => false,
+          )))
+      )
+        out.push(full);
+    }
   }
 }
 

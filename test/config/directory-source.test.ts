@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -154,4 +154,21 @@ test('a file renamed into place while a look is running is read when that look e
     await rename(path.join(dir, `.r${round}.yaml.tmp`), path.join(dir, `r${round}.yaml`));
     await waitFor(`r${round} to be read`, () => names().includes(`r${round}:a`), 5000);
   }
+});
+
+test("a Kubernetes ConfigMap volume's atomic swap (hidden ..data link renamed over) is read: hidden names still bring a walk when they are folders or links", async (t) => {
+  const { dir, src, names } = await setup(t);
+  await mkdir(path.join(dir, '..v1'));
+  await writeFile(path.join(dir, '..v1', 'a.yaml'), sa('a', 'v1'));
+  await symlink('..v1', path.join(dir, '..data'));
+  await symlink(path.join('..data', 'a.yaml'), path.join(dir, 'a.yaml'));
+  await src.start();
+  assert.deepEqual(names(), ['a:v1']);
+  // The kubelet's writer: a new timestamped folder, a temporary hidden link to it, renamed over ..data.
+  await mkdir(path.join(dir, '..v2'));
+  await writeFile(path.join(dir, '..v2', 'a.yaml'), sa('a', 'v2'));
+  await symlink('..v2', path.join(dir, '..data_tmp'));
+  await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  await rm(path.join(dir, '..v1'), { recursive: true });
+  await waitFor('the swapped content to be read', () => names().includes('a:v2'));
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -196,4 +196,20 @@ test('parseDuration reads protobuf and Go-style durations', () => {
   assert.equal(parseDuration('0'), 0);
   for (const bad of ['', '10', 's', '-1s', '10 s', '1d', 'abc'])
     assert.throws(() => parseDuration(bad), { code: 'E_CONFIG_DURATION' }, bad);
+});
+
+test('a folder mounted from a ConfigMap (names linked into a hidden ..data folder) loads each linked file once; a dangling link is skipped', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'meshgate-cm-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, '..2026_12_05'));
+  await writeFile(path.join(dir, '..2026_12_05', 'sa.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linked}\n');
+  await symlink('..2026_12_05', path.join(dir, '..data'));
+  await symlink(path.join('..data', 'sa.yaml'), path.join(dir, 'sa.yaml'));
+  await symlink(path.join('..data', 'gone.yaml'), path.join(dir, 'gone.yaml'));
+  const r = await loadConfigPaths([dir]);
+  assert.deepEqual(r.diagnostics.map(formatDiagnostic), []);
+  assert.deepEqual(
+    r.objects.map((o) => `${o.object.kind}/${o.object.metadata.name}`),
+    ['ServiceAccount/linked'],
+  );
 });
