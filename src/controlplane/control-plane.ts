@@ -31,6 +31,7 @@ import { startDebugServer, type DebugServer } from './debug-server.js';
 import { xdsServerOptions, type XdsServerLimits } from './grpc-server-options.js';
 import { buildSyncz, type ProxySync } from './sync-status.js';
 import { startInjectionWebhook } from '../inject/webhook-server.js';
+import { podClaimRefusal } from './node-claims.js';
 
 export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:15014';
@@ -195,6 +196,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       authorizeResource: (node: ProxyNode, peer: PeerIdentity, _typeUrl: string, name: string) =>
         proxyMayReadSecret(store.snapshot(), node, peer, name, model),
       authorizedTypes: [TypeUrl.Secret],
+      // A node naming a known pod must prove that pod's service account (no pre-claiming its node id).
+      verifyNode: (node: ProxyNode, peer: PeerIdentity) => podClaimRefusal(store.snapshot(), node, peer.serviceAccount),
       // Each stream's config is built from its own node (see proxy-pusher.ts).
       snapshotKey: 'connection',
     });

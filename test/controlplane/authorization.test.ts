@@ -267,17 +267,21 @@ test("a second identity reusing the gateway's node id is refused and changes not
   const attacker = open(s, attackerNode, attackerLogs);
   t.after(() => attacker.client.close());
   await until(async () => (await metric(s.cp, /^meshgate_xds_auth_failures_total (\d+)$/m)) >= 1, 'the refusal to be counted');
+  // The gateway's pod is known, so the claim is refused on what the control plane knows of it (the
+  // binding of node ids to their first identity covers pods it does not know: test/xds/node-binding.test.ts).
   await until(
     () =>
       attackerLogs.some(
         (l) =>
-          l.includes('PERMISSION_DENIED: node id') &&
-          l.includes('belongs to spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account'),
+          l.includes('PERMISSION_DENIED: node') &&
+          l.includes(
+            'pod istio-system/istio-egressgateway-5f7b8c runs as service account istio-egressgateway-service-account, not telemetry-job',
+          ),
       ),
     'the attacker to see PERMISSION_DENIED',
   );
   assert.ok(
-    s.logs.some((l) => l.includes('node id bound to another identity')),
+    s.logs.some((l) => l.includes('node claims contradict the control plane')),
     'the control plane logs the refusal',
   );
   await new Promise((r) => setTimeout(r, 300));
@@ -304,6 +308,30 @@ test("a second identity reusing the gateway's node id is refused and changes not
   assert.deepEqual(back.listenerNames(), listeners);
   assert.deepEqual((await dump(s.cp, egressGateway.id)).listeners, before.listeners);
   assert.equal(attacker.count(TypeUrl.Listener), 0, 'the attacker never got config');
+});
+
+test("another service account of the pod's namespace cannot pre-claim a known pod's node id: refused before binding, the pod connects afterwards and gets its config", async (t) => {
+  const s = await setup(t);
+  const client = node({
+    role: 'sidecar',
+    ips: ['10.10.0.5'],
+    podName: 'mysql-client-7d9f6c',
+    namespace: 'default',
+    serviceAccount: 'mysql-client',
+    labels: { app: 'mysql-client' },
+  });
+  // First to connect: a workload of the same namespace running as another service account, naming the client's pod.
+  const squatterLogs: string[] = [];
+  const squatter = open(s, { ...client, serviceAccount: 'batch-job' }, squatterLogs);
+  t.after(() => squatter.client.close());
+  await until(
+    () => squatterLogs.some((l) => l.includes('pod default/mysql-client-7d9f6c runs as service account mysql-client, not batch-job')),
+    'the squatter to be refused',
+  );
+  const real = open(s, client);
+  t.after(() => real.client.close());
+  await until(() => real.listenerNames().length > 0 && real.count(TypeUrl.Cluster) > 0, 'the real client sidecar to get its config');
+  assert.equal(squatter.count(TypeUrl.Listener), 0, 'the squatter never got config');
 });
 
 test('one identity reconnecting with new labels gets config for them; its old stream keeps its own until it closes', async (t) => {

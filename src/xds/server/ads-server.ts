@@ -66,6 +66,12 @@ export interface AdsServerOptions {
   /** How long a node id stays bound to its identity after its last stream, and how many such are kept. */
   nodeBinding?: NodeBindingOptions;
   /**
+   * Checks a node's claims against what the control plane knows (the pod it names runs as the proven
+   * service account): a refusal reason, or undefined to accept. Runs after the node's claimed identity
+   * matched the proven one and before the node id is bound to it.
+   */
+  verifyNode?: (node: ProxyNode, peer: PeerIdentity) => string | undefined;
+  /**
    * Bytes of responses in flight at once across all streams (default 64 MiB; istiod bounds the same
    * thing by count, PILOT_PUSH_THROTTLE): a response is in flight from its write until the proxy ACKs
    * or NACKs it, its stream ends, or `inFlightTimeoutMs` passes. The rest wait their turn and then send

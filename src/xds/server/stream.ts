@@ -102,6 +102,12 @@ export interface StreamOptions {
   /** What a stream's snapshot is stored under in the cache: its node id (default) or its connection id. */
   snapshotKey?: 'node' | 'connection';
   nodeBinding?: NodeBindingOptions;
+  /**
+   * Checks a node's claims against what the control plane knows (the pod it names runs as the proven
+   * service account): a refusal reason, or undefined to accept. Runs after the node's claimed identity
+   * matched the proven one and before the node id is bound to it.
+   */
+  verifyNode?: (node: ProxyNode, peer: PeerIdentity) => string | undefined;
 }
 
 /**
@@ -231,6 +237,14 @@ export class AdsStreams<C extends AdsStream> {
       const msg = `node ${node.id} claims ${node.namespace}/${node.serviceAccount} but authenticated as ${peer.namespace}/${peer.serviceAccount}`;
       this.log.warn('xDS stream refused: identity mismatch', { connection: conn.id, error: msg });
       this.events.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg });
+      this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
+      return false;
+    }
+    const refused = this.opts.verifyNode?.(node, peer);
+    if (refused !== undefined) {
+      const msg = `node ${node.id}: ${refused}`;
+      this.log.warn('xDS stream refused: node claims contradict the control plane', { connection: conn.id, error: msg });
+      this.events.emit('unauthenticated', { peerAddress: conn.call.getPeer(), error: msg, reason: 'node-claims' });
       this.fail(conn, grpc.status.PERMISSION_DENIED, msg);
       return false;
     }
