@@ -6,6 +6,7 @@ import { parseSoakArgs, SoakUsageError, type SoakOptions } from './options.js';
 import { FULL_TLS, QUICK_TLS, runTlsAttacks } from './hostile/tls-attacks.js';
 import { FULL_XDS, QUICK_XDS, runXdsAttacks } from './hostile/xds-attacks.js';
 import { runConfigFuzz } from './hostile/config-fuzz.js';
+import { runConfigTrustAttacks } from './hostile/config-trust.js';
 import { startControlPlaneTarget, type ControlPlaneTarget } from './hostile/controlplane.js';
 import { SoakChain } from './lab-chain.js';
 import { runLoad } from './load.js';
@@ -56,6 +57,8 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
     if (want('config')) {
       log(`fuzzed config: ${o.fuzzCases} cases per generator`);
       await runConfigFuzz(report, cp, o.fuzzCases, o.quick ? 20 : 50, log);
+      log('config: nesting bombs and prototype keys in JSON patch paths');
+      await runConfigTrustAttacks(report, cp, o.quick ? 1 : 5, log);
     }
     let chain: SoakChain | undefined;
     if (want('load') || want('faults') || want('security')) {
