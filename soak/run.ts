@@ -131,7 +131,7 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
         const c = chain.certs;
         t.secrets.push(c.root.keyPem, c.egressClient.keyPem, c.ingressServer.keyPem);
       }
-      await runSecurityChecks(report, t, log);
+      await runSecurityChecks(report, t, log, o.quick ? 1 : 3);
     }
   } finally {
     for (const c of cleanups.reverse()) {

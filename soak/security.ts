@@ -15,6 +15,8 @@ import { DEFAULT_HTTP_LISTEN, DEFAULT_XDS_LISTEN } from '../src/controlplane/con
 import { packageRoot } from '../src/shared/package-root.js';
 import type { SoakReport } from './results.js';
 import { TOKEN_ISSUER, type ControlPlaneTarget } from './hostile/controlplane.js';
+import { runCaPolicyAttacks } from './hostile/ca-policy.js';
+import { runLabStateDirAttacks } from './hostile/lab-state-dir.js';
 
 const execFileP = promisify(execFile);
 
@@ -261,7 +263,7 @@ export interface SecurityTargets {
   secrets: string[];
 }
 
-export async function runSecurityChecks(report: SoakReport, t: SecurityTargets, log: (line: string) => void): Promise<void> {
+export async function runSecurityChecks(report: SoakReport, t: SecurityTargets, log: (line: string) => void, rounds = 1): Promise<void> {
   await report.check(
     'security: admin and control ports bound to loopback',
     'every listening socket of every proxy and control-plane process is on 127.0.0.0/8 or ::1',
@@ -318,6 +320,9 @@ export async function runSecurityChecks(report: SoakReport, t: SecurityTargets, 
       },
     );
   }
+  // Issue 14: the CA's key and lifetime policy, and a planted lab state dir (hostile families with controls).
+  if (t.cp) await runCaPolicyAttacks(report, t.cp, rounds, log);
+  await runLabStateDirAttacks(report, rounds, log);
   const audit = await npmAudit();
   log(`npm audit: ${audit.detail}`);
   const name = 'security: npm audit --audit-level=high';
