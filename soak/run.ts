@@ -7,6 +7,7 @@ import { FULL_TLS, QUICK_TLS, runTlsAttacks } from './hostile/tls-attacks.js';
 import { FULL_XDS, QUICK_XDS, runXdsAttacks } from './hostile/xds-attacks.js';
 import { runConfigFuzz } from './hostile/config-fuzz.js';
 import { runConfigTrustAttacks } from './hostile/config-trust.js';
+import { runProxyAttacks } from './hostile/proxy-attacks.js';
 import { startControlPlaneTarget, type ControlPlaneTarget } from './hostile/controlplane.js';
 import { SoakChain } from './lab-chain.js';
 import { runLoad } from './load.js';
@@ -36,6 +37,10 @@ export async function runSoak(o: SoakOptions, report = new SoakReport(o.quick, l
     if (want('tls')) {
       log('hostile TLS against a proxy listener');
       await runTlsAttacks(report, o.quick ? QUICK_TLS : FULL_TLS, log);
+    }
+    if (want('proxy')) {
+      log('hostile input against a proxy process: admin, inline keys, connection caps; SAN matchers without a CA');
+      await runProxyAttacks(report, o.quick ? 1 : 5, log);
     }
     let cp: ControlPlaneTarget | undefined;
     if (want('xds') || want('config') || want('security')) {
