@@ -84,10 +84,13 @@ async function liveRefusal(
 ): Promise<Verdict> {
   const target = path.join(cp.configDir, 'cluster-a', file);
   const tmp = path.join(cp.configDir, 'cluster-a', `.${file}.soak-tmp`);
-  const logged = (): boolean =>
+  // Lines of the log refusing this file; a new one must appear (the same file may have been refused before).
+  const refusals = (): number =>
     readFileSync(cp.logFile, 'utf8')
       .split('\n')
-      .some((l) => l.includes(file) && l.includes('MG'));
+      .filter((l) => l.includes(file) && /"level":"error"/.test(l)).length;
+  const before = refusals();
+  const logged = (): boolean => refusals() > before;
   await writeFile(tmp, text);
   await rename(tmp, target);
   try {
