@@ -1,9 +1,9 @@
-// `npm run soak -- [--quick] [--only load,faults,tls,xds,config,security] [--connections N] [--fuzz-cases N] [--out FILE]`
+// `npm run soak -- [--quick] [--only load,faults,tls,proxy,xds,config,security] [--connections N] [--fuzz-cases N] [--out FILE]`
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../src/shared/package-root.js';
 
-export const PHASES = ['load', 'faults', 'tls', 'xds', 'config', 'security'] as const;
+export const PHASES = ['load', 'faults', 'tls', 'proxy', 'xds', 'config', 'security'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface SoakOptions {
@@ -32,7 +32,7 @@ function positiveInt(flag: string, v: string | undefined): number {
 /** `npm run soak -- ...` as a commander program; parse errors become SoakUsageError, `--help` too (with the help). */
 export function soakCommand(): Command {
   return new Command('npm run soak --')
-    .description('the soak: held load, faults, TLS, xDS, config and security attacks against the four-proxy chain')
+    .description('the soak: held load, faults, TLS, proxy, xDS, config and security attacks against the four-proxy chain')
     .option('--quick', 'the short version (CI): a few hundred connections, 1,000 fuzz cases, fewer attacks')
     .option('--only <list>', `run only these phases (default: all): ${PHASES.join(',')}`)
     .option('--connections <n>', 'long-lived connections through the chain (default 5000, quick 300)')

@@ -1,15 +1,24 @@
 // What a soak run produces: each fault or check with the expectation it was held to, each family of
 // hostile input with how many were tried and how many were handled, the load figures; the table a
-// person reads and `soak/results/latest.json`, whose shape is fixed by issue 10.
+// person reads and `soak/results/latest.json`, whose shape is fixed by issue 10. A check that could not
+// run is `skipped` with the reason, never `passed` (issue 14): it does not fail the run, and the summary
+// counts it apart.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+
+export type CheckStatus = 'passed' | 'failed' | 'skipped';
 
 export interface FaultResult {
   name: string;
   expectation: string;
+  status: CheckStatus;
+  /** Kept for readers of the issue-10 shape: true only when `status` is `passed` (a skipped check is false). */
   passed: boolean;
   detail: string;
 }
+
+/** What a phase reports: a verdict, or `skipped: true` when the check could not run (the detail says why). */
+export type FaultInput = { name: string; expectation: string; detail: string } & ({ passed: boolean } | { skipped: true });
 
 export interface BadInputResult {
   family: string;
@@ -17,7 +26,12 @@ export interface BadInputResult {
   handled: number;
 }
 
-/** `soak/results/latest.json`, exactly the fields issue 10 names. */
+/** A check throws this when it cannot run here (no registry, no tool): recorded as skipped with the message. */
+export class CheckSkipped extends Error {
+  readonly code = 'E_SOAK_SKIPPED';
+}
+
+/** `soak/results/latest.json`: the fields issue 10 names, each fault with its status (issue 14). */
 export interface SoakResults {
   date: string;
   quick: boolean;
@@ -41,9 +55,19 @@ export class SoakReport {
     private readonly log: (line: string) => void = () => undefined,
   ) {}
 
-  fault(r: FaultResult): void {
-    this.faults.push(r);
-    this.log(`${r.passed ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`);
+  fault(r: FaultInput): void {
+    const status: CheckStatus = 'skipped' in r ? 'skipped' : r.passed ? 'passed' : 'failed';
+    this.faults.push({ name: r.name, expectation: r.expectation, status, passed: status === 'passed', detail: r.detail });
+    this.log(`${status === 'passed' ? 'PASS' : status === 'failed' ? 'FAIL' : 'SKIP'} ${r.name}: ${r.detail}`);
+  }
+
+  /** A check that could not run, with the reason: never counted as passed, never a failure of the run. */
+  skip(name: string, expectation: string, reason: string): void {
+    this.fault({ name, expectation, skipped: true, detail: reason });
+  }
+
+  skipped(): FaultResult[] {
+    return this.faults.filter((f) => f.status === 'skipped');
   }
 
   badInput(r: BadInputResult): void {
@@ -57,21 +81,29 @@ export class SoakReport {
     this.log(`${r.handled === r.tried ? 'PASS' : 'FAIL'} hostile ${r.family}: ${r.handled}/${r.tried} handled`);
   }
 
-  /** Runs one check; an exception is a failed expectation with the error as its detail, never a crash of the run. */
+  /**
+   * Runs one check; an exception is a failed expectation with the error as its detail, never a crash of
+   * the run, except CheckSkipped, which records the check as skipped. Resolves true only when it passed.
+   */
   async check(name: string, expectation: string, fn: () => Promise<string>): Promise<boolean> {
     try {
       const detail = await fn();
       this.fault({ name, expectation, passed: true, detail });
       return true;
     } catch (err) {
+      if (err instanceof CheckSkipped) {
+        this.skip(name, expectation, err.message);
+        return false;
+      }
       const e = err as { code?: string; message?: string };
       this.fault({ name, expectation, passed: false, detail: `${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}` });
       return false;
     }
   }
 
+  /** No check failed, every bad input was handled, no byte lost; skipped checks do not fail the run. */
   passed(): boolean {
-    return this.faults.every((f) => f.passed) && this.badInputs.every((b) => b.handled === b.tried) && this.bytesLost === 0;
+    return this.faults.every((f) => f.status !== 'failed') && this.badInputs.every((b) => b.handled === b.tried) && this.bytesLost === 0;
   }
 
   toJson(now = new Date()): SoakResults {
@@ -81,7 +113,7 @@ export class SoakReport {
       connections_held: this.connectionsHeld,
       bytes_sent: this.bytesSent,
       bytes_lost: this.bytesLost,
-      faults: this.faults.map(({ name, expectation, passed, detail }) => ({ name, expectation, passed, detail })),
+      faults: this.faults.map(({ name, expectation, status, passed, detail }) => ({ name, expectation, status, passed, detail })),
       bad_inputs: this.badInputs.map(({ family, tried, handled }) => ({ family, tried, handled })),
     };
   }
@@ -95,10 +127,13 @@ function clip(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
+const RESULT: Record<CheckStatus, string> = { passed: 'pass  ', failed: 'FAIL  ', skipped: 'skip  ' };
+
 /** The table printed at the end of a run. */
 export function renderTable(r: SoakResults): string {
   const lines: string[] = [];
-  const faultsPassed = r.faults.filter((f) => f.passed).length;
+  const faultsPassed = r.faults.filter((f) => f.status === 'passed').length;
+  const faultsSkipped = r.faults.filter((f) => f.status === 'skipped').length;
   const tried = r.bad_inputs.reduce((s, b) => s + b.tried, 0);
   const handled = r.bad_inputs.reduce((s, b) => s + b.handled, 0);
   lines.push(`meshgate soak (${r.quick ? 'quick' : 'full'}) ${r.date}`);
@@ -106,13 +141,12 @@ export function renderTable(r: SoakResults): string {
   lines.push(`  load held        ${r.connections_held} connections`);
   lines.push(`  bytes sent       ${r.bytes_sent}`);
   lines.push(`  bytes lost       ${r.bytes_lost}`);
-  lines.push(`  faults survived  ${faultsPassed}/${r.faults.length}`);
+  lines.push(`  faults survived  ${faultsPassed}/${r.faults.length}${faultsSkipped > 0 ? `, ${faultsSkipped} skipped` : ''}`);
   lines.push(`  bad inputs       ${handled}/${tried} handled`);
   lines.push('');
   const w = Math.min(56, Math.max(...r.faults.map((f) => f.name.length), 10));
   lines.push(`  ${pad('check', w)}  result  detail`);
-  for (const f of r.faults)
-    lines.push(`  ${pad(f.name, w)}  ${f.passed ? 'pass  ' : 'FAIL  '}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
+  for (const f of r.faults) lines.push(`  ${pad(f.name, w)}  ${RESULT[f.status]}  ${clip(f.detail.replace(/\s+/g, ' '), 110)}`);
   lines.push('');
   const fw = Math.max(...r.bad_inputs.map((b) => b.family.length), 6);
   lines.push(`  ${pad('hostile input', fw)}  tried  handled`);

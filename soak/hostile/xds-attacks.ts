@@ -12,6 +12,7 @@ import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import type { ProxyNode } from '../../src/envoy/node.js';
 import { isAlive } from '../child.js';
 import type { SoakReport } from '../results.js';
+import { runXdsTrustAttacks } from './xds-trust.js';
 import {
   controlPlaneReady,
   discoveryRequest,
@@ -90,9 +91,11 @@ export interface XdsAttackSizes {
   identity: number;
   malformed: number;
   secrets: number;
+  /** Rounds of issue 14's attacks (xds-trust.ts): router role, node-id hijack, debug port. */
+  trust: number;
 }
-export const QUICK_XDS: XdsAttackSizes = { identity: 14, malformed: 20, secrets: 7 };
-export const FULL_XDS: XdsAttackSizes = { identity: 140, malformed: 200, secrets: 70 };
+export const QUICK_XDS: XdsAttackSizes = { identity: 14, malformed: 20, secrets: 7, trust: 1 };
+export const FULL_XDS: XdsAttackSizes = { identity: 140, malformed: 200, secrets: 70, trust: 5 };
 
 export async function runXdsAttacks(
   report: SoakReport,
@@ -314,6 +317,8 @@ export async function runXdsAttacks(
     if (r.failures.length > 0) log(`${family}: ${r.failures.join('; ')}`);
     report.badInput({ family, tried: r.tried, handled: r.handled });
   }
+
+  await runXdsTrustAttacks(report, cp, sizes.trust, log);
 
   await report.check(
     'hostile xDS: no crash, leak or hang',
