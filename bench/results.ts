@@ -3,6 +3,7 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { median, spread } from './stats.js';
+import type { HopFigure } from './hop/phase.js';
 
 export type ChainKind = 'meshgate' | 'haproxy' | 'direct';
 export const CHAINS: readonly ChainKind[] = ['meshgate', 'haproxy', 'direct'];
@@ -51,6 +52,8 @@ export interface LatestResult {
   machine: MachineInfo;
   quick: boolean;
   figures: Figure[];
+  /** The single-hop load's figures (bench/hop/phase.ts), when it ran. */
+  hop?: HopFigure[];
 }
 
 const round = (x: number): number => (Math.abs(x) >= 100 ? Math.round(x * 10) / 10 : Math.round(x * 1000) / 1000);

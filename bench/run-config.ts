@@ -4,8 +4,10 @@ import { Command, CommanderError } from 'commander';
 import { maxConnectionsPerProxy } from './limits.js';
 import type { ChainKind, FigureSpec } from './results.js';
 
-export type LoadName = 'sysbench' | 'rotation' | 'bulk' | 'churn' | 'idle' | 'controlplane';
-export const LOADS: readonly LoadName[] = ['sysbench', 'rotation', 'bulk', 'churn', 'idle', 'controlplane'];
+export type LoadName = 'sysbench' | 'rotation' | 'bulk' | 'churn' | 'idle' | 'controlplane' | 'hop';
+export const LOADS: readonly LoadName[] = ['sysbench', 'rotation', 'bulk', 'churn', 'idle', 'controlplane', 'hop'];
+/** Loads that need no chain: they start what they measure themselves. */
+export const CHAINLESS_LOADS: readonly LoadName[] = ['controlplane', 'hop'];
 
 export interface BenchConfig {
   quick: boolean;

@@ -19,7 +19,8 @@ import { freePorts } from './ports.js';
 import { ProcessGroup } from './processes.js';
 import { measureCpu, rssKb } from './procstat.js';
 import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
-import { figureSpecs, helpText, parseArgs, type BenchConfig } from './run-config.js';
+import { CHAINLESS_LOADS, figureSpecs, helpText, parseArgs, type BenchConfig } from './run-config.js';
+import { hopConfig, missingHopFigures, renderHopTable, runHopPhase, summarizeHop, type HopSample } from './hop/phase.js';
 import { startMariaDb } from '../src/lab/mariadb.js';
 import { packageRoot } from '../src/shared/package-root.js';
 
@@ -285,6 +286,7 @@ export async function main(argv: string[]): Promise<number> {
   );
 
   const stops: (() => Promise<void>)[] = [];
+  let hopSamples: HopSample[] | undefined;
   const onSignal = (): void => {
     log('interrupted: stopping every process this run started');
     void Promise.allSettled(stops.map((s) => s())).then(() => process.exit(130));
@@ -295,7 +297,7 @@ export async function main(argv: string[]): Promise<number> {
     const chains: ChainUnderTest[] = [];
     // One set of certificates for both chains: the same R root and gateway credentials on the WAN leg.
     const certs = await generateBenchCertificates();
-    const dataLoads = config.loads.filter((l) => l !== 'controlplane');
+    const dataLoads = config.loads.filter((l) => !CHAINLESS_LOADS.includes(l));
     let backend: { host: string; port: number } | undefined;
     if (dataLoads.length > 0 && config.chains.includes('meshgate')) {
       await run.attempt('meshgate chain', async () => {
@@ -331,6 +333,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     await Promise.allSettled(stops.splice(0).map((s) => s()));
 
+    if (config.loads.includes('hop')) {
+      await run.attempt('single-hop load', async () => {
+        hopSamples = await runHopPhase(certs, hopConfig(config.quick, config.repeats), {
+          log,
+          record: (relay, repeat, values, raw) => writer.record({ kind: 'sample', relay, repeat, load: 'hop', figures: values, raw }),
+          attempt: (what, fn) => run.attempt(what, fn),
+        });
+      });
+    }
+
     if (config.loads.includes('controlplane')) {
       await run.attempt('control-plane benchmark', async () => {
         const cp = await runControlPlaneBench({ services: config.controlPlane.services, clients: config.controlPlane.clients, log });
@@ -353,9 +365,21 @@ export async function main(argv: string[]): Promise<number> {
 
   const specs = figureSpecs(config);
   const figures = summarize(specs, run.samples);
-  const latest = await writer.writeLatest({ date: new Date().toISOString(), machine, quick: config.quick, figures });
-  process.stdout.write(`\n${renderTable(specs, figures, run.samples)}\n\n`);
-  process.stdout.write(`median of ${config.repeats} run(s); ratio = meshgate / HAProxy; spread = (max − min) / median\n`);
+  const hop = config.loads.includes('hop') ? summarizeHop(hopSamples ?? []) : undefined;
+  const latest = await writer.writeLatest({
+    date: new Date().toISOString(),
+    machine,
+    quick: config.quick,
+    figures,
+    ...(hop ? { hop } : {}),
+  });
+  if (figures.length > 0) process.stdout.write(`\n${renderTable(specs, figures, run.samples)}\n\n`);
+  if (hop)
+    process.stdout.write(
+      `\n${renderHopTable(hop, hopSamples ?? [])}\n\nsingle hop: median of ${config.repeats} run(s) (idle: first only); m/bare = meshgate / bare Node relay, m/H = meshgate / HAProxy\n\n`,
+    );
+  if (figures.length > 0)
+    process.stdout.write(`median of ${config.repeats} run(s); ratio = meshgate / HAProxy; spread = (max − min) / median\n`);
   process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, Linux ${machine.kernel}\n`);
   process.stdout.write(
     `versions: ${Object.entries(machine.versions)
@@ -363,7 +387,7 @@ export async function main(argv: string[]): Promise<number> {
       .join('; ')}\n`,
   );
   process.stdout.write(`results: ${latest} and ${writer.rawFile}\n`);
-  const missing = missingFigures(specs, figures, config.chains);
+  const missing = [...missingFigures(specs, figures, config.chains), ...(hop ? missingHopFigures(hop) : [])];
   if (run.problems.length > 0) process.stdout.write(`\nproblems:\n${run.problems.map((p) => `  - ${p}`).join('\n')}\n`);
   if (missing.length > 0) {
     process.stdout.write(`\nmissing figures (${missing.length}): ${missing.join(', ')}\n`);

@@ -486,7 +486,9 @@ export class ClusterRuntime {
         }
         finish(undefined, check.peer);
       });
-      sock.on('session', (s: Buffer) => t!.saveSession(host.key, s));
+      // A listener shared by every connection to this host: a closure made here would keep this whole connect
+      // scope (options, callbacks, the cleared timer) alive for as long as the connection lasts.
+      sock.on('session', t!.sessionSaver(host.key));
     } else {
       sock.once('connect', () => finish(undefined));
     }

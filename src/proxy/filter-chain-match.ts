@@ -127,11 +127,27 @@ const steps: Scorer<Ips>[] = [
   (m, f) => (m.sourcePorts.length === 0 ? 0 : m.sourcePorts.includes(f.sourcePort) ? 1 : -1),
 ];
 
+const NO_IPS: Ips = { dst: undefined, src: undefined, direct: undefined };
+const rangeUse = new WeakMap<readonly CompiledChainMatch[], boolean>();
+
+/** Whether any chain matches on an address range (decided once per compiled chain list). */
+function usesPrefixRanges(chains: readonly CompiledChainMatch[]): boolean {
+  let u = rangeUse.get(chains);
+  if (u === undefined) {
+    u = chains.some((c) => c.prefixRanges.length > 0 || c.sourcePrefixRanges.length > 0 || c.directSourcePrefixRanges.length > 0);
+    rangeUse.set(chains, u);
+  }
+  return u;
+}
+
 /** Index of the selected chain, or -1 when none matches (the listener then uses its default chain or closes). */
 export function selectFilterChain(chains: readonly CompiledChainMatch[], f: ConnectionFacts): number {
   let cand: number[] = [];
   for (let i = 0; i < chains.length; i++) cand.push(i);
-  const ips: Ips = { dst: ipBytes(f.destinationIp), src: ipBytes(f.sourceIp), direct: ipBytes(f.directSourceIp) };
+  // Parsing three addresses into bytes is most of the work per connection; only prefix ranges need it.
+  const ips: Ips = usesPrefixRanges(chains)
+    ? { dst: ipBytes(f.destinationIp), src: ipBytes(f.sourceIp), direct: ipBytes(f.directSourceIp) }
+    : NO_IPS;
   for (const score of steps) {
     let best = -1;
     const scores = cand.map((i) => score(chains[i]!, f, ips));

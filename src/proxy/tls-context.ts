@@ -15,31 +15,26 @@ import { readDataSourceBytes, type SecretStore } from './secrets.js';
 import { checkTlsFields } from './tls-fields.js';
 import type { TlsFailureCode } from './failure.js';
 
-/** What the proxy learned about the peer's certificate, read once per handshake. */
+/**
+ * What the proxy learned about the peer's certificate, read once per handshake and kept for the
+ * connection's life (access log, RBAC, metrics). Only what those need: the subject, issuer and expiry
+ * are read from the certificate when a refusal must name them (each is a native call building a string).
+ */
 export interface PeerIdentity {
   principal: string;
   sans: PeerSans;
   serial: string;
-  subject: string;
-  issuer: string;
-  validTo: string;
 }
 
 export function peerIdentityOf(cert: X509Certificate | undefined): PeerIdentity | undefined {
   if (!cert) return undefined;
   const sans = parseSubjectAltName(cert.subjectAltName);
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-  return {
-    principal: principalOf(sans, cn),
-    sans,
-    serial: cert.serialNumber,
-    subject: cert.subject,
-    issuer: cert.issuer,
-    validTo: cert.validTo,
-  };
+  // The subject's CN names the peer only when the certificate has no URI or DNS SAN.
+  const cn = sans.uri.length > 0 || sans.dns.length > 0 ? undefined : /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+  return { principal: principalOf(sans, cn), sans, serial: cert.serialNumber };
 }
 
-function describeVerifyError(code: string | undefined, peer: PeerIdentity): string {
+function describeVerifyError(code: string | undefined, peer: PeerIdentity, cert: X509Certificate): string {
   // Node gives OpenSSL's X509 error code; say it the way OpenSSL's verify does.
   const text: Record<string, string> = {
     UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
@@ -56,11 +51,12 @@ function describeVerifyError(code: string | undefined, peer: PeerIdentity): stri
     UNABLE_TO_GET_CRL: 'unable to get certificate CRL',
     CRL_HAS_EXPIRED: 'CRL has expired',
   };
+  const who = (): string => peer.principal || cert.subject.replace(/\n/g, ', ');
   const issuerHint =
     code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT'
-      ? ` (issuer "${peer.issuer.replace(/\n/g, ', ')}" of ${peer.principal || peer.subject.replace(/\n/g, ', ')} is not in the trusted CA bundle)`
+      ? ` (issuer "${cert.issuer.replace(/\n/g, ', ')}" of ${who()} is not in the trusted CA bundle)`
       : code === 'CERT_HAS_EXPIRED'
-        ? ` (${peer.principal || peer.subject.replace(/\n/g, ', ')} expired ${peer.validTo})`
+        ? ` (${who()} expired ${cert.validTo})`
         : '';
   return `certificate verify failed: ${(code && text[code]) ?? code ?? 'unknown error'}${issuerHint}`;
 }
@@ -70,14 +66,15 @@ export type PeerCheck =
   { ok: true; peer: PeerIdentity | undefined } | { ok: false; code: TlsFailureCode; reason: string; peer: PeerIdentity | undefined };
 
 function checkPeer(sock: tls.TLSSocket, c: CompiledCommon, hasCa: boolean, requireCert: boolean): PeerCheck {
-  const peer = peerIdentityOf(sock.getPeerX509Certificate());
-  if (!peer)
+  const cert = sock.getPeerX509Certificate();
+  const peer = peerIdentityOf(cert);
+  if (!peer || !cert)
     return requireCert ? { ok: false, code: 'no_peer_certificate', reason: 'peer did not return a certificate', peer } : { ok: true, peer };
   if (hasCa && !c.acceptUntrusted && !sock.authorized)
     return {
       ok: false,
       code: 'certificate_verify_failed',
-      reason: describeVerifyError(sock.authorizationError as unknown as string, peer),
+      reason: describeVerifyError(sock.authorizationError as unknown as string, peer, cert),
       peer,
     };
   const san = checkSans(c.sanMatchers, peer.sans);
@@ -228,6 +225,7 @@ export class UpstreamTls {
   private readonly sessions = new Map<string, Buffer>();
   /** The identity verified on the full handshake that produced a host's session tickets. */
   private readonly verifiedPeers = new Map<string, PeerIdentity>();
+  private readonly savers = new Map<string, (session: Buffer) => void>();
 
   /** Envoy's allow_renegotiation: false (the default) refuses a server's HelloRequest, as BoringSSL's ssl_renegotiate_never. */
   private readonly secureOptions: number;
@@ -289,6 +287,18 @@ export class UpstreamTls {
       checkServerIdentity: noHostnameCheck,
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
     };
+  }
+
+  /** The 'session' listener for connections to one host, made once per host and shared by its connections. */
+  sessionSaver(hostKey: string): (session: Buffer) => void {
+    let f = this.savers.get(hostKey);
+    if (!f) {
+      f = (session: Buffer): void => this.saveSession(hostKey, session);
+      // ORIGINAL_DST clusters meet an open-ended set of hosts: keep the table bounded.
+      if (this.savers.size >= 4096) this.savers.clear();
+      this.savers.set(hostKey, f);
+    }
+    return f;
   }
 
   saveSession(hostKey: string, session: Buffer): void {
