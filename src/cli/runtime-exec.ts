@@ -29,6 +29,18 @@ export function argsWithoutRuntime(args: readonly string[]): string[] {
   return out;
 }
 
+/** The value of the last `--runtime X` or `--runtime=X` before `--`, if any. */
+export function requestedRuntime(args: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    if (a === '--runtime' && i + 1 < args.length) found = args[++i];
+    else if (a.startsWith('--runtime=')) found = a.slice('--runtime='.length);
+  }
+  return found;
+}
+
 /** Runs `meshgate <args>` under `runtime` and resolves with the exit status this process should end with. */
 export function runUnder(runtime: Runtime, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [exe, main] = meshgateArgv(runtime);

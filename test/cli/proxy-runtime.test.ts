@@ -15,7 +15,7 @@ import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
 import { formatNodeId } from '../../src/envoy/node.js';
 import type { Cluster, Listener } from '../../src/envoy/envoy-types.js';
 import { BUN_PACKAGE, bunBinary, bunUnavailableReason, currentRuntime, meshgateArgv, RuntimeError } from '../../src/shared/runtime.js';
-import { argsWithoutRuntime } from '../../src/cli/runtime-exec.js';
+import { argsWithoutRuntime, requestedRuntime } from '../../src/cli/runtime-exec.js';
 import { startControlPlane } from '../proxy/control-plane-fixture.js';
 import { closedPort, downstreamTls, echoServer, staticCluster, tcpProxyFilter, waitFor } from '../proxy/helpers.js';
 import { repoRoot } from '../repo-root.js';
@@ -36,6 +36,8 @@ test('argsWithoutRuntime drops --runtime X and --runtime=X and keeps everything 
     ['proxy', '--', '--runtime', 'x'],
     'after -- nothing is an option',
   );
+  assert.equal(requestedRuntime(['--runtime', 'bun', '--bootstrap', 'b', '--runtime=node']), 'node', 'the last one wins, as commander');
+  assert.equal(requestedRuntime(['--bootstrap', 'b', '--', '--runtime', 'bun']), undefined);
 });
 
 test('without the Bun package the error names the package and how to get it', () => {
