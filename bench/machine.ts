@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { nofileLimits } from './limits.js';
 import type { MachineInfo } from './results.js';
+import { bunBinary, bunUnavailableReason } from '../src/shared/runtime.js';
 
 function firstLine(cmd: string, args: string[]): string {
   try {
@@ -34,6 +35,7 @@ export function describeMachine(repoRoot: string): MachineInfo {
       meshgate,
       node: process.version,
       openssl: process.versions.openssl ?? 'unknown',
+      bun: bunUnavailableReason(repoRoot) === undefined ? firstLine(bunBinary(repoRoot), ['--version']) : 'not installed',
       haproxy: firstLine('haproxy', ['-v']),
       sysbench: firstLine('sysbench', ['--version']),
       iperf3: firstLine('iperf3', ['--version']),

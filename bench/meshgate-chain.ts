@@ -16,6 +16,7 @@ import { issueIngressServerCredential, MYSQL_SNI, type BenchCertificates, type B
 import { presentedSerial, type RotationHook, type TlsProbe } from './loads/rotation.js';
 import { runChurn } from './loads/churn.js';
 import { packageRoot } from '../src/shared/package-root.js';
+import type { Runtime } from '../src/shared/runtime.js';
 
 export class MeshgateChainError extends Error {
   readonly code = 'E_BENCH_MESHGATE';
@@ -188,7 +189,12 @@ async function waitForChain(
   }
 }
 
-export async function startMeshgateChain(opts: { certs: BenchCertificates; onProgress?: (line: string) => void }): Promise<MeshgateChain> {
+export async function startMeshgateChain(opts: {
+  certs: BenchCertificates;
+  onProgress?: (line: string) => void;
+  /** The runtime the four proxies run under (default node). */
+  proxyRuntime?: Runtime;
+}): Promise<MeshgateChain> {
   // A state folder of its own, so a benchmark never collides with another lab on this machine.
   const stateDir = await mkdtemp(path.join(tmpdir(), 'meshgate-bench-lab-'));
   let lab: RunningLab;
@@ -197,6 +203,7 @@ export async function startMeshgateChain(opts: { certs: BenchCertificates; onPro
       labFile: benchLabFile(),
       mode: 'loopback',
       stateDir,
+      ...(opts.proxyRuntime ? { proxyRuntime: opts.proxyRuntime } : {}),
       onProgress: (e) => opts.onProgress?.(`lab ${e.step}: ${e.status}${e.detail ? ` (${e.detail})` : ''}`),
     });
   } catch (err) {

@@ -2,7 +2,7 @@
 // a change to how samples are summarised. Usage: node dist/bench/resummarize.js RUN.jsonl [--write]
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { missingFigures, renderTable, summarize, type ChainKind, type LatestResult, type MachineInfo, type Sample } from './results.js';
+import { missingFigures, renderTable, summarize, type LatestResult, type SampleChain, type MachineInfo, type Sample } from './results.js';
 import { figureSpecs, type BenchConfig } from './run-config.js';
 
 interface RawLine {
@@ -10,7 +10,7 @@ interface RawLine {
   time?: string;
   config?: BenchConfig;
   machine?: MachineInfo;
-  chain?: ChainKind;
+  chain?: SampleChain;
   repeat?: number;
   load?: string;
   figures?: Record<string, number>;
@@ -36,7 +36,7 @@ export async function resummarize(file: string): Promise<{ latest: LatestResult;
   return {
     latest: { date: last?.time ?? new Date().toISOString(), machine: start.machine, quick: start.config.quick, figures },
     table: renderTable(specs, figures, samples),
-    missing: missingFigures(specs, figures, start.config.chains),
+    missing: missingFigures(specs, figures, start.config.chains, start.config.runtimes ?? ['node']),
   };
 }
 

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { maxConnectionsPerProxy } from './limits.js';
 import type { ChainKind, FigureSpec } from './results.js';
+import { RUNTIMES, type Runtime } from '../src/shared/runtime.js';
 
 export type LoadName = 'sysbench' | 'rotation' | 'bulk' | 'churn' | 'idle' | 'controlplane' | 'hop';
 export const LOADS: readonly LoadName[] = ['sysbench', 'rotation', 'bulk', 'churn', 'idle', 'controlplane', 'hop'];
@@ -14,6 +15,8 @@ export interface BenchConfig {
   repeats: number;
   loads: LoadName[];
   chains: ChainKind[];
+  /** The runtimes the meshgate chain is run under, one after the other (`--runtimes node,bun`); default node. */
+  runtimes: Runtime[];
   sysbench: { seconds: number; warmupSeconds: number; tableSize: number; threads: number[] };
   bulk: { seconds: number };
   churn: { connections: number; concurrency: number; warmup: number };
@@ -41,6 +44,10 @@ export function benchCommand(): Command {
     .option('--repeats <n>', 'runs of each load; the median is reported (1-20, default 3, quick 1)')
     .option('--only <loads>', `only these loads, comma-separated: ${LOADS.join(',')}`)
     .option('--chains <chains>', 'only these chains, comma-separated: meshgate,haproxy,direct')
+    .option(
+      '--runtimes <runtimes>',
+      'run the meshgate chain under each of these runtimes in turn, comma-separated: node,bun (default node)',
+    )
     .option('--cp-size <services,clients>', 'control-plane benchmark size (default 1000,2000, quick 50,100)')
     .option('--results-dir <dir>', 'where raw results and latest.json go (default bench/results)')
     .allowExcessArguments(false)
@@ -53,6 +60,7 @@ interface BenchFlags {
   repeats?: string;
   only?: string;
   chains?: string;
+  runtimes?: string;
   cpSize?: string;
   resultsDir?: string;
 }
@@ -74,6 +82,9 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     if (!LOADS.includes(l as LoadName)) throw new BenchUsageError(`--only: unknown load "${l}" (loads: ${LOADS.join(', ')})`);
   const chains = (flags.chains?.split(',').map((s) => s.trim()) ?? ['meshgate', 'haproxy', 'direct']) as ChainKind[];
   for (const c of chains) if (!['meshgate', 'haproxy', 'direct'].includes(c)) throw new BenchUsageError(`--chains: unknown chain "${c}"`);
+  const runtimes = [...new Set(flags.runtimes?.split(',').map((s) => s.trim()) ?? ['node'])] as Runtime[];
+  for (const r of runtimes)
+    if (!RUNTIMES.includes(r)) throw new BenchUsageError(`--runtimes: unknown runtime "${r}" (runtimes: ${RUNTIMES.join(', ')})`);
   let controlPlane = quick ? { services: 50, clients: 100 } : { services: 1000, clients: 2000 };
   if (flags.cpSize !== undefined) {
     const m = flags.cpSize.match(/^(\d+),(\d+)$/);
@@ -85,6 +96,7 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     repeats,
     loads: only as LoadName[],
     chains,
+    runtimes,
     sysbench: quick
       ? { seconds: 3, warmupSeconds: 0, tableSize: 1000, threads: [1, 16] }
       : { seconds: 20, warmupSeconds: 2, tableSize: 10_000, threads: [1, 16] },
@@ -96,7 +108,7 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${LOADS.join(',')}] [--chains meshgate,haproxy,direct] [--cp-size SERVICES,CLIENTS] [--results-dir DIR]`;
+export const USAGE = `usage: npm run bench -- [--quick] [--repeats N] [--only ${LOADS.join(',')}] [--chains meshgate,haproxy,direct] [--runtimes node,bun] [--cp-size SERVICES,CLIENTS] [--results-dir DIR]`;
 
 /** What `npm run bench -- --help` prints: the usage line and every option with its help. */
 export function helpText(): string {

@@ -18,14 +18,15 @@ import { startMeshgateChain, type MeshgateChain } from './meshgate-chain.js';
 import { freePorts } from './ports.js';
 import { ProcessGroup } from './processes.js';
 import { measureCpu, rssKb } from './procstat.js';
-import { createResultWriter, missingFigures, renderTable, summarize, type ChainKind, type Sample } from './results.js';
+import { createResultWriter, MESHGATE_UNDER, missingFigures, renderTable, summarize, type Sample, type SampleChain } from './results.js';
 import { CHAINLESS_LOADS, figureSpecs, helpText, parseArgs, type BenchConfig } from './run-config.js';
 import { hopConfig, missingHopFigures, renderHopTable, runHopPhase, summarizeHop, type HopSample } from './hop/phase.js';
 import { startMariaDb } from '../src/lab/mariadb.js';
 import { packageRoot } from '../src/shared/package-root.js';
+import type { Runtime } from '../src/shared/runtime.js';
 
 interface ChainUnderTest {
-  kind: ChainKind;
+  kind: SampleChain;
   target: { host: string; port: number };
   /** The four proxies' pids (none for direct). */
   pids: number[];
@@ -84,7 +85,7 @@ class Run {
     readonly record: (entry: Record<string, unknown>) => Promise<void>,
   ) {}
 
-  async add(chain: ChainKind, repeat: number, load: string, values: Record<string, number>, raw: object): Promise<void> {
+  async add(chain: SampleChain, repeat: number, load: string, values: Record<string, number>, raw: object): Promise<void> {
     for (const [figure, value] of Object.entries(values)) this.samples.push({ figure, chain, repeat, value });
     await this.record({ kind: 'sample', chain, repeat, load, figures: values, raw });
   }
@@ -263,8 +264,8 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
   };
 }
 
-function meshgateUnderTest(chain: MeshgateChain): ChainUnderTest {
-  return { kind: 'meshgate', target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), rotation: chain.rotation };
+function meshgateUnderTest(chain: MeshgateChain, kind: SampleChain): ChainUnderTest {
+  return { kind, target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), rotation: chain.rotation };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -294,44 +295,50 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const chains: ChainUnderTest[] = [];
     // One set of certificates for both chains: the same R root and gateway credentials on the WAN leg.
     const certs = await generateBenchCertificates();
     const dataLoads = config.loads.filter((l) => !CHAINLESS_LOADS.includes(l));
-    let backend: { host: string; port: number } | undefined;
-    if (dataLoads.length > 0 && config.chains.includes('meshgate')) {
-      await run.attempt('meshgate chain', async () => {
-        log('starting the meshgate chain (lab, loopback mode)');
-        const mg = await startMeshgateChain({ certs, onProgress: log });
-        stops.push(() => mg.stop());
-        backend = mg.backend;
-        chains.push(meshgateUnderTest(mg));
-        log(
-          `meshgate chain ready: client → ${mg.clientTarget.host}:${mg.clientTarget.port}, backend ${mg.backend.host}:${mg.backend.port}`,
-        );
-      });
-    }
-    backend ??= { host: '127.0.0.1', port: (await freePorts(1))[0]! };
-    if (dataLoads.length > 0 && config.chains.includes('haproxy')) {
-      await run.attempt('HAProxy chain', async () => {
-        const hp = await startHaproxyChain({ certs, backend: backend!, watchIngressCredential: true });
-        stops.push(() => hp.stop());
-        chains.push(haproxyUnderTest(hp, certs));
-        log(
-          `HAProxy chain ready: client → ${hp.clientTarget.host}:${hp.clientTarget.port}, pids ${hp.proxies.map((p) => p.pid).join(', ')}`,
-        );
-      });
-    }
-    if (dataLoads.length > 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [] });
+    // One pass per runtime of the meshgate chain (`--runtimes node,bun`), each with a lab of its own; HAProxy
+    // and the direct path run in the first pass, interleaved with it, and are the reference of every pass.
+    const passes: (Runtime | undefined)[] = config.chains.includes('meshgate') ? config.runtimes : [undefined];
+    for (const [pass, runtime] of passes.entries()) {
+      if (dataLoads.length === 0) break;
+      const chains: ChainUnderTest[] = [];
+      let backend: { host: string; port: number } | undefined;
+      if (runtime !== undefined) {
+        await run.attempt(`meshgate chain (${runtime})`, async () => {
+          log(`starting the meshgate chain (lab, loopback mode, proxies under ${runtime})`);
+          const mg = await startMeshgateChain({ certs, onProgress: log, proxyRuntime: runtime });
+          stops.push(() => mg.stop());
+          backend = mg.backend;
+          chains.push(meshgateUnderTest(mg, MESHGATE_UNDER[runtime]));
+          log(
+            `meshgate chain (${runtime}) ready: client → ${mg.clientTarget.host}:${mg.clientTarget.port}, backend ${mg.backend.host}:${mg.backend.port}`,
+          );
+        });
+      }
+      backend ??= { host: '127.0.0.1', port: (await freePorts(1))[0]! };
+      if (pass === 0 && config.chains.includes('haproxy')) {
+        await run.attempt('HAProxy chain', async () => {
+          const hp = await startHaproxyChain({ certs, backend: backend!, watchIngressCredential: true });
+          stops.push(() => hp.stop());
+          chains.push(haproxyUnderTest(hp, certs));
+          log(
+            `HAProxy chain ready: client → ${hp.clientTarget.host}:${hp.clientTarget.port}, pids ${hp.proxies.map((p) => p.pid).join(', ')}`,
+          );
+        });
+      }
+      if (pass === 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [] });
 
-    if (chains.length > 0) {
-      if (config.loads.includes('sysbench') || config.loads.includes('rotation'))
-        await run.attempt('MariaDB phase', () => sysbenchPhase(run, chains, backend!));
-      if (config.loads.includes('bulk')) await run.attempt('bulk phase', () => bulkPhase(run, chains, backend!));
-      if (config.loads.includes('churn') || config.loads.includes('idle'))
-        await run.attempt('echo phase', () => echoPhase(run, chains, backend!));
+      if (chains.length > 0) {
+        if (config.loads.includes('sysbench') || config.loads.includes('rotation'))
+          await run.attempt('MariaDB phase', () => sysbenchPhase(run, chains, backend!));
+        if (config.loads.includes('bulk')) await run.attempt('bulk phase', () => bulkPhase(run, chains, backend!));
+        if (config.loads.includes('churn') || config.loads.includes('idle'))
+          await run.attempt('echo phase', () => echoPhase(run, chains, backend!));
+      }
+      await Promise.allSettled(stops.splice(0).map((s) => s()));
     }
-    await Promise.allSettled(stops.splice(0).map((s) => s()));
 
     if (config.loads.includes('hop')) {
       await run.attempt('single-hop load', async () => {
@@ -387,7 +394,7 @@ export async function main(argv: string[]): Promise<number> {
       .join('; ')}\n`,
   );
   process.stdout.write(`results: ${latest} and ${writer.rawFile}\n`);
-  const missing = [...missingFigures(specs, figures, config.chains), ...(hop ? missingHopFigures(hop) : [])];
+  const missing = [...missingFigures(specs, figures, config.chains, config.runtimes), ...(hop ? missingHopFigures(hop) : [])];
   if (run.problems.length > 0) process.stdout.write(`\nproblems:\n${run.problems.map((p) => `  - ${p}`).join('\n')}\n`);
   if (missing.length > 0) {
     process.stdout.write(`\nmissing figures (${missing.length}): ${missing.join(', ')}\n`);

@@ -1,5 +1,6 @@
 // `meshgate lab up|down|status|verify|sql|exec`: the local multi-cluster lab. Parsing and printing only;
 // the work lives in src/lab/.
+import type { Runtime } from '../shared/runtime.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -73,6 +74,10 @@ export function registerLabCommands(program: Command): Command {
       '--config-source <source>',
       "directory (each control plane watches its cluster's folder) or kubernetes (an API-server double per cluster, loaded with that folder; loopback mode); default: the lab file's configSource",
     )
+    .option(
+      '--proxy-runtime <runtime>',
+      "node or bun: the runtime every proxy runs under (default: the lab file's proxyRuntime, else node)",
+    )
     .option('--detach', 'return once the lab is ready; stop it with "lab down"')
     .option('--no-verify', 'in the foreground: skip the first query through the chain')
     .option('-o, --output <format>', `the summary: ${outputHelp(LAB_FORMATS)}`, 'short')
@@ -82,8 +87,18 @@ export function registerLabCommands(program: Command): Command {
     .action(
       async (
         dir: string,
-        opts: { mode?: string; stateDir?: string; configSource?: string; detach?: boolean; verify: boolean; output: string },
+        opts: {
+          mode?: string;
+          stateDir?: string;
+          configSource?: string;
+          proxyRuntime?: string;
+          detach?: boolean;
+          verify: boolean;
+          output: string;
+        },
       ) => {
+        if (opts.proxyRuntime !== undefined && opts.proxyRuntime !== 'node' && opts.proxyRuntime !== 'bun')
+          throw new LabCliError(`--proxy-runtime must be node or bun, got "${opts.proxyRuntime}"`);
         if (opts.configSource !== undefined && opts.configSource !== 'directory' && opts.configSource !== 'kubernetes')
           throw new LabCliError(`--config-source must be directory or kubernetes, got "${opts.configSource}"`);
         const format = parseOutputFormat(opts.output, LAB_FORMATS, 'lab up');
@@ -96,6 +111,7 @@ export function registerLabCommands(program: Command): Command {
           ...(opts.mode ? { mode: opts.mode as LabMode } : {}),
           ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
           ...(opts.configSource ? { configSource: opts.configSource as 'directory' | 'kubernetes' } : {}),
+          ...(opts.proxyRuntime ? { proxyRuntime: opts.proxyRuntime as Runtime } : {}),
           onProgress: printProgress,
           keepLogsOnFailure,
         });

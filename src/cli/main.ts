@@ -7,6 +7,8 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../shared/package-root.js';
+import { currentRuntime, parseRuntime } from '../shared/runtime.js';
+import { requestedRuntime, runUnder } from './runtime-exec.js';
 
 type Register = (program: Command) => void;
 
@@ -43,12 +45,24 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+/**
+ * `meshgate proxy --runtime R` where R is not the runtime running this process: the command runs again
+ * under R before the proxy's code is loaded, so the parent that stays (forwarding signals) holds only
+ * the runtime itself. The child parses and checks every other argument.
+ */
+async function run(argv: string[]): Promise<void> {
+  const wanted = argv[2] === 'proxy' ? requestedRuntime(argv.slice(3)) : undefined;
+  if (wanted !== undefined && parseRuntime(wanted) !== currentRuntime()) {
+    process.exitCode = await runUnder(parseRuntime(wanted), argv.slice(2));
+    return;
+  }
+  await (await buildProgram(argv)).parseAsync(argv);
+}
+
 if (isMain || process.argv[1]?.endsWith('/meshgate')) {
-  buildProgram()
-    .then((program) => program.parseAsync(process.argv))
-    .catch((err: unknown) => {
-      const e = err as { code?: string; message?: string };
-      process.stderr.write(`meshgate: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
-      process.exit(1);
-    });
+  run(process.argv).catch((err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`meshgate: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -2,6 +2,7 @@
 // decides) with its agent: workload certificate, ADS, admin. SIGTERM/SIGINT drain gracefully: readiness
 // fails, listeners stop accepting, open connections get the bootstrap's drain timeout to finish.
 // `--run-as UID:GID` starts as root and drops to that user once everything it reads is loaded (run-as.ts).
+// `--runtime bun` runs the same command under Bun instead of Node (runtime-exec.ts).
 import { InvalidArgumentError, type Command } from 'commander';
 import type net from 'node:net';
 import { getOriginalDestination, originalDstAvailable } from '../capture/original-dst.js';
@@ -14,6 +15,8 @@ import type { ProxyBootstrap } from '../proxy/bootstrap-types.js';
 import { defaultLog } from '../proxy/proxy.js';
 import { assertReadableAfterDrop, dropPrivileges, parseRunAs, type RunAs } from '../proxy/run-as.js';
 import { envoyRoot } from '../xds/protos.js';
+import { currentRuntime, parseRuntime, type Runtime } from '../shared/runtime.js';
+import { runUnder } from './runtime-exec.js';
 
 export interface ProxyCommandOptions {
   bootstrap?: string;
@@ -28,6 +31,8 @@ export interface ProxyCommandOptions {
   globalDownstreamMaxConnections?: number;
   /** `NAME=N` pairs, one per listener. */
   listenerConnectionLimit?: string[];
+  /** Run under this runtime; when it is not the one running this process, the command is run again under it. */
+  runtime?: Runtime;
 }
 
 /** The command line's connection caps over the bootstrap's (flags win, listener by listener). */
@@ -60,6 +65,14 @@ function count(flag: string): (v: string) => number {
     if (v === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag}: "${v}" is not a non-negative integer`);
     return n;
   };
+}
+
+function parseRuntimeOption(v: string): Runtime {
+  try {
+    return parseRuntime(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 class ProxyUsageError extends Error {
@@ -145,7 +158,17 @@ export function registerProxyCommand(program: Command): void {
       'start as root, load code and start-up files, then drop to this user before opening any socket (capture exempts its traffic by uid; Istio: 1337:1337)',
       parseRunAs,
     )
+    .option(
+      '--runtime <runtime>',
+      'the JavaScript runtime the proxy runs under: node (default) or bun (the optional dependency @oven/bun-linux-x64, or MESHGATE_BUN_BINARY)',
+      parseRuntimeOption,
+    )
     .action(async (o: ProxyCommandOptions) => {
+      // No default value: the command run again under Bun carries no --runtime and stays where it is.
+      if (o.runtime !== undefined && o.runtime !== currentRuntime()) {
+        process.exitCode = await runUnder(o.runtime, process.argv.slice(2));
+        return;
+      }
       const agent = await runProxy(o);
       const drainMs = (agent.bootstrap.drainTimeoutSeconds ?? 45) * 1000;
       let stopping = false;

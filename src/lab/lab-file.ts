@@ -74,6 +74,8 @@ export const labFileSchema = z
     name: name.default('lab'),
     /** Where each control plane reads config: its cluster's folder, or an API-server double per cluster loaded with it. */
     configSource: z.enum(['directory', 'kubernetes']).default('directory'),
+    /** The runtime every proxy runs under (`meshgate proxy --runtime`); absent: node. `lab up --proxy-runtime` overrides it. */
+    proxyRuntime: z.enum(['node', 'bun']).optional(),
     clusters: z.array(clusterSchema).min(1),
     /** Names resolvable inside the lab, each pointing at a gateway's public address or a workload. */
     dns: z.record(z.string(), dnsTargetSchema).default({}),

@@ -29,6 +29,7 @@ import { LabState, processStartTime } from './lab-state.js';
 import { createNetnsTopology, netnsModeAvailable } from './netns-topology.js';
 import { startClusterDns } from './cluster-dns.js';
 import { packageRoot } from '../shared/package-root.js';
+import { meshgateArgv, type Runtime } from '../shared/runtime.js';
 import { collectUnboundListeners, type UnboundListener } from './unbound-listeners.js';
 
 export class LabError extends Error {
@@ -65,6 +66,8 @@ export interface UpLabOptions {
   dnsCapture?: boolean;
   /** Overrides the lab file's `configSource`: `kubernetes` gives each cluster an API-server double (loopback mode). */
   configSource?: 'directory' | 'kubernetes';
+  /** Overrides the lab file's `proxyRuntime`: the runtime every proxy runs under (default node). */
+  proxyRuntime?: Runtime;
 }
 
 export interface LabClusterInfo {
@@ -91,6 +94,8 @@ export interface LabProxyInfo {
   pid: number;
   accessLog: string;
   netns?: string;
+  /** The runtime the proxy runs under (its pid is that runtime's process); absent in a state file of an older lab: node. */
+  runtime?: Runtime;
 }
 
 export interface LabWorkloadInfo {
@@ -357,6 +362,7 @@ export async function upLab(opts: UpLabOptions): Promise<RunningLab> {
   if (configSource === 'kubernetes' && mode !== 'loopback')
     throw new LabError('E_LAB_START', 'the kubernetes config source runs in loopback mode only (--mode loopback)');
   lab.configSource = configSource;
+  lab.proxyRuntime = opts.proxyRuntime ?? lab.proxyRuntime;
   progress({ step: 'mode', status: 'ready', detail: `${mode} (${why})` });
   const plan = planLab(lab, mode, await unusedLabId(), { dnsCapture: opts.dnsCapture ?? true });
   const ownsStateDir = opts.stateDir === undefined;
@@ -422,6 +428,9 @@ async function bringUp(
   timeout: number,
 ): Promise<LabSummary> {
   const meshgate = meshgateCommand();
+  const proxyRuntime = lab.proxyRuntime ?? 'node';
+  // The runtime's own executable, not `meshgate proxy --runtime`: the recorded pid is then the proxy itself.
+  const proxyCommand = proxyRuntime === 'node' ? meshgate : meshgateArgv(proxyRuntime);
   if (plan.mode === 'netns') {
     progress({
       step: 'network',
@@ -674,13 +683,17 @@ async function bringUp(
       if (r.status !== 0) throw new LabError('E_LAB_START', `capture in ${pod.netns} failed: ${(r.stderr || r.stdout).trim()}`);
       progress({ step: `capture ${key}`, status: 'ready' });
     }
-    progress({ step: `proxy ${key}`, status: 'start', detail: bootstrap.node.role });
+    progress({
+      step: `proxy ${key}`,
+      status: 'start',
+      detail: `${bootstrap.node.role}${proxyRuntime === 'node' ? '' : ` (${proxyRuntime})`}`,
+    });
     // netns: started as root so it can load the checkout wherever it lives (a 0700 home), then the
     // proxy drops to uid 1337 itself before opening a socket, which capture's owner match exempts.
     const proxy = await startLabProcess(state, logDir, {
       name: `${key}/proxy`,
       ...(pod.netns ? { netns: pod.netns } : { hostsFile: paths.hostsFile }),
-      argv: [...meshgate, 'proxy', '--bootstrap', paths.bootstrapFile, ...(pod.netns ? ['--run-as', `${PROXY_UID}:${PROXY_UID}`] : [])],
+      argv: [...proxyCommand, 'proxy', '--bootstrap', paths.bootstrapFile, ...(pod.netns ? ['--run-as', `${PROXY_UID}:${PROXY_UID}`] : [])],
     });
     const adminUrl = `http://${pod.hostAddress}:${ADMIN_PORT}`;
     const info: LabProxyInfo = {
@@ -694,6 +707,7 @@ async function bringUp(
       pid: proxy.pid,
       accessLog: paths.accessLogFile,
       ...(pod.netns ? { netns: pod.netns } : {}),
+      runtime: proxyRuntime,
     };
     proxies.push(info);
     proxyProcesses.set(info, proxy);

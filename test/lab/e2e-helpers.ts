@@ -1,6 +1,7 @@
 // Shared steps of the lab's end-to-end tests: bring the example up in a temp state dir (torn down by
 // t.after even when the test fails), push 10,000 rows through the chain, and small polling helpers.
 import assert from 'node:assert/strict';
+import type { Runtime } from '../../src/shared/runtime.js';
 import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ type After = { after: (fn: () => Promise<void> | void) => void };
 export async function exampleLab(
   t: After,
   mode: LabMode,
-  opts: { database?: 'postgres-embedded'; configSource?: 'directory' | 'kubernetes' } = {},
+  opts: { database?: 'postgres-embedded'; configSource?: 'directory' | 'kubernetes'; proxyRuntime?: Runtime } = {},
 ): Promise<RunningLab> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshgate-e2e-'));
   let lab: RunningLab | undefined;
@@ -53,6 +54,7 @@ export async function exampleLab(
       mode,
       stateDir: path.join(tmp, 'state'),
       ...(opts.configSource ? { configSource: opts.configSource } : {}),
+      ...(opts.proxyRuntime ? { proxyRuntime: opts.proxyRuntime } : {}),
       onProgress: (e) => progress.push(`${e.status} ${e.step} ${e.detail ?? ''}`),
     });
   } catch (err) {

@@ -91,3 +91,12 @@ test('plans gateways and workloads with addresses in the lab ranges only', () =>
   const ingressB = lo.pods.find((p) => p.cluster === 'cluster-b' && p.gateway === 'ingress')!;
   assert.match(lo.hosts.get(podKey(egress))!, new RegExp(`^${ingressB.address.replace(/\./g, '\\.')}\\techo`, 'm'));
 });
+
+test('proxyRuntime: bun is read, absent means node, another runtime is refused with its line and field', (t) => {
+  assert.equal(loadLabFile(withLab(t, 'proxyRuntime: bun\nclusters:\n  - name: a\n')).proxyRuntime, 'bun');
+  assert.equal(loadLabFile(withLab(t, 'clusters:\n  - name: a\n')).proxyRuntime, undefined);
+  assert.throws(
+    () => loadLabFile(withLab(t, 'clusters:\n  - name: a\nproxyRuntime: deno\n')),
+    (err: unknown) => err instanceof LabFileError && err.line === 3 && err.field === 'proxyRuntime',
+  );
+});

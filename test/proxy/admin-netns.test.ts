@@ -15,9 +15,14 @@ const fixture = (name: string, args: string[]): string[] => [
   ...args,
 ];
 
-/** From inside `netns`: the HTTP status of GET url, or the connection error's code. */
+/**
+ * From inside `netns`: the HTTP status of GET url, or the connection error's code. node:http rather than
+ * fetch: its error codes (ECONNREFUSED) are the same under Node and Bun, whose fetch reports its own.
+ */
 async function probe(netns: string, url: string): Promise<string> {
-  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(3000) }).then((r) => console.log(r.status), (e) => console.log(e.cause?.code ?? e.name))`;
+  const script = `const q = require('node:http').get(${JSON.stringify(url)}, (r) => { console.log(r.statusCode); r.resume(); });
+q.on('error', (e) => console.log(e.code ?? e.name));
+q.setTimeout(3000, () => q.destroy(new Error('timeout')));`;
   const r = await runInAsync(netns, [process.execPath, '-e', script]);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
