@@ -22,6 +22,9 @@ import {
 } from './load.js';
 import type { ConfigStore } from './store.js';
 
+/** How long after a name vanished the next event may still be its rename's second half. */
+const PAIR_WINDOW_MS = 250;
+
 export interface DirectorySourceOptions {
   dir: string;
   store: ConfigStore;
@@ -83,9 +86,8 @@ export class DirectorySource {
    * 'change' event (someone writing the file in place) withdraws the trust.
    */
   private readonly renamedIn = new Map<string, RenamedIn>();
-  /** The path the previous event of this batch named, if it was a 'rename' of something now gone that was not a loaded config file. */
-  private vanished: string | undefined;
-  private batchEnd: NodeJS.Immediate | undefined;
+  /** The path the previous event named, if it was a 'rename' of something now gone that was not a loaded config file, and when. */
+  private vanished: { file: string; at: number } | undefined;
   /** performance.now() of the first event not yet followed by a store update. */
   private firstEventAt: number | undefined;
   private scanTimer: NodeJS.Timeout | undefined;
@@ -111,7 +113,6 @@ export class DirectorySource {
     this.closed = true;
     if (this.scanTimer) clearTimeout(this.scanTimer);
     if (this.rescanTimer) clearInterval(this.rescanTimer);
-    if (this.batchEnd) clearImmediate(this.batchEnd);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.running;
@@ -165,16 +166,16 @@ export class DirectorySource {
 
   /**
    * Tells a rename into place from a write in place. The kernel queues a rename's two events back to back
-   * (the old name, then the new one, in this folder), and libuv delivers the events of one read one after
-   * another before anything else runs; the batch ends at the next check phase (setImmediate). Trusted: a
-   * config file that appears right after another name in its folder vanished, that name not being the file
-   * itself (an editor moving the original aside and writing a new one in place) nor a loaded config file
-   * (a deletion). If the pair were ever split across two reads the file is not trusted and waits for the
-   * stability window, as before. Left open: a temporary file deleted and, within the same batch, a
-   * new config file created in place right after it — which no writer that takes care does.
+   * (the old name, then the new one, in this folder) and they arrive as consecutive events, though on a
+   * loaded machine not always in one read of the watcher. Trusted: a config file whose event directly
+   * follows, within PAIR_WINDOW_MS, the event of another name in its folder that vanished, that name not
+   * being the file itself (an editor moving the original aside and writing a new one in place) nor a loaded
+   * config file (a deletion). Otherwise the file waits for the stability window, as before. Left open: a
+   * temporary file deleted and, right after it, a new config file created in place — which no writer that
+   * takes care does.
    */
   private noteRename(file: string, event: string, name: string): void {
-    const previous = this.vanished;
+    const previous = this.vanished && performance.now() - this.vanished.at <= PAIR_WINDOW_MS ? this.vanished.file : undefined;
     this.vanished = undefined;
     if (event !== 'rename') {
       this.renamedIn.delete(file); // written in place after all: the stability window applies
@@ -183,11 +184,7 @@ export class DirectorySource {
     const st = statSync(file, { throwIfNoEntry: false });
     if (!st) {
       if (this.loaded.has(file)) return;
-      this.vanished = file;
-      this.batchEnd ??= setImmediate(() => {
-        this.batchEnd = undefined;
-        this.vanished = undefined;
-      });
+      this.vanished = { file, at: performance.now() };
       return;
     }
     const pair = previous !== undefined && previous !== file && path.dirname(previous) === path.dirname(file);
