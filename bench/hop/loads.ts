@@ -2,6 +2,7 @@
 // client sidecar's mesh-A certificate and SNI mysql.fqdn.example, as the egress gateway sees it.
 // The first byte tells the sink what to do (sink.ts).
 import tls from 'node:tls';
+import { destroyAll } from '../loads/idle.js';
 import { HOP_HIGH_WATER_MARK } from './setup.js';
 
 export interface HopClientTls {
@@ -184,17 +185,7 @@ export async function hopIdle(
     held: held.length,
     failures,
     async release(): Promise<void> {
-      await Promise.all(
-        held.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              if (s.destroyed) return resolve();
-              s.once('close', () => resolve());
-              s.destroy();
-            }),
-        ),
-      );
-      held.length = 0;
+      await destroyAll(held);
     },
   };
 }

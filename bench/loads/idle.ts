@@ -64,17 +64,22 @@ export async function openIdleConnections(opts: {
     established: held.length,
     failures,
     async release(): Promise<void> {
-      await Promise.all(
-        held.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              if (s.destroyed) return resolve();
-              s.once('close', () => resolve());
-              s.destroy();
-            }),
-        ),
-      );
-      held.length = 0;
+      await destroyAll(held);
     },
   };
+}
+
+/** Destroys every socket in `held` and empties it, resolving once each has closed. */
+export async function destroyAll(held: net.Socket[]): Promise<void> {
+  await Promise.all(
+    held.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.destroyed) return resolve();
+          s.once('close', () => resolve());
+          s.destroy();
+        }),
+    ),
+  );
+  held.length = 0;
 }

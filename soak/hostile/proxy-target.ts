@@ -3,7 +3,6 @@
 // process: one with a listener connection cap, one without, both under a small global cap; a third
 // listener and a cluster carry a credential inline (key included), which admin's /config_dump must
 // redact. Usage: node proxy-target.js CONFIG.json; prints one JSON line (ProxyTargetReady) when ready.
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { startAdmin } from '../../src/proxy/admin.js';
@@ -16,6 +15,7 @@ import {
   type ProxyTargetConfig,
   type ProxyTargetReady,
 } from './proxy-target-config.js';
+import { startEchoBackend } from './echo-backend.js';
 
 const file = process.argv[2];
 if (!file) {
@@ -24,15 +24,8 @@ if (!file) {
 }
 const cfg = JSON.parse(readFileSync(file, 'utf8')) as ProxyTargetConfig;
 
-const echoSockets = new Set<net.Socket>();
-const echo = net.createServer({ allowHalfOpen: true }, (s) => {
-  echoSockets.add(s);
-  s.on('error', () => s.destroy()); // a proxied peer may reset; the echo has nothing to report
-  s.on('close', () => echoSockets.delete(s));
-  s.pipe(s);
-});
-await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-const echoPort = (echo.address() as net.AddressInfo).port;
+const echo = await startEchoBackend();
+const echoPort = echo.port;
 
 const proxy = new Proxy({
   drainTimeoutMs: 1000,
@@ -103,7 +96,6 @@ const ready: ProxyTargetReady = {
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 
 process.on('SIGTERM', () => {
-  for (const s of echoSockets) s.destroy();
   echo.close();
   void admin.close();
   proxy.close(0).then(

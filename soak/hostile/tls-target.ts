@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { TypeUrl, type Listener, type Secret } from '../../src/envoy/envoy-types.js';
 import { TARGET_CREDENTIAL, TARGET_LISTENER, type TlsTargetConfig } from './tls-target-config.js';
+import { startEchoBackend } from './echo-backend.js';
 
 const file = process.argv[2];
 if (!file) {
@@ -18,15 +19,8 @@ if (!file) {
 }
 const cfg = JSON.parse(readFileSync(file, 'utf8')) as TlsTargetConfig;
 
-const echoSockets = new Set<net.Socket>();
-const echo = net.createServer({ allowHalfOpen: true }, (s) => {
-  echoSockets.add(s);
-  s.on('error', () => s.destroy()); // a proxied peer may reset; the echo has nothing to report
-  s.on('close', () => echoSockets.delete(s));
-  s.pipe(s);
-});
-await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-const echoPort = (echo.address() as net.AddressInfo).port;
+const echo = await startEchoBackend();
+const echoPort = echo.port;
 
 const warnings: string[] = [];
 const proxy = new Proxy({
@@ -118,7 +112,7 @@ const status = http.createServer((req, res) => {
         heapUsedBytes: mem.heapUsed,
         sessions: s.sessions,
         bufferedBytes: s.bufferedBytes,
-        echoSockets: echoSockets.size,
+        echoSockets: echo.sockets.size,
         warnings: warnings.slice(-50),
       }),
     );
@@ -134,7 +128,6 @@ process.stdout.write(
 
 process.on('SIGTERM', () => {
   status.close();
-  for (const s of echoSockets) s.destroy();
   echo.close();
   proxy.close(0).then(
     () => process.exit(0),

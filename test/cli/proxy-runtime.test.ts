@@ -6,17 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId } from '../../src/envoy/node.js';
 import type { Cluster, Listener } from '../../src/envoy/envoy-types.js';
 import { BUN_PACKAGE, bunBinary, bunUnavailableReason, currentRuntime, meshgateArgv, RuntimeError } from '../../src/shared/runtime.js';
 import { argsWithoutRuntime, requestedRuntime } from '../../src/cli/runtime-exec.js';
-import { startControlPlane } from '../proxy/control-plane-fixture.js';
+import { startControlPlane, writeSidecarBootstrap } from '../proxy/control-plane-fixture.js';
 import { closedPort, downstreamTls, echoServer, staticCluster, tcpProxyFilter, waitFor } from '../proxy/helpers.js';
 import { repoRoot } from '../repo-root.js';
 
@@ -78,25 +77,13 @@ test(
   async (t) => {
     const cp = await startControlPlane(t);
     const echo = await echoServer(t);
-    const dir = mkdtempSync(path.join(tmpdir(), 'meshgate-proxy-bun-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(path.join(dir, 'root-cert.pem'), cp.ca.rootBundlePem());
-    writeFileSync(path.join(dir, 'token'), await cp.tokens.mint({ namespace: 'app', serviceAccount: 'db', ttlSeconds: 600 }));
-    const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName: 'db-0', namespace: 'app', domainSuffix: 'cluster.local' };
-    const id = formatNodeId(n);
+    const { id, bootstrap } = await writeSidecarBootstrap(t, cp, {
+      podName: 'db-0',
+      namespace: 'app',
+      serviceAccount: 'db',
+      prefix: 'meshgate-proxy-bun-',
+    });
     const lport = await closedPort();
-    writeFileSync(
-      path.join(dir, 'bootstrap.json'),
-      JSON.stringify({
-        node: { ...n, id, serviceAccount: 'db', labels: { app: 'db' }, clusterId: 'cluster-a' },
-        discoveryAddress: cp.address,
-        rootCertFile: 'root-cert.pem',
-        tokenFile: 'token',
-        trustDomain: 'cluster.local',
-        admin: { address: '127.0.0.1', port: 0 },
-        drainTimeoutSeconds: 20,
-      }),
-    );
     const cluster: Cluster = staticCluster('inbound|7||', [{ port: echo.port }]);
     // The workload certificate (SDS "default", from the agent) serves TLS; no client certificate is asked for.
     const l: Listener = {
@@ -106,7 +93,7 @@ test(
     };
     cp.cache.setSnapshot(id, snapshotFromResources('1', { listeners: [l], clusters: [cluster], endpoints: [], secrets: [] }));
 
-    const child = spawn(process.execPath, [main, 'proxy', '--runtime', 'bun', '--bootstrap', path.join(dir, 'bootstrap.json')], {
+    const child = spawn(process.execPath, [main, 'proxy', '--runtime', 'bun', '--bootstrap', bootstrap], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -4,14 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { snapshotFromResources } from '../../src/xds/snapshot-cache.js';
-import { formatNodeId } from '../../src/envoy/node.js';
 import type { Cluster, Listener } from '../../src/envoy/envoy-types.js';
-import { startControlPlane } from './control-plane-fixture.js';
+import { startControlPlane, writeSidecarBootstrap } from './control-plane-fixture.js';
 import { closedPort, echoServer, roundTrip, staticCluster, tcpProxyFilter, waitFor } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,26 +21,14 @@ const p = new Command('meshgate'); registerProxyCommand(p); await p.parseAsync(p
 test('meshgate proxy: ready, proxies, drains on SIGTERM and exits 0', async (t) => {
   const cp = await startControlPlane(t);
   const echo = await echoServer(t);
-  const dir = mkdtempSync(path.join(tmpdir(), 'meshgate-proxy-proc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(path.join(dir, 'root-cert.pem'), cp.ca.rootBundlePem());
-  writeFileSync(path.join(dir, 'token'), await cp.tokens.mint({ namespace: 'app', serviceAccount: 'client', ttlSeconds: 600 }));
-  const n = { role: 'sidecar' as const, ips: ['127.0.0.1'], podName: 'client-0', namespace: 'app', domainSuffix: 'cluster.local' };
-  const id = formatNodeId(n);
+  const { id, bootstrap } = await writeSidecarBootstrap(t, cp, {
+    podName: 'client-0',
+    namespace: 'app',
+    serviceAccount: 'client',
+    prefix: 'meshgate-proxy-proc-',
+    extra: { accessLog: { path: 'access.log', format: 'json' } },
+  });
   const lport = await closedPort();
-  writeFileSync(
-    path.join(dir, 'bootstrap.json'),
-    JSON.stringify({
-      node: { ...n, id, serviceAccount: 'client', labels: { app: 'client' }, clusterId: 'cluster-a' },
-      discoveryAddress: cp.address,
-      rootCertFile: 'root-cert.pem',
-      tokenFile: 'token',
-      trustDomain: 'cluster.local',
-      admin: { address: '127.0.0.1', port: 0 },
-      drainTimeoutSeconds: 20,
-      accessLog: { path: 'access.log', format: 'json' },
-    }),
-  );
   const cluster: Cluster = staticCluster('outbound|7|echo', [{ port: echo.port }]);
   const l: Listener = {
     name: `127.0.0.1_${lport}`,
@@ -54,15 +39,7 @@ test('meshgate proxy: ready, proxies, drains on SIGTERM and exits 0', async (t) 
 
   const child = spawn(
     process.execPath,
-    [
-      ...(compiled ? [] : ['--import', 'tsx']),
-      '--input-type=module',
-      '-e',
-      runner,
-      'proxy',
-      '--bootstrap',
-      path.join(dir, 'bootstrap.json'),
-    ],
+    [...(compiled ? [] : ['--import', 'tsx']), '--input-type=module', '-e', runner, 'proxy', '--bootstrap', bootstrap],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(here, '../..') },
   );
   let stderr = '';
