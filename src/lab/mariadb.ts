@@ -131,6 +131,9 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
   const dataDir = base !== undefined ? path.join(base, 'data') : path.resolve(opts.dataDir!);
   const runDir = base ?? mkdtempSync(path.join(os.tmpdir(), 'meshgate-mariadb-run-'));
   const socketPath = path.join(runDir, 'mariadb.sock');
+  // Each server gets its own temporary directory: servers sharing /tmp (tests run several at once, and in
+  // PID namespaces their pids can repeat) collide on mariadbd's internal temporary table names.
+  const tmpDir = path.join(runDir, 'tmp');
   const removeTemp = (): void => {
     if (base !== undefined) rmSync(base, { recursive: true, force: true });
     else rmSync(runDir, { recursive: true, force: true });
@@ -139,11 +142,13 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
   let child: ChildProcess | undefined;
   try {
     mkdirSync(dataDir, { recursive: true });
+    mkdirSync(tmpDir, { mode: 0o700 });
     const ids = user !== undefined && user !== 'root' ? userIds(user) : undefined;
     if (ids !== undefined) {
       // mariadbd drops to `user` and must own its datadir and be able to create its socket.
       chownSync(runDir, ids.uid, ids.gid);
       chownSync(dataDir, ids.uid, ids.gid);
+      chownSync(tmpDir, ids.uid, ids.gid);
     }
     if (!existsSync(path.join(dataDir, 'mysql'))) {
       log(`mariadb: initialising datadir ${dataDir}`);
@@ -154,6 +159,7 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
           '--auth-root-authentication-method=normal',
           '--skip-test-db',
           `--datadir=${dataDir}`,
+          `--tmpdir=${tmpDir}`,
           ...(user !== undefined ? [`--user=${user}`] : []),
         ],
         { encoding: 'utf8', timeout: 120_000 },
@@ -170,6 +176,7 @@ export async function startMariaDb(opts: MariaDbOptions): Promise<RunningMariaDb
       '--no-defaults',
       `--datadir=${dataDir}`,
       `--socket=${socketPath}`,
+      `--tmpdir=${tmpDir}`,
       `--pid-file=${path.join(runDir, 'mariadb.pid')}`,
       `--port=${opts.port}`,
       `--bind-address=${opts.bindAddress}`,
