@@ -29,8 +29,6 @@ const KNOWN = {
     "the test's upstream server calls tlsSocket.renegotiate(), which Bun does not implement ('TLS session renegotiation is unsupported by this TLS implementation'), so allowRenegotiation: true cannot be shown",
   'refuses a TLS 1.0/1.1 client with a reason and a counter, opens no upstream, keeps serving':
     "the test's own client cannot offer TLS 1.0 under Bun (tls.connect with maxVersion TLSv1 fails with ERR_SSL_INVALID_COMMAND)",
-  'a CRL in the validation context refuses a revoked client certificate':
-    'BoringSSL refuses the CRL src/pki/crl.ts writes ("Failed to parse CRL"): @peculiar/x509 gives every revoked entry an empty crlEntryExtensions SEQUENCE, which RFC 5280 forbids (SIZE 1..MAX) and OpenSSL tolerates',
 };
 
 function bunBinary() {

@@ -1,10 +1,12 @@
 // Certificate revocation lists (RFC 5280 §5): produced by `meshgate ca revoke`, carried as `ca.crl`/`crl`
 // in a credential secret, and honoured by verifyChain when a CRL is configured (Envoy's
 // CertificateValidationContext.crl).
-import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import 'reflect-metadata'; // @peculiar/x509's tsyringe needs the Reflect metadata API before it loads
 import * as x509 from '@peculiar/x509';
-import { importSigningKey } from './keys.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList } from '@peculiar/asn1-x509';
+import { importSigningKey, loadPrivateKey } from './keys.js';
 import { splitSigned } from './der.js';
 import { derToPem, PemError, pemToDer } from './pem.js';
 import { CertificateError } from './certificate.js';
@@ -53,7 +55,26 @@ export async function createCrl(opts: CreateCrlOptions): Promise<string> {
     entries: [...new Set(opts.revokedSerials.map(normaliseSerial))].map((serialNumber) => ({ serialNumber, revocationDate: now })),
   });
   // RFC 7468 §5 names the label "X509 CRL" (what OpenSSL and Envoy read); the library writes "CRL".
-  return derToPem(crl.rawData, 'X509 CRL');
+  return derToPem(withoutEmptyEntryExtensions(crl.rawData, opts.caKeyPem, hashName(signer.algorithm.hash)), 'X509 CRL');
+}
+
+function hashName(hash: string | { name: string }): string {
+  return (typeof hash === 'string' ? hash : hash.name).replace('-', '').toLowerCase();
+}
+
+/**
+ * The generator gives every revoked entry a `crlEntryExtensions` SEQUENCE even when it has none; RFC 5280
+ * §5.1 says SIZE (1..MAX), so an empty one must be absent. OpenSSL tolerates it, BoringSSL refuses the
+ * whole CRL. The ASN.1 schema reads an empty sequence as absent, so encoding the parsed list again drops
+ * them; when that changed the signed bytes, the list is signed again with the same key and hash.
+ */
+function withoutEmptyEntryExtensions(der: ArrayBuffer, caKeyPem: string, hash: string): ArrayBuffer {
+  const list = AsnConvert.parse(der, CertificateList);
+  const tbs = Buffer.from(AsnConvert.serialize(list.tbsCertList));
+  if (tbs.equals(splitSigned(new Uint8Array(der)).toBeSigned)) return der;
+  // ECDSA signatures in X.509 are DER (r, s), which is what node:crypto writes by default; RSA is PKCS#1 v1.5.
+  list.signature = new Uint8Array(cryptoSign(hash, tbs, loadPrivateKey(caKeyPem))).buffer;
+  return AsnConvert.serialize(list);
 }
 
 function loadCrl(pem: string, source?: string): { crl: x509.X509Crl; der: Buffer } {

@@ -260,7 +260,13 @@ test(
       () => p.log().slice(-2000),
     );
     assert.equal(p.child.exitCode, null, `the proxy exited: ${p.log().slice(-2000)}`);
-    assert.match(p.log(), /running as uid|admin on 127\.0\.0\.1:15000/);
+    // The probe runs synchronously: lines the proxy wrote meanwhile are read once the event loop turns.
+    await waitFor(
+      () => /running as uid|admin on 127\.0\.0\.1:15000/.test(p.log()),
+      10_000,
+      'the proxy to log its uid and admin address',
+      () => p.log().slice(-2000),
+    );
     const syncz = nodeIn(cpNs, "console.log(await (await fetch('http://127.0.0.1:15014/debug/syncz')).text())");
     assert.match(syncz, /mysql-client-6d4b9c8f7-x2x7q/, 'the control plane sees the proxy');
     assert.match(syncz, /spiffe:\/\/cluster-a\.local\/ns\/default\/sa\/mysql-client/, 'with the identity its token proves');

@@ -1,18 +1,22 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { issueCertificate, parseCertificate } from '../../src/pki/certificate.js';
 import { verifyChain } from '../../src/pki/verify.js';
 import { createCrl, parseCrl, crlIssuedBy } from '../../src/pki/crl.js';
 import { assertOpensslAgrees, opensslSkip, opensslVerify, tempDir } from './helpers.js';
+import type { KeyAlgorithm } from '../../src/pki/keys.js';
 
 interface Ca {
   certPem: string;
   privateKeyPem: string;
 }
 
-async function root(subject: string, now?: Date, ttlSeconds = 3600): Promise<Ca> {
-  const k = await generateKeyPair();
+async function root(subject: string, now?: Date, ttlSeconds = 3600, alg?: KeyAlgorithm): Promise<Ca> {
+  const k = await generateKeyPair(alg);
   const certPem = await issueCertificate({
     subject,
     publicKeyPem: k.publicKeyPem,
@@ -183,6 +187,32 @@ test('a revoked leaf fails verification when the CRL is configured (openssl agre
   const stale = verifyChain([fine], [r.certPem], { crlPems: [old] });
   assert.equal(!stale.ok && stale.code, 'E_CRL_EXPIRED');
 });
+
+test(
+  'revoked entries carry no empty crlEntryExtensions (RFC 5280 §5.1: BoringSSL refuses the CRL), and the signature holds',
+  { skip: opensslSkip },
+  async (t) => {
+    const dir = tempDir(t);
+    for (const alg of ['ec-p256', 'rsa-2048'] as const) {
+      const r = await root('CN=R', undefined, 3600, alg);
+      const l = await leaf(r);
+      const crl = await createCrl({
+        caCertPem: r.certPem,
+        caKeyPem: r.privateKeyPem,
+        revokedSerials: [parseCertificate(l).serialHex, '0a'],
+        ttlSeconds: 3600,
+      });
+      const crlFile = path.join(dir, `${alg}.crl.pem`);
+      writeFileSync(crlFile, crl);
+      const asn1 = execFileSync('openssl', ['asn1parse', '-in', crlFile], { encoding: 'utf8' });
+      assert.equal((asn1.match(/prim: INTEGER/g) ?? []).length, 3, `${alg}: version and two serials\n${asn1}`);
+      assert.doesNotMatch(asn1, /l=\s*0 cons: SEQUENCE/, `${alg}: an empty SEQUENCE (crlEntryExtensions)\n${asn1}`);
+      assert.equal(crlIssuedBy(crl, r.certPem), true, alg);
+      const o = opensslVerify(dir, l, [r.certPem], { crls: [crl] });
+      assert.match(o.output, /certificate revoked/, `${alg}: ${o.output}`);
+    }
+  },
+);
 
 test("with an intermediate, every certificate in the chain is checked against its issuer's CRL", { skip: opensslSkip }, async (t) => {
   const dir = tempDir(t);

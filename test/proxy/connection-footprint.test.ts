@@ -42,8 +42,11 @@ test('an upstream TLS connection keeps no connect-time listener: one shared sess
 
   const first = await upstreamConnection(proxy, 'up');
   t.after(() => first.socket.destroy());
-  // TLS 1.3 tickets arrive after the handshake: wait until one was saved for the host.
-  await new Promise((r) => first.socket.once('session', r));
+  // TLS 1.3 tickets arrive after the handshake: wait until one was saved for the host. The connection
+  // carries a byte, as a real one does (Bun reads the tickets only once the socket is read or written).
+  const saved = new Promise((r) => first.socket.once('session', r));
+  first.socket.write('x');
+  await saved;
   const second = await upstreamConnection(proxy, 'up');
   t.after(() => second.socket.destroy());
   assert.equal(second.sessionReused, true, 'the saved session is resumed');
