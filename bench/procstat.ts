@@ -52,9 +52,13 @@ export function totalCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-/** Runs `fn` and returns its result with the CPU seconds the given processes used meanwhile. */
-export async function measureCpu<T>(pids: readonly number[], fn: () => Promise<T>): Promise<{ result: T; cpuSeconds: number }> {
-  const before = totalCpuSeconds(pids);
+/** Runs `fn` and returns its result with the CPU seconds the given processes used meanwhile, in all and each. */
+export async function measureCpu<T>(
+  pids: readonly number[],
+  fn: () => Promise<T>,
+): Promise<{ result: T; cpuSeconds: number; cpuSecondsEach: number[] }> {
+  const before = pids.map(cpuSeconds);
   const result = await fn();
-  return { result, cpuSeconds: totalCpuSeconds(pids) - before };
+  const cpuSecondsEach = pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
+  return { result, cpuSeconds: cpuSecondsEach.reduce((a, b) => a + b, 0), cpuSecondsEach };
 }

@@ -28,8 +28,10 @@ import type { Runtime } from '../src/shared/runtime.js';
 interface ChainUnderTest {
   kind: SampleChain;
   target: { host: string; port: number };
-  /** The four proxies' pids (none for direct). */
+  /** The four proxies' pids (none for direct), in path order. */
   pids: number[];
+  /** Their names, in the same order. */
+  names: string[];
   rotation?: RotationHook;
 }
 
@@ -37,6 +39,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const log = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
+
+/** Each proxy's share of a measurement, by name, so a run's record shows which hop the CPU went to. */
+function byName(chain: ChainUnderTest, each: number[]): Record<string, number> {
+  return Object.fromEntries(chain.names.map((n, i) => [n, Math.round(each[i]! * 100) / 100]));
+}
 
 /** meshgate first on even repeats, HAProxy first on odd ones; direct last (it has no proxies to warm). */
 function order(chains: ChainUnderTest[], repeat: number): ChainUnderTest[] {
@@ -118,7 +125,7 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
             await run.attempt(`sysbench t=${threads} ${chain.kind}`, async () => {
               if (c.sysbench.warmupSeconds > 0)
                 await runSysbench(target, { threads, seconds: c.sysbench.warmupSeconds, tableSize: c.sysbench.tableSize });
-              const { result, cpuSeconds } = await measureCpu(chain.pids, () =>
+              const { result, cpuSeconds, cpuSecondsEach } = await measureCpu(chain.pids, () =>
                 runSysbench(target, { threads, seconds: c.sysbench.seconds, tableSize: c.sysbench.tableSize }),
               );
               log(`sysbench t=${threads} ${chain.kind}: ${result.qps.toFixed(0)} qps, p95 ${result.p95Ms} ms, errors ${result.errors}`);
@@ -128,7 +135,7 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
                 r,
                 'sysbench',
                 { [`${n}_qps`]: result.qps, [`${n}_avg_ms`]: result.avgMs, [`${n}_p95_ms`]: result.p95Ms, [`${n}_p99_ms`]: result.p99Ms },
-                { ...result, proxyCpuSeconds: cpuSeconds },
+                { ...result, proxyCpuSeconds: cpuSeconds, proxyCpuSecondsEach: byName(chain, cpuSecondsEach) },
               );
             });
           }
@@ -157,7 +164,7 @@ async function bulkPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
       for (const chain of order(chains, r)) {
         for (const direction of ['upload', 'download'] as const) {
           await run.attempt(`iperf3 ${direction} ${chain.kind}`, async () => {
-            const { result, cpuSeconds } = await withProxyProfile(
+            const { result, cpuSeconds, cpuSecondsEach } = await withProxyProfile(
               chain,
               r,
               `bulk-${direction}`,
@@ -173,7 +180,12 @@ async function bulkPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
             );
             const values: Record<string, number> = { [`bulk_${direction}_mb_per_s`]: result.megabytesPerSecond };
             if (chain.pids.length > 0) values[`bulk_${direction}_cpu_s_per_gib`] = cpuSeconds / gib;
-            await run.add(chain.kind, r, 'bulk', values, { ...result, direction, proxyCpuSeconds: cpuSeconds });
+            await run.add(chain.kind, r, 'bulk', values, {
+              ...result,
+              direction,
+              proxyCpuSeconds: cpuSeconds,
+              proxyCpuSecondsEach: byName(chain, cpuSecondsEach),
+            });
           });
           await sleep(300); // iperf3's server takes a moment to accept the next test
         }
@@ -193,7 +205,7 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
         if (c.loads.includes('churn')) {
           await run.attempt(`churn ${chain.kind}`, async () => {
             await runChurn({ ...chain.target, connections: c.churn.warmup, concurrency: c.churn.concurrency });
-            const { result, cpuSeconds } = await withProxyProfile(chain, r, 'churn', c.quick ? 1 : 5, () =>
+            const { result, cpuSeconds, cpuSecondsEach } = await withProxyProfile(chain, r, 'churn', c.quick ? 1 : 5, () =>
               measureCpu(chain.pids, () =>
                 runChurn({ ...chain.target, connections: c.churn.connections, concurrency: c.churn.concurrency }),
               ),
@@ -204,7 +216,11 @@ async function echoPhase(run: Run, chains: ChainUnderTest[], backend: { host: st
             if (result.failures > 0) throw new Error(`${result.failures} of ${c.churn.connections} connections failed`);
             const values: Record<string, number> = { churn_conns_per_s: result.connsPerSecond, churn_p95_ms: result.p95Ms };
             if (chain.pids.length > 0) values.churn_cpu_ms_per_conn = (cpuSeconds * 1000) / result.connections;
-            await run.add(chain.kind, r, 'churn', values, { ...result, proxyCpuSeconds: cpuSeconds });
+            await run.add(chain.kind, r, 'churn', values, {
+              ...result,
+              proxyCpuSeconds: cpuSeconds,
+              proxyCpuSecondsEach: byName(chain, cpuSecondsEach),
+            });
           });
         }
         // Idle scale in the first repeat only: a proxy keeps the memory of an earlier 10,000-connection
@@ -248,6 +264,7 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
     kind: 'haproxy',
     target: chain.clientTarget,
     pids: chain.proxies.map((p) => p.pid),
+    names: chain.proxies.map((p) => p.name),
     rotation: {
       probe: {
         ...chain.ingressTarget,
@@ -265,7 +282,13 @@ function haproxyUnderTest(chain: HaproxyChain, certs: BenchCertificates): ChainU
 }
 
 function meshgateUnderTest(chain: MeshgateChain, kind: SampleChain): ChainUnderTest {
-  return { kind, target: chain.clientTarget, pids: chain.proxies.map((p) => p.pid), rotation: chain.rotation };
+  return {
+    kind,
+    target: chain.clientTarget,
+    pids: chain.proxies.map((p) => p.pid),
+    names: chain.proxies.map((p) => p.name),
+    rotation: chain.rotation,
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -328,7 +351,7 @@ export async function main(argv: string[]): Promise<number> {
           );
         });
       }
-      if (pass === 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [] });
+      if (pass === 0 && config.chains.includes('direct')) chains.push({ kind: 'direct', target: backend, pids: [], names: [] });
 
       if (chains.length > 0) {
         if (config.loads.includes('sysbench') || config.loads.includes('rotation'))
