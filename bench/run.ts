@@ -54,7 +54,9 @@ function order(chains: ChainUnderTest[], repeat: number): ChainUnderTest[] {
 
 /**
  * MESHGATE_BENCH_PROFILE=DIR: while `fn` runs on the meshgate chain in the first repeat, a CPU profile of
- * its egress gateway (the proxy with two TLS legs) is taken for `seconds` into DIR (bench/profile-proxy.ts).
+ * one of its proxies is taken for `seconds` into DIR (bench/profile-proxy.ts): the egress gateway (the proxy
+ * with two TLS legs) unless MESHGATE_BENCH_PROFILE_PROXY names another by its place on the path (0 the
+ * client's sidecar, 1 the egress gateway, 2 the ingress gateway, 3 the server's sidecar).
  */
 async function withProxyProfile<T>(
   chain: ChainUnderTest,
@@ -65,14 +67,19 @@ async function withProxyProfile<T>(
 ): Promise<T> {
   const dir = process.env.MESHGATE_BENCH_PROFILE;
   if (!dir || chain.kind !== 'meshgate' || repeat !== 0 || chain.pids.length < 2) return fn();
+  const index = Number(process.env.MESHGATE_BENCH_PROFILE_PROXY ?? '1');
+  const pid = chain.pids[index];
+  if (!Number.isInteger(index) || pid === undefined)
+    throw new Error(`MESHGATE_BENCH_PROFILE_PROXY must be a place on the path, 0 to ${chain.pids.length - 1}`);
+  const name = chain.names[index]!.replaceAll('/', '-');
   const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './profile-proxy.ts' : './profile-proxy.js', import.meta.url));
-  const out = path.join(dir, `meshgate-egress-gateway-${label}.cpuprofile`);
+  const out = path.join(dir, `meshgate-${name}-${label}.cpuprofile`);
   const group = new ProcessGroup();
   const proc = group.start('profiler', process.execPath, [
     ...(script.endsWith('.ts') ? process.execArgv : []),
     '--experimental-websocket',
     script,
-    String(chain.pids[1]),
+    String(pid),
     String(seconds),
     out,
   ]);
@@ -80,7 +87,7 @@ async function withProxyProfile<T>(
     return await fn();
   } finally {
     const { code } = await proc.exited;
-    log(code === 0 ? `profile of the meshgate egress gateway during ${label}: ${out}` : `profiling failed: ${proc.output()}`);
+    log(code === 0 ? `profile of ${chain.names[index]} during ${label}: ${out}` : `profiling failed: ${proc.output()}`);
   }
 }
 
