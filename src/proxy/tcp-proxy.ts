@@ -85,12 +85,6 @@ export class TcpProxyFilter {
   }
 }
 
-/**
- * A chunk this large (a whole TLS record) may be followed by more from the same read; a smaller one is the
- * end of what the read brought, so it goes out at once and request/response traffic is never held.
- */
-const BATCH_CHUNK_BYTES = 16 * 1024;
-
 function resetOrDestroy(s: net.Socket): void {
   if (s.destroyed) return;
   try {
@@ -117,9 +111,6 @@ class TcpProxySession {
   /** performance.now() of the last byte either way; the idle timer re-arms from it instead of being refreshed per chunk. */
   private lastActivity = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  /** A side is corked from its first write of a tick until the tick's end (see write()). */
-  private upCorked = false;
-  private downCorked = false;
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -132,8 +123,6 @@ class TcpProxySession {
     this.onDownDrain = this.onDownDrain.bind(this);
     this.onIdleTimer = this.onIdleTimer.bind(this);
     this.onUpDrain = this.onUpDrain.bind(this);
-    this.uncorkUp = this.uncorkUp.bind(this);
-    this.uncorkDown = this.uncorkDown.bind(this);
   }
 
   start(): void {
@@ -240,43 +229,16 @@ class TcpProxySession {
     d.resume();
   }
 
-  // One read of a TLS socket can yield several records, each its own 'data' event in the same native
-  // callback. Like Envoy, which drains what a read event brought and writes it once per loop iteration,
-  // the chunks of one tick go out together: the target is corked at the tick's first chunk and uncorked
-  // when the tick ends (process.nextTick runs after the whole callback), so they leave in one writev
-  // instead of one write (and one wake-up of the reader) per record.
   private onDownData(chunk: Buffer): void {
     this.c.si.bytesReceived += chunk.length;
     this.lastActivity = performance.now();
-    const u = this.upstream!;
-    if (!this.upCorked && chunk.length >= BATCH_CHUNK_BYTES) {
-      this.upCorked = true;
-      u.cork();
-      process.nextTick(this.uncorkUp);
-    }
-    if (!u.write(chunk)) this.c.socket.pause();
+    if (!this.upstream!.write(chunk)) this.c.socket.pause();
   }
 
   private onUpData(chunk: Buffer): void {
     this.c.si.bytesSent += chunk.length;
     this.lastActivity = performance.now();
-    const d = this.c.socket;
-    if (!this.downCorked && chunk.length >= BATCH_CHUNK_BYTES) {
-      this.downCorked = true;
-      d.cork();
-      process.nextTick(this.uncorkDown);
-    }
-    if (!d.write(chunk)) this.upstream!.pause();
-  }
-
-  private uncorkUp(): void {
-    this.upCorked = false;
-    this.upstream!.uncork();
-  }
-
-  private uncorkDown(): void {
-    this.downCorked = false;
-    this.c.socket.uncork();
+    if (!this.c.socket.write(chunk)) this.upstream!.pause();
   }
 
   private onUpDrain(): void {
