@@ -333,7 +333,9 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
   };
   for (const from of lab.proxies) {
     for (const up of entries.get(proxyName(from)) ?? []) {
-      if (!up.upstream_local_address) continue;
+      // Only a real address pairs two log lines: a connection that closed before its socket reported one
+      // logs ':' (or nothing), and two such lines in two proxies would pair into a leg that never existed.
+      if (!isSocketAddress(up.upstream_local_address)) continue;
       for (const to of lab.proxies) {
         const down = (entries.get(proxyName(to)) ?? []).find((d) => d.downstream_remote_address === up.upstream_local_address);
         if (!down) continue;
@@ -368,6 +370,11 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
   if (query.ok && legs.length === 0) failures.push('no leg between two proxies was found in the access logs');
   orderAlongPath(legs);
   return { passed: failures.length === 0, mode: lab.mode, query, legs, proxies, wire_check: wire, failures };
+}
+
+/** `host:port` with both parts present (IPv4 or IPv6 host). */
+function isSocketAddress(a: string | null | undefined): a is string {
+  return typeof a === 'string' && /^\S+:\d+$/.test(a) && !a.startsWith(':');
 }
 
 /** Sorts legs in the order traffic takes them: a leg whose source is no leg's destination comes first. */
