@@ -5,6 +5,7 @@
 // logs and from /stats/prometheus. Passes only if the query returned its rows, every leg between two
 // proxies was TLS, and the wire check found no query text or result row in clear between two pods.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -337,7 +338,9 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
       // logs ':' (or nothing), and two such lines in two proxies would pair into a leg that never existed.
       if (!isSocketAddress(up.upstream_local_address)) continue;
       for (const to of lab.proxies) {
-        const down = (entries.get(proxyName(to)) ?? []).find((d) => d.downstream_remote_address === up.upstream_local_address);
+        const down = (entries.get(proxyName(to)) ?? []).find(
+          (d) => d.downstream_remote_address === up.upstream_local_address && sameDestination(up.upstream_host, d.downstream_local_address),
+        );
         if (!down) continue;
         const leg: VerifyLeg = {
           from: proxyName(from),
@@ -375,6 +378,23 @@ export async function verifyLab(lab: RunningLab, opts: VerifyOptions = {}): Prom
 /** `host:port` with both parts present (IPv4 or IPv6 host). */
 function isSocketAddress(a: string | null | undefined): a is string {
   return typeof a === 'string' && /^\S+:\d+$/.test(a) && !a.startsWith(':');
+}
+
+/**
+ * The other half of the 4-tuple: where the upstream connection went is where the downstream one arrived.
+ * Proxies that connect from one shared address (127.0.0.1 on loopback) may reuse a source port towards
+ * different destinations, so the source alone can pair unrelated connections. Only two IP addresses that
+ * differ tell two connections apart; a host name (a DNS cluster's host) is not compared.
+ */
+function sameDestination(upstreamHost: string | null | undefined, downstreamLocal: string | undefined): boolean {
+  const ipOf = (a: string | null | undefined): string | undefined => {
+    if (!isSocketAddress(a)) return undefined;
+    const host = a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    return net.isIP(host) ? a : undefined;
+  };
+  const u = ipOf(upstreamHost);
+  const d = ipOf(downstreamLocal);
+  return u === undefined || d === undefined || u === d;
 }
 
 /** Sorts legs in the order traffic takes them: a leg whose source is no leg's destination comes first. */
