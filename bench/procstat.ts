@@ -48,10 +48,6 @@ export function rssKb(pid: number): number {
   return Number(m[1]);
 }
 
-export function totalCpuSeconds(pids: readonly number[]): number {
-  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-}
-
 /** Runs `fn` and returns its result with the CPU seconds the given processes used meanwhile, in all and each. */
 export async function measureCpu<T>(
   pids: readonly number[],

@@ -382,19 +382,21 @@ function isSocketAddress(a: string | null | undefined): a is string {
 
 /**
  * The other half of the 4-tuple: where the upstream connection went is where the downstream one arrived.
- * Proxies that connect from one shared address (127.0.0.1 on loopback) may reuse a source port towards
+ * Proxies that connect from one shared source address may reuse a source port towards
  * different destinations, so the source alone can pair unrelated connections. Only two IP addresses that
  * differ tell two connections apart; a host name (a DNS cluster's host) is not compared.
  */
 function sameDestination(upstreamHost: string | null | undefined, downstreamLocal: string | undefined): boolean {
-  const ipOf = (a: string | null | undefined): string | undefined => {
-    if (!isSocketAddress(a)) return undefined;
-    const host = a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    return net.isIP(host) ? a : undefined;
-  };
-  const u = ipOf(upstreamHost);
-  const d = ipOf(downstreamLocal);
+  const u = ipSocketAddress(upstreamHost);
+  const d = ipSocketAddress(downstreamLocal);
   return u === undefined || d === undefined || u === d;
+}
+
+/** The address itself when it is `ip:port`; undefined for a host name or no address. */
+function ipSocketAddress(a: string | null | undefined): string | undefined {
+  if (!isSocketAddress(a)) return undefined;
+  const host = a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return net.isIP(host) ? a : undefined;
 }
 
 /** Sorts legs in the order traffic takes them: a leg whose source is no leg's destination comes first. */
