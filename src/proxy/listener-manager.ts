@@ -7,6 +7,7 @@ import { ListenerBindError, ListenersNotBoundError, ProxyConfigError } from './e
 import { CompiledListener } from './listener-compile.js';
 import { ListenerRuntime, type ListenerDeps } from './listener-runtime.js';
 import type { OriginalDestination } from './proxy-context.js';
+import type { SecretStore } from './secrets.js';
 
 export interface Versioned<T> {
   value: T;
@@ -146,6 +147,15 @@ export class ListenerManager {
       if (l.config.address === '0.0.0.0' || l.config.address === '::') wildcard = l;
     }
     return wildcard;
+  }
+
+  /**
+   * After an SDS update: each filter chain that has served a TLS handshake builds its context for the new
+   * secret versions now, as Envoy rebuilds its SSL contexts when a secret changes, so the first handshake
+   * after a credential rotation does not pay for it. Chains never used stay lazy.
+   */
+  refreshTls(store: SecretStore): void {
+    for (const l of this.listeners.values()) for (const c of l.config.allChains()) c.tls?.refresh(store);
   }
 
   /** The bound address of a listener (useful when the config asked for port 0). */

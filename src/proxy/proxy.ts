@@ -119,11 +119,19 @@ export class Proxy implements ListenerDeps {
   /** SDS: adds or replaces the given secrets; new handshakes use them at once, open connections keep theirs. */
   applySecrets(ss: Secret[], version = ''): void {
     this.secretManager.apply(ss, version);
+    this.refreshTls();
   }
 
   /** The agent's local SDS: the workload certificate (`default`) and the mesh trust bundle (`ROOTCA`). */
   setLocalSecret(name: 'default' | 'ROOTCA', secret: Secret): void {
     this.secretManager.setLocal(name, secret);
+    this.refreshTls();
+  }
+
+  /** Envoy rebuilds the SSL contexts of a secret when it changes: the contexts in use are rebuilt now, not on the next handshake. */
+  private refreshTls(): void {
+    this.listenerManager.refreshTls(this.secrets);
+    this.clusterManager.refreshTls(this.secrets);
   }
 
   // ------------------------------------------------------------------ ListenerDeps / ProxyContext

@@ -178,6 +178,11 @@ export class DownstreamTls {
     return this.cachedNoAlpn;
   }
 
+  /** Rebuilds the server for changed secrets now if this context has built one before (see ListenerManager.refreshTls). */
+  refresh(store: SecretStore): void {
+    if (this.cached && this.cachedGeneration !== store.generation) this.server(store);
+  }
+
   private newServer(r: { cert?: string; key?: string; ca?: string; crl?: string }, alpn: readonly string[]): tls.Server {
     return new tls.Server({
       cert: r.cert,
@@ -287,6 +292,11 @@ export class UpstreamTls {
       checkServerIdentity: noHostnameCheck,
       ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
     };
+  }
+
+  /** Rebuilds the context for changed secrets now if this context has built one before (see ClusterManager.refreshTls). */
+  refresh(store: SecretStore): void {
+    if (this.ctx && this.ctxGeneration !== store.generation) this.connectOptions(store, '');
   }
 
   /** The 'session' listener for connections to one host, made once per host and shared by its connections. */
