@@ -21,14 +21,8 @@ const KNOWN = {
     "Bun drops TLS 1.3 NewSessionTicket messages that arrive after the client socket's end(): the test's client half-closes right after its request, the proxy passes the FIN on, and the ticket never becomes a 'session' event (Node emits it)",
   'upstream maxSessionKeys: 0 turns session resumption off':
     'its control case (resumption on by default) meets the same half-close ticket loss as the ticket reuse test',
-  "sessionTicketKeys apply: two proxies with the same keys resume each other's sessions, other keys do not":
-    "Bun's tls.Server ignores the ticketKeys option: two servers given the same 48-byte key do not resume each other's tickets",
-  'disableStatelessSessionResumption: no session is resumed, not even by session id (without it the same client resumes)':
-    "with SSL_OP_NO_TICKET Bun's BoringSSL issues no TLS 1.3 session at all (as Envoy does), where the test expects OpenSSL's stateful ticket for the client to try",
   "upstream: a server's renegotiation request is refused unless the cluster sets allowRenegotiation":
     "the test's upstream server calls tlsSocket.renegotiate(), which Bun does not implement ('TLS session renegotiation is unsupported by this TLS implementation'), so allowRenegotiation: true cannot be shown",
-  'refuses a TLS 1.0/1.1 client with a reason and a counter, opens no upstream, keeps serving':
-    "the test's own client cannot offer TLS 1.0 under Bun (tls.connect with maxVersion TLSv1 fails with ERR_SSL_INVALID_COMMAND)",
 };
 
 function bunBinary() {

@@ -9,6 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { DownstreamTlsContext, UpstreamTlsContext } from '../envoy/envoy-types.js';
 import { compileCommon, resolve, type CompiledCommon } from './common-tls-context.js';
 import { ProxyConfigError } from './errors.js';
+import { currentRuntime } from '../shared/runtime.js';
 import { optionalDurationMs } from './duration.js';
 import { checkSans, parseSubjectAltName, principalOf, type PeerSans } from './matchers.js';
 import { readDataSourceBytes, type SecretStore } from './secrets.js';
@@ -353,6 +354,14 @@ function compileTicketKeys(k: DownstreamTlsContext['sessionTicketKeys'], res: st
     if (b.length !== 80) throw new ProxyConfigError(res, `${field}.keys[${i}]`, `a session ticket key must be 80 bytes, got ${b.length}`);
     return b;
   });
+  // Refused, not ignored: Bun's node:tls (1.4.5) drops the ticketKeys option and has no setTicketKeys, so
+  // proxies given the same keys would not resume each other's sessions as the config says they do.
+  if (currentRuntime() === 'bun')
+    throw new ProxyConfigError(
+      res,
+      field,
+      'is not supported when the proxy runs under Bun (its TLS servers ignore ticket keys); run this proxy under Node (--runtime node)',
+    );
   const first = keys[0]!;
   return Buffer.concat([first.subarray(0, 16), first.subarray(16, 32), first.subarray(48, 64)]);
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, DownstreamTlsContext, Listener, Secret, TransportSocket } from '../../src/envoy/envoy-types.js';
 import { TypeUrl } from '../../src/envoy/envoy-types.js';
 import { ProxyConfigError } from '../../src/proxy/errors.js';
+import { currentRuntime } from '../../src/shared/runtime.js';
 import {
   caSecret,
   certSecret,
@@ -185,9 +186,14 @@ test('signatureAlgorithms apply: a chain allowing only RSA-PSS cannot sign with 
   assert.equal((await roundTrip(p('ecdsa'), 'y', {})).echoed, 'y');
 });
 
-test("sessionTicketKeys apply: two proxies with the same keys resume each other's sessions, other keys do not", async (t) => {
+test("sessionTicketKeys apply: two proxies with the same keys resume each other's sessions, other keys do not (under Bun: refused)", async (t) => {
   const key = randomBytes(80).toString('base64');
   const keys = (k: string): Record<string, unknown> => ({ sessionTicketKeys: { keys: [{ inlineBytes: k }] } });
+  if (currentRuntime() === 'bun') {
+    // Bun's TLS servers ignore ticket keys: the listener is refused (NACK) naming the field, never served as if shared.
+    await assert.rejects(tlsProxy(t, { l: serverTls(keys(key)) }), /sessionTicketKeys.*not supported when the proxy runs under Bun/);
+    return;
+  }
   const a = await tlsProxy(t, { l: serverTls(keys(key)) });
   const b = await tlsProxy(t, { l: serverTls(keys(key)) });
   const c = await tlsProxy(t, { l: serverTls(keys(randomBytes(80).toString('base64'))) });
@@ -217,8 +223,14 @@ test('disableStatelessSessionResumption: no session is resumed, not even by sess
       `${maxVersion}: control: resumption works by default`,
     );
     const off = await tlsVisit(p('off'), { maxVersion });
-    // The client still gets a session (an id, or a stateful TLS 1.3 ticket); that it is not resumed shows the
-    // server keeps no session cache either, which is why disableStatefulSessionResumption is accepted as is.
+    if (currentRuntime() === 'bun' && maxVersion === 'TLSv1.3') {
+      // BoringSSL (Bun, as Envoy) sends no TLS 1.3 ticket at all with tickets off: nothing to resume.
+      assert.equal(off.session, undefined, `${maxVersion}: no session ticket is issued`);
+      continue;
+    }
+    // Under OpenSSL the client still gets a session (an id, or a stateful TLS 1.3 ticket); that it is not
+    // resumed shows the server keeps no session cache either, which is why disableStatefulSessionResumption
+    // is accepted as is.
     assert.ok(off.session, `${maxVersion}: the client holds a session to try`);
     assert.equal((await tlsVisit(p('off'), { maxVersion, session: off.session })).reused, false, `${maxVersion}: no resumption`);
   }
