@@ -17,8 +17,8 @@ import type { ConfigSnapshot } from '../config/types.js';
 import { generateProxyResources, proxyShapeKey } from '../model/generate.js';
 import type { ModelOptions } from '../model/gateway-identity.js';
 import { buildNameTable } from '../model/name-table.js';
-import { sdsNamesOfSecret } from '../model/secrets.js';
-import { TypeUrl } from '../envoy/envoy-types.js';
+import { buildGatewaySecrets, referencedSecretNames, sdsNamesOfSecret } from '../model/secrets.js';
+import { TypeUrl, type Cluster, type Listener, type Secret } from '../envoy/envoy-types.js';
 import type { ProxyNode } from '../envoy/node.js';
 import { snapshotFromResources, type Snapshot, type SnapshotCache } from '../xds/snapshot-cache.js';
 import type { Logger } from '../shared/log.js';
@@ -106,19 +106,49 @@ export class ProxyPusher {
     this.changedAt = undefined;
   }
 
-  /** Regenerates the gateways whose snapshot holds one of `credentials` (SDS names by namespace). */
+  /**
+   * Pushes the gateways whose snapshot holds one of `credentials` (SDS names by namespace): their Secrets
+   * alone when the change leaves the same SDS resources servable (as istiod's SDS push regenerates only the
+   * secrets), else the whole gateway (a credential gone bad or a CA added changes its listeners too).
+   */
   private pushCredentials(credentials: ReadonlyMap<string, ReadonlySet<string>>, changedAt: number): void {
     const started = this.now();
     let n = 0;
     for (const [key, node] of this.streams) {
       const names = credentials.get(node.namespace);
       if (node.role !== 'router' || !names) continue;
-      const held = this.opts.cache.getSnapshot(key)?.resources.get(TypeUrl.Secret);
-      if (!held || ![...names].some((name) => held.has(name))) continue;
-      this.regenerate(key, node);
+      const current = this.opts.cache.getSnapshot(key);
+      const held = current?.resources.get(TypeUrl.Secret);
+      if (!current || !held || ![...names].some((name) => held.has(name))) continue;
+      const secretsOnly = this.withNewSecrets(current, node);
+      if (secretsOnly) this.store(key, node, secretsOnly);
+      else this.regenerate(key, node);
       n++;
     }
     this.pushed('credential', n, started, changedAt);
+  }
+
+  /**
+   * `current` with its Secrets rebuilt from the config, or undefined when the set of Secrets the gateway's
+   * listeners and clusters can be served differs from what it holds (then they must be regenerated too).
+   */
+  private withNewSecrets(current: Snapshot, node: ProxyNode): Snapshot | undefined {
+    const config = this.opts.config();
+    const held = current.resources.get(TypeUrl.Secret)!;
+    const referenced = referencedSecretNames({
+      listeners: [...(current.resources.get(TypeUrl.Listener)?.values() ?? [])] as Listener[],
+      clusters: [...(current.resources.get(TypeUrl.Cluster)?.values() ?? [])] as Cluster[],
+    });
+    let secrets: Secret[];
+    try {
+      secrets = buildGatewaySecrets(config, node, referenced);
+    } catch {
+      return undefined; // the full regeneration reports it
+    }
+    if (secrets.length !== held.size || secrets.some((s) => !held.has(s.name))) return undefined;
+    const resources = new Map(current.resources);
+    resources.set(TypeUrl.Secret, new Map(secrets.map((s) => [s.name, s])));
+    return { version: String(config.version), resources };
   }
 
   /** Istio's pilot_proxy_convergence_time, and a debug line saying where the time went. */
@@ -167,6 +197,11 @@ export class ProxyPusher {
       });
       return;
     }
+    this.store(key, node, snapshot);
+  }
+
+  /** Hands a snapshot to the cache; a refused one is logged and counted, and the proxy keeps its previous config. */
+  private store(key: string, node: ProxyNode, snapshot: Snapshot): void {
     try {
       this.opts.cache.setSnapshot(key, snapshot);
     } catch (err) {
@@ -174,7 +209,7 @@ export class ProxyPusher {
       const e = err as Error & { problems?: string[] };
       this.opts.log.error('snapshot refused; the proxy keeps its previous config', {
         node: node.id,
-        configVersion: config.version,
+        configVersion: snapshot.version,
         problems: e.problems ?? [e.message],
       });
     }

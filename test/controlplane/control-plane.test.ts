@@ -1,7 +1,7 @@
 // The control plane process end to end: the seed's cluster-A YAML in a watched directory, a real mesh
 // CA, workload tokens, the CA service and ADS on one TLS port, proxies as real ADS clients, and the
 // monitoring endpoints over HTTP — all on 127.0.0.1.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, writeFile, readFile } from 'node:fs/promises';
@@ -350,18 +350,8 @@ test('a proxy that rejects its listeners is counted in pilot_total_xds_rejects a
   assert.equal(syncz.proxies[0]!.types.cds!.state, 'SYNCED');
 });
 
-test('a gateway credential replaced by rename reaches the gateways holding it without waiting for the push debounce; other proxies get nothing', async (t) => {
-  // A debounce no test run reaches: what arrives did not wait for it.
-  const { cp: plane, tokens, configDir } = await startSeedControlPlane(t, { debounceMs: 60_000 });
-  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
-  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
-  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
-  sidecar.client.start();
-  gateway.client.start();
-  await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
-  const pushes: { node: ProxyNode; typeUrl: string }[] = [];
-  plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
-
+/** A client credential for the egress gateway from a new root, its key, and a key that is not its own. */
+async function newClientCredential(): Promise<{ rootPem: string; leafPem: string; keyPem: string; otherKeyPem: string }> {
   const rootKeys = await generateKeyPair('ec-p256');
   const rootPem = await issueCertificate({
     subject: 'CN=Root CA R2 (test)',
@@ -380,21 +370,57 @@ test('a gateway credential replaced by rename reaches the gateways holding it wi
     dns: ['mysql.fqdn.example'],
     ttlSeconds: 3600,
   });
+  return { rootPem, leafPem, keyPem: leafKeys.privateKeyPem, otherKeyPem: (await generateKeyPair('ec-p256')).privateKeyPem };
+}
+
+/** Replaces Secret client-credential in the seed's cluster-state.yaml by writing a temporary file and renaming it. */
+async function replaceClientCredential(configDir: string, data: Record<string, string>): Promise<void> {
   const file = path.join(configDir, 'cluster-state.yaml');
   const docs = parseAllDocuments(await readFile(file, 'utf8')).map(
     (d) => d.toJS() as { kind: string; metadata: { name: string }; stringData?: Record<string, string> },
   );
-  const secret = docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'client-credential')!;
-  secret.stringData = { 'tls.crt': leafPem, 'tls.key': leafKeys.privateKeyPem, 'ca.crt': rootPem };
+  docs.find((d) => d.kind === 'Secret' && d.metadata.name === 'client-credential')!.stringData = data;
   await writeFile(path.join(configDir, '.cluster-state.yaml.tmp'), docs.map((d) => stringify(d)).join('---\n'));
   await rename(path.join(configDir, '.cluster-state.yaml.tmp'), file);
+}
 
+/** The seed's control plane with a push debounce no test reaches, the client sidecar and the egress gateway synced, and the pushes after that. */
+async function syncedSeed(t: TestContext) {
+  const { cp: plane, tokens, configDir } = await startSeedControlPlane(t, { debounceMs: 60_000 });
+  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
+  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
+  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
+  sidecar.client.start();
+  gateway.client.start();
+  await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
+  const pushes: { node: ProxyNode; typeUrl: string }[] = [];
+  plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
   const served = (): string => {
     const s = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).find((x) => x.name === 'kubernetes://client-credential');
     const chain = s?.tlsCertificate?.certificateChain;
     return chain?.inlineBytes ? Buffer.from(chain.inlineBytes, 'base64').toString('utf8') : (chain?.inlineString ?? '');
   };
-  await until(() => served().includes(leafPem.trim()), 'the gateway to be served the new credential');
+  return { plane, configDir, pushes, served };
+}
+
+test('a gateway credential replaced by rename reaches the gateways holding it without waiting for the push debounce, as a Secret push alone; other proxies get nothing', async (t) => {
+  const { plane, configDir, pushes, served } = await syncedSeed(t);
+  const c = await newClientCredential();
+  await replaceClientCredential(configDir, { 'tls.crt': c.leafPem, 'tls.key': c.keyPem, 'ca.crt': c.rootPem });
+  await until(() => served().includes(c.leafPem.trim()), 'the gateway to be served the new credential');
   assert.deepEqual([...new Set(pushes.map((p) => p.node.id))], [egressGateway.id], 'only the gateway holding the credential was pushed');
+  assert.deepEqual([...new Set(pushes.map((p) => p.typeUrl))], [TypeUrl.Secret], 'a rotation pushes the Secret alone');
   assert.match((await get(plane, '/metrics')).text, /^pilot_proxy_convergence_time_count\{push="credential"\} 1$/m);
+});
+
+test('a gateway credential replaced by one whose key is not its own is withdrawn at once, with what refers to it', async (t) => {
+  const { configDir, pushes, served } = await syncedSeed(t);
+  assert.notEqual(served(), '', 'the seed credential is served first');
+  const c = await newClientCredential();
+  await replaceClientCredential(configDir, { 'tls.crt': c.leafPem, 'tls.key': c.otherKeyPem, 'ca.crt': c.rootPem });
+  // Not a Secret push alone: the gateway is regenerated whole, so the cluster that originated TLS with the
+  // credential changes too — before the 60 s debounce.
+  await until(() => pushes.some((p) => p.typeUrl === TypeUrl.Cluster), 'the gateway to be pushed its clusters again');
+  assert.equal(served(), '', 'the unusable credential is not served');
+  assert.deepEqual([...new Set(pushes.map((p) => p.node.id))], [egressGateway.id]);
 });
