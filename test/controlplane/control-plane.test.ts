@@ -222,8 +222,8 @@ test('the monitoring port refuses a request addressed to a name (DNS rebinding) 
   assert.equal((await getWithHost(plane, '/ready', plane.httpAddress)).status, 200);
 });
 
-test('a config change is debounced and pushed only to the proxies it affects; an invalid edit keeps the last good config', async (t) => {
-  const { cp: plane, tokens, configDir, logs } = await setup(t);
+/** The client sidecar and the egress gateway connected and synced; the pushes recorded from then on. */
+async function syncClientAndGateway(t: TestContext, plane: ControlPlane, tokens: TokenIssuer) {
   const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
   const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
   t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
@@ -232,6 +232,12 @@ test('a config change is debounced and pushed only to the proxies it affects; an
   await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
   const pushes: { node: ProxyNode; typeUrl: string }[] = [];
   plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
+  return { sidecar, gateway, pushes };
+}
+
+test('a config change is debounced and pushed only to the proxies it affects; an invalid edit keeps the last good config', async (t) => {
+  const { cp: plane, tokens, configDir, logs } = await setup(t);
+  const { sidecar, gateway, pushes } = await syncClientAndGateway(t, plane, tokens);
   const gwClusters = gateway.count(TypeUrl.Cluster);
   // A ServiceEntry exported only to its own namespace: the default-namespace sidecar sees it, the istio-system gateway does not.
   await writeFile(
@@ -387,14 +393,7 @@ async function replaceClientCredential(configDir: string, data: Record<string, s
 /** The seed's control plane with a push debounce no test reaches, the client sidecar and the egress gateway synced, and the pushes after that. */
 async function syncedSeed(t: TestContext) {
   const { cp: plane, tokens, configDir } = await startSeedControlPlane(t, { debounceMs: 60_000 });
-  const sidecar = new Proxy(plane, clientSidecar, tokenCreds(tokens, clientSidecar));
-  const gateway = new Proxy(plane, egressGateway, tokenCreds(tokens, egressGateway));
-  t.after(() => Promise.all([sidecar.client.close(), gateway.client.close()]));
-  sidecar.client.start();
-  gateway.client.start();
-  await until(() => sidecar.count(TypeUrl.ClusterLoadAssignment) > 0 && gateway.count(TypeUrl.Secret) > 0, 'both proxies synced');
-  const pushes: { node: ProxyNode; typeUrl: string }[] = [];
-  plane.ads.on('push', (e: { node: ProxyNode; typeUrl: string }) => pushes.push(e));
+  const { gateway, pushes } = await syncClientAndGateway(t, plane, tokens);
   const served = (): string => {
     const s = (gateway.last(TypeUrl.Secret)!.resources as Secret[]).find((x) => x.name === 'kubernetes://client-credential');
     const chain = s?.tlsCertificate?.certificateChain;
