@@ -256,6 +256,26 @@ export class UpstreamTls {
 
   /** Options for tls.connect for this host, or why there are none (a secret not received yet). */
   connectOptions(store: SecretStore, hostKey: string): tls.ConnectionOptions | { unavailable: string } {
+    const ctx = this.context(store);
+    if ('unavailable' in ctx) return ctx;
+    return {
+      secureContext: ctx,
+      servername: this.sni,
+      session: this.sessions.get(hostKey),
+      rejectUnauthorized: false,
+      // Envoy does not check the host name; SAN matchers do that job.
+      checkServerIdentity: noHostnameCheck,
+      ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
+    };
+  }
+
+  /** Rebuilds the context for changed secrets now if this context has built one before (see ClusterManager.refreshTls). */
+  refresh(store: SecretStore): void {
+    if (this.ctx && this.ctxGeneration !== store.generation) this.context(store);
+  }
+
+  /** The SecureContext for the current secret versions (built once per version), or why there is none. */
+  private context(store: SecretStore): tls.SecureContext | { unavailable: string } {
     if (!this.ctx || this.ctxGeneration !== store.generation) {
       const r = resolve(this.c, store);
       if ('unavailable' in r) return r;
@@ -284,20 +304,7 @@ export class UpstreamTls {
         this.verifiedPeers.clear();
       }
     }
-    return {
-      secureContext: this.ctx,
-      servername: this.sni,
-      session: this.sessions.get(hostKey),
-      rejectUnauthorized: false,
-      // Envoy does not check the host name; SAN matchers do that job.
-      checkServerIdentity: noHostnameCheck,
-      ALPNProtocols: this.c.alpn.length > 0 ? this.c.alpn : undefined,
-    };
-  }
-
-  /** Rebuilds the context for changed secrets now if this context has built one before (see ClusterManager.refreshTls). */
-  refresh(store: SecretStore): void {
-    if (this.ctx && this.ctxGeneration !== store.generation) this.connectOptions(store, '');
+    return this.ctx;
   }
 
   /** The 'session' listener for connections to one host, made once per host and shared by its connections. */
